@@ -1,0 +1,93 @@
+/**
+ * What every command action receives: the global flags, the reporter, and a
+ * lazy config loader (zod/yaml/croner are only imported when a command asks
+ * for configuration).
+ */
+import type { Command } from 'commander';
+import { Reporter } from '../ui/reporter.js';
+import type { Config, LoadedConfig, LoadOptions } from '../config/index.js';
+import { NotImplementedError } from '../errors.js';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  color?: boolean;
+  quiet?: boolean;
+  verbose?: number;
+  yes?: boolean;
+}
+
+export type Overrides = NonNullable<LoadOptions['overrides']>;
+
+export class CommandContext {
+  readonly out: Reporter;
+  private loaded?: LoadedConfig;
+
+  constructor(
+    readonly global: GlobalOptions,
+    readonly env: NodeJS.ProcessEnv = process.env,
+    readonly cwd: string = process.cwd(),
+  ) {
+    this.out = new Reporter({ ...global, env });
+  }
+
+  /** Load and validate configuration (once). Throws ConfigError (exit 78). Warnings are printed to stderr. */
+  async loadConfig(overrides: Overrides = {}): Promise<LoadedConfig> {
+    if (!this.loaded) {
+      const { loadConfig } = await import('../config/loader.js');
+      this.loaded = loadConfig({ configPath: this.global.config, env: this.env, cwd: this.cwd, overrides });
+      for (const w of this.loaded.warnings) this.out.warn(w);
+    }
+    return this.loaded;
+  }
+
+  /** The validated Config (see loadConfig). */
+  async config(overrides: Overrides = {}): Promise<Config> {
+    return (await this.loadConfig(overrides)).config;
+  }
+}
+
+/** The signature of a command module's default export. */
+export type Action<O = Record<string, unknown>> = (ctx: CommandContext, args: string[], opts: O) => Promise<void>;
+
+let current: CommandContext | undefined;
+
+/** The context of the command being run (the top-level error handler uses its reporter). */
+export function currentContext(): CommandContext | undefined {
+  return current;
+}
+
+/**
+ * Wrap a lazily imported command module as a commander action. The module
+ * is imported only when the command runs, so `--help` stays fast.
+ */
+export function lazy(load: () => Promise<{ default: Action<any> }>) {
+  return async (...argv: unknown[]): Promise<void> => {
+    const cmd = argv[argv.length - 1] as Command;
+    const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
+    current = ctx;
+    const mod = await load();
+    await mod.default(ctx, cmd.processedArgs as string[], cmd.opts());
+  };
+}
+
+/** Action for a registered command that is not built yet: says so and exits 1. */
+export function notBuilt(name: string) {
+  return async (...argv: unknown[]): Promise<void> => {
+    const cmd = argv[argv.length - 1] as Command;
+    current = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
+    throw new NotImplementedError(name);
+  };
+}
+
+/** Register placeholder verbs for a group that is not built yet. */
+export function registerPlaceholders(group: Command, verbs: Array<[string, string]>, groupName: string): void {
+  for (const [verb, description] of verbs) {
+    group
+      .command(verb)
+      .description(`${description} (not built yet)`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(notBuilt(`${groupName} ${verb.split(' ')[0]}`));
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The one place where defaults live. Values follow the seed (Phase 4 schema
+ * document); keys the seed does not have are wks's own and say why in
+ * docs/configuration.md. Commands reuse these as their flag defaults.
+ *
+ * This module is light on purpose (type-only import of the schema) so that
+ * `--help` can show defaults without loading zod.
+ */
+import type { Config } from './schema.js';
+
+export const DEFAULTS: Config = {
+  version: '4.0.0',
+  app: {
+    node_env: 'development',
+    port: 3000,
+    jwt_secret: null,
+    jwt_expiration: '24h',
+    mcp: { host: 'localhost', port: 8082 },
+    log_level: 'info',
+    log_file: './logs/app.log',
+  },
+  database: {
+    type: 'sqlite',
+    path: './workstation.db',
+    busy_timeout_ms: 5000,
+    query_timeout_ms: 10000,
+    pooling: { enabled: true, min: 2, max: 10, idle_timeout_ms: 30000, connection_timeout_ms: 5000 },
+    transactions: { enabled: true, isolation_level: 'READ_COMMITTED' },
+    postgresql: {
+      enabled: false,
+      url: null,
+      host: 'localhost',
+      port: 5432,
+      database: 'workstation',
+      user: null,
+      password: null,
+      ssl: false,
+      pg_dump_path: null,
+      pg_restore_path: null,
+    },
+    migrations: { directory: null, lock_timeout_ms: 60000 },
+    backup: {
+      enabled: true,
+      schedule: '0 2 * * *',
+      interval_hours: 24,
+      retention_days: 30,
+      compression: 'gzip',
+      storage_path: './backups',
+      encryption: { enabled: false, key: null, key_file: null },
+      keep_last: 3,
+      keep_hourly: 24,
+      keep_daily: 7,
+      keep_weekly: 4,
+      keep_monthly: 6,
+      pre_migration_min_age: '7d',
+      lock_timeout_ms: 120000,
+      rotate_after_create: false,
+    },
+  },
+  redis: {
+    enabled: false,
+    namespace: 'wks',
+    ttl_seconds: 3600,
+    connection: { host: 'localhost', port: 6379, db: 0, password: null, connect_timeout_ms: 2000 },
+    features: { sessions: true, rate_limiting: true, caching: true, workflow_state: true },
+  },
+  monitoring: {
+    prometheus: {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 9090,
+      path: '/metrics',
+      pushgateway_url: null,
+      bearer_token: null,
+    },
+    grafana: { enabled: false, dashboards: ['system_overview', 'workflow_performance', 'agent_health'] },
+    alerts: {
+      enabled: false,
+      rules: [
+        { name: 'high_error_rate', condition: 'error_rate > 0.05', duration: '5m' },
+        { name: 'workflow_timeout', condition: 'workflow_duration > 600s', duration: '1m' },
+      ],
+      email: { enabled: false, to: null, from: 'wks@localhost', smtp_url: null },
+      slack_webhook: null,
+      pagerduty_key: null,
+    },
+  },
+  execution: {
+    concurrency: { max_concurrent: 50, queue_strategy: 'priority' },
+    timeouts: { default_workflow_timeout_ms: 300000, agent_invocation_timeout_ms: 30000 },
+    retries: { max_retries: 3, backoff_strategy: 'exponential', initial_delay_ms: 1000 },
+  },
+  performance: {
+    clustering: { enabled: false, worker_count: 'auto' },
+    rate_limiting: { enabled: true, window_ms: 900000, max_requests: 100, strategy: 'sliding_window' },
+  },
+  features: {
+    experimental: { distributed_tracing: false, auto_scaling_agents: false, ml_workflow_optimization: false },
+  },
+  health: {
+    timeout_ms: 5000,
+    check_timeout_ms: 3000,
+    backup_rpo: '1h',
+    min_free_bytes: 1024 * 1024 * 1024,
+    agent_stale_after: '15m',
+  },
+  serve: {
+    shutdown_grace_ms: 60000,
+    leader_lease_ms: 15000,
+    metrics_sample_retention: '7d',
+    jobs: {
+      backup: { enabled: true, schedule: '0 2 * * *' },
+      rotate: { enabled: true, schedule: '30 2 * * *' },
+      verify: { enabled: true, schedule: '0 4 * * 0' },
+      reap: { enabled: true, schedule: '*/5 * * * *' },
+      agent_health: { enabled: true, schedule: '* * * * *' },
+      alerts: { enabled: true, schedule: '* * * * *' },
+      metrics_sample: { enabled: true, schedule: '* * * * *' },
+    },
+  },
+};
+
+/** Paths (under `phase4.`) whose values are secrets: masked in `config show`, --json, logs and errors. */
+export const SECRET_PATHS: readonly string[] = [
+  'app.jwt_secret',
+  'database.postgresql.password',
+  'database.backup.encryption.key',
+  'redis.connection.password',
+  'monitoring.prometheus.bearer_token',
+  'monitoring.alerts.slack_webhook',
+  'monitoring.alerts.pagerduty_key',
+  'monitoring.alerts.email.smtp_url',
+];
+
+/** Paths whose values are URLs: shown with the userinfo password masked. */
+export const URL_PATHS: readonly string[] = ['database.postgresql.url', 'monitoring.prometheus.pushgateway_url'];
+
+export type EnvKind = 'string' | 'int' | 'bool';
+
+/**
+ * Every environment variable from the seed (Phase 1-3 and Phase 4) plus wks's
+ * own, mapped onto a config key path. Values stay strings here; the schema
+ * coerces and validates them, and errors name the variable.
+ */
+export const ENV_MAP: Readonly<Record<string, string>> = {
+  // Phase 1-3
+  NODE_ENV: 'app.node_env',
+  PORT: 'app.port',
+  JWT_SECRET: 'app.jwt_secret',
+  JWT_EXPIRATION: 'app.jwt_expiration',
+  DATABASE_PATH: 'database.path',
+  MCP_PORT: 'app.mcp.port',
+  MCP_HOST: 'app.mcp.host',
+  LOG_LEVEL: 'app.log_level',
+  LOG_FILE: 'app.log_file',
+  // Phase 4: pooling
+  DB_POOL_MIN: 'database.pooling.min',
+  DB_POOL_MAX: 'database.pooling.max',
+  DB_POOL_IDLE_TIMEOUT_MS: 'database.pooling.idle_timeout_ms',
+  DB_CONNECTION_TIMEOUT_MS: 'database.pooling.connection_timeout_ms',
+  DB_QUERY_TIMEOUT_MS: 'database.query_timeout_ms',
+  // Redis
+  REDIS_ENABLED: 'redis.enabled',
+  REDIS_HOST: 'redis.connection.host',
+  REDIS_PORT: 'redis.connection.port',
+  REDIS_PASSWORD: 'redis.connection.password',
+  REDIS_DB: 'redis.connection.db',
+  REDIS_TTL_SECONDS: 'redis.ttl_seconds',
+  REDIS_NAMESPACE: 'redis.namespace',
+  REDIS_CONNECT_TIMEOUT_MS: 'redis.connection.connect_timeout_ms',
+  // Execution limits
+  MAX_CONCURRENT_WORKFLOWS: 'execution.concurrency.max_concurrent',
+  WORKFLOW_TIMEOUT_MS: 'execution.timeouts.default_workflow_timeout_ms',
+  MAX_WORKFLOW_RETRIES: 'execution.retries.max_retries',
+  // Monitoring
+  METRICS_ENABLED: 'monitoring.prometheus.enabled',
+  METRICS_PORT: 'monitoring.prometheus.port',
+  METRICS_HOST: 'monitoring.prometheus.host',
+  METRICS_BEARER_TOKEN: 'monitoring.prometheus.bearer_token',
+  PROMETHEUS_PUSHGATEWAY_URL: 'monitoring.prometheus.pushgateway_url',
+  // Backup
+  BACKUP_ENABLED: 'database.backup.enabled',
+  BACKUP_INTERVAL_HOURS: 'database.backup.interval_hours',
+  BACKUP_RETENTION_DAYS: 'database.backup.retention_days',
+  BACKUP_STORAGE_PATH: 'database.backup.storage_path',
+  BACKUP_SCHEDULE: 'database.backup.schedule',
+  BACKUP_COMPRESSION: 'database.backup.compression',
+  BACKUP_ENCRYPTION_KEY: 'database.backup.encryption.key',
+  BACKUP_ENCRYPTION_KEY_FILE: 'database.backup.encryption.key_file',
+  // Performance
+  ENABLE_CLUSTERING: 'performance.clustering.enabled',
+  CLUSTER_WORKERS: 'performance.clustering.worker_count',
+  RATE_LIMIT_WINDOW_MS: 'performance.rate_limiting.window_ms',
+  RATE_LIMIT_MAX_REQUESTS: 'performance.rate_limiting.max_requests',
+  // PostgreSQL
+  PG_ENABLED: 'database.postgresql.enabled',
+  PG_URL: 'database.postgresql.url',
+  PG_HOST: 'database.postgresql.host',
+  PG_PORT: 'database.postgresql.port',
+  PG_DATABASE: 'database.postgresql.database',
+  PG_USER: 'database.postgresql.user',
+  PG_PASSWORD: 'database.postgresql.password',
+  PG_SSL: 'database.postgresql.ssl',
+  PG_DUMP_PATH: 'database.postgresql.pg_dump_path',
+  PG_RESTORE_PATH: 'database.postgresql.pg_restore_path',
+  // Alerting
+  ALERT_EMAIL_ENABLED: 'monitoring.alerts.email.enabled',
+  ALERT_EMAIL_TO: 'monitoring.alerts.email.to',
+  ALERT_EMAIL_FROM: 'monitoring.alerts.email.from',
+  ALERT_SMTP_URL: 'monitoring.alerts.email.smtp_url',
+  ALERT_SLACK_WEBHOOK: 'monitoring.alerts.slack_webhook',
+  ALERT_PAGERDUTY_KEY: 'monitoring.alerts.pagerduty_key',
+};

@@ -1,0 +1,197 @@
+/**
+ * The one reporter: every command writes its output through this.
+ *
+ * Contract:
+ *  - `--json`: exactly one JSON document on stdout (result() or the error
+ *    handler writes it); nothing else ever goes to stdout.
+ *  - Human output (tables, key/value blocks) goes to stdout; notes, warnings,
+ *    spinners and progress go to stderr.
+ *  - Colour only when stderr/stdout is a TTY and neither NO_COLOR nor
+ *    --no-color is set. Spinners only when stderr is a TTY (and not --json/-q).
+ *  - Every string is passed through redactText() before it is written.
+ */
+import { Chalk, type ChalkInstance } from 'chalk';
+import { redactText, redactDeep } from '../redact.js';
+import { UsageError } from '../errors.js';
+import { renderTable, type Column } from './table.js';
+
+export interface ReporterOptions {
+  json?: boolean;
+  color?: boolean;
+  quiet?: boolean;
+  verbose?: number;
+  yes?: boolean;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+  stdin?: NodeJS.ReadStream;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Progress {
+  /** Replace the progress text, e.g. `copying 1.2 GiB / 3.4 GiB (35%)`. Throttled. */
+  update(text: string): void;
+  succeed(text?: string): void;
+  fail(text?: string): void;
+  /** Remove the spinner without a final line. */
+  stop(): void;
+}
+
+export type { Column } from './table.js';
+
+export class Reporter {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly verbose: number;
+  readonly yes: boolean;
+  readonly c: ChalkInstance;
+  /** True when a person is watching stderr (spinners and prompts allowed). */
+  readonly interactive: boolean;
+  private readonly out: NodeJS.WriteStream;
+  private readonly err: NodeJS.WriteStream;
+  private readonly stdin: NodeJS.ReadStream;
+  private resultWritten = false;
+
+  constructor(opts: ReporterOptions = {}) {
+    const env = opts.env ?? process.env;
+    this.out = opts.stdout ?? process.stdout;
+    this.err = opts.stderr ?? process.stderr;
+    this.stdin = opts.stdin ?? process.stdin;
+    this.json = !!opts.json;
+    this.quiet = !!opts.quiet;
+    this.verbose = opts.verbose ?? 0;
+    this.yes = !!opts.yes;
+    const noColor = opts.color === false || (env.NO_COLOR !== undefined && env.NO_COLOR !== '') || env.TERM === 'dumb';
+    const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && !noColor;
+    this.c = new Chalk({ level: !noColor && (forced || this.err.isTTY) ? 2 : 0 });
+    this.interactive = !!this.err.isTTY && !this.json && !this.quiet;
+  }
+
+  /** Whether a result document has already been written (the error handler must not write another). */
+  get hasResult(): boolean {
+    return this.resultWritten;
+  }
+
+  /**
+   * Emit the command's result. With --json, `data` is written as the one JSON
+   * document (redacted). Otherwise `human` renders it for people; when omitted,
+   * nothing is printed for people.
+   */
+  result<T>(data: T, human?: (data: T, r: Reporter) => void): void {
+    if (this.json) {
+      if (this.resultWritten) throw new Error('reporter: a JSON result was already written');
+      this.resultWritten = true;
+      this.out.write(`${JSON.stringify(redactDeep(data), null, 2)}\n`);
+      return;
+    }
+    this.resultWritten = true;
+    human?.(data, this);
+  }
+
+  /** Write the JSON error document (used only by the top-level handler). */
+  jsonError(doc: unknown): void {
+    if (!this.json || this.resultWritten) return;
+    this.resultWritten = true;
+    this.out.write(`${JSON.stringify(redactDeep(doc), null, 2)}\n`);
+  }
+
+  /** A line of human output on stdout (suppressed with --json). */
+  line(text = ''): void {
+    if (this.json) return;
+    this.out.write(`${redactText(text)}\n`);
+  }
+
+  /** A table on stdout (suppressed with --json). */
+  table<R extends object>(rows: R[], columns: Column<R>[], opts: { empty?: string } = {}): void {
+    if (this.json) return;
+    if (rows.length === 0) {
+      if (opts.empty) this.line(this.c.dim(opts.empty));
+      return;
+    }
+    this.out.write(`${redactText(renderTable(rows, columns, this.c))}\n`);
+  }
+
+  /** Aligned `key  value` pairs on stdout (suppressed with --json). */
+  keyValues(pairs: Array<[string, unknown]>): void {
+    if (this.json) return;
+    const width = Math.max(0, ...pairs.map(([k]) => k.length));
+    for (const [k, v] of pairs) this.line(`${this.c.bold(k.padEnd(width))}  ${v === null || v === undefined ? this.c.dim('-') : String(v)}`);
+  }
+
+  /** An informational note on stderr (suppressed by -q). */
+  info(text: string): void {
+    if (this.quiet) return;
+    this.err.write(`${redactText(text)}\n`);
+  }
+
+  /** A success note on stderr (suppressed by -q). */
+  success(text: string): void {
+    if (this.quiet) return;
+    this.err.write(`${this.c.green('✔')} ${redactText(text)}\n`);
+  }
+
+  /** A warning on stderr (shown even with -q). */
+  warn(text: string): void {
+    this.err.write(`${this.c.yellow('warning:')} ${redactText(text)}\n`);
+  }
+
+  /** Detail for -v. */
+  debug(text: string): void {
+    if (this.verbose > 0) this.err.write(`${this.c.dim(redactText(text))}\n`);
+  }
+
+  /** Raw write to stderr, redacted (the error handler uses this). */
+  stderr(text: string): void {
+    this.err.write(redactText(text));
+  }
+
+  /**
+   * Start a progress indicator. On a TTY it is an ora spinner on stderr;
+   * otherwise updates are dropped and only the final succeed/fail line is
+   * printed (unless --json or -q). Never writes to stdout.
+   */
+  async progress(text: string): Promise<Progress> {
+    if (!this.interactive) {
+      const quiet = this.quiet || this.json;
+      return {
+        update: () => undefined,
+        succeed: (t) => {
+          if (!quiet && t) this.success(t);
+        },
+        fail: (t) => {
+          if (t) this.err.write(`${this.c.red('✖')} ${redactText(t)}\n`);
+        },
+        stop: () => undefined,
+      };
+    }
+    const { default: ora } = await import('ora');
+    const spinner = ora({ text: redactText(text), stream: this.err, color: 'cyan' }).start();
+    let last = 0;
+    return {
+      update: (t) => {
+        const now = Date.now();
+        if (now - last < 80) return;
+        last = now;
+        spinner.text = redactText(t);
+      },
+      succeed: (t) => void spinner.succeed(t ? redactText(t) : undefined),
+      fail: (t) => void spinner.fail(t ? redactText(t) : undefined),
+      stop: () => void spinner.stop(),
+    };
+  }
+
+  /**
+   * Ask before a destructive action. With --yes: proceeds. Without a TTY:
+   * refuses with a UsageError (exit 2) naming --yes. On a TTY: asks with
+   * @inquirer/prompts (default No). Returns false when the person declines.
+   */
+  async confirm(question: string, opts: { action?: string } = {}): Promise<boolean> {
+    if (this.yes) return true;
+    if (!this.stdin.isTTY || !this.err.isTTY || this.json) {
+      throw new UsageError(`refusing to ${opts.action ?? 'continue'} without confirmation: no terminal to ask on`, {
+        hint: 're-run with --yes (-y) to confirm non-interactively',
+      });
+    }
+    const { confirm } = await import('@inquirer/prompts');
+    return confirm({ message: redactText(question), default: false }, { output: this.err, input: this.stdin });
+  }
+}

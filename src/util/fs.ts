@@ -1,0 +1,50 @@
+/**
+ * Crash-safe file writing: write to a temporary name in the same directory,
+ * fsync, rename into place, fsync the directory. A reader never sees a
+ * half-written file under the final name.
+ */
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** A unique temporary name beside `target` (`.<base>.tmp-<random>`), recognisable for cleanup. */
+export function tempPathFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(4).toString('hex')}`);
+}
+
+/** fsync a directory so that a rename inside it is durable. Ignored where unsupported. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* some filesystems refuse fsync on directories */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Atomically replace `target` with `data` (default mode 0600). */
+export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { mode?: number } = {}): void {
+  mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = tempPathFor(target);
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, target);
+  fsyncDir(path.dirname(target));
+}
