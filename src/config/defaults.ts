@@ -83,6 +83,7 @@ export const DEFAULTS: Config = {
       email: { enabled: false, to: null, from: 'wks@localhost', smtp_url: null },
       slack_webhook: null,
       pagerduty_key: null,
+      pagerduty_url: 'https://events.pagerduty.com/v2/enqueue',
     },
   },
   execution: {
@@ -210,4 +211,5 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   ALERT_SMTP_URL: 'monitoring.alerts.email.smtp_url',
   ALERT_SLACK_WEBHOOK: 'monitoring.alerts.slack_webhook',
   ALERT_PAGERDUTY_KEY: 'monitoring.alerts.pagerduty_key',
+  ALERT_PAGERDUTY_URL: 'monitoring.alerts.pagerduty_url',
 };

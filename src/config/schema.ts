@@ -190,6 +190,7 @@ export const configSchema = z.strictObject({
       }),
       slack_webhook: url().nullable(),
       pagerduty_key: optStr(),
+      pagerduty_url: url(),
     }),
   }),
   execution: z.strictObject({
