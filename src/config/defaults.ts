@@ -104,6 +104,9 @@ export const DEFAULTS: Config = {
     backup_rpo: '1h',
     min_free_bytes: 1024 * 1024 * 1024,
     agent_stale_after: '15m',
+    redis_latency_warn_ms: 100,
+    redis_memory_warn_percent: 90,
+    pool_usage_warn_percent: 80,
   },
   serve: {
     shutdown_grace_ms: 60000,

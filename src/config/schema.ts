@@ -233,6 +233,9 @@ export const configSchema = z.strictObject({
     backup_rpo: duration(),
     min_free_bytes: int(0),
     agent_stale_after: duration(),
+    redis_latency_warn_ms: int(1),
+    redis_memory_warn_percent: int(1, 100),
+    pool_usage_warn_percent: int(1, 100),
   }),
   serve: z.strictObject({
     shutdown_grace_ms: int(0),
