@@ -1,0 +1,276 @@
+/**
+ * Scrape-time collectors: compute the platform metrics from the platform's
+ * own data (workflow_executions, workflow_execution_tracking, agents,
+ * agent_health_checks, the backup catalog, Redis execution locks).
+ *
+ * Cost contract (a scrape must stay cheap with 10k+ executions):
+ *  - workflow_executions_total, workflow_execution_duration_seconds and
+ *    workflow_queue_wait_seconds are updated incrementally. The collector
+ *    remembers the highest execution id it has seen and the ids it saw while
+ *    they were still pending/running. Each scrape reads only rows with a
+ *    higher id (primary key range) and the active set (the seed's partial
+ *    index idx_workflow_execution_status); an id that has left the active set
+ *    is re-read by primary key and counted once, when it reaches a terminal
+ *    status. The first scrape after start reads the history once, in batches.
+ *  - active_workflows and wks_workflows_stuck come from that same active-set
+ *    query; agent_health_status reads the newest check per agent through
+ *    idx_agent_health_recent.
+ *  - The backup catalog is re-read at most every `catalogTtlMs`.
+ * A failing collector never fails the scrape: it sets wks_up{dependency}=0,
+ * counts wks_scrape_errors_total{collector} and leaves the other values.
+ */
+import type { Config } from '../config/schema.js';
+import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
+import type { WksMetrics } from './registry.js';
+import { toDate, tsSeconds } from './time.js';
+
+export interface CollectorSources {
+  /** The (instrumented) database, or null when none is configured/reachable. */
+  db: () => Promise<DatabaseAdapter | null>;
+  /** Count execution locks; null when Redis is disabled. Throws when Redis is unreachable. */
+  countLocks?: (() => Promise<number>) | null;
+  /** The backup library, or null when not built. */
+  backups?: BackupApi | null;
+  now?: () => Date;
+  /** How long a backup-catalog read is reused (default 5000 ms). */
+  catalogTtlMs?: number;
+}
+
+interface ExecRow {
+  id: number | string;
+  status: string;
+  started_at: unknown;
+  completed_at: unknown;
+  workflow_name: string | null;
+  priority: number | string | null;
+  queued_at: unknown;
+  lock_acquired_at: unknown;
+}
+
+const TERMINAL = new Set(['completed', 'failed']);
+const BATCH = 5000;
+/** Cap on remembered active ids; beyond it the oldest are dropped (and then never counted). */
+const MAX_TRACKED = 100_000;
+
+const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS started_at, e.completed_at AS completed_at,
+  w.name AS workflow_name, t.priority AS priority, t.started_at AS queued_at, t.lock_acquired_at AS lock_acquired_at
+  FROM workflow_executions e
+  LEFT JOIN workflows w ON w.id = e.workflow_id
+  LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id`;
+
+export class PlatformCollector {
+  private lastId = 0;
+  /** Ids seen while pending/running, not yet counted. */
+  private readonly tracked = new Set<number>();
+  private catalogAt = 0;
+  private catalogBusy?: Promise<void>;
+
+  constructor(
+    private readonly metrics: WksMetrics,
+    private readonly config: Config,
+    private readonly sources: CollectorSources,
+  ) {}
+
+  /** Refresh every collector. Never throws. */
+  async collect(): Promise<void> {
+    const now = this.sources.now?.() ?? new Date();
+    await Promise.all([this.collectDb(now), this.collectLocks(), this.collectBackups(now)]);
+  }
+
+  private fail(collector: string, dependency?: string): void {
+    this.metrics.scrapeErrorsTotal.inc({ collector });
+    if (dependency) this.metrics.up.set({ dependency }, 0);
+  }
+
+  private async collectDb(now: Date): Promise<void> {
+    let db: DatabaseAdapter | null;
+    try {
+      db = await this.sources.db();
+    } catch {
+      this.fail('database', 'database');
+      return;
+    }
+    if (!db) return;
+    try {
+      await db.query('SELECT 1 AS ok');
+      this.metrics.up.set({ dependency: 'database' }, 1);
+    } catch {
+      this.fail('database', 'database');
+      return;
+    }
+    const stats = db.poolStats();
+    this.metrics.databaseConnections.set({ pool_name: 'wks' }, stats ? stats.total : 1);
+    await Promise.all([
+      this.collectExecutions(db, now).catch(() => this.fail('workflow_executions')),
+      this.collectAgents(db, now).catch(() => this.fail('agent_health')),
+    ]);
+  }
+
+  private countTerminal(row: ExecRow): void {
+    const name = row.workflow_name ?? 'unknown';
+    this.metrics.workflowExecutionsTotal.inc({ workflow_name: name, status: row.status });
+    const started = toDate(row.started_at);
+    const completed = toDate(row.completed_at);
+    if (started && completed && completed >= started) {
+      this.metrics.workflowExecutionDuration.observe({ workflow_name: name }, (completed.getTime() - started.getTime()) / 1000);
+    }
+    const queued = toDate(row.queued_at);
+    const locked = toDate(row.lock_acquired_at);
+    if (queued && locked && locked >= queued) {
+      this.metrics.workflowQueueWait.observe({ priority: String(row.priority ?? 5) }, (locked.getTime() - queued.getTime()) / 1000);
+    }
+  }
+
+  private see(row: ExecRow): void {
+    const id = Number(row.id);
+    if (TERMINAL.has(row.status)) {
+      this.tracked.delete(id);
+      this.countTerminal(row);
+    } else {
+      this.tracked.add(id);
+      if (this.tracked.size > MAX_TRACKED) this.tracked.delete(this.tracked.values().next().value as number);
+    }
+  }
+
+  private async collectExecutions(db: DatabaseAdapter, now: Date): Promise<void> {
+    // 1. New rows, by primary key range.
+    for (;;) {
+      const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id > $1 ORDER BY e.id LIMIT ${BATCH}`, [this.lastId]);
+      for (const row of rows) {
+        this.see(row);
+        this.lastId = Math.max(this.lastId, Number(row.id));
+      }
+      if (rows.length < BATCH) break;
+    }
+    // 2. The active set (partial index), for active_workflows and stuck detection.
+    const active = await db.query<{ id: number | string; started_at: unknown }>(
+      `SELECT id, started_at FROM workflow_executions WHERE status IN ('pending', 'running')`,
+    );
+    this.metrics.activeWorkflows.set(active.length);
+    const timeoutMs = this.config.execution.timeouts.default_workflow_timeout_ms;
+    let stuck = 0;
+    const activeIds = new Set<number>();
+    for (const a of active) {
+      activeIds.add(Number(a.id));
+      const started = toDate(a.started_at);
+      if (started && now.getTime() - started.getTime() > timeoutMs) stuck++;
+    }
+    this.metrics.workflowsStuck.set(stuck);
+    // 3. Tracked ids that left the active set: re-read by primary key, count once.
+    const left = [...this.tracked].filter((id) => !activeIds.has(id));
+    for (let i = 0; i < left.length; i += 500) {
+      const chunk = left.slice(i, i + 500);
+      const params = chunk.map((_, j) => `$${j + 1}`).join(', ');
+      const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id IN (${params})`, chunk);
+      const found = new Set<number>();
+      for (const row of rows) {
+        found.add(Number(row.id));
+        this.see(row);
+      }
+      for (const id of chunk) if (!found.has(id)) this.tracked.delete(id); // deleted rows
+    }
+  }
+
+  private async collectAgents(db: DatabaseAdapter, now: Date): Promise<void> {
+    const rows = await db.query<{ name: string; status: string | null; check_time: unknown }>(
+      `SELECT a.name AS name, h.status AS status, h.check_time AS check_time
+         FROM agents a
+         LEFT JOIN agent_health_checks h ON h.id = (
+           SELECT h2.id FROM agent_health_checks h2 WHERE h2.agent_id = a.id ORDER BY h2.check_time DESC, h2.id DESC LIMIT 1)`,
+    );
+    const { parseDuration } = await import('../util/duration.js');
+    const staleMs = parseDuration(this.config.health.agent_stale_after) ?? 15 * 60_000;
+    this.metrics.agentHealthStatus.reset();
+    for (const r of rows) {
+      const at = toDate(r.check_time);
+      const fresh = at !== null && now.getTime() - at.getTime() <= staleMs;
+      const v = !fresh ? 0 : r.status === 'healthy' ? 1 : r.status === 'degraded' ? 0.5 : 0;
+      this.metrics.agentHealthStatus.set({ agent_name: r.name }, v);
+    }
+  }
+
+  private async collectLocks(): Promise<void> {
+    const count = this.sources.countLocks;
+    if (!count) return;
+    try {
+      this.metrics.locksHeld.set(await count());
+      this.metrics.up.set({ dependency: 'redis' }, 1);
+    } catch {
+      this.fail('locks', 'redis');
+    }
+  }
+
+  private async collectBackups(now: Date): Promise<void> {
+    const api = this.sources.backups;
+    if (!api) return;
+    const ttl = this.sources.catalogTtlMs ?? 5000;
+    if (now.getTime() - this.catalogAt < ttl) return;
+    if (this.catalogBusy) return this.catalogBusy;
+    this.catalogBusy = (async () => {
+      try {
+        const res = await api.listBackups(this.config);
+        applyCatalog(this.metrics, extractBackups(res));
+        this.catalogAt = now.getTime();
+      } catch {
+        this.fail('backup_catalog');
+      } finally {
+        this.catalogBusy = undefined;
+      }
+    })();
+    return this.catalogBusy;
+  }
+}
+
+/** Accept `Backup[]` or `{ backups: Backup[] }` from listBackups. */
+export function extractBackups(res: unknown): Array<Record<string, any>> {
+  if (Array.isArray(res)) return res;
+  const list = (res as { backups?: unknown })?.backups;
+  return Array.isArray(list) ? list : [];
+}
+
+/** Field readers tolerant of the manifest's naming (camelCase or snake_case). */
+const pick = (b: Record<string, any>, ...keys: string[]): unknown => {
+  for (const k of keys) if (b[k] !== undefined && b[k] !== null) return b[k];
+  return undefined;
+};
+
+/**
+ * Set the wks_backup_* gauges from catalog entries: last success per
+ * engine/type, newest backup's duration and size, counts by state
+ * (verified, unverified, failed), newest verification time.
+ */
+export function applyCatalog(metrics: WksMetrics, backups: Array<Record<string, any>>): void {
+  metrics.backups.reset();
+  metrics.backupLastSuccess.reset();
+  const states: Record<string, number> = { verified: 0, unverified: 0, failed: 0 };
+  let newest: { at: number; b: Record<string, any> } | null = null;
+  let verifiedMax = 0;
+  const last = new Map<string, { labels: { engine: string; type: string }; ts: number }>();
+  for (const b of backups) {
+    const failed = String(pick(b, 'status', 'state') ?? '').match(/fail|corrupt|invalid/i) !== null;
+    const verifiedAt = toDate(pick(b, 'verifiedAt', 'verified_at', 'lastVerifiedAt'));
+    const verifiedFlag = pick(b, 'verified') === true || (verifiedAt !== null && pick(b, 'verified') !== false);
+    const state = failed ? 'failed' : verifiedFlag ? 'verified' : 'unverified';
+    states[state] = (states[state] ?? 0) + 1;
+    if (verifiedAt) verifiedMax = Math.max(verifiedMax, verifiedAt.getTime());
+    if (failed) continue;
+    const at = toDate(pick(b, 'completedAt', 'completed_at', 'finishedAt', 'createdAt', 'created_at'));
+    if (!at) continue;
+    const labels = { engine: String(pick(b, 'engine') ?? 'unknown'), type: String(pick(b, 'type', 'backup_type') ?? 'unknown') };
+    const key = `${labels.engine}\u0000${labels.type}`;
+    const cur = last.get(key);
+    if (!cur || tsSeconds(at) > cur.ts) last.set(key, { labels, ts: tsSeconds(at) });
+    if (!newest || at.getTime() > newest.at) newest = { at: at.getTime(), b };
+  }
+  for (const { labels, ts } of last.values()) metrics.backupLastSuccess.set(labels, ts);
+  for (const [state, n] of Object.entries(states)) metrics.backups.set({ state }, n);
+  if (verifiedMax) metrics.backupVerifyLastSuccess.set(verifiedMax / 1000);
+  if (newest) {
+    const size = Number(pick(newest.b, 'sizeBytes', 'size_bytes', 'size', 'bytes', 'fileSizeBytes'));
+    if (Number.isFinite(size)) metrics.backupLastSize.set(size);
+    const dur = Number(pick(newest.b, 'durationMs', 'duration_ms'));
+    const started = toDate(pick(newest.b, 'startedAt', 'started_at'));
+    if (Number.isFinite(dur)) metrics.backupLastDuration.set(dur / 1000);
+    else if (started) metrics.backupLastDuration.set(Math.max(0, (newest.at - started.getTime()) / 1000));
+  }
+}

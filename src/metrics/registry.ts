@@ -1,0 +1,115 @@
+/**
+ * The one prom-client registry of wks: every metric of the seed's Prometheus
+ * schema (names, labels, buckets and summary quantiles exactly as the seed
+ * gives them) plus wks's own `wks_*` metrics and the process defaults.
+ *
+ * Each call to createMetrics() builds a fresh Registry (never prom-client's
+ * global one), so tests and several servers in one process do not share
+ * state. Values are filled by the collectors (collect.ts), the HTTP server
+ * (http_*), the database instrumentation (database_*) and the scheduler
+ * (wks_job_*, wks_backup_*). docs/metrics.md documents every metric.
+ *
+ * prom-client is imported here at the top on purpose: this module is only
+ * loaded by `wks serve` and `wks metrics`, never by `--help`.
+ */
+import { Registry, Counter, Gauge, Histogram, Summary, collectDefaultMetrics } from 'prom-client';
+
+/** Bucket layouts from the seed (section 4, "Prometheus Metrics Schema"). */
+export const SEED_BUCKETS = {
+  http_request_duration_seconds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  workflow_execution_duration_seconds: [1, 5, 10, 30, 60, 120, 300, 600],
+  database_query_duration_seconds: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+} as const;
+
+/**
+ * The seed's summary objectives {0.5: 0.05, 0.9: 0.01, 0.99: 0.001}. prom-client
+ * estimates quantiles with a t-digest and has no per-quantile error setting,
+ * so the quantiles are honoured and the error targets are documented only.
+ */
+export const SEED_SUMMARY_OBJECTIVES = { 0.5: 0.05, 0.9: 0.01, 0.99: 0.001 } as const;
+
+/** Buckets for wks's job and backup durations (seconds: sub-second jobs up to hour-long backups). */
+export const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
+
+export interface WksMetrics {
+  readonly registry: Registry;
+  // --- seed: counters
+  readonly httpRequestsTotal: Counter<'method' | 'endpoint' | 'status_code'>;
+  readonly workflowExecutionsTotal: Counter<'workflow_name' | 'status'>;
+  readonly agentInvocationsTotal: Counter<'agent_name' | 'status'>;
+  readonly databaseQueriesTotal: Counter<'query_type' | 'table'>;
+  // --- seed: gauges
+  readonly activeWorkflows: Gauge<string>;
+  readonly databaseConnections: Gauge<'pool_name'>;
+  readonly agentHealthStatus: Gauge<'agent_name'>;
+  // --- seed: histograms
+  readonly httpRequestDuration: Histogram<'method' | 'endpoint'>;
+  readonly workflowExecutionDuration: Histogram<'workflow_name'>;
+  readonly databaseQueryDuration: Histogram<'query_type'>;
+  // --- seed: summary
+  readonly workflowQueueWait: Summary<'priority'>;
+  // --- wks's own
+  readonly backupLastSuccess: Gauge<'engine' | 'type'>;
+  readonly backupLastDuration: Gauge<string>;
+  readonly backupLastSize: Gauge<string>;
+  readonly backupFailuresTotal: Counter<string>;
+  readonly backups: Gauge<'state'>;
+  readonly backupVerifyLastSuccess: Gauge<string>;
+  readonly jobRunsTotal: Counter<'job' | 'result'>;
+  readonly jobLastSuccess: Gauge<'job'>;
+  readonly jobDuration: Histogram<'job'>;
+  readonly locksHeld: Gauge<string>;
+  readonly workflowsStuck: Gauge<string>;
+  readonly leader: Gauge<'instance' | 'mechanism'>;
+  readonly up: Gauge<'dependency'>;
+  readonly scrapeErrorsTotal: Counter<'collector'>;
+  readonly alertsFiring: Gauge<'alert'>;
+  readonly notificationsTotal: Counter<'channel' | 'result'>;
+}
+
+export interface CreateMetricsOptions {
+  /** Register prom-client's process_* and nodejs_* defaults (default true). */
+  processDefaults?: boolean;
+}
+
+/** Build a fresh registry with every wks metric registered. Never throws. */
+export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
+  const registry = new Registry();
+  const r = [registry];
+  if (opts.processDefaults !== false) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    httpRequestsTotal: new Counter({ name: 'http_requests_total', help: 'Total HTTP requests', labelNames: ['method', 'endpoint', 'status_code'], registers: r }),
+    workflowExecutionsTotal: new Counter({ name: 'workflow_executions_total', help: 'Total workflow executions', labelNames: ['workflow_name', 'status'], registers: r }),
+    agentInvocationsTotal: new Counter({ name: 'agent_invocations_total', help: 'Total agent invocations', labelNames: ['agent_name', 'status'], registers: r }),
+    databaseQueriesTotal: new Counter({ name: 'database_queries_total', help: 'Total database queries', labelNames: ['query_type', 'table'], registers: r }),
+
+    activeWorkflows: new Gauge({ name: 'active_workflows', help: 'Currently active workflow executions', registers: r }),
+    databaseConnections: new Gauge({ name: 'database_connections', help: 'Current database connections', labelNames: ['pool_name'], registers: r }),
+    agentHealthStatus: new Gauge({ name: 'agent_health_status', help: 'Agent health status (1=healthy, 0=unhealthy)', labelNames: ['agent_name'], registers: r }),
+
+    httpRequestDuration: new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'endpoint'], buckets: [...SEED_BUCKETS.http_request_duration_seconds], registers: r }),
+    workflowExecutionDuration: new Histogram({ name: 'workflow_execution_duration_seconds', help: 'Workflow execution duration', labelNames: ['workflow_name'], buckets: [...SEED_BUCKETS.workflow_execution_duration_seconds], registers: r }),
+    databaseQueryDuration: new Histogram({ name: 'database_query_duration_seconds', help: 'Database query duration', labelNames: ['query_type'], buckets: [...SEED_BUCKETS.database_query_duration_seconds], registers: r }),
+
+    workflowQueueWait: new Summary({ name: 'workflow_queue_wait_seconds', help: 'Time workflows wait in queue', labelNames: ['priority'], percentiles: Object.keys(SEED_SUMMARY_OBJECTIVES).map(Number), registers: r }),
+
+    backupLastSuccess: new Gauge({ name: 'wks_backup_last_success_timestamp_seconds', help: 'Unix time of the newest completed backup, per engine and type', labelNames: ['engine', 'type'], registers: r }),
+    backupLastDuration: new Gauge({ name: 'wks_backup_last_duration_seconds', help: 'Duration of the newest completed backup', registers: r }),
+    backupLastSize: new Gauge({ name: 'wks_backup_last_size_bytes', help: 'Size on disk of the newest completed backup', registers: r }),
+    backupFailuresTotal: new Counter({ name: 'wks_backup_failures_total', help: 'Backups that failed in this process (scheduled backup job)', registers: r }),
+    backups: new Gauge({ name: 'wks_backups', help: 'Backups in the catalog by state', labelNames: ['state'], registers: r }),
+    backupVerifyLastSuccess: new Gauge({ name: 'wks_backup_verify_last_success_timestamp_seconds', help: 'Unix time of the last successful backup verification', registers: r }),
+    jobRunsTotal: new Counter({ name: 'wks_job_runs_total', help: 'Scheduled job runs by result (success, failure, skipped_overlap)', labelNames: ['job', 'result'], registers: r }),
+    jobLastSuccess: new Gauge({ name: 'wks_job_last_success_timestamp_seconds', help: 'Unix time of the last successful run of a scheduled job', labelNames: ['job'], registers: r }),
+    jobDuration: new Histogram({ name: 'wks_job_duration_seconds', help: 'Duration of scheduled job runs', labelNames: ['job'], buckets: JOB_BUCKETS, registers: r }),
+    locksHeld: new Gauge({ name: 'wks_locks_held', help: 'Execution locks currently held in Redis', registers: r }),
+    workflowsStuck: new Gauge({ name: 'wks_workflows_stuck', help: 'Executions pending or running for longer than the workflow timeout', registers: r }),
+    leader: new Gauge({ name: 'wks_leader', help: '1 when this instance holds the scheduler leader lease, else 0', labelNames: ['instance', 'mechanism'], registers: r }),
+    up: new Gauge({ name: 'wks_up', help: '1 when a dependency answered at the last scrape, else 0', labelNames: ['dependency'], registers: r }),
+    scrapeErrorsTotal: new Counter({ name: 'wks_scrape_errors_total', help: 'Collector failures while computing metrics at scrape time', labelNames: ['collector'], registers: r }),
+    alertsFiring: new Gauge({ name: 'wks_alerts_firing', help: '1 when a built-in alert rule is firing, else 0', labelNames: ['alert'], registers: r }),
+    notificationsTotal: new Counter({ name: 'wks_alert_notifications_total', help: 'Alert notifications sent by channel and result', labelNames: ['channel', 'result'], registers: r }),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The HTTP side of `wks serve`: node:http on the configured host/port
+ * (default 127.0.0.1:9090) with three routes:
+ *   GET <metrics path>  Prometheus text format (optional bearer token)
+ *   GET /health         liveness: the process answers (always 200 while serving)
+ *   GET /ready          readiness: JSON; 200 when ready, 503 otherwise
+ * Every request is counted in http_requests_total and timed in
+ * http_request_duration_seconds; unknown paths are labelled `other` so a
+ * scanner cannot explode label cardinality.
+ */
+import http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { OperationError } from '../errors.js';
+import type { WksMetrics } from '../metrics/registry.js';
+
+export interface ReadyResult {
+  ready: boolean;
+  [k: string]: unknown;
+}
+
+export interface HttpHandlers {
+  metrics: WksMetrics;
+  /** Path of the metrics route (config.monitoring.prometheus.path). */
+  metricsPath: string;
+  /** Bearer token required on the metrics route, or null for none. */
+  bearerToken: string | null;
+  /** Refresh scrape-time collectors, then the registry is rendered. */
+  beforeScrape: () => Promise<void>;
+  liveness: () => Promise<Record<string, unknown>>;
+  readiness: () => Promise<ReadyResult>;
+}
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  /** Stop accepting, close idle keep-alive sockets, wait for in-flight requests (bounded by `timeoutMs`, default 5000). */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Start listening. Resolves once bound. Throws OperationError (exit 1) with a
+ * hint when the port is in use or the address cannot be bound.
+ */
+export async function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<RunningServer> {
+  const { metrics } = h;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const endpoint = path === h.metricsPath || path === '/health' || path === '/ready' ? path : 'other';
+    const method = req.method ?? 'GET';
+    const end = metrics.httpRequestDuration.startTimer({ method, endpoint });
+    const send = (status: number, body: string, type: string, extra: Record<string, string> = {}): void => {
+      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...extra });
+      res.end(method === 'HEAD' ? undefined : body);
+      end();
+      metrics.httpRequestsTotal.inc({ method, endpoint, status_code: String(status) });
+    };
+    const json = (status: number, doc: unknown): void => send(status, `${JSON.stringify(doc)}\n`, 'application/json; charset=utf-8');
+    if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
+
+    void (async () => {
+      try {
+        if (endpoint === h.metricsPath) {
+          if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
+            return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', { 'WWW-Authenticate': 'Bearer realm="wks metrics"' });
+          }
+          await h.beforeScrape();
+          return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+        }
+        if (endpoint === '/health') return json(200, await h.liveness());
+        if (endpoint === '/ready') {
+          const r = await h.readiness();
+          return json(r.ready ? 200 : 503, r);
+        }
+        return json(404, { error: 'not found', routes: [h.metricsPath, '/health', '/ready'] });
+      } catch (err) {
+        return json(500, { error: (err as Error).message });
+      }
+    })();
+  });
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new OperationError(`cannot listen on ${host}:${port}: the port is already in use`, {
+            hint: `stop the other process on port ${port}, or choose another port with --port or METRICS_PORT`,
+          }),
+        );
+      } else {
+        reject(new OperationError(`cannot listen on ${host}:${port}: ${err.message}`, { hint: 'check monitoring.prometheus.host/port (METRICS_HOST, METRICS_PORT)' }));
+      }
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+
+  return {
+    host,
+    port: bound,
+    close(timeoutMs = 5000) {
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.closeAllConnections();
+        }, timeoutMs);
+        t.unref();
+        server.close(() => {
+          clearTimeout(t);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
