@@ -1,0 +1,215 @@
+/**
+ * The Redis connection for a CLI that must never hang:
+ *  - lazyConnect + an explicit connect() with connectTimeout =
+ *    config.redis.connection.connect_timeout_ms;
+ *  - a bounded number of connect attempts (CONNECT_ATTEMPTS) with a short
+ *    backoff, then one line naming host:port (never the password);
+ *  - enableOfflineQueue false and maxRetriesPerRequest 1, so a command
+ *    issued while disconnected fails at once instead of queueing forever;
+ *  - commandTimeout, so a server that accepts but never answers cannot
+ *    stall the process;
+ *  - withRedis() always disconnects in `finally`, so the process exits.
+ *
+ * ioredis is imported lazily: `wks --help` never loads it.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { ConfigError, DependencyError } from '../errors.js';
+import { registerSecret } from '../redact.js';
+import { keyspace, type Keyspace } from './keyspace.js';
+
+/** Connect attempts before giving up (the first plus retries). */
+export const CONNECT_ATTEMPTS = 2;
+/** Upper bound for any single command (a stuck server must not stall the CLI). */
+export const COMMAND_TIMEOUT_MS = 15_000;
+
+/** `host:port` (and `/db` when not 0) for messages. Never includes the password. */
+export function redisAddress(config: Config): string {
+  const c = config.redis.connection;
+  return `${c.host}:${c.port}${c.db ? `/${c.db}` : ''}`;
+}
+
+/** Hint shown when Redis is unreachable. */
+const UNREACHABLE_HINT =
+  'check that redis-server is running and REDIS_HOST/REDIS_PORT (phase4.redis.connection) point at it; ' +
+  'set REDIS_ENABLED=false to run the database-only views without Redis';
+
+/**
+ * Throw (exit 78) when Redis is disabled. `what` names the command for the message.
+ * @throws ConfigError naming REDIS_ENABLED
+ */
+export function requireRedisEnabled(config: Config, what = 'this command'): void {
+  if (!config.redis.enabled) {
+    throw new ConfigError(`${what} needs Redis, which is disabled (REDIS_ENABLED=false)`, [], {
+      hint: 'set REDIS_ENABLED=true (or phase4.redis.enabled: true in phase4-config.yml) and point REDIS_HOST/REDIS_PORT at the server',
+    });
+  }
+}
+
+/** A connected client plus the namespace's keyspace. */
+export interface RedisHandle {
+  client: Redis;
+  keys: Keyspace;
+  /** host:port[/db] for messages. */
+  address: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function describeError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { message?: string };
+  if (e?.code === 'ECONNREFUSED') return 'connection refused';
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(e?.message ?? '')) return 'connect timed out';
+  if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(e?.message ?? '')) return 'authentication failed';
+  return e?.message ? e.message.split('\n')[0]! : String(err);
+}
+
+/**
+ * Open a connected client (caller must call `client.disconnect()`; prefer withRedis).
+ * Defaults: connect timeout from config, CONNECT_ATTEMPTS attempts.
+ * @throws ConfigError when Redis is disabled; DependencyError (exit 1) with host:port and a hint when unreachable.
+ */
+export async function openRedis(config: Config, opts: { attempts?: number } = {}): Promise<RedisHandle> {
+  requireRedisEnabled(config);
+  const c = config.redis.connection;
+  registerSecret(c.password);
+  const { Redis } = await import('ioredis');
+  const attempts = Math.max(1, opts.attempts ?? CONNECT_ATTEMPTS);
+  const address = redisAddress(config);
+  let lastErr: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const client = new Redis({
+      host: c.host,
+      port: c.port,
+      db: c.db,
+      password: c.password ?? undefined,
+      lazyConnect: true,
+      connectTimeout: c.connect_timeout_ms,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      // Reconnection is ours (the bounded loop), not ioredis's endless one.
+      retryStrategy: () => null,
+      enableReadyCheck: true,
+      connectionName: 'wks',
+    });
+    // Without a listener ioredis prints unhandled 'error' events to stderr.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // A password error surfaces on the first command with some servers.
+      await client.ping();
+      return { client, keys: keyspace(config.redis.namespace), address };
+    } catch (err) {
+      lastErr = err;
+      client.disconnect();
+      if (/NOAUTH|WRONGPASS/i.test((err as Error)?.message ?? '')) break; // retrying cannot help
+      if (attempt < attempts) await sleep(Math.min(200 * attempt, 1000));
+    }
+  }
+  throw new DependencyError(`Redis at ${address} is unreachable (${describeError(lastErr)})`, {
+    hint: UNREACHABLE_HINT,
+    cause: lastErr,
+  });
+}
+
+/**
+ * Run `fn` with a connected Redis and always disconnect afterwards.
+ * @throws what openRedis throws, and whatever `fn` throws.
+ */
+export async function withRedis<T>(config: Config, fn: (r: RedisHandle) => Promise<T>): Promise<T> {
+  const handle = await openRedis(config);
+  try {
+    return await fn(handle);
+  } catch (err) {
+    throw translateRedisError(err, handle.address);
+  } finally {
+    handle.client.disconnect();
+  }
+}
+
+/** Turn a connection loss in the middle of a command into the one-line DependencyError. Other errors pass through. */
+export function translateRedisError(err: unknown, address: string): unknown {
+  const msg = (err as Error)?.message ?? '';
+  if (
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNRESET|ECONNREFUSED/i.test(msg) &&
+    !(err instanceof DependencyError)
+  ) {
+    return new DependencyError(`Redis at ${address} went away during the command (${describeError(err)})`, {
+      hint: UNREACHABLE_HINT,
+      cause: err,
+    });
+  }
+  return err;
+}
+
+/** Default COUNT hint per SCAN call. */
+export const SCAN_COUNT = 1000;
+/** Default cap on keys one scan returns (the caller reports `truncated`). */
+export const SCAN_CAP = 1_000_000;
+
+/**
+ * Iterate keys matching `pattern` with SCAN (never KEYS), `count` per call,
+ * stopping after `cap` keys. Yields batches (possibly empty batches are
+ * skipped). Keys are unique per SCAN guarantees except during a rehash; the
+ * caller may see a key twice in that rare case. Sets `state.truncated` when
+ * the cap stopped the scan.
+ */
+export async function* scanKeys(
+  client: Redis,
+  pattern: string,
+  opts: { count?: number; cap?: number; type?: string; state?: { truncated: boolean } } = {},
+): AsyncGenerator<string[]> {
+  const count = opts.count ?? SCAN_COUNT;
+  const cap = opts.cap ?? SCAN_CAP;
+  let cursor = '0';
+  let seen = 0;
+  do {
+    const args: Array<string | number> = ['MATCH', pattern, 'COUNT', count];
+    if (opts.type) args.push('TYPE', opts.type);
+    const [next, keys] = (await (client as any).scan(cursor, ...args)) as [string, string[]];
+    cursor = next;
+    if (keys.length === 0) continue;
+    let batch = keys;
+    if (seen + batch.length > cap) {
+      batch = batch.slice(0, cap - seen);
+      if (opts.state) opts.state.truncated = true;
+      seen += batch.length;
+      if (batch.length) yield batch;
+      return;
+    }
+    seen += batch.length;
+    yield batch;
+    if (seen >= cap && cursor !== '0') {
+      if (opts.state) opts.state.truncated = true;
+      return;
+    }
+  } while (cursor !== '0');
+}
+
+/**
+ * Iterate the members of a set with SSCAN (never SMEMBERS on an unbounded set), capped.
+ */
+export async function* scanSet(
+  client: Redis,
+  key: string,
+  opts: { count?: number; cap?: number; state?: { truncated: boolean } } = {},
+): AsyncGenerator<string[]> {
+  const count = opts.count ?? SCAN_COUNT;
+  const cap = opts.cap ?? SCAN_CAP;
+  let cursor = '0';
+  let seen = 0;
+  do {
+    const [next, members] = await client.sscan(key, cursor, 'COUNT', count);
+    cursor = next;
+    if (members.length === 0) continue;
+    const batch = seen + members.length > cap ? members.slice(0, cap - seen) : members;
+    seen += batch.length;
+    if (batch.length) yield batch;
+    if (seen >= cap && cursor !== '0') {
+      if (opts.state) opts.state.truncated = true;
+      return;
+    }
+  } while (cursor !== '0');
+}

@@ -1,0 +1,278 @@
+/**
+ * Execution locks joined with the database: `listLocks` (holder, TTL, age
+ * from the tracking row, execution status) and `releaseLock` (owner-checked
+ * compare-and-delete, or --force with a reason; clears the tracking row's
+ * lock columns; audited in lock_release_audit).
+ */
+import os from 'node:os';
+import type { Config } from '../config/schema.js';
+import type { DatabaseAdapter } from '../db/types.js';
+import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js';
+import { withRedis, requireRedisEnabled } from '../redis/client.js';
+import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/locks.js';
+import { openDb } from './handles.js';
+import { clearTrackingLock, insertLockAudit, queryExecutionsByIds, type LockAuditEntry } from './rows.js';
+
+/** A lock as `lock list` shows it. */
+export interface LockView extends RedisLock {
+  /** From workflow_execution_tracking.lock_acquired_at, when known. */
+  acquiredAt: Date | null;
+  ageMs: number | null;
+  /** workflow_executions.status (null: no row, or the database is not included). */
+  status: string | null;
+  /** The tracking row's worker_id (differs from `holder` when the lock changed hands). */
+  trackingWorker: string | null;
+}
+
+/** Whether the database part of a result is present, and why not. */
+export interface DbInclusion {
+  included: boolean;
+  reason: string | null;
+}
+
+export interface LockListSummary {
+  namespace: string;
+  count: number;
+  /** Locks whose age is unknown and were therefore not matched by --older-than. */
+  unknownAge: number;
+  truncated: boolean;
+  database: DbInclusion;
+}
+
+export interface LockListOptions {
+  /** Only locks held longer than this (age from the tracking row). */
+  olderThanMs?: number;
+  now?: Date;
+  /** SCAN cap (default 1,000,000). */
+  cap?: number;
+  /** SCAN COUNT hint (default 1000). */
+  count?: number;
+}
+
+async function tryOpenDb(config: Config): Promise<{ db: DatabaseAdapter | null; inclusion: DbInclusion }> {
+  try {
+    return { db: await openDb(config), inclusion: { included: true, reason: null } };
+  } catch (err) {
+    if (err instanceof WksError) return { db: null, inclusion: { included: false, reason: err.message } };
+    throw err;
+  }
+}
+
+/**
+ * Stream every lock of the namespace to `onBatch`, one SCAN batch at a time
+ * (memory stays proportional to a batch), joined with the database when it
+ * is reachable (age, status); otherwise `database.included` is false with
+ * the reason. Order is SCAN order.
+ * @throws ConfigError when Redis is disabled; DependencyError when unreachable.
+ */
+export async function streamLocks(
+  config: Config,
+  opts: LockListOptions,
+  onBatch: (locks: LockView[]) => void | Promise<void>,
+): Promise<LockListSummary> {
+  requireRedisEnabled(config, '`wks lock`');
+  const now = opts.now ?? new Date();
+  return withRedis(config, async ({ client, keys }) => {
+    const { db, inclusion } = await tryOpenDb(config);
+    const state = { truncated: false };
+    let count = 0;
+    let unknownAge = 0;
+    try {
+      for await (const locks of scanLocks(client, keys, { cap: opts.cap, count: opts.count, state })) {
+        let rows: Awaited<ReturnType<typeof queryExecutionsByIds>> | null = null;
+        if (db) {
+          try {
+            rows = await queryExecutionsByIds(db, locks.map((l) => l.executionId));
+          } catch (err) {
+            if (!(err instanceof WksError)) throw err;
+            inclusion.included = false;
+            inclusion.reason = err.message;
+          }
+        }
+        const views: LockView[] = [];
+        for (const l of locks) {
+          const row = rows?.get(l.executionId) ?? null;
+          const acquiredAt = row?.tracking?.lockAcquiredAt ?? null;
+          const ageMs = acquiredAt ? now.getTime() - acquiredAt.getTime() : null;
+          if (opts.olderThanMs !== undefined) {
+            if (ageMs === null) {
+              unknownAge++;
+              continue;
+            }
+            if (ageMs < opts.olderThanMs) continue;
+          }
+          views.push({ ...l, acquiredAt, ageMs, status: row?.status ?? null, trackingWorker: row?.tracking?.workerId ?? null });
+        }
+        count += views.length;
+        if (views.length) await onBatch(views);
+      }
+    } finally {
+      await db?.close();
+    }
+    return { namespace: keys.namespace, count, unknownAge, truncated: state.truncated, database: inclusion };
+  });
+}
+
+/** Every lock, collected (see streamLocks; prefer it for very large keyspaces). */
+export async function listLocks(config: Config, opts: LockListOptions = {}): Promise<LockListSummary & { locks: LockView[] }> {
+  const locks: LockView[] = [];
+  const summary = await streamLocks(config, opts, (b) => void locks.push(...b));
+  return { ...summary, locks };
+}
+
+/** `user@host` of the operator, for the audit trail. */
+export function operatorIdentity(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    user = process.env.USER ?? process.env.LOGNAME ?? 'unknown';
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/** What a release is about to do (shown in the confirmation). */
+export interface LockReleasePlan {
+  executionId: string;
+  key: string;
+  holder: string;
+  ttlMs: number | null;
+  /** The holder the compare-and-delete will require (the --worker, else the holder read now). */
+  expectedHolder: string;
+  force: boolean;
+  reason: string | null;
+  /** Execution status, when the database is reachable. */
+  status: string | null;
+}
+
+export interface LockReleaseResult {
+  plan: LockReleasePlan;
+  outcome: 'released' | 'expired' | 'dry-run' | 'declined';
+  trackingRowsCleared: number;
+  audit: { recorded: boolean; reason: string | null };
+}
+
+export interface LockReleaseOptions {
+  /** Release only if held by this worker. */
+  worker?: string;
+  /** Delete whoever holds it; requires `reason`. */
+  force?: boolean;
+  reason?: string;
+  dryRun?: boolean;
+  now?: Date;
+  /** Who to record in the audit row (default operatorIdentity()). */
+  who?: string;
+  /** Called with the plan before anything changes; return false to decline. Default: proceed. */
+  confirm?: (plan: LockReleasePlan) => Promise<boolean>;
+  /** Audit source label (default `lock release`). */
+  source?: string;
+}
+
+async function audit(db: DatabaseAdapter | null, inclusion: DbInclusion, entry: LockAuditEntry): Promise<{ recorded: boolean; reason: string | null }> {
+  if (!db) return { recorded: false, reason: inclusion.reason ?? 'database not reachable' };
+  try {
+    await insertLockAudit(db, entry);
+    return { recorded: true, reason: null };
+  } catch (err) {
+    const msg = (err as Error).message;
+    return {
+      recorded: false,
+      reason: /lock_release_audit/i.test(msg) ? 'table lock_release_audit is missing: run `wks migrate up`' : msg,
+    };
+  }
+}
+
+/**
+ * Release the lock of one execution, owner-checked:
+ *  - with `worker`: only when the holder is that worker (else ConflictError, exit 4, lock kept);
+ *  - without: the current holder is read, passed to `confirm`, and the
+ *    compare-and-delete requires it to still be the holder when it runs;
+ *  - `force` deletes whoever holds it and requires `reason`.
+ * Then clears the tracking row's lock columns (only when they still name the
+ * released holder, unless forced) and appends an audit row (who, when,
+ * what, why). A refused release (holder mismatch) is audited too.
+ * @throws UsageError (--force without --reason), NotFoundError (no lock, exit 5),
+ *   ConflictError (holder mismatch, exit 4), ConfigError/DependencyError (Redis).
+ */
+export async function releaseLock(config: Config, executionId: string, opts: LockReleaseOptions = {}): Promise<LockReleaseResult> {
+  if (opts.force && !opts.reason?.trim()) {
+    throw new UsageError('--force requires --reason', { hint: 'say why, e.g. --force --reason "worker-3 died, INC-1234"' });
+  }
+  requireRedisEnabled(config, '`wks lock release`');
+  const now = opts.now ?? new Date();
+  const who = opts.who ?? operatorIdentity();
+  const source = opts.source ?? 'lock release';
+  return withRedis(config, async ({ client, keys }) => {
+    const current = await readLock(client, keys, executionId);
+    if (!current?.holder) {
+      throw new NotFoundError(`no lock is held for execution ${executionId} (${keys.lock(executionId)})`, {
+        hint: '`wks lock list` shows the locks that exist; it may have expired already',
+      });
+    }
+    const { db, inclusion } = await tryOpenDb(config);
+    try {
+      let status: string | null = null;
+      if (db) {
+        try {
+          status = (await queryExecutionsByIds(db, [executionId])).get(executionId)?.status ?? null;
+        } catch {
+          /* status is only informative */
+        }
+      }
+      const plan: LockReleasePlan = {
+        executionId,
+        key: current.key,
+        holder: current.holder,
+        ttlMs: current.ttlMs,
+        expectedHolder: opts.worker ?? current.holder,
+        force: !!opts.force,
+        reason: opts.reason?.trim() || null,
+        status,
+      };
+      const entry = (outcome: LockAuditEntry['outcome'], holder: string | null): LockAuditEntry => ({
+        executionId,
+        lockKey: plan.key,
+        holder,
+        expectedWorker: opts.worker ?? null,
+        forced: plan.force,
+        reason: plan.reason,
+        outcome,
+        releasedBy: who,
+        releasedAt: now,
+        source,
+      });
+      if (!plan.force && opts.worker !== undefined && opts.worker !== current.holder) {
+        const a = opts.dryRun ? { recorded: false, reason: 'dry run' } : await audit(db, inclusion, entry('mismatch', current.holder));
+        throw new ConflictError(`lock on execution ${executionId} is held by ${current.holder}, not ${opts.worker}; left in place`, {
+          hint: 'check the worker id (`wks lock list`), or use --force --reason "..." if that worker is gone',
+          details: { holder: current.holder, expected: opts.worker, audit: a },
+        });
+      }
+      if (opts.dryRun) return { plan, outcome: 'dry-run', trackingRowsCleared: 0, audit: { recorded: false, reason: 'dry run' } };
+      if (opts.confirm && !(await opts.confirm(plan))) {
+        return { plan, outcome: 'declined', trackingRowsCleared: 0, audit: { recorded: false, reason: 'declined' } };
+      }
+      const res = plan.force ? await forceRelease(client, plan.key) : await releaseIfHolder(client, plan.key, plan.expectedHolder);
+      if (res.outcome === 'mismatch') {
+        const a = await audit(db, inclusion, entry('mismatch', res.holder));
+        throw new ConflictError(`lock on execution ${executionId} changed hands: now held by ${res.holder}, not ${plan.expectedHolder}; left in place`, {
+          hint: 'the new owner is probably running it; re-run `wks lock list` before trying again',
+          details: { holder: res.holder, expected: plan.expectedHolder, audit: a },
+        });
+      }
+      const released = res.outcome === 'released';
+      let cleared = 0;
+      if (db) {
+        try {
+          cleared = await clearTrackingLock(db, executionId, released ? res.holder : plan.expectedHolder, plan.force);
+        } catch {
+          /* reported through audit below when the database misbehaves */
+        }
+      }
+      const a = await audit(db, inclusion, entry(released ? 'released' : 'absent', res.holder ?? plan.expectedHolder));
+      return { plan, outcome: released ? 'released' : 'expired', trackingRowsCleared: cleared, audit: a };
+    } finally {
+      await db?.close();
+    }
+  });
+}
