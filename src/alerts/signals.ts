@@ -1,0 +1,104 @@
+/**
+ * Compute the alert signals (see rules.ts for their meaning) from the
+ * platform's data. Each signal is independent: one failing source leaves its
+ * signal null ("no data") and, for the database and Redis, counts as a
+ * dependency down. Time is a parameter.
+ */
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
+import { extractBackups } from '../metrics/collect.js';
+import { toDate, dbTime } from '../metrics/time.js';
+import type { AlertSignals } from './rules.js';
+
+export interface SignalSources {
+  db: () => Promise<DatabaseAdapter | null>;
+  /** Resolves when Redis answers; rejects when it does not. Null when Redis is disabled. */
+  pingRedis?: (() => Promise<void>) | null;
+  backups?: BackupApi | null;
+  /** Whether the newest scheduled backup attempt failed (kept by the backup job). */
+  lastBackupFailed?: () => boolean;
+}
+
+/** Window for error_rate. */
+export const ERROR_RATE_WINDOW_MS = 5 * 60_000;
+
+async function freeBytes(dir: string): Promise<number | null> {
+  // Walk up to an existing directory (the backup directory may not exist yet).
+  let d = path.resolve(dir);
+  for (;;) {
+    try {
+      const s = await statfs(d);
+      return s.bavail * s.bsize;
+    } catch {
+      const up = path.dirname(d);
+      if (up === d) return null;
+      d = up;
+    }
+  }
+}
+
+/** Gather every signal at `now`. Never throws. */
+export async function gatherSignals(config: Config, src: SignalSources, now: Date): Promise<AlertSignals> {
+  const sig: AlertSignals = { down: [] };
+  let db: DatabaseAdapter | null = null;
+  try {
+    db = await src.db();
+    if (db) await db.query('SELECT 1 AS ok');
+  } catch {
+    db = null;
+    sig.down!.push('database');
+  }
+  if (db) {
+    try {
+      const since = dbTime(db.dialect, new Date(now.getTime() - ERROR_RATE_WINDOW_MS));
+      const rows = await db.query<{ status: string; n: number | string }>(
+        `SELECT status, COUNT(*) AS n FROM workflow_executions WHERE status IN ('completed', 'failed') AND completed_at >= $1 GROUP BY status`,
+        [since],
+      );
+      const by = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+      const total = (by.completed ?? 0) + (by.failed ?? 0);
+      sig.error_rate = total > 0 ? (by.failed ?? 0) / total : null;
+    } catch {
+      sig.error_rate = null;
+    }
+    try {
+      const rows = await db.query<{ started_at: unknown }>(`SELECT MIN(started_at) AS started_at FROM workflow_executions WHERE status = 'running'`);
+      const oldest = toDate(rows[0]?.started_at);
+      sig.workflow_duration = oldest ? Math.max(0, (now.getTime() - oldest.getTime()) / 1000) : 0;
+    } catch {
+      sig.workflow_duration = null;
+    }
+  }
+  if (src.pingRedis) {
+    try {
+      await src.pingRedis();
+    } catch {
+      sig.down!.push('redis');
+    }
+  }
+  sig.dependency_down = sig.down!.length;
+
+  if (src.backups) {
+    try {
+      const list = extractBackups(await src.backups.listBackups(config));
+      let newest = 0;
+      for (const b of list) {
+        if (/fail|corrupt|invalid/i.test(String(b.status ?? b.state ?? ''))) continue;
+        const at = toDate(b.completedAt ?? b.completed_at ?? b.createdAt ?? b.created_at);
+        if (at) newest = Math.max(newest, at.getTime());
+      }
+      sig.backup_age = newest ? Math.max(0, (now.getTime() - newest) / 1000) : Number.POSITIVE_INFINITY;
+    } catch {
+      sig.backup_age = null;
+    }
+  }
+  sig.backup_failed = src.lastBackupFailed?.() ? 1 : 0;
+
+  const dirs = [config.database.backup.storage_path];
+  if (config.database.type === 'sqlite') dirs.push(path.dirname(path.resolve(config.database.path)));
+  const frees = (await Promise.all(dirs.map(freeBytes))).filter((x): x is number => x !== null);
+  sig.disk_free_bytes = frees.length ? Math.min(...frees) : null;
+  return sig;
+}
