@@ -1,0 +1,103 @@
+/**
+ * `backups`: are we protected? Reads the backup catalog (the manifests in the
+ * backup directory, through src/backup's listBackups: works when the database
+ * is gone) and the filesystem.
+ *
+ *  critical: no backup verified ok; the newest verified backup is older than
+ *            health.backup_rpo; free space below the newest backup's size
+ *            (the next backup cannot fit).
+ *  warn:     the newest backup was never verified, or its verification
+ *            failed, or its data file is missing; the last backup attempt
+ *            failed (backup_log, when the database is readable); free space
+ *            below health.min_free_bytes.
+ */
+import { statfs } from 'node:fs/promises';
+import { formatDuration, parseDuration } from '../../util/duration.js';
+import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
+import { STATUS_RANK } from '../types.js';
+import { nearestExistingDir } from './config.js';
+import { formatBytes } from './util.js';
+
+/** Free bytes (for an unprivileged writer) on the filesystem holding `dir` (or its nearest existing ancestor). */
+export async function freeSpace(dir: string): Promise<{ path: string; freeBytes: number; totalBytes: number }> {
+  const p = nearestExistingDir(dir);
+  const st = await statfs(p);
+  return { path: p, freeBytes: Number(st.bavail) * Number(st.bsize), totalBytes: Number(st.blocks) * Number(st.bsize) };
+}
+
+/** The newest backup_log row, or null when the database or table is not readable (the catalog is the source of truth). */
+async function lastLoggedAttempt(ctx: Parameters<CheckDefinition['run']>[0]): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {
+  try {
+    const db = await ctx.resources.db();
+    const { parseDbTime } = await import('../../db/time.js');
+    const [row] = await db.query<{ status: unknown; started_at: unknown; error_message: unknown }>(
+      'SELECT status, started_at, error_message FROM backup_log ORDER BY started_at DESC, id DESC LIMIT 1',
+    );
+    if (!row) return null;
+    return { status: String(row.status), startedAt: parseDbTime(row.started_at), error: row.error_message ? String(row.error_message) : null };
+  } catch {
+    return null;
+  }
+}
+
+export const backupsCheck: CheckDefinition = {
+  name: 'backups',
+  description: 'newest verified backup against the RPO; failed, unverified backups; free space in the backup directory',
+  async run(ctx): Promise<CheckOutcome> {
+    const { config, now } = ctx;
+    const dir = config.database.backup.storage_path;
+    const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
+    const { listBackups } = await import('../../backup/index.js');
+    const [entries, space, attempt] = await Promise.all([listBackups(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
+
+    const time = (s: string | null | undefined) => (s ? new Date(s).getTime() : 0);
+    const sorted = [...entries].sort((a, b) => time(b.manifest.completed_at) - time(a.manifest.completed_at));
+    const newest = sorted[0];
+    const verified = sorted.find((e) => e.dataPresent && e.verification?.ok === true);
+    const ageMs = verified ? now.getTime() - time(verified.manifest.completed_at) : null;
+
+    const findings: Array<{ status: HealthStatus; text: string; hint: string }> = [];
+    const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
+
+    if (!newest) add('critical', `no backups in ${dir}`, 'run `wks backup create`, then `wks backup verify --latest`');
+    else if (!verified) add('critical', `no verified backup (${entries.length} unverified or failed)`, 'run `wks backup verify --latest`');
+    else if (ageMs! > rpoMs) {
+      add('critical', `newest verified backup is ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)})`, 'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)');
+    }
+    if (newest && verified && newest !== verified) {
+      if (!newest.dataPresent) add('warn', `newest backup ${newest.manifest.id} has no data file`, 'run `wks backup list`; remove or re-create it');
+      else if (newest.verification?.ok === false) add('warn', `newest backup ${newest.manifest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`, 'run `wks backup verify <id>` for details, then `wks backup create`');
+      else if (!newest.verification) add('warn', `newest backup ${newest.manifest.id} was never verified`, 'run `wks backup verify --latest`');
+    }
+    if (attempt && attempt.status === 'failed' && (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= time(newest.manifest.created_at))) {
+      add('warn', `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`, 'run `wks backup create -v` to see why');
+    }
+    const newestSize = newest?.manifest.stored_size ?? 0;
+    if (newestSize > 0 && space.freeBytes < newestSize) {
+      add('critical', `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`, 'free space or run `wks backup rotate`');
+    } else if (space.freeBytes < config.health.min_free_bytes) {
+      add('warn', `only ${formatBytes(space.freeBytes)} free in ${space.path} (< ${formatBytes(config.health.min_free_bytes)})`, 'free space, run `wks backup rotate`, or lower health.min_free_bytes');
+    }
+
+    const data = {
+      directory: dir,
+      count: entries.length,
+      newestId: newest?.manifest.id ?? null,
+      newestVerifiedId: verified?.manifest.id ?? null,
+      newestVerifiedAgeMs: ageMs,
+      rpoMs,
+      lastAttempt: attempt ? { status: attempt.status, startedAt: attempt.startedAt?.toISOString() ?? null } : null,
+      freeBytes: space.freeBytes,
+      minFreeBytes: config.health.min_free_bytes,
+    };
+    if (findings.length === 0) {
+      return {
+        status: 'ok',
+        detail: `newest verified backup ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)}); ${entries.length} in catalog; ${formatBytes(space.freeBytes)} free`,
+        data,
+      };
+    }
+    findings.sort((a, b) => STATUS_RANK[b.status] - STATUS_RANK[a.status]);
+    return { status: findings[0]!.status, detail: findings.map((f) => f.text).join('; '), hint: findings[0]!.hint, data };
+  },
+};
