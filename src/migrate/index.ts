@@ -1,0 +1,33 @@
+/**
+ * Schema migrations: library entry point (see docs/migrations.md).
+ * Commands in src/commands/migrate are thin adapters over these.
+ */
+export {
+  migrateUp,
+  migrateDown,
+  migrationStatus,
+  validateMigrations,
+  currentSchemaVersion,
+  resolveDirty,
+  withMigrationLock,
+  dialectOf,
+  MigrationFailedError,
+  DirtyDatabaseError,
+} from './engine.js';
+export type {
+  MigrateUpOptions,
+  MigrateUpResult,
+  MigrateDownOptions,
+  MigrateDownResult,
+  MigrationStatus,
+  MigrationInfo,
+  AppliedResult,
+  AppliedInfo,
+  DriftEntry,
+  ValidateResult,
+  ResolveResult,
+  SessionOptions,
+  LockHolder,
+} from './engine.js';
+export { loadMigrations, builtinDirectory, compareVersions, type MigrationFile } from './source.js';
+export { checksum, normalizeForChecksum, parseMigration, splitStatements } from './parse.js';

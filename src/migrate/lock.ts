@@ -1,0 +1,203 @@
+/**
+ * The migration lock: only one runner applies migrations at a time, across
+ * processes and hosts.
+ *
+ * - PostgreSQL: a session-level advisory lock (pg_try_advisory_lock) held on
+ *   the pinned connection that runs the migrations; the server releases it
+ *   if the process dies. The holder is read from pg_locks/pg_stat_activity.
+ * - SQLite: a one-row lock table claimed inside BEGIN IMMEDIATE (so two
+ *   claimants are serialised by SQLite's own write lock), naming the holder's
+ *   pid, host and start time, with a heartbeat. A row whose process is gone
+ *   (same host, pid not alive) or whose heartbeat is older than
+ *   STALE_AFTER_MS is taken over.
+ *
+ * A runner that finds the lock held polls until `timeoutMs` has passed, then
+ * throws ConflictError (exit 4) naming the holder.
+ */
+import { hostname } from 'node:os';
+import type { DatabaseAdapter } from '../db/types.js';
+import type { SqliteAdapter } from '../db/sqlite.js';
+import { formatSqliteTime, parseDbTime } from '../db/time.js';
+import { ConflictError } from '../errors.js';
+
+export const LOCK_TABLE = 'wks_migration_lock';
+/** PostgreSQL advisory lock key: the bytes of "wks_mig". */
+export const ADVISORY_KEY = '33613665494985063';
+export const STALE_AFTER_MS = 5 * 60_000;
+const HEARTBEAT_MS = 5_000;
+
+export interface LockHolder {
+  pid: number | null;
+  host: string | null;
+  since: Date | null;
+  /** Free text: PostgreSQL application_name / client address, SQLite holder label. */
+  detail: string;
+}
+
+export interface LockOptions {
+  timeoutMs: number;
+  /** Called once, when the lock is found held and the runner starts waiting. */
+  onWait?: (holder: LockHolder | null) => void;
+  /** Poll interval (default 100 ms). */
+  pollMs?: number;
+}
+
+export function describeHolder(h: LockHolder | null): string {
+  if (!h) return 'another wks process';
+  const since = h.since ? ` since ${h.since.toISOString()}` : '';
+  return `pid ${h.pid ?? '?'} on ${h.host ?? '?'}${since}${h.detail ? ` (${h.detail})` : ''}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {
+  return new ConflictError(`another migration run holds the migration lock: ${describeHolder(holder)}; gave up after ${waitedMs} ms`, {
+    hint: 'wait for it to finish and re-run; raise phase4.database.migrations.lock_timeout_ms to wait longer',
+    details: { holder },
+  });
+}
+
+/** PostgreSQL: the label this process puts in application_name (shown to other runners). */
+export function pgApplicationName(): string {
+  return `wks migrate pid=${process.pid} host=${hostname()}`.slice(0, 63);
+}
+
+async function pgHolder(conn: DatabaseAdapter): Promise<LockHolder | null> {
+  const rows = await conn.query<{ pid: number; application_name: string; client_addr: string | null; backend_start: Date }>(
+    `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
+       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
+      LIMIT 1`,
+    [ADVISORY_KEY],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  const m = /pid=(\d+) host=(\S+)/.exec(r.application_name ?? '');
+  return {
+    pid: m ? Number(m[1]) : null,
+    host: m ? m[2]! : (r.client_addr ?? 'local socket'),
+    since: r.backend_start ?? null,
+    detail: `backend pid ${r.pid}${r.application_name ? `, ${r.application_name}` : ''}`,
+  };
+}
+
+/** Hold the PostgreSQL advisory lock on `conn` (a pinned connection) while `fn` runs. */
+export async function withPgLock<T>(conn: DatabaseAdapter, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  let notified = false;
+  for (;;) {
+    const [r] = await conn.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS ok`, [ADVISORY_KEY]);
+    if (r?.ok) break;
+    const holder = await pgHolder(conn).catch(() => null);
+    const waited = Date.now() - started;
+    if (waited >= opts.timeoutMs) throw conflict(holder, waited);
+    if (!notified) {
+      notified = true;
+      opts.onWait?.(holder);
+    }
+    await sleep(Math.min(opts.pollMs ?? 100, Math.max(1, opts.timeoutMs - waited)));
+  }
+  try {
+    return await fn();
+  } finally {
+    await conn.query(`SELECT pg_advisory_unlock($1::bigint)`, [ADVISORY_KEY]).catch(() => undefined);
+  }
+}
+
+interface SqliteLockRow {
+  pid: number;
+  host: string;
+  acquired_at: string;
+  heartbeat_at: string;
+  token: string;
+}
+
+function sqliteHolder(r: SqliteLockRow): LockHolder {
+  return { pid: r.pid, host: r.host, since: parseDbTime(r.acquired_at), detail: `heartbeat ${r.heartbeat_at} UTC` };
+}
+
+function isStale(r: SqliteLockRow, now: Date): boolean {
+  if (r.host === hostname() && !pidAlive(r.pid)) return true;
+  const hb = parseDbTime(r.heartbeat_at);
+  return !hb || now.getTime() - hb.getTime() > STALE_AFTER_MS;
+}
+
+/** Hold the SQLite migration lock (see module comment) while `fn` runs. */
+export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const h = db.handle;
+  const token = `${process.pid}-${hostname()}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const started = Date.now();
+  let notified = false;
+  for (;;) {
+    let holder: LockHolder | null = null;
+    // BEGIN IMMEDIATE waits (busy_timeout) for any other writer, then makes the
+    // read-check-write below atomic across processes.
+    const claim = h.transaction(() => {
+      h.exec(`CREATE TABLE IF NOT EXISTS ${LOCK_TABLE} (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        token TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL
+      )`);
+      const row = h.prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`).get() as SqliteLockRow | undefined;
+      const now = new Date();
+      if (row && !isStale(row, now)) {
+        holder = sqliteHolder(row);
+        return false;
+      }
+      const ts = formatSqliteTime(now);
+      h.prepare(`INSERT OR REPLACE INTO ${LOCK_TABLE} (id, pid, host, token, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)`).run(
+        process.pid,
+        hostname(),
+        token,
+        ts,
+        ts,
+      );
+      return true;
+    });
+    if (claim.immediate()) break;
+    const waited = Date.now() - started;
+    if (waited >= opts.timeoutMs) throw conflict(holder, waited);
+    if (!notified) {
+      notified = true;
+      opts.onWait?.(holder);
+    }
+    await sleep(Math.min(opts.pollMs ?? 100, Math.max(1, opts.timeoutMs - waited)));
+  }
+  // Heartbeat between statements (never inside a migration's own transaction).
+  const beat = setInterval(() => {
+    if (h.open && !h.inTransaction) {
+      try {
+        h.prepare(`UPDATE ${LOCK_TABLE} SET heartbeat_at = ? WHERE id = 1 AND token = ?`).run(formatSqliteTime(new Date()), token);
+      } catch {
+        /* busy: the next beat will do */
+      }
+    }
+  }, HEARTBEAT_MS);
+  beat.unref();
+  try {
+    return await fn();
+  } finally {
+    clearInterval(beat);
+    if (h.open) {
+      try {
+        h.prepare(`DELETE FROM ${LOCK_TABLE} WHERE id = 1 AND token = ?`).run(token);
+      } catch {
+        /* a stale row is taken over by the next runner (pid check) */
+      }
+    }
+  }
+}

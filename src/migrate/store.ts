@@ -1,0 +1,140 @@
+/**
+ * The schema_migrations table: one row per applied migration with version,
+ * name, checksum, applied_at and duration; `dirty` marks a non-transactional
+ * migration that started but did not finish (see docs/migrations.md).
+ */
+import type { DatabaseAdapter } from '../db/types.js';
+import { toDbTime } from '../db/time.js';
+import { OperationError } from '../errors.js';
+
+export const TABLE = 'schema_migrations';
+
+export interface AppliedRow {
+  version: string;
+  name: string;
+  checksum: string;
+  source: string;
+  applied_at: unknown;
+  duration_ms: number;
+  dirty: boolean;
+  baseline: boolean;
+  /** JSON text describing the failure of a dirty migration. */
+  error: string | null;
+}
+
+const DDL = {
+  sqlite: `CREATE TABLE IF NOT EXISTS ${TABLE} (
+  version TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  checksum TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'builtin',
+  applied_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  duration_ms INTEGER NOT NULL DEFAULT 0,
+  dirty INTEGER NOT NULL DEFAULT 0,
+  baseline INTEGER NOT NULL DEFAULT 0,
+  error TEXT
+)`,
+  postgres: `CREATE TABLE IF NOT EXISTS ${TABLE} (
+  version TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  checksum TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT 'builtin',
+  applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  duration_ms INTEGER NOT NULL DEFAULT 0,
+  dirty BOOLEAN NOT NULL DEFAULT false,
+  baseline BOOLEAN NOT NULL DEFAULT false,
+  error TEXT
+)`,
+};
+
+/** True when `table` exists (SQLite main schema, or PostgreSQL current_schema()). */
+export async function tableExists(db: DatabaseAdapter, table: string): Promise<boolean> {
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = $1`, [table])
+      : await db.query(`SELECT 1 AS x FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`, [table]);
+  return rows.length > 0;
+}
+
+/**
+ * Create schema_migrations if needed (call under the migration lock). Throws
+ * OperationError when a schema_migrations table from another tool (dbmate's
+ * has only `version`) is in the way.
+ */
+export async function ensureTable(db: DatabaseAdapter): Promise<void> {
+  await db.exec(DDL[db.dialect]);
+  const cols =
+    db.dialect === 'sqlite'
+      ? (await db.query<{ name: string }>(`PRAGMA table_info(${TABLE})`)).map((r) => r.name)
+      : (await db.query<{ name: string }>(
+          `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+          [TABLE],
+        )).map((r) => r.name);
+  if (!cols.includes('checksum') || !cols.includes('dirty')) {
+    throw new OperationError(`${TABLE} exists but was not created by wks (columns: ${cols.join(', ')})`, {
+      hint: `it is probably dbmate's; rename it (ALTER TABLE ${TABLE} RENAME TO ${TABLE}_dbmate), then run \`wks migrate baseline\``,
+    });
+  }
+}
+
+function toRow(r: Record<string, unknown>): AppliedRow {
+  return {
+    version: String(r.version),
+    name: String(r.name),
+    checksum: String(r.checksum),
+    source: String(r.source),
+    applied_at: r.applied_at,
+    duration_ms: Number(r.duration_ms),
+    dirty: r.dirty === true || r.dirty === 1,
+    baseline: r.baseline === true || r.baseline === 1,
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+/** Every recorded migration (empty when the table does not exist yet). */
+export async function readApplied(db: DatabaseAdapter): Promise<AppliedRow[]> {
+  if (!(await tableExists(db, TABLE))) return [];
+  const rows = await db.query(`SELECT version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error FROM ${TABLE}`);
+  return rows.map(toRow);
+}
+
+export interface RecordInput {
+  version: string;
+  name: string;
+  checksum: string;
+  source: string;
+  appliedAt: Date;
+  durationMs: number;
+  dirty?: boolean;
+  baseline?: boolean;
+  error?: string | null;
+}
+
+/** Insert (or replace, for a dirty row being resolved) the row of one migration. */
+export async function recordApplied(db: DatabaseAdapter, r: RecordInput): Promise<void> {
+  const b = (v: boolean | undefined) => (db.dialect === 'sqlite' ? (v ? 1 : 0) : !!v);
+  await db.run(`DELETE FROM ${TABLE} WHERE version = $1`, [r.version]);
+  await db.run(
+    `INSERT INTO ${TABLE} (version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [r.version, r.name, r.checksum, r.source, toDbTime(r.appliedAt, db.dialect), Math.round(r.durationMs), b(r.dirty), b(r.baseline), r.error ?? null],
+  );
+}
+
+/** Mark a dirty row clean, with its final duration. */
+export async function markClean(db: DatabaseAdapter, version: string, durationMs: number): Promise<void> {
+  await db.run(`UPDATE ${TABLE} SET dirty = $1, error = NULL, duration_ms = $2 WHERE version = $3`, [
+    db.dialect === 'sqlite' ? 0 : false,
+    Math.round(durationMs),
+    version,
+  ]);
+}
+
+/** Record the failure of a non-transactional migration on its dirty row. */
+export async function markFailed(db: DatabaseAdapter, version: string, error: string): Promise<void> {
+  await db.run(`UPDATE ${TABLE} SET error = $1 WHERE version = $2`, [error, version]);
+}
+
+/** Remove the row of a migration (rolled back). */
+export async function deleteApplied(db: DatabaseAdapter, version: string): Promise<void> {
+  await db.run(`DELETE FROM ${TABLE} WHERE version = $1`, [version]);
+}
