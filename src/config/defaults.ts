@@ -207,6 +207,9 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   PG_SSL: 'database.postgresql.ssl',
   PG_DUMP_PATH: 'database.postgresql.pg_dump_path',
   PG_RESTORE_PATH: 'database.postgresql.pg_restore_path',
+  // Migrations (wks's own)
+  WKS_MIGRATIONS_DIR: 'database.migrations.directory',
+  WKS_MIGRATIONS_LOCK_TIMEOUT_MS: 'database.migrations.lock_timeout_ms',
   // Alerting
   ALERT_EMAIL_ENABLED: 'monitoring.alerts.email.enabled',
   ALERT_EMAIL_TO: 'monitoring.alerts.email.to',
