@@ -16,7 +16,7 @@ import { formatDuration, parseDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
 import { STATUS_RANK } from '../types.js';
 import { nearestExistingDir } from './config.js';
-import { formatBytes } from './util.js';
+import { formatBytes, plural } from './util.js';
 
 /** Free bytes (for an unprivileged writer) on the filesystem holding `dir` (or its nearest existing ancestor). */
 export async function freeSpace(dir: string): Promise<{ path: string; freeBytes: number; totalBytes: number }> {
@@ -48,31 +48,37 @@ export const backupsCheck: CheckDefinition = {
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
     const { listBackups } = await import('../../backup/index.js');
-    const [entries, space, attempt] = await Promise.all([listBackups(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
-
-    const time = (s: string | null | undefined) => (s ? new Date(s).getTime() : 0);
-    const sorted = [...entries].sort((a, b) => time(b.manifest.completed_at) - time(a.manifest.completed_at));
-    const newest = sorted[0];
-    const verified = sorted.find((e) => e.dataPresent && e.verification?.ok === true);
-    const ageMs = verified ? now.getTime() - time(verified.manifest.completed_at) : null;
+    const [list, space, attempt] = await Promise.all([
+      Promise.resolve().then(() => listBackups(config, { now })),
+      freeSpace(dir),
+      lastLoggedAttempt(ctx),
+    ]);
+    // Newest first (by created_at: the point in time the data was captured, which is what an RPO measures).
+    const entries = list.backups;
+    const newest = entries[0];
+    const verified = entries.find((e) => e.data_present && e.verification?.ok === true);
+    const ageMs = verified ? verified.age_ms : null;
 
     const findings: Array<{ status: HealthStatus; text: string; hint: string }> = [];
     const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
 
     if (!newest) add('critical', `no backups in ${dir}`, 'run `wks backup create`, then `wks backup verify --latest`');
-    else if (!verified) add('critical', `no verified backup (${entries.length} unverified or failed)`, 'run `wks backup verify --latest`');
+    else if (!verified) add('critical', `no verified backup (${plural(entries.length, 'backup')}, none verified ok)`, 'run `wks backup verify --latest`');
     else if (ageMs! > rpoMs) {
       add('critical', `newest verified backup is ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)})`, 'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)');
     }
     if (newest && verified && newest !== verified) {
-      if (!newest.dataPresent) add('warn', `newest backup ${newest.manifest.id} has no data file`, 'run `wks backup list`; remove or re-create it');
-      else if (newest.verification?.ok === false) add('warn', `newest backup ${newest.manifest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`, 'run `wks backup verify <id>` for details, then `wks backup create`');
-      else if (!newest.verification) add('warn', `newest backup ${newest.manifest.id} was never verified`, 'run `wks backup verify --latest`');
+      if (!newest.data_present) add('warn', `newest backup ${newest.id} has no data file`, 'run `wks backup list`; then `wks backup create`');
+      else if (newest.verification?.ok === false) add('warn', `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`, 'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`');
+      else if (!newest.verification) add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');
     }
-    if (attempt && attempt.status === 'failed' && (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= time(newest.manifest.created_at))) {
+    if (attempt && attempt.status === 'failed' && (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= new Date(newest.created_at).getTime())) {
       add('warn', `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`, 'run `wks backup create -v` to see why');
     }
-    const newestSize = newest?.manifest.stored_size ?? 0;
+    if (list.problems.length > 0) {
+      add('warn', `${plural(list.problems.length, 'unreadable manifest')} in ${dir} (${list.problems[0]!.file}: ${list.problems[0]!.problem})`, 'run `wks backup list` and inspect the files named');
+    }
+    const newestSize = newest?.stored_size ?? 0;
     if (newestSize > 0 && space.freeBytes < newestSize) {
       add('critical', `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`, 'free space or run `wks backup rotate`');
     } else if (space.freeBytes < config.health.min_free_bytes) {
@@ -82,8 +88,8 @@ export const backupsCheck: CheckDefinition = {
     const data = {
       directory: dir,
       count: entries.length,
-      newestId: newest?.manifest.id ?? null,
-      newestVerifiedId: verified?.manifest.id ?? null,
+      newestId: newest?.id ?? null,
+      newestVerifiedId: verified?.id ?? null,
       newestVerifiedAgeMs: ageMs,
       rpoMs,
       lastAttempt: attempt ? { status: attempt.status, startedAt: attempt.startedAt?.toISOString() ?? null } : null,
