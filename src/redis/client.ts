@@ -56,12 +56,23 @@ export interface RedisHandle {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Reject with an ETIMEDOUT error when `p` has not settled after `ms`. */
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+  });
+  p.catch(() => undefined);
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
 function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException & { message?: string };
   if (e?.code === 'ECONNREFUSED') return 'connection refused';
   if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
-  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(e?.message ?? '')) return 'connect timed out';
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out|no answer/i.test(e?.message ?? '')) return `no answer within the connect timeout (REDIS_CONNECT_TIMEOUT_MS)`;
   if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(e?.message ?? '')) return 'authentication failed';
+  if (/Unknown RESP type|Protocol error/i.test(e?.message ?? '')) return 'the server there does not speak the Redis protocol';
   return e?.message ? e.message.split('\n')[0]! : String(err);
 }
 
@@ -93,16 +104,29 @@ export async function openRedis(config: Config, opts: { attempts?: number } = {}
       retryStrategy: () => null,
       enableReadyCheck: true,
       connectionName: 'wks',
+      // ioredis arms a timer of this length on disconnect(), cleared only by
+      // a 'close' that a failed socket never emits again: keep it short so
+      // a failed connect does not hold the process open for 2 s.
+      disconnectTimeout: 200,
     });
     // Without a listener ioredis prints unhandled 'error' events to stderr.
-    client.on('error', () => undefined);
+    // The socket error (ECONNREFUSED, ETIMEDOUT...) arrives here; connect()
+    // itself only rejects with "Connection is closed".
+    let socketErr: unknown;
+    client.on('error', (e) => {
+      socketErr ??= e;
+    });
     try {
-      await client.connect();
-      // A password error surfaces on the first command with some servers.
-      await client.ping();
+      // connectTimeout covers only the TCP connect; a server that accepts
+      // and never answers would stall the ready check, so the whole
+      // handshake (connect + ready + PING) is bounded by the same timeout.
+      await withDeadline(
+        client.connect().then(() => client.ping()),
+        c.connect_timeout_ms,
+      );
       return { client, keys: keyspace(config.redis.namespace), address };
     } catch (err) {
-      lastErr = err;
+      lastErr = (err as NodeJS.ErrnoException)?.code === 'ETIMEDOUT' ? err : (socketErr ?? err);
       client.disconnect();
       if (/NOAUTH|WRONGPASS/i.test((err as Error)?.message ?? '')) break; // retrying cannot help
       if (attempt < attempts) await sleep(Math.min(200 * attempt, 1000));

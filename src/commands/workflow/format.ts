@@ -1,0 +1,45 @@
+/** Shared rendering helpers for the workflow, lock, session and ratelimit commands. */
+import { UsageError } from '../../errors.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
+import type { Reporter } from '../../ui/reporter.js';
+import type { Discrepancy } from '../../workflow/inspect.js';
+
+/** Parse a duration flag or throw a UsageError naming it. */
+export function durationFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag} expects a duration such as 90s, 15m, 2h, 1d (got "${value}")`, { hint: `e.g. ${flag} 30m` });
+  return ms;
+}
+
+/** Parse a non-negative integer flag or throw a UsageError naming it. */
+export function intFlag(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`${flag} expects a whole number (got "${value}")`, { hint: `e.g. ${flag} 100` });
+  return Number(value);
+}
+
+export const dur = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : formatDuration(ms));
+export const ttl = (ms: number | null | undefined): string => (ms === null || ms === undefined ? 'no TTL' : formatDuration(ms));
+export const when = (d: Date | null | undefined): string => (d ? d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z') : '-');
+
+/** Print the "Redis state not included" note when it applies. */
+export function redisNote(r: Reporter, redis: { included: boolean; reason: string | null }): void {
+  if (!redis.included) r.warn(`Redis state is not included: ${redis.reason ?? 'Redis is not available'}`);
+}
+
+/** Render discrepancies as a table (or a one-line all-clear). */
+export function renderDiscrepancies(r: Reporter, list: Discrepancy[], truncated = false): void {
+  if (list.length === 0) {
+    r.line(r.c.green('no discrepancies between the database and Redis'));
+  } else {
+    r.line(r.c.bold(r.c.yellow(`${list.length} discrepanc${list.length === 1 ? 'y' : 'ies'}:`)));
+    r.table(list, [
+      { header: 'EXECUTION', value: 'executionId', align: 'right' },
+      { header: 'KIND', value: 'kind', style: (t) => r.c.yellow(t) },
+      { header: 'DETAIL', value: 'detail' },
+      { header: 'WHAT TO DO', value: 'action', style: (t) => r.c.dim(t) },
+    ]);
+  }
+  if (truncated) r.warn('a bounded scan stopped early: the discrepancy list may be incomplete');
+}
