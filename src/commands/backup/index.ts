@@ -1,14 +1,40 @@
-import type { Command } from 'commander';
-import { registerPlaceholders } from '../context.js';
+import { Option, type Command } from 'commander';
+import { lazy } from '../context.js';
 
 /** `wks backup ...`: create, list, verify, restore and rotate backups. */
 export function register(program: Command): void {
   const g = program.command('backup').description('create, list, verify, restore and rotate backups');
-  registerPlaceholders(g, [
-    ['create', 'take a consistent online backup'],
-    ['list', 'list backups from the catalog'],
-    ['verify', 'verify backup checksums and integrity'],
-    ['restore', 'restore a backup'],
-    ['rotate', 'delete backups outside the retention policy'],
-  ], 'backup');
+  g.command('create')
+    .description('take a consistent online backup (SQLite backup API), checksummed, manifest written last')
+    .addOption(new Option('--type <type>', 'backup type recorded in the manifest and backup_log').choices(['manual', 'scheduled', 'pre-migration']).default('manual'))
+    .addOption(new Option('--compress <codec>', 'compression (default: database.backup.compression); zstd needs the zstd program on PATH').choices(['none', 'gzip', 'zstd']))
+    .option('--encrypt', 'encrypt with AES-256-GCM (key: BACKUP_ENCRYPTION_KEY or database.backup.encryption.key_file)')
+    .option('--no-encrypt', 'do not encrypt even if database.backup.encryption.enabled')
+    .option('--label <text>', 'free-text label stored in the manifest')
+    .option('--rotate', 'apply the retention policy afterwards (default: database.backup.rotate_after_create)')
+    .action(lazy(() => import('./create.js')));
+  g.command('list')
+    .description('list backups from the catalog (the backup directory; works without the database)')
+    .action(lazy(() => import('./list.js')));
+  g.command('verify')
+    .description('check checksum, decode, run quick_check (integrity_check with --deep), compare row counts; exit 3 on failure')
+    .argument('[id]', 'backup id or unique prefix (default: --latest)')
+    .option('--latest', 'the newest backup')
+    .option('--all', 'every backup in the catalog')
+    .option('--deep', 'PRAGMA integrity_check instead of quick_check')
+    .action(lazy(() => import('./verify.js')));
+  g.command('restore')
+    .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
+    .argument('[id]', 'backup id or unique prefix')
+    .option('--latest', 'the newest backup')
+    .option('--at <time>', 'the newest backup taken at or before TIME (ISO 8601)')
+    .option('--to <path>', 'restore into a separate file for inspection; the live database is untouched')
+    .option('--deep', 'run integrity_check (not only quick_check) when verifying first')
+    .option('--force', 'restore even if the database is in use, --to exists, or the safety backup fails')
+    .option('--dry-run', 'verify and check the target, change nothing')
+    .action(lazy(() => import('./restore.js')));
+  g.command('rotate')
+    .description('delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)')
+    .option('--dry-run', 'list what would be deleted and why, delete nothing')
+    .action(lazy(() => import('./rotate.js')));
 }

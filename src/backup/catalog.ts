@@ -1,0 +1,160 @@
+/**
+ * The catalog is the backup directory itself: one `<id>.json` manifest per
+ * complete backup (written last, atomically), the data file it names, and an
+ * optional `<id>.verify.json` sidecar with the last verification. A data file
+ * without a manifest is not a backup. Listing works without the database.
+ */
+import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { NotFoundError, UsageError } from '../errors.js';
+import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
+import { writeJsonAtomic } from './files.js';
+
+/** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
+export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
+
+/** A new backup id for time `now`. */
+export function newBackupId(now: Date): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return `${t}-${randomBytes(2).toString('hex')}`;
+}
+
+export const manifestPath = (dir: string, id: string): string => path.join(dir, `${id}.json`);
+export const verifyPath = (dir: string, id: string): string => path.join(dir, `${id}.verify.json`);
+
+/** Problems met while reading the catalog (unreadable manifests); reported, never fatal. */
+export interface CatalogProblem {
+  file: string;
+  problem: string;
+}
+
+function readJson<T>(file: string): T | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return null;
+  }
+}
+
+function validManifest(m: unknown): m is Manifest {
+  const x = m as Manifest;
+  return !!x && typeof x === 'object' && x.format === 'wks-backup/1' && typeof x.id === 'string' && ID_RE.test(x.id) && typeof x.file === 'string' && typeof x.sha256 === 'string' && typeof x.created_at === 'string';
+}
+
+/**
+ * Read every manifest in `dir`, newest first (by created_at, then id).
+ * A missing directory is an empty catalog. Unreadable manifests go to `problems`.
+ */
+export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: CatalogProblem[] } {
+  const entries: CatalogEntry[] = [];
+  const problems: CatalogProblem[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries, problems };
+    throw err;
+  }
+  for (const name of names) {
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(name);
+    if (!m) continue;
+    const file = path.join(dir, name);
+    const manifest = readJson<unknown>(file);
+    if (!validManifest(manifest) || manifest.id !== m[1]) {
+      problems.push({ file, problem: 'unreadable or invalid manifest' });
+      continue;
+    }
+    const dataPath = path.join(dir, path.basename(manifest.file));
+    const v = readJson<VerificationRecord>(verifyPath(dir, manifest.id));
+    entries.push({
+      manifest,
+      manifestPath: file,
+      dataPath,
+      dataPresent: existsSync(dataPath),
+      verification: v && v.id === manifest.id ? v : null,
+    });
+  }
+  entries.sort((a, b) => (a.manifest.created_at === b.manifest.created_at ? (a.manifest.id < b.manifest.id ? 1 : -1) : a.manifest.created_at < b.manifest.created_at ? 1 : -1));
+  return { entries, problems };
+}
+
+/**
+ * Find one backup by id or unique id prefix (as git does).
+ * Throws NotFoundError (5) when nothing matches, UsageError (2) when the prefix is ambiguous.
+ */
+export function resolveBackup(entries: CatalogEntry[], selector: string, dir: string): CatalogEntry {
+  const s = selector.trim();
+  const exact = entries.find((e) => e.manifest.id === s);
+  if (exact) return exact;
+  const hits = s ? entries.filter((e) => e.manifest.id.startsWith(s)) : [];
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length === 0) {
+    throw new NotFoundError(`no backup matches "${s}" in ${dir}`, { hint: 'run `wks backup list` to see the backup ids' });
+  }
+  const shown = hits.slice(0, 5).map((e) => e.manifest.id).join(', ');
+  throw new UsageError(`"${s}" is ambiguous: it matches ${hits.length} backups (${shown}${hits.length > 5 ? ', ...' : ''})`, {
+    hint: 'type more characters of the id',
+    details: { matches: hits.map((e) => e.manifest.id) },
+  });
+}
+
+/** The newest backup, or NotFoundError (5). */
+export function latestBackup(entries: CatalogEntry[], dir: string): CatalogEntry {
+  if (!entries.length) throw new NotFoundError(`there are no backups in ${dir}`, { hint: 'create one with `wks backup create`' });
+  return entries[0]!;
+}
+
+/** The newest backup created at or before `at`, or NotFoundError (5). */
+export function backupAt(entries: CatalogEntry[], at: Date, dir: string): CatalogEntry {
+  const hit = entries.find((e) => new Date(e.manifest.created_at).getTime() <= at.getTime());
+  if (!hit) {
+    throw new NotFoundError(`no backup in ${dir} was taken at or before ${at.toISOString()}`, {
+      hint: entries.length ? `the oldest backup is ${entries[entries.length - 1]!.manifest.id} (${entries[entries.length - 1]!.manifest.created_at})` : 'create one with `wks backup create`',
+    });
+  }
+  return hit;
+}
+
+/** Parse `--at`: an ISO date/time (`2026-11-29T02:00Z`, `2026-11-29 02:00`), or a backup-id-like stamp. UsageError (2) otherwise. */
+export function parseAt(text: string): Date {
+  const t = text.trim();
+  const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(t);
+  const d = stamp ? new Date(`${stamp[1]}-${stamp[2]}-${stamp[3]}T${stamp[4]}:${stamp[5]}:${stamp[6]}Z`) : new Date(t.replace(' ', 'T'));
+  if (Number.isNaN(d.getTime())) {
+    throw new UsageError(`--at: cannot read "${text}" as a time`, { hint: 'use ISO 8601, e.g. --at 2026-11-29T02:00:00Z' });
+  }
+  return d;
+}
+
+/** Record a verification result (atomic sidecar write). */
+export function writeVerification(dir: string, rec: VerificationRecord): void {
+  writeJsonAtomic(verifyPath(dir, rec.id), rec);
+}
+
+/**
+ * Remove what a crashed create can leave that is not a temp file: a data
+ * file renamed into place whose manifest was never written (not a backup),
+ * and verification sidecars of deleted backups. Call only under the backup lock.
+ */
+export function sweepOrphans(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const set = new Set(names);
+  for (const name of names) {
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
+    if (!m || set.has(`${m[1]}.json`)) continue;
+    try {
+      unlinkSync(path.join(dir, name));
+      removed.push(name);
+    } catch {
+      /* best effort */
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,87 @@
+/**
+ * Compression codecs as streaming Transforms: gzip through Node's zlib, zstd
+ * through the `zstd` binary (Node 20 has no zstd) as a child process using two
+ * threads. Nothing is ever held whole in memory.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { Duplex, type Transform } from 'node:stream';
+import { createGzip, createGunzip } from 'node:zlib';
+import { DependencyError } from '../../errors.js';
+import type { Compression } from '../types.js';
+
+/** File-name suffix of each codec. */
+export const COMPRESSION_SUFFIX: Record<Compression, string> = { none: '', gzip: '.gz', zstd: '.zst' };
+
+let zstdCache: string | null | undefined;
+
+/** Absolute path of the zstd binary on PATH (WKS_ZSTD_PATH overrides), or null. Cached. */
+export function findZstd(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (zstdCache !== undefined) return zstdCache;
+  const candidates = env.WKS_ZSTD_PATH ? [env.WKS_ZSTD_PATH] : (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'zstd'));
+  zstdCache = null;
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      zstdCache = c;
+      break;
+    } catch {
+      /* next */
+    }
+  }
+  return zstdCache;
+}
+
+/** The codecs usable on this machine (`none` and `gzip` always; `zstd` when the binary is present). */
+export function availableCompressions(env: NodeJS.ProcessEnv = process.env): Compression[] {
+  return findZstd(env) ? ['none', 'gzip', 'zstd'] : ['none', 'gzip'];
+}
+
+/** Throws DependencyError naming the available codecs when `c` cannot be used here. */
+export function assertCompressionAvailable(c: Compression): void {
+  if (c === 'zstd' && !findZstd()) {
+    throw new DependencyError('zstd compression needs the `zstd` program, which is not on PATH', {
+      hint: `install zstd (e.g. apt-get install zstd) or set WKS_ZSTD_PATH; available codecs here: ${availableCompressions().join(', ')}`,
+    });
+  }
+}
+
+/** A Duplex over a child process's stdin/stdout; fails the stream when the child exits non-zero. */
+function childCodec(bin: string, args: string[], what: string): Duplex {
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 2000) stderr += d;
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  // Duplex.from ends when stdout ends; a non-zero exit must still fail the pipeline.
+  child.on('close', (code, signal) => {
+    if (code !== 0) duplex.destroy(new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
+  });
+  child.on('error', (err) => duplex.destroy(err));
+  duplex.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return duplex;
+}
+
+/** A compressing Transform for `c`, or null for `none`. */
+export function compressor(c: Compression): Transform | Duplex | null {
+  if (c === 'gzip') return createGzip({ level: 6 });
+  if (c === 'zstd') {
+    assertCompressionAvailable('zstd');
+    return childCodec(findZstd()!, ['-3', '-T2', '-q', '-c'], 'zstd compression');
+  }
+  return null;
+}
+
+/** A decompressing Transform for `c`, or null for `none`. */
+export function decompressor(c: Compression): Transform | Duplex | null {
+  if (c === 'gzip') return createGunzip();
+  if (c === 'zstd') {
+    assertCompressionAvailable('zstd');
+    return childCodec(findZstd()!, ['-d', '-q', '-c'], 'zstd decompression');
+  }
+  return null;
+}

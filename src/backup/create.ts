@@ -1,0 +1,197 @@
+/**
+ * `createBackup`: a consistent online backup of the configured database.
+ *
+ * Order of operations (the crash-safety argument):
+ *  1. under the backup lock, sweep leftovers of crashed runs;
+ *  2. the engine writes a raw snapshot to an owned temp name;
+ *  3. it is compressed/encrypted into another owned temp name (sha256 while
+ *     streaming), fsynced, chmod 0600, renamed to `<id>.<ext>`;
+ *  4. the manifest `<id>.json` is written last, atomically.
+ * A crash before 4 leaves no manifest, so no backup is listed; the next run
+ * removes the temp files and the orphaned data file.
+ */
+import { chmodSync, existsSync, renameSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import type { Config } from '../config/index.js';
+import { fsyncDir } from '../util/fs.js';
+import { WksError } from '../errors.js';
+import { engineFor, type BackupEngine } from './engine.js';
+import { manifestPath, newBackupId, sweepOrphans } from './catalog.js';
+import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
+import { keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
+import { encodeTo, hashFile } from './codecs/pipeline.js';
+import { FILE_MODE, ensurePrivateDir, fsError, fsyncFile, ownedTempPath, removeQuietly, sweepLeftovers, writeJsonAtomic } from './files.js';
+import { withBackupLock, type LockOwner } from './lock.js';
+import { BACKUP_TYPES, COMPRESSIONS, type BackupType, type Compression, type LogFn, type Manifest, type ProgressFn } from './types.js';
+import { UsageError } from '../errors.js';
+
+/** The wks version, recorded in manifests. */
+export function wksVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface CreateOptions {
+  /** Default `manual`. */
+  type?: BackupType;
+  /** Default: config.database.backup.compression. */
+  compression?: Compression;
+  /** Default: config.database.backup.encryption.enabled. */
+  encrypt?: boolean;
+  label?: string | null;
+  /** The backup's creation time (and id); default: the current time. */
+  now?: Date;
+  onProgress?: ProgressFn;
+  log?: LogFn;
+  /** Called once if another wks holds the backup lock and we start waiting. */
+  onLockWait?: (owner: LockOwner | null) => void;
+  /** Run the retention policy afterwards; default config.database.backup.rotate_after_create. */
+  rotate?: boolean;
+}
+
+export interface CreateResult {
+  manifest: Manifest;
+  /** Absolute path of the data file. */
+  path: string;
+  /** Leftover files of crashed runs removed before this backup. */
+  cleaned: string[];
+  /** Present when rotation ran afterwards. */
+  rotation?: import('./rotate.js').RotateResult;
+}
+
+/** Validate and default the create options against config. Throws UsageError (2), ConfigError (78), DependencyError. */
+function resolveOptions(config: Config, opts: CreateOptions) {
+  const type = opts.type ?? 'manual';
+  if (!BACKUP_TYPES.includes(type)) throw new UsageError(`unknown backup type "${type}"`, { hint: `use one of: ${BACKUP_TYPES.join(', ')}` });
+  const compression = opts.compression ?? config.database.backup.compression;
+  if (!COMPRESSIONS.includes(compression)) throw new UsageError(`unknown compression "${compression}"`, { hint: `use one of: ${COMPRESSIONS.join(', ')}` });
+  assertCompressionAvailable(compression);
+  const encrypt = opts.encrypt ?? config.database.backup.encryption.enabled;
+  let encryption = null;
+  if (encrypt) {
+    const src = keySourceFromConfig(config);
+    if (!src) throw missingKeyError('an encrypted backup');
+    encryption = prepareEncryption(src);
+  }
+  const label = opts.label ?? null;
+  if (label !== null && (label.length > 200 || /[\n\r]/.test(label))) throw new UsageError('--label must be one line of at most 200 characters');
+  return { type, compression, encryption, label };
+}
+
+/**
+ * Take a backup. Defaults: type manual, compression and encryption from
+ * config, creation time now. Waits for the backup lock up to
+ * database.backup.lock_timeout_ms. Throws NotFoundError (5) when the
+ * database is missing, ConflictError (4) on lock timeout, OperationError (1)
+ * for disk full / unwritable directory (nothing partial is left), UsageError
+ * (2) for bad options, ConfigError (78) when encryption has no key.
+ */
+export async function createBackup(config: Config, opts: CreateOptions = {}): Promise<CreateResult> {
+  const engine = await engineFor(config);
+  const resolved = resolveOptions(config, opts);
+  const dir = config.database.backup.storage_path;
+  ensurePrivateDir(dir);
+  const result: CreateResult = await withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: `backup create (${resolved.type})`, onWait: opts.onLockWait }, async () => {
+    const cleaned = [...sweepLeftovers(dir), ...sweepOrphans(dir)];
+    if (cleaned.length) opts.log?.('info', `removed ${cleaned.length} leftover file(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`);
+    const r = await createLocked(config, engine, resolved, opts);
+    return { ...r, cleaned };
+  });
+  const rotate = opts.rotate ?? config.database.backup.rotate_after_create;
+  if (rotate) {
+    const { rotateBackups } = await import('./rotate.js');
+    result.rotation = await rotateBackups(config, { now: opts.now, log: opts.log });
+  }
+  return result;
+}
+
+/** The body of createBackup; the caller holds the backup lock (restore uses it for its safety backup). */
+export async function createLocked(
+  config: Config,
+  engine: BackupEngine,
+  r: ReturnType<typeof resolveOptions>,
+  opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'>,
+): Promise<{ manifest: Manifest; path: string }> {
+  const dir = config.database.backup.storage_path;
+  const createdAt = opts.now ?? new Date();
+  const t0 = Date.now();
+  let id = newBackupId(createdAt);
+  const suffix = `${engine.extension}${COMPRESSION_SUFFIX[r.compression]}${r.encryption ? '.enc' : ''}`;
+  while (existsSync(manifestPath(dir, id)) || existsSync(path.join(dir, `${id}${suffix}`))) id = newBackupId(createdAt);
+  const fileName = `${id}${suffix}`;
+  const finalPath = path.join(dir, fileName);
+  const rawTmp = ownedTempPath(dir, `${id}${engine.extension}`);
+  const storedTmp = ownedTempPath(dir, fileName);
+  let renamed = false;
+  const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
+  try {
+    const snap = await engine.snapshot(config, { tempPath: rawTmp, onProgress: opts.onProgress, log: opts.log });
+    let enc: { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
+    let tmp: string;
+    if ('file' in snap.output && r.compression === 'none' && !r.encryption) {
+      fsyncFile(snap.output.file);
+      const h = await hashFile(snap.output.file, (n) => opts.onProgress?.({ phase: 'checksum', done: n, total: null, unit: 'bytes' }));
+      enc = { rawSize: h.size, rawSha256: h.sha256, storedSize: h.size, storedSha256: h.sha256 };
+      tmp = snap.output.file;
+    } else {
+      const source = 'file' in snap.output ? snap.output.file : snap.output.stream;
+      enc = await encodeTo(source, storedTmp, {
+        compression: r.compression,
+        encryption: r.encryption,
+        onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: null, unit: 'bytes' }),
+      });
+      if ('stream' in snap.output) await snap.output.finished;
+      removeQuietly(rawTmp);
+      tmp = storedTmp;
+    }
+    chmodSync(tmp, FILE_MODE);
+    renameSync(tmp, finalPath);
+    renamed = true;
+    fsyncDir(dir);
+    const manifest: Manifest = {
+      format: 'wks-backup/1',
+      id,
+      type: r.type,
+      label: r.label,
+      engine: engine.name,
+      source: engine.source(config),
+      created_at: createdAt.toISOString(),
+      completed_at: new Date().toISOString(),
+      duration_ms: Date.now() - t0,
+      file: fileName,
+      raw_size: enc.rawSize,
+      raw_sha256: enc.rawSha256,
+      stored_size: enc.storedSize,
+      sha256: enc.storedSha256,
+      compression: r.compression,
+      encryption: r.encryption ? r.encryption.params : null,
+      schema_version: snap.schemaVersion,
+      row_counts: snap.rowCounts,
+      engine_version: snap.engineVersion,
+      engine_details: snap.details,
+      wks_version: wksVersion(),
+      hostname: hostname(),
+    };
+    writeJsonAtomic(manifestPath(dir, id), manifest);
+    if (rowId !== null) await engine.logFinish(config, rowId, { status: 'completed', completedAt: new Date(), sizeBytes: enc.storedSize, checksum: enc.storedSha256 }, opts.log);
+    return { manifest, path: finalPath };
+  } catch (err) {
+    for (const f of [rawTmp, `${rawTmp}-journal`, `${rawTmp}-wal`, `${rawTmp}-shm`, storedTmp, ...(renamed ? [finalPath] : [])]) {
+      try {
+        removeQuietly(f);
+      } catch {
+        /* the next run sweeps it */
+      }
+    }
+    const e = err instanceof WksError ? err : fsError(err, `backup of ${engine.source(config)} failed`);
+    if (rowId !== null) await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
+    throw e;
+  }
+}
+
+export { resolveOptions as resolveCreateOptions };

@@ -1,0 +1,102 @@
+/**
+ * The engine seam. Everything database-specific about a backup sits behind
+ * BackupEngine; the catalog, codecs, lock, retention, verify/restore
+ * orchestration and the commands are shared. SQLite is engines/sqlite.ts; a
+ * PostgreSQL engine (pg_dump custom format, streamed) implements the same
+ * interface and is picked by `engineFor(config)`.
+ */
+import type { Readable } from 'node:stream';
+import type { Config } from '../config/index.js';
+import type { LogFn, Manifest, ProgressFn, VerifyCheck, BackupType } from './types.js';
+
+export interface SnapshotInfo {
+  /** Last applied migration in the snapshot, or null when unmigrated. */
+  schemaVersion: string | null;
+  /** Rows per table, counted in the same snapshot as the image. */
+  rowCounts: Record<string, number>;
+  engineVersion: string;
+  details: Record<string, unknown>;
+}
+
+export interface SnapshotResult extends SnapshotInfo {
+  /** The raw image: a finished temp file, or a stream that the pipeline consumes (e.g. pg_dump stdout). */
+  output: { file: string } | { stream: Readable; finished: Promise<void> };
+}
+
+export interface RestoreTarget {
+  /** What is being replaced, for messages (a path or a redacted URL). */
+  description: string;
+  /** File path (SQLite) or database name (PostgreSQL). */
+  location: string;
+  /** True when this is the configured live database (a safety backup is taken first). */
+  live: boolean;
+  /** True when something exists at the target now. */
+  exists: boolean;
+}
+
+/** A row of the backup_log mirror. */
+export interface BackupLogStart {
+  type: BackupType;
+  filePath: string;
+  startedAt: Date;
+}
+export interface BackupLogFinish {
+  status: 'completed' | 'failed';
+  completedAt: Date;
+  sizeBytes?: number;
+  checksum?: string;
+  error?: string;
+}
+
+export interface BackupEngine {
+  readonly name: 'sqlite' | 'postgres';
+  /** Suffix of the raw image before codec suffixes (`.db`, `.dump`). */
+  readonly extension: string;
+  /** The source, credentials redacted. */
+  source(config: Config): string;
+  /**
+   * Take a consistent online snapshot into `tempPath` (or as a stream).
+   * Throws NotFoundError (5) when the database does not exist, DependencyError when it is unreachable.
+   */
+  snapshot(config: Config, opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn }): Promise<SnapshotResult>;
+  /** Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest. Never throws for a bad image: it reports failed checks. */
+  checkImage(imagePath: string, manifest: Manifest, opts: { deep: boolean }): Promise<VerifyCheck[]>;
+  /** Where a restore goes: the live database, or `to` for inspection. */
+  restoreTarget(config: Config, to?: string): RestoreTarget;
+  /** Throws ConflictError (4) when another process uses the target. */
+  assertNotInUse(target: RestoreTarget): Promise<void>;
+  /**
+   * Install a backup at the target so that, interrupted at any point, the
+   * target is either the old or the new database, whole. `decode(dest)` writes
+   * the raw image to `dest`. Returns the post-install integrity result.
+   */
+  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void>, opts: { log?: LogFn; onProgress?: ProgressFn }): Promise<{ integrity: string }>;
+  /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */
+  logStart(config: Config, row: BackupLogStart, log?: LogFn): Promise<number | null>;
+  /** Mirror: finish a backup_log row. Never throws. */
+  logFinish(config: Config, rowId: number, row: BackupLogFinish, log?: LogFn): Promise<void>;
+}
+
+/** The engine for the configured database. Throws DependencyError for an engine not built yet. */
+export async function engineFor(config: Config): Promise<BackupEngine> {
+  if (config.database.type === 'sqlite') {
+    const { sqliteEngine } = await import('./engines/sqlite.js');
+    return sqliteEngine;
+  }
+  const { DependencyError } = await import('../errors.js');
+  throw new DependencyError('backups of PostgreSQL databases are not built yet in this version of wks', {
+    hint: 'use pg_dump for now; set database.type to sqlite for SQLite backups',
+  });
+}
+
+/** The engine that made a backup (by its manifest). */
+export async function engineForManifest(m: Manifest): Promise<BackupEngine> {
+  if (m.engine === 'sqlite') {
+    const { sqliteEngine } = await import('./engines/sqlite.js');
+    return sqliteEngine;
+  }
+  const { DependencyError } = await import('../errors.js');
+  throw new DependencyError(`backup ${m.id} was made by the ${m.engine} engine, which this version of wks does not have`, {
+    hint: 'upgrade wks',
+  });
+}

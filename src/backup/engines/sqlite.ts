@@ -1,0 +1,343 @@
+/**
+ * The SQLite engine. The snapshot goes through SQLite's online backup API
+ * (better-sqlite3 `.backup()`) on its own read-only connection that first
+ * opens a read transaction: the backup then copies exactly that snapshot, is
+ * never restarted by concurrent writers, and in WAL mode never blocks them.
+ * (In rollback-journal mode writers wait for the copy; WAL is recommended.)
+ * The image is switched to journal_mode=DELETE so it is one self-contained
+ * file that can be opened read-only without -wal/-shm; restore puts the
+ * source's journal mode back.
+ */
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, renameSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Config } from '../../config/index.js';
+import { ConflictError, NotFoundError, OperationError } from '../../errors.js';
+import { fsyncDir } from '../../util/fs.js';
+import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
+import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
+import type { Manifest, VerifyCheck } from '../types.js';
+
+type DB = BetterSqlite3.Database;
+
+async function sqlite(): Promise<typeof BetterSqlite3> {
+  return (await import('better-sqlite3')).default;
+}
+
+/** Pages copied per backup step: big steps are fast; the read transaction keeps the snapshot stable between them. */
+const PAGES_PER_STEP = 2048;
+
+/** `YYYY-MM-DD HH:MM:SS` in UTC, the way SQLite's CURRENT_TIMESTAMP stores times. */
+export function sqliteTime(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '');
+}
+
+function userTables(db: DB): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+}
+
+const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** Per-table row counts of an open database. */
+export function countRows(db: DB): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of userTables(db)) out[t] = Number((db.prepare(`SELECT count(*) AS n FROM ${q(t)}`).get() as { n: number }).n);
+  return out;
+}
+
+/**
+ * The last applied migration: max(version) of dbmate's `schema_migrations`
+ * table, or null when the database is unmigrated.
+ */
+export function schemaVersionOf(db: DB): string | null {
+  const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!has) return null;
+  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: unknown } | undefined;
+  return row?.v === null || row?.v === undefined ? null : String(row.v);
+}
+
+function missingDb(file: string): NotFoundError {
+  return new NotFoundError(`the database ${file} does not exist`, {
+    hint: 'check DATABASE_PATH (database.path); `wks migrate up` creates a new database',
+  });
+}
+
+/** Pids (other than ours) that have `files` open, from /proc (Linux). Empty where /proc is unavailable. */
+export function pidsHolding(files: string[]): number[] {
+  const wanted = new Set(files.map((f) => path.resolve(f)));
+  const pids: number[] = [];
+  let procs: string[];
+  try {
+    procs = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return pids;
+  }
+  for (const p of procs) {
+    if (Number(p) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (wanted.has(readlinkSync(`/proc/${p}/fd/${fd}`))) {
+          pids.push(Number(p));
+          break;
+        }
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+  }
+  return pids;
+}
+
+function processName(pid: number): string {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return `pid ${pid} (${cmd.slice(0, 80)})`;
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
+export const sqliteEngine: BackupEngine = {
+  name: 'sqlite',
+  extension: '.db',
+
+  source(config: Config): string {
+    return config.database.path;
+  },
+
+  async snapshot(config, { tempPath, onProgress, log }): Promise<SnapshotResult> {
+    const file = config.database.path;
+    if (!existsSync(file)) throw missingDb(file);
+    const Database = await sqlite();
+    let src: DB;
+    try {
+      src = new Database(file, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, { cause: err, hint: 'check that DATABASE_PATH points to a readable SQLite database' });
+    }
+    let journalMode = 'unknown';
+    let pageSize = 0;
+    try {
+      src.pragma(`busy_timeout = ${Math.max(0, config.database.busy_timeout_ms)}`);
+      journalMode = String(src.pragma('journal_mode', { simple: true }));
+      pageSize = Number(src.pragma('page_size', { simple: true }));
+      // Pin one snapshot: the read transaction stays open across backup steps.
+      src.exec('BEGIN');
+      src.prepare('SELECT count(*) FROM sqlite_master').get();
+      log?.('debug', `snapshot of ${file} (journal_mode=${journalMode}, page_size=${pageSize})`);
+      await src.backup(tempPath, {
+        progress: ({ totalPages, remainingPages }) => {
+          onProgress?.({ phase: 'snapshot', done: totalPages - remainingPages, total: totalPages, unit: 'pages' });
+          return PAGES_PER_STEP;
+        },
+      });
+      src.exec('COMMIT');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || /disk is full|SQLITE_FULL/i.test((err as Error).message)) throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new OperationError(`cannot back up ${file}: ${(err as Error).message}`, { cause: err, hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)' });
+      if (code === 'SQLITE_BUSY') throw new ConflictError(`the database ${file} stayed locked for ${config.database.busy_timeout_ms} ms`, { cause: err, hint: 'retry; use WAL mode so backups never wait for writers' });
+      throw err;
+    } finally {
+      src.close();
+    }
+    // Make the image self-contained (no -wal/-shm needed to read it) and describe it.
+    const img = new Database(tempPath, { fileMustExist: true });
+    try {
+      img.pragma('journal_mode = DELETE');
+      const rowCounts = countRows(img);
+      const schemaVersion = schemaVersionOf(img);
+      const engineVersion = String((img.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v);
+      return {
+        schemaVersion,
+        rowCounts,
+        engineVersion,
+        details: { journal_mode: journalMode, page_size: pageSize },
+        output: { file: tempPath },
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'SQLITE_FULL' || code?.startsWith('SQLITE_IOERR')) throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
+      throw err;
+    } finally {
+      img.close();
+    }
+  },
+
+  async checkImage(imagePath, manifest, { deep }): Promise<VerifyCheck[]> {
+    const checks: VerifyCheck[] = [];
+    const Database = await sqlite();
+    let db: DB | undefined;
+    try {
+      db = new Database(imagePath, { readonly: true, fileMustExist: true });
+      const pragma = deep ? 'integrity_check' : 'quick_check';
+      const rows = db.pragma(pragma) as Array<Record<string, string>>;
+      const msgs = rows.map((r) => Object.values(r)[0]);
+      const ok = msgs.length === 1 && msgs[0] === 'ok';
+      checks.push({ name: 'integrity', ok, detail: ok ? `PRAGMA ${pragma}: ok` : `PRAGMA ${pragma}: ${msgs.slice(0, 3).join('; ')}` });
+      if (!ok) return checks;
+      const counts = countRows(db);
+      const want = manifest.row_counts ?? {};
+      const diffs: string[] = [];
+      for (const t of new Set([...Object.keys(want), ...Object.keys(counts)])) {
+        if (want[t] !== counts[t]) diffs.push(`${t}: manifest ${want[t] ?? 'absent'}, image ${counts[t] ?? 'absent'}`);
+      }
+      checks.push({ name: 'row_counts', ok: diffs.length === 0, detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match` });
+    } catch (err) {
+      checks.push({ name: 'integrity', ok: false, detail: `cannot open the image: ${(err as Error).message}` });
+    } finally {
+      db?.close();
+    }
+    return checks;
+  },
+
+  restoreTarget(config, to): RestoreTarget {
+    const live = path.resolve(config.database.path);
+    const location = to ? path.resolve(to) : live;
+    return { description: location, location, live: location === live, exists: existsSync(location) };
+  },
+
+  async assertNotInUse(target): Promise<void> {
+    if (!target.exists) return;
+    const f = target.location;
+    const pids = pidsHolding([f, `${f}-wal`, `${f}-shm`]);
+    if (pids.length) {
+      throw new ConflictError(`the database ${f} is in use by ${pids.slice(0, 3).map(processName).join(', ')}`, {
+        hint: 'stop the application and `wks serve` first, or pass --force to restore anyway',
+        details: { pids },
+      });
+    }
+    const Database = await sqlite();
+    let db: DB | undefined;
+    try {
+      db = new Database(f, { fileMustExist: true });
+      db.pragma('busy_timeout = 0');
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code?.startsWith('SQLITE_BUSY')) {
+        throw new ConflictError(`the database ${f} is locked by another process`, { hint: 'stop the application and `wks serve` first, or pass --force', cause: err });
+      }
+      // A damaged live database is exactly what restore is for: do not refuse.
+    } finally {
+      db?.close();
+    }
+  },
+
+  async install(target, manifest, decode, { log }): Promise<{ integrity: string }> {
+    const f = target.location;
+    const dir = path.dirname(f);
+    if (!existsSync(dir)) throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
+    const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
+    const Database = await sqlite();
+    try {
+      try {
+        await decode(tmp);
+      } catch (err) {
+        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw fsError(err, `cannot write the restored database beside ${f}`);
+        throw err;
+      }
+      // Put the source's journal mode back and check the new file before it replaces anything.
+      const img = new Database(tmp, { fileMustExist: true });
+      try {
+        if (manifest.engine_details?.journal_mode === 'wal') img.pragma('journal_mode = WAL');
+        const res = img.pragma('quick_check', { simple: true });
+        if (res !== 'ok') throw new OperationError(`the decoded backup failed quick_check: ${String(res)}`, { hint: 'verify the backup with `wks backup verify --deep`' });
+      } finally {
+        img.close();
+      }
+      removeQuietly(`${tmp}-wal`);
+      removeQuietly(`${tmp}-shm`);
+      if (target.exists) {
+        try {
+          chmodSync(tmp, statSync(f).mode & 0o777);
+        } catch {
+          /* keep 0600 */
+        }
+        // Fold the old WAL into the old file so that removing -wal/-shm can never lose data
+        // of the old database if we are interrupted before the rename.
+        try {
+          const old = new Database(f, { fileMustExist: true });
+          try {
+            old.pragma('busy_timeout = 2000');
+            old.pragma('wal_checkpoint(TRUNCATE)');
+            old.pragma('journal_mode = DELETE');
+          } finally {
+            old.close();
+          }
+        } catch (err) {
+          log?.('debug', `could not checkpoint the old database (${(err as Error).message}); replacing it anyway`);
+        }
+      }
+      fsyncFile(tmp);
+      for (const suffix of ['-wal', '-shm', '-journal']) removeQuietly(`${f}${suffix}`);
+      renameSync(tmp, f);
+      fsyncDir(dir);
+    } finally {
+      removeQuietly(tmp);
+      removeQuietly(`${tmp}-wal`);
+      removeQuietly(`${tmp}-shm`);
+    }
+    const db = new Database(f, { readonly: true, fileMustExist: true });
+    try {
+      const res = String(db.pragma('quick_check', { simple: true }));
+      if (res !== 'ok') throw new OperationError(`the restored database ${f} failed quick_check: ${res}`, { hint: 'restore the safety backup taken before this restore' });
+      return { integrity: res };
+    } finally {
+      db.close();
+    }
+  },
+
+  async logStart(config, row, log): Promise<number | null> {
+    const file = config.database.path;
+    if (!existsSync(file)) return null;
+    try {
+      const Database = await sqlite();
+      const db = new Database(file, { fileMustExist: true });
+      try {
+        db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
+        if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backup_log'").get()) {
+          log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
+          return null;
+        }
+        const r = db
+          .prepare("INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES (?, ?, ?, 'in_progress')")
+          .run(row.type, row.filePath, sqliteTime(row.startedAt));
+        return Number(r.lastInsertRowid);
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      log?.('warn', `could not write the backup_log row: ${(err as Error).message}`);
+      return null;
+    }
+  },
+
+  async logFinish(config, rowId, row, log): Promise<void> {
+    try {
+      const Database = await sqlite();
+      const db = new Database(config.database.path, { fileMustExist: true });
+      try {
+        db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
+        db.prepare('UPDATE backup_log SET status = ?, completed_at = ?, file_size_bytes = ?, checksum = ?, error_message = ? WHERE id = ?').run(
+          row.status,
+          sqliteTime(row.completedAt),
+          row.sizeBytes ?? null,
+          row.checksum ?? null,
+          row.error ?? null,
+          rowId,
+        );
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      log?.('warn', `could not update the backup_log row: ${(err as Error).message}`);
+    }
+  },
+};

@@ -1,0 +1,147 @@
+/**
+ * `restoreBackup`: verify first, refuse while the target is in use (unless
+ * force), confirm, take a safety backup of what is replaced (type manual,
+ * label `pre-restore`), then let the engine install the image so that the
+ * target is always either the old or the new database, whole.
+ */
+import type { Config } from '../config/index.js';
+import { ConflictError, OperationError, UsageError, VerificationError, WksError } from '../errors.js';
+import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
+import { createLocked, resolveCreateOptions } from './create.js';
+import { sweepLeftovers } from './files.js';
+import { withBackupLock, type LockOwner } from './lock.js';
+import { keySourceFromConfig } from './codecs/encryption.js';
+import { decodeTo } from './codecs/pipeline.js';
+import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
+import type { LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
+
+export interface RestorePlan {
+  backup: Manifest;
+  target: RestoreTarget;
+  /** True when a safety backup of the target will be taken first. */
+  safetyBackup: boolean;
+  verification: VerificationRecord;
+}
+
+export interface RestoreOptions {
+  /** Which backup: `{ id }`, `{ latest: true }` or `{ at: Date }`. */
+  select: Exclude<Selection, { all: true }>;
+  /** Restore to this file instead of the live database (inspection; the live database is untouched). */
+  to?: string;
+  /** Restore even if the target is in use, or `to` exists, or the safety backup fails. */
+  force?: boolean;
+  /** integrity_check instead of quick_check during the pre-restore verification. */
+  deep?: boolean;
+  /** Asked after verification and the in-use check; return false to cancel. Default: proceed. */
+  confirm?: (plan: RestorePlan) => Promise<boolean>;
+  now?: Date;
+  log?: LogFn;
+  onProgress?: ProgressFn;
+  onLockWait?: (owner: LockOwner | null) => void;
+}
+
+export interface RestoreResult {
+  cancelled: boolean;
+  backup_id: string;
+  target: string;
+  live: boolean;
+  safety_backup_id: string | null;
+  verification: VerificationRecord;
+  integrity: string | null;
+  schema_version: string | null;
+  duration_ms: number;
+  next_steps: string[];
+}
+
+/**
+ * Restore a backup. Throws VerificationError (3) when it fails verification,
+ * ConflictError (4) when the target is in use or `to` exists (without force),
+ * NotFoundError (5) / UsageError (2) for the selection, ConfigError (78) when
+ * the key is missing, OperationError (1) when the safety backup or the
+ * install fails (the target is then left as it was).
+ */
+export async function restoreBackup(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+  const t0 = Date.now();
+  const [entry] = selectBackups(config, opts.select);
+  const m = entry!.manifest;
+  const engine = await engineForManifest(m);
+  const current = await engineFor(config).catch(() => null);
+  if (!opts.to && current && current.name !== engine.name) {
+    throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, { hint: 'use --to to restore it to a separate file' });
+  }
+  const target = engine.restoreTarget(config, opts.to);
+  if (!target.live && target.exists && !opts.force) {
+    throw new ConflictError(`${target.description} already exists`, { hint: 'choose a new --to path, or pass --force to overwrite it' });
+  }
+
+  const verification = await verifyEntry(config, entry!, { deep: opts.deep, now: opts.now, log: opts.log, onProgress: opts.onProgress });
+  if (!verification.ok) throw verificationFailure(verification);
+
+  if (target.exists && !opts.force) await engine.assertNotInUse(target);
+  const plan: RestorePlan = { backup: m, target, safetyBackup: target.live && target.exists, verification };
+  const base = {
+    backup_id: m.id,
+    target: target.description,
+    live: target.live,
+    verification,
+    schema_version: m.schema_version,
+  };
+  if (opts.confirm && !(await opts.confirm(plan))) {
+    return { ...base, cancelled: true, safety_backup_id: null, integrity: null, duration_ms: Date.now() - t0, next_steps: [] };
+  }
+
+  const dir = config.database.backup.storage_path;
+  return withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait }, async () => {
+    sweepLeftovers(dir);
+    let safetyId: string | null = null;
+    if (plan.safetyBackup) {
+      try {
+        const r = resolveCreateOptions(config, { type: 'manual', label: 'pre-restore', encrypt: !!m.encryption || config.database.backup.encryption.enabled });
+        const safety = await createLocked(config, engine, r, { log: opts.log, onProgress: opts.onProgress });
+        safetyId = safety.manifest.id;
+        opts.log?.('info', `safety backup of the current database: ${safetyId}`);
+      } catch (err) {
+        if (!opts.force) {
+          throw new OperationError(`could not take a safety backup of ${target.description}: ${(err as Error).message}`, {
+            cause: err,
+            hint: 'fix the cause (disk space?), or pass --force to restore without a safety backup',
+          });
+        }
+        opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
+      }
+    }
+    const keySource = m.encryption ? keySourceFromConfig(config) : null;
+    let integrity: string;
+    try {
+      ({ integrity } = await engine.install(target, m, async (dest) => {
+        const d = await decodeTo(entry!.dataPath, dest, {
+          compression: m.compression,
+          encryption: m.encryption,
+          keySource,
+          what: `backup ${m.id}`,
+          onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
+        });
+        if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
+          throw new VerificationError(`backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`' });
+        }
+      }, { log: opts.log, onProgress: opts.onProgress }));
+    } catch (err) {
+      if (err instanceof WksError) throw err;
+      throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
+        cause: err,
+        hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
+      });
+    }
+    const next: string[] = [];
+    if (target.live) {
+      next.push('start the application (and `wks serve`) again');
+      next.push(`check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`);
+      next.push('check the service: `wks health`');
+      if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+    } else {
+      next.push(`inspect it: sqlite3 -readonly ${target.description}`);
+      next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
+    }
+    return { ...base, cancelled: false, safety_backup_id: safetyId, integrity, duration_ms: Date.now() - t0, next_steps: next };
+  });
+}

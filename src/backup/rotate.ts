@@ -1,0 +1,93 @@
+/**
+ * `rotateBackups`: apply the retention policy (retention.ts) to the catalog.
+ * Deletion happens under the backup lock (it waits for a running create or
+ * restore), manifest first, then the data file, then the sidecar: a
+ * half-deleted backup is never listed as complete.
+ */
+import path from 'node:path';
+import type { Config } from '../config/index.js';
+import { parseDuration } from '../util/duration.js';
+import { fsyncDir } from '../util/fs.js';
+import { readCatalog, sweepOrphans, verifyPath } from './catalog.js';
+import { ensurePrivateDir, removeQuietly, sweepLeftovers } from './files.js';
+import { withBackupLock, type LockOwner } from './lock.js';
+import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
+import type { CatalogEntry, LogFn } from './types.js';
+
+export interface RotateOptions {
+  /** Only report what would be deleted. Default false. */
+  dryRun?: boolean;
+  /** Default: the current time. */
+  now?: Date;
+  /** Default: from config.database.backup. */
+  policy?: RetentionPolicy;
+  log?: LogFn;
+  onLockWait?: (owner: LockOwner | null) => void;
+}
+
+export interface RotateItem {
+  id: string;
+  type: string;
+  created_at: string;
+  stored_size: number;
+  reasons: string[];
+}
+
+export interface RotateResult {
+  dry_run: boolean;
+  policy: RetentionPolicy;
+  kept: RotateItem[];
+  deleted: RotateItem[];
+  freed_bytes: number;
+}
+
+function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
+  const byId = new Map(entries.map((e) => [e.manifest.id, e]));
+  const decisions = planRetention(
+    entries.map((e) => ({ id: e.manifest.id, type: e.manifest.type, createdAt: new Date(e.manifest.created_at), verified: e.verification ? e.verification.ok : null })),
+    policy,
+    now,
+  );
+  const item = (id: string, reasons: string[]): RotateItem => {
+    const m = byId.get(id)!.manifest;
+    return { id, type: m.type, created_at: m.created_at, stored_size: m.stored_size, reasons };
+  };
+  return {
+    kept: decisions.filter((d) => d.keep).map((d) => item(d.id, d.reasons)),
+    deleted: decisions.filter((d) => !d.keep).map((d) => item(d.id, d.reasons)),
+    byId,
+  };
+}
+
+/**
+ * Delete backups outside the retention policy (or, with dryRun, list them).
+ * Throws ConflictError (4) when the backup lock stays held past
+ * database.backup.lock_timeout_ms; OperationError (1) when a file cannot be deleted.
+ */
+export async function rotateBackups(config: Config, opts: RotateOptions = {}): Promise<RotateResult> {
+  const dir = config.database.backup.storage_path;
+  const policy = opts.policy ?? policyFromConfig(config.database.backup, parseDuration);
+  const now = opts.now ?? new Date();
+  if (opts.dryRun) {
+    const p = plan(readCatalog(dir).entries, policy, now);
+    return { dry_run: true, policy, kept: p.kept, deleted: p.deleted, freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0) };
+  }
+  ensurePrivateDir(dir);
+  return withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait }, async () => {
+    sweepLeftovers(dir);
+    sweepOrphans(dir);
+    const p = plan(readCatalog(dir).entries, policy, now);
+    let freed = 0;
+    for (const d of p.deleted) {
+      const e = p.byId.get(d.id)!;
+      removeQuietly(e.manifestPath);
+      fsyncDir(dir);
+      removeQuietly(e.dataPath);
+      removeQuietly(verifyPath(dir, d.id));
+      freed += d.stored_size;
+      opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
+    }
+    if (p.deleted.length) fsyncDir(dir);
+    return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+  });
+}

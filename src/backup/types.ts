@@ -1,0 +1,92 @@
+/**
+ * Shared types of the backup subsystem: the manifest (the catalog entry, one
+ * JSON file per backup in the backup directory) and the option bags of the
+ * library functions. The manifest shape is a stable contract (docs/backup-and-recovery.md).
+ */
+
+/** backup_log's CHECK allows exactly these; a restore's safety backup is `manual` with label `pre-restore`. */
+export type BackupType = 'manual' | 'scheduled' | 'pre-migration';
+export const BACKUP_TYPES: readonly BackupType[] = ['manual', 'scheduled', 'pre-migration'];
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+export const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
+
+export interface EncryptionParams {
+  algorithm: 'aes-256-gcm';
+  /** How the key was obtained: a raw 32-byte key, or scrypt from a passphrase (salt stored here and in the file header). */
+  kdf: 'none' | 'scrypt';
+  salt: string | null;
+  scrypt?: { N: number; r: number; p: number };
+  chunk_size: number;
+  /** First 8 bytes of HMAC-SHA256(key, "wks-backup-key-id"), hex: tells "wrong key" apart from corruption. Never the key. */
+  key_id: string;
+}
+
+export interface Manifest {
+  format: 'wks-backup/1';
+  id: string;
+  type: BackupType;
+  label: string | null;
+  engine: 'sqlite' | 'postgres';
+  /** Where the data came from, credentials redacted (a file path or postgres://user:****@host/db). */
+  source: string;
+  created_at: string;
+  completed_at: string;
+  duration_ms: number;
+  /** Data file name inside the backup directory (`<id>.db.zst.enc`). */
+  file: string;
+  raw_size: number;
+  raw_sha256: string;
+  stored_size: number;
+  /** sha256 of the stored file, exactly as it is on disk. */
+  sha256: string;
+  compression: Compression;
+  encryption: EncryptionParams | null;
+  /** Last applied migration version in the backed-up image, or null when unmigrated. */
+  schema_version: string | null;
+  row_counts: Record<string, number>;
+  engine_version: string;
+  /** Engine specifics, e.g. SQLite's journal mode and page size of the source. */
+  engine_details: Record<string, unknown>;
+  wks_version: string;
+  hostname: string;
+}
+
+export interface VerifyCheck {
+  name: 'manifest' | 'checksum' | 'decode' | 'integrity' | 'row_counts';
+  ok: boolean;
+  detail: string;
+}
+
+/** The `<id>.verify.json` sidecar: the last verification of a backup. */
+export interface VerificationRecord {
+  id: string;
+  at: string;
+  ok: boolean;
+  deep: boolean;
+  checks: VerifyCheck[];
+  /** Name of the first failed check, or null. */
+  failed: string | null;
+  duration_ms: number;
+}
+
+/** A manifest plus what the catalog knows about it. */
+export interface CatalogEntry {
+  manifest: Manifest;
+  manifestPath: string;
+  dataPath: string;
+  dataPresent: boolean;
+  verification: VerificationRecord | null;
+}
+
+/** Progress of a long operation, for the spinner. */
+export interface ProgressEvent {
+  phase: 'snapshot' | 'encode' | 'checksum' | 'decode' | 'integrity' | 'install';
+  done: number;
+  total: number | null;
+  unit: 'pages' | 'bytes';
+}
+export type ProgressFn = (p: ProgressEvent) => void;
+
+/** A note for -v (debug) output; the domain never prints. */
+export type LogFn = (level: 'debug' | 'info' | 'warn', text: string) => void;

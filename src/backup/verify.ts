@@ -1,0 +1,140 @@
+/**
+ * `verifyBackup`: checksum of the stored file, then decode (decrypt and
+ * decompress, checking the raw image's sha256 and size), then the engine's
+ * image checks (SQLite: PRAGMA quick_check, or integrity_check with deep, and
+ * row counts against the manifest). The result is recorded in the
+ * `<id>.verify.json` sidecar and shown by `list`.
+ */
+import type { Config } from '../config/index.js';
+import { ConfigError, VerificationError } from '../errors.js';
+import { engineForManifest } from './engine.js';
+import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
+import { keySourceFromConfig } from './codecs/encryption.js';
+import { decodeTo, hashFile } from './codecs/pipeline.js';
+import { ownedTempPath, removeQuietly } from './files.js';
+import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
+
+export interface VerifyOptions {
+  /** Full integrity_check instead of quick_check. Default false. */
+  deep?: boolean;
+  /** Write the sidecar. Default true. */
+  record?: boolean;
+  now?: Date;
+  onProgress?: ProgressFn;
+  log?: LogFn;
+}
+
+const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' && !e.manifest.encryption;
+
+/**
+ * Verify one catalog entry and return the record (ok or not). Does not throw
+ * for a bad backup; throws ConfigError (78) when an encrypted backup cannot be
+ * checked because the key is missing or wrong (nothing is recorded then).
+ */
+export async function verifyEntry(config: Config, entry: CatalogEntry, opts: VerifyOptions = {}): Promise<VerificationRecord> {
+  const m = entry.manifest;
+  const t0 = Date.now();
+  const checks: VerifyCheck[] = [];
+  const dir = config.database.backup.storage_path;
+  const finish = (): VerificationRecord => {
+    const failed = checks.find((c) => !c.ok)?.name ?? null;
+    const rec: VerificationRecord = { id: m.id, at: (opts.now ?? new Date()).toISOString(), ok: failed === null, deep: !!opts.deep, checks, failed, duration_ms: Date.now() - t0 };
+    if (opts.record !== false) {
+      try {
+        writeVerification(dir, rec);
+      } catch (err) {
+        opts.log?.('warn', `could not record the verification of ${m.id}: ${(err as Error).message}`);
+      }
+    }
+    return rec;
+  };
+
+  if (!entry.dataPresent) {
+    checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
+    return finish();
+  }
+  checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
+  const engine = await engineForManifest(m);
+  const progress = (phase: 'checksum' | 'decode') => (n: number) => opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
+  const checksumCheck = (size: number, sha: string): VerifyCheck => {
+    const ok = size === m.stored_size && sha === m.sha256;
+    return { name: 'checksum', ok, detail: ok ? `sha256 ${sha.slice(0, 16)}... matches` : size !== m.stored_size ? `size ${size} != manifest ${m.stored_size}` : `sha256 ${sha.slice(0, 16)}... != manifest ${m.sha256.slice(0, 16)}...` };
+  };
+
+  if (isPlain(entry)) {
+    const h = await hashFile(entry.dataPath, progress('checksum'));
+    checks.push(checksumCheck(h.size, h.sha256));
+    if (!checks[checks.length - 1]!.ok) return finish();
+    checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
+    opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
+    checks.push(...(await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep })));
+    return finish();
+  }
+
+  const keySource = m.encryption ? keySourceFromConfig(config) : null;
+  const scratch = ownedTempPath(dir, `${m.id}.verify${engine.extension}`);
+  try {
+    let decoded;
+    try {
+      decoded = await decodeTo(entry.dataPath, scratch, {
+        compression: m.compression,
+        encryption: m.encryption,
+        keySource,
+        what: `backup ${m.id}`,
+        onBytes: progress('decode'),
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
+      const h = await hashFile(entry.dataPath);
+      checks.push(checksumCheck(h.size, h.sha256));
+      checks.push({ name: 'decode', ok: false, detail: `${m.encryption ? 'decrypt/' : ''}decompress failed: ${(err as Error).message}` });
+      return finish();
+    }
+    checks.push(checksumCheck(decoded.storedSize, decoded.storedSha256));
+    if (!checks[checks.length - 1]!.ok) return finish();
+    const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
+    checks.push({ name: 'decode', ok: rawOk, detail: rawOk ? `decoded ${decoded.rawSize} bytes, raw sha256 matches` : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size` });
+    if (!rawOk) return finish();
+    opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
+    checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep })));
+    return finish();
+  } finally {
+    for (const f of [scratch, `${scratch}-journal`, `${scratch}-wal`, `${scratch}-shm`]) removeQuietly(f);
+  }
+}
+
+/** The VerificationError (exit 3) for a failed record, naming the failed check. */
+export function verificationFailure(rec: VerificationRecord): VerificationError {
+  const c = rec.checks.find((x) => !x.ok)!;
+  return new VerificationError(`backup ${rec.id} failed verification: ${c.name}: ${c.detail}`, {
+    hint: 'do not restore from it; pick another backup (`wks backup list`) and take a new one (`wks backup create`)',
+    details: { verification: rec },
+  });
+}
+
+/**
+ * Verify the backup named by `selector` (id or unique prefix). Returns the
+ * record when it passes; throws VerificationError (3) naming the failed
+ * check, NotFoundError (5) / UsageError (2) for an unknown / ambiguous id.
+ */
+export async function verifyBackup(config: Config, selector: string, opts: VerifyOptions = {}): Promise<VerificationRecord> {
+  const dir = config.database.backup.storage_path;
+  const entry = resolveBackup(readCatalog(dir).entries, selector, dir);
+  const rec = await verifyEntry(config, entry, opts);
+  if (!rec.ok) throw verificationFailure(rec);
+  return rec;
+}
+
+/** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
+export type Selection = { id: string } | { latest: true } | { at: Date } | { all: true };
+
+/** Resolve a selection against the catalog. Throws NotFoundError (5) / UsageError (2). */
+export function selectBackups(config: Config, sel: Selection): CatalogEntry[] {
+  const dir = config.database.backup.storage_path;
+  const { entries } = readCatalog(dir);
+  if ('all' in sel) return entries;
+  if ('latest' in sel) return [latestBackup(entries, dir)];
+  if ('at' in sel) return [backupAt(entries, sel.at, dir)];
+  return [resolveBackup(entries, sel.id, dir)];
+}

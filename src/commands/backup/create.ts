@@ -1,0 +1,50 @@
+import type { Action } from '../context.js';
+import { logTo, progressTo, bytes } from './format.js';
+import type { BackupType, Compression } from '../../backup/types.js';
+
+interface Opts {
+  type?: BackupType;
+  compress?: Compression;
+  encrypt?: boolean;
+  label?: string;
+  rotate?: boolean;
+}
+
+/** `wks backup create`: one createBackup() call, with a spinner on a TTY. */
+const create: Action<Opts> = async (ctx, _args, opts) => {
+  const config = await ctx.config(opts.compress ? { 'database.backup.compression': { value: opts.compress, flag: '--compress' } } : {});
+  const { createBackup } = await import('../../backup/index.js');
+  const spin = await ctx.out.progress(`backing up ${config.database.path}`);
+  try {
+    const r = await createBackup(config, {
+      type: opts.type,
+      compression: opts.compress,
+      encrypt: opts.encrypt,
+      label: opts.label ?? null,
+      rotate: opts.rotate,
+      log: logTo(ctx.out),
+      onProgress: progressTo(spin, 'backup'),
+      onLockWait: (o) => spin.update(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
+    });
+    const m = r.manifest;
+    spin.succeed(`backup ${m.id} written (${bytes(m.stored_size)}, ${m.duration_ms} ms)`);
+    ctx.out.result({ ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null }, (d, out) => {
+      out.keyValues([
+        ['id', m.id],
+        ['type', m.type + (m.label ? ` (${m.label})` : '')],
+        ['file', d.path],
+        ['size', `${bytes(m.stored_size)} stored, ${bytes(m.raw_size)} raw`],
+        ['compression', m.compression],
+        ['encryption', m.encryption ? `${m.encryption.algorithm} (key id ${m.encryption.key_id})` : 'none'],
+        ['sha256', m.sha256],
+        ['schema', m.schema_version ?? '(unmigrated)'],
+        ['rows', Object.values(m.row_counts).reduce((a, b) => a + b, 0)],
+      ]);
+      if (d.rotation) out.line(`rotation: deleted ${d.rotation.deleted.length}, kept ${d.rotation.kept.length}`);
+    });
+  } catch (err) {
+    spin.fail('backup failed');
+    throw err;
+  }
+};
+export default create;

@@ -1,0 +1,72 @@
+import type { Action } from '../context.js';
+import { UsageError } from '../../errors.js';
+import { logTo, progressTo, bytes } from './format.js';
+
+interface Opts {
+  latest?: boolean;
+  at?: string;
+  to?: string;
+  deep?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+}
+
+/** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: verify, confirm, safety backup, replace. */
+const restore: Action<Opts> = async (ctx, args, opts) => {
+  const id = args[0];
+  if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length !== 1) {
+    throw new UsageError('say which backup to restore: an id, --latest or --at TIME', { hint: 'list them with `wks backup list`' });
+  }
+  const config = await ctx.config();
+  const { restoreBackup, parseAt } = await import('../../backup/index.js');
+  const select = id !== undefined ? { id } : opts.latest ? ({ latest: true } as const) : { at: parseAt(opts.at!) };
+  const spin = await ctx.out.progress('restoring');
+  let stopped = false;
+  try {
+    const r = await restoreBackup(config, {
+      select,
+      to: opts.to,
+      force: opts.force,
+      deep: opts.deep,
+      log: logTo(ctx.out),
+      onProgress: progressTo(spin, 'restore'),
+      confirm: async (plan) => {
+        spin.stop();
+        stopped = true;
+        const b = plan.backup;
+        ctx.out.info(`backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${bytes(b.raw_size)}) verified ok`);
+        if (opts.dryRun) return false;
+        if (!plan.target.live) return true;
+        return ctx.out.confirm(
+          `Replace ${plan.target.description}${plan.target.exists ? ' (a safety backup is taken first)' : ''} with backup ${b.id}?`,
+          { action: `replace ${plan.target.description}` },
+        );
+      },
+    });
+    if (!stopped) spin.stop();
+    if (r.cancelled) {
+      ctx.out.result({ ok: true, dry_run: !!opts.dryRun, ...r }, (d, out) => {
+        out.line(d.dry_run ? `dry run: would restore ${d.backup_id} to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed` : 'cancelled; nothing changed');
+      });
+      return;
+    }
+    ctx.out.success(`restored ${r.backup_id} to ${r.target}`);
+    ctx.out.result({ ok: true, dry_run: false, ...r }, (d, out) => {
+      out.keyValues([
+        ['restored', d.backup_id],
+        ['target', d.target],
+        ['safety backup', d.safety_backup_id ?? '-'],
+        ['integrity', d.integrity],
+        ['schema', d.schema_version ?? '(unmigrated)'],
+        ['took', `${d.duration_ms} ms`],
+      ]);
+      out.line();
+      out.line('Next:');
+      for (const s of d.next_steps) out.line(`  - ${s}`);
+    });
+  } catch (err) {
+    if (!stopped) spin.fail('restore failed');
+    throw err;
+  }
+};
+export default restore;

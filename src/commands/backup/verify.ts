@@ -1,0 +1,46 @@
+import type { Action } from '../context.js';
+import { UsageError, VerificationError } from '../../errors.js';
+import { logTo, progressTo } from './format.js';
+
+interface Opts {
+  latest?: boolean;
+  all?: boolean;
+  deep?: boolean;
+}
+
+/** `wks backup verify [ID | --latest | --all] [--deep]`: exit 3 naming the failed check. */
+const verify: Action<Opts> = async (ctx, args, opts) => {
+  const id = args[0];
+  if ([id !== undefined, !!opts.latest, !!opts.all].filter(Boolean).length > 1) {
+    throw new UsageError('give one of: an id, --latest, --all', { hint: 'wks backup verify 20261129T0230 | --latest | --all' });
+  }
+  const config = await ctx.config();
+  const { selectBackups, verifyEntry, verificationFailure } = await import('../../backup/index.js');
+  const entries = selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true });
+  const records = [];
+  for (const e of entries) {
+    const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);
+    const rec = await verifyEntry(config, e, { deep: opts.deep, log: logTo(ctx.out), onProgress: progressTo(spin, e.manifest.id) }).catch((err) => {
+      spin.fail(`${e.manifest.id}: could not verify`);
+      throw err;
+    });
+    if (rec.ok) spin.succeed(`${rec.id}: ok (${rec.checks.map((c) => c.name).join(', ')})`);
+    else spin.fail(`${rec.id}: FAILED ${rec.failed}: ${rec.checks.find((c) => !c.ok)!.detail}`);
+    records.push(rec);
+  }
+  const failed = records.filter((r) => !r.ok);
+  if (failed.length === 0) {
+    ctx.out.result({ ok: true, verified: records }, (d, r) => {
+      if (!d.verified.length) r.line(r.c.dim('no backups to verify'));
+      for (const rec of d.verified) r.line(`${r.c.green('ok')}  ${rec.id}  ${rec.checks.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+    });
+    return;
+  }
+  if (records.length === 1) throw verificationFailure(failed[0]!);
+  const err = verificationFailure(failed[0]!);
+  throw new VerificationError(
+    `${failed.length} of ${records.length} backups failed verification: ${failed.map((f) => `${f.id} (${f.failed})`).join(', ')}`,
+    { hint: err.hint, details: { verified: records } },
+  );
+};
+export default verify;
