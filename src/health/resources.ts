@@ -113,7 +113,9 @@ export class HealthResources {
           enableReadyCheck: false,
           connectionName: 'wks-health',
         });
-        client.on('error', () => undefined);
+        // ioredis rejects connect() with "Connection is closed."; the cause is in the 'error' event.
+        let lastError: unknown;
+        client.on('error', (err) => (lastError = err));
         const destroy = () => {
           client.disconnect();
           // disconnect() only half-closes; a hung peer would keep the socket (and the process) alive.
@@ -124,7 +126,7 @@ export class HealthResources {
           await client.connect();
         } catch (err) {
           destroy();
-          throw new DependencyError(`Redis at ${address} is unreachable (${redisFailure(err)})`, {
+          throw new DependencyError(`Redis at ${address} is unreachable (${redisFailure(lastError ?? err)})`, {
             hint: 'check that redis-server is running and REDIS_HOST/REDIS_PORT point at it, or set REDIS_ENABLED=false',
             cause: err,
           });

@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
 import { formatBytes } from './util.js';
 
+const CORRUPT_HINT = 'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
+
 export const databaseCheck: CheckDefinition = {
   name: 'database',
   description: 'reachable; SQLite quick_check (integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
@@ -21,7 +23,14 @@ export const databaseCheck: CheckDefinition = {
     if (db.dialect === 'sqlite') {
       const pragma = ctx.deep ? 'integrity_check' : 'quick_check';
       // Bounded to 20 messages: enough to say what is wrong, never a flood.
-      const rows = await db.query<Record<string, unknown>>(`PRAGMA ${pragma}(20)`);
+      let rows: Record<string, unknown>[];
+      try {
+        rows = await db.query<Record<string, unknown>>(`PRAGMA ${pragma}(20)`);
+      } catch (err) {
+        // SQLITE_CORRUPT / SQLITE_NOTADB surface as an error rather than as check rows.
+        if (!/malformed|corrupt|not a database/i.test(`${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`)) throw err;
+        return { status: 'critical', detail: `${pragma} failed: ${(err as Error).message}`, hint: CORRUPT_HINT, data: { dialect: 'sqlite', target: db.target, check: pragma } };
+      }
       const messages = rows.map((r) => String(Object.values(r)[0]));
       const ms = Math.round(performance.now() - t0);
       const [size] = await db.query<{ size: unknown }>('SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()');
@@ -33,7 +42,7 @@ export const databaseCheck: CheckDefinition = {
       return {
         status: 'critical',
         detail: `${pragma} found ${messages.length === 20 ? '20+' : messages.length} problem(s): ${messages[0]}`,
-        hint: 'stop writers, take `wks backup create`, then restore a verified backup (`wks backup restore`) or repair with sqlite3 .recover',
+        hint: CORRUPT_HINT,
         data: { ...data, problems: messages },
       };
     }

@@ -1,0 +1,316 @@
+/**
+ * Health checks against real stores: SQLite files in a temp dir, the local
+ * PostgreSQL and Redis (each with its own database / namespace).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import type { Config } from '../../src/config/schema.js';
+import { runHealthChecks, runReadinessChecks } from '../../src/health/index.js';
+import { migrateUp } from '../../src/migrate/index.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '../helpers/services.js';
+
+const NOW = new Date('2026-03-01T12:00:00Z');
+const sqliteTime = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
+const minutesAgo = (m: number) => sqliteTime(new Date(NOW.getTime() - m * 60_000));
+
+function sqliteConfig(dir = tmpDir('health-int')): Config {
+  const c = structuredClone(DEFAULTS);
+  c.database.path = path.join(dir, 'workstation.db');
+  c.database.backup.storage_path = path.join(dir, 'backups');
+  c.health.min_free_bytes = 0;
+  return c;
+}
+
+const byName = (r: Awaited<ReturnType<typeof runHealthChecks>>, name: string) => r.checks.find((c) => c.name === name)!;
+
+describe('health on SQLite', () => {
+  it('a missing database file is critical for `database`, and dependants are skipped (unknown), not failed', async () => {
+    const r = await runHealthChecks(sqliteConfig(), { checks: ['database', 'migrations', 'workflows'], now: NOW });
+    expect(byName(r, 'database')).toMatchObject({ status: 'critical' });
+    expect(byName(r, 'database').detail).toMatch(/not found/);
+    expect(byName(r, 'database').hint).toMatch(/migrate up/);
+    expect(byName(r, 'migrations').status).toBe('unknown');
+    expect(byName(r, 'migrations').detail).toMatch(/^skipped: database unavailable/);
+    expect(r.exitCode).toBe(2);
+  });
+
+  it('a freshly migrated database is ok for database, migrations, workflows and agents', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const r = await runHealthChecks(config, { checks: ['config', 'database', 'migrations', 'workflows', 'agents'], now: NOW });
+    for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
+    expect(byName(r, 'database').detail).toMatch(/^quick_check ok/);
+    expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0003/);
+    expect(r).toMatchObject({ status: 'ok', ok: true, exitCode: 0 });
+    const deep = await runHealthChecks(config, { checks: ['database'], deep: true, now: NOW });
+    expect(deep.checks[0]!.detail).toMatch(/^integrity_check ok/);
+  });
+
+  it('an unmigrated database: migrations pending (warn), data checks say the schema is missing (warn)', async () => {
+    const config = sqliteConfig();
+    new Database(config.database.path).close();
+    const r = await runHealthChecks(config, { checks: ['database', 'migrations', 'workflows', 'agents'], now: NOW });
+    expect(byName(r, 'database').status).toBe('ok');
+    expect(byName(r, 'migrations')).toMatchObject({ status: 'warn', hint: expect.stringMatching(/migrate up/) });
+    expect(byName(r, 'migrations').detail).toMatch(/3 pending migrations/);
+    expect(byName(r, 'workflows').detail).toMatch(/table workflow_executions does not exist/);
+    expect(byName(r, 'agents').status).toBe('warn');
+    expect(r.exitCode).toBe(1);
+  });
+
+  it('pending user migration is warn; an applied migration edited afterwards is critical (drift)', async () => {
+    const dir = tmpDir('health-int');
+    const config = sqliteConfig(dir);
+    const mdir = path.join(dir, 'migrations');
+    mkdirSync(mdir);
+    config.database.migrations.directory = mdir;
+    const file = path.join(mdir, '20260101000000_add_notes.sql');
+    writeFileSync(file, '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n');
+    await migrateUp(config);
+    writeFileSync(path.join(mdir, '20260102000000_more.sql'), '-- migrate:up\nCREATE TABLE more (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE more;\n');
+    let r = await runHealthChecks(config, { checks: ['migrations'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'warn' });
+    expect(r.checks[0]!.detail).toMatch(/1 pending migration: 20260102000000_more/);
+    writeFileSync(file, '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n-- migrate:down\nDROP TABLE notes;\n');
+    r = await runHealthChecks(config, { checks: ['migrations'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'critical' });
+    expect(r.checks[0]!.detail).toMatch(/checksum drift.*20260101000000_add_notes/);
+    expect(r.exitCode).toBe(2);
+  });
+
+  it('a corrupted page makes quick_check critical', async () => {
+    const config = sqliteConfig();
+    const db = new Database(config.database.path);
+    db.pragma('journal_mode = DELETE');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); CREATE INDEX t_v ON t(v);');
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < 3000; i++) ins.run(`value-${i}-${'x'.repeat(50)}`);
+    })();
+    db.close();
+    const size = statSync(config.database.path).size;
+    const fd = openSync(config.database.path, 'r+');
+    // Scribble over a page in the middle (index/table b-tree pages), leaving the header intact.
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(size / 4096 / 2) * 4096);
+    closeSync(fd);
+    const r = await runHealthChecks(config, { checks: ['database'], now: NOW });
+    expect(r.checks[0]!.status).toBe('critical');
+    expect(r.checks[0]!.hint).toMatch(/restore/);
+  });
+
+  it('workflows: an execution running past WORKFLOW_TIMEOUT_MS and the concurrency limit are warn', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const db = new Database(config.database.path);
+    db.exec("INSERT INTO workflows (id, name, status) VALUES (1, 'etl', 'active')");
+    const ins = db.prepare('INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, ?, ?)');
+    ins.run(10, 'running', minutesAgo(2));
+    ins.run(11, 'completed', minutesAgo(60));
+    ins.run(12, 'pending', null);
+    db.close();
+    let r = await runHealthChecks(config, { checks: ['workflows'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'ok', detail: '2 active (1 running, 1 pending) of max 50' });
+
+    const db2 = new Database(config.database.path);
+    db2.prepare('INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, ?, ?)').run(13, 'running', minutesAgo(7));
+    db2.close();
+    config.execution.concurrency.max_concurrent = 3;
+    r = await runHealthChecks(config, { checks: ['workflows'], now: NOW });
+    expect(r.checks[0]!.status).toBe('warn');
+    expect(r.checks[0]!.detail).toMatch(/1 execution running longer than 5m \(13\)/);
+    expect(r.checks[0]!.detail).toMatch(/3 active executions at or above MAX_CONCURRENT_WORKFLOWS \(3\)/);
+    expect(r.checks[0]!.data).toMatchObject({ overdue: ['13'], active: 3 });
+  });
+
+  it('agents: unhealthy and stale agents are warn; inactive agents are ignored', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const db = new Database(config.database.path);
+    db.exec(`INSERT INTO agents (id, name, type, status) VALUES (1, 'alpha', 'x', 'active'), (2, 'beta', 'x', 'active'), (3, 'gamma', 'x', 'inactive')`);
+    const ins = db.prepare('INSERT INTO agent_health_checks (agent_id, check_time, status) VALUES (?, ?, ?)');
+    ins.run(1, minutesAgo(30), 'unhealthy');
+    ins.run(1, minutesAgo(1), 'healthy');
+    ins.run(2, minutesAgo(3), 'healthy');
+    db.close();
+    let r = await runHealthChecks(config, { checks: ['agents'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'ok', detail: '2/2 agents healthy' });
+
+    const db2 = new Database(config.database.path);
+    db2.prepare('INSERT INTO agent_health_checks (agent_id, check_time, status) VALUES (?, ?, ?)').run(2, minutesAgo(0), 'degraded');
+    db2.prepare("INSERT INTO agents (id, name, type, status) VALUES (4, 'delta', 'x', 'active')").run();
+    db2.close();
+    r = await runHealthChecks(config, { checks: ['agents'], now: NOW });
+    expect(r.checks[0]!.status).toBe('warn');
+    expect(r.checks[0]!.detail).toMatch(/1 agent unhealthy: beta \(degraded\)/);
+    expect(r.checks[0]!.detail).toMatch(/1 agent stale .*delta \(never checked\)/);
+    // Stale by time: alpha's last check is 1 minute old; 30 s staleness makes it stale.
+    config.health.agent_stale_after = '30s';
+    r = await runHealthChecks(config, { checks: ['agents'], now: NOW });
+    expect(r.checks[0]!.detail).toMatch(/alpha \(1m ago\)/);
+  });
+
+  it('a SQLite file locked by a writer cannot hold the check past its budget', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const writer = new Database(config.database.path);
+    writer.pragma('journal_mode = DELETE');
+    writer.exec('BEGIN EXCLUSIVE');
+    try {
+      const t0 = Date.now();
+      const r = await runHealthChecks(config, { checks: ['database'], timeoutMs: 1500, checkTimeoutMs: 500, now: NOW });
+      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(r.checks[0]!.status).not.toBe('ok');
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+    }
+  });
+});
+
+describe('health with Redis', () => {
+  let redis: TestRedis | null;
+  beforeAll(async () => {
+    redis = await createTestRedis('health');
+  });
+  afterAll(async () => {
+    await redis?.cleanup();
+  });
+
+  function redisConfig(): Config {
+    const c = sqliteConfig();
+    c.redis.enabled = true;
+    c.redis.namespace = redis!.namespace;
+    c.redis.connection.host = redis!.host;
+    c.redis.connection.port = redis!.port;
+    c.redis.connection.db = redis!.db;
+    return c;
+  }
+
+  it('disabled Redis is ok and says so; locks are skipped', async () => {
+    const r = await runHealthChecks(sqliteConfig(), { checks: ['redis', 'locks'], now: NOW });
+    expect(r.checks.map((c) => [c.name, c.status, c.detail])).toEqual([
+      ['redis', 'ok', 'disabled (REDIS_ENABLED=false)'],
+      ['locks', 'ok', 'skipped: Redis disabled (REDIS_ENABLED=false)'],
+    ]);
+  });
+
+  it('reachable Redis: PING latency and memory; readiness subset ok', async () => {
+    if (!redis) return;
+    const config = redisConfig();
+    await migrateUp(config);
+    const r = await runHealthChecks(config, { checks: ['redis'], now: NOW });
+    expect(r.checks[0]!.status).toBe('ok');
+    expect(r.checks[0]!.detail).toMatch(/^PING [\d.]+ ms at /);
+    expect(r.checks[0]!.data).toMatchObject({ enabled: true });
+    const ready = await runReadinessChecks(config, { now: NOW });
+    expect(ready.checks.map((c) => c.name)).toEqual(['config', 'database', 'redis']);
+    expect(ready.status).toBe('ok');
+  });
+
+  it('locks held for finished or unknown executions are warn; a lock on a running execution is fine', async () => {
+    if (!redis) return;
+    const config = redisConfig();
+    await migrateUp(config);
+    const db = new Database(config.database.path);
+    db.exec("INSERT INTO workflows (id, name, status) VALUES (1, 'etl', 'active')");
+    db.exec(`INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (21, 1, 'running', '${minutesAgo(1)}'), (22, 1, 'completed', '${minutesAgo(9)}')`);
+    db.close();
+    const ns = redis.namespace;
+    await redis.client.set(`${ns}:lock:execution:21`, 'worker-a', 'PX', 300_000);
+    let r = await runHealthChecks(config, { checks: ['locks'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'ok', detail: '1 lock held, all for unfinished executions' });
+
+    await redis.client.set(`${ns}:lock:execution:22`, 'worker-b', 'PX', 300_000);
+    await redis.client.set(`${ns}:lock:execution:999`, 'worker-c');
+    r = await runHealthChecks(config, { checks: ['locks'], now: NOW });
+    expect(r.checks[0]!.status).toBe('warn');
+    expect(r.checks[0]!.detail).toMatch(/1 lock held for finished executions \(22\)/);
+    expect(r.checks[0]!.detail).toMatch(/1 lock for executions not in the database \(999\)/);
+    expect(r.checks[0]!.detail).toMatch(/1 lock without a TTL \(999\)/);
+    expect(r.checks[0]!.hint).toMatch(/wks lock release/);
+  });
+
+  it('Redis on a closed port is critical at once, naming host:port', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const port = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((res) => srv.close(() => res()));
+    const config = sqliteConfig();
+    config.redis.enabled = true;
+    config.redis.connection.host = '127.0.0.1';
+    config.redis.connection.port = port;
+    const t0 = Date.now();
+    const r = await runHealthChecks(config, { checks: ['config', 'redis'], now: NOW });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(byName(r, 'redis')).toMatchObject({ status: 'critical', detail: `Redis at 127.0.0.1:${port} is unreachable (connection refused)` });
+    expect(byName(r, 'config').status).toBe('ok');
+  });
+
+  it('a Redis that accepts but never answers times out as unknown, and the socket is destroyed', async () => {
+    const sockets: net.Socket[] = [];
+    let closed = 0;
+    const srv = net.createServer((s) => {
+      sockets.push(s);
+      s.resume(); // read (and ignore) everything, answer nothing
+      s.on('close', () => closed++);
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const port = (srv.address() as net.AddressInfo).port;
+    try {
+      const config = sqliteConfig();
+      config.redis.enabled = true;
+      config.redis.connection.host = '127.0.0.1';
+      config.redis.connection.port = port;
+      const r = await runHealthChecks(config, { checks: ['redis'], timeoutMs: 2000, checkTimeoutMs: 600, now: NOW });
+      expect(r.checks[0]).toMatchObject({ status: 'unknown', detail: 'timed out after 600 ms' });
+      // Our side closed the connection: the server sees the socket end.
+      await new Promise((res) => setTimeout(res, 200));
+      expect(sockets.length).toBe(1);
+      expect(closed).toBe(1);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((res) => srv.close(() => res()));
+    }
+  });
+});
+
+describe('health on PostgreSQL', () => {
+  let pg: TestDatabase | null;
+  beforeAll(async () => {
+    pg = await createTestDatabase('health');
+  });
+  afterAll(async () => {
+    await pg?.drop();
+  });
+
+  it('SELECT 1, server connections, migrations and workflows', async () => {
+    if (!pg) return;
+    const config = sqliteConfig();
+    config.database.type = 'postgresql';
+    config.database.postgresql.enabled = true;
+    config.database.postgresql.url = pg.url;
+    let r = await runHealthChecks(config, { checks: ['database', 'migrations'], now: NOW });
+    expect(byName(r, 'database').status).toBe('ok');
+    expect(byName(r, 'database').detail).toMatch(/^SELECT 1 in \d+ ms; server connections \d+\/\d+/);
+    expect(byName(r, 'migrations').status).toBe('warn');
+    await migrateUp(config);
+    r = await runHealthChecks(config, { checks: ['database', 'migrations', 'workflows', 'agents'], now: NOW });
+    for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
+  });
+
+  it('an unreachable server is critical within the budget', async () => {
+    const config = sqliteConfig();
+    config.database.type = 'postgresql';
+    config.database.postgresql.enabled = true;
+    config.database.postgresql.url = 'postgres://postgres:secretpw@127.0.0.1:1/none';
+    const r = await runHealthChecks(config, { checks: ['database', 'workflows'], now: NOW, timeoutMs: 3000 });
+    expect(byName(r, 'database').status).toBe('critical');
+    expect(JSON.stringify(r)).not.toContain('secretpw');
+    expect(byName(r, 'workflows').status).toBe('unknown');
+  });
+});
