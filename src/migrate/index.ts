@@ -31,3 +31,5 @@ export type {
 } from './engine.js';
 export { loadMigrations, builtinDirectory, compareVersions, type MigrationFile } from './source.js';
 export { checksum, normalizeForChecksum, parseMigration, splitStatements } from './parse.js';
+export { baselineDatabase, type BaselineOptions, type BaselineResult } from './baseline.js';
+export { newMigration, type NewMigrationOptions, type NewMigrationResult } from './new.js';

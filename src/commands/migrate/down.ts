@@ -1,0 +1,45 @@
+import type { Action } from '../context.js';
+import { UsageError } from '../../errors.js';
+import { fmtMs, lockWaitNotice, parseLockTimeout } from './shared.js';
+
+interface Opts {
+  steps?: string;
+  to?: string;
+  dryRun?: boolean;
+  lockTimeout?: string;
+}
+
+/** `wks migrate down [--steps N | --to V] [--dry-run]`: destructive, so it asks first (or needs --yes). */
+const down: Action<Opts> = async (ctx, _args, opts) => {
+  if (opts.steps !== undefined && !/^\d+$/.test(opts.steps)) throw new UsageError(`--steps must be a positive integer (got ${opts.steps})`);
+  const steps = opts.steps !== undefined ? Number(opts.steps) : undefined;
+  const config = await ctx.config();
+  const { migrateDown } = await import('../../migrate/index.js');
+  const base = { steps, to: opts.to, lockTimeoutMs: parseLockTimeout(opts.lockTimeout), onLockWait: lockWaitNotice(ctx) };
+  const plan = await migrateDown(config, { ...base, dryRun: true });
+  if (opts.dryRun || plan.plan.length === 0) {
+    ctx.out.result(plan, (d, r) => {
+      if (d.plan.length === 0) {
+        r.line(`nothing to roll back (${d.database} is at ${d.current ?? '(empty)'})`);
+        return;
+      }
+      r.line(`would roll back ${d.plan.length} migration(s) on ${d.database} (dry run, nothing changed):`);
+      for (const m of d.plan) {
+        r.line(r.c.bold(`-- ${m.version}_${m.name}${m.transaction ? '' : '  [transaction:false]'}  (${m.file})`));
+        for (const s of m.statements ?? []) r.line(`${s.sql.replace(/;?\s*$/, ';')}`);
+        r.line();
+      }
+    });
+    return;
+  }
+  const names = plan.plan.map((m) => `${m.version}_${m.name}`).join(', ');
+  const ok = await ctx.out.confirm(`Roll back ${plan.plan.length} migration(s) on ${plan.database} (${names})? Data in dropped tables is lost.`, {
+    action: 'roll back migrations',
+  });
+  if (!ok) throw new UsageError('cancelled: nothing was rolled back');
+  const res = await migrateDown(config, { ...base, onDone: (r) => ctx.out.info(`rolled back ${r.version}_${r.name} (${fmtMs(r.durationMs)})`) });
+  ctx.out.result(res, (d, r) => {
+    r.line(`${r.c.green('✔')} rolled back ${d.rolledBack.length} migration(s); now at ${d.current ?? '(empty)'} (${d.database})`);
+  });
+};
+export default down;

@@ -1,0 +1,15 @@
+import type { Action } from '../context.js';
+
+interface Opts {
+  dir?: string;
+}
+
+/** `wks migrate new <name> [--dir PATH]`: create an empty dbmate-format migration. */
+const create: Action<Opts> = async (ctx, args, opts) => {
+  const config = await ctx.config();
+  const { newMigration } = await import('../../migrate/new.js');
+  const res = newMigration(config, args[0] ?? '', { directory: opts.dir });
+  if (res.unconfigured) ctx.out.warn(`${res.file} is outside database.migrations.directory: \`wks migrate up\` will not apply it until that directory is configured`);
+  ctx.out.result(res, (d, r) => r.line(`${r.c.green('✔')} created ${d.file}`));
+};
+export default create;

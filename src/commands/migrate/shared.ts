@@ -1,0 +1,21 @@
+/** Helpers shared by the migrate commands (command edge only). */
+import type { CommandContext } from '../context.js';
+import type { LockHolder } from '../../migrate/index.js';
+import { UsageError } from '../../errors.js';
+
+export function lockWaitNotice(ctx: CommandContext) {
+  return async (holder: LockHolder | null): Promise<void> => {
+    const { describeHolder } = await import('../../migrate/lock.js');
+    ctx.out.warn(`waiting for the migration lock, held by ${describeHolder(holder)}`);
+  };
+}
+
+export function parseLockTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--lock-timeout must be a number of milliseconds (got ${v})`);
+  return Number(v);
+}
+
+export function fmtMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,100 @@
+import type { Action, CommandContext } from '../context.js';
+import type { Config } from '../../config/schema.js';
+import type { DatabaseAdapter } from '../../db/types.js';
+import type { MigrationInfo } from '../../migrate/index.js';
+import { fmtMs, lockWaitNotice, parseLockTimeout } from './shared.js';
+
+interface Opts {
+  to?: string;
+  dryRun?: boolean;
+  backup?: boolean;
+  lockTimeout?: string;
+}
+
+/** Tables other than wks's own bookkeeping: zero means a fresh database with nothing to back up. */
+async function userTableCount(db: DatabaseAdapter): Promise<number> {
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'wks_migration_lock')`)
+      : await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('schema_migrations')`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * The pre-migration backup seam: uses the backups capability
+ * (createBackup(config, { type: 'pre-migration' }) from src/backup) when it is
+ * installed. A failed backup aborts the run before anything is applied.
+ */
+function preMigrationBackup(ctx: CommandContext, config: Config, result: { backup: unknown }) {
+  return async (pending: MigrationInfo[], db: DatabaseAdapter): Promise<void> => {
+    if ((await userTableCount(db)) === 0) {
+      ctx.out.debug('fresh database: no pre-migration backup needed');
+      result.backup = { skipped: 'fresh database' };
+      return;
+    }
+    const spec = '../../backup/index.js'; // resolved at run time: the backups area may ship separately
+    let mod: { createBackup?: (c: Config, o: { type: string }) => Promise<{ manifest?: { id?: string }; path?: string }> };
+    try {
+      mod = await import(spec);
+    } catch {
+      ctx.out.warn('pre-migration backup skipped: this wks has no backup capability');
+      result.backup = { skipped: 'backup capability not installed' };
+      return;
+    }
+    if (typeof mod.createBackup !== 'function') {
+      ctx.out.warn('pre-migration backup skipped: this wks has no backup capability');
+      result.backup = { skipped: 'backup capability not installed' };
+      return;
+    }
+    const p = await ctx.out.progress(`taking a pre-migration backup before ${pending.length} migration(s)`);
+    try {
+      const b = await mod.createBackup(config, { type: 'pre-migration' });
+      p.succeed(`pre-migration backup ${b.manifest?.id ?? ''} written to ${b.path ?? config.database.backup.storage_path}`);
+      result.backup = { id: b.manifest?.id ?? null, path: b.path ?? null };
+    } catch (err) {
+      p.fail('pre-migration backup failed; no migration was applied');
+      const { OperationError, isWksError } = await import('../../errors.js');
+      if (isWksError(err) && !err.hint?.includes('--no-backup')) {
+        throw new OperationError(`pre-migration backup failed: ${err.message}`, {
+          cause: err,
+          hint: `${err.hint ? `${err.hint}; ` : ''}or re-run with --no-backup to migrate without one`,
+        });
+      }
+      throw err;
+    }
+  };
+}
+
+/** `wks migrate up [--to V] [--dry-run] [--no-backup]`. */
+const up: Action<Opts> = async (ctx, _args, opts) => {
+  const config = await ctx.config();
+  const { migrateUp } = await import('../../migrate/index.js');
+  const extra: { backup: unknown } = { backup: opts.backup === false ? { skipped: '--no-backup' } : null };
+  const res = await migrateUp(config, {
+    to: opts.to,
+    dryRun: !!opts.dryRun,
+    lockTimeoutMs: parseLockTimeout(opts.lockTimeout),
+    onLockWait: lockWaitNotice(ctx),
+    beforeApply: opts.backup === false ? undefined : preMigrationBackup(ctx, config, extra),
+    onStart: (m) => ctx.out.debug(`applying ${m.version}_${m.name}${m.transaction ? '' : ' (no transaction)'}`),
+    onDone: (r) => ctx.out.info(`applied ${r.version}_${r.name} (${fmtMs(r.durationMs)})`),
+  });
+  ctx.out.result({ ...res, backup: extra.backup }, (d, r) => {
+    if (d.dryRun) {
+      if (d.pending.length === 0) {
+        r.line(`nothing to apply: ${d.database} is at ${d.current ?? '(empty)'}`);
+        return;
+      }
+      r.line(`would apply ${d.pending.length} migration(s) to ${d.database} (dry run, nothing changed):`);
+      for (const m of d.pending) {
+        r.line(r.c.bold(`-- ${m.version}_${m.name}${m.transaction ? '' : '  [transaction:false]'}  (${m.file})`));
+        for (const s of m.statements ?? []) r.line(`${s.sql.replace(/;?\s*$/, ';')}`);
+        r.line();
+      }
+      return;
+    }
+    if (d.applied.length === 0) r.line(`${r.c.green('✔')} database is up to date at ${d.current ?? '(no migrations)'} (${d.database})`);
+    else r.line(`${r.c.green('✔')} applied ${d.applied.length} migration(s); now at ${d.current} (${d.database})`);
+  });
+};
+export default up;
