@@ -1,0 +1,148 @@
+import { describe, it, expect, beforeAll, beforeEach, afterAll } from 'vitest';
+import { createTestDatabase, createTestRedis } from '../helpers/services.js';
+import { listLocks, releaseLock } from '../../src/workflow/locks.js';
+import { releaseIfHolder } from '../../src/redis/locks.js';
+import { ConflictError, NotFoundError, UsageError } from '../../src/errors.js';
+import { makeEnv, seedDb, reset, minutesAgo, NOW, type Env } from './workflow.fixtures.js';
+
+const redis = await createTestRedis('lock');
+const pgdb = redis ? await createTestDatabase('lock') : null;
+afterAll(async () => {
+  await redis?.cleanup();
+  await pgdb?.drop();
+});
+
+async function auditRows(e: Env) {
+  const db = await e.db();
+  try {
+    return await db.query<Record<string, unknown>>('SELECT execution_id, holder, expected_worker, forced, reason, outcome, released_by, source FROM lock_release_audit ORDER BY id');
+  } finally {
+    await db.close();
+  }
+}
+
+async function tracking(e: Env, id: number) {
+  const db = await e.db();
+  try {
+    return (await db.query<{ worker_id: unknown; lock_acquired_at: unknown }>('SELECT worker_id, lock_acquired_at FROM workflow_execution_tracking WHERE execution_id = $1', [id]))[0];
+  } finally {
+    await db.close();
+  }
+}
+
+describe.skipIf(!redis)('compare-and-delete script', () => {
+  it('deletes only when the holder matches', async () => {
+    const key = `${redis!.namespace}:lock:execution:cad`;
+    await redis!.client.set(key, 'a');
+    expect(await releaseIfHolder(redis!.client, key, 'b')).toEqual({ outcome: 'mismatch', holder: 'a' });
+    expect(await redis!.client.get(key)).toBe('a');
+    expect(await releaseIfHolder(redis!.client, key, 'a')).toEqual({ outcome: 'released', holder: 'a' });
+    expect(await redis!.client.exists(key)).toBe(0);
+    expect(await releaseIfHolder(redis!.client, key, 'a')).toEqual({ outcome: 'absent', holder: null });
+  });
+});
+
+describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (kind) => {
+  let e: Env;
+  beforeAll(async () => {
+    if (kind === 'postgres' && !pgdb) return;
+    e = await makeEnv(kind, redis!, pgdb);
+  });
+  beforeEach(async (ctx) => {
+    if (kind === 'postgres' && !pgdb) ctx.skip();
+    await reset(e);
+    await seedDb(e, [
+      { id: 1, status: 'running', startedAt: minutesAgo(3), tracking: { worker: 'w1', lockAcquiredAt: minutesAgo(3) } },
+      { id: 2, status: 'completed', startedAt: minutesAgo(40), completedAt: minutesAgo(35), tracking: { worker: 'w2', lockAcquiredAt: minutesAgo(40) } },
+    ]);
+    await e.redis.set(e.keys.lock(1), 'w1', 'EX', 300);
+    await e.redis.set(e.keys.lock(2), 'w2', 'EX', 300);
+    await e.redis.set(e.keys.lock(77), 'w77'); // no TTL, no row
+  });
+
+  it('lists locks with worker, TTL, age from the tracking row and status; --older-than filters', async () => {
+    const res = await listLocks(e.config, { now: NOW });
+    expect(res.database.included).toBe(true);
+    const by = Object.fromEntries(res.locks.map((l) => [l.executionId, l]));
+    expect(Object.keys(by).sort()).toEqual(['1', '2', '77']);
+    expect(by['1']).toMatchObject({ holder: 'w1', status: 'running', ageMs: 180_000, trackingWorker: 'w1' });
+    expect(by['1']!.ttlMs).toBeGreaterThan(290_000);
+    expect(by['2']).toMatchObject({ holder: 'w2', status: 'completed', ageMs: 2_400_000 });
+    expect(by['77']).toMatchObject({ holder: 'w77', status: null, ageMs: null, ttlMs: null });
+    const old = await listLocks(e.config, { now: NOW, olderThanMs: 10 * 60_000 });
+    expect(old.locks.map((l) => l.executionId)).toEqual(['2']);
+    expect(old.unknownAge).toBe(1);
+  });
+
+  it('a wrong --worker leaves the lock in place, exits 4, and is audited', async () => {
+    const err = await releaseLock(e.config, '1', { worker: 'w9', who: 'op@host', now: NOW }).catch((x) => x);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err.exitCode).toBe(4);
+    expect(await e.redis.get(e.keys.lock(1))).toBe('w1');
+    expect((await tracking(e, 1))!.worker_id).toBe('w1');
+    const audit = await auditRows(e);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ execution_id: '1', holder: 'w1', expected_worker: 'w9', outcome: 'mismatch', released_by: 'op@host' });
+  });
+
+  it('a release racing a new owner: the new owner keeps its lock (exit 4)', async () => {
+    // The holder is read (w1) and shown in the confirmation; while the operator
+    // reads it, w1's lock expires and w5 takes it over.
+    const err = await releaseLock(e.config, '1', {
+      now: NOW,
+      confirm: async (plan) => {
+        expect(plan.holder).toBe('w1');
+        await e.redis.set(e.keys.lock(1), 'w5', 'EX', 300);
+        return true;
+      },
+    }).catch((x) => x);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toMatch(/now held by w5/);
+    expect(await e.redis.get(e.keys.lock(1))).toBe('w5');
+    expect((await auditRows(e)).map((a) => [a.outcome, a.holder])).toEqual([['mismatch', 'w5']]);
+  });
+
+  it('releases the current holder after confirmation, clears the tracking row, audits who/when/what/why', async () => {
+    let asked = '';
+    const res = await releaseLock(e.config, '2', { now: NOW, who: 'op@host', reason: 'finished long ago', confirm: async (p) => ((asked = p.holder), true) });
+    expect(asked).toBe('w2');
+    expect(res.outcome).toBe('released');
+    expect(res.trackingRowsCleared).toBe(1);
+    expect(res.audit.recorded).toBe(true);
+    expect(await e.redis.exists(e.keys.lock(2))).toBe(0);
+    expect(await tracking(e, 2)).toEqual({ worker_id: null, lock_acquired_at: null });
+    const [a] = await auditRows(e);
+    expect(a).toMatchObject({ execution_id: '2', holder: 'w2', outcome: 'released', released_by: 'op@host', reason: 'finished long ago', source: 'lock release' });
+    expect(Boolean(Number(a!.forced)) || a!.forced === true).toBe(false);
+  });
+
+  it('--worker matching releases; declining changes nothing; dry run changes nothing', async () => {
+    const declined = await releaseLock(e.config, '1', { worker: 'w1', confirm: async () => false });
+    expect(declined.outcome).toBe('declined');
+    const dry = await releaseLock(e.config, '1', { worker: 'w1', dryRun: true });
+    expect(dry.outcome).toBe('dry-run');
+    expect(await e.redis.get(e.keys.lock(1))).toBe('w1');
+    expect(await auditRows(e)).toEqual([]);
+    const ok = await releaseLock(e.config, '1', { worker: 'w1' });
+    expect(ok.outcome).toBe('released');
+    expect(await e.redis.exists(e.keys.lock(1))).toBe(0);
+  });
+
+  it('--force requires --reason; with one it releases any holder and is audited as forced', async () => {
+    await expect(releaseLock(e.config, '77', { force: true })).rejects.toBeInstanceOf(UsageError);
+    expect(await e.redis.get(e.keys.lock(77))).toBe('w77');
+    const res = await releaseLock(e.config, '77', { force: true, reason: 'INC-42 worker gone', who: 'op@host' });
+    expect(res.outcome).toBe('released');
+    expect(await e.redis.exists(e.keys.lock(77))).toBe(0);
+    const [a] = await auditRows(e);
+    expect(a).toMatchObject({ execution_id: '77', holder: 'w77', reason: 'INC-42 worker gone', outcome: 'released' });
+    expect(a!.forced === true || Number(a!.forced) === 1).toBe(true);
+  });
+
+  it('no lock -> NotFoundError (exit 5)', async () => {
+    const err = await releaseLock(e.config, '404').catch((x) => x);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err.exitCode).toBe(5);
+  });
+});
