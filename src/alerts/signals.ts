@@ -8,7 +8,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
-import { extractBackups } from '../metrics/collect.js';
+import { newestBackupMs } from '../metrics/collect.js';
 import { toDate, dbTime } from '../metrics/time.js';
 import type { AlertSignals } from './rules.js';
 
@@ -82,13 +82,8 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.backups) {
     try {
-      const list = extractBackups(await src.backups.listBackups(config));
-      let newest = 0;
-      for (const b of list) {
-        if (/fail|corrupt|invalid/i.test(String(b.status ?? b.state ?? ''))) continue;
-        const at = toDate(b.completedAt ?? b.completed_at ?? b.createdAt ?? b.created_at);
-        if (at) newest = Math.max(newest, at.getTime());
-      }
+      const { readCatalog } = await import('../backup/catalog.js');
+      const newest = newestBackupMs(readCatalog(config.database.backup.storage_path).entries);
       sig.backup_age = newest ? Math.max(0, (now.getTime() - newest) / 1000) : Number.POSITIVE_INFINITY;
     } catch {
       sig.backup_age = null;

@@ -21,6 +21,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
+import type { CatalogEntry } from '../backup/types.js';
 import type { WksMetrics } from './registry.js';
 import { toDate, tsSeconds } from './time.js';
 
@@ -70,6 +71,11 @@ export class PlatformCollector {
     private readonly config: Config,
     private readonly sources: CollectorSources,
   ) {}
+
+  /** Make the next collect() re-read the backup catalog (after a backup, rotate or verify). */
+  invalidateCatalog(): void {
+    this.catalogAt = 0;
+  }
 
   /** Refresh every collector. Never throws. */
   async collect(): Promise<void> {
@@ -208,8 +214,8 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const res = await api.listBackups(this.config);
-        applyCatalog(this.metrics, extractBackups(res));
+        const { readCatalog } = await import('../backup/catalog.js');
+        applyCatalog(this.metrics, readCatalog(this.config.database.backup.storage_path).entries);
         this.catalogAt = now.getTime();
       } catch {
         this.fail('backup_catalog');
@@ -221,56 +227,51 @@ export class PlatformCollector {
   }
 }
 
-/** Accept `Backup[]` or `{ backups: Backup[] }` from listBackups. */
-export function extractBackups(res: unknown): Array<Record<string, any>> {
-  if (Array.isArray(res)) return res;
-  const list = (res as { backups?: unknown })?.backups;
-  return Array.isArray(list) ? list : [];
-}
-
-/** Field readers tolerant of the manifest's naming (camelCase or snake_case). */
-const pick = (b: Record<string, any>, ...keys: string[]): unknown => {
-  for (const k of keys) if (b[k] !== undefined && b[k] !== null) return b[k];
-  return undefined;
-};
-
 /**
- * Set the wks_backup_* gauges from catalog entries: last success per
- * engine/type, newest backup's duration and size, counts by state
- * (verified, unverified, failed), newest verification time.
+ * Set the wks_backup_* gauges from the catalog (manifests + verification
+ * sidecars): newest completion per engine/type, the newest backup's duration
+ * and stored size, counts by state (verified, unverified, failed, missing =
+ * manifest without its data file) and the newest successful verification.
  */
-export function applyCatalog(metrics: WksMetrics, backups: Array<Record<string, any>>): void {
+export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void {
   metrics.backups.reset();
   metrics.backupLastSuccess.reset();
-  const states: Record<string, number> = { verified: 0, unverified: 0, failed: 0 };
-  let newest: { at: number; b: Record<string, any> } | null = null;
-  let verifiedMax = 0;
+  const states: Record<string, number> = { verified: 0, unverified: 0, failed: 0, missing: 0 };
   const last = new Map<string, { labels: { engine: string; type: string }; ts: number }>();
-  for (const b of backups) {
-    const failed = String(pick(b, 'status', 'state') ?? '').match(/fail|corrupt|invalid/i) !== null;
-    const verifiedAt = toDate(pick(b, 'verifiedAt', 'verified_at', 'lastVerifiedAt'));
-    const verifiedFlag = pick(b, 'verified') === true || (verifiedAt !== null && pick(b, 'verified') !== false);
-    const state = failed ? 'failed' : verifiedFlag ? 'verified' : 'unverified';
+  let newest: { at: number; e: CatalogEntry } | null = null;
+  let verifiedMax = 0;
+  for (const e of entries) {
+    const v = e.verification;
+    const state = !e.dataPresent ? 'missing' : v && !v.ok ? 'failed' : v?.ok ? 'verified' : 'unverified';
     states[state] = (states[state] ?? 0) + 1;
-    if (verifiedAt) verifiedMax = Math.max(verifiedMax, verifiedAt.getTime());
-    if (failed) continue;
-    const at = toDate(pick(b, 'completedAt', 'completed_at', 'finishedAt', 'createdAt', 'created_at'));
+    const vAt = v?.ok ? toDate(v.at) : null;
+    if (vAt) verifiedMax = Math.max(verifiedMax, vAt.getTime());
+    if (state === 'failed' || state === 'missing') continue;
+    const m = e.manifest;
+    const at = toDate(m.completed_at) ?? toDate(m.created_at);
     if (!at) continue;
-    const labels = { engine: String(pick(b, 'engine') ?? 'unknown'), type: String(pick(b, 'type', 'backup_type') ?? 'unknown') };
+    const labels = { engine: m.engine, type: m.type };
     const key = `${labels.engine}\u0000${labels.type}`;
     const cur = last.get(key);
     if (!cur || tsSeconds(at) > cur.ts) last.set(key, { labels, ts: tsSeconds(at) });
-    if (!newest || at.getTime() > newest.at) newest = { at: at.getTime(), b };
+    if (!newest || at.getTime() > newest.at) newest = { at: at.getTime(), e };
   }
   for (const { labels, ts } of last.values()) metrics.backupLastSuccess.set(labels, ts);
   for (const [state, n] of Object.entries(states)) metrics.backups.set({ state }, n);
   if (verifiedMax) metrics.backupVerifyLastSuccess.set(verifiedMax / 1000);
   if (newest) {
-    const size = Number(pick(newest.b, 'sizeBytes', 'size_bytes', 'size', 'bytes', 'fileSizeBytes'));
-    if (Number.isFinite(size)) metrics.backupLastSize.set(size);
-    const dur = Number(pick(newest.b, 'durationMs', 'duration_ms'));
-    const started = toDate(pick(newest.b, 'startedAt', 'started_at'));
-    if (Number.isFinite(dur)) metrics.backupLastDuration.set(dur / 1000);
-    else if (started) metrics.backupLastDuration.set(Math.max(0, (newest.at - started.getTime()) / 1000));
+    metrics.backupLastSize.set(newest.e.manifest.stored_size);
+    if (Number.isFinite(newest.e.manifest.duration_ms)) metrics.backupLastDuration.set(newest.e.manifest.duration_ms / 1000);
   }
+}
+
+/** Unix ms of the newest usable (present, not failed) backup in the catalog, or 0 when there is none. */
+export function newestBackupMs(entries: CatalogEntry[]): number {
+  let newest = 0;
+  for (const e of entries) {
+    if (!e.dataPresent || (e.verification && !e.verification.ok)) continue;
+    const at = toDate(e.manifest.completed_at) ?? toDate(e.manifest.created_at);
+    if (at) newest = Math.max(newest, at.getTime());
+  }
+  return newest;
 }

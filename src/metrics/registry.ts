@@ -76,7 +76,12 @@ export interface CreateMetricsOptions {
 export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
   const registry = new Registry();
   const r = [registry];
-  if (opts.processDefaults !== false) collectDefaultMetrics({ register: registry });
+  if (opts.processDefaults !== false) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named *_total fail `promtool check metrics`; the same values are
+    // exported without the suffix (nodejs_active_handles, ...), so drop these.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n);
+  }
 
   return {
     registry,

@@ -10,55 +10,16 @@
  */
 import type { Config } from '../config/schema.js';
 
-export interface DatabaseAdapter {
-  readonly dialect: 'sqlite' | 'postgres';
-  readonly target: string;
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  run(sql: string, params?: unknown[]): Promise<{ changes: number }>;
-  exec(sql: string): Promise<void>;
-  transaction<T>(fn: (tx: DatabaseAdapter) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-  poolStats(): { total: number; idle: number; waiting: number } | null;
-}
+export type { DatabaseAdapter } from '../db/types.js';
+import type { DatabaseAdapter } from '../db/types.js';
 
 export interface DbApi {
   openDatabase(config: Config, opts?: { create?: boolean }): Promise<DatabaseAdapter>;
 }
 
-export interface HealthCheckResult {
-  name: string;
-  status: 'ok' | 'warn' | 'critical' | 'unknown';
-  detail?: unknown;
-  durationMs?: number;
-}
-export interface HealthReport {
-  status: 'ok' | 'warn' | 'critical' | 'unknown';
-  checks: HealthCheckResult[];
-}
-export interface HealthApi {
-  runHealthChecks(config: Config, opts?: { checks?: string[]; deep?: boolean; timeoutMs?: number }): Promise<HealthReport>;
-}
+export type HealthApi = typeof import('../health/index.js');
 
-/** The part of a backup manifest that metrics and jobs read (fields beyond these are ignored). */
-export interface BackupInfo {
-  id: string;
-  type?: string;
-  engine?: string;
-  sizeBytes?: number;
-  size?: number;
-  createdAt?: string;
-  completedAt?: string;
-  startedAt?: string;
-  verifiedAt?: string | null;
-  status?: string;
-  [k: string]: unknown;
-}
-export interface BackupApi {
-  createBackup(config: Config, opts: { type: string; compression?: string; encrypt?: boolean; label?: string; now?: Date }): Promise<any>;
-  listBackups(config: Config, ...rest: unknown[]): Promise<any>;
-  verifyBackup(config: Config, selector: string, opts: { deep: boolean }): Promise<any>;
-  rotateBackups(config: Config, opts: { dryRun: boolean; now?: Date }): Promise<any>;
-}
+export type BackupApi = typeof import('../backup/index.js');
 
 export interface WorkflowApi {
   reapStale(config: Config, opts: { olderThanMs?: number; dryRun: boolean; now?: Date }): Promise<any>;
@@ -94,12 +55,12 @@ async function optional<T>(spec: string): Promise<T | null> {
 }
 
 /** The database layer (src/db/index.ts), or null when it is not built. */
-export const loadDbApi = (): Promise<DbApi | null> => optional<DbApi>('../db/index.js');
+export const loadDbApi = async (): Promise<DbApi> => import('../db/index.js');
 /** The backup library (src/backup/index.ts), or null when it is not built. */
-export const loadBackupApi = (): Promise<BackupApi | null> => optional<BackupApi>('../backup/index.js');
+export const loadBackupApi = async (): Promise<BackupApi | null> => import('../backup/index.js');
 /** The health checks (src/health/index.ts), or null when they are not built. */
-export const loadHealthApi = (): Promise<HealthApi | null> => optional<HealthApi>('../health/index.js');
+export const loadHealthApi = async (): Promise<HealthApi> => import('../health/index.js');
 /** The workflow reaper (src/workflow/index.ts), or null when it is not built. */
-export const loadWorkflowApi = (): Promise<WorkflowApi | null> => optional<WorkflowApi>('../workflow/index.js');
+export const loadWorkflowApi = async (): Promise<WorkflowApi> => import('../workflow/index.js');
 /** The Redis helpers (src/redis/index.ts), or null when they are not built. */
 export const loadRedisApi = (): Promise<RedisApi | null> => optional<RedisApi>('../redis/index.js');

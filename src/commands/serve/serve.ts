@@ -1,0 +1,78 @@
+import type { Action } from '../context.js';
+import type { Logger } from '../../serve/scheduler.js';
+
+interface Opts {
+  host?: string;
+  port?: string;
+  printSchedule?: boolean;
+}
+
+/**
+ * `wks serve`: start the daemon and run until SIGTERM/SIGINT.
+ * First signal: graceful stop (exit 0; exit by the signal when a job outlives
+ * serve.shutdown_grace_ms). Second signal: exit at once.
+ */
+const serve: Action<Opts> = async (ctx, _args, opts) => {
+  const config = await ctx.config({
+    'monitoring.prometheus.host': { value: opts.host, flag: '--host' },
+    'monitoring.prometheus.port': { value: opts.port, flag: '--port' },
+  });
+  const { describeSchedule, startServe } = await import('../../serve/daemon.js');
+
+  if (opts.printSchedule) {
+    const s = await describeSchedule(config);
+    ctx.out.result(s, (d, r) => {
+      r.line(`leader lease: ${d.leader.mechanism} (${d.leader.leaseMs} ms)`);
+      r.table(d.jobs, [
+        { header: 'JOB', value: 'name' },
+        { header: 'SCHEDULE', value: 'schedule' },
+        { header: 'ENABLED', value: (j) => (j.enabled ? 'yes' : `no: ${j.reason}`) },
+        { header: 'NEXT RUNS', value: (j) => j.next.join('  ') || '-' },
+      ]);
+    });
+    return;
+  }
+
+  const out = ctx.out;
+  const log: Logger = (level, message) => {
+    if (level === 'debug' && out.verbose < 1) return;
+    if (out.quiet && (level === 'info' || level === 'debug')) return;
+    out.stderr(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
+  };
+  const handle = await startServe(config, { log });
+  out.result({ url: handle.url, instance: handle.lease.instanceId, leader: handle.lease.mechanism });
+
+  const result = await new Promise<{ clean: boolean; abandoned: string[] }>((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) {
+        log('warn', `second ${sig}: exiting now`);
+        process.removeListener('SIGTERM', onSignal);
+        process.removeListener('SIGINT', onSignal);
+        process.kill(process.pid, sig);
+        return;
+      }
+      stopping = true;
+      log('info', `${sig} received: stopping the scheduler, finishing running jobs`);
+      void handle.stop().then((r) => {
+        if (r.clean) {
+          process.removeListener('SIGTERM', onSignal);
+          process.removeListener('SIGINT', onSignal);
+        }
+        resolve(r);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  if (!result.clean) {
+    // A job (a backup) outlived the grace period; wks never cuts a backup off
+    // itself, so it exits by the signal's default action instead (non-zero).
+    log('error', `grace period (serve.shutdown_grace_ms) exceeded; abandoning ${result.abandoned.join(', ')}`);
+    process.removeAllListeners('SIGTERM');
+    process.kill(process.pid, 'SIGTERM');
+    return;
+  }
+  log('info', 'stopped');
+};
+export default serve;

@@ -1,0 +1,360 @@
+/**
+ * `wks serve` as a library: startServe(config) starts the HTTP server, the
+ * scrape-time collectors, the leader lease and the scheduler, and returns a
+ * handle whose stop() shuts everything down in order:
+ *   1. stop scheduling (no new job runs) and mark not-ready (/ready -> 503);
+ *   2. wait for in-flight jobs, at most serve.shutdown_grace_ms (a running
+ *      backup is allowed to finish; it is never cut off midway by wks);
+ *   3. release the leader lease, close the HTTP server, the database and
+ *      Redis connections, so the process can exit on its own.
+ * Signal handling lives in the command (src/commands/serve/serve.ts).
+ */
+import type { Config } from '../config/schema.js';
+import type { DatabaseAdapter } from '../db/types.js';
+import { parseDuration } from '../util/duration.js';
+import { createMetrics, type WksMetrics } from '../metrics/registry.js';
+import { PlatformCollector } from '../metrics/collect.js';
+import { instrumentDb } from '../metrics/instrument.js';
+import { sampleMetrics } from '../metrics/sample.js';
+import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
+import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
+import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
+import { checkAgents } from './agent-health.js';
+import { loadBackupApi, loadHealthApi, loadWorkflowApi, type BackupApi, type HealthApi } from './deps.js';
+import { AlertEngine, buildRules } from '../alerts/rules.js';
+import { gatherSignals } from '../alerts/signals.js';
+import { notifyAll, configuredChannels } from '../alerts/notify.js';
+
+export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+export interface ServeOptions {
+  log?: Logger;
+  /** Clock for jobs (tests). Default: the real time. */
+  now?: () => Date;
+  /** Override the listen address (flags); default config.monitoring.prometheus.host/port. */
+  host?: string;
+  port?: number;
+  instanceId?: string;
+  /** Retry settings for alert notifications (tests shorten them). */
+  notifyRetry?: { attempts?: number; initialDelayMs?: number };
+}
+
+export interface ServeHandle {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly metrics: WksMetrics;
+  readonly scheduler: Scheduler;
+  readonly lease: LeaderLease;
+  readonly alerts: AlertEngine | null;
+  readiness(): Promise<ReadyResult>;
+  /** Graceful stop (see module comment). Resolves { clean: false } when a job outlived the grace period. */
+  stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
+}
+
+/** Why a job is off, or null when it will run: config, or a library this build lacks. */
+function disabledReason(config: Config, name: JobName, backups: BackupApi | null): string | null {
+  const j = config.serve.jobs[name];
+  if (!j.enabled) return `serve.jobs.${name}.enabled is false`;
+  if ((name === 'backup' || name === 'rotate' || name === 'verify') && !backups) return 'the backup library is not part of this build';
+  if (name === 'backup' && !config.database.backup.enabled) return 'database.backup.enabled is false (BACKUP_ENABLED)';
+  if (name === 'alerts' && !config.monitoring.alerts.enabled) return 'monitoring.alerts.enabled is false';
+  return null;
+}
+
+/** The schedule of every job with its next `n` runs (for --print-schedule). Pure apart from the clock. */
+export async function describeSchedule(config: Config, opts: { n?: number; from?: Date } = {}) {
+  const backups = await loadBackupApi();
+  return {
+    leader: { mechanism: chooseMechanism(config), leaseMs: config.serve.leader_lease_ms },
+    jobs: JOB_NAMES.map((name) => {
+      const reason = disabledReason(config, name, backups);
+      const schedule = config.serve.jobs[name].schedule;
+      return {
+        name,
+        schedule,
+        enabled: reason === null,
+        reason,
+        next: reason === null ? nextRuns(schedule, opts.n ?? 3, opts.from ?? new Date()).map((d) => d.toISOString()) : [],
+      };
+    }),
+  };
+}
+
+function idOf(res: unknown): string | null {
+  const r = res as Record<string, any> | null;
+  const id = r?.id ?? r?.manifest?.id ?? r?.backup?.id ?? null;
+  return id === null ? null : String(id);
+}
+
+/**
+ * Start the daemon. Throws OperationError (exit 1) when the port is in use,
+ * ConfigError (78) for an invalid alert rule. Database/Redis being down is
+ * not fatal: probes and wks_up report it and jobs fail (counted) until it returns.
+ */
+export async function startServe(config: Config, opts: ServeOptions = {}): Promise<ServeHandle> {
+  const log: Logger = opts.log ?? (() => undefined);
+  const clock = opts.now ?? (() => new Date());
+  const metrics = createMetrics();
+  const [backups, health] = await Promise.all([loadBackupApi(), loadHealthApi()]);
+  const rules = config.monitoring.alerts.enabled ? buildRules(config) : null;
+  const engine = rules ? new AlertEngine(rules) : null;
+
+  // --- database: one long-lived adapter, reopened lazily after a failure.
+  let db: DatabaseAdapter | null = null;
+  let opening: Promise<DatabaseAdapter | null> | null = null;
+  let closed = false;
+  const getDb = async (): Promise<DatabaseAdapter | null> => {
+    if (db || closed) return db;
+    if (!opening) {
+      opening = (async () => {
+        try {
+          const { openDatabase } = await import('../db/index.js');
+          const raw = await openDatabase(config, { create: false, applicationName: 'wks-serve' });
+          db = instrumentDb(raw, metrics);
+          return db;
+        } finally {
+          opening = null;
+        }
+      })();
+    }
+    return opening;
+  };
+  const dbOrThrow = async (): Promise<DatabaseAdapter> => {
+    const d = await getDb();
+    if (!d) throw new Error('the database is closed');
+    return d;
+  };
+  /** Drop a broken adapter so the next use reopens it. */
+  const withDbRetry = async <T>(fn: (d: DatabaseAdapter) => Promise<T>): Promise<T> => {
+    const d = await dbOrThrow();
+    try {
+      return await fn(d);
+    } catch (err) {
+      if (db === d && d.dialect === 'postgres' && /connect|terminat|ECONN/i.test((err as Error).message)) {
+        db = null;
+        await d.close().catch(() => undefined);
+      }
+      throw err;
+    }
+  };
+
+  // --- Redis: one long-lived client for lock counts and pings (reconnects on its own).
+  let redis: import('ioredis').Redis | null = null;
+  let locksPattern = '';
+  if (config.redis.enabled) {
+    const { Redis } = await import('ioredis');
+    const { keyspace } = await import('../redis/keyspace.js');
+    const c = config.redis.connection;
+    locksPattern = keyspace(config.redis.namespace).patterns.locks;
+    redis = new Redis({
+      host: c.host,
+      port: c.port,
+      db: c.db,
+      password: c.password ?? undefined,
+      lazyConnect: true,
+      connectTimeout: c.connect_timeout_ms,
+      commandTimeout: config.health.check_timeout_ms,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      retryStrategy: (n) => Math.min(n * 250, 2000),
+      connectionName: 'wks-serve',
+    });
+    redis.on('error', () => undefined);
+    redis.connect().catch(() => undefined);
+  }
+  const countLocks = redis
+    ? async (): Promise<number> => {
+        const { scanKeys } = await import('../redis/client.js');
+        let n = 0;
+        for await (const batch of scanKeys(redis!, locksPattern, { count: 1000, cap: 1_000_000 })) n += batch.length;
+        return n;
+      }
+    : null;
+  const pingRedis = redis ? async (): Promise<void> => void (await redis!.ping()) : null;
+
+  const collector = new PlatformCollector(metrics, config, {
+    db: getDb,
+    countLocks,
+    backups,
+    now: clock,
+  });
+
+  // --- leader lease
+  const lease = createLease(config, {
+    leaseMs: config.serve.leader_lease_ms,
+    instanceId: opts.instanceId,
+    log,
+    onChange: (leader) => metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
+  });
+  metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, 0);
+
+  // --- jobs
+  let lastBackupFailed = false;
+  const jobs: Record<JobName, JobSpec['run']> = {
+    backup: async ({ now }) => {
+      const t0 = Date.now();
+      let res: unknown;
+      try {
+        res = await backups!.createBackup(config, { type: 'scheduled', now });
+      } catch (err) {
+        lastBackupFailed = true;
+        metrics.backupFailuresTotal.inc();
+        throw err;
+      }
+      lastBackupFailed = false;
+      metrics.backupLastDuration.set((Date.now() - t0) / 1000);
+      collector.invalidateCatalog();
+      const id = idOf(res);
+      if (id) {
+        await backups!.verifyBackup(config, id, { deep: false });
+        metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
+      }
+      collector.invalidateCatalog();
+      await collector.collect();
+      log('info', `scheduled backup ${id ?? ''} completed and verified`.replace('  ', ' '));
+      return res;
+    },
+    rotate: async ({ now }) => {
+      const res = await backups!.rotateBackups(config, { dryRun: false, now });
+      collector.invalidateCatalog();
+      return res;
+    },
+    verify: async () => {
+      // Every backup in the catalog, deep; one failure does not stop the others.
+      let entries: ReturnType<BackupApi['selectBackups']> = [];
+      try {
+        entries = backups!.selectBackups(config, { all: true });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'not_found') throw err;
+      }
+      const failed: string[] = [];
+      for (const e of entries) {
+        const rec = await backups!.verifyEntry(config, e, { deep: true }).catch((err: Error) => ({ ok: false, failed: err.message }));
+        if (!rec.ok) failed.push(`${e.manifest.id} (${rec.failed})`);
+      }
+      collector.invalidateCatalog();
+      if (failed.length) throw new Error(`verification failed for ${failed.length} of ${entries.length} backups: ${failed.join(', ')}`);
+      if (entries.length) metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
+      return { verified: entries.length };
+    },
+    reap: async ({ now }) => {
+      const { reapStale } = await loadWorkflowApi();
+      return reapStale(config, { dryRun: false, now });
+    },
+    agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
+    alerts: async ({ now }) => {
+      if (!engine) return;
+      const signals = await gatherSignals(config, { db: getDb, pingRedis, backups, lastBackupFailed: () => lastBackupFailed }, now);
+      const events = engine.evaluate(signals, now);
+      for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
+      for (const ev of events) {
+        log(ev.kind === 'firing' ? 'warn' : 'info', `alert ${ev.rule} ${ev.kind}: ${ev.summary}`);
+        const results = await notifyAll(config, ev, opts.notifyRetry);
+        for (const r of results) {
+          metrics.notificationsTotal.inc({ channel: r.channel, result: r.ok ? 'success' : 'failure' });
+          if (!r.ok) log('error', r.error ?? `could not notify ${r.channel}`);
+        }
+      }
+      return events;
+    },
+    metrics_sample: async ({ now }) => {
+      await collector.collect();
+      const retentionMs = parseDuration(config.serve.metrics_sample_retention) ?? 7 * 86_400_000;
+      return withDbRetry((d) => sampleMetrics(metrics, d, { now, retentionMs }));
+    },
+  };
+  const specs: JobSpec[] = JOB_NAMES.map((name) => {
+    const reason = disabledReason(config, name, backups);
+    if (reason && config.serve.jobs[name].enabled) log('warn', `job ${name} is off: ${reason}`);
+    return {
+      name,
+      schedule: config.serve.jobs[name].schedule,
+      enabled: reason === null,
+      finishOnShutdown: true,
+      run: (ctx) => jobs[name]({ ...ctx, now: opts.now ? clock() : ctx.now }),
+    };
+  });
+  const scheduler = new Scheduler(specs, { metrics, isLeader: () => lease.isLeader(), log });
+
+  let stopping = false;
+  const readiness = async (): Promise<ReadyResult> => {
+    const checks: Array<{ name: string; status: string; detail?: unknown }> = [{ name: 'config', status: 'ok', detail: 'validated at start' }];
+    if (stopping) checks.push({ name: 'shutdown', status: 'critical', detail: 'shutting down' });
+    let d: DatabaseAdapter | null = null;
+    try {
+      d = await getDb();
+    } catch {
+      /* the readiness database check reports why */
+    }
+    try {
+      const report = await health.runReadinessChecks(config, { db: d ?? undefined, timeoutMs: config.health.timeout_ms });
+      for (const c of report.checks) if (c.name !== 'config') checks.push({ name: c.name, status: c.status, detail: c.detail });
+    } catch (err) {
+      checks.push({ name: 'readiness', status: 'critical', detail: (err as Error).message });
+    }
+    const ready = checks.every((c) => c.status === 'ok' || c.status === 'warn' || (c.name === 'redis' && c.status === 'unknown' && !config.redis.enabled));
+    const jobsState: JobState[] = scheduler.status();
+    return {
+      ready,
+      checks,
+      leader: { mechanism: lease.mechanism, instance: lease.instanceId, leader: lease.isLeader(), holder: lease.holder() },
+      jobs: jobsState.map((j) => ({ name: j.name, enabled: j.enabled, schedule: j.schedule, running: j.running, nextRun: j.nextRun, lastSuccess: j.lastSuccess, lastError: j.lastError })),
+      alerts: engine ? { channels: configuredChannels(config), rules: engine.snapshot() } : null,
+    };
+  };
+
+  const startedAt = new Date();
+  let server: RunningServer;
+  try {
+    server = await startHttpServer(opts.host ?? config.monitoring.prometheus.host, opts.port ?? config.monitoring.prometheus.port, {
+      metrics,
+      metricsPath: config.monitoring.prometheus.path,
+      bearerToken: config.monitoring.prometheus.bearer_token,
+      beforeScrape: () => collector.collect(),
+      liveness: async () => ({ status: stopping ? 'stopping' : 'ok', startedAt: startedAt.toISOString(), instance: lease.instanceId }),
+      readiness,
+    });
+  } catch (err) {
+    redis?.disconnect();
+    throw err;
+  }
+  await lease.start();
+  scheduler.start();
+  const host = server.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
+  log('info', `serving ${url}${config.monitoring.prometheus.path}, /health, /ready (instance ${lease.instanceId}, ${lease.mechanism} lease)`);
+
+  let stopped: Promise<{ clean: boolean; abandoned: string[] }> | null = null;
+  return {
+    host,
+    port: server.port,
+    url,
+    metrics,
+    scheduler,
+    lease,
+    alerts: engine,
+    readiness,
+    stop(stopOpts = {}) {
+      if (stopped) return stopped;
+      stopped = (async () => {
+        stopping = true;
+        scheduler.stop();
+        const running = scheduler.running();
+        if (running.length) log('info', `waiting for ${running.join(', ')} to finish (up to ${stopOpts.graceMs ?? config.serve.shutdown_grace_ms} ms)`);
+        const clean = await scheduler.drain(stopOpts.graceMs ?? config.serve.shutdown_grace_ms);
+        const abandoned = clean ? [] : scheduler.running();
+        await lease.stop();
+        await server.close(2000);
+        closed = true;
+        const d = db;
+        db = null;
+        if (clean) await d?.close().catch(() => undefined);
+        if (redis) await redis.quit().catch(() => redis!.disconnect());
+        return { clean, abandoned };
+      })();
+      return stopped;
+    },
+  };
+}
