@@ -47,22 +47,48 @@ export function assertCompressionAvailable(c: Compression): void {
   }
 }
 
-/** A Duplex over a child process's stdin/stdout; fails the stream when the child exits non-zero. */
+/**
+ * A Duplex over a child process's stdin/stdout. Its readable side ends only
+ * after the child exited 0; a non-zero exit (or a signal) fails the stream,
+ * so a corrupt zstd frame can never look like a clean, short output.
+ */
 function childCodec(bin: string, args: string[], what: string): Duplex {
   const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 2000) stderr += d;
   });
-  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  // Duplex.from ends when stdout ends; a non-zero exit must still fail the pipeline.
-  child.on('close', (code, signal) => {
-    if (code !== 0) duplex.destroy(new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const failure = async (): Promise<Error | null> => {
+    const { code, signal } = await exited;
+    return code === 0 ? null : new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
+  };
+  const duplex = new Duplex({
+    write(chunk: Buffer, _enc, cb) {
+      if (child.stdin.write(chunk)) cb();
+      else child.stdin.once('drain', () => cb());
+    },
+    final(cb) {
+      child.stdin.end();
+      cb();
+    },
+    read() {
+      child.stdout.resume();
+    },
+    destroy(err, cb) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      cb(err);
+    },
   });
+  child.stdout.on('data', (d: Buffer) => {
+    if (!duplex.push(d)) child.stdout.pause();
+  });
+  child.stdout.on('end', () => {
+    void failure().then((err) => (err ? duplex.destroy(err) : duplex.push(null)));
+  });
+  // EPIPE when the child dies early: report the child's own error instead.
+  child.stdin.on('error', () => void failure().then((err) => duplex.destroy(err ?? new Error(`${what}: broken pipe`))));
   child.on('error', (err) => duplex.destroy(err));
-  duplex.on('close', () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
   return duplex;
 }
 

@@ -52,7 +52,10 @@ export function countRows(db: DB): Record<string, number> {
 export function schemaVersionOf(db: DB): string | null {
   const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (!has) return null;
-  const row = db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: unknown } | undefined;
+  const cols = (db.prepare('PRAGMA table_info(schema_migrations)').all() as Array<{ name: string }>).map((c) => c.name);
+  // wks's own table marks half-applied migrations dirty; they are not the schema version.
+  const where = cols.includes('dirty') ? ' WHERE dirty = 0' : '';
+  const row = db.prepare(`SELECT max(version) AS v FROM schema_migrations${where}`).get() as { v: unknown } | undefined;
   return row?.v === null || row?.v === undefined ? null : String(row.v);
 }
 
@@ -284,7 +287,8 @@ export const sqliteEngine: BackupEngine = {
       removeQuietly(`${tmp}-wal`);
       removeQuietly(`${tmp}-shm`);
     }
-    const db = new Database(f, { readonly: true, fileMustExist: true });
+    // Read-write so that closing the last connection removes the -wal/-shm it creates.
+    const db = new Database(f, { fileMustExist: true });
     try {
       const res = String(db.pragma('quick_check', { simple: true }));
       if (res !== 'ok') throw new OperationError(`the restored database ${f} failed quick_check: ${res}`, { hint: 'restore the safety backup taken before this restore' });

@@ -43,7 +43,7 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
       if (d.rotation) out.line(`rotation: deleted ${d.rotation.deleted.length}, kept ${d.rotation.kept.length}`);
     });
   } catch (err) {
-    spin.fail('backup failed');
+    spin.stop(); // the error handler prints the one-line error
     throw err;
   }
 };

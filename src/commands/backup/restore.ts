@@ -65,7 +65,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       for (const s of d.next_steps) out.line(`  - ${s}`);
     });
   } catch (err) {
-    if (!stopped) spin.fail('restore failed');
+    if (!stopped) spin.stop();
     throw err;
   }
 };

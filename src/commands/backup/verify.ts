@@ -21,7 +21,7 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
   for (const e of entries) {
     const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);
     const rec = await verifyEntry(config, e, { deep: opts.deep, log: logTo(ctx.out), onProgress: progressTo(spin, e.manifest.id) }).catch((err) => {
-      spin.fail(`${e.manifest.id}: could not verify`);
+      spin.stop();
       throw err;
     });
     if (rec.ok) spin.succeed(`${rec.id}: ok (${rec.checks.map((c) => c.name).join(', ')})`);

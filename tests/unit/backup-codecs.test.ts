@@ -1,0 +1,115 @@
+import { describe, it, expect } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DecryptStream, EncryptStream, HEADER_LEN, TAG_LEN, keyId, parseKeyText, prepareEncryption, deriveKey } from '../../src/backup/codecs/encryption.js';
+import { compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
+import { newBackupId, resolveBackup, parseAt, ID_RE } from '../../src/backup/catalog.js';
+import type { CatalogEntry } from '../../src/backup/types.js';
+
+async function run(input: Buffer, ...stages: NodeJS.ReadWriteStream[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  // Feed in odd-sized pieces to exercise re-chunking.
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < input.length; i += 7919) pieces.push(input.subarray(i, i + 7919));
+  await pipeline(Readable.from(pieces), ...(stages as [NodeJS.ReadWriteStream]), new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }));
+  return Buffer.concat(out);
+}
+
+const KEY = randomBytes(32);
+const enc = (chunk = 4096) => new EncryptStream(KEY, 'none', Buffer.alloc(16), chunk);
+const dec = () => new DecryptStream(() => KEY);
+
+describe('chunked AES-256-GCM', () => {
+  for (const size of [0, 1, 4095, 4096, 4097, 3 * 4096, 100_000]) {
+    it(`round-trips ${size} bytes`, async () => {
+      const plain = randomBytes(size);
+      const sealed = await run(plain, enc());
+      expect(sealed.length).toBe(HEADER_LEN + size + TAG_LEN * (Math.floor(size / 4096) + 1));
+      expect((await run(sealed, dec())).equals(plain)).toBe(true);
+    });
+  }
+
+  it('detects a flipped bit anywhere (header, body, tag)', async () => {
+    const sealed = await run(randomBytes(20_000), enc());
+    for (const pos of [0, 9, 20, 35, HEADER_LEN + 5, HEADER_LEN + 4096 + TAG_LEN + 3, sealed.length - 1]) {
+      const bad = Buffer.from(sealed);
+      bad[pos]! ^= 0x01;
+      await expect(run(bad, dec()), `flip at ${pos}`).rejects.toThrow();
+    }
+  });
+
+  it('detects truncation at a record boundary, inside a record, and appended data', async () => {
+    const sealed = await run(randomBytes(3 * 4096 + 10), enc());
+    const boundary = HEADER_LEN + 2 * (4096 + TAG_LEN);
+    await expect(run(sealed.subarray(0, boundary), dec())).rejects.toThrow(/truncated|authentication/);
+    await expect(run(sealed.subarray(0, sealed.length - 5), dec())).rejects.toThrow(/authentication|truncated/);
+    await expect(run(sealed.subarray(0, 20), dec())).rejects.toThrow(/truncated/);
+    await expect(run(Buffer.concat([sealed, Buffer.from('x'.repeat(100))]), dec())).rejects.toThrow();
+    // exact multiple of the chunk: the empty final record must be present
+    const exact = await run(randomBytes(2 * 4096), enc());
+    await expect(run(exact.subarray(0, exact.length - TAG_LEN), dec())).rejects.toThrow(/truncated/);
+  });
+
+  it('detects swapped records', async () => {
+    const sealed = await run(randomBytes(3 * 4096 + 10), enc());
+    const r = 4096 + TAG_LEN;
+    const a = sealed.subarray(HEADER_LEN, HEADER_LEN + r);
+    const b = sealed.subarray(HEADER_LEN + r, HEADER_LEN + 2 * r);
+    const swapped = Buffer.concat([sealed.subarray(0, HEADER_LEN), b, a, sealed.subarray(HEADER_LEN + 2 * r)]);
+    await expect(run(swapped, dec())).rejects.toThrow(/authentication failed at encrypted record 0/);
+  });
+
+  it('parses keys: 64 hex, base64 of 32 bytes, passphrase via scrypt with a salt', () => {
+    const hex = randomBytes(32).toString('hex');
+    expect(parseKeyText(hex, 't')).toEqual({ kind: 'raw', key: Buffer.from(hex, 'hex') });
+    const b64 = randomBytes(32).toString('base64');
+    expect(parseKeyText(`${b64}\n`, 't')).toEqual({ kind: 'raw', key: Buffer.from(b64, 'base64') });
+    expect(parseKeyText('a long passphrase', 't').kind).toBe('passphrase');
+    expect(() => parseKeyText('short', 't')).toThrow(/too short/);
+    const p = prepareEncryption({ kind: 'passphrase', passphrase: 'a long passphrase' });
+    expect(p.params.kdf).toBe('scrypt');
+    expect(p.params.salt).toMatch(/^[0-9a-f]{32}$/);
+    expect(JSON.stringify(p.params)).not.toContain('a long passphrase');
+    expect(deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt).equals(p.key)).toBe(true);
+    expect(keyId(p.key)).toBe(p.params.key_id);
+  });
+});
+
+describe('compression codecs', () => {
+  it('gzip round-trips', async () => {
+    const plain = Buffer.from('hello backup '.repeat(10_000));
+    const packed = await run(plain, compressor('gzip')!);
+    expect(packed.length).toBeLessThan(plain.length / 10);
+    expect((await run(packed, decompressor('gzip')!)).equals(plain)).toBe(true);
+  });
+  it.skipIf(!findZstd())('zstd (binary) round-trips and fails loudly on garbage', async () => {
+    const plain = Buffer.concat([Buffer.from('zstd '.repeat(50_000)), randomBytes(10_000)]);
+    const packed = await run(plain, compressor('zstd')!);
+    expect((await run(packed, decompressor('zstd')!)).equals(plain)).toBe(true);
+    await expect(run(randomBytes(1000), decompressor('zstd')!)).rejects.toThrow(/zstd decompression failed/);
+  });
+});
+
+describe('catalog ids and selection', () => {
+  const entry = (id: string): CatalogEntry => ({ manifest: { id } as CatalogEntry['manifest'], manifestPath: '', dataPath: '', dataPresent: true, verification: null });
+  const entries = ['20261129T023000Z-a1b2', '20261129T023000Z-a1c3', '20261128T020000Z-ffff'].map(entry);
+
+  it('makes sortable, typeable ids', () => {
+    const id = newBackupId(new Date('2026-11-29T02:30:00.123Z'));
+    expect(id).toMatch(ID_RE);
+    expect(id.startsWith('20261129T023000Z-')).toBe(true);
+  });
+  it('resolves exact ids and unique prefixes; ambiguous -> exit 2, unknown -> exit 5', () => {
+    expect(resolveBackup(entries, '20261128', '/b').manifest.id).toBe('20261128T020000Z-ffff');
+    expect(resolveBackup(entries, '20261129T023000Z-a1b', '/b').manifest.id).toBe('20261129T023000Z-a1b2');
+    expect(() => resolveBackup(entries, '20261129', '/b')).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => resolveBackup(entries, '2025', '/b')).toThrow(expect.objectContaining({ exitCode: 5 }));
+    expect(() => resolveBackup(entries, '', '/b')).toThrow(expect.objectContaining({ exitCode: 5 }));
+  });
+  it('parses --at times', () => {
+    expect(parseAt('2026-11-29T02:00:00Z').toISOString()).toBe('2026-11-29T02:00:00.000Z');
+    expect(parseAt('20261129T020000Z').toISOString()).toBe('2026-11-29T02:00:00.000Z');
+    expect(() => parseAt('yesterday-ish')).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
