@@ -107,6 +107,9 @@ export class HealthResources {
           lazyConnect: true,
           connectTimeout: Math.min(c.connect_timeout_ms, this.budgetMs),
           commandTimeout: this.budgetMs,
+          // ioredis's disconnect() arms this timer and clears it on the socket's 'close'; on a socket that
+          // already closed (connection refused) it never clears and holds the process for 2 s by default.
+          disconnectTimeout: 0,
           maxRetriesPerRequest: 0,
           enableOfflineQueue: false,
           retryStrategy: () => null,
