@@ -1,0 +1,79 @@
+import { describe, it, expect } from 'vitest';
+import { parseCondition, buildRules, AlertEngine, conditionHolds } from '../../src/alerts/rules.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { ConfigError } from '../../src/errors.js';
+import type { Config } from '../../src/config/schema.js';
+
+const cfg = (patch: (c: Config) => void = () => undefined): Config => {
+  const c = structuredClone(DEFAULTS);
+  patch(c);
+  return c;
+};
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+
+describe('alert conditions', () => {
+  it('parses the seed conditions, converting durations to seconds', () => {
+    expect(parseCondition('error_rate > 0.05')).toEqual({ signal: 'error_rate', op: '>', threshold: 0.05 });
+    expect(parseCondition('workflow_duration > 600s')).toEqual({ signal: 'workflow_duration', op: '>', threshold: 600 });
+    expect(parseCondition('backup_age >= 1h')).toEqual({ signal: 'backup_age', op: '>=', threshold: 3600 });
+    expect(() => parseCondition('cpu > 1')).toThrow(/unknown signal/);
+    expect(() => parseCondition('error_rate >')).toThrow(/cannot parse/);
+  });
+
+  it('treats missing data as not holding', () => {
+    expect(conditionHolds({ op: '>', threshold: 0 }, null)).toBe(false);
+    expect(conditionHolds({ op: '<', threshold: 10 }, 5)).toBe(true);
+    expect(conditionHolds({ op: '>', threshold: 10 }, Number.POSITIVE_INFINITY)).toBe(true);
+  });
+
+  it('builds the seed rules plus the built-ins, RPO from health.backup_rpo', () => {
+    const rules = buildRules(cfg((c) => (c.health.backup_rpo = '2h')));
+    expect(rules.map((r) => r.name)).toEqual(['high_error_rate', 'workflow_timeout', 'backup_stale', 'backup_failed', 'disk_low', 'dependency_down']);
+    expect(rules.find((r) => r.name === 'high_error_rate')!.forMs).toBe(300_000);
+    expect(rules.find((r) => r.name === 'workflow_timeout')!.forMs).toBe(60_000);
+    expect(rules.find((r) => r.name === 'backup_stale')!.threshold).toBe(7200);
+  });
+
+  it('rejects an unparseable configured rule with its key path (exit 78)', () => {
+    try {
+      buildRules(cfg((c) => c.monitoring.alerts.rules.push({ name: 'x', condition: 'nonsense', duration: '1m' })));
+      throw new Error('expected ConfigError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).issues[0]!.key).toBe('phase4.monitoring.alerts.rules[2].condition');
+    }
+  });
+});
+
+describe('AlertEngine', () => {
+  const rules = buildRules(cfg()).filter((r) => r.name === 'high_error_rate' || r.name === 'backup_failed');
+
+  it('goes pending, fires after the for-duration once, then resolves once', () => {
+    const e = new AlertEngine(rules);
+    expect(e.evaluate({ error_rate: 0.2 }, at(0))).toEqual([]);
+    expect(e.snapshot().find((s) => s.name === 'high_error_rate')!.state).toBe('pending');
+    expect(e.evaluate({ error_rate: 0.2 }, at(299))).toEqual([]);
+    const fired = e.evaluate({ error_rate: 0.2 }, at(300));
+    expect(fired.map((x) => [x.rule, x.kind])).toEqual([['high_error_rate', 'firing']]);
+    expect(fired[0]!.dedupKey).toBe('wks:high_error_rate');
+    expect(fired[0]!.at).toEqual(at(0));
+    // de-duplicated while it keeps firing
+    expect(e.evaluate({ error_rate: 0.3 }, at(360))).toEqual([]);
+    const resolved = e.evaluate({ error_rate: 0.01 }, at(420));
+    expect(resolved.map((x) => [x.rule, x.kind])).toEqual([['high_error_rate', 'resolved']]);
+    expect(e.evaluate({ error_rate: 0.01 }, at(480))).toEqual([]);
+  });
+
+  it('a condition that clears while pending never fires', () => {
+    const e = new AlertEngine(rules);
+    e.evaluate({ error_rate: 0.2 }, at(0));
+    e.evaluate({ error_rate: 0 }, at(100));
+    expect(e.evaluate({ error_rate: 0.2 }, at(350))).toEqual([]);
+    expect(e.evaluate({ error_rate: 0.2 }, at(650)).map((x) => x.kind)).toEqual(['firing']);
+  });
+
+  it('fires a zero-duration rule on the first evaluation', () => {
+    const e = new AlertEngine(rules);
+    expect(e.evaluate({ backup_failed: 1 }, at(0)).map((x) => [x.rule, x.kind])).toEqual([['backup_failed', 'firing']]);
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, it, expect } from 'vitest';
+import { createMetrics, SEED_BUCKETS } from '../../src/metrics/registry.js';
+import { classifySql } from '../../src/metrics/instrument.js';
+import { applyCatalog, newestBackupMs } from '../../src/metrics/collect.js';
+import type { CatalogEntry } from '../../src/backup/types.js';
+
+// The seed's Prometheus schema, section 4: name -> [type, labels].
+const SEED: Record<string, [string, string[]]> = {
+  http_requests_total: ['counter', ['method', 'endpoint', 'status_code']],
+  workflow_executions_total: ['counter', ['workflow_name', 'status']],
+  agent_invocations_total: ['counter', ['agent_name', 'status']],
+  database_queries_total: ['counter', ['query_type', 'table']],
+  active_workflows: ['gauge', []],
+  database_connections: ['gauge', ['pool_name']],
+  agent_health_status: ['gauge', ['agent_name']],
+  http_request_duration_seconds: ['histogram', ['method', 'endpoint']],
+  workflow_execution_duration_seconds: ['histogram', ['workflow_name']],
+  database_query_duration_seconds: ['histogram', ['query_type']],
+  workflow_queue_wait_seconds: ['summary', ['priority']],
+};
+
+const WKS = [
+  'wks_backup_last_success_timestamp_seconds',
+  'wks_backup_last_duration_seconds',
+  'wks_backup_last_size_bytes',
+  'wks_backup_failures_total',
+  'wks_backups',
+  'wks_backup_verify_last_success_timestamp_seconds',
+  'wks_job_runs_total',
+  'wks_job_last_success_timestamp_seconds',
+  'wks_job_duration_seconds',
+  'wks_locks_held',
+  'wks_workflows_stuck',
+  'wks_leader',
+  'wks_up',
+];
+
+describe('metrics registry', () => {
+  it('registers every seed metric with its type and labels', async () => {
+    const m = createMetrics({ processDefaults: false });
+    const json = await m.registry.getMetricsAsJSON();
+    for (const [name, [type, labels]] of Object.entries(SEED)) {
+      const metric = m.registry.getSingleMetric(name) as unknown as { labelNames: string[] } | undefined;
+      expect(metric, name).toBeDefined();
+      expect(json.find((j) => j.name === name)?.type, name).toBe(type);
+      expect([...(metric!.labelNames ?? [])].sort(), name).toEqual([...labels].sort());
+    }
+  });
+
+  it('uses the seed buckets and summary quantiles exactly', async () => {
+    const m = createMetrics({ processDefaults: false });
+    m.httpRequestDuration.observe({ method: 'GET', endpoint: '/metrics' }, 0.003);
+    m.workflowExecutionDuration.observe({ workflow_name: 'w' }, 42);
+    m.databaseQueryDuration.observe({ query_type: 'select' }, 0.002);
+    m.workflowQueueWait.observe({ priority: '5' }, 1);
+    const text = await m.registry.metrics();
+    const lesLabelled = (name: string) =>
+      [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",`, 'gm'))].map((x) => Number(x[1])).filter(Number.isFinite);
+    expect(lesLabelled('http_request_duration_seconds')).toEqual([...SEED_BUCKETS.http_request_duration_seconds]);
+    expect(lesLabelled('workflow_execution_duration_seconds')).toEqual([...SEED_BUCKETS.workflow_execution_duration_seconds]);
+    expect(lesLabelled('database_query_duration_seconds')).toEqual([...SEED_BUCKETS.database_query_duration_seconds]);
+    const q = [...text.matchAll(/^workflow_queue_wait_seconds\{quantile="([^"]+)"/gm)].map((x) => Number(x[1]));
+    expect(q).toEqual([0.5, 0.9, 0.99]);
+  });
+
+  it("registers wks's own metrics and the process defaults", async () => {
+    const m = createMetrics();
+    for (const name of WKS) expect(m.registry.getSingleMetric(name), name).toBeDefined();
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^process_resident_memory_bytes /m);
+    expect(text).not.toMatch(/^nodejs_active_handles_total/m);
+  });
+
+  it('two registries do not share state', async () => {
+    const a = createMetrics({ processDefaults: false });
+    const b = createMetrics({ processDefaults: false });
+    a.locksHeld.set(5);
+    expect((await b.locksHeld.get()).values[0]?.value ?? 0).toBe(0);
+  });
+});
+
+describe('classifySql', () => {
+  it('names the statement type and first table', () => {
+    expect(classifySql('SELECT id FROM workflow_executions WHERE id > $1')).toEqual({ queryType: 'select', table: 'workflow_executions' });
+    expect(classifySql('  insert into metrics (a) values ($1)')).toEqual({ queryType: 'insert', table: 'metrics' });
+    expect(classifySql('UPDATE agents SET x = 1')).toEqual({ queryType: 'update', table: 'agents' });
+    expect(classifySql('DELETE FROM metrics WHERE timestamp < $1')).toEqual({ queryType: 'delete', table: 'metrics' });
+    expect(classifySql('SELECT 1 AS ok')).toEqual({ queryType: 'select', table: 'unknown' });
+  });
+});
+
+function entry(id: string, completed: string, opts: { ok?: boolean | null; present?: boolean; type?: string } = {}): CatalogEntry {
+  return {
+    manifest: { id, type: opts.type ?? 'scheduled', engine: 'sqlite', created_at: completed, completed_at: completed, duration_ms: 1500, raw_size: 100, stored_size: 40 } as never,
+    manifestPath: `/x/${id}.json`,
+    dataPath: `/x/${id}.db`,
+    dataPresent: opts.present ?? true,
+    verification: opts.ok === undefined || opts.ok === null ? null : ({ id, at: completed, ok: opts.ok, deep: false, checks: [], failed: opts.ok ? null : 'sha256', duration_ms: 1 } as never),
+  };
+}
+
+describe('applyCatalog', () => {
+  it('sets last success per engine/type, state counts, size, duration and verify time', async () => {
+    const m = createMetrics({ processDefaults: false });
+    applyCatalog(m, [
+      entry('c', '2026-01-03T00:00:00.000Z', { ok: false }),
+      entry('b', '2026-01-02T00:00:00.000Z', { ok: true }),
+      entry('a', '2026-01-01T00:00:00.000Z', { type: 'manual' }),
+      entry('z', '2026-01-04T00:00:00.000Z', { present: false }),
+    ]);
+    const last = (await m.backupLastSuccess.get()).values;
+    expect(last.find((v) => v.labels.type === 'scheduled')?.value).toBe(Date.parse('2026-01-02T00:00:00Z') / 1000);
+    expect(last.find((v) => v.labels.type === 'manual')?.value).toBe(Date.parse('2026-01-01T00:00:00Z') / 1000);
+    const states = Object.fromEntries((await m.backups.get()).values.map((v) => [v.labels.state, v.value]));
+    expect(states).toEqual({ verified: 1, unverified: 1, failed: 1, missing: 1 });
+    expect((await m.backupLastSize.get()).values[0]!.value).toBe(40);
+    expect((await m.backupLastDuration.get()).values[0]!.value).toBe(1.5);
+    expect((await m.backupVerifyLastSuccess.get()).values[0]!.value).toBe(Date.parse('2026-01-02T00:00:00Z') / 1000);
+    expect(newestBackupMs([entry('c', '2026-01-03T00:00:00.000Z', { ok: false }), entry('b', '2026-01-02T00:00:00.000Z')])).toBe(Date.parse('2026-01-02T00:00:00Z'));
+    expect(newestBackupMs([])).toBe(0);
+  });
+});
