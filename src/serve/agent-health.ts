@@ -29,17 +29,20 @@ interface AgentRow {
   id: number | string;
   name: string;
   status: string | null;
-  config_json: string | null;
+  config_json: unknown;
 }
 
 /** Parse an agent's config_json; null when absent, invalid or without a usable health_url. */
-export function agentHealthSettings(configJson: string | null): { url: string; timeoutMs?: number; degradedAfterMs?: number } | null {
+export function agentHealthSettings(configJson: unknown): { url: string; timeoutMs?: number; degradedAfterMs?: number } | null {
   if (!configJson) return null;
   let c: Record<string, unknown>;
-  try {
-    c = JSON.parse(configJson) as Record<string, unknown>;
-  } catch {
-    return null;
+  if (typeof configJson === 'object') c = configJson as Record<string, unknown>; // PostgreSQL json/jsonb
+  else {
+    try {
+      c = JSON.parse(String(configJson)) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
   }
   const url = typeof c.health_url === 'string' ? c.health_url : null;
   if (!url || !/^https?:\/\//i.test(url)) return null;
