@@ -1,6 +1,6 @@
 /**
  * `backups`: are we protected? Reads the backup catalog (the manifests in the
- * backup directory, through src/backup's listBackups: works when the database
+ * backup directory, through src/backup's readCatalog: works when the database
  * is gone) and the filesystem.
  *
  *  critical: no backup verified ok; the newest verified backup is older than
@@ -15,8 +15,7 @@ import { statfs } from 'node:fs/promises';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
 import { STATUS_RANK } from '../types.js';
-import { nearestExistingDir } from './config.js';
-import { formatBytes, plural } from './util.js';
+import { formatBytes, nearestExistingDir, plural } from './util.js';
 
 /** Free bytes (for an unprivileged writer) on the filesystem holding `dir` (or its nearest existing ancestor). */
 export async function freeSpace(dir: string): Promise<{ path: string; freeBytes: number; totalBytes: number }> {
@@ -47,14 +46,23 @@ export const backupsCheck: CheckDefinition = {
     const { config, now } = ctx;
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
-    const { listBackups } = await import('../../backup/index.js');
+    // readCatalog (not listBackups from backup/index.js): the same catalog without loading the
+    // create/verify/restore code and codecs, which would double this check's start-up cost.
+    const { readCatalog } = await import('../../backup/catalog.js');
     const [list, space, attempt] = await Promise.all([
-      Promise.resolve().then(() => listBackups(config, { now })),
+      Promise.resolve().then(() => readCatalog(dir)),
       freeSpace(dir),
       lastLoggedAttempt(ctx),
     ]);
-    // Newest first (by created_at: the point in time the data was captured, which is what an RPO measures).
-    const entries = list.backups;
+    // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
+    const entries = list.entries.map((e) => ({
+      id: e.manifest.id,
+      created_at: e.manifest.created_at,
+      age_ms: Math.max(0, now.getTime() - new Date(e.manifest.created_at).getTime()),
+      stored_size: e.manifest.stored_size,
+      data_present: e.dataPresent,
+      verification: e.verification,
+    }));
     const newest = entries[0];
     const verified = entries.find((e) => e.data_present && e.verification?.ok === true);
     const ageMs = verified ? verified.age_ms : null;

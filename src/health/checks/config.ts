@@ -5,24 +5,9 @@
  * what only the filesystem can tell and the loader's non-fatal warnings.
  */
 import { accessSync, constants, statSync } from 'node:fs';
-import path from 'node:path';
 import { parseDuration, formatDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
-
-/** The nearest existing directory at or above `p` (for "could it be created?" questions). */
-export function nearestExistingDir(p: string): string {
-  let cur = path.resolve(p);
-  for (;;) {
-    try {
-      if (statSync(cur).isDirectory()) return cur;
-    } catch {
-      /* keep climbing */
-    }
-    const up = path.dirname(cur);
-    if (up === cur) return cur;
-    cur = up;
-  }
-}
+import { nearestExistingDir } from './util.js';
 
 export const configCheck: CheckDefinition = {
   name: 'config',

@@ -18,8 +18,8 @@ export const databaseCheck: CheckDefinition = {
   name: 'database',
   description: 'reachable; SQLite quick_check (integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
   async run(ctx): Promise<CheckOutcome> {
-    const t0 = performance.now();
     const db = await ctx.resources.db();
+    const t0 = performance.now(); // the check's own latency, excluding the (shared) open
     if (db.dialect === 'sqlite') {
       const pragma = ctx.deep ? 'integrity_check' : 'quick_check';
       // Bounded to 20 messages: enough to say what is wrong, never a flood.

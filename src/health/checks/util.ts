@@ -1,4 +1,6 @@
 /** Small helpers shared by the data checks. */
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import type { DatabaseAdapter } from '../../db/types.js';
 import { SkipCheck } from '../runner.js';
 import type { CheckContext, CheckOutcome } from '../types.js';
@@ -48,4 +50,19 @@ export function formatBytes(n: number): string {
     i++;
   }
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** The nearest existing directory at or above `p` (for "could it be created?" questions). */
+export function nearestExistingDir(p: string): string {
+  let cur = path.resolve(p);
+  for (;;) {
+    try {
+      if (statSync(cur).isDirectory()) return cur;
+    } catch {
+      /* keep climbing */
+    }
+    const up = path.dirname(cur);
+    if (up === cur) return cur;
+    cur = up;
+  }
 }
