@@ -4,11 +4,11 @@
  * signal null ("no data") and, for the database and Redis, counts as a
  * dependency down. Time is a parameter.
  */
-import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
 import { newestBackupMs } from '../metrics/collect.js';
+import { freeBytes } from '../metrics/disk.js';
 import { toDate, dbTime } from '../metrics/time.js';
 import type { AlertSignals } from './rules.js';
 
@@ -23,21 +23,6 @@ export interface SignalSources {
 
 /** Window for error_rate. */
 export const ERROR_RATE_WINDOW_MS = 5 * 60_000;
-
-async function freeBytes(dir: string): Promise<number | null> {
-  // Walk up to an existing directory (the backup directory may not exist yet).
-  let d = path.resolve(dir);
-  for (;;) {
-    try {
-      const s = await statfs(d);
-      return s.bavail * s.bsize;
-    } catch {
-      const up = path.dirname(d);
-      if (up === d) return null;
-      d = up;
-    }
-  }
-}
 
 /** Gather every signal at `now`. Never throws. */
 export async function gatherSignals(config: Config, src: SignalSources, now: Date): Promise<AlertSignals> {

@@ -19,6 +19,7 @@
  * A failing collector never fails the scrape: it sets wks_up{dependency}=0,
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
+import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
 import type { CatalogEntry } from '../backup/types.js';
@@ -80,7 +81,19 @@ export class PlatformCollector {
   /** Refresh every collector. Never throws. */
   async collect(): Promise<void> {
     const now = this.sources.now?.() ?? new Date();
-    await Promise.all([this.collectDb(now), this.collectLocks(), this.collectBackups(now)]);
+    await Promise.all([this.collectDb(now), this.collectLocks(), this.collectBackups(now), this.collectDisk()]);
+  }
+
+  private async collectDisk(): Promise<void> {
+    const { freeBytes } = await import('./disk.js');
+    const vols: Array<[string, string]> = [['backups', this.config.database.backup.storage_path]];
+    if (this.config.database.type === 'sqlite') vols.push(['database', path.dirname(path.resolve(this.config.database.path))]);
+    await Promise.all(
+      vols.map(async ([volume, dir]) => {
+        const free = await freeBytes(dir);
+        if (free !== null) this.metrics.diskFree.set({ volume }, free);
+      }),
+    );
   }
 
   private fail(collector: string, dependency?: string): void {
@@ -149,19 +162,24 @@ export class PlatformCollector {
       if (rows.length < BATCH) break;
     }
     // 2. The active set (partial index), for active_workflows and stuck detection.
-    const active = await db.query<{ id: number | string; started_at: unknown }>(
-      `SELECT id, started_at FROM workflow_executions WHERE status IN ('pending', 'running')`,
+    const active = await db.query<{ id: number | string; status: string; started_at: unknown }>(
+      `SELECT id, status, started_at FROM workflow_executions WHERE status IN ('pending', 'running')`,
     );
     this.metrics.activeWorkflows.set(active.length);
     const timeoutMs = this.config.execution.timeouts.default_workflow_timeout_ms;
     let stuck = 0;
+    let longest = 0;
     const activeIds = new Set<number>();
     for (const a of active) {
       activeIds.add(Number(a.id));
       const started = toDate(a.started_at);
-      if (started && now.getTime() - started.getTime() > timeoutMs) stuck++;
+      if (!started) continue;
+      const age = now.getTime() - started.getTime();
+      if (age > timeoutMs) stuck++;
+      if (a.status === 'running') longest = Math.max(longest, age / 1000);
     }
     this.metrics.workflowsStuck.set(stuck);
+    this.metrics.longestRunning.set(longest);
     // 3. Tracked ids that left the active set: re-read by primary key, count once.
     const left = [...this.tracked].filter((id) => !activeIds.has(id));
     for (let i = 0; i < left.length; i += 500) {

@@ -65,6 +65,9 @@ export interface WksMetrics {
   readonly scrapeErrorsTotal: Counter<'collector'>;
   readonly alertsFiring: Gauge<'alert'>;
   readonly notificationsTotal: Counter<'channel' | 'result'>;
+  readonly longestRunning: Gauge<string>;
+  readonly backupLastFailure: Gauge<string>;
+  readonly diskFree: Gauge<'volume'>;
 }
 
 export interface CreateMetricsOptions {
@@ -116,5 +119,8 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     scrapeErrorsTotal: new Counter({ name: 'wks_scrape_errors_total', help: 'Collector failures while computing metrics at scrape time', labelNames: ['collector'], registers: r }),
     alertsFiring: new Gauge({ name: 'wks_alerts_firing', help: '1 when a built-in alert rule is firing, else 0', labelNames: ['alert'], registers: r }),
     notificationsTotal: new Counter({ name: 'wks_alert_notifications_total', help: 'Alert notifications sent by channel and result', labelNames: ['channel', 'result'], registers: r }),
+    longestRunning: new Gauge({ name: 'wks_workflow_longest_running_seconds', help: 'How long the oldest running execution has been running (0 when none)', registers: r }),
+    backupLastFailure: new Gauge({ name: 'wks_backup_last_failure_timestamp_seconds', help: 'Unix time of the last failed scheduled backup in this process', registers: r }),
+    diskFree: new Gauge({ name: 'wks_disk_free_bytes', help: 'Free bytes for unprivileged users on the filesystem of the database or the backups', labelNames: ['volume'], registers: r }),
   };
 }

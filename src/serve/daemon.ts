@@ -201,6 +201,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       } catch (err) {
         lastBackupFailed = true;
         metrics.backupFailuresTotal.inc();
+        metrics.backupLastFailure.set(Date.now() / 1000);
         throw err;
       }
       lastBackupFailed = false;
