@@ -11,6 +11,8 @@ import { DEFAULTS } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/schema.js';
 import { runHealthChecks, runReadinessChecks } from '../../src/health/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
+import { createBackup, verifyBackup } from '../../src/backup/index.js';
+import { openDatabase } from '../../src/db/index.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '../helpers/services.js';
 
@@ -172,6 +174,84 @@ describe('health on SQLite', () => {
   });
 });
 
+describe('backups check', () => {
+  const HOUR = 3_600_000;
+  const at = (base: Date, ms: number) => new Date(base.getTime() + ms);
+
+  it('grades the catalog against the RPO: none -> critical, unverified -> critical, verified -> ok, stale -> critical', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const check = async (now: Date) => (await runHealthChecks(config, { checks: ['backups'], now })).checks[0]!;
+    let c = await check(NOW);
+    expect(c).toMatchObject({ status: 'critical', hint: expect.stringMatching(/wks backup create/) });
+    expect(c.detail).toMatch(/^no backups in /);
+
+    const first = await createBackup(config, { now: NOW });
+    c = await check(at(NOW, 60_000));
+    expect(c.status).toBe('critical');
+    expect(c.detail).toMatch(/no verified backup \(1 backup, none verified ok\)/);
+
+    await verifyBackup(config, first.manifest.id, { now: at(NOW, 60_000) });
+    c = await check(at(NOW, 30 * 60_000));
+    expect(c).toMatchObject({ status: 'ok', data: { newestVerifiedId: first.manifest.id, newestVerifiedAgeMs: 30 * 60_000, rpoMs: HOUR } });
+    expect(c.detail).toMatch(/^newest verified backup 30m old \(RPO 1h\); 1 in catalog; /);
+
+    c = await check(at(NOW, 2 * HOUR));
+    expect(c.status).toBe('critical');
+    expect(c.detail).toMatch(/newest verified backup is 2h old \(RPO 1h\)/);
+    config.health.backup_rpo = '25h';
+    expect((await check(at(NOW, 2 * HOUR))).status).toBe('ok');
+  });
+
+  it('a newer backup that was never verified, or failed verification, is warn while an older verified one is within the RPO', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const first = await createBackup(config, { now: NOW, compression: 'none' });
+    await verifyBackup(config, first.manifest.id, { now: NOW });
+    const second = await createBackup(config, { now: at(NOW, 10 * 60_000), compression: 'none' });
+    let c = (await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 20 * 60_000) })).checks[0]!;
+    expect(c).toMatchObject({ status: 'warn', hint: 'run `wks backup verify --latest`' });
+    expect(c.detail).toBe(`newest backup ${second.manifest.id} was never verified`);
+
+    // Corrupt the newest backup's data file, then verify it: the verification fails and is recorded.
+    const fd = openSync(second.path, 'r+');
+    writeSync(fd, Buffer.from('garbage!'), 0, 8, 200);
+    closeSync(fd);
+    await expect(verifyBackup(config, second.manifest.id, { now: at(NOW, 15 * 60_000) })).rejects.toThrow();
+    c = (await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 20 * 60_000) })).checks[0]!;
+    expect(c.status).toBe('warn');
+    expect(c.detail).toMatch(new RegExp(`newest backup ${second.manifest.id} failed verification \\(checksum\\)`));
+  });
+
+  it('a failed last attempt in backup_log is warn; free space below min_free_bytes is warn', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const b = await createBackup(config, { now: NOW });
+    await verifyBackup(config, b.manifest.id, { now: NOW });
+    const db = new Database(config.database.path);
+    // backup_log rows carry real time (the mirror is written by the engine), so the failed attempt is "later" in real time too.
+    db.prepare("INSERT INTO backup_log (backup_type, file_path, started_at, status, error_message) VALUES ('scheduled', '-', datetime('now', '+1 minute'), 'failed', 'disk full')").run();
+    db.close();
+    config.health.min_free_bytes = Number.MAX_SAFE_INTEGER;
+    const c = (await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 10 * 60_000) })).checks[0]!;
+    expect(c.status).toBe('warn');
+    expect(c.detail).toMatch(/last backup attempt failed: disk full/);
+    expect(c.detail).toMatch(/free in .* \(< /);
+    expect(c.data).toMatchObject({ lastAttempt: { status: 'failed' } });
+  });
+
+  it('works when the database is gone (the catalog is the directory)', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const b = await createBackup(config, { now: NOW });
+    await verifyBackup(config, b.manifest.id, { now: NOW });
+    config.database.path = path.join(path.dirname(config.database.path), 'gone.db');
+    const r = await runHealthChecks(config, { checks: ['database', 'backups'], now: at(NOW, 60_000) });
+    expect(byName(r, 'database').status).toBe('critical');
+    expect(byName(r, 'backups').status).toBe('ok');
+  });
+});
+
 describe('health with Redis', () => {
   let redis: TestRedis | null;
   beforeAll(async () => {
@@ -301,6 +381,35 @@ describe('health on PostgreSQL', () => {
     await migrateUp(config);
     r = await runHealthChecks(config, { checks: ['database', 'migrations', 'workflows', 'agents'], now: NOW });
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
+  });
+
+  it('with a long-lived pool (wks serve), pool usage at or above pool_usage_warn_percent of DB_POOL_MAX is warn', async () => {
+    if (!pg) return;
+    const config = sqliteConfig();
+    config.database.type = 'postgresql';
+    config.database.postgresql.enabled = true;
+    config.database.postgresql.url = pg.url;
+    config.database.pooling.max = 3;
+    const db = await openDatabase(config);
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    try {
+      // Hold two of the three connections (67%), then ask with a 60% threshold.
+      const busy = [0, 1].map(() => (db as any).pinned(async () => held));
+      await new Promise((res) => setTimeout(res, 200));
+      config.health.pool_usage_warn_percent = 60;
+      const r = await runHealthChecks(config, { checks: ['database'], db, now: NOW });
+      expect(r.checks[0]!.status).toBe('warn');
+      expect(r.checks[0]!.detail).toMatch(/pool \d\/3 connections in use \(>= 60% of DB_POOL_MAX\)/);
+      release();
+      await Promise.all(busy);
+      config.health.pool_usage_warn_percent = 80;
+      const again = await runHealthChecks(config, { checks: ['database'], db, now: NOW });
+      expect(again.checks[0]!.status).toBe('ok');
+    } finally {
+      release();
+      await db.close();
+    }
   });
 
   it('an unreachable server is critical within the budget', async () => {
