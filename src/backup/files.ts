@@ -113,12 +113,12 @@ export function removeQuietly(file: string): void {
 
 /**
  * Remove the temporary files that crashed runs left in `dir`: owned temp
- * names whose pid is no longer alive (or is this process from an earlier
- * attempt is NOT included: live owners keep theirs), plus util/fs
- * `.name.tmp-xxxx` files older than `staleMs`. Returns the names removed.
+ * names whose pid is no longer alive (live owners keep theirs), plus, unless
+ * `ownedOnly`, util/fs `.name.tmp-xxxx` files older than `staleMs` (default
+ * 10 min). Returns the names removed.
  * Call it only while holding the backup lock.
  */
-export function sweepLeftovers(dir: string, opts: { staleMs?: number; now?: number } = {}): string[] {
+export function sweepLeftovers(dir: string, opts: { staleMs?: number; now?: number; ownedOnly?: boolean } = {}): string[] {
   const removed: string[] = [];
   const now = opts.now ?? Date.now();
   let names: string[];
@@ -131,7 +131,7 @@ export function sweepLeftovers(dir: string, opts: { staleMs?: number; now?: numb
     const pid = tempOwnerPid(name);
     let stale = false;
     if (pid !== null) stale = pid !== process.pid && !pidAlive(pid);
-    else if (/^\..+\.tmp-[0-9a-f]{8}$/.test(name)) {
+    else if (!opts.ownedOnly && /^\..+\.tmp-[0-9a-f]{8}$/.test(name)) {
       try {
         stale = now - statSync(path.join(dir, name)).mtimeMs > (opts.staleMs ?? 10 * 60_000);
       } catch {

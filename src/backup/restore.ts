@@ -4,6 +4,7 @@
  * label `pre-restore`), then let the engine install the image so that the
  * target is always either the old or the new database, whole.
  */
+import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { ConflictError, OperationError, UsageError, VerificationError, WksError } from '../errors.js';
 import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
@@ -93,6 +94,8 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   const dir = config.database.backup.storage_path;
   return withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait }, async () => {
     sweepLeftovers(dir);
+    // A restore killed mid-way leaves its temp file beside the target: remove it now.
+    if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
     let safetyId: string | null = null;
     if (plan.safetyBackup) {
       try {

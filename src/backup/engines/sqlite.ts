@@ -310,6 +310,11 @@ export const sqliteEngine: BackupEngine = {
           log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
           return null;
         }
+        // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
+        const stale = db
+          .prepare("UPDATE backup_log SET status = 'failed', completed_at = ?, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'")
+          .run(sqliteTime(row.startedAt));
+        if (stale.changes) log?.('info', `marked ${stale.changes} interrupted backup_log row(s) as failed`);
         const r = db
           .prepare("INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES (?, ?, ?, 'in_progress')")
           .run(row.type, row.filePath, sqliteTime(row.startedAt));
