@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keyspace.js';
-import { scanKeys, type SCAN_CAP } from './client.js';
+import { SCAN_CAP, SCAN_COUNT } from './client.js';
 
 /**
  * Compare-and-delete. KEYS[1] = lock key, ARGV[1] = expected holder.
@@ -66,37 +66,73 @@ export async function readLock(client: Redis, keys: Keyspace, executionId: strin
 }
 
 /**
- * Stream every lock of the namespace, one SCAN batch at a time: SCAN (COUNT
- * `count`, capped at `cap`) then one pipeline of GET + PTTL per batch. The
- * next SCAN is issued before the pipeline's reply is awaited, so round trips
- * overlap. Keys that vanish between SCAN and GET are skipped. Memory stays
- * proportional to one batch.
+ * One SCAN step plus the holder and PTTL of every key it returned, in one
+ * atomic script (one round trip per batch instead of 1 + 2 per key: at 100k
+ * locks a pipelined GET+PTTL per key spent most of its time in per-command
+ * client overhead). ARGV: cursor, MATCH pattern, COUNT. Reply: cursor, then
+ * key, holder, pttl triples; a key that is not a string (WRONGTYPE) is
+ * reported with pttl -3 and skipped by the caller.
+ */
+export const SCAN_LOCKS_LUA = `
+local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local out = {r[1]}
+for _, k in ipairs(r[2]) do
+  local ok, v = pcall(redis.call, 'GET', k)
+  out[#out + 1] = k
+  if ok and v then
+    out[#out + 1] = v
+    out[#out + 1] = redis.call('PTTL', k)
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = -3
+  end
+end
+return out
+`;
+
+type ScanLocksClient = Redis & { wksScanLocks?: (cursor: string, pattern: string, count: number) => Promise<Array<string | number>> };
+
+/**
+ * Stream every lock of the namespace, one SCAN batch at a time (COUNT
+ * `count`, default 1000; stopping after `cap` locks, default SCAN_CAP, with
+ * `state.truncated` set). Holder and TTL come with the batch (SCAN_LOCKS_LUA,
+ * sent as EVALSHA). Memory stays proportional to one batch.
  */
 export async function* scanLocks(
   client: Redis,
   keys: Keyspace,
   opts: { count?: number; cap?: number; state?: { truncated: boolean } } = {},
 ): AsyncGenerator<RedisLock[]> {
-  let pending: Promise<RedisLock[]> | null = null;
-  for await (const batch of scanKeys(client, keys.patterns.locks, opts)) {
-    const pipe = client.pipeline();
-    for (const k of batch) pipe.get(k).pttl(k);
-    const p = pipe.exec().then((res) => {
-      const out: RedisLock[] = [];
-      for (let i = 0; i < batch.length; i++) {
-        const holder = res?.[2 * i]?.[1] as string | null;
-        if (holder === null || holder === undefined) continue;
-        const pttl = res?.[2 * i + 1]?.[1] as number;
-        const key = batch[i]!;
-        out.push({ executionId: keys.parseLockKey(key) ?? key, key, holder, ttlMs: pttl >= 0 ? pttl : null });
-      }
-      return out;
-    });
-    p.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
-    if (pending) yield await pending;
-    pending = p;
+  const c = client as ScanLocksClient;
+  if (!c.wksScanLocks) c.defineCommand('wksScanLocks', { numberOfKeys: 0, lua: SCAN_LOCKS_LUA });
+  const count = opts.count ?? SCAN_COUNT;
+  const cap = opts.cap ?? SCAN_CAP;
+  const pattern = keys.patterns.locks;
+  let seen = 0;
+  // The next batch is requested before the current one is handed to the
+  // caller, so Redis works while the caller joins and writes.
+  let next: Promise<Array<string | number>> | null = c.wksScanLocks!('0', pattern, count);
+  while (next) {
+    const reply: Array<string | number> = await next;
+    const cursor: string = String(reply[0]);
+    next = cursor === '0' ? null : c.wksScanLocks!(cursor, pattern, count);
+    next?.catch(() => undefined); // awaited on the next turn; avoid an unhandled rejection meanwhile
+    const out: RedisLock[] = [];
+    for (let i = 1; i + 2 < reply.length; i += 3) {
+      const pttl = Number(reply[i + 2]);
+      if (pttl === -3 || pttl === -2) continue;
+      const key = String(reply[i]);
+      out.push({ executionId: keys.parseLockKey(key) ?? key, key, holder: String(reply[i + 1]), ttlMs: pttl >= 0 ? pttl : null });
+    }
+    if (out.length === 0) continue;
+    if (seen + out.length >= cap) {
+      const batch = out.slice(0, cap - seen);
+      if (batch.length) yield batch;
+      if (next && opts.state) opts.state.truncated = true;
+      return;
+    }
+    seen += out.length;
+    yield out;
   }
-  if (pending) yield await pending;
 }
 
-export type { SCAN_CAP };

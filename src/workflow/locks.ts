@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js
 import { withRedis, requireRedisEnabled } from '../redis/client.js';
 import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/locks.js';
 import { openDb } from './handles.js';
-import { clearTrackingLock, insertLockAudit, queryExecutionsByIds, type LockAuditEntry } from './rows.js';
+import { clearTrackingLock, insertLockAudit, queryExecutionsByIds, queryLockRows, type LockAuditEntry, type LockRowInfo } from './rows.js';
 
 /** A lock as `lock list` shows it. */
 export interface LockView extends RedisLock {
@@ -79,10 +79,10 @@ export async function streamLocks(
     let unknownAge = 0;
     try {
       for await (const locks of scanLocks(client, keys, { cap: opts.cap, count: opts.count, state })) {
-        let rows: Awaited<ReturnType<typeof queryExecutionsByIds>> | null = null;
+        let rows: Map<string, LockRowInfo> | null = null;
         if (db) {
           try {
-            rows = await queryExecutionsByIds(db, locks.map((l) => l.executionId));
+            rows = await queryLockRows(db, locks.map((l) => l.executionId));
           } catch (err) {
             if (!(err instanceof WksError)) throw err;
             inclusion.included = false;
@@ -92,7 +92,7 @@ export async function streamLocks(
         const views: LockView[] = [];
         for (const l of locks) {
           const row = rows?.get(l.executionId) ?? null;
-          const acquiredAt = row?.tracking?.lockAcquiredAt ?? null;
+          const acquiredAt = row?.lockAcquiredAt ?? null;
           const ageMs = acquiredAt ? now.getTime() - acquiredAt.getTime() : null;
           if (opts.olderThanMs !== undefined) {
             if (ageMs === null) {
@@ -101,7 +101,7 @@ export async function streamLocks(
             }
             if (ageMs < opts.olderThanMs) continue;
           }
-          views.push({ ...l, acquiredAt, ageMs, status: row?.status ?? null, trackingWorker: row?.tracking?.workerId ?? null });
+          views.push({ ...l, acquiredAt, ageMs, status: row?.status ?? null, trackingWorker: row?.workerId ?? null });
         }
         count += views.length;
         if (views.length) await onBatch(views);

@@ -114,6 +114,34 @@ export async function queryExecutionsByIds(db: DatabaseAdapter, ids: string[]): 
   return out;
 }
 
+/** What `lock list` needs per execution: status and the tracking row's lock columns. */
+export interface LockRowInfo {
+  status: string | null;
+  lockAcquiredAt: Date | null;
+  workerId: string | null;
+}
+
+/**
+ * Status and tracking lock columns for many executions, in chunks of 1000
+ * ids (a narrow query: `lock list` calls it once per SCAN batch).
+ * Non-numeric ids (lock keys that are not execution ids) are skipped.
+ */
+export async function queryLockRows(db: DatabaseAdapter, ids: string[]): Promise<Map<string, LockRowInfo>> {
+  const out = new Map<string, LockRowInfo>();
+  const ints = ids.filter((i) => /^\d{1,15}$/.test(i));
+  for (let i = 0; i < ints.length; i += 1000) {
+    const chunk = ints.slice(i, i + 1000);
+    const rows = await db.query<Record<string, unknown>>(
+      `SELECT e.id AS id, e.status AS status, t.lock_acquired_at AS lock_acquired_at, t.worker_id AS worker_id
+       FROM workflow_executions e LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id
+       WHERE e.id IN (${chunk.map((_, k) => `$${k + 1}`).join(', ')})`,
+      chunk.map(Number),
+    );
+    for (const r of rows) out.set(String(r.id), { status: str(r.status), lockAcquiredAt: parseDbTime(r.lock_acquired_at), workerId: str(r.worker_id) });
+  }
+  return out;
+}
+
 /** Counts by execution status (null status reported as "unknown"). */
 export async function countByStatus(db: DatabaseAdapter): Promise<Record<string, number>> {
   const rows = await db.query<{ status: unknown; n: unknown }>(

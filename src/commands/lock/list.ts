@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { redactDeep } from '../../redact.js';
+import { redactDeep, redactText } from '../../redact.js';
 import { listLocks, streamLocks, type LockView } from '../../workflow/locks.js';
 import { dur, durationFlag, ttl } from '../workflow/format.js';
 
@@ -13,8 +13,24 @@ interface Opts {
  * string: memory stays flat at 100k+ locks. The document is still exactly
  * one JSON object: `{ "locks": [...], "count", "namespace", ... }`.
  */
+let stdoutClosed = false;
 function write(text: string): Promise<void> | void {
-  if (!process.stdout.write(text)) return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+  if (stdoutClosed) return;
+  if (!process.stdout.write(text)) {
+    return new Promise((resolve) => {
+      process.stdout.once('drain', () => resolve());
+      process.stdout.once('close', () => resolve());
+    });
+  }
+}
+
+/** `wks lock list --json | head`: a closed pipe ends the output quietly (like any Unix filter), not with an EPIPE crash. */
+function watchStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    stdoutClosed = true;
+    process.stdout.emit('close');
+  });
 }
 
 /** `wks lock list [--older-than DUR]`. */
@@ -22,16 +38,18 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const olderThanMs = durationFlag(opts.olderThan, '--older-than');
   if (ctx.out.json) {
+    watchStdout();
     let first = true;
     let opened = false;
     const summary = await streamLocks(config, { olderThanMs }, async (batch: LockView[]) => {
       let chunk = opened ? '' : '{\n  "locks": [';
       opened = true;
       for (const l of batch) {
-        chunk += `${first ? '\n    ' : ',\n    '}${JSON.stringify(redactDeep(l))}`;
+        chunk += `${first ? '\n    ' : ',\n    '}${JSON.stringify(l)}`;
         first = false;
       }
-      await write(chunk);
+      // Redacted once per batch (same masks as redactDeep, one pass over the text).
+      await write(redactText(chunk));
     });
     const tail = JSON.stringify(redactDeep(summary), null, 2).slice(1).replace(/^\n/, '');
     await write(`${opened ? '' : '{\n  "locks": ['}${first ? '' : '\n  '}],\n${tail}\n`);
