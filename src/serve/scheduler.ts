@@ -115,6 +115,7 @@ export class Scheduler {
     st.lastRun = startedAt.toISOString();
     st.runs++;
     let result: 'success' | 'failure' = 'success';
+    this.opts.log?.('debug', `job ${name} started`, { job: name });
     const p = (async () => {
       const end = m?.jobDuration.startTimer({ job: name });
       try {
