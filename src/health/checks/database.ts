@@ -2,7 +2,8 @@
  * `database`: reachable and sound.
  *  - SQLite: PRAGMA quick_check (PRAGMA integrity_check with --deep); any
  *    reported problem is critical.
- *  - PostgreSQL: SELECT 1 round trip; server connections against
+ *  - PostgreSQL: SELECT 1 round trip; data checksum failures reported by
+ *    pg_stat_database are critical; server connections against
  *    max_connections and, when the handle is a long-lived pool (wks serve),
  *    the pool's usage against DB_POOL_MAX: at or above
  *    health.pool_usage_warn_percent, or any waiting client, is warn.
@@ -60,6 +61,19 @@ export const databaseCheck: CheckDefinition = {
     const max = Number(conn?.max ?? 0);
     data.serverConnections = { used, max };
     if (max > 0 && (used / max) * 100 >= pct) warnings.push(`server connections ${used}/${max} (>= ${pct}%)`);
+
+    // Data-page checksum failures the server has seen (NULL when data checksums are off).
+    const [cs] = await db.query<{ failures: unknown }>('SELECT checksum_failures AS failures FROM pg_stat_database WHERE datname = current_database()');
+    const checksumFailures = cs?.failures === null || cs?.failures === undefined ? null : Number(cs.failures);
+    data.checksumFailures = checksumFailures;
+    if (checksumFailures && checksumFailures > 0) {
+      return {
+        status: 'critical',
+        detail: `PostgreSQL reports ${checksumFailures} data checksum failure(s) in ${db.target}`,
+        hint: 'storage corruption: check the server log and disks; restore from a verified backup',
+        data,
+      };
+    }
 
     const pool = db.poolStats();
     const poolMax = ctx.config.database.pooling.max;
