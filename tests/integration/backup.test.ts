@@ -5,7 +5,8 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -220,6 +221,13 @@ describe('restoreBackup', () => {
     } finally {
       holder.kill('SIGKILL');
     }
+    await new Promise((r) => holder.on('close', r));
+    // a live `wks serve` lease beside the database also blocks it; an expired one does not
+    const lease = `${config.database.path}.serve.lock`;
+    writeFileSync(lease, JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }));
+    await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/wks serve. is running/) });
+    writeFileSync(lease, JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() - 1 }));
+    expect((await restoreBackup(config, { select: { id: b.manifest.id } })).integrity).toBe('ok');
   });
 });
 

@@ -10,12 +10,13 @@
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, renameSync, chmodSync } from 'node:fs';
 import path from 'node:path';
+import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
 import { ConflictError, NotFoundError, OperationError } from '../../errors.js';
 import { fsyncDir } from '../../util/fs.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
-import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
+import { fsyncFile, ownedTempPath, removeQuietly, fsError, pidAlive } from '../files.js';
 import type { Manifest, VerifyCheck } from '../types.js';
 
 type DB = BetterSqlite3.Database;
@@ -209,6 +210,21 @@ export const sqliteEngine: BackupEngine = {
   async assertNotInUse(target): Promise<void> {
     if (!target.exists) return;
     const f = target.location;
+    if (target.live) {
+      // `wks serve` on SQLite holds a file lease beside the database (src/serve/leader.ts).
+      try {
+        const lease = JSON.parse(readFileSync(`${f}.serve.lock`, 'utf8')) as { pid?: number; host?: string; expiresAt?: number };
+        const here = lease.host === hostname();
+        if ((lease.expiresAt ?? 0) > Date.now() && (!here || pidAlive(lease.pid ?? 0))) {
+          throw new ConflictError(`\`wks serve\` is running against ${f} (pid ${lease.pid ?? '?'} on ${lease.host ?? '?'})`, {
+            hint: 'stop `wks serve` (and the application) first, or pass --force to restore anyway',
+          });
+        }
+      } catch (err) {
+        if (err instanceof ConflictError) throw err;
+        /* no lease file, or unreadable: not running */
+      }
+    }
     const pids = pidsHolding([f, `${f}-wal`, `${f}-shm`]);
     if (pids.length) {
       throw new ConflictError(`the database ${f} is in use by ${pids.slice(0, 3).map(processName).join(', ')}`, {
