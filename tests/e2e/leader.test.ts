@@ -1,0 +1,111 @@
+/**
+ * Two `wks serve` instances on one Redis: exactly one leader; when the
+ * leader is killed (SIGKILL, no release), the follower takes over within
+ * the lease time (plus its poll interval).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
+import { createTestRedis, type TestRedis } from '../helpers/services.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const LEASE_MS = 2000;
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+interface Instance {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function start(args: string[], env: Record<string, string>, cwd: string): Promise<Instance> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], { cwd, env: baseEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const t0 = Date.now();
+  while (!/serving http:\/\//.test(err)) {
+    if (child.exitCode !== null || Date.now() - t0 > 15_000) throw new Error(`wks serve did not start:\n${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { child, url: `http://127.0.0.1:${port}`, stderr: () => err, exited };
+}
+
+async function leaderOf(i: Instance): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
+  const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
+  const text = await (await fetch(`${i.url}/metrics`)).text();
+  const m = text.match(/^wks_leader\{instance="([^"]+)",mechanism="redis"\} (\S+)$/m);
+  return { leader: ready.leader.leader, instance: ready.leader.instance, holder: ready.leader.holder, metric: Number(m?.[2]) };
+}
+
+let redis: TestRedis | null = null;
+let dir: string;
+let env: Record<string, string>;
+let cfg: string;
+beforeAll(async () => {
+  redis = await createTestRedis('serve_leader');
+  if (!redis) return;
+  dir = tmpDir('wks-leader-e2e');
+  env = { ...redis.env, DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups') };
+  expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
+  cfg = path.join(dir, 'phase4-config.yml');
+  writeFileSync(cfg, `phase4:\n  version: "4.0.0"\n  serve:\n    leader_lease_ms: ${LEASE_MS}\n`);
+});
+afterAll(async () => {
+  await redis?.cleanup();
+});
+
+describe('two wks serve instances on one Redis', () => {
+  it('exactly one leads; the follower takes over after the leader is killed', async (ctx) => {
+    if (!redis) return ctx.skip();
+    const a = await start(['-c', cfg], env, dir);
+    const b = await start(['-c', cfg], env, dir);
+    try {
+      const [la, lb] = await Promise.all([leaderOf(a), leaderOf(b)]);
+      expect([la.leader, lb.leader].filter(Boolean)).toHaveLength(1);
+      expect(la.metric + lb.metric).toBe(1);
+      const [leader, follower, lf] = la.leader ? [a, b, lb] : [b, a, la];
+      const leaderId = (la.leader ? la : lb).instance;
+      expect(lf.holder).toBe(leaderId);
+      expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBe(leaderId);
+      // Followers keep serving probes and metrics.
+      expect((await fetch(`${follower.url}/ready`)).status).toBe(200);
+
+      leader.child.kill('SIGKILL');
+      await leader.exited;
+      const killedAt = Date.now();
+      let took = -1;
+      while (Date.now() - killedAt < LEASE_MS * 3) {
+        if ((await leaderOf(follower)).leader) {
+          took = Date.now() - killedAt;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(took, follower.stderr()).toBeGreaterThanOrEqual(0);
+      // Within the lease, plus the follower's poll interval (min(1 s, lease/10)).
+      expect(took).toBeLessThanOrEqual(LEASE_MS + 200 + 300);
+      const after = await leaderOf(follower);
+      expect(after.metric).toBe(1);
+      expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBe(after.instance);
+      expect(follower.stderr()).toMatch(/became leader \(redis lease\)/);
+    } finally {
+      for (const i of [a, b]) if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGTERM');
+      await Promise.all([a.exited, b.exited]);
+    }
+    // The survivor released its lease on a graceful stop.
+    expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBeNull();
+  });
+});
