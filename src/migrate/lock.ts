@@ -128,7 +128,9 @@ function sqliteHolder(r: SqliteLockRow): LockHolder {
 }
 
 function isStale(r: SqliteLockRow, now: Date): boolean {
-  if (r.host === hostname() && !pidAlive(r.pid)) return true;
+  // Same host: the process table is the truth (a long statement blocks the
+  // holder's heartbeat, so the heartbeat alone would misjudge it).
+  if (r.host === hostname()) return !pidAlive(r.pid);
   const hb = parseDbTime(r.heartbeat_at);
   return !hb || now.getTime() - hb.getTime() > STALE_AFTER_MS;
 }
@@ -168,7 +170,22 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
       );
       return true;
     });
-    if (claim.immediate()) break;
+    let claimed: boolean;
+    try {
+      claimed = claim.immediate();
+    } catch (err) {
+      // SQLITE_BUSY: a writer (typically the holder, inside a migration longer
+      // than busy_timeout) kept the write lock; that is "held", not a failure.
+      if (!String((err as { code?: string }).code ?? '').startsWith('SQLITE_BUSY')) throw err;
+      claimed = false;
+      try {
+        const row = h.prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`).get() as SqliteLockRow | undefined;
+        if (row) holder = sqliteHolder(row);
+      } catch {
+        /* the lock table may not be visible yet */
+      }
+    }
+    if (claimed) break;
     const waited = Date.now() - started;
     if (waited >= opts.timeoutMs) throw conflict(holder, waited);
     if (!notified) {
@@ -192,11 +209,15 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
     return await fn();
   } finally {
     clearInterval(beat);
-    if (h.open) {
+    // Release; retried on SQLITE_BUSY because a live process's row is never
+    // taken over on the same host.
+    for (let attempt = 0; h.open && attempt < 50; attempt++) {
       try {
         h.prepare(`DELETE FROM ${LOCK_TABLE} WHERE id = 1 AND token = ?`).run(token);
-      } catch {
-        /* a stale row is taken over by the next runner (pid check) */
+        break;
+      } catch (err) {
+        if (!String((err as { code?: string }).code ?? '').startsWith('SQLITE_BUSY')) break;
+        await sleep(50);
       }
     }
   }

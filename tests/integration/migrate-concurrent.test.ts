@@ -56,6 +56,14 @@ describe('five concurrent `wks migrate up` processes', () => {
     await race({ WKS_MIGRATIONS_DIR: path.join(cwd, 'm') }, cwd);
   });
 
+  it('SQLite: waiters keep waiting when the holder keeps the write lock longer than busy_timeout', async () => {
+    const cwd = tmpDir('wks-race');
+    userMigrations(path.join(cwd, 'm'), 'sqlite');
+    // The slow migration (~0.5 s) holds SQLite's write lock far longer than this busy timeout.
+    writeFileSync(path.join(cwd, 'phase4-config.yml'), 'phase4:\n  database:\n    busy_timeout_ms: 20\n');
+    await race({ WKS_MIGRATIONS_DIR: path.join(cwd, 'm') }, cwd);
+  });
+
   it('PostgreSQL: all exit 0, each migration applied once', async (ctx) => {
     const d = await createTestDatabase('migrate_race');
     if (!d) return ctx.skip();
