@@ -174,6 +174,27 @@ describe('wks migrate (SQLite)', () => {
   });
 });
 
+describe('wks migrate up: pre-migration backup', () => {
+  it('takes a pre-migration backup when the database has tables and something is pending; not with --no-backup, not on a fresh file', async () => {
+    const cwd = tmpDir('e2e-mig');
+    const manifests = () => (existsSync(path.join(cwd, 'backups')) ? readdirSync(path.join(cwd, 'backups')).filter((f) => f.endsWith('.json')) : []);
+    expect((await runWks(['migrate', 'up', '--to', '0001'], { cwd })).code).toBe(0);
+    expect(manifests()).toEqual([]); // fresh database: nothing to back up
+    expect((await runWks(['migrate', 'up', '--to', '0002', '--no-backup'], { cwd })).code).toBe(0);
+    expect(manifests()).toEqual([]);
+    const r = await runWks(['migrate', 'up', '--json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().backup).toMatchObject({ id: expect.any(String) });
+    const m = manifests();
+    expect(m).toHaveLength(1);
+    const manifest = JSON.parse(readFileSync(path.join(cwd, 'backups', m[0]!), 'utf8'));
+    expect(manifest.type).toBe('pre-migration');
+    expect(manifest.schema_version).toBe('0002');
+    expect((await runWks(['migrate', 'up'], { cwd })).code).toBe(0); // nothing pending: no backup
+    expect(manifests()).toHaveLength(1);
+  });
+});
+
 describe('wks migrate (PostgreSQL)', () => {
   it('creates the same 9 tables through PG_* variables; second up is a no-op', async (ctx) => {
     const d = await createTestDatabase('e2e_migrate');
