@@ -79,7 +79,7 @@ export async function runChecks(
         resolve({
           status: 'unknown',
           detail: `timed out after ${budget} ms`,
-          hint: `the ${def.name} dependency did not answer in time; check it directly, or raise health.check_timeout_ms / health.timeout_ms`,
+          hint: `the ${def.name} check did not finish in time: what it reads (database, Redis, disk) is hung or slow; check it directly, or raise health.check_timeout_ms / health.timeout_ms (--timeout)`,
         });
       }, budget);
     });

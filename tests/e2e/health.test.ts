@@ -147,6 +147,35 @@ describe('wks health (e2e)', () => {
     }
   });
 
+  it('a PostgreSQL that accepts connections but never answers: unknown "timed out", exits on its own, no password in output', async () => {
+    const sockets: net.Socket[] = [];
+    const srv = net.createServer((s) => {
+      sockets.push(s);
+      s.resume(); // read the startup packet, never answer
+    });
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+    const port = (srv.address() as net.AddressInfo).port;
+    try {
+      const t0 = Date.now();
+      const r = await runWks(['health', '--check', 'database,workflows', '--json', '--timeout', '1500'], {
+        cwd: tmpDir('health-e2e'),
+        env: { PG_ENABLED: 'true', PG_URL: `postgres://wks:s3cretpass@127.0.0.1:${port}/wks` },
+        timeoutMs: 15_000,
+      });
+      expect(r.signal).toBeNull();
+      expect(Date.now() - t0).toBeLessThan(1500 + 3000);
+      expect(r.code).toBe(2);
+      const doc = r.json();
+      expect(doc.durationMs).toBeLessThanOrEqual(1500 + 100);
+      expect(doc.checks.map((c: any) => c.status)).toEqual(['unknown', 'unknown']);
+      expect(doc.checks[0].detail).toMatch(/^timed out after \d+ ms$/);
+      expect(r.stdout + r.stderr).not.toContain('s3cretpass');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((res) => srv.close(() => res()));
+    }
+  });
+
   it('an invalid configuration is the config check critical (exit 2), every problem listed in --json', async () => {
     const r = await runWks(['health', '--json', '--check', 'config,database'], { cwd: tmpDir('health-e2e'), env: { REDIS_PORT: 'abc' } });
     expect(r.code).toBe(2);
