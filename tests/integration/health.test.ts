@@ -174,6 +174,29 @@ describe('health on SQLite', () => {
   });
 });
 
+describe('config check', () => {
+  it('ok for a usable config; warn for loader warnings; critical for an unusable backup path or key file', async () => {
+    const dir = tmpDir('health-int');
+    const config = sqliteConfig(dir);
+    let r = await runHealthChecks(config, { checks: ['config'], now: NOW, configFile: null });
+    expect(r.checks[0]).toMatchObject({ status: 'ok', detail: 'valid (defaults and environment); backup RPO 1h' });
+
+    r = await runHealthChecks(config, { checks: ['config'], now: NOW, configWarnings: ['environment variable REDIS_PROT is not used by wks (did you mean REDIS_PORT?)'] });
+    expect(r.checks[0]).toMatchObject({ status: 'warn' });
+    expect(r.checks[0]!.detail).toMatch(/REDIS_PROT/);
+
+    writeFileSync(path.join(dir, 'not-a-dir'), 'x');
+    config.database.backup.storage_path = path.join(dir, 'not-a-dir');
+    config.database.backup.encryption.enabled = true;
+    config.database.backup.encryption.key_file = path.join(dir, 'missing.key');
+    r = await runHealthChecks(config, { checks: ['config'], now: NOW });
+    expect(r.checks[0]!.status).toBe('critical');
+    expect(r.checks[0]!.detail).toMatch(/encryption key file .*missing\.key is not readable/);
+    expect(r.checks[0]!.detail).toMatch(/backup path .*not-a-dir is not a directory/);
+    expect(r.exitCode).toBe(2);
+  });
+});
+
 describe('backups check', () => {
   const HOUR = 3_600_000;
   const at = (base: Date, ms: number) => new Date(base.getTime() + ms);
