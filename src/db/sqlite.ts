@@ -4,9 +4,10 @@
  * better-sqlite3 is synchronous; the async interface keeps callers identical
  * across dialects.
  *
- * Concurrency note: one adapter is one connection. `transaction()` holds the
- * connection for its duration; do not run unrelated statements on the same
- * adapter while another async transaction on it is open.
+ * Concurrency note: one adapter is one connection. Top-level transactions
+ * are queued; but a plain query()/run() issued on the adapter while another
+ * caller's transaction is open runs inside that transaction (it is the same
+ * connection). Code that mixes concurrent work should open its own adapter.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -41,9 +42,11 @@ export class SqliteAdapter implements DatabaseAdapter {
   /** The raw better-sqlite3 handle, for SQLite-specific APIs (online backup, pragmas). */
   readonly handle: Database.Database;
   private closed = false;
-  private depth = 0;
+  /** Top-level transactions on this connection run one at a time (see transaction()). */
+  private queue: Promise<void> = Promise.resolve();
 
-  constructor(handle: Database.Database, target: string) {
+  /** `level` > 0: the adapter handed to a transaction callback (nested calls use SAVEPOINTs). */
+  constructor(handle: Database.Database, target: string, private readonly level = 0) {
     this.handle = handle;
     this.target = target;
   }
@@ -84,31 +87,57 @@ export class SqliteAdapter implements DatabaseAdapter {
     }
   }
 
+  /**
+   * BEGIN IMMEDIATE ... COMMIT around `fn`; ROLLBACK when it rejects.
+   * Concurrent top-level calls on the same adapter are queued, so two async
+   * callers never share one transaction by accident. Calls on the `tx`
+   * adapter passed to `fn` nest as SAVEPOINTs.
+   */
   async transaction<T>(fn: (tx: DatabaseAdapter) => Promise<T>): Promise<T> {
-    const nested = this.depth > 0;
-    const sp = `wks_sp_${this.depth}`;
-    await this.exec(nested ? `SAVEPOINT ${sp}` : 'BEGIN IMMEDIATE');
-    this.depth++;
+    if (this.level > 0) return this.savepoint(fn);
+    const prev = this.queue;
+    let release!: () => void;
+    this.queue = new Promise<void>((r) => (release = r));
+    await prev;
     try {
-      const result = await fn(this);
-      this.depth--;
-      await this.exec(nested ? `RELEASE ${sp}` : 'COMMIT');
+      await this.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(new SqliteAdapter(this.handle, this.target, 1));
+        await this.exec('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+        } catch {
+          // The original error is what matters; SQLite rolls back on close anyway.
+        }
+        throw err;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  private async savepoint<T>(fn: (tx: DatabaseAdapter) => Promise<T>): Promise<T> {
+    const sp = `wks_sp_${this.level}`;
+    await this.exec(`SAVEPOINT ${sp}`);
+    try {
+      const result = await fn(new SqliteAdapter(this.handle, this.target, this.level + 1));
+      await this.exec(`RELEASE ${sp}`);
       return result;
     } catch (err) {
-      this.depth--;
       try {
-        if (nested) this.handle.exec(`ROLLBACK TO ${sp}; RELEASE ${sp}`);
-        else if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+        this.handle.exec(`ROLLBACK TO ${sp}; RELEASE ${sp}`);
       } catch {
-        // The original error is what matters; a failed rollback leaves the
-        // transaction to be rolled back when the connection closes.
+        /* keep the original error */
       }
       throw err;
     }
   }
 
+  /** Close the connection (no-op on a transaction's adapter). Idempotent. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.level > 0) return;
     this.closed = true;
     this.handle.close();
   }

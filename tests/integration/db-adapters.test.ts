@@ -72,6 +72,21 @@ function contract(name: string, makeConfig: () => Config | null) {
       expect(names).toEqual(['a1', 'a3']);
     });
 
+    run('runs concurrent top-level transactions one at a time, so one failing does not undo the other', async () => {
+      const slow = db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO agents (name, type, status) VALUES ($1, $2, $3)`, ['c1', 'llm', 'active']);
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error('first fails');
+      });
+      const fast = db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO agents (name, type, status) VALUES ($1, $2, $3)`, ['c2', 'llm', 'active']);
+      });
+      await expect(slow).rejects.toThrow('first fails');
+      await fast;
+      const names = (await db.query<{ name: string }>(`SELECT name FROM agents WHERE name IN ('c1', 'c2')`)).map((r) => r.name);
+      expect(names).toEqual(['c2']);
+    });
+
     run('enforces the seed CHECK constraints and foreign keys', async () => {
       const bad = db.run(`INSERT INTO agents (name, type, status) VALUES ($1, $2, $3)`, ['x', 'llm', 'sleeping']);
       await expect(bad).rejects.toBeInstanceOf(DatabaseError);
