@@ -122,23 +122,30 @@ export interface LockRowInfo {
 }
 
 /**
- * Status and tracking lock columns for many executions, in chunks of 1000
- * ids (a narrow query: `lock list` calls it once per SCAN batch).
- * Non-numeric ids (lock keys that are not execution ids) are skipped.
+ * Status and tracking lock columns for many executions (`lock list` calls it
+ * once per SCAN batch). The ids travel as ONE parameter, a JSON array read
+ * with json_each (SQLite) or a bigint[] (PostgreSQL): a statement with 1000
+ * placeholders would be parsed anew for every batch. Non-numeric ids (lock
+ * keys that are not execution ids) are skipped.
  */
 export async function queryLockRows(db: DatabaseAdapter, ids: string[]): Promise<Map<string, LockRowInfo>> {
   const out = new Map<string, LockRowInfo>();
-  const ints = ids.filter((i) => /^\d{1,15}$/.test(i));
-  for (let i = 0; i < ints.length; i += 1000) {
-    const chunk = ints.slice(i, i + 1000);
-    const rows = await db.query<Record<string, unknown>>(
-      `SELECT e.id AS id, e.status AS status, t.lock_acquired_at AS lock_acquired_at, t.worker_id AS worker_id
-       FROM workflow_executions e LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id
-       WHERE e.id IN (${chunk.map((_, k) => `$${k + 1}`).join(', ')})`,
-      chunk.map(Number),
-    );
-    for (const r of rows) out.set(String(r.id), { status: str(r.status), lockAcquiredAt: parseDbTime(r.lock_acquired_at), workerId: str(r.worker_id) });
-  }
+  const ints = ids.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
+  if (ints.length === 0) return out;
+  const cols = 'e.id AS id, e.status AS status, t.lock_acquired_at AS lock_acquired_at, t.worker_id AS worker_id';
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query<Record<string, unknown>>(
+          `SELECT ${cols} FROM json_each($1) j JOIN workflow_executions e ON e.id = j.value
+           LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id`,
+          [JSON.stringify(ints)],
+        )
+      : await db.query<Record<string, unknown>>(
+          `SELECT ${cols} FROM workflow_executions e LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id
+           WHERE e.id = ANY($1::bigint[])`,
+          [ints],
+        );
+  for (const r of rows) out.set(String(r.id), { status: str(r.status), lockAcquiredAt: parseDbTime(r.lock_acquired_at), workerId: str(r.worker_id) });
   return out;
 }
 

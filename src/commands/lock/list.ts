@@ -45,11 +45,16 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
       let chunk = opened ? '' : '{\n  "locks": [';
       opened = true;
       for (const l of batch) {
+        // holder and key are the only free text (they come from Redis); the
+        // rest are numbers, dates and the id parsed from the key. Redacting
+        // them one by one is ~30x less text than redacting the JSON.
+        l.holder = l.holder === null ? null : redactText(l.holder);
+        l.key = redactText(l.key);
+        l.executionId = redactText(l.executionId);
         chunk += `${first ? '\n    ' : ',\n    '}${JSON.stringify(l)}`;
         first = false;
       }
-      // Redacted once per batch (same masks as redactDeep, one pass over the text).
-      await write(redactText(chunk));
+      await write(chunk);
     });
     const tail = JSON.stringify(redactDeep(summary), null, 2).slice(1).replace(/^\n/, '');
     await write(`${opened ? '' : '{\n  "locks": ['}${first ? '' : '\n  '}],\n${tail}\n`);
