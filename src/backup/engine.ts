@@ -19,7 +19,10 @@ export interface SnapshotInfo {
 }
 
 export interface SnapshotResult extends SnapshotInfo {
-  /** The raw image: a finished temp file, or a stream that the pipeline consumes (e.g. pg_dump stdout). */
+  /**
+   * The raw image: a finished temp file, or a stream that the pipeline consumes (e.g. pg_dump stdout).
+   * With a stream, `rowCounts` may be filled in while it flows; it is complete once `finished` resolves.
+   */
   output: { file: string } | { stream: Readable; finished: Promise<void> };
 }
 
@@ -60,9 +63,9 @@ export interface BackupEngine {
    */
   snapshot(config: Config, opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn }): Promise<SnapshotResult>;
   /** Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest. Never throws for a bad image: it reports failed checks. */
-  checkImage(imagePath: string, manifest: Manifest, opts: { deep: boolean }): Promise<VerifyCheck[]>;
+  checkImage(imagePath: string, manifest: Manifest, opts: { deep: boolean; config?: Config; log?: LogFn }): Promise<VerifyCheck[]>;
   /** Where a restore goes: the live database, or `to` for inspection. */
-  restoreTarget(config: Config, to?: string): RestoreTarget;
+  restoreTarget(config: Config, to?: string): RestoreTarget | Promise<RestoreTarget>;
   /** Throws ConflictError (4) when another process uses the target. */
   assertNotInUse(target: RestoreTarget): Promise<void>;
   /**
@@ -70,23 +73,23 @@ export interface BackupEngine {
    * target is either the old or the new database, whole. `decode(dest)` writes
    * the raw image to `dest`. Returns the post-install integrity result.
    */
-  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void>, opts: { log?: LogFn; onProgress?: ProgressFn }): Promise<{ integrity: string }>;
+  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void>, opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean }): Promise<{ integrity: string }>;
+  /** Engine-specific "what next" lines after a restore (optional). */
+  nextSteps?(target: RestoreTarget): string[];
   /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */
   logStart(config: Config, row: BackupLogStart, log?: LogFn): Promise<number | null>;
   /** Mirror: finish a backup_log row. Never throws. */
   logFinish(config: Config, rowId: number, row: BackupLogFinish, log?: LogFn): Promise<void>;
 }
 
-/** The engine for the configured database. Throws DependencyError for an engine not built yet. */
+/** The engine for the configured database (database.type: sqlite, or postgresql). */
 export async function engineFor(config: Config): Promise<BackupEngine> {
   if (config.database.type === 'sqlite') {
     const { sqliteEngine } = await import('./engines/sqlite.js');
     return sqliteEngine;
   }
-  const { DependencyError } = await import('../errors.js');
-  throw new DependencyError('backups of PostgreSQL databases are not built yet in this version of wks', {
-    hint: 'use pg_dump for now; set database.type to sqlite for SQLite backups',
-  });
+  const { postgresEngine } = await import('./engines/postgres.js');
+  return postgresEngine;
 }
 
 /** The engine that made a backup (by its manifest). */
@@ -94,6 +97,10 @@ export async function engineForManifest(m: Manifest): Promise<BackupEngine> {
   if (m.engine === 'sqlite') {
     const { sqliteEngine } = await import('./engines/sqlite.js');
     return sqliteEngine;
+  }
+  if (m.engine === 'postgres') {
+    const { postgresEngine } = await import('./engines/postgres.js');
+    return postgresEngine;
   }
   const { DependencyError } = await import('../errors.js');
   throw new DependencyError(`backup ${m.id} was made by the ${m.engine} engine, which this version of wks does not have`, {

@@ -70,7 +70,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   if (!opts.to && current && current.name !== engine.name) {
     throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, { hint: 'use --to to restore it to a separate file' });
   }
-  const target = engine.restoreTarget(config, opts.to);
+  const target = await engine.restoreTarget(config, opts.to);
   if (!target.live && target.exists && !opts.force) {
     throw new ConflictError(`${target.description} already exists`, { hint: 'choose a new --to path, or pass --force to overwrite it' });
   }
@@ -127,7 +127,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
           throw new VerificationError(`backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`' });
         }
-      }, { log: opts.log, onProgress: opts.onProgress }));
+      }, { log: opts.log, onProgress: opts.onProgress, force: opts.force }));
     } catch (err) {
       if (err instanceof WksError) throw err;
       throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
@@ -138,11 +138,12 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     const next: string[] = [];
     if (target.live) {
       next.push('start the application (and `wks serve`) again');
+      next.push(...(engine.nextSteps?.(target) ?? []));
       next.push(`check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`);
       next.push('check the service: `wks health`');
       if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
     } else {
-      next.push(`inspect it: sqlite3 -readonly ${target.description}`);
+      next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
       next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
     }
     return { ...base, cancelled: false, safety_backup_id: safetyId, integrity, duration_ms: Date.now() - t0, next_steps: next };

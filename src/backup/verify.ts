@@ -67,7 +67,7 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
     if (!checks[checks.length - 1]!.ok) return finish();
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
-    checks.push(...(await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep })));
+    checks.push(...(await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep, config, log: opts.log })));
     return finish();
   }
 
@@ -97,7 +97,7 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
     checks.push({ name: 'decode', ok: rawOk, detail: rawOk ? `decoded ${decoded.rawSize} bytes, raw sha256 matches` : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size` });
     if (!rawOk) return finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
-    checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep })));
+    checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
     return finish();
   } finally {
     for (const f of [scratch, `${scratch}-journal`, `${scratch}-wal`, `${scratch}-shm`]) removeQuietly(f);

@@ -14,7 +14,7 @@ interface Opts {
 const create: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config(opts.compress ? { 'database.backup.compression': { value: opts.compress, flag: '--compress' } } : {});
   const { createBackup } = await import('../../backup/index.js');
-  const spin = await ctx.out.progress(`backing up ${config.database.path}`);
+  const spin = await ctx.out.progress(`backing up ${config.database.type === 'sqlite' ? config.database.path : `PostgreSQL database ${config.database.postgresql.database}`}`);
   try {
     const r = await createBackup(config, {
       type: opts.type,

@@ -6,6 +6,7 @@ interface Opts {
   latest?: boolean;
   at?: string;
   to?: string;
+  toDatabase?: string;
   deep?: boolean;
   force?: boolean;
   dryRun?: boolean;
@@ -17,7 +18,11 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
   if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length !== 1) {
     throw new UsageError('say which backup to restore: an id, --latest or --at TIME', { hint: 'list them with `wks backup list`' });
   }
+  if (opts.to !== undefined && opts.toDatabase !== undefined) throw new UsageError('give --to (SQLite file) or --to-database (PostgreSQL), not both');
   const config = await ctx.config();
+  if (opts.toDatabase !== undefined && config.database.type === 'sqlite') {
+    throw new UsageError('--to-database is for PostgreSQL; the configured database is SQLite', { hint: 'use --to PATH to restore into a separate file' });
+  }
   const { restoreBackup, parseAt } = await import('../../backup/index.js');
   const select = id !== undefined ? { id } : opts.latest ? ({ latest: true } as const) : { at: parseAt(opts.at!) };
   const spin = await ctx.out.progress('restoring');
@@ -25,7 +30,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
   try {
     const r = await restoreBackup(config, {
       select,
-      to: opts.to,
+      to: opts.to ?? opts.toDatabase,
       force: opts.force,
       deep: opts.deep,
       log: logTo(ctx.out),

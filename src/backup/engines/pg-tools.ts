@@ -1,0 +1,215 @@
+/**
+ * PostgreSQL client tools (pg_dump, pg_restore) for the PostgreSQL backup
+ * engine: where they are, which version they are, and how they get the
+ * connection.
+ *
+ * Credentials contract: the password never appears on a command line or in a
+ * child's environment. It is written to a temporary passfile (0600, in a 0700
+ * directory of its own) that the child reads through PGPASSFILE, and removed
+ * in `finally`. Children get a minimal environment (PATH, HOME, locale, TZ and
+ * the PG* connection variables), so nothing else from wks's environment
+ * (PG_PASSWORD, BACKUP_ENCRYPTION_KEY, ...) reaches them or their logs.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Config } from '../../config/index.js';
+import { DependencyError } from '../../errors.js';
+import { redactText, registerSecret } from '../../redact.js';
+
+/** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
+export interface PgConn {
+  host: string;
+  port: number;
+  database: string;
+  user: string | null;
+  password: string | null;
+  /** libpq sslmode: `disable` unless PG_SSL (then `require`) or the URL says otherwise. */
+  sslmode: string;
+}
+
+/** Connection parameters of the configured database. Throws DependencyError for an unparseable PG_URL. */
+export function pgConn(config: Config): PgConn {
+  const p = config.database.postgresql;
+  if (p.url) {
+    let u: URL;
+    try {
+      u = new URL(p.url);
+    } catch {
+      throw new DependencyError('PG_URL (database.postgresql.url) is not a valid URL', { hint: 'use postgres://user:password@host:5432/database' });
+    }
+    const password = u.password ? decodeURIComponent(u.password) : null;
+    if (password) registerSecret(password);
+    return {
+      host: u.searchParams.get('host') ?? (decodeURIComponent(u.hostname) || 'localhost'),
+      port: Number(u.port || 5432),
+      database: decodeURIComponent(u.pathname.replace(/^\//, '')) || p.database,
+      user: u.username ? decodeURIComponent(u.username) : p.user,
+      password: password ?? p.password,
+      sslmode: u.searchParams.get('sslmode') ?? (p.ssl ? 'require' : 'disable'),
+    };
+  }
+  if (p.password) registerSecret(p.password);
+  return { host: p.host, port: p.port, database: p.database, user: p.user, password: p.password, sslmode: p.ssl ? 'require' : 'disable' };
+}
+
+/** node-postgres client options for `conn`, connected to `database` (default conn.database). */
+export function clientOptions(conn: PgConn, database = conn.database, connectTimeoutMs = 5000): Record<string, unknown> {
+  return {
+    host: conn.host,
+    port: conn.port,
+    database,
+    user: conn.user ?? undefined,
+    password: conn.password ?? undefined,
+    ssl: conn.sslmode === 'disable' ? false : conn.sslmode === 'require' || conn.sslmode === 'prefer' ? { rejectUnauthorized: false } : true,
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'wks-backup',
+  };
+}
+
+/** One line of a passfile field: `\` and `:` escaped as libpq expects. */
+const passEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+
+/**
+ * A private passfile for `conn` plus the minimal child environment that uses
+ * it, valid until `cleanup()`. Without a password no passfile is written (the
+ * operator's own ~/.pgpass, if any, applies as usual).
+ */
+export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanup: () => void } {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_MESSAGES', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  env.PGHOST = conn.host;
+  env.PGPORT = String(conn.port);
+  env.PGDATABASE = conn.database;
+  if (conn.user) env.PGUSER = conn.user;
+  env.PGSSLMODE = conn.sslmode;
+  env.PGAPPNAME = 'wks-backup';
+  env.PGCONNECT_TIMEOUT = '10';
+  let dir: string | null = null;
+  if (conn.password) {
+    dir = mkdtempSync(path.join(tmpdir(), 'wks-pgpass-')); // 0700
+    const file = path.join(dir, 'pgpass');
+    // Wildcards: the file serves exactly this child, for this server and the scratch/new databases.
+    writeFileSync(file, `*:*:*:*:${passEscape(conn.password)}\n`, { mode: 0o600, flag: 'wx' });
+    env.PGPASSFILE = file;
+  }
+  return {
+    env,
+    cleanup: () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      dir = null;
+    },
+  };
+}
+
+export interface PgTool {
+  /** `pg_dump` or `pg_restore`. */
+  name: 'pg_dump' | 'pg_restore';
+  /** What is executed (configured path or the bare name, found on PATH). */
+  bin: string;
+  /** e.g. `15.20`. */
+  version: string;
+  major: number;
+}
+
+/** The binary to run for `name`: PG_DUMP_PATH / PG_RESTORE_PATH, pg_restore beside a configured pg_dump, else the name on PATH. */
+export function toolPath(config: Config, name: 'pg_dump' | 'pg_restore'): string {
+  const p = config.database.postgresql;
+  if (name === 'pg_dump') return p.pg_dump_path ?? 'pg_dump';
+  if (p.pg_restore_path) return p.pg_restore_path;
+  if (p.pg_dump_path && path.isAbsolute(p.pg_dump_path)) return path.join(path.dirname(p.pg_dump_path), 'pg_restore');
+  return 'pg_restore';
+}
+
+const envVarOf = (name: 'pg_dump' | 'pg_restore') => (name === 'pg_dump' ? 'PG_DUMP_PATH (database.postgresql.pg_dump_path)' : 'PG_RESTORE_PATH (database.postgresql.pg_restore_path)');
+
+/** The Debian/Ubuntu package that has the client tools of PostgreSQL `major`. */
+export const clientPackage = (major: number | null): string => (major ? `postgresql-client-${major}` : 'postgresql-client');
+
+/** Parse `pg_dump (PostgreSQL) 15.20 (Debian ...)` -> { version: '15.20', major: 15 }; 9.6.x -> major 9. */
+export function parseToolVersion(text: string): { version: string; major: number } | null {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(text);
+  if (!m) return null;
+  const major = Number(m[1]);
+  const version = [m[1], m[2], m[3]].filter((x) => x !== undefined).join('.');
+  return { version, major };
+}
+
+/** Server major version from server_version_num (150020 -> 15; 90624 -> 9). */
+export const serverMajor = (versionNum: number): number => Math.floor(versionNum / 10000);
+
+/**
+ * Find `name` and read its version. When `serverMajorVersion` is given, the
+ * tool must not be older than the server (pg_dump refuses newer servers;
+ * pg_restore of an older major may not read the archive). Throws
+ * DependencyError (exit 1) in one line, with a hint naming the package and
+ * PG_DUMP_PATH / PG_RESTORE_PATH, when it is missing, unrunnable or too old.
+ */
+export async function resolveTool(config: Config, name: 'pg_dump' | 'pg_restore', serverMajorVersion?: number): Promise<PgTool> {
+  const bin = toolPath(config, name);
+  const want = serverMajorVersion ?? null;
+  const hint = `install ${clientPackage(want)} (apt-get install ${clientPackage(want)}), or point ${envVarOf(name)} at a ${name} of major version ${want ?? 'matching the server'} or newer`;
+  const out = await new Promise<{ code: number | null; text: string; err?: NodeJS.ErrnoException }>((resolve) => {
+    let text = '';
+    let child: ChildProcess;
+    try {
+      child = spawn(bin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    } catch (err) {
+      resolve({ code: null, text, err: err as NodeJS.ErrnoException });
+      return;
+    }
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    child.on('error', (err) => resolve({ code: null, text, err }));
+    child.on('close', (code) => resolve({ code, text }));
+  });
+  if (out.err) {
+    const why = out.err.code === 'ENOENT' ? 'not found' : out.err.code === 'EACCES' ? 'not executable' : out.err.message;
+    throw new DependencyError(`${name} ${why}${bin !== name ? ` at ${bin}` : ' on PATH'}; it is needed for PostgreSQL backups`, { hint, details: { tool: name, path: bin } });
+  }
+  const v = parseToolVersion(out.text);
+  if (out.code !== 0 || !v) {
+    throw new DependencyError(`${bin} --version did not report a PostgreSQL version (exit ${out.code}): ${redactText(out.text.trim().split('\n')[0] ?? '')}`, { hint, details: { tool: name, path: bin } });
+  }
+  if (want !== null && v.major < want) {
+    throw new DependencyError(`${name} ${v.version} is older than the PostgreSQL ${want} server; it cannot ${name === 'pg_dump' ? 'dump' : 'restore'} it`, {
+      hint,
+      details: { tool: name, path: bin, tool_version: v.version, server_major: want },
+    });
+  }
+  return { name, bin, version: v.version, major: v.major };
+}
+
+/** The tail of a child's stderr, one line for an error message, secrets redacted. */
+export function stderrSummary(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errs = lines.filter((l) => /error|fatal|could not|failed/i.test(l));
+  const pick = (errs.length ? errs : lines).slice(0, 2).join(' / ');
+  return redactText(pick.length > 400 ? `${pick.slice(0, 400)}...` : pick) || '(no message)';
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a tool to completion, collecting (bounded) output. Never throws for a non-zero exit; rejects only when it cannot start. */
+export function runTool(bin: string, args: string[], opts: SpawnOptions & { env: NodeJS.ProcessEnv; maxOutput?: number }): Promise<RunResult> {
+  const max = opts.maxOutput ?? 4 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      if (stdout.length < max) stdout += d;
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 64 * 1024) stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}

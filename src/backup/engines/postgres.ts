@@ -1,0 +1,607 @@
+/**
+ * The PostgreSQL engine: `pg_dump -Fc` streamed into the shared pipeline
+ * (hash, compress, encrypt, atomic rename), verified with `pg_restore --list`
+ * (and, deep, a full restore into a scratch database), restored into a new
+ * database that is swapped in by rename.
+ *
+ * Consistency: one REPEATABLE READ transaction exports its snapshot; pg_dump
+ * runs with `--snapshot=<id>` while that transaction stays open, and the
+ * per-table row counts and the schema version are read inside the same
+ * transaction. The manifest's counts therefore describe exactly what was
+ * dumped, whatever writers do meanwhile.
+ *
+ * Restore safety: pg_restore writes into a NEW database (`<target>_wks_new_*`);
+ * only after it finished and its row counts match the manifest are the old
+ * and new databases swapped, by two `ALTER DATABASE ... RENAME` in one
+ * transaction. Killed at any point before that commit, the target still has
+ * its old contents (the half-restored database is dropped by the next run);
+ * after it, the target is the restored database. This is stronger than
+ * `pg_restore --single-transaction --clean`, which leaves behind tables the
+ * backup does not know and cannot run in parallel.
+ *
+ * Databases wks creates carry a comment `wks:<role>:<host>:<pid>`; a later
+ * run drops those whose process is gone (same host only).
+ *
+ * pg_dump runs with `-Z 0`: the archive is uncompressed and the configured
+ * codec (gzip/zstd/none) compresses it, so nothing is compressed twice and
+ * `--compress none` really means none.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { Config } from '../../config/index.js';
+import { ConflictError, DependencyError, NotFoundError, OperationError, UsageError, VerificationError, WksError } from '../../errors.js';
+import { pidAlive, ownedTempPath, removeQuietly } from '../files.js';
+import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
+import type { LogFn, Manifest, VerifyCheck } from '../types.js';
+import { childEnvironment, clientOptions, pgConn, resolveTool, runTool, serverMajor, stderrSummary, type PgConn } from './pg-tools.js';
+
+type Client = pg.Client;
+
+/** A PostgreSQL restore target: the database name plus what install needs. */
+export interface PgRestoreTarget extends RestoreTarget {
+  conn: PgConn;
+  /** The backup directory (the decoded archive is written there, never beside the data directory). */
+  storageDir: string;
+  config: Config;
+}
+
+/** Parallel pg_restore jobs (restore into a new database and deep verify). */
+const RESTORE_JOBS = 2;
+
+/** Maintenance databases to connect to for CREATE/DROP/RENAME DATABASE, in order. */
+const MAINTENANCE_DBS = ['postgres', 'template1'];
+
+export const qi = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+function describe(conn: PgConn, database: string): string {
+  const user = conn.user ? `${encodeURIComponent(conn.user)}:****@` : '';
+  return `postgres://${user}${conn.host}:${conn.port}/${database}`;
+}
+
+async function pgModule(): Promise<typeof pg> {
+  return (await import('pg')).default;
+}
+
+function connectError(err: unknown, conn: PgConn, database: string): WksError {
+  const e = err as { code?: string; message?: string };
+  const where = describe(conn, database);
+  if (e?.code === '3D000') {
+    return new NotFoundError(`the PostgreSQL database ${where} does not exist`, {
+      cause: err,
+      hint: 'check PG_DATABASE (database.postgresql.database); `createdb` and `wks migrate up` create a new one, `wks backup restore --latest` brings one back',
+    });
+  }
+  return new DependencyError(`cannot connect to PostgreSQL at ${where}: ${e?.message ?? String(err)}`, {
+    cause: err,
+    hint: e?.code?.startsWith('28') ? 'check PG_USER / PG_PASSWORD (or PG_URL)' : 'is PostgreSQL running and reachable? check PG_HOST / PG_PORT (or PG_URL) and PG_SSL',
+  });
+}
+
+/** Connect one client to `database` (statement_timeout off: dumps and counts of big tables take long). Throws NotFoundError / DependencyError. */
+async function connect(conn: PgConn, database = conn.database): Promise<Client> {
+  const { Client } = await pgModule();
+  const c = new Client(clientOptions(conn, database) as pg.ClientConfig);
+  c.on('error', () => {
+    /* a dropped connection surfaces as a failed query */
+  });
+  try {
+    await c.connect();
+    await c.query("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET lock_timeout = 0");
+  } catch (err) {
+    await c.end().catch(() => {});
+    throw connectError(err, conn, database);
+  }
+  return c;
+}
+
+/** A connection to a maintenance database other than `avoid` (we must not sit in a database we rename or drop). */
+async function connectMaintenance(conn: PgConn, avoid: string[] = []): Promise<Client> {
+  let last: unknown;
+  for (const db of [...MAINTENANCE_DBS, conn.database]) {
+    if (avoid.includes(db)) continue;
+    try {
+      return await connect(conn, db);
+    } catch (err) {
+      last = err;
+      if (err instanceof NotFoundError) continue;
+      throw err;
+    }
+  }
+  throw last instanceof WksError ? last : new DependencyError('no maintenance database (postgres, template1) to connect to', { hint: 'create the `postgres` database' });
+}
+
+async function serverVersion(c: Client): Promise<{ num: number; text: string }> {
+  const r = await c.query<{ num: string; v: string }>("SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v");
+  return { num: Number(r.rows[0]!.num), text: String(r.rows[0]!.v).split(' ')[0]! };
+}
+
+/**
+ * The tables whose data pg_dump dumps (ordinary tables, partitions included,
+ * outside the system schemas and not owned by an extension), keyed as in the
+ * manifest: `name` in public, `schema.name` elsewhere.
+ */
+export async function listTables(c: Client): Promise<Array<{ key: string; schema: string; name: string }>> {
+  const r = await c.query<{ schema: string; name: string }>(`
+    SELECT n.nspname AS schema, c.relname AS name
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+     ORDER BY 1, 2`);
+  return r.rows.map((t) => ({ key: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, schema: t.schema, name: t.name }));
+}
+
+/** Exact per-table row counts (count(*) each), in the client's current transaction/snapshot. */
+export async function countRows(c: Client, tables?: Array<{ key: string; schema: string; name: string }>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of tables ?? (await listTables(c))) {
+    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${qi(t.schema)}.${qi(t.name)}`);
+    out[t.key] = Number(r.rows[0]!.n);
+  }
+  return out;
+}
+
+/** The last cleanly applied migration in wks's schema_migrations (current schema), or null. */
+async function schemaVersionIn(c: Client): Promise<string | null> {
+  const t = await c.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS x");
+  if (!t.rows[0]?.x) return null;
+  const cols = await c.query<{ name: string }>("SELECT attname AS name FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass AND attnum > 0 AND NOT attisdropped");
+  const dirty = cols.rows.some((r) => r.name === 'dirty') ? ' WHERE NOT dirty' : '';
+  const r = await c.query<{ version: string }>(`SELECT version::text AS version FROM schema_migrations${dirty}`);
+  const versions = r.rows.map((x) => x.version).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return versions.length ? versions[versions.length - 1]! : null;
+}
+
+/** Compare counts with the manifest: a list of differences, empty when equal. */
+export function diffCounts(want: Record<string, number>, got: Record<string, number>): string[] {
+  const diffs: string[] = [];
+  for (const t of new Set([...Object.keys(want), ...Object.keys(got)])) {
+    if (want[t] !== got[t]) diffs.push(`${t}: manifest ${want[t] ?? 'absent'}, restored ${got[t] ?? 'absent'}`);
+  }
+  return diffs;
+}
+
+// ---------------------------------------------------------------------------
+// databases wks creates (scratch, new, old): marked, swept, always dropped
+
+type Role = 'scratch' | 'new' | 'old';
+const marker = (role: Role): string => `wks:${role}:${hostname()}:${process.pid}`;
+
+/** A fresh database name `<base>_wks_<role>_<hex>` of at most 63 bytes. */
+function tempDbName(base: string, role: Role): string {
+  const suffix = `_wks_${role}_${randomBytes(3).toString('hex')}`;
+  return `${base.slice(0, 63 - suffix.length)}${suffix}`;
+}
+
+async function dropDatabase(c: Client, name: string, log?: LogFn): Promise<void> {
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${qi(name)} WITH (FORCE)`);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42601') {
+      // PostgreSQL < 13 has no WITH (FORCE).
+      await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+      await c.query(`DROP DATABASE IF EXISTS ${qi(name)}`);
+    } else {
+      log?.('warn', `could not drop the temporary database ${name}: ${(err as Error).message}; drop it by hand`);
+    }
+  }
+}
+
+/** Drop databases left by wks runs on this host whose process died (crashed verify/restore). Returns their names. */
+export async function sweepTempDatabases(c: Client, log?: LogFn): Promise<string[]> {
+  const r = await c.query<{ datname: string; c: string }>("SELECT datname, shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'wks:%'");
+  const dropped: string[] = [];
+  for (const row of r.rows) {
+    const m = /^wks:(scratch|new|old):(.*):(\d+)$/.exec(row.c);
+    if (!m || m[2] !== hostname() || pidAlive(Number(m[3]))) continue;
+    await dropDatabase(c, row.datname, log);
+    dropped.push(row.datname);
+    log?.('info', `dropped ${row.datname}, left by an interrupted wks run (${m[1]})`);
+  }
+  return dropped;
+}
+
+/** CREATE DATABASE `name` from template0, with the encoding/locale/owner given (falls back to the server defaults if the locale is unknown here). */
+async function createDatabase(c: Client, name: string, like: { encoding?: string; collate?: string; ctype?: string; owner?: string }, role: Role): Promise<void> {
+  const owner = like.owner ? ` OWNER ${qi(like.owner)}` : '';
+  const full = like.encoding && like.collate && like.ctype ? ` ENCODING ${ql(like.encoding)} LC_COLLATE ${ql(like.collate)} LC_CTYPE ${ql(like.ctype)}` : '';
+  try {
+    await c.query(`CREATE DATABASE ${qi(name)} TEMPLATE template0${full}${owner}`);
+  } catch (err) {
+    if (!full) throw err;
+    await c.query(`CREATE DATABASE ${qi(name)} TEMPLATE template0${owner}`);
+  }
+  await c.query(`COMMENT ON DATABASE ${qi(name)} IS ${ql(marker(role))}`);
+}
+
+/** Other sessions connected to `database`, described for an operator. */
+async function sessionsOn(c: Client, database: string): Promise<Array<{ pid: number; text: string }>> {
+  const r = await c.query<{ pid: number; usename: string | null; application_name: string | null; client_addr: string | null; state: string | null; backend_start: Date | null }>(
+    'SELECT pid, usename, application_name, host(client_addr) AS client_addr, state, backend_start FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY backend_start',
+    [database],
+  );
+  return r.rows.map((s) => ({
+    pid: s.pid,
+    text: `pid ${s.pid} (${s.usename ?? '?'}${s.application_name ? `, ${s.application_name}` : ''}, ${s.client_addr ?? 'local socket'}, ${s.state ?? 'unknown state'})`,
+  }));
+}
+
+function inUseError(database: string, sessions: Array<{ pid: number; text: string }>): ConflictError {
+  const shown = sessions.slice(0, 5).map((s) => s.text).join('; ');
+  return new ConflictError(`the database ${database} has ${sessions.length} other session(s): ${shown}${sessions.length > 5 ? '; ...' : ''}`, {
+    hint: 'stop the application and `wks serve` first, or pass --force to terminate these sessions and restore anyway',
+    details: { sessions: sessions.map((s) => s.pid) },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// pg_restore helpers
+
+/** pg_restore must read the archive: it must not be older than the pg_dump that wrote it. */
+async function restoreTool(config: Config, manifest: Manifest, serverMajorVersion?: number) {
+  const dumpMajor = Number(String(manifest.engine_details?.pg_dump_version ?? '').split('.')[0]) || 0;
+  return resolveTool(config, 'pg_restore', Math.max(dumpMajor, serverMajorVersion ?? 0) || undefined);
+}
+
+/** `pg_restore --list`: the archive's table of contents. Returns the failed/ok check. */
+async function listArchive(bin: string, image: string, manifest: Manifest): Promise<VerifyCheck> {
+  const r = await runTool(bin, ['--list', image], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
+  if (r.code !== 0) return { name: 'integrity', ok: false, detail: `pg_restore --list failed: ${stderrSummary(r.stderr)}` };
+  const entries = r.stdout.split('\n').filter((l) => /^\d+;/.test(l));
+  const data = new Set<string>();
+  for (const l of entries) {
+    const m = /^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) /.exec(l);
+    if (m) data.add(m[1] === 'public' ? m[2]! : `${m[1]}.${m[2]}`);
+  }
+  // Every table the manifest counted has a data entry (names with spaces are not parsed reliably: skipped).
+  const missing = Object.keys(manifest.row_counts ?? {}).filter((t) => /^[A-Za-z0-9_.$]+$/.test(t) && !data.has(t));
+  if (missing.length) return { name: 'integrity', ok: false, detail: `pg_restore --list: no data entry for ${missing.slice(0, 5).join(', ')}` };
+  if (!/Format: CUSTOM/.test(r.stdout)) return { name: 'integrity', ok: false, detail: 'pg_restore --list: not a custom-format archive' };
+  return { name: 'integrity', ok: true, detail: `pg_restore --list: ${entries.length} entries, ${data.size} table data` };
+}
+
+/** pg_restore `image` into `database` (exit on the first error). Throws OperationError naming pg_restore's message. */
+async function pgRestoreInto(bin: string, conn: PgConn, database: string, image: string, opts: { noOwner: boolean; jobs: number }): Promise<void> {
+  const ce = childEnvironment(conn);
+  try {
+    const args = ['--exit-on-error', '--no-password', `--jobs=${opts.jobs}`, `--dbname=${database}`];
+    if (opts.noOwner) args.push('--no-owner', '--no-privileges');
+    args.push(image);
+    const r = await runTool(bin, args, { env: ce.env, maxOutput: 64 * 1024 });
+    if (r.code !== 0) {
+      throw new OperationError(`pg_restore into ${database} failed${r.signal ? ` (${r.signal})` : ` (exit ${r.code})`}: ${stderrSummary(r.stderr)}`, {
+        hint: 'see the message above; missing roles can be created first, or the archive checked with `wks backup verify --deep`',
+      });
+    }
+  } finally {
+    ce.cleanup();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// the engine
+
+export const postgresEngine: BackupEngine = {
+  name: 'postgres',
+  extension: '.dump',
+
+  source(config: Config): string {
+    const conn = pgConn(config);
+    return describe(conn, conn.database);
+  },
+
+  async snapshot(config, { log }): Promise<SnapshotResult> {
+    const conn = pgConn(config);
+    const client = await connect(conn);
+    let ce: ReturnType<typeof childEnvironment> | null = null;
+    let handedOver = false;
+    try {
+      const ver = await serverVersion(client);
+      const dump = await resolveTool(config, 'pg_dump', serverMajor(ver.num));
+      const db = await client.query<{ enc: string; collate: string; ctype: string }>(
+        'SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS collate, datctype AS ctype FROM pg_database WHERE datname = current_database()',
+      );
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshotId = String((await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s);
+      const schemaVersion = await schemaVersionIn(client);
+      const tables = await listTables(client);
+      log?.('debug', `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`);
+
+      ce = childEnvironment(conn);
+      const env = ce;
+      const child = (await import('node:child_process')).spawn(dump.bin, ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`], {
+        env: env.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        if (stderr.length < 64 * 1024) stderr += d;
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>((resolve) => {
+        child.on('error', (err) => resolve({ code: null, signal: null, err }));
+        child.on('close', (code, signal) => resolve({ code, signal }));
+      });
+      // If the consumer stops reading (disk full, encryption error), do not leave pg_dump blocked on a full pipe.
+      child.stdout.on('close', () => {
+        if (child.exitCode === null && child.signalCode === null && !child.stdout.readableEnded) child.kill('SIGTERM');
+      });
+
+      // Counted in the exporting transaction while pg_dump streams: the same snapshot, and overlapped with the dump.
+      const rowCounts: Record<string, number> = {};
+      const counting = countRows(client, tables).then((c) => void Object.assign(rowCounts, c));
+
+      const finished = (async () => {
+        try {
+          const [ex] = await Promise.all([
+            exited,
+            counting.catch((err) => {
+              child.kill('SIGTERM');
+              throw new OperationError(`counting rows in the backup snapshot failed: ${(err as Error).message}`, { cause: err });
+            }),
+          ]);
+          if (ex.err) throw new OperationError(`cannot run ${dump.bin}: ${ex.err.message}`, { cause: ex.err, hint: 'set PG_DUMP_PATH to a working pg_dump' });
+          if (ex.code !== 0) {
+            throw new OperationError(`pg_dump failed${ex.signal ? ` (${ex.signal})` : ` (exit ${ex.code})`}: ${stderrSummary(stderr)}`, {
+              hint: 'see pg_dump\'s message; a permission error needs a role that can read every table (e.g. the owner, or pg_read_all_data)',
+            });
+          }
+          await client.query('COMMIT');
+        } finally {
+          await client.end().catch(() => {});
+          env.cleanup();
+        }
+      })();
+      finished.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
+      handedOver = true;
+      return {
+        schemaVersion,
+        rowCounts,
+        engineVersion: `PostgreSQL ${ver.text}`,
+        details: {
+          server_version: ver.text,
+          server_version_num: ver.num,
+          pg_dump_version: dump.version,
+          format: 'custom',
+          database: conn.database,
+          encoding: db.rows[0]?.enc ?? null,
+          lc_collate: db.rows[0]?.collate ?? null,
+          lc_ctype: db.rows[0]?.ctype ?? null,
+          snapshot: snapshotId,
+          tables: tables.length,
+        },
+        output: { stream: child.stdout, finished },
+      };
+    } finally {
+      if (!handedOver) {
+        await client.end().catch(() => {});
+        ce?.cleanup();
+      }
+    }
+  },
+
+  async checkImage(imagePath, manifest, opts): Promise<VerifyCheck[]> {
+    const { deep, config, log } = opts;
+    if (!config) throw new OperationError('internal: the PostgreSQL engine needs the configuration to check an image');
+    const tool = await restoreTool(config, manifest);
+    const listed = await listArchive(tool.bin, imagePath, manifest);
+    const checks: VerifyCheck[] = [listed];
+    if (!listed.ok || !deep) return checks;
+
+    // Deep: restore into a scratch database (always dropped), count, compare.
+    const conn = pgConn(config);
+    const admin = await connectMaintenance(conn);
+    const scratch = tempDbName('wks_verify', 'scratch');
+    try {
+      const ver = await serverVersion(admin);
+      if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
+      await sweepTempDatabases(admin, log);
+      const d = manifest.engine_details ?? {};
+      await createDatabase(admin, scratch, { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string }, 'scratch');
+      try {
+        await pgRestoreInto(tool.bin, conn, scratch, imagePath, { noOwner: true, jobs: RESTORE_JOBS });
+      } catch (err) {
+        checks[0] = { name: 'integrity', ok: false, detail: `restore into a scratch database failed: ${(err as Error).message.replace(/^pg_restore into \S+ failed/, 'pg_restore')}` };
+        return checks;
+      }
+      checks[0] = { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` };
+      const sc = await connect(conn, scratch);
+      let counts: Record<string, number>;
+      try {
+        counts = await countRows(sc);
+      } finally {
+        await sc.end().catch(() => {});
+      }
+      const diffs = diffCounts(manifest.row_counts ?? {}, counts);
+      checks.push({ name: 'row_counts', ok: diffs.length === 0, detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match` });
+      return checks;
+    } finally {
+      await dropDatabase(admin, scratch, log);
+      await admin.end().catch(() => {});
+    }
+  },
+
+  async restoreTarget(config, to): Promise<PgRestoreTarget> {
+    const conn = pgConn(config);
+    const name = to ?? conn.database;
+    if (!name || Buffer.byteLength(name) > 63 || /[/\\\0]/.test(name)) {
+      throw new UsageError(`"${name}" is not a PostgreSQL database name`, { hint: 'give --to-database a name of at most 63 bytes, without slashes' });
+    }
+    const admin = await connectMaintenance(conn, [name]);
+    try {
+      const r = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      return {
+        description: describe(conn, name),
+        location: name,
+        live: name === conn.database,
+        exists: r.rows.length > 0,
+        conn,
+        storageDir: config.database.backup.storage_path,
+        config,
+      };
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  },
+
+  async assertNotInUse(target): Promise<void> {
+    const t = target as PgRestoreTarget;
+    const admin = await connectMaintenance(t.conn, [t.location]);
+    try {
+      const sessions = await sessionsOn(admin, t.location);
+      if (sessions.length) throw inUseError(t.location, sessions);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  },
+
+  async install(target, manifest, decode, opts): Promise<{ integrity: string }> {
+    const { log } = opts;
+    const t = target as PgRestoreTarget;
+    const { conn, config } = t;
+    if (!existsSync(t.storageDir)) throw new NotFoundError(`backup directory ${t.storageDir} does not exist`);
+    const image = ownedTempPath(t.storageDir, `${manifest.id}.restore.dump`);
+    const admin = await connectMaintenance(conn, [t.location]);
+    let fresh: string | null = null;
+    try {
+      const ver = await serverVersion(admin);
+      const tool = await restoreTool(config, manifest, serverMajor(ver.num));
+      await sweepTempDatabases(admin, log);
+      await decode(image);
+
+      // Same encoding/locale/owner as the database being replaced (or as recorded at backup time).
+      const old = t.exists
+        ? (await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; comment: string | null }>(
+            `SELECT pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype, r.rolname AS owner, shobj_description(d.oid, 'pg_database') AS comment
+               FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`,
+            [t.location],
+          )).rows[0]
+        : undefined;
+      const d = manifest.engine_details ?? {};
+      fresh = tempDbName(t.location, 'new');
+      await createDatabase(admin, fresh, old ?? { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string }, 'new');
+      log?.('debug', `pg_restore ${tool.version} into ${fresh} (${RESTORE_JOBS} jobs)`);
+      await pgRestoreInto(tool.bin, conn, fresh, image, { noOwner: false, jobs: RESTORE_JOBS });
+      removeQuietly(image);
+
+      // The new database must hold exactly what the manifest says before it replaces anything.
+      const nc = await connect(conn, fresh);
+      let counts: Record<string, number>;
+      try {
+        await nc.query('ANALYZE');
+        counts = await countRows(nc);
+      } finally {
+        await nc.end().catch(() => {});
+      }
+      const diffs = diffCounts(manifest.row_counts ?? {}, counts);
+      if (diffs.length) {
+        throw new VerificationError(`the restored copy of ${manifest.id} does not match its manifest: ${diffs.slice(0, 3).join('; ')}; ${t.description} was not replaced`, {
+          hint: 'verify the backup with `wks backup verify --deep`, or restore another one',
+        });
+      }
+      await swapIn(admin, t, fresh, old?.comment ?? null, !!opts.force, log);
+      fresh = null;
+      return { integrity: `pg_restore ok; ${Object.keys(counts).length} tables, row counts match the manifest` };
+    } finally {
+      removeQuietly(image);
+      if (fresh) await dropDatabase(admin, fresh, log);
+      await admin.end().catch(() => {});
+    }
+  },
+
+  nextSteps(target): string[] {
+    const t = target as PgRestoreTarget;
+    return t.live
+      ? ['refresh planner statistics: `vacuumdb --analyze-in-stages` (pg_restore does not copy them)']
+      : [`inspect it: psql -d ${t.location}`];
+  },
+
+  async logStart(config, row, log): Promise<number | null> {
+    let c: Client | undefined;
+    try {
+      c = await connect(pgConn(config));
+      if (!(await c.query("SELECT to_regclass('backup_log') IS NOT NULL AS x")).rows[0]?.x) {
+        log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
+        return null;
+      }
+      // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
+      const stale = await c.query("UPDATE backup_log SET status = 'failed', completed_at = $1, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'", [row.startedAt]);
+      if (stale.rowCount) log?.('info', `marked ${stale.rowCount} interrupted backup_log row(s) as failed`);
+      const r = await c.query<{ id: string }>("INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, 'in_progress') RETURNING id", [row.type, row.filePath, row.startedAt]);
+      return Number(r.rows[0]!.id);
+    } catch (err) {
+      log?.(err instanceof NotFoundError ? 'debug' : 'warn', `could not write the backup_log row: ${(err as Error).message}`);
+      return null;
+    } finally {
+      await c?.end().catch(() => {});
+    }
+  },
+
+  async logFinish(config, rowId, row, log): Promise<void> {
+    let c: Client | undefined;
+    try {
+      c = await connect(pgConn(config));
+      await c.query('UPDATE backup_log SET status = $1, completed_at = $2, file_size_bytes = $3, checksum = $4, error_message = $5 WHERE id = $6', [
+        row.status,
+        row.completedAt,
+        row.sizeBytes ?? null,
+        row.checksum ?? null,
+        row.error ?? null,
+        rowId,
+      ]);
+    } catch (err) {
+      log?.('warn', `could not update the backup_log row: ${(err as Error).message}`);
+    } finally {
+      await c?.end().catch(() => {});
+    }
+  },
+};
+
+/**
+ * Put `fresh` in place of the target in one transaction: rename the old
+ * database aside, rename the new one to the target's name, move the comments,
+ * commit; then drop the old one. With force, sessions on the target are
+ * terminated first (retried: a client may reconnect in between); without it a
+ * session that appeared since the check is a ConflictError and nothing changes.
+ */
+async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComment: string | null, force: boolean, log?: LogFn): Promise<void> {
+  if (!t.exists) {
+    await admin.query('BEGIN');
+    try {
+      await admin.query(`ALTER DATABASE ${qi(fresh)} RENAME TO ${qi(t.location)}`);
+      await admin.query(`COMMENT ON DATABASE ${qi(t.location)} IS NULL`);
+      await admin.query('COMMIT');
+    } catch (err) {
+      await admin.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    return;
+  }
+  const aside = tempDbName(t.location, 'old');
+  for (let attempt = 1; ; attempt++) {
+    const sessions = await sessionsOn(admin, t.location);
+    if (sessions.length) {
+      if (!force) throw inUseError(t.location, sessions);
+      log?.('warn', `terminating ${sessions.length} session(s) on ${t.location} (--force): ${sessions.map((s) => s.text).join('; ')}`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [t.location]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      await admin.query('BEGIN');
+      await admin.query(`ALTER DATABASE ${qi(t.location)} RENAME TO ${qi(aside)}`);
+      await admin.query(`ALTER DATABASE ${qi(fresh)} RENAME TO ${qi(t.location)}`);
+      await admin.query(`COMMENT ON DATABASE ${qi(t.location)} IS ${oldComment === null ? 'NULL' : ql(oldComment)}`);
+      await admin.query(`COMMENT ON DATABASE ${qi(aside)} IS ${ql(marker('old'))}`);
+      await admin.query('COMMIT');
+      break;
+    } catch (err) {
+      await admin.query('ROLLBACK').catch(() => {});
+      if ((err as { code?: string }).code === '55006' && attempt < 10) continue; // object_in_use: a session (re)connected
+      if ((err as { code?: string }).code === '55006') throw inUseError(t.location, await sessionsOn(admin, t.location));
+      throw err;
+    }
+  }
+  await dropDatabase(admin, aside, log);
+}
