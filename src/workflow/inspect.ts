@@ -9,6 +9,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { NotFoundError } from '../errors.js';
+import { formatDuration } from '../util/duration.js';
 import { scanLocks } from '../redis/locks.js';
 import { scanSet } from '../redis/client.js';
 import { readExecutionStates, type ExecutionRedisState } from '../redis/state.js';
@@ -127,7 +128,7 @@ export async function discrepanciesWith(
       out.push({
         kind: 'running_past_timeout',
         executionId: r.id,
-        detail: `running for ${Math.round(v.ageMs! / 1000)}s, past WORKFLOW_TIMEOUT_MS (${timeoutMs(config)} ms)`,
+        detail: `running for ${formatDuration(v.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`,
         action: ACTIONS.running_past_timeout,
       });
     }
@@ -262,7 +263,7 @@ export async function showExecutionWith(h: Handles, config: Config, id: string, 
   let view: ExecutionView | null = null;
   if (row) {
     view = toView(config, row, redisState, now);
-    if (view.pastTimeout) discrepancies.push({ kind: 'running_past_timeout', executionId: id, detail: `running past WORKFLOW_TIMEOUT_MS (${timeoutMs(config)} ms)`, action: ACTIONS.running_past_timeout });
+    if (view.pastTimeout) discrepancies.push({ kind: 'running_past_timeout', executionId: id, detail: `running for ${formatDuration(view.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`, action: ACTIONS.running_past_timeout });
     if (h.redis && row.status === 'running' && !redisState?.state) discrepancies.push({ kind: 'running_without_redis_state', executionId: id, detail: `no state key ${h.redis.keys.workflow(id)}`, action: ACTIONS.running_without_redis_state });
     if (row.status && FINISHED.has(row.status) && redisState?.lock) discrepancies.push({ kind: 'lock_on_finished_execution', executionId: id, detail: `lock held by ${redisState.lock.holder} but the execution ${row.status}`, action: ACTIONS.lock_on_finished_execution });
     if (row.status && FINISHED.has(row.status) && redisState?.active) discrepancies.push({ kind: 'finished_in_active_set', executionId: id, detail: `still in the active set but ${row.status}`, action: ACTIONS.finished_in_active_set });
