@@ -72,6 +72,7 @@ export const DEFAULTS: Config = {
       path: '/metrics',
       pushgateway_url: null,
       bearer_token: null,
+      scrape_cache_ms: 1000,
     },
     grafana: { enabled: false, dashboards: ['system_overview', 'workflow_performance', 'agent_health'] },
     alerts: {
@@ -181,6 +182,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   METRICS_PORT: 'monitoring.prometheus.port',
   METRICS_HOST: 'monitoring.prometheus.host',
   METRICS_BEARER_TOKEN: 'monitoring.prometheus.bearer_token',
+  METRICS_SCRAPE_CACHE_MS: 'monitoring.prometheus.scrape_cache_ms',
   PROMETHEUS_PUSHGATEWAY_URL: 'monitoring.prometheus.pushgateway_url',
   // Backup
   BACKUP_ENABLED: 'database.backup.enabled',

@@ -174,6 +174,7 @@ export const configSchema = z.strictObject({
       path: str().startsWith('/', { error: 'must start with /' }),
       pushgateway_url: url().nullable(),
       bearer_token: optStr(),
+      scrape_cache_ms: int(0),
     }),
     grafana: z.strictObject({
       enabled: bool(),

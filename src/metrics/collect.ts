@@ -36,6 +36,13 @@ export interface CollectorSources {
   now?: () => Date;
   /** How long a backup-catalog read is reused (default 5000 ms). */
   catalogTtlMs?: number;
+  /**
+   * How long a lock count is reused (default 5000 ms). Counting is a SCAN of
+   * the whole Redis keyspace (O(keys in the db), not O(locks)), so it runs in
+   * the background once the value is older than this; scrapes use the last
+   * count and only the very first scrape waits for one.
+   */
+  locksTtlMs?: number;
 }
 
 interface ExecRow {
@@ -66,6 +73,10 @@ export class PlatformCollector {
   private readonly tracked = new Set<number>();
   private catalogAt = 0;
   private catalogBusy?: Promise<void>;
+  private locksAt = 0;
+  private locksBusy?: Promise<void>;
+  private locksKnown = false;
+  private inflight?: Promise<void>;
 
   constructor(
     private readonly metrics: WksMetrics,
@@ -78,10 +89,20 @@ export class PlatformCollector {
     this.catalogAt = 0;
   }
 
-  /** Refresh every collector. Never throws. */
-  async collect(): Promise<void> {
-    const now = this.sources.now?.() ?? new Date();
-    await Promise.all([this.collectDb(now), this.collectLocks(), this.collectBackups(now), this.collectDisk()]);
+  /**
+   * Refresh every collector. Never throws. Concurrent callers (parallel
+   * scrapes) share one refresh instead of each running the queries.
+   */
+  collect(): Promise<void> {
+    if (!this.inflight) {
+      const now = this.sources.now?.() ?? new Date();
+      this.inflight = Promise.all([this.collectDb(now), this.collectLocks(now), this.collectBackups(now), this.collectDisk()])
+        .then(() => undefined)
+        .finally(() => {
+          this.inflight = undefined;
+        });
+    }
+    return this.inflight;
   }
 
   private async collectDisk(): Promise<void> {
@@ -213,15 +234,26 @@ export class PlatformCollector {
     }
   }
 
-  private async collectLocks(): Promise<void> {
+  private async collectLocks(now: Date): Promise<void> {
     const count = this.sources.countLocks;
     if (!count) return;
-    try {
-      this.metrics.locksHeld.set(await count());
-      this.metrics.up.set({ dependency: 'redis' }, 1);
-    } catch {
-      this.fail('locks', 'redis');
+    const ttl = this.sources.locksTtlMs ?? 5000;
+    if (!this.locksBusy && now.getTime() - this.locksAt >= ttl) {
+      this.locksBusy = (async () => {
+        try {
+          this.metrics.locksHeld.set(await count());
+          this.metrics.up.set({ dependency: 'redis' }, 1);
+          this.locksKnown = true;
+        } catch {
+          this.fail('locks', 'redis');
+        } finally {
+          this.locksAt = (this.sources.now?.() ?? new Date()).getTime();
+          this.locksBusy = undefined;
+        }
+      })();
     }
+    // Stale-while-revalidate: wait only when there is no value yet.
+    if (!this.locksKnown && this.locksBusy) await this.locksBusy;
   }
 
   private async collectBackups(now: Date): Promise<void> {

@@ -313,6 +313,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       metrics,
       metricsPath: config.monitoring.prometheus.path,
       bearerToken: config.monitoring.prometheus.bearer_token,
+      cacheMs: config.monitoring.prometheus.scrape_cache_ms,
       beforeScrape: () => collector.collect(),
       liveness: async () => ({ status: stopping ? 'stopping' : 'ok', startedAt: startedAt.toISOString(), instance: lease.instanceId }),
       readiness,

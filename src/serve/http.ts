@@ -24,6 +24,13 @@ export interface HttpHandlers {
   metricsPath: string;
   /** Bearer token required on the metrics route, or null for none. */
   bearerToken: string | null;
+  /**
+   * Scrapes within this many ms of the last rendering get that rendering
+   * (config monitoring.prometheus.scrape_cache_ms; 0 = render every time).
+   * Concurrent scrapes always share one rendering. Bounds the cost of a
+   * scrape storm; Prometheus scrapes every 15 s, so 1 s of staleness is moot.
+   */
+  cacheMs?: number;
   /** Refresh scrape-time collectors, then the registry is rendered. */
   beforeScrape: () => Promise<void>;
   liveness: () => Promise<Record<string, unknown>>;
@@ -51,6 +58,22 @@ function tokenMatches(header: string | undefined, token: string): boolean {
  */
 export async function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<RunningServer> {
   const { metrics } = h;
+  let cached: { text: string; at: number } | null = null;
+  let rendering: Promise<string> | null = null;
+  const scrape = async (): Promise<string> => {
+    if (cached && Date.now() - cached.at < (h.cacheMs ?? 0)) return cached.text;
+    if (!rendering) {
+      rendering = (async () => {
+        await h.beforeScrape();
+        const text = await metrics.registry.metrics();
+        cached = { text, at: Date.now() };
+        return text;
+      })().finally(() => {
+        rendering = null;
+      });
+    }
+    return rendering;
+  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
@@ -72,8 +95,7 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
           if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
             return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', { 'WWW-Authenticate': 'Bearer realm="wks metrics"' });
           }
-          await h.beforeScrape();
-          return send(200, await metrics.registry.metrics(), metrics.registry.contentType);
+          return send(200, await scrape(), metrics.registry.contentType);
         }
         if (endpoint === '/health') return json(200, await h.liveness());
         if (endpoint === '/ready') {

@@ -58,7 +58,7 @@ beforeAll(async () => {
   redis = await createTestRedis('serve_leader');
   if (!redis) return;
   dir = tmpDir('wks-leader-e2e');
-  env = { ...redis.env, DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups') };
+  env = { ...redis.env, DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
   expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
   cfg = path.join(dir, 'phase4-config.yml');
   writeFileSync(cfg, `phase4:\n  version: "4.0.0"\n  serve:\n    leader_lease_ms: ${LEASE_MS}\n`);

@@ -74,7 +74,8 @@ let dir: string;
 let env: Record<string, string>;
 beforeAll(async () => {
   dir = tmpDir('wks-serve-e2e');
-  env = { DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups') };
+  // Every scrape renders afresh (the 1 s scrape cache is tested on its own below).
+  env = { DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
   const r = await runWks(['migrate', 'up'], { env, cwd: dir });
   expect(r.code, r.stderr).toBe(0);
   const db = new Database(env.DATABASE_PATH!);
@@ -146,6 +147,19 @@ describe('wks serve', () => {
       expect((await s.exited).code).toBe(0);
     }
     expect(s.stderr()).not.toContain(token);
+  });
+
+  it('scrapes within monitoring.prometheus.scrape_cache_ms share one rendering', async () => {
+    const s = await startServe([], { ...env, METRICS_SCRAPE_CACHE_MS: '60000' }, dir);
+    try {
+      const [a, b] = await Promise.all([fetch(`${s.url}/metrics`).then((r) => r.text()), fetch(`${s.url}/metrics`).then((r) => r.text())]);
+      const c = await (await fetch(`${s.url}/metrics`)).text();
+      expect(b).toBe(a);
+      expect(c).toBe(a);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect((await s.exited).code).toBe(0);
+    }
   });
 
   it('a port already in use is one clear error, exit 1', async () => {
@@ -221,7 +235,7 @@ describe('scheduled backups', () => {
   let cfg: string;
   beforeAll(async () => {
     bdir = tmpDir('wks-serve-backup');
-    benv = { DATABASE_PATH: path.join(bdir, 'w.db'), BACKUP_STORAGE_PATH: path.join(bdir, 'backups') };
+    benv = { DATABASE_PATH: path.join(bdir, 'w.db'), BACKUP_STORAGE_PATH: path.join(bdir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
     expect((await runWks(['migrate', 'up'], { env: benv, cwd: bdir })).code).toBe(0);
     // ~16 MiB of incompressible rows so a gzip backup takes a noticeable moment.
     const db = new Database(benv.DATABASE_PATH!);
