@@ -82,6 +82,7 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const scanPattern = `${ns}:lock:execution:*`;
 const reference = ['sh', ['-c', `redis-cli -h ${HOST} -p ${PORT} -n ${DB} --scan --pattern '${scanPattern}' | wc -l`]];
 const wksCmd = [process.execPath, [wks, 'lock', 'list', '--json']];
+const baseline = () => timed(process.execPath, ['-e', '0']).ms;
 
 try {
   const m = timed(process.execPath, [wks, 'migrate', 'up']);
@@ -99,9 +100,12 @@ try {
     if (!doc.database.included || doc.locks[0].ageMs === null) throw new Error('database join did not happen');
     const ref = [];
     const mine = [];
+    const redisOnly = [];
+    const noDbEnv = { ...env, DATABASE_PATH: path.join(dir, 'absent.db') };
     for (let i = 0; i < RUNS; i++) {
       ref.push(timed(...reference).ms);
       mine.push(timed(wksCmd[0], wksCmd[1], { stdio: ['ignore', 'ignore', 'pipe'] }).ms);
+      redisOnly.push(timed(wksCmd[0], wksCmd[1], { stdio: ['ignore', 'ignore', 'pipe'], env: noDbEnv }).ms);
     }
     const rss = timed('/usr/bin/time', ['-f', '%M', wksCmd[0], ...wksCmd[1]], { stdio: ['ignore', 'ignore', 'pipe'] });
     const rssKb = Number(rss.r.stderr.trim().split('\n').pop());
@@ -111,8 +115,14 @@ try {
       `${String(n).padStart(7)} locks  redis-cli --scan | wc -l ${median(ref).toFixed(0).padStart(6)} ms   ` +
         `wks lock list --json ${median(mine).toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}x   peak RSS ${(rssKb / 1024).toFixed(1)} MiB`,
     );
+    console.log(
+      `${' '.repeat(7)}        (without the database join: ${median(redisOnly).toFixed(0)} ms, ratio ${(median(redisOnly) / median(ref)).toFixed(2)}x)`,
+    );
   }
   const last = results[results.length - 1];
+  const b = [];
+  for (let i = 0; i < RUNS; i++) b.push(baseline());
+  console.log(`node -e 0 (process start floor): ${median(b).toFixed(0)} ms; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
   console.log(`\nmedians of ${RUNS} alternating runs; wks also fetches holder + TTL and joins a SQLite tracking row per lock`);
   console.log(`at ${last.n} locks: ${last.ratio.toFixed(2)}x (target <= 0.6x) ${last.ratio <= 0.6 ? 'MET' : 'NOT MET'}`);
   if (results.length > 1) console.log(`peak RSS ${results.map((r) => `${r.n}: ${r.rssMb.toFixed(1)} MiB`).join(', ')}`);
