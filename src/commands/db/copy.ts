@@ -1,0 +1,145 @@
+import type { Action } from '../context.js';
+import type { Progress } from '../../ui/reporter.js';
+import type { CopyEvent, CopyResult, OnTypeError, TableResult } from '../../copy/index.js';
+import type { Column } from '../../ui/table.js';
+import { UsageError } from '../../errors.js';
+
+interface Opts {
+  to?: string;
+  from?: string;
+  tables?: string;
+  batchRows?: string;
+  dryRun?: boolean;
+  resume?: boolean;
+  truncate?: boolean;
+  backup?: boolean;
+  onTypeError?: OnTypeError;
+  report?: string;
+}
+
+const fmtN = (n: number | null | undefined) => (n === null || n === undefined ? '-' : n.toLocaleString('en-US'));
+
+function fmtEta(ms: number | null): string {
+  if (ms === null) return '?';
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+const VERB: Record<string, string> = { copy: 'copying', 'resume-check': 'checking', verify: 'verifying' };
+
+/** `wks db copy`: one copyDatabase() call, with per-table rows/s and ETA on a TTY. */
+const copy: Action<Opts> = async (ctx, _args, opts) => {
+  const config = await ctx.config(opts.to ? { 'database.postgresql.url': { value: opts.to, flag: '--to' } } : {});
+  let batchRows: number | undefined;
+  if (opts.batchRows !== undefined) {
+    batchRows = Number(opts.batchRows);
+    if (!Number.isInteger(batchRows) || batchRows < 1) throw new UsageError(`--batch-rows must be a positive integer (got "${opts.batchRows}")`);
+  }
+  const tables = opts.tables ? opts.tables.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
+  if (opts.truncate && !opts.dryRun) {
+    const ok = await ctx.out.confirm(`empty the target tables${tables ? ` (${tables.join(', ')})` : ''} in PostgreSQL before copying? Their rows are deleted.`, {
+      action: 'truncate the target tables',
+    });
+    if (!ok) throw new UsageError('cancelled: nothing was changed');
+  }
+  const { copyDatabase, CopyVerificationError } = await import('../../copy/index.js');
+  let spin: Progress | null = null;
+  const onEvent = async (e: CopyEvent) => {
+    if (e.type === 'phase') {
+      if (e.phase === 'backup') ctx.out.info('taking a pre-migration backup of the SQLite database');
+      else if (e.phase === 'migrate') ctx.out.debug('applying migrations to the target');
+      else if (e.phase === 'verify') ctx.out.debug('verifying counts and checksums');
+    } else if (e.type === 'table-start') {
+      spin?.stop();
+      spin = await ctx.out.progress(`${VERB[e.mode]} ${e.table} (${fmtN(e.total)} rows)`);
+    } else if (e.type === 'table-progress') {
+      spin?.update(`${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`);
+    } else if (e.type === 'table-done') {
+      if (e.mode === 'verify') spin?.stop();
+      else spin?.succeed(`${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
+      spin = null;
+    }
+  };
+  let pending: Promise<void> = Promise.resolve();
+  const render = (d: CopyResult, r: typeof ctx.out) => {
+    if (d.dryRun) {
+      r.line(`plan: copy ${d.source} -> ${d.target} (dry run, nothing written)`);
+      r.line(`DATETIME text without a zone is taken as ${d.assumedZone}; REAL -> double precision (bit-exact)`);
+      for (const p of d.plan) {
+        r.line();
+        r.line(r.c.bold(`${p.table}  (${fmtN(p.rows)} rows)`));
+        r.table(p.columns, [
+          { header: 'COLUMN', value: (c) => c.name },
+          { header: 'SQLITE', value: (c) => c.sqliteType },
+          { header: 'POSTGRESQL', value: (c) => c.targetType },
+        ]);
+        if (p.targetOnlyColumns.length) r.line(r.c.dim(`  filled by defaults: ${p.targetOnlyColumns.join(', ')}`));
+      }
+      r.line();
+      if (d.problems.count === 0) r.line(`${r.c.green('✔')} no type problems found`);
+      else {
+        r.line(r.c.yellow(`${fmtN(d.problems.count)} type problem(s) (the default --on-type-error=fail would stop at the first):`));
+        r.table(d.problems.sample, [
+          { header: 'TABLE', value: (p) => p.table },
+          { header: 'ROWID', value: (p) => p.rowid ?? '-' },
+          { header: 'COLUMN', value: (p) => p.column },
+          { header: 'PROBLEM', value: (p) => p.problem },
+          { header: 'VALUE', value: (p) => p.value },
+        ]);
+      }
+      return;
+    }
+    const cols: Column<TableResult>[] = [
+      { header: 'TABLE', value: (t) => t.table },
+      { header: 'STATUS', value: (t) => t.status },
+      { header: 'ROWS', value: (t) => fmtN(t.rows), align: 'right' },
+      { header: 'SKIPPED', value: (t) => fmtN(t.skipped), align: 'right' },
+      { header: 'TARGET', value: (t) => fmtN(t.targetRows), align: 'right' },
+      { header: 'CHECKSUM', value: (t) => t.sourceChecksum },
+      { header: 'MATCH', value: (t) => (t.match ? r.c.green('yes') : r.c.red('NO')) },
+      { header: 'ROWS/S', value: (t) => (t.status === 'copied' ? fmtN(t.rowsPerSec) : '-'), align: 'right' },
+    ];
+    r.table(d.tables, cols);
+    if (d.problems.count > 0) r.line(r.c.yellow(`${fmtN(d.problems.count)} value(s) ${d.onTypeError === 'null' ? 'written as NULL' : 'skipped with their rows'}; listed in ${d.problems.reportFile}`));
+    const b = d.backup && 'id' in d.backup ? `backup ${d.backup.id}` : 'no backup';
+    r.line(
+      `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${(d.totals.durationMs / 1000).toFixed(1)} s (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
+    );
+    r.line(r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`));
+  };
+  try {
+    const res = await copyDatabase(config, {
+      from: opts.from,
+      tables,
+      batchRows,
+      dryRun: !!opts.dryRun,
+      resume: !!opts.resume,
+      truncate: !!opts.truncate,
+      backup: opts.backup !== false,
+      onTypeError: opts.onTypeError ?? 'fail',
+      reportFile: opts.report,
+      onEvent: (e) => {
+        pending = pending.then(() => onEvent(e)).catch(() => undefined);
+      },
+    });
+    await pending;
+    (spin as Progress | null)?.stop();
+    ctx.out.result({ ok: true, ...res }, render);
+  } catch (err) {
+    await pending;
+    (spin as Progress | null)?.stop();
+    if (err instanceof CopyVerificationError && !ctx.out.json) {
+      ctx.out.line(ctx.out.c.red('differences between SQLite and PostgreSQL:'));
+      const diffCols: Column<TableResult>[] = [
+          { header: 'TABLE', value: (t) => t.table },
+          { header: 'SQLITE ROWS', value: (t) => fmtN(t.rows), align: 'right' },
+          { header: 'POSTGRESQL ROWS', value: (t) => fmtN(t.targetRows), align: 'right' },
+          { header: 'SQLITE CHECKSUM', value: (t) => t.sourceChecksum },
+          { header: 'POSTGRESQL CHECKSUM', value: (t) => t.targetChecksum ?? '-' },
+      ];
+      ctx.out.table(err.result.tables.filter((t) => !t.match), diffCols);
+    }
+    throw err;
+  }
+};
+export default copy;

@@ -1,0 +1,279 @@
+/**
+ * Value conversion for `wks db copy`: one SQLite value (as better-sqlite3
+ * returns it with safeIntegers on: INTEGER -> bigint, REAL -> number,
+ * TEXT -> string, BLOB -> Buffer, NULL -> null) becomes one field of
+ * PostgreSQL's COPY text format, chosen by the TARGET column's type (which
+ * comes from wks's own migrations, never from guessing).
+ *
+ * Contract:
+ *  - Nothing is silently coerced. A value whose SQLite storage class does not
+ *    fit the target type (a string in an INTEGER column, a REAL in a BIGINT,
+ *    invalid JSON, an unparseable DATETIME, a NUL character, a NULL in a NOT
+ *    NULL column) is a TypeProblem; the caller decides (fail, skip the row,
+ *    or write NULL).
+ *  - REAL -> double precision is bit-exact: JS `String(x)` is the shortest
+ *    text that round-trips to the same double, and PostgreSQL's float8 input
+ *    is correctly rounded; -0 keeps its sign.
+ *  - DATETIME text without a zone is taken as UTC (what SQLite's
+ *    CURRENT_TIMESTAMP writes); an explicit offset is honoured. Fractional
+ *    seconds keep up to 6 digits (PostgreSQL's resolution).
+ *
+ * The canonical rendering used by the checksum (see checksum.ts) is the
+ * COPY field itself for every kind except json, whose canonical form is a
+ * parsed-and-sorted rendering, so the source side and the target side
+ * (which reads PostgreSQL's own output back) agree exactly.
+ */
+
+/** How a target column is written and checked. */
+export type ColumnKind = 'int2' | 'int4' | 'int8' | 'float' | 'numeric' | 'text' | 'timestamptz' | 'timestamp' | 'json' | 'bool' | 'bytea' | 'other';
+
+/** Map a PostgreSQL information_schema data_type / udt_name to a ColumnKind. */
+export function kindOf(dataType: string, udtName = ''): ColumnKind {
+  const t = dataType.toLowerCase();
+  const u = udtName.toLowerCase();
+  if (t === 'smallint' || u === 'int2') return 'int2';
+  if (t === 'integer' || u === 'int4') return 'int4';
+  if (t === 'bigint' || u === 'int8') return 'int8';
+  if (t === 'double precision' || t === 'real' || u === 'float8' || u === 'float4') return 'float';
+  if (t === 'numeric' || u === 'numeric') return 'numeric';
+  if (t === 'text' || t === 'character varying' || t === 'character' || u === 'text' || u === 'varchar' || u === 'bpchar') return 'text';
+  if (t === 'timestamp with time zone' || u === 'timestamptz') return 'timestamptz';
+  if (t === 'timestamp without time zone' || u === 'timestamp') return 'timestamp';
+  if (t === 'jsonb' || t === 'json' || u === 'jsonb' || u === 'json') return 'json';
+  if (t === 'boolean' || u === 'bool') return 'bool';
+  if (t === 'bytea' || u === 'bytea') return 'bytea';
+  return 'other';
+}
+
+/** A value that cannot be copied faithfully. */
+export interface TypeProblem {
+  problem: string;
+}
+
+const INT_RANGE: Record<'int2' | 'int4' | 'int8', [bigint, bigint]> = {
+  int2: [-32768n, 32767n],
+  int4: [-2147483648n, 2147483647n],
+  int8: [-9223372036854775808n, 9223372036854775807n],
+};
+const MAX_EXACT = 9007199254740992n; // 2^53
+
+/** Escape a string for COPY text format (the same set PostgreSQL's COPY TO escapes, so output == input). */
+export function escapeCopyText(s: string): string {
+  // Fast path: most values need no escaping.
+  if (!/[\\\t\n\r\b\f\v]/.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    switch (c) {
+      case 92: out += '\\\\'; break;
+      case 9: out += '\\t'; break;
+      case 10: out += '\\n'; break;
+      case 13: out += '\\r'; break;
+      case 8: out += '\\b'; break;
+      case 12: out += '\\f'; break;
+      case 11: out += '\\v'; break;
+      default: out += s[i];
+    }
+  }
+  return out;
+}
+
+/** Shortest round-trip rendering of a double, keeping the sign of -0. */
+export function formatFloat(x: number): string {
+  if (x === 0 && Object.is(x, -0)) return '-0';
+  return String(x); // 'Infinity', '-Infinity' are accepted by float8in; NaN cannot be stored by SQLite
+}
+
+const DT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/**
+ * Parse SQLite DATETIME text into PostgreSQL's own ISO output form in UTC:
+ * `YYYY-MM-DD HH:MM:SS[.ffffff]+00` (timestamptz) or without `+00`
+ * (timestamp). No zone = UTC. Returns a TypeProblem when the text is not a
+ * date SQLite's date functions would accept or names an impossible date.
+ * More than 6 fractional digits is a problem (PostgreSQL would round).
+ */
+export function convertDateTime(s: string, withZone: boolean): string | TypeProblem {
+  const m = DT.exec(s.trim());
+  if (!m) return { problem: `not a DATETIME text (expected YYYY-MM-DD HH:MM:SS, UTC)` };
+  const year = +m[1]!, month = +m[2]!, day = +m[3]!;
+  const hh = m[4] ? +m[4] : 0, mi = m[5] ? +m[5] : 0, ss = m[6] ? +m[6] : 0;
+  const frac = m[7] ?? '';
+  if (frac.length > 6 && /[1-9]/.test(frac.slice(6))) return { problem: 'more than microsecond precision' };
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hh > 23 || mi > 59 || ss > 59) return { problem: 'impossible date or time' };
+  const dim = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day > dim) return { problem: 'impossible date' };
+  let offsetMin = 0;
+  const z = m[8];
+  if (z && z.toUpperCase() !== 'Z') {
+    const sign = z[0] === '-' ? -1 : 1;
+    const digits = z.slice(1).replace(':', '');
+    const oh = +digits.slice(0, 2), om = digits.length > 2 ? +digits.slice(2, 4) : 0;
+    if (oh > 15 || om > 59) return { problem: 'impossible zone offset' };
+    offsetMin = sign * (oh * 60 + om);
+  }
+  let y = year, mo = month, d = day, h = hh, mn = mi;
+  if (offsetMin !== 0) {
+    const t = new Date(0);
+    t.setUTCFullYear(year, month - 1, day);
+    t.setUTCHours(hh, mi - offsetMin, ss, 0);
+    y = t.getUTCFullYear(); mo = t.getUTCMonth() + 1; d = t.getUTCDate(); h = t.getUTCHours(); mn = t.getUTCMinutes();
+    if (y < 1 || y > 9999) return { problem: 'date out of range' };
+  }
+  const micros = frac.padEnd(6, '0').slice(0, 6).replace(/0+$/, '');
+  return `${pad(y, 4)}-${pad(mo)}-${pad(d)} ${pad(h)}:${pad(mn)}:${pad(ss)}${micros ? `.${micros}` : ''}${withZone ? '+00' : ''}`;
+}
+
+/** Stable JSON rendering: keys sorted, no whitespace (the checksum's canonical json). */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(v as object).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+const LONE_SURROGATE = /\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|[dD][c-fC-F][0-9a-fA-F]{2})/;
+
+/** Validate JSON text for jsonb. Returns the parsed value or a TypeProblem. */
+export function parseJsonForJsonb(s: string): { value: unknown } | TypeProblem {
+  let value: unknown;
+  try {
+    value = JSON.parse(s);
+  } catch (err) {
+    return { problem: `invalid JSON (${(err as Error).message.replace(/\s+/g, ' ').slice(0, 80)})` };
+  }
+  if (s.includes('\\u')) {
+    if (/\\u0000/.test(s)) return { problem: 'JSON contains \\u0000, which jsonb cannot store' };
+    // a high surrogate escape not followed by a low one, or a low one on its own
+    const stripped = s.replace(/\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}/g, '');
+    if (LONE_SURROGATE.test(stripped)) return { problem: 'JSON contains an unpaired surrogate escape, which jsonb rejects' };
+  }
+  return { value };
+}
+
+/** The result of converting one value: the COPY field and, for json, the canonical form. */
+export interface Converted {
+  field: string;
+  /** Present only when the checksum's canonical form differs from `field` (json). */
+  canonical?: string;
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'bigint') return 'INTEGER';
+  if (typeof v === 'number') return 'REAL';
+  if (typeof v === 'string') return 'TEXT';
+  if (Buffer.isBuffer(v)) return 'BLOB';
+  return typeof v;
+}
+
+/** Short preview of a bad value for reports (never the whole value). */
+export function preview(v: unknown): string {
+  if (v === null) return 'NULL';
+  if (Buffer.isBuffer(v)) return `<${v.length} bytes>`;
+  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * Convert one non-null SQLite value for a target column of `kind`.
+ * Returns the COPY field (escaped) or a TypeProblem naming what is wrong.
+ */
+export function convertValue(v: unknown, kind: ColumnKind): Converted | TypeProblem {
+  switch (kind) {
+    case 'int2':
+    case 'int4':
+    case 'int8': {
+      if (typeof v !== 'bigint') return { problem: `${describe(v)} value in an integer column` };
+      const [lo, hi] = INT_RANGE[kind];
+      if (v < lo || v > hi) return { problem: `integer out of range for ${kind}` };
+      return { field: v.toString() };
+    }
+    case 'float':
+    case 'numeric': {
+      if (typeof v === 'number') return { field: formatFloat(v) };
+      if (typeof v === 'bigint') {
+        if (kind === 'numeric') return { field: v.toString() };
+        if (v > MAX_EXACT || v < -MAX_EXACT) return { problem: 'integer not exactly representable as double precision' };
+        return { field: formatFloat(Number(v)) };
+      }
+      return { problem: `${describe(v)} value in a REAL column` };
+    }
+    case 'text': {
+      if (typeof v !== 'string') return { problem: `${describe(v)} value in a TEXT column` };
+      if (v.includes('\u0000')) return { problem: 'text contains a NUL character, which PostgreSQL cannot store' };
+      return { field: escapeCopyText(v) };
+    }
+    case 'timestamptz':
+    case 'timestamp': {
+      if (typeof v !== 'string') return { problem: `${describe(v)} value in a DATETIME column (expected UTC text)` };
+      const r = convertDateTime(v, kind === 'timestamptz');
+      return typeof r === 'string' ? { field: r } : r;
+    }
+    case 'json': {
+      if (typeof v !== 'string') return { problem: `${describe(v)} value in a JSON column` };
+      const r = parseJsonForJsonb(v);
+      if ('problem' in r) return r;
+      if (v.includes('\u0000')) return { problem: 'JSON text contains a NUL character' };
+      return { field: escapeCopyText(v), canonical: canonicalJson(r.value) };
+    }
+    case 'bool': {
+      if (v === 0n) return { field: 'f' };
+      if (v === 1n) return { field: 't' };
+      return { problem: `${describe(v)} ${preview(v)} in a boolean column (expected 0 or 1)` };
+    }
+    case 'bytea': {
+      if (!Buffer.isBuffer(v)) return { problem: `${describe(v)} value in a BLOB column` };
+      return { field: `\\\\x${v.toString('hex')}` };
+    }
+    default: {
+      if (typeof v === 'string') {
+        if (v.includes('\u0000')) return { problem: 'text contains a NUL character' };
+        return { field: escapeCopyText(v) };
+      }
+      if (typeof v === 'bigint') return { field: v.toString() };
+      if (typeof v === 'number') return { field: formatFloat(v) };
+      if (Buffer.isBuffer(v)) return { field: `\\\\x${v.toString('hex')}` };
+      return { problem: `unsupported value ${describe(v)}` };
+    }
+  }
+}
+
+/**
+ * Normalise one field read back from PostgreSQL (COPY TO text output with
+ * DateStyle ISO, TimeZone UTC, bytea_output hex) to the canonical form the
+ * source side produced. Only float/numeric and json need work.
+ */
+export function canonicalFromTarget(field: string, kind: ColumnKind): string {
+  if (field === '\\N') return field;
+  if (kind === 'float' || kind === 'numeric') return formatFloat(Number(field));
+  if (kind === 'json') return canonicalJson(JSON.parse(unescapeCopyText(field)));
+  return field;
+}
+
+/** Undo COPY text escaping (the subset PostgreSQL writes, plus octal/hex forms). */
+export function unescapeCopyText(s: string): string {
+  if (!s.includes('\\')) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (ch !== '\\' || i === s.length - 1) {
+      out += ch;
+      continue;
+    }
+    const n = s[++i]!;
+    switch (n) {
+      case 't': out += '\t'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'v': out += '\v'; break;
+      default: out += n;
+    }
+  }
+  return out;
+}

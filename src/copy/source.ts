@@ -1,0 +1,244 @@
+/**
+ * The SQLite side of `wks db copy`: introspection inside one read snapshot,
+ * and the chunk producer that turns a table's rows into COPY text.
+ *
+ * Runs synchronously on a better-sqlite3 handle, either in the copy worker
+ * thread (worker.ts) or inline on the main thread. Integers are read with
+ * safeIntegers(true) so an INTEGER is a bigint and a REAL is a number: the
+ * storage class is known exactly and no 64-bit id loses precision.
+ */
+import type Database from 'better-sqlite3';
+import { TableChecksum } from './checksum.js';
+import { convertValue, formatFloat, escapeCopyText, preview, type ColumnKind } from './convert.js';
+
+/** Tables wks owns (never copied: each database keeps its own bookkeeping). */
+export const INTERNAL_TABLES = new Set(['schema_migrations', 'wks_migration_lock', 'wks_copy_progress', 'wks_backup_lock']);
+
+export interface SourceColumn {
+  name: string;
+  declType: string;
+  notNull: boolean;
+}
+
+export interface SourceTable {
+  name: string;
+  columns: SourceColumn[];
+  rows: number;
+  /** False for WITHOUT ROWID tables (problems then name the row's position). */
+  hasRowid: boolean;
+  /** sqlite_sequence value for AUTOINCREMENT tables (highest id ever handed out), else null. */
+  sequence: number | null;
+}
+
+export const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/**
+ * Read the table list, columns, row counts and AUTOINCREMENT sequences.
+ * Call inside the read transaction that the copy will use, so the counts
+ * match the rows copied. Skips sqlite_* and wks's own tables.
+ */
+export function inspectSource(db: Database.Database): SourceTable[] {
+  const names = db
+    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+    .all() as Array<{ name: string }>;
+  let seqs = new Map<string, number>();
+  try {
+    seqs = new Map((db.prepare('SELECT name, seq FROM sqlite_sequence').all() as Array<{ name: string; seq: number }>).map((r) => [r.name, Number(r.seq)]));
+  } catch {
+    /* no AUTOINCREMENT table: no sqlite_sequence */
+  }
+  const out: SourceTable[] = [];
+  for (const { name } of names) {
+    if (INTERNAL_TABLES.has(name)) continue;
+    const cols = db.prepare(`PRAGMA table_info(${q(name)})`).all() as Array<{ name: string; type: string; notnull: number }>;
+    let hasRowid = true;
+    try {
+      db.prepare(`SELECT rowid FROM ${q(name)} LIMIT 0`).all();
+    } catch {
+      hasRowid = false;
+    }
+    const rows = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${q(name)}`).get() as { n: number }).n);
+    out.push({
+      name,
+      columns: cols.map((c) => ({ name: c.name, declType: String(c.type ?? ''), notNull: Number(c.notnull) === 1 })),
+      rows,
+      hasRowid,
+      sequence: seqs.get(name) ?? null,
+    });
+  }
+  return out;
+}
+
+export type OnTypeError = 'fail' | 'skip-row' | 'null';
+
+/** What the producer needs to know about one table. */
+export interface TableSpec {
+  table: string;
+  /** Columns to copy, in target order, each with the target's kind and nullability. */
+  columns: Array<{ name: string; kind: ColumnKind; notNull: boolean }>;
+  hasRowid: boolean;
+  /** `copy` produces COPY text; `hash` only computes the checksum (resumed tables). */
+  mode: 'copy' | 'hash';
+  onTypeError: OnTypeError;
+  batchRows: number;
+}
+
+/** One type problem, as listed in the report file and in errors. */
+export interface ProblemRecord {
+  table: string;
+  rowid: string | null;
+  column: string;
+  problem: string;
+  value: string;
+  action: 'failed' | 'skipped-row' | 'nulled';
+  /** skip-row: the whole source row, so it can be fixed and re-inserted by hand. */
+  row?: Record<string, unknown>;
+}
+
+export interface Chunk {
+  /** COPY text for `rows` rows (empty in hash mode). */
+  text: string;
+  /** Rows written in this chunk. */
+  rows: number;
+  /** Rows read from SQLite for this chunk (rows + skipped). */
+  read: number;
+  problems: ProblemRecord[];
+}
+
+export interface TableSummary {
+  table: string;
+  /** Rows read from SQLite. */
+  sourceRows: number;
+  /** Rows written (sourceRows - skipped). */
+  rows: number;
+  skipped: number;
+  nulled: number;
+  /** Checksum over the rows written, canonical form. */
+  checksum: string;
+}
+
+/** Thrown by the producer under --on-type-error=fail (first problem). */
+export class SourceTypeError extends Error {
+  constructor(readonly record: ProblemRecord) {
+    super(`${record.table}: row ${record.rowid ?? '?'}, column ${record.column}: ${record.problem} (value ${record.value})`);
+  }
+}
+
+function jsonSafe(row: unknown[], cols: string[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  cols.forEach((c, i) => {
+    const v = row[i];
+    o[c] = typeof v === 'bigint' ? (v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v.toString()) : Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v;
+  });
+  return o;
+}
+
+/**
+ * Produce a table's rows as COPY text chunks of `batchRows` rows, converting
+ * each value for its target kind and checksumming the canonical rows that
+ * are written. Returns the summary when the generator finishes.
+ * Throws SourceTypeError on the first problem under `fail` (or when `null`
+ * cannot apply because the column is NOT NULL).
+ */
+export function* produceChunks(db: Database.Database, spec: TableSpec): Generator<Chunk, TableSummary, void> {
+  const cols = spec.columns;
+  const n = cols.length;
+  const sel = cols.map((c) => q(c.name)).join(', ');
+  const stmt = db.prepare(`SELECT ${spec.hasRowid ? 'rowid, ' : ''}${sel} FROM ${q(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
+  stmt.raw(true);
+  stmt.safeIntegers(true);
+  const off = spec.hasRowid ? 1 : 0;
+  const kinds = cols.map((c) => c.kind);
+  const notNull = cols.map((c) => c.notNull);
+  const hasJson = kinds.includes('json');
+  const sum = new TableChecksum();
+  const copying = spec.mode === 'copy';
+  let text = '';
+  let inChunk = 0;
+  let readInChunk = 0;
+  let problems: ProblemRecord[] = [];
+  let sourceRows = 0;
+  let skipped = 0;
+  let nulled = 0;
+  const fields: string[] = new Array(n);
+  const canon: string[] = hasJson ? new Array(n) : fields;
+
+  for (const raw of stmt.iterate() as IterableIterator<unknown[]>) {
+    sourceRows++;
+    readInChunk++;
+    let skip = false;
+    for (let i = 0; i < n; i++) {
+      const v = raw[i + off];
+      const k = kinds[i]!;
+      let field: string | undefined;
+      let problem: string | undefined;
+      // Fast paths for the common, exact cases; everything else goes through convertValue.
+      if (v === null) {
+        if (notNull[i]) problem = 'NULL in a NOT NULL column';
+        else field = '\\N';
+      } else if (k === 'int8' && typeof v === 'bigint') field = v.toString();
+      else if (k === 'float' && typeof v === 'number') field = formatFloat(v);
+      else if (k === 'text' && typeof v === 'string' && !v.includes('\u0000')) field = escapeCopyText(v);
+      else {
+        const r = convertValue(v, k);
+        if ('problem' in r) problem = r.problem;
+        else {
+          field = r.field;
+          if (hasJson) canon[i] = r.canonical ?? r.field;
+        }
+      }
+      if (problem !== undefined) {
+        const rec: ProblemRecord = {
+          table: spec.table,
+          rowid: spec.hasRowid ? String(raw[0]) : `#${sourceRows}`,
+          column: cols[i]!.name,
+          problem,
+          value: preview(v),
+          action: 'failed',
+        };
+        if (spec.onTypeError === 'skip-row') {
+          rec.action = 'skipped-row';
+          rec.row = jsonSafe(raw.slice(off), cols.map((c) => c.name));
+          problems.push(rec);
+          skip = true;
+          break;
+        }
+        if (spec.onTypeError === 'null' && !notNull[i]) {
+          rec.action = 'nulled';
+          problems.push(rec);
+          nulled++;
+          field = '\\N';
+        } else {
+          if (spec.onTypeError === 'null') rec.problem += ' (cannot write NULL: the target column is NOT NULL)';
+          throw new SourceTypeError(rec);
+        }
+      }
+      fields[i] = field!;
+      if (hasJson && (kinds[i] !== 'json' || field === '\\N')) canon[i] = field!;
+    }
+    if (skip) {
+      skipped++;
+      if (readInChunk >= spec.batchRows) {
+        yield { text, rows: inChunk, read: readInChunk, problems };
+        text = '';
+        inChunk = 0;
+        readInChunk = 0;
+        problems = [];
+      }
+      continue;
+    }
+    const line = n === 1 ? fields[0]! : fields.join('\t');
+    sum.add(hasJson ? canon.join('\t') : line);
+    if (copying) text += line + '\n';
+    inChunk++;
+    if (readInChunk >= spec.batchRows) {
+      yield { text, rows: inChunk, read: readInChunk, problems };
+      text = '';
+      inChunk = 0;
+      readInChunk = 0;
+      problems = [];
+    }
+  }
+  if (readInChunk > 0 || problems.length > 0) yield { text, rows: inChunk, read: readInChunk, problems };
+  return { table: spec.table, sourceRows, rows: sum.rows, skipped, nulled, checksum: sum.digest() };
+}

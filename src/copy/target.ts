@@ -1,0 +1,206 @@
+/**
+ * The PostgreSQL side of `wks db copy`: schema introspection (column types,
+ * nullability, foreign keys, identity sequences), the wks_copy_progress
+ * bookkeeping table, and the read-back checksum.
+ *
+ * All functions take a raw pg client that the caller owns (one session:
+ * the run's advisory lock and session settings live on it).
+ */
+import type pg from 'pg';
+import { StringDecoder } from 'node:string_decoder';
+import { TableChecksum } from './checksum.js';
+import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
+import { q } from './source.js';
+
+export const PROGRESS_TABLE = 'wks_copy_progress';
+/** The progress row that stands for the whole run (not a table name). */
+export const RUN_ROW = '(run)';
+/** pg_advisory_lock key for copy runs: the bytes of "wkscopy". */
+export const COPY_LOCK_KEY = '33613665562226809';
+
+export interface TargetColumn {
+  name: string;
+  dataType: string;
+  kind: ColumnKind;
+  notNull: boolean;
+}
+
+export interface TargetTable {
+  name: string;
+  columns: TargetColumn[];
+  /** Tables this one references (foreign keys), excluding itself. */
+  references: string[];
+  /** Columns backed by a sequence (identity or serial): column -> sequence name. */
+  sequences: Array<{ column: string; sequence: string }>;
+}
+
+/** Describe every table in the current schema. */
+export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, TargetTable>> {
+  const cols = await client.query<{ table_name: string; column_name: string; data_type: string; udt_name: string; is_nullable: string; seq: string | null }>(
+    `SELECT c.table_name, c.column_name, c.data_type, c.udt_name, c.is_nullable,
+            pg_get_serial_sequence(quote_ident(c.table_name), c.column_name) AS seq
+       FROM information_schema.columns c
+       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+      WHERE c.table_schema = current_schema()
+      ORDER BY c.table_name, c.ordinal_position`,
+  );
+  const tables = new Map<string, TargetTable>();
+  for (const r of cols.rows) {
+    let t = tables.get(r.table_name);
+    if (!t) tables.set(r.table_name, (t = { name: r.table_name, columns: [], references: [], sequences: [] }));
+    t.columns.push({ name: r.column_name, dataType: r.data_type, kind: kindOf(r.data_type, r.udt_name), notNull: r.is_nullable === 'NO' });
+    if (r.seq) t.sequences.push({ column: r.column_name, sequence: r.seq });
+  }
+  const fks = await client.query<{ child: string; parent: string }>(
+    `SELECT DISTINCT c.relname AS child, p.relname AS parent
+       FROM pg_constraint k
+       JOIN pg_class c ON c.oid = k.conrelid
+       JOIN pg_class p ON p.oid = k.confrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE k.contype = 'f' AND n.nspname = current_schema()`,
+  );
+  for (const r of fks.rows) {
+    const t = tables.get(r.child);
+    if (t && r.parent !== r.child && !t.references.includes(r.parent)) t.references.push(r.parent);
+  }
+  return tables;
+}
+
+/**
+ * Order tables so every table comes after the tables it references
+ * (references outside `names` are ignored: they must already hold their
+ * rows). Ties keep alphabetical order. Throws with the cycle's tables when
+ * the foreign keys form a cycle.
+ */
+export function fkOrder(names: string[], tables: Map<string, TargetTable>): string[] {
+  const set = new Set(names);
+  const pending = new Map(names.map((n) => [n, (tables.get(n)?.references ?? []).filter((r) => set.has(r))]));
+  const out: string[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending.entries()].filter(([, deps]) => deps.every((d) => !pending.has(d))).map(([n]) => n).sort();
+    if (ready.length === 0) throw new Error(`foreign keys form a cycle between: ${[...pending.keys()].sort().join(', ')}`);
+    for (const n of ready) {
+      out.push(n);
+      pending.delete(n);
+    }
+  }
+  return out;
+}
+
+export interface ProgressRow {
+  table_name: string;
+  status: 'in_progress' | 'done' | 'verified' | 'failed';
+  source: string | null;
+  source_rows: number | null;
+  rows: number | null;
+  skipped: number | null;
+  checksum: string | null;
+  run_id: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+const PROGRESS_DDL = `CREATE TABLE IF NOT EXISTS ${PROGRESS_TABLE} (
+  table_name TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('in_progress', 'done', 'verified', 'failed')),
+  source TEXT,
+  source_rows BIGINT,
+  rows BIGINT,
+  skipped BIGINT,
+  checksum TEXT,
+  run_id TEXT,
+  started_at TIMESTAMPTZ,
+  finished_at TIMESTAMPTZ
+)`;
+
+/** Create wks_copy_progress when missing. */
+export async function ensureProgressTable(client: pg.ClientBase): Promise<void> {
+  await client.query(PROGRESS_DDL);
+}
+
+/** The progress rows by table name (empty when the table does not exist). */
+export async function readProgress(client: pg.ClientBase): Promise<Map<string, ProgressRow>> {
+  const exists = await client.query(`SELECT to_regclass($1) AS t`, [PROGRESS_TABLE]);
+  if (!exists.rows[0]?.t) return new Map();
+  const r = await client.query<ProgressRow>(`SELECT * FROM ${PROGRESS_TABLE}`);
+  return new Map(r.rows.map((x) => [x.table_name, { ...x, source_rows: num(x.source_rows), rows: num(x.rows), skipped: num(x.skipped) }]));
+}
+
+function num(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+/** Insert or replace one progress row. */
+export async function writeProgress(client: pg.ClientBase, row: Partial<ProgressRow> & Pick<ProgressRow, 'table_name' | 'status'>): Promise<void> {
+  await client.query(
+    `INSERT INTO ${PROGRESS_TABLE} (table_name, status, source, source_rows, rows, skipped, checksum, run_id, started_at, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     ON CONFLICT (table_name) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, source_rows = EXCLUDED.source_rows,
+       rows = EXCLUDED.rows, skipped = EXCLUDED.skipped, checksum = EXCLUDED.checksum, run_id = EXCLUDED.run_id,
+       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at`,
+    [row.table_name, row.status, row.source ?? null, row.source_rows ?? null, row.rows ?? null, row.skipped ?? null, row.checksum ?? null, row.run_id ?? null, row.started_at ?? null, row.finished_at ?? null],
+  );
+}
+
+/** True when the table has at least one row. */
+export async function hasRows(client: pg.ClientBase, table: string): Promise<boolean> {
+  const r = await client.query(`SELECT EXISTS (SELECT 1 FROM ${q(table)}) AS x`);
+  return r.rows[0]?.x === true;
+}
+
+/**
+ * Set each sequence of the table so the next value is max(id) + 1 (or the
+ * SQLite AUTOINCREMENT high-water mark + 1 when that is larger, so ids of
+ * deleted rows are not handed out again). Empty table: next value 1.
+ */
+export async function resetSequences(client: pg.ClientBase, t: TargetTable, sqliteSeq: number | null): Promise<Array<{ column: string; next: string }>> {
+  const out: Array<{ column: string; next: string }> = [];
+  for (const s of t.sequences) {
+    const r = await client.query<{ next: string }>(
+      `SELECT (CASE WHEN m IS NULL THEN setval($1::regclass, 1, false) ELSE setval($1::regclass, m, true) + 1 END)::text AS next
+         FROM (SELECT GREATEST((SELECT max(${q(s.column)}) FROM ${q(t.name)}), $2::bigint) AS m) x`,
+      [s.sequence, sqliteSeq],
+    );
+    out.push({ column: s.column, next: r.rows[0]!.next });
+  }
+  return out;
+}
+
+/**
+ * The target side of verification: stream the table out with COPY TO
+ * (DateStyle ISO, TimeZone UTC, bytea hex: set on the session by the
+ * caller) and checksum each row in the same canonical form the source side
+ * used. Returns row count and digest.
+ */
+export async function targetChecksum(client: pg.ClientBase, table: string, columns: TargetColumn[], onRows?: (n: number) => void): Promise<{ rows: number; checksum: string }> {
+  const { to: copyTo } = await import('pg-copy-streams');
+  const kinds = columns.map((c) => c.kind);
+  const normalize = kinds.map((k) => k === 'float' || k === 'numeric' || k === 'json');
+  const needs = normalize.some(Boolean);
+  const sum = new TableChecksum();
+  const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => q(c.name)).join(', ')} FROM ${q(table)}) TO STDOUT`));
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  const line = (l: string) => {
+    if (needs) {
+      const f = l.split('\t');
+      for (let i = 0; i < f.length; i++) if (normalize[i]) f[i] = canonicalFromTarget(f[i]!, kinds[i]!);
+      sum.add(f.join('\t'));
+    } else sum.add(l);
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const s = rest + decoder.write(chunk);
+    let start = 0;
+    for (;;) {
+      const nl = s.indexOf('\n', start);
+      if (nl < 0) break;
+      line(s.slice(start, nl));
+      start = nl + 1;
+    }
+    rest = s.slice(start);
+    onRows?.(sum.rows);
+  }
+  rest += decoder.end();
+  if (rest.length > 0) line(rest);
+  return { rows: sum.rows, checksum: sum.digest() };
+}

@@ -1,0 +1,87 @@
+/**
+ * The copy worker thread: reads SQLite (one read snapshot for the whole run)
+ * and converts rows to COPY text while the main thread streams the previous
+ * chunk to PostgreSQL, so the two cores both work.
+ *
+ * Protocol (see reader.ts for the main-thread side):
+ *   main -> worker  {type:'plan'}                         -> {type:'plan', tables}
+ *   main -> worker  {type:'table', spec}                  -> {type:'chunk', buf, rows, read, problems}* then {type:'done', summary} | {type:'error', ...}
+ *   main -> worker  {type:'close'}                        -> the worker ends its snapshot and exits
+ * Backpressure: `credits[0]` counts chunks posted but not yet written to the
+ * socket; the worker blocks (Atomics.wait) while it is at `maxInFlight`.
+ * `credits[1]` set to 1 asks the worker to stop the current table.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { inspectSource, produceChunks, SourceTypeError, type TableSpec } from './source.js';
+
+interface Init {
+  path: string;
+  busyTimeoutMs: number;
+  shared: SharedArrayBuffer;
+  maxInFlight: number;
+}
+
+const init = workerData as Init;
+const credits = new Int32Array(init.shared);
+const port = parentPort!;
+const encoder = new TextEncoder();
+
+const { default: BetterSqlite3 } = await import('better-sqlite3');
+let db: import('better-sqlite3').Database;
+try {
+  db = new BetterSqlite3(init.path, { readonly: true, fileMustExist: true });
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(init.busyTimeoutMs))}`);
+  // One read transaction for the whole run: counts, rows and checksums all come from the same snapshot.
+  db.exec('BEGIN');
+  db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+} catch (err) {
+  port.postMessage({ type: 'fatal', message: (err as Error).message });
+  throw err;
+}
+
+function runTable(spec: TableSpec): void {
+  const gen = produceChunks(db, spec);
+  for (;;) {
+    if (Atomics.load(credits, 1) !== 0) {
+      port.postMessage({ type: 'aborted' });
+      return;
+    }
+    const next = gen.next();
+    if (next.done) {
+      port.postMessage({ type: 'done', summary: next.value });
+      return;
+    }
+    const c = next.value;
+    if (spec.mode === 'copy' && c.text.length > 0) {
+      while (Atomics.load(credits, 0) >= init.maxInFlight) {
+        if (Atomics.load(credits, 1) !== 0) break;
+        Atomics.wait(credits, 0, Atomics.load(credits, 0), 200);
+      }
+      const buf = encoder.encode(c.text);
+      Atomics.add(credits, 0, 1);
+      port.postMessage({ type: 'chunk', buf, rows: c.rows, read: c.read, problems: c.problems }, [buf.buffer]);
+    } else {
+      port.postMessage({ type: 'chunk', buf: null, rows: c.rows, read: c.read, problems: c.problems });
+    }
+  }
+}
+
+port.on('message', (msg: { type: string; spec?: TableSpec }) => {
+  try {
+    if (msg.type === 'plan') port.postMessage({ type: 'plan', tables: inspectSource(db) });
+    else if (msg.type === 'table') runTable(msg.spec!);
+    else if (msg.type === 'close') {
+      try {
+        db.exec('COMMIT');
+      } catch {
+        /* read-only snapshot: nothing to commit */
+      }
+      db.close();
+      port.close();
+    }
+  } catch (err) {
+    if (err instanceof SourceTypeError) port.postMessage({ type: 'error', record: err.record, message: err.message });
+    else port.postMessage({ type: 'error', message: (err as Error).message });
+  }
+});
+port.postMessage({ type: 'ready' });
