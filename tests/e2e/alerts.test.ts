@@ -1,0 +1,134 @@
+/**
+ * Alerts end to end: `wks alerts test` and the daemon's alert job, against a
+ * local HTTP receiver (Slack webhook + PagerDuty Events API v2) started here.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const received: Array<{ path: string; body: any }> = [];
+let server: http.Server;
+let base = '';
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '/', body: JSON.parse(data || 'null') });
+      res.writeHead(202, { 'Content-Type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  dir = tmpDir('wks-alerts-e2e');
+  env = {
+    DATABASE_PATH: path.join(dir, 'w.db'),
+    BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+    ALERT_SLACK_WEBHOOK: `${base}/hooks/SECRET-hook-path`,
+    ALERT_PAGERDUTY_KEY: 'pd-SECRET-routing-key',
+    ALERT_PAGERDUTY_URL: `${base}/v2/enqueue`,
+  };
+  expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
+});
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+describe('wks alerts test', () => {
+  it('sends to Slack', async () => {
+    received.length = 0;
+    const r = await runWks(['alerts', 'test', '--channel', 'slack', '--json'], { env, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ channel: 'slack', sent: true, attempts: 1 });
+    expect(received).toHaveLength(1);
+    expect(received[0]!.body.text).toMatch(/\[FIRING\] wks_test/);
+  });
+
+  it('PagerDuty: a trigger, then its resolve, on one dedup key', async () => {
+    received.length = 0;
+    const r = await runWks(['alerts', 'test', '--channel', 'pagerduty'], { env, cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/test notification sent to pagerduty \(trigger \+ resolve\)/);
+    expect(received.map((x) => x.body.event_action)).toEqual(['trigger', 'resolve']);
+    expect(received[0]!.body.dedup_key).toBe(received[1]!.body.dedup_key);
+    expect(r.stdout + r.stderr).not.toMatch(/SECRET/);
+  });
+
+  it('an unconfigured channel is a configuration error (78) naming the variable', async () => {
+    const r = await runWks(['alerts', 'test', '--channel', 'email'], { env, cwd: dir });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/the email channel is not configured/);
+    expect(r.stderr).toMatch(/ALERT_SMTP_URL/);
+  });
+
+  it('an unreachable receiver fails with exit 1 and no secret in the message', async () => {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    const r = await runWks(['alerts', 'test', '--channel', 'slack'], { env: { ...env, ALERT_SLACK_WEBHOOK: `http://127.0.0.1:${port}/hooks/SECRET-x` }, cwd: dir, timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/could not notify slack: slack: request failed \(ECONNREFUSED\)/);
+    expect(r.stderr).not.toMatch(/SECRET/);
+  });
+});
+
+describe('the alerts job in wks serve', () => {
+  it('fires backup_stale once (no backups at all), de-duplicated across evaluations', async () => {
+    received.length = 0;
+    const cfg = path.join(dir, 'alerts.yml');
+    writeFileSync(
+      cfg,
+      [
+        'phase4:',
+        '  version: "4.0.0"',
+        '  monitoring:',
+        '    alerts:',
+        '      enabled: true',
+        '  serve:',
+        '    jobs:',
+        '      backup: { enabled: false, schedule: "0 2 * * *" }',
+        '      alerts: { enabled: true, schedule: "* * * * * *" }',
+        '',
+      ].join('\n'),
+    );
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    const child = spawn(process.execPath, [WKS_BIN, '-c', cfg, 'serve', '--port', String(port)], { cwd: dir, env: baseEnv({ ...env, METRICS_SCRAPE_CACHE_MS: '0' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    try {
+      const t0 = Date.now();
+      while (!received.some((x) => x.body?.event_action === 'trigger')) {
+        if (Date.now() - t0 > 15_000 || child.exitCode !== null) throw new Error(`no PagerDuty trigger:\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 2500)); // two more evaluations
+      const stale = received.filter((x) => x.body?.dedup_key === 'wks:backup_stale' || /backup_stale/.test(x.body?.text ?? ''));
+      expect(stale.map((x) => (x.path.startsWith('/hooks') ? 'slack' : x.body.event_action)).sort()).toEqual(['slack', 'trigger']);
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/^wks_alerts_firing\{alert="backup_stale"\} 1$/m);
+      expect(text).toMatch(/^wks_alert_notifications_total\{channel="pagerduty",result="success"\} \d+$/m);
+      const ready = (await (await fetch(`http://127.0.0.1:${port}/ready`)).json()) as any;
+      expect(ready.alerts.rules.find((r: any) => r.name === 'backup_stale').state).toBe('firing');
+      expect(err).toMatch(/alert backup_stale firing/);
+      expect(err).not.toMatch(/SECRET/);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  });
+});
