@@ -186,7 +186,10 @@ export class RedisLease extends PollingLease {
         connectTimeout: c.connect_timeout_ms,
         lazyConnect: true,
         maxRetriesPerRequest: 1,
-        enableOfflineQueue: true,
+        // Fail a command at once while disconnected (the next tick retries);
+        // ioredis keeps reconnecting in the background.
+        enableOfflineQueue: false,
+        commandTimeout: Math.max(500, Math.floor(this.opts.leaseMs / 3)),
         retryStrategy: (n) => Math.min(n * 200, 2000),
       });
       this.client.on('error', () => undefined); // surfaced by the failing command instead
