@@ -110,10 +110,12 @@ export interface RecordInput {
   error?: string | null;
 }
 
-/** Insert (or replace, for a dirty row being resolved) the row of one migration. */
+/**
+ * Insert the row of one migration. Callers only record versions that have no
+ * row (pending ones), so a duplicate is a real conflict and fails loudly.
+ */
 export async function recordApplied(db: DatabaseAdapter, r: RecordInput): Promise<void> {
   const b = (v: boolean | undefined) => (db.dialect === 'sqlite' ? (v ? 1 : 0) : !!v);
-  await db.run(`DELETE FROM ${TABLE} WHERE version = $1`, [r.version]);
   await db.run(
     `INSERT INTO ${TABLE} (version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [r.version, r.name, r.checksum, r.source, toDbTime(r.appliedAt, db.dialect), Math.round(r.durationMs), b(r.dirty), b(r.baseline), r.error ?? null],
