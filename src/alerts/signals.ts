@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
+import type { DatabaseAdapter } from '../db/types.js';
 import { newestBackupMs } from '../metrics/collect.js';
 import { freeBytes } from '../metrics/disk.js';
 import { toDate, dbTime } from '../metrics/time.js';
@@ -16,7 +16,8 @@ export interface SignalSources {
   db: () => Promise<DatabaseAdapter | null>;
   /** Resolves when Redis answers; rejects when it does not. Null when Redis is disabled. */
   pingRedis?: (() => Promise<void>) | null;
-  backups?: BackupApi | null;
+  /** Compute backup_age from the backup catalog. Default true. */
+  catalog?: boolean;
   /** Whether the newest scheduled backup attempt failed (kept by the backup job). */
   lastBackupFailed?: () => boolean;
 }
@@ -65,7 +66,7 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
   }
   sig.dependency_down = sig.down!.length;
 
-  if (src.backups) {
+  if (src.catalog !== false) {
     try {
       const { readCatalog } = await import('../backup/catalog.js');
       const newest = newestBackupMs(readCatalog(config.database.backup.storage_path).entries);

@@ -21,7 +21,7 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter, BackupApi } from '../serve/deps.js';
+import type { DatabaseAdapter } from '../db/types.js';
 import type { CatalogEntry } from '../backup/types.js';
 import type { WksMetrics } from './registry.js';
 import { toDate, tsSeconds } from './time.js';
@@ -31,8 +31,8 @@ export interface CollectorSources {
   db: () => Promise<DatabaseAdapter | null>;
   /** Count execution locks; null when Redis is disabled. Throws when Redis is unreachable. */
   countLocks?: (() => Promise<number>) | null;
-  /** The backup library, or null when not built. */
-  backups?: BackupApi | null;
+  /** Read the backup catalog (database.backup.storage_path) for the wks_backup_* gauges. Default true. */
+  catalog?: boolean;
   now?: () => Date;
   /** How long a backup-catalog read is reused (default 5000 ms). */
   catalogTtlMs?: number;
@@ -257,8 +257,7 @@ export class PlatformCollector {
   }
 
   private async collectBackups(now: Date): Promise<void> {
-    const api = this.sources.backups;
-    if (!api) return;
+    if (this.sources.catalog === false) return;
     const ttl = this.sources.catalogTtlMs ?? 5000;
     if (now.getTime() - this.catalogAt < ttl) return;
     if (this.catalogBusy) return this.catalogBusy;

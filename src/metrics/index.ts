@@ -9,7 +9,6 @@ import { writeFileAtomic } from '../util/fs.js';
 import { createMetrics } from './registry.js';
 import { PlatformCollector } from './collect.js';
 import { instrumentDb } from './instrument.js';
-import { loadBackupApi } from '../serve/deps.js';
 
 export { createMetrics, SEED_BUCKETS, SEED_SUMMARY_OBJECTIVES } from './registry.js';
 export type { WksMetrics } from './registry.js';
@@ -38,7 +37,6 @@ export async function scrapeOnce(config: Config, opts: { textfile?: string; now?
   let db: DatabaseAdapter | null = null;
   let redis: import('ioredis').Redis | null = null;
   try {
-    const backups = await loadBackupApi();
     const collector = new PlatformCollector(metrics, config, {
       db: async () => {
         if (!db) {
@@ -57,7 +55,6 @@ export async function scrapeOnce(config: Config, opts: { textfile?: string; now?
             return n;
           }
         : null,
-      backups,
       now: opts.now ? () => opts.now! : undefined,
     });
     await collector.collect();

@@ -20,7 +20,7 @@ import { startHttpServer, type RunningServer, type ReadyResult } from './http.js
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
 import { checkAgents } from './agent-health.js';
-import { loadBackupApi, loadHealthApi, loadWorkflowApi, type BackupApi, type HealthApi } from './deps.js';
+import { loadBackupApi, loadHealthApi, loadWorkflowApi, type BackupApi } from './deps.js';
 import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
 import { notifyAll, configuredChannels } from '../alerts/notify.js';
@@ -53,23 +53,21 @@ export interface ServeHandle {
   stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
 }
 
-/** Why a job is off, or null when it will run: config, or a library this build lacks. */
-function disabledReason(config: Config, name: JobName, backups: BackupApi | null): string | null {
+/** Why a job is off (from the configuration), or null when it will run. */
+function disabledReason(config: Config, name: JobName): string | null {
   const j = config.serve.jobs[name];
   if (!j.enabled) return `serve.jobs.${name}.enabled is false`;
-  if ((name === 'backup' || name === 'rotate' || name === 'verify') && !backups) return 'the backup library is not part of this build';
   if (name === 'backup' && !config.database.backup.enabled) return 'database.backup.enabled is false (BACKUP_ENABLED)';
   if (name === 'alerts' && !config.monitoring.alerts.enabled) return 'monitoring.alerts.enabled is false';
   return null;
 }
 
 /** The schedule of every job with its next `n` runs (for --print-schedule). Pure apart from the clock. */
-export async function describeSchedule(config: Config, opts: { n?: number; from?: Date } = {}) {
-  const backups = await loadBackupApi();
+export function describeSchedule(config: Config, opts: { n?: number; from?: Date } = {}) {
   return {
     leader: { mechanism: chooseMechanism(config), leaseMs: config.serve.leader_lease_ms },
     jobs: JOB_NAMES.map((name) => {
-      const reason = disabledReason(config, name, backups);
+      const reason = disabledReason(config, name);
       const schedule = config.serve.jobs[name].schedule;
       return {
         name,
@@ -80,12 +78,6 @@ export async function describeSchedule(config: Config, opts: { n?: number; from?
       };
     }),
   };
-}
-
-function idOf(res: unknown): string | null {
-  const r = res as Record<string, any> | null;
-  const id = r?.id ?? r?.manifest?.id ?? r?.backup?.id ?? null;
-  return id === null ? null : String(id);
 }
 
 /**
@@ -177,7 +169,6 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const collector = new PlatformCollector(metrics, config, {
     db: getDb,
     countLocks,
-    backups,
     now: clock,
   });
 
@@ -194,31 +185,27 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let lastBackupFailed = false;
   const jobs: Record<JobName, JobSpec['run']> = {
     backup: async ({ now }) => {
-      const t0 = Date.now();
-      let res: unknown;
-      try {
-        res = await backups!.createBackup(config, { type: 'scheduled', now });
-      } catch (err) {
+      // A backup that does not verify counts as a failed backup.
+      const failed = (err: unknown): never => {
         lastBackupFailed = true;
         metrics.backupFailuresTotal.inc();
         metrics.backupLastFailure.set(Date.now() / 1000);
         throw err;
-      }
-      lastBackupFailed = false;
+      };
+      const t0 = Date.now();
+      const res = await backups.createBackup(config, { type: 'scheduled', now }).catch(failed);
       metrics.backupLastDuration.set((Date.now() - t0) / 1000);
       collector.invalidateCatalog();
-      const id = idOf(res);
-      if (id) {
-        await backups!.verifyBackup(config, id, { deep: false });
-        metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
-      }
+      await backups.verifyBackup(config, res.manifest.id, { deep: false }).catch(failed);
+      lastBackupFailed = false;
+      metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
       collector.invalidateCatalog();
       await collector.collect();
-      log('info', `scheduled backup ${id ?? ''} completed and verified`.replace('  ', ' '));
+      log('info', `scheduled backup ${res.manifest.id} completed and verified`);
       return res;
     },
     rotate: async ({ now }) => {
-      const res = await backups!.rotateBackups(config, { dryRun: false, now });
+      const res = await backups.rotateBackups(config, { dryRun: false, now });
       collector.invalidateCatalog();
       return res;
     },
@@ -226,13 +213,13 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       // Every backup in the catalog, deep; one failure does not stop the others.
       let entries: ReturnType<BackupApi['selectBackups']> = [];
       try {
-        entries = backups!.selectBackups(config, { all: true });
+        entries = backups.selectBackups(config, { all: true });
       } catch (err) {
         if ((err as { code?: string }).code !== 'not_found') throw err;
       }
       const failed: string[] = [];
       for (const e of entries) {
-        const rec = await backups!.verifyEntry(config, e, { deep: true }).catch((err: Error) => ({ ok: false, failed: err.message }));
+        const rec = await backups.verifyEntry(config, e, { deep: true }).catch((err: Error) => ({ ok: false, failed: err.message }));
         if (!rec.ok) failed.push(`${e.manifest.id} (${rec.failed})`);
       }
       collector.invalidateCatalog();
@@ -247,7 +234,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
     alerts: async ({ now }) => {
       if (!engine) return;
-      const signals = await gatherSignals(config, { db: getDb, pingRedis, backups, lastBackupFailed: () => lastBackupFailed }, now);
+      const signals = await gatherSignals(config, { db: getDb, pingRedis, lastBackupFailed: () => lastBackupFailed }, now);
       const events = engine.evaluate(signals, now);
       for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
       for (const ev of events) {
@@ -267,7 +254,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     },
   };
   const specs: JobSpec[] = JOB_NAMES.map((name) => {
-    const reason = disabledReason(config, name, backups);
+    const reason = disabledReason(config, name);
     if (reason && config.serve.jobs[name].enabled) log('warn', `job ${name} is off: ${reason}`);
     return {
       name,
