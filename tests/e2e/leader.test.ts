@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
-import { createTestRedis, type TestRedis } from '../helpers/services.js';
+import { createTestRedis, createTestDatabase, type TestRedis, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const LEASE_MS = 2000;
@@ -43,10 +43,10 @@ async function start(args: string[], env: Record<string, string>, cwd: string): 
   return { child, url: `http://127.0.0.1:${port}`, stderr: () => err, exited };
 }
 
-async function leaderOf(i: Instance): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
+async function leaderOf(i: Instance, mechanism = 'redis'): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
   const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
   const text = await (await fetch(`${i.url}/metrics`)).text();
-  const m = text.match(/^wks_leader\{instance="([^"]+)",mechanism="redis"\} (\S+)$/m);
+  const m = text.match(new RegExp(`^wks_leader\\{instance="([^"]+)",mechanism="${mechanism}"\\} (\\S+)$`, 'm'));
   return { leader: ready.leader.leader, instance: ready.leader.instance, holder: ready.leader.holder, metric: Number(m?.[2]) };
 }
 
@@ -107,5 +107,53 @@ describe('two wks serve instances on one Redis', () => {
     }
     // The survivor released its lease on a graceful stop.
     expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBeNull();
+  });
+});
+
+describe('two wks serve instances on one PostgreSQL database (no Redis)', () => {
+  let pgdb: TestDatabase | null = null;
+  beforeAll(async () => {
+    pgdb = await createTestDatabase('serve_leader_e2e');
+  });
+  afterAll(async () => {
+    await pgdb?.drop();
+  });
+
+  it('the advisory lock gives one leader; the follower takes over after the leader is killed', async (ctx) => {
+    if (!pgdb) return ctx.skip();
+    const pdir = tmpDir('wks-leader-pg');
+    const penv = { ...pgdb.env, BACKUP_STORAGE_PATH: path.join(pdir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
+    const m = await runWks(['migrate', 'up'], { env: penv, cwd: pdir });
+    expect(m.code, m.stderr).toBe(0);
+    const pcfg = path.join(pdir, 'phase4-config.yml');
+    writeFileSync(pcfg, `phase4:\n  version: "4.0.0"\n  serve:\n    leader_lease_ms: ${LEASE_MS}\n`);
+    const a = await start(['-c', pcfg], penv, pdir);
+    const b = await start(['-c', pcfg], penv, pdir);
+    try {
+      const [la, lb] = await Promise.all([leaderOf(a, 'postgres'), leaderOf(b, 'postgres')]);
+      expect([la.leader, lb.leader].filter(Boolean)).toHaveLength(1);
+      expect(la.metric + lb.metric).toBe(1);
+      const [leader, follower] = la.leader ? [a, b] : [b, a];
+      const scrape = await (await fetch(`${follower.url}/metrics`)).text();
+      expect(scrape).toMatch(/^wks_up\{dependency="database"\} 1$/m);
+      expect(scrape).toMatch(/^database_connections\{pool_name="wks"\} [1-9]/m);
+      leader.child.kill('SIGKILL');
+      await leader.exited;
+      const killedAt = Date.now();
+      let took = -1;
+      while (Date.now() - killedAt < 10_000) {
+        if ((await leaderOf(follower, 'postgres')).leader) {
+          took = Date.now() - killedAt;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // PostgreSQL drops the dead session's lock once it notices the closed socket (immediate on a local kill).
+      expect(took, follower.stderr()).toBeGreaterThanOrEqual(0);
+      expect(took).toBeLessThanOrEqual(LEASE_MS + 500);
+    } finally {
+      for (const i of [a, b]) if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGTERM');
+      await Promise.all([a.exited, b.exited]);
+    }
   });
 });
