@@ -112,6 +112,9 @@ function info(m: MigrationFile, section: 'up' | 'down', withStatements: boolean,
   };
 }
 
+/** The `message` of a dirty row whose run stopped without reporting an error (kill -9, lost connection). */
+const INTERRUPTED = 'interrupted';
+
 function recovery(row: AppliedRow, file: string | undefined): string {
   let detail: { statement?: number; line?: number; message?: string; direction?: string; of?: number } = {};
   try {
@@ -122,9 +125,13 @@ function recovery(row: AppliedRow, file: string | undefined): string {
   const where = file ? `${file}${detail.line ? `:${detail.line}` : ''}` : `${row.version}_${row.name}`;
   const done = detail.statement && detail.statement > 1 ? `statements 1-${detail.statement - 1} were applied and remain applied` : 'no statement had completed';
   const dir = detail.direction === 'down' ? 'rolling back' : 'applying';
+  const interrupted = detail.message === INTERRUPTED;
+  const what = interrupted
+    ? `the run was interrupted (process killed or connection lost) while statement ${detail.statement ?? '?'}${detail.of ? ` of ${detail.of}` : ''} at ${where} was running; check whether that statement took effect. `
+    : `statement ${detail.statement ?? '?'}${detail.of ? ` of ${detail.of}` : ''} at ${where} failed${detail.message ? `: ${detail.message}` : ''}. `;
   const head =
-    `migration ${row.version}_${row.name} failed part-way while ${dir} (it is marked transaction:false, so it could not be rolled back): ` +
-    `${done}; statement ${detail.statement ?? '?'}${detail.of ? ` of ${detail.of}` : ''} at ${where} failed${detail.message ? `: ${detail.message}` : ''}. `;
+    `migration ${row.version}_${row.name} ${interrupted ? 'stopped' : 'failed'} part-way while ${dir} (it is marked transaction:false, so it could not be rolled back): ` +
+    `${done}; ${what}`;
   if (detail.direction === 'down') {
     return (
       head +
@@ -166,10 +173,13 @@ async function runStatements(
   section: Section,
   direction: 'up' | 'down',
   onFail: (e: { statement: number; of: number; line: number; message: string }) => Promise<void>,
+  /** Non-transactional runs: record which statement is about to run, so a kill -9 leaves an exact state. */
+  beforeEach?: (e: { statement: number; of: number; line: number; message: string; direction: string }) => Promise<void>,
 ): Promise<void> {
   const stmts = splitStatements(section.sql, db.dialect, section.startLine);
   for (let i = 0; i < stmts.length; i++) {
     const st = stmts[i]!;
+    if (beforeEach) await beforeEach({ statement: i + 1, of: stmts.length, line: st.line, message: INTERRUPTED, direction });
     try {
       await db.exec(st.sql);
     } catch (err) {
@@ -213,8 +223,9 @@ async function applyUp(db: DatabaseAdapter, m: MigrationFile, now: () => Date): 
     });
   } else {
     // Recorded dirty first: if the process dies mid-way, the state says so.
-    await recordApplied(db, { ...row, appliedAt: now(), durationMs: 0, dirty: true, error: JSON.stringify({ direction: 'up', message: 'interrupted' }) });
-    await runStatements(db, m, up, 'up', (f) => markFailed(db, m.version, JSON.stringify(f)));
+    await recordApplied(db, { ...row, appliedAt: now(), durationMs: 0, dirty: true, error: JSON.stringify({ direction: 'up', statement: 1, message: INTERRUPTED }) });
+    const progress = (f: object) => markFailed(db, m.version, JSON.stringify(f));
+    await runStatements(db, m, up, 'up', progress, progress);
     await markClean(db, m.version, performance.now() - t0);
   }
   return performance.now() - t0;
@@ -236,10 +247,11 @@ async function applyDown(db: DatabaseAdapter, m: MigrationFile): Promise<number>
   } else {
     await db.run(`UPDATE ${TABLE} SET dirty = $1, error = $2 WHERE version = $3`, [
       db.dialect === 'sqlite' ? 1 : true,
-      JSON.stringify({ direction: 'down', message: 'interrupted' }),
+      JSON.stringify({ direction: 'down', statement: 1, message: INTERRUPTED }),
       m.version,
     ]);
-    await runStatements(db, m, down, 'down', (f) => markFailed(db, m.version, JSON.stringify(f)));
+    const progress = (f: object) => markFailed(db, m.version, JSON.stringify(f));
+    await runStatements(db, m, down, 'down', progress, progress);
     await deleteApplied(db, m.version);
   }
   return performance.now() - t0;
@@ -324,7 +336,16 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
     if (opts.beforeApply) await opts.beforeApply(pendingInfo, db);
     for (const m of pending) {
       opts.onStart?.(info(m, 'up', false, dialect));
-      const durationMs = await applyUp(db, m, now);
+      const durationMs = await applyUp(db, m, now).catch((err) => {
+        if (err instanceof MigrationFailedError && appliedRows.length === 0 && /already exists/i.test(err.message)) {
+          throw new MigrationFailedError(err.message, {
+            cause: err,
+            hint: `${err.hint}. The tables already exist but nothing is recorded as applied: if the old application created this database, run \`wks migrate baseline\` first`,
+            details: err.details,
+          });
+        }
+        throw err;
+      });
       const r = { version: m.version, name: m.name, source: m.source, durationMs: Math.round(durationMs * 10) / 10 };
       result.applied.push(r);
       opts.onDone?.(r);

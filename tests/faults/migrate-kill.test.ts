@@ -95,6 +95,9 @@ describe('kill -9 during migrate up', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/dirty at migration 20260101000000_slow/);
     expect(r.stderr).toMatch(/wks migrate resolve 20260101000000 --rolled-back/);
+    // Exact state even after kill -9: statement 1 done, statement 2 (line 3) was running.
+    expect(r.stderr).toMatch(/statements 1-1 were applied/);
+    expect(r.stderr).toMatch(/interrupted .*statement 2 of 3 at \S+20260101000000_slow\.sql:3 was running/);
     const st = await runWks(['migrate', 'status', '--exit-code'], { cwd, env });
     expect(st.code).toBe(1);
     expect(st.stdout).toMatch(/DIRTY/);

@@ -285,6 +285,16 @@ CREATE TABLE IF NOT EXISTS agents (
     await expect(baselineDatabase(f.config)).rejects.toThrow(/already has migration history/);
   });
 
+  it('up on such a database fails cleanly and points to baseline', async () => {
+    const f = (await fresh('sqlite'))!;
+    await withDb(f.config, (db) => db.exec(SEED_0001_SQLITE));
+    const err = await migrateUp(f.config).catch((e) => e);
+    expect(err).toBeInstanceOf(MigrationFailedError);
+    expect(err.message).toMatch(/already exists/);
+    expect(err.hint).toMatch(/wks migrate baseline/);
+    expect((await migrationStatus(f.config)).applied).toEqual([]);
+  });
+
   it('refuses, listing every difference, when the tables do not match (SQLite)', async () => {
     const f = (await fresh('sqlite'))!;
     await withDb(f.config, (db) => db.exec(SEED_0001_SQLITE.replace('  password_hash TEXT NOT NULL,\n', '').replace('config_json TEXT', 'config_json BLOB')));
