@@ -11,6 +11,9 @@ export interface RateLimitCounter {
   userId: string;
   endpoint: string;
   key: string;
+  /** `counter`: the seed's string counter; `sliding-window`: a sorted set of request times. */
+  kind: 'counter' | 'sliding-window';
+  /** Requests counted in the current window. */
   count: number;
   limit: number;
   remaining: number;
@@ -45,27 +48,72 @@ export async function showRateLimits(config: Config, userId: string, opts: { end
   const windowMs = config.performance.rate_limiting.window_ms;
   return withRedis(config, async ({ client, keys }) => {
     const found = await counterKeys(client, keys, userId, opts.endpoint);
-    const pipe = client.pipeline();
-    for (const k of found) pipe.get(k).pttl(k);
-    const res = found.length ? ((await pipe.exec()) ?? []) : [];
+    if (found.length === 0) return { userId, limit, windowMs, counters: [] };
+    // The seed stores a string counter expiring with the window. A sliding-
+    // window limiter (performance.rate_limiting.strategy) may keep a sorted
+    // set of request timestamps instead: both are read.
+    const p1 = client.pipeline();
+    for (const k of found) p1.type(k).pttl(k).get(k);
+    const r1 = (await p1.exec()) ?? [];
+    const zsets = found.filter((_, i) => r1[3 * i]?.[1] === 'zset');
+    const oldest = new Map<string, number>();
+    if (zsets.length) {
+      const p2 = client.pipeline();
+      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES'); // ioredis 6 types lack the WITHSCORES overload on pipelines
+      const r2 = (await p2.exec()) ?? [];
+      zsets.forEach((k, j) => {
+        const v = r2[j]?.[1] as string[] | undefined;
+        if (v && v.length === 2) oldest.set(k, Number(v[1]));
+      });
+    }
+    const windowInfo = new Map<string, { count: number; resetAt: Date | null }>();
+    if (zsets.length) {
+      const p3 = client.pipeline();
+      const units: number[] = [];
+      for (const k of zsets) {
+        // Scores are epoch milliseconds, or seconds when small (< 1e11).
+        const unit = (oldest.get(k) ?? now.getTime()) < 1e11 ? 1000 : 1;
+        units.push(unit);
+        const start = (now.getTime() - windowMs) / unit;
+        p3.zcount(k, `(${start}`, '+inf').zrangebyscore(k, `(${start}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
+      }
+      const r3 = (await p3.exec()) ?? [];
+      zsets.forEach((k, j) => {
+        const first = r3[2 * j + 1]?.[1] as string[] | undefined;
+        const firstMs = first && first.length === 2 ? Number(first[1]) * units[j]! : null;
+        windowInfo.set(k, { count: Number(r3[2 * j]?.[1] ?? 0), resetAt: firstMs === null ? null : new Date(firstMs + windowMs) });
+      });
+    }
     const counters: RateLimitCounter[] = [];
     found.forEach((key, i) => {
-      const raw = res[2 * i]?.[1] as string | null;
-      if (raw === null || raw === undefined) return;
-      const count = Number(raw);
-      const pttl = Number(res[2 * i + 1]?.[1]);
+      const type = String(r1[3 * i]?.[1]);
+      const pttl = Number(r1[3 * i + 1]?.[1]);
+      let c: number;
+      let resetAt: Date | null;
+      let kind: RateLimitCounter['kind'];
+      if (type === 'string') {
+        const count = Number(r1[3 * i + 2]?.[1]);
+        c = Number.isFinite(count) ? count : 0;
+        resetAt = pttl >= 0 ? new Date(now.getTime() + pttl) : null;
+        kind = 'counter';
+      } else if (type === 'zset') {
+        const w = windowInfo.get(key)!;
+        c = w.count;
+        resetAt = w.resetAt ?? (pttl >= 0 ? new Date(now.getTime() + pttl) : null);
+        kind = 'sliding-window';
+      } else return; // vanished, or a type no limiter writes
       const parsed = keys.parseRateLimitKey(key);
-      const c = Number.isFinite(count) ? count : 0;
       counters.push({
         userId,
         endpoint: parsed?.endpoint ?? opts.endpoint ?? key,
         key,
+        kind,
         count: c,
         limit,
         remaining: Math.max(0, limit - c),
         limited: c >= limit,
-        resetInMs: pttl >= 0 ? pttl : null,
-        resetAt: pttl >= 0 ? new Date(now.getTime() + pttl) : null,
+        resetInMs: resetAt ? Math.max(0, resetAt.getTime() - now.getTime()) : null,
+        resetAt,
       });
     });
     return { userId, limit, windowMs, counters };

@@ -24,6 +24,7 @@ describe.skipIf(!redis)('rate limits', () => {
     const res = await showRateLimits(config(), 'u1', { now: NOW });
     expect(res.limit).toBe(5);
     expect(res.windowMs).toBe(60_000);
+    expect(res.counters.every((c) => c.kind === 'counter')).toBe(true);
     expect(res.counters.map((c) => [c.endpoint, c.count, c.remaining, c.limited])).toEqual([
       ['/api/auth', 7, 0, true],
       ['/api/auto:run', 2, 3, false],
@@ -33,6 +34,24 @@ describe.skipIf(!redis)('rate limits', () => {
     expect(auth.resetAt!.getTime()).toBe(NOW.getTime() + auth.resetInMs!);
     const one = await showRateLimits(config(), 'u1', { endpoint: '/api/auto:run' });
     expect(one.counters.map((c) => c.endpoint)).toEqual(['/api/auto:run']);
+  });
+
+  it('reads a sliding-window sorted set (ms or s scores): requests inside the window, reset when the oldest leaves it', async () => {
+    const k = key('u3', '/api/sw');
+    const k2 = key('u3', '/api/sws');
+    await redis!.client.del(k, k2);
+    const t = NOW.getTime();
+    // window 60 s: two requests inside (10 s and 50 s ago), one outside (70 s ago)
+    await redis!.client.zadd(k, t - 70_000, 'a', t - 50_000, 'b', t - 10_000, 'c');
+    await redis!.client.zadd(k2, (t - 70_000) / 1000, 'a', (t - 30_000) / 1000, 'b');
+    const res = await showRateLimits(config(), 'u3', { now: NOW });
+    const [sw, sws] = res.counters;
+    expect(sw).toMatchObject({ endpoint: '/api/sw', kind: 'sliding-window', count: 2, remaining: 3, limited: false });
+    expect(sw!.resetAt!.toISOString()).toBe(new Date(t - 50_000 + 60_000).toISOString());
+    expect(sw!.resetInMs).toBe(10_000);
+    expect(sws).toMatchObject({ endpoint: '/api/sws', count: 1 });
+    expect(sws!.resetInMs).toBe(30_000);
+    await redis!.client.del(k, k2);
   });
 
   it('resets one endpoint or all of a user, leaving other users alone', async () => {
