@@ -12,6 +12,7 @@ const show: Action<{ endpoint?: string }> = async (ctx, args, opts) => {
       d.counters,
       [
         { header: 'ENDPOINT', value: 'endpoint' },
+        { header: 'KIND', value: 'kind' },
         { header: 'COUNT', value: (c) => `${c.count}/${c.limit}`, align: 'right', style: (t, c) => (c.limited ? r.c.red(t) : t) },
         { header: 'REMAINING', value: 'remaining', align: 'right' },
         { header: 'RESETS IN', value: (c) => (c.resetInMs === null ? 'never (no TTL)' : dur(c.resetInMs)), align: 'right' },
