@@ -11,7 +11,8 @@
  *    dies, so a killed leader is replaced at the followers' next poll.
  *  - file: for SQLite on one host, `<database>.serve.lock` created with
  *    O_EXCL holding {instance, pid, expiresAt}; renewed by rewriting it
- *    (after checking the owner), taken over once expired.
+ *    (after checking the owner), taken over once expired, or at once when
+ *    the file names a process on this host that no longer exists.
  *
  * Safety: a leader believes it leads only until its own local deadline
  * (last successful acquire/renew + lease - 10%), so a paused or partitioned
@@ -305,6 +306,21 @@ interface FileLeaseBody {
   expiresAt: number;
 }
 
+/**
+ * True when the lease names a process on this host that no longer exists
+ * (kill -9, crash): its lease need not be waited out. A reused pid reads as
+ * alive, which only means waiting for the expiry (the safe direction).
+ */
+function deadOnThisHost(b: FileLeaseBody): boolean {
+  if (b.host !== hostname() || !Number.isInteger(b.pid) || b.pid <= 0) return false;
+  try {
+    process.kill(b.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 /** Single-host file lease for SQLite installs. */
 export class FileLease extends PollingLease {
   readonly mechanism = 'file' as const;
@@ -350,11 +366,11 @@ export class FileLease extends PollingLease {
   protected async acquire(): Promise<boolean> {
     if (this.createExclusive()) return true;
     const cur = this.read();
-    if (cur && cur.expiresAt > Date.now()) {
+    if (cur && cur.expiresAt > Date.now() && !deadOnThisHost(cur)) {
       this.currentHolder = cur.instance;
       return false;
     }
-    // Expired (or unreadable): remove and race for it with O_EXCL; the loser sees EEXIST.
+    // Expired, unreadable, or its process is gone: remove and race for it with O_EXCL; the loser sees EEXIST.
     try {
       unlinkSync(this.file);
     } catch {

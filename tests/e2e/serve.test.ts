@@ -302,4 +302,34 @@ describe('scheduled backups', () => {
     const v = await runWks(['backup', 'verify', '--latest'], { env: benv, cwd: bdir });
     expect(v.code, v.stderr).toBe(0);
   });
+
+  it('a second signal exits at once; the interrupted backup never appears in the catalog', async () => {
+    const before = (await runWks(['backup', 'list', '--json'], { env: benv, cwd: bdir })).json().backups.length;
+    const s = await startServe(['-c', cfg, '-v'], benv, bdir);
+    await s.waitFor(/job backup started/, 10_000);
+    s.child.kill('SIGTERM');
+    await s.waitFor(/SIGTERM received/, 5000);
+    const t0 = Date.now();
+    s.child.kill('SIGTERM');
+    const { code, signal } = await s.exited;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(s.stderr()).toMatch(/second SIGTERM: exiting now/);
+    expect(s.stderr()).not.toMatch(/completed and verified/);
+    const list = (await runWks(['backup', 'list', '--json'], { env: benv, cwd: bdir })).json();
+    expect(list.backups.length).toBe(before);
+    expect(list.problems).toEqual([]);
+  });
+
+  it('a backup outliving serve.shutdown_grace_ms: wks says so and exits by the signal (non-zero)', async () => {
+    const short = path.join(bdir, 'short-grace.yml');
+    writeFileSync(short, readFileSync(cfg, 'utf8').replace('  serve:\n', '  serve:\n    shutdown_grace_ms: 50\n'));
+    const s = await startServe(['-c', short, '-v'], benv, bdir);
+    await s.waitFor(/job backup started/, 10_000);
+    s.child.kill('SIGTERM');
+    const { code, signal } = await s.exited;
+    expect(code === 0 && signal === null).toBe(false);
+    expect(s.stderr()).toMatch(/grace period \(serve.shutdown_grace_ms\) exceeded; abandoning backup/);
+  });
 });
+

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { hostname } from 'node:os';
 import pg from 'pg';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/schema.js';
@@ -153,6 +154,22 @@ describe('file lease (SQLite, one host)', () => {
       leases.push(c);
       await c.start();
       expect(c.isLeader()).toBe(true);
+      await c.stop();
+
+      // An unexpired lease of a process that no longer exists on this host (kill -9) is taken over at once.
+      writeFileSync(file, JSON.stringify({ instance: 'killed', pid: 2 ** 22 + 12345, host: hostname(), expiresAt: Date.now() + 60_000 }));
+      const d = new FileLease(file, { leaseMs: 1200, instanceId: 'fd' });
+      leases.push(d);
+      await d.start();
+      expect(d.isLeader()).toBe(true);
+      // ...but a live process's lease is respected.
+      await d.stop();
+      writeFileSync(file, JSON.stringify({ instance: 'alive', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }));
+      const e = new FileLease(file, { leaseMs: 1200, instanceId: 'fe' });
+      leases.push(e);
+      await e.start();
+      expect(e.isLeader()).toBe(false);
+      expect(e.holder()).toBe('alive');
     } finally {
       for (const l of leases) await l.stop();
     }
