@@ -299,6 +299,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     server = await startHttpServer(opts.host ?? config.monitoring.prometheus.host, opts.port ?? config.monitoring.prometheus.port, {
       metrics,
       metricsPath: config.monitoring.prometheus.path,
+      metricsEnabled: config.monitoring.prometheus.enabled,
       bearerToken: config.monitoring.prometheus.bearer_token,
       cacheMs: config.monitoring.prometheus.scrape_cache_ms,
       beforeScrape: () => collector.collect(),

@@ -22,6 +22,8 @@ export interface HttpHandlers {
   metrics: WksMetrics;
   /** Path of the metrics route (config.monitoring.prometheus.path). */
   metricsPath: string;
+  /** False when METRICS_ENABLED=false: the metrics route answers 404, probes still work. Default true. */
+  metricsEnabled?: boolean;
   /** Bearer token required on the metrics route, or null for none. */
   bearerToken: string | null;
   /**
@@ -92,6 +94,7 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
     void (async () => {
       try {
         if (endpoint === h.metricsPath) {
+          if (h.metricsEnabled === false) return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
           if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
             return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', { 'WWW-Authenticate': 'Bearer realm="wks metrics"' });
           }

@@ -162,6 +162,20 @@ describe('wks serve', () => {
     }
   });
 
+  it('METRICS_ENABLED=false: /metrics is 404, the probes still answer', async () => {
+    const s = await startServe([], { ...env, METRICS_ENABLED: 'false' }, dir);
+    try {
+      const r = await fetch(`${s.url}/metrics`);
+      expect(r.status).toBe(404);
+      expect(await r.text()).toMatch(/METRICS_ENABLED=false/);
+      expect((await fetch(`${s.url}/health`)).status).toBe(200);
+      expect((await fetch(`${s.url}/ready`)).status).toBe(200);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect((await s.exited).code).toBe(0);
+    }
+  });
+
   it('a port already in use is one clear error, exit 1', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
