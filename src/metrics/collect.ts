@@ -11,7 +11,9 @@
  *    higher id (primary key range) and the active set (the seed's partial
  *    index idx_workflow_execution_status); an id that has left the active set
  *    is re-read by primary key and counted once, when it reaches a terminal
- *    status. The first scrape after start reads the history once, in batches.
+ *    status. Ids skipped inside the range (committed out of order) are
+ *    re-read by primary key for GAP_TTL_MS. The first scrape after start
+ *    reads the history once, in batches.
  *  - active_workflows and wks_workflows_stuck come from that same active-set
  *    query; agent_health_status reads the newest check per agent through
  *    idx_agent_health_recent.
@@ -25,6 +27,8 @@ import type { DatabaseAdapter } from '../db/types.js';
 import type { CatalogEntry } from '../backup/types.js';
 import type { WksMetrics } from './registry.js';
 import { toDate, tsSeconds } from './time.js';
+import { freeBytes } from './disk.js';
+import { parseDuration } from '../util/duration.js';
 
 export interface CollectorSources {
   /** The (instrumented) database, or null when none is configured/reachable. */
@@ -60,6 +64,10 @@ const TERMINAL = new Set(['completed', 'failed']);
 const BATCH = 5000;
 /** Cap on remembered active ids; beyond it the oldest are dropped (and then never counted). */
 const MAX_TRACKED = 100_000;
+/** A skipped id is re-checked for this long (a transaction open longer is not counted). */
+const GAP_TTL_MS = 5 * 60_000;
+/** Larger jumps in ids (a sequence restart, a bulk delete) are not treated as gaps. */
+const MAX_GAP_SPAN = 1000;
 
 const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS started_at, e.completed_at AS completed_at,
   w.name AS workflow_name, t.priority AS priority, t.started_at AS queued_at, t.lock_acquired_at AS lock_acquired_at
@@ -69,6 +77,9 @@ const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS star
 
 export class PlatformCollector {
   private lastId = 0;
+  /** Ids skipped below lastId (uncommitted when read), with when they were first missed. */
+  private readonly gaps = new Map<number, number>();
+  private caughtUp = false;
   /** Ids seen while pending/running, not yet counted. */
   private readonly tracked = new Set<number>();
   private catalogAt = 0;
@@ -106,7 +117,6 @@ export class PlatformCollector {
   }
 
   private async collectDisk(): Promise<void> {
-    const { freeBytes } = await import('./disk.js');
     const vols: Array<[string, string]> = [['backups', this.config.database.backup.storage_path]];
     if (this.config.database.type === 'sqlite') vols.push(['database', path.dirname(path.resolve(this.config.database.path))]);
     await Promise.all(
@@ -173,14 +183,34 @@ export class PlatformCollector {
   }
 
   private async collectExecutions(db: DatabaseAdapter, now: Date): Promise<void> {
-    // 1. New rows, by primary key range.
+    // 1. New rows, by primary key range. After the first catch-up, ids skipped
+    //    inside the range are remembered as gaps: on PostgreSQL a transaction
+    //    holding a lower id can commit after a higher one was read.
+    const nowMs = now.getTime();
     for (;;) {
       const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id > $1 ORDER BY e.id LIMIT ${BATCH}`, [this.lastId]);
       for (const row of rows) {
+        const id = Number(row.id);
+        if (this.caughtUp && id - this.lastId - 1 <= MAX_GAP_SPAN) {
+          for (let g = this.lastId + 1; g < id; g++) this.gaps.set(g, nowMs);
+        }
         this.see(row);
-        this.lastId = Math.max(this.lastId, Number(row.id));
+        this.lastId = Math.max(this.lastId, id);
       }
       if (rows.length < BATCH) break;
+    }
+    this.caughtUp = true;
+    // 1b. Gaps: re-read by primary key until they appear or expire (rolled-back ids never do).
+    if (this.gaps.size) {
+      for (const [id, at] of this.gaps) if (nowMs - at > GAP_TTL_MS) this.gaps.delete(id);
+      const ids = [...this.gaps.keys()].slice(0, 500);
+      if (ids.length) {
+        const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id IN (${ids.map((_, j) => `$${j + 1}`).join(', ')})`, ids);
+        for (const row of rows) {
+          this.gaps.delete(Number(row.id));
+          this.see(row);
+        }
+      }
     }
     // 2. The active set (partial index), for active_workflows and stuck detection.
     const active = await db.query<{ id: number | string; status: string; started_at: unknown }>(
@@ -223,7 +253,6 @@ export class PlatformCollector {
          LEFT JOIN agent_health_checks h ON h.id = (
            SELECT h2.id FROM agent_health_checks h2 WHERE h2.agent_id = a.id ORDER BY h2.check_time DESC, h2.id DESC LIMIT 1)`,
     );
-    const { parseDuration } = await import('../util/duration.js');
     const staleMs = parseDuration(this.config.health.agent_stale_after) ?? 15 * 60_000;
     this.metrics.agentHealthStatus.reset();
     for (const r of rows) {

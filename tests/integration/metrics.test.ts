@@ -124,6 +124,15 @@ describe.each([
     expect(await counter(m, 'workflow_executions_total', { workflow_name: 'alpha', status: 'failed' })).toBe(1);
     expect(await counter(m, 'active_workflows', {})).toBe(2);
 
+    // An id committed out of order (lower than one already read) is still counted, once.
+    const maxId = Number((await db.query<{ m: number }>(`SELECT MAX(id) AS m FROM workflow_executions`))[0]!.m);
+    await db.run(`INSERT INTO workflow_executions (id, workflow_id, status, started_at, completed_at) VALUES ($1, $2, 'completed', $3, $4)`, [maxId + 2, wfB, t(ago(9)), t(ago(8))]);
+    await col.collect();
+    await db.run(`INSERT INTO workflow_executions (id, workflow_id, status, started_at, completed_at) VALUES ($1, $2, 'completed', $3, $4)`, [maxId + 1, wfB, t(ago(7)), t(ago(6))]);
+    await col.collect();
+    await col.collect();
+    expect(await counter(m, 'workflow_executions_total', { workflow_name: 'beta', status: 'completed' })).toBe(2);
+
     // A fresh collector (a restarted daemon) reads the history once and agrees.
     const m2 = createMetrics({ processDefaults: false });
     await new PlatformCollector(m2, config, { db: async () => db, now: () => NOW }).collect();
