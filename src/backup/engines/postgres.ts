@@ -393,7 +393,7 @@ export const postgresEngine: BackupEngine = {
     // Deep: restore into a scratch database (always dropped), count, compare.
     const conn = pgConn(config);
     const admin = await connectMaintenance(conn);
-    const scratch = tempDbName('wks_verify', 'scratch');
+    const scratch = tempDbName(String(manifest.engine_details?.database ?? 'wks_verify'), 'scratch');
     try {
       const ver = await serverVersion(admin);
       if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
