@@ -31,9 +31,12 @@ export interface ScrapeResult {
  * With `textfile`, the text is written atomically (temp + fsync + rename,
  * mode 0644 so node_exporter can read it); the file name should end in `.prom`.
  * A dependency that is down does not fail the scrape: wks_up{dependency}=0.
+ * Process metrics are left out unless `processDefaults` (default false).
  */
 export async function scrapeOnce(config: Config, opts: { textfile?: string; now?: Date; processDefaults?: boolean } = {}): Promise<ScrapeResult> {
-  const metrics = createMetrics({ processDefaults: opts.processDefaults });
+  // No process_*/nodejs_* by default: a one-shot process's figures mean
+  // nothing, and node_exporter's own process_* would clash with them.
+  const metrics = createMetrics({ processDefaults: opts.processDefaults ?? false });
   let db: DatabaseAdapter | null = null;
   let redis: import('ioredis').Redis | null = null;
   try {

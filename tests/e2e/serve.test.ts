@@ -217,6 +217,7 @@ describe('wks metrics', () => {
     expect(st.mode & 0o777).toBe(0o644);
     const text = readFileSync(file, 'utf8');
     expect(text).toMatch(/^wks_up\{dependency="database"\} 1$/m);
+    expect(text).not.toMatch(/^process_/m); // would clash with node_exporter's own
     if (needPromtool(ctx)) expect(promtoolCheck(text).status, promtoolCheck(text).out).toBe(0);
     // A missing database is reported as down, not created.
     const gone = await runWks(['metrics'], { env: { ...env, DATABASE_PATH: path.join(dir, 'missing.db') }, cwd: dir });
