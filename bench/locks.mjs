@@ -44,12 +44,19 @@ const env = {
 };
 
 async function cleanup() {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // Repeat full passes until one finds nothing (deleting while the keyspace
+  // shrinks makes Redis rehash; a second pass catches anything skipped).
+  for (let pass = 0; pass < 10; pass++) {
+    let cursor = '0';
+    let found = 0;
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns}:*`, 'COUNT', 5000);
+      cursor = next;
+      found += keys.length;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    if (found === 0) return;
+  }
 }
 
 async function populate(from, to) {
