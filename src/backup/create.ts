@@ -22,6 +22,7 @@ import { manifestPath, newBackupId, sweepOrphans } from './catalog.js';
 import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
 import { keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
+import { hashFileInWorker } from './codecs/hash-worker.js';
 import { FILE_MODE, ensurePrivateDir, fsError, fsyncFile, ownedTempPath, removeQuietly, sweepLeftovers, writeJsonAtomic } from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
 import { BACKUP_TYPES, COMPRESSIONS, type BackupType, type Compression, type LogFn, type Manifest, type ProgressFn } from './types.js';
@@ -130,12 +131,26 @@ export async function createLocked(
   let renamed = false;
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
   try {
-    const snap = await engine.snapshot(config, { tempPath: rawTmp, onProgress: opts.onProgress, log: opts.log });
+    const plain = r.compression === 'none' && !r.encryption;
+    // Plain backups: hash the finished image on a worker thread while the engine counts rows.
+    let early: Promise<{ size: number; sha256: string }> | null = null;
+    const snap = await engine.snapshot(config, {
+      tempPath: rawTmp,
+      onProgress: opts.onProgress,
+      log: opts.log,
+      onImageReady: plain
+        ? (file) => {
+            early = hashFileInWorker(file);
+            early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
+          }
+        : undefined,
+    });
     let enc: { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
     let tmp: string;
-    if ('file' in snap.output && r.compression === 'none' && !r.encryption) {
+    if ('file' in snap.output && plain) {
+      opts.onProgress?.({ phase: 'checksum', done: 0, total: null, unit: 'bytes' });
+      const h = await (early ?? hashFile(snap.output.file));
       fsyncFile(snap.output.file);
-      const h = await hashFile(snap.output.file, (n) => opts.onProgress?.({ phase: 'checksum', done: n, total: null, unit: 'bytes' }));
       enc = { rawSize: h.size, rawSha256: h.sha256, storedSize: h.size, storedSha256: h.sha256 };
       tmp = snap.output.file;
     } else {

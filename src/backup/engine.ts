@@ -59,9 +59,11 @@ export interface BackupEngine {
   source(config: Config): string;
   /**
    * Take a consistent online snapshot into `tempPath` (or as a stream).
+   * `onImageReady(file)` is called as soon as the image file is final (before
+   * row counting), so the caller can start hashing it in parallel.
    * Throws NotFoundError (5) when the database does not exist, DependencyError when it is unreachable.
    */
-  snapshot(config: Config, opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn }): Promise<SnapshotResult>;
+  snapshot(config: Config, opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn; onImageReady?: (file: string) => void }): Promise<SnapshotResult>;
   /** Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest. Never throws for a bad image: it reports failed checks. */
   checkImage(imagePath: string, manifest: Manifest, opts: { deep: boolean; config?: Config; log?: LogFn }): Promise<VerifyCheck[]>;
   /** Where a restore goes: the live database, or `to` for inspection. */

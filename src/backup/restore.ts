@@ -51,6 +51,8 @@ export interface RestoreResult {
   integrity: string | null;
   schema_version: string | null;
   duration_ms: number;
+  /** Where the time went (RTO planning): verification, safety backup, install (decode + swap + integrity check). */
+  timings: { verify_ms: number; safety_backup_ms: number; install_ms: number };
   next_steps: string[];
 }
 
@@ -75,7 +77,9 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     throw new ConflictError(`${target.description} already exists`, { hint: 'choose a new --to path, or pass --force to overwrite it' });
   }
 
+  const tv = Date.now();
   const verification = await verifyEntry(config, entry!, { deep: opts.deep, now: opts.now, log: opts.log, onProgress: opts.onProgress });
+  const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
   if (!verification.ok) throw verificationFailure(verification);
 
   if (target.exists && !opts.force) await engine.assertNotInUse(target);
@@ -88,7 +92,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     schema_version: m.schema_version,
   };
   if (opts.confirm && !(await opts.confirm(plan))) {
-    return { ...base, cancelled: true, safety_backup_id: null, integrity: null, duration_ms: Date.now() - t0, next_steps: [] };
+    return { ...base, cancelled: true, safety_backup_id: null, integrity: null, duration_ms: Date.now() - t0, timings, next_steps: [] };
   }
 
   const dir = config.database.backup.storage_path;
@@ -97,6 +101,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     // A restore killed mid-way leaves its temp file beside the target: remove it now.
     if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
     let safetyId: string | null = null;
+    const ts = Date.now();
     if (plan.safetyBackup) {
       try {
         const r = resolveCreateOptions(config, { type: 'manual', label: 'pre-restore', encrypt: !!m.encryption || config.database.backup.encryption.enabled });
@@ -113,7 +118,9 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
       }
     }
+    timings.safety_backup_ms = Date.now() - ts;
     const keySource = m.encryption ? keySourceFromConfig(config) : null;
+    const ti = Date.now();
     let integrity: string;
     try {
       ({ integrity } = await engine.install(target, m, async (dest) => {
@@ -135,6 +142,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
       });
     }
+    timings.install_ms = Date.now() - ti;
     const next: string[] = [];
     if (target.live) {
       next.push('start the application (and `wks serve`) again');
@@ -146,6 +154,6 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
       next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
       next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
     }
-    return { ...base, cancelled: false, safety_backup_id: safetyId, integrity, duration_ms: Date.now() - t0, next_steps: next };
+    return { ...base, cancelled: false, safety_backup_id: safetyId, integrity, duration_ms: Date.now() - t0, timings, next_steps: next };
   });
 }

@@ -11,6 +11,7 @@ import { engineForManifest } from './engine.js';
 import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
 import { keySourceFromConfig } from './codecs/encryption.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
+import { hashFileInWorker } from './codecs/hash-worker.js';
 import { ownedTempPath, removeQuietly } from './files.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
@@ -62,12 +63,17 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
   };
 
   if (isPlain(entry)) {
-    const h = await hashFile(entry.dataPath, progress('checksum'));
+    // The checksum (worker thread) and the read-only image checks run in parallel;
+    // the checksum is still reported first, and a mismatch wins.
+    opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
+    const hashing = hashFileInWorker(entry.dataPath);
+    hashing.catch(() => undefined);
+    const image = await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep, config, log: opts.log });
+    const h = await hashing;
     checks.push(checksumCheck(h.size, h.sha256));
     if (!checks[checks.length - 1]!.ok) return finish();
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
-    opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
-    checks.push(...(await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep, config, log: opts.log })));
+    checks.push(...image);
     return finish();
   }
 
