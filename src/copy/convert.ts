@@ -86,6 +86,29 @@ export function formatFloat(x: number): string {
 
 const DT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
+let lastDay = '';
+
+/** Fast check for the common `YYYY-MM-DD HH:MM:SS` form (what CURRENT_TIMESTAMP writes), valid date and time. */
+function isPlainDateTime(s: string): boolean {
+  const c = (i: number) => s.charCodeAt(i) - 48;
+  const d = (i: number) => {
+    const x = c(i);
+    return x >= 0 && x <= 9;
+  };
+  if (s[4] !== '-' || s[7] !== '-' || s[10] !== ' ' || s[13] !== ':' || s[16] !== ':') return false;
+  if (!(d(11) && d(12) && d(14) && d(15) && d(17) && d(18))) return false;
+  if (c(11) * 10 + c(12) > 23 || c(14) * 10 + c(15) > 59 || c(17) * 10 + c(18) > 59) return false;
+  const day = s.slice(0, 10);
+  if (day === lastDay) return true;
+  if (!(d(0) && d(1) && d(2) && d(3) && d(5) && d(6) && d(8) && d(9))) return false;
+  const y = c(0) * 1000 + c(1) * 100 + c(2) * 10 + c(3);
+  const mo = c(5) * 10 + c(6);
+  const dd = c(8) * 10 + c(9);
+  if (y < 1 || mo < 1 || mo > 12 || dd < 1 || dd > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return false;
+  lastDay = day;
+  return true;
+}
+
 function pad(n: number, w = 2): string {
   return String(n).padStart(w, '0');
 }
@@ -98,6 +121,7 @@ function pad(n: number, w = 2): string {
  * More than 6 fractional digits is a problem (PostgreSQL would round).
  */
 export function convertDateTime(s: string, withZone: boolean): string | TypeProblem {
+  if (s.length === 19 && isPlainDateTime(s)) return withZone ? `${s}+00` : s;
   const m = DT.exec(s.trim());
   if (!m) return { problem: `not a DATETIME text (expected YYYY-MM-DD HH:MM:SS, UTC)` };
   const year = +m[1]!, month = +m[2]!, day = +m[3]!;
@@ -128,12 +152,37 @@ export function convertDateTime(s: string, withZone: boolean): string | TypeProb
   return `${pad(y, 4)}-${pad(mo)}-${pad(d)} ${pad(h)}:${pad(mn)}:${pad(ss)}${micros ? `.${micros}` : ''}${withZone ? '+00' : ''}`;
 }
 
-/** Stable JSON rendering: keys sorted, no whitespace (the checksum's canonical json). */
+function utf8Len(s: string): number {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s.length : Buffer.byteLength(s);
+}
+
+/** jsonb's key order: shorter (in UTF-8 bytes) first, then bytewise. */
+function jsonbKeyOrder(a: string, b: string): number {
+  const la = utf8Len(a);
+  const lb = utf8Len(b);
+  if (la !== lb) return la - lb;
+  if (la === a.length && lb === b.length) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function jsonbOrdered(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(jsonbOrdered);
+  const keys = Object.keys(v as object).sort(jsonbKeyOrder);
+  const o: Record<string, unknown> = {};
+  for (const k of keys) o[k] = jsonbOrdered((v as Record<string, unknown>)[k]);
+  return o;
+}
+
+/**
+ * The checksum's canonical rendering of a parsed JSON value: its keys put in
+ * jsonb's order (what PostgreSQL's output already has), then JSON.stringify.
+ * Both sides pass their text through JSON.parse, so number formatting and
+ * JS's own key enumeration order apply identically on both sides.
+ */
 export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(v as object).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(jsonbOrdered(v)) ?? 'null';
 }
 
 const LONE_SURROGATE = /\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|[dD][c-fC-F][0-9a-fA-F]{2})/;
@@ -250,7 +299,7 @@ export function convertValue(v: unknown, kind: ColumnKind): Converted | TypeProb
 export function canonicalFromTarget(field: string, kind: ColumnKind): string {
   if (field === '\\N') return field;
   if (kind === 'float' || kind === 'numeric') return formatFloat(Number(field));
-  if (kind === 'json') return canonicalJson(JSON.parse(unescapeCopyText(field)));
+  if (kind === 'json') return JSON.stringify(JSON.parse(unescapeCopyText(field))) ?? 'null'; // PostgreSQL's jsonb output is already in jsonb key order
   return field;
 }
 

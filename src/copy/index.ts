@@ -134,7 +134,8 @@ export interface CopyResult {
   tables: TableResult[];
   problems: { count: number; reportFile: string | null; sample: ProblemRecord[] };
   verified: boolean;
-  totals: { rows: number; durationMs: number; copyMs: number; verifyMs: number; rowsPerSec: number };
+  /** copyMs: the copy loop; verifyMs: time spent verifying (overlaps the copy); verifyWaitMs: verification left after the copy. */
+  totals: { rows: number; durationMs: number; copyMs: number; verifyMs: number; verifyWaitMs: number; rowsPerSec: number };
   reader: 'worker' | 'inline';
 }
 
@@ -156,7 +157,10 @@ export function sourceConfigOf(config: Config, file: string): Config {
 
 /** The Config with database.type forced to postgresql (the target). */
 export function targetConfigOf(config: Config): Config {
-  return { ...config, database: { ...config.database, type: 'postgresql', postgresql: { ...config.database.postgresql, enabled: true } } };
+  const d = config.database;
+  // Two connections at least: the copy session and the verification session.
+  const pooling = { ...d.pooling, enabled: true, min: 0, max: Math.max(2, d.pooling.enabled ? d.pooling.max : 2) };
+  return { ...config, database: { ...d, type: 'postgresql', pooling, postgresql: { ...d.postgresql, enabled: true } } };
 }
 
 function hasTarget(config: Config): boolean {
@@ -317,7 +321,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     tables: [],
     problems: { count: 0, reportFile: null, sample: [] },
     verified: false,
-    totals: { rows: 0, durationMs: 0, copyMs: 0, verifyMs: 0, rowsPerSec: 0 },
+    totals: { rows: 0, durationMs: 0, copyMs: 0, verifyMs: 0, verifyWaitMs: 0, rowsPerSec: 0 },
     reader: 'inline',
   };
 
@@ -347,6 +351,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   if (!isPostgres(adapter)) throw new OperationError('the target is not PostgreSQL');
   result.target = adapter.target;
   let client: pg.PoolClient | undefined;
+  let vclient: pg.PoolClient | undefined;
   let reader: SourceReader | undefined;
   let broken: Error | undefined;
   const log = new ProblemLog(path.resolve(opts.reportFile ?? `wks-db-copy-${runId}.problems.jsonl`), !opts.dryRun);
@@ -383,7 +388,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     }
     const target = await inspectTarget(client);
     result.plan = planTables(source, target, opts.tables);
-    const order = fkOrderOrThrow(result.plan.map((p) => p.table), target);
+    const order = fkOrderOrThrow(result.plan.map((p) => p.table), target, (t) => sourceByName.get(t)?.rows ?? 0);
     const planBy = new Map(result.plan.map((p) => [p.table, p]));
     await ensureProgressTable(client);
     const progress = await readProgress(client);
@@ -424,9 +429,28 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       throw err;
     }
 
-    // 4. copy, table by table in FK order
+    // 4. copy, table by table in FK order. 5. Each committed table is verified
+    // on a second connection while the next one is copied (the reader thread
+    // and the COPY backend keep both cores busy; verification fills the gaps).
     onEvent({ type: 'phase', phase: 'copy' });
-    const summaries = new Map<string, TableSummary>();
+    vclient = await adapter.pool.connect();
+    await vclient.query(SESSION_SQL);
+    const vc = vclient;
+    let verifyChain: Promise<void> = Promise.resolve();
+    let verifyMs = 0;
+    const verify = (r: TableResult) => {
+      verifyChain = verifyChain.then(async () => {
+        const cols = target.get(r.table)!.columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
+        const started = Date.now();
+        const v = await targetChecksum(vc, r.table, cols);
+        r.targetRows = v.rows;
+        r.targetChecksum = v.checksum;
+        r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;
+        verifyMs += Date.now() - started;
+        onEvent({ type: 'table-done', table: r.table, mode: 'verify', rows: v.rows, durationMs: Date.now() - started });
+      });
+      verifyChain.catch(() => undefined); // awaited below; never an unhandled rejection
+    };
     const copyStart = Date.now();
     for (const t of order) {
       const p = planBy.get(t)!;
@@ -436,8 +460,9 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       if (resumed.has(t)) {
         onEvent({ type: 'table-start', table: t, mode: 'resume-check', total: p.rows });
         const sum = await runReader(reader, specFor(p, s, tt, 'hash', policy, batchRows), p.rows, 'resume-check', onEvent, log, null);
-        summaries.set(t, sum);
-        result.tables.push(tableResult(t, 'resumed', sum, Date.now() - started, []));
+        const r = tableResult(t, 'resumed', sum, Date.now() - started, []);
+        result.tables.push(r);
+        verify(r);
         continue;
       }
       onEvent({ type: 'table-start', table: t, mode: 'copy', total: p.rows });
@@ -462,28 +487,20 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
+        await verifyChain.catch(() => undefined);
         if (err instanceof SourceTypeError) throw typeErrorToWks(err);
         throw err;
       }
-      summaries.set(t, sum);
-      result.tables.push(tableResult(t, 'copied', sum, Date.now() - started, seqs));
+      const r = tableResult(t, 'copied', sum, Date.now() - started, seqs);
+      result.tables.push(r);
+      verify(r);
     }
     result.totals.copyMs = Date.now() - copyStart;
-
-    // 5. verify
     onEvent({ type: 'phase', phase: 'verify' });
-    const verifyStart = Date.now();
-    for (const r of result.tables) {
-      const cols = target.get(r.table)!.columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
-      onEvent({ type: 'table-start', table: r.table, mode: 'verify', total: r.rows });
-      const started = Date.now();
-      const v = await targetChecksum(client, r.table, cols, (n) => progressEvent(onEvent, r.table, 'verify', n, r.rows, started));
-      r.targetRows = v.rows;
-      r.targetChecksum = v.checksum;
-      r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;
-      onEvent({ type: 'table-done', table: r.table, mode: 'verify', rows: v.rows, durationMs: Date.now() - started });
-    }
-    result.totals.verifyMs = Date.now() - verifyStart;
+    const verifyWait = Date.now();
+    await verifyChain;
+    result.totals.verifyMs = verifyMs;
+    result.totals.verifyWaitMs = Date.now() - verifyWait;
     result.totals.rows = result.tables.reduce((a, r) => a + (r.status === 'copied' ? r.rows : 0), 0);
     result.totals.durationMs = Date.now() - t0;
     result.totals.rowsPerSec = rate(result.totals.rows, result.totals.durationMs);
@@ -528,13 +545,14 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       if (!broken) await client.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
       client.release(broken ?? true); // a copy session has custom settings: never return it to the pool
     }
+    if (vclient) vclient.release(true);
     await adapter.close();
   }
 }
 
-function fkOrderOrThrow(names: string[], target: Map<string, TargetTable>): string[] {
+function fkOrderOrThrow(names: string[], target: Map<string, TargetTable>, weight: (t: string) => number): string[] {
   try {
-    return fkOrder(names, target);
+    return fkOrder(names, target, weight);
   } catch (err) {
     throw new OperationError((err as Error).message, { hint: 'copy the tables of the cycle yourself, or make one of the foreign keys DEFERRABLE in a migration' });
   }

@@ -108,7 +108,11 @@ class WorkerReader implements SourceReader {
   static async open(o: ReaderOptions, file: string): Promise<WorkerReader> {
     const { Worker } = await import('node:worker_threads');
     const shared = new SharedArrayBuffer(8);
-    const worker = new Worker(file, { workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, maxInFlight: o.maxInFlight ?? 4 } });
+    // A larger young generation: the producer makes many short-lived strings, and scavenges dominate otherwise.
+    const worker = new Worker(file, {
+      workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, maxInFlight: o.maxInFlight ?? 4 },
+      resourceLimits: { maxYoungGenerationSizeMb: 16 },
+    });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { type: string; message?: string }) => {
         if (m.type === 'ready') {

@@ -160,17 +160,18 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
   let sourceRows = 0;
   let skipped = 0;
   let nulled = 0;
-  const fields: string[] = new Array(n);
-  const canon: string[] = hasJson ? new Array(n) : fields;
 
   for (const raw of stmt.iterate() as IterableIterator<unknown[]>) {
     sourceRows++;
     readInChunk++;
     let skip = false;
+    let line = '';
+    let canonLine = '';
     for (let i = 0; i < n; i++) {
       const v = raw[i + off];
       const k = kinds[i]!;
       let field: string | undefined;
+      let canonJson: string | undefined;
       let problem: string | undefined;
       // Fast paths for the common, exact cases; everything else goes through convertValue.
       if (v === null) {
@@ -184,7 +185,7 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
         if ('problem' in r) problem = r.problem;
         else {
           field = r.field;
-          if (hasJson) canon[i] = r.canonical ?? r.field;
+          canonJson = r.canonical ?? r.field;
         }
       }
       if (problem !== undefined) {
@@ -213,8 +214,12 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
           throw new SourceTypeError(rec);
         }
       }
-      fields[i] = field!;
-      if (hasJson && (kinds[i] !== 'json' || field === '\\N')) canon[i] = field!;
+      if (i > 0) {
+        line += '\t';
+        if (hasJson) canonLine += '\t';
+      }
+      line += field!;
+      if (hasJson) canonLine += kinds[i] !== 'json' || field === '\\N' ? field! : canonJson!;
     }
     if (skip) {
       skipped++;
@@ -227,8 +232,7 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
       }
       continue;
     }
-    const line = n === 1 ? fields[0]! : fields.join('\t');
-    sum.add(hasJson ? canon.join('\t') : line);
+    sum.add(hasJson ? canonLine : line);
     if (copying) text += line + '\n';
     inChunk++;
     if (readInChunk >= spec.batchRows) {

@@ -69,20 +69,23 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
 /**
  * Order tables so every table comes after the tables it references
  * (references outside `names` are ignored: they must already hold their
- * rows). Ties keep alphabetical order. Throws with the cycle's tables when
- * the foreign keys form a cycle.
+ * rows). Among tables that are ready, bigger ones (by `weight`) go first, so
+ * their verification overlaps the copy of the small ones; then alphabetical.
+ * Throws with the cycle's tables when the foreign keys form a cycle.
  */
-export function fkOrder(names: string[], tables: Map<string, TargetTable>): string[] {
+export function fkOrder(names: string[], tables: Map<string, TargetTable>, weight: (t: string) => number = () => 0): string[] {
   const set = new Set(names);
   const pending = new Map(names.map((n) => [n, (tables.get(n)?.references ?? []).filter((r) => set.has(r))]));
   const out: string[] = [];
   while (pending.size > 0) {
-    const ready = [...pending.entries()].filter(([, deps]) => deps.every((d) => !pending.has(d))).map(([n]) => n).sort();
+    const ready = [...pending.entries()]
+      .filter(([, deps]) => deps.every((d) => !pending.has(d)))
+      .map(([n]) => n)
+      .sort((a, b) => weight(b) - weight(a) || (a < b ? -1 : 1));
     if (ready.length === 0) throw new Error(`foreign keys form a cycle between: ${[...pending.keys()].sort().join(', ')}`);
-    for (const n of ready) {
-      out.push(n);
-      pending.delete(n);
-    }
+    // Take only the heaviest ready table, then look again: a table it unblocks may be heavier than the rest.
+    out.push(ready[0]!);
+    pending.delete(ready[0]!);
   }
   return out;
 }

@@ -53,10 +53,14 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       spin?.stop();
       spin = await ctx.out.progress(`${VERB[e.mode]} ${e.table} (${fmtN(e.total)} rows)`);
     } else if (e.type === 'table-progress') {
+      if (e.mode === 'verify') return;
       spin?.update(`${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`);
     } else if (e.type === 'table-done') {
-      if (e.mode === 'verify') spin?.stop();
-      else spin?.succeed(`${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
+      if (e.mode === 'verify') {
+        ctx.out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
+        return;
+      }
+      spin?.succeed(`${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
       spin = null;
     }
   };
