@@ -62,7 +62,8 @@ export function clientOptions(conn: PgConn, database = conn.database, connectTim
     database,
     user: conn.user ?? undefined,
     password: conn.password ?? undefined,
-    ssl: conn.sslmode === 'disable' ? false : conn.sslmode === 'require' || conn.sslmode === 'prefer' ? { rejectUnauthorized: false } : true,
+    // node-postgres cannot fall back like libpq's prefer/allow: those connect without TLS here.
+    ssl: ['disable', 'allow', 'prefer'].includes(conn.sslmode) ? false : conn.sslmode === 'require' ? { rejectUnauthorized: false } : true,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'wks-backup',
   };
