@@ -107,6 +107,30 @@ describe('wks backup (e2e)', () => {
     expect(readdirSync(env.BACKUP_STORAGE_PATH!).length).toBe(before);
   });
 
+  it('rotate is destructive: without --yes off a TTY it refuses (exit 2) when something would go; with --yes it deletes', async () => {
+    const d = tmpDir('e2e-bk-rot');
+    const e = envFor(d, { BACKUP_RETENTION_DAYS: '30' });
+    expect((await runWks(['migrate', 'up', '--no-backup'], { env: e })).code).toBe(0);
+    for (let i = 0; i < 3; i++) expect((await runWks(['backup', 'create', '--compress', 'gzip'], { env: e })).code).toBe(0);
+    const policy = { ...e, BACKUP_RETENTION_DAYS: '30' };
+    // keep_last 1 and no GFS: two of the three would go
+    writeFileSync(path.join(d, 'phase4-config.yml'), 'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 0\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n      retention_days: 0\n');
+    const cfg = ['-c', path.join(d, 'phase4-config.yml')];
+    // retention_days 0 keeps everything (no age limit, no GFS): nothing to delete, no question asked
+    const idle = await runWks([...cfg, 'backup', 'rotate'], { env: { ...policy, BACKUP_RETENTION_DAYS: '0' } });
+    expect(idle.code, idle.stderr).toBe(0);
+    expect(idle.stdout).toMatch(/nothing to delete/);
+    writeFileSync(path.join(d, 'phase4-config.yml'), 'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 1\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n');
+    const refused = await runWks([...cfg, 'backup', 'rotate'], { env: policy });
+    expectOneLineError(refused, 2, /refusing to delete 2 backup\(s\) without confirmation/);
+    expect((await runWks(['backup', 'list', '--json'], { env: e })).json().backups).toHaveLength(3);
+    const yes = await runWks([...cfg, '--yes', 'backup', 'rotate', '--json'], { env: policy });
+    expect(yes.code, yes.stderr).toBe(0);
+    expect(yes.json()).toMatchObject({ dry_run: false, cancelled: false });
+    expect(yes.json().deleted).toHaveLength(2);
+    expect((await runWks(['backup', 'list', '--json'], { env: e })).json().backups).toHaveLength(1);
+  });
+
   it('errors: missing database (5), unwritable backup directory (1), encryption without a key (78), unknown codec (2)', async () => {
     const d = tmpDir('e2e-bk-err');
     expectOneLineError(await runWks(['backup', 'create'], { env: envFor(d) }), 5, /database .*app\.db does not exist/);

@@ -5,16 +5,33 @@ interface Opts {
   dryRun?: boolean;
 }
 
-/** `wks backup rotate [--dry-run]`: apply the retention policy. */
+/**
+ * `wks backup rotate [--dry-run]`: apply the retention policy. Destructive:
+ * when something would be deleted it asks on a TTY and needs --yes otherwise
+ * (nothing to delete never asks, so an idle cron run stays quiet).
+ */
 const rotate: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { rotateBackups } = await import('../../backup/index.js');
-  const r = await rotateBackups(config, {
-    dryRun: opts.dryRun,
-    log: logTo(ctx.out),
-    onLockWait: (o) => ctx.out.info(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
-  });
-  ctx.out.result({ ok: true, ...r }, (d, out) => {
+  const now = new Date();
+  const log = logTo(ctx.out);
+  let r = await rotateBackups(config, { dryRun: true, now, log });
+  let cancelled = false;
+  if (!opts.dryRun && r.deleted.length > 0) {
+    const ok = await ctx.out.confirm(`Delete ${r.deleted.length} backup(s) (${bytes(r.freed_bytes)}) outside the retention policy?`, { action: `delete ${r.deleted.length} backup(s)` });
+    if (ok) {
+      r = await rotateBackups(config, {
+        now,
+        log,
+        onLockWait: (o) => ctx.out.info(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
+      });
+    } else cancelled = true;
+  }
+  ctx.out.result({ ok: true, cancelled, ...r }, (d, out) => {
+    if (d.cancelled) {
+      out.line('cancelled; nothing deleted');
+      return;
+    }
     const verb = d.dry_run ? 'would delete' : 'deleted';
     if (!d.deleted.length) out.line(`nothing to delete; ${d.kept.length} backup(s) kept`);
     for (const x of d.deleted) out.line(`${out.c.red(verb)}  ${x.id}  ${x.type}  ${bytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`);
