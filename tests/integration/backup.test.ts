@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -228,6 +228,32 @@ describe('restoreBackup', () => {
     await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/wks serve. is running/) });
     writeFileSync(lease, JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() - 1 }));
     expect((await restoreBackup(config, { select: { id: b.manifest.id } })).integrity).toBe('ok');
+  });
+});
+
+describe('emergency restore and stale locks', () => {
+  it('restores onto a host where the database (and its directory) is gone, from the catalog alone', async () => {
+    const { config, dir } = await freshDb('bk-emerg');
+    const b = await createBackup(config, { compression: 'zstd', encrypt: true });
+    const gone = configFor(dir, { DATABASE_PATH: path.join(dir, 'newhost', 'data', 'app.db') });
+    const r = await restoreBackup(gone, { select: { latest: true } });
+    expect(r).toMatchObject({ backup_id: b.manifest.id, live: true, safety_backup_id: null, integrity: 'ok' });
+    expect(count(gone.database.path, 'users')).toBe(2000);
+  });
+
+  it('takes over a lock whose owner died, and the next create sweeps that owner\'s temp files', async () => {
+    const { config } = await freshDb('bk-stale');
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.on('close', r));
+    const dir = config.database.backup.storage_path;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(dir, '.wks-backup.lock'), JSON.stringify({ pid: dead.pid, host: hostname(), started_at: new Date().toISOString(), token: 'x', command: 'backup create' }));
+    writeFileSync(path.join(dir, `.wks-tmp-${dead.pid}-0123abcd-20261129T000000Z-dead.db`), 'partial');
+    writeFileSync(path.join(dir, '20261129T000000Z-dead.db.gz'), 'orphan data without a manifest');
+    const short = { ...config, database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 2000 } } };
+    const r = await createBackup(short, { compression: 'gzip' });
+    expect(r.cleaned.sort()).toEqual([`.wks-tmp-${dead.pid}-0123abcd-20261129T000000Z-dead.db`, '20261129T000000Z-dead.db.gz'].sort());
+    expect(readdirSync(dir).sort()).toEqual([`${r.manifest.id}.json`, r.manifest.file].sort());
   });
 });
 

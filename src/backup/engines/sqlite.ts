@@ -8,7 +8,7 @@
  * file that can be opened read-only without -wal/-shm; restore puts the
  * source's journal mode back.
  */
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, renameSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, renameSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -259,7 +259,11 @@ export const sqliteEngine: BackupEngine = {
   async install(target, manifest, decode, { log }): Promise<{ integrity: string }> {
     const f = target.location;
     const dir = path.dirname(f);
-    if (!existsSync(dir)) throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
+    if (!existsSync(dir)) {
+      // Emergency restore onto a new host: create the configured database's directory; a --to typo is an error.
+      if (!target.live) throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
+      mkdirSync(dir, { recursive: true });
+    }
     const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
     const Database = await sqlite();
     try {
