@@ -1,0 +1,170 @@
+/**
+ * `wks db copy` pure logic: value conversion for each target kind, the
+ * canonical forms both sides of the checksum use, the checksum itself, and
+ * the foreign-key order.
+ */
+import { describe, it, expect } from 'vitest';
+import {
+  convertValue,
+  convertDateTime,
+  canonicalJson,
+  canonicalFromTarget,
+  escapeCopyText,
+  unescapeCopyText,
+  formatFloat,
+  kindOf,
+  parseJsonForJsonb,
+} from '../../src/copy/convert.js';
+import { TableChecksum } from '../../src/copy/checksum.js';
+import { fkOrder, type TargetTable } from '../../src/copy/target.js';
+
+const field = (v: unknown, k: Parameters<typeof convertValue>[1]) => {
+  const r = convertValue(v, k);
+  if ('problem' in r) throw new Error(`unexpected problem: ${r.problem}`);
+  return r.field;
+};
+const problem = (v: unknown, k: Parameters<typeof convertValue>[1]) => {
+  const r = convertValue(v, k);
+  return 'problem' in r ? r.problem : null;
+};
+
+describe('floats', () => {
+  it('render the shortest text that parses back to the same double', () => {
+    for (const x of [0.1, 1e-300, 24.716952124633846, 5e-324, 1.7976931348623157e308, 1 / 3, 123456789.12345679, -2.5e-7]) {
+      const f = field(x, 'float');
+      expect(Number(f)).toBe(x);
+      expect(Buffer.from(new Float64Array([Number(f)]).buffer).equals(Buffer.from(new Float64Array([x]).buffer))).toBe(true);
+    }
+    expect(field(24.716952124633846, 'float')).toBe('24.716952124633846');
+    expect(formatFloat(-0)).toBe('-0');
+    expect(field(Infinity, 'float')).toBe('Infinity');
+  });
+  it('accept exactly representable integers, refuse the rest and text', () => {
+    expect(field(42n, 'float')).toBe('42');
+    expect(problem(2n ** 60n + 1n, 'float')).toMatch(/not exactly representable/);
+    expect(problem('1.5', 'float')).toMatch(/TEXT value in a REAL column/);
+  });
+  it('read back from PostgreSQL in its own format normalise to the same canonical text', () => {
+    expect(canonicalFromTarget('1e-05', 'float')).toBe(field(0.00001, 'float'));
+    expect(canonicalFromTarget('1e+21', 'float')).toBe(field(1e21, 'float'));
+    expect(canonicalFromTarget('-0', 'float')).toBe('-0');
+    expect(canonicalFromTarget('\\N', 'float')).toBe('\\N');
+  });
+});
+
+describe('integers', () => {
+  it('take SQLite INTEGER only, within the target range', () => {
+    expect(field(9007199254740993n, 'int8')).toBe('9007199254740993');
+    expect(problem(2147483648n, 'int4')).toMatch(/out of range/);
+    expect(problem('12abc', 'int8')).toMatch(/TEXT value in an integer column/);
+    expect(problem(1.5, 'int8')).toMatch(/REAL value/);
+  });
+  it('booleans are 0/1 only', () => {
+    expect(field(1n, 'bool')).toBe('t');
+    expect(field(0n, 'bool')).toBe('f');
+    expect(problem(2n, 'bool')).toMatch(/boolean/);
+  });
+});
+
+describe('text', () => {
+  it('escapes exactly what COPY text format needs, and round-trips', () => {
+    const s = 'tab\there\nnew\\back\rcr ünïcødé 🎉';
+    expect(escapeCopyText(s)).toBe('tab\\there\\nnew\\\\back\\rcr ünïcødé 🎉');
+    expect(unescapeCopyText(escapeCopyText(s))).toBe(s);
+    expect(escapeCopyText('\\N')).toBe('\\\\N'); // a literal backslash-N is not NULL
+  });
+  it('refuses NUL characters and non-text values', () => {
+    expect(problem('a\u0000b', 'text')).toMatch(/NUL/);
+    expect(problem(5n, 'text')).toMatch(/INTEGER value in a TEXT column/);
+    expect(problem(Buffer.from('x'), 'text')).toMatch(/BLOB/);
+  });
+  it('bytea is hex, escaped for COPY', () => {
+    expect(field(Buffer.from([1, 255]), 'bytea')).toBe('\\\\x01ff');
+  });
+});
+
+describe('DATETIME -> timestamptz (UTC assumed)', () => {
+  it('keeps the common form and states UTC', () => {
+    expect(convertDateTime('2026-01-02 03:04:05', true)).toBe('2026-01-02 03:04:05+00');
+    expect(convertDateTime('2026-01-02 03:04:05', false)).toBe('2026-01-02 03:04:05');
+  });
+  it('handles fractions, T separator, date-only and explicit zones', () => {
+    expect(convertDateTime('2026-01-02 03:04:05.120', true)).toBe('2026-01-02 03:04:05.12+00');
+    expect(convertDateTime('2026-01-02T03:04:05.123456Z', true)).toBe('2026-01-02 03:04:05.123456+00');
+    expect(convertDateTime('2026-01-02', true)).toBe('2026-01-02 00:00:00+00');
+    expect(convertDateTime('2026-01-02 01:30:00+02:00', true)).toBe('2026-01-01 23:30:00+00');
+    expect(convertDateTime('2026-12-31T23:00:00-0130', true)).toBe('2027-01-01 00:30:00+00');
+  });
+  it('reports impossible or unparseable values', () => {
+    expect(convertDateTime('2026-02-30 00:00:00', true)).toHaveProperty('problem');
+    expect(convertDateTime('2024-02-29 00:00:00', true)).toBe('2024-02-29 00:00:00+00');
+    expect(convertDateTime('2026-01-02 24:00:00', true)).toHaveProperty('problem');
+    expect(convertDateTime('yesterday', true)).toHaveProperty('problem');
+    expect(convertDateTime('2026-01-02 03:04:05.1234567', true)).toHaveProperty('problem');
+    expect(problem(1700000000n, 'timestamptz')).toMatch(/DATETIME/);
+  });
+});
+
+describe('JSON -> jsonb', () => {
+  it('reports invalid JSON and what jsonb cannot store', () => {
+    expect(problem('{"a":', 'json')).toMatch(/invalid JSON/);
+    expect(problem('{"a":"\\u0000"}', 'json')).toMatch(/\\u0000/);
+    expect(parseJsonForJsonb('"\\ud83c\\udf89"')).toHaveProperty('value');
+    expect(parseJsonForJsonb('"\\ud83c"')).toHaveProperty('problem');
+  });
+  it('the source canonical form equals the canonical form of PostgreSQL jsonb output', () => {
+    const src = '{"region":"eu-1", "job":"wks","host":{"zz":1,"a":[1.50,2e2,"ü"]}}';
+    const r = convertValue(src, 'json');
+    if ('problem' in r) throw new Error(r.problem);
+    expect(r.field).toBe(src); // the original text is what COPY sends
+    // what PostgreSQL prints for that jsonb value: keys by length then bytes, ", " / ": "
+    const pgOut = '{"job": "wks", "host": {"a": [1.50, 200, "ü"], "zz": 1}, "region": "eu-1"}';
+    expect(canonicalFromTarget(escapeCopyText(pgOut), 'json')).toBe(r.canonical);
+    expect(canonicalJson(JSON.parse('{"b":1,"a":2}'))).toBe('{"a":2,"b":1}');
+  });
+});
+
+describe('kindOf', () => {
+  it('maps information_schema types', () => {
+    expect(kindOf('bigint', 'int8')).toBe('int8');
+    expect(kindOf('double precision', 'float8')).toBe('float');
+    expect(kindOf('timestamp with time zone', 'timestamptz')).toBe('timestamptz');
+    expect(kindOf('jsonb', 'jsonb')).toBe('json');
+    expect(kindOf('USER-DEFINED', 'citext')).toBe('other');
+  });
+});
+
+describe('TableChecksum', () => {
+  const digest = (rows: string[]) => {
+    const c = new TableChecksum();
+    for (const r of rows) c.add(r);
+    return c.digest();
+  };
+  it('is independent of row order', () => {
+    expect(digest(['1\ta', '2\tb', '3\t\\N'])).toBe(digest(['3\t\\N', '1\ta', '2\tb']));
+  });
+  it('changes with content, duplicates, NULL vs empty, and column boundaries', () => {
+    const base = digest(['1\ta', '2\tb']);
+    expect(digest(['1\ta', '2\tc'])).not.toBe(base);
+    expect(digest(['1\ta', '2\tb', '2\tb'])).not.toBe(base);
+    expect(digest(['1\ta', '2\tb', '2\tb', '2\tb'])).not.toBe(digest(['1\ta', '2\tb']));
+    expect(digest(['1\t\\N'])).not.toBe(digest(['1\t']));
+    expect(digest(['1\tab\tc'])).not.toBe(digest(['1\ta\tbc']));
+    expect(digest([])).toBe('0000000000000000');
+  });
+});
+
+describe('fkOrder', () => {
+  const t = (name: string, references: string[]): [string, TargetTable] => [name, { name, columns: [], references, sequences: [] }];
+  const tables = new Map([t('users', []), t('workflows', ['users']), t('workflow_executions', ['workflows']), t('metrics', []), t('tracking', ['workflow_executions', 'users'])]);
+  it('puts referenced tables first, heavy ready tables early', () => {
+    const order = fkOrder([...tables.keys()], tables, (n) => (n === 'metrics' ? 1000 : 0));
+    expect(order[0]).toBe('metrics');
+    for (const [n, tt] of tables) for (const r of tt.references) expect(order.indexOf(r)).toBeLessThan(order.indexOf(n));
+  });
+  it('ignores references outside the selection and reports cycles', () => {
+    expect(fkOrder(['workflows'], tables)).toEqual(['workflows']);
+    const cyc = new Map([t('a', ['b']), t('b', ['a'])]);
+    expect(() => fkOrder(['a', 'b'], cyc)).toThrow(/cycle between: a, b/);
+  });
+});
