@@ -177,6 +177,8 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const b = await createBackup(config, { compression: 'gzip' });
     const before = await fingerprint(db!.name, 'workflows');
     await q(db!.name, "DELETE FROM workflows WHERE id > 100; INSERT INTO users (username, email, password_hash) VALUES ('late', 'late@x', 'h')");
+    // database-level properties (not in a dump without --create) are carried over from the replaced database
+    await q(db!.name, `ALTER DATABASE ${db!.name} SET work_mem = '7MB'; REVOKE TEMPORARY ON DATABASE ${db!.name} FROM PUBLIC`);
 
     const other = new pg.Client({ connectionString: db!.url, application_name: 'busy-app' });
     other.on('error', () => {});
@@ -206,6 +208,13 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect(c!.c).toBeNull();
     expect(await databases(`${db!.name}%\\_wks\\_%`)).toEqual([]);
     expect(res.next_steps.join('\n')).toMatch(/vacuumdb --analyze-in-stages/);
+    const [props] = await q<{ setconfig: string[]; acl: string }>(
+      'postgres',
+      'SELECT (SELECT setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0) AS setconfig, datacl::text AS acl FROM pg_database d WHERE datname = $1',
+      [db!.name],
+    );
+    expect(props!.setconfig).toEqual(['work_mem=7MB']);
+    expect(props!.acl).toMatch(/(^|[{,])=c\//); // PUBLIC keeps CONNECT but not TEMPORARY
   });
 
   it('passes the password through a private passfile, never the environment', () => {

@@ -482,6 +482,7 @@ export const postgresEngine: BackupEngine = {
       const d = manifest.engine_details ?? {};
       fresh = tempDbName(t.location, 'new');
       await createDatabase(admin, fresh, old ?? { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string }, 'new');
+      if (old) await copyDatabaseSettings(admin, t.location, fresh, log);
       log?.('debug', `pg_restore ${tool.version} into ${fresh} (${RESTORE_JOBS} jobs)`);
       await pgRestoreInto(tool.bin, conn, fresh, image, { noOwner: false, jobs: RESTORE_JOBS });
       removeQuietly(image);
@@ -558,6 +559,42 @@ export const postgresEngine: BackupEngine = {
     }
   },
 };
+
+/**
+ * Carry the database-level properties that a dump without --create lacks from
+ * the database being replaced to its successor: `ALTER DATABASE ... SET`
+ * values (also per role) and `GRANT ... ON DATABASE`. Failures are logged, not
+ * fatal (the data is what matters; the operator can re-apply them).
+ */
+async function copyDatabaseSettings(c: Client, from: string, to: string, log?: LogFn): Promise<void> {
+  try {
+    const settings = await c.query<{ role: string | null; setconfig: string[] }>(
+      `SELECT r.rolname AS role, s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+         LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = $1`,
+      [from],
+    );
+    for (const row of settings.rows) {
+      for (const kv of row.setconfig ?? []) {
+        const i = kv.indexOf('=');
+        const prefix = row.role ? `ALTER ROLE ${qi(row.role)} IN DATABASE ${qi(to)}` : `ALTER DATABASE ${qi(to)}`;
+        await c.query(`${prefix} SET ${qi(kv.slice(0, i))} = ${ql(kv.slice(i + 1))}`);
+      }
+    }
+    const acl = await c.query<{ grantee: string | null; privilege_type: string; is_grantable: boolean }>(
+      `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, a.privilege_type, a.is_grantable
+         FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = $1 AND d.datacl IS NOT NULL`,
+      [from],
+    );
+    if (acl.rows.length) {
+      await c.query(`REVOKE ALL ON DATABASE ${qi(to)} FROM PUBLIC`);
+      for (const a of acl.rows) {
+        await c.query(`GRANT ${a.privilege_type} ON DATABASE ${qi(to)} TO ${a.grantee === null ? 'PUBLIC' : qi(a.grantee)}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`);
+      }
+    }
+  } catch (err) {
+    log?.('warn', `could not copy the database-level settings/grants of ${from}: ${(err as Error).message}; re-apply them by hand`);
+  }
+}
 
 /**
  * Put `fresh` in place of the target in one transaction: rename the old
