@@ -7,7 +7,8 @@
  * mirror, the passfile, and missing/old client tools.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/index.js';
@@ -233,6 +234,12 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
       cleanup();
     }
     expect(existsSync(env.PGPASSFILE!)).toBe(false);
+    // a passfile left by a process that died (kill -9) is removed by the next one
+    const dead = mkdtempSync(path.join(tmpdir(), 'wks-pgpass-999999999-'));
+    writeFileSync(path.join(dead, 'pgpass'), '*:*:*:*:x\n', { mode: 0o600 });
+    const mine = childEnvironment(conn);
+    mine.cleanup();
+    expect(existsSync(dead)).toBe(false);
   });
 
   it('names a missing or too old pg_dump in one line with the package and PG_DUMP_PATH', async () => {

@@ -11,12 +11,13 @@
  * (PG_PASSWORD, BACKUP_ENCRYPTION_KEY, ...) reaches them or their logs.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
 import { redactText, registerSecret } from '../../redact.js';
+import { pidAlive } from '../files.js';
 
 /** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
 export interface PgConn {
@@ -69,6 +70,30 @@ export function clientOptions(conn: PgConn, database = conn.database, connectTim
   };
 }
 
+const PASS_PREFIX = 'wks-pgpass-';
+
+/** Remove passfile directories of wks processes that died before cleaning up (kill -9): a password must not stay on disk. */
+export function sweepPassfiles(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${PASS_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    try {
+      rmSync(path.join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      /* not ours (another user): leave it */
+    }
+  }
+  return removed;
+}
+
 /** One line of a passfile field: `\` and `:` escaped as libpq expects. */
 const passEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
@@ -89,7 +114,8 @@ export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanu
   env.PGCONNECT_TIMEOUT = '10';
   let dir: string | null = null;
   if (conn.password) {
-    dir = mkdtempSync(path.join(tmpdir(), 'wks-pgpass-')); // 0700
+    sweepPassfiles();
+    dir = mkdtempSync(path.join(tmpdir(), `${PASS_PREFIX}${process.pid}-`)); // 0700
     const file = path.join(dir, 'pgpass');
     // Wildcards: the file serves exactly this child, for this server and the scratch/new databases.
     writeFileSync(file, `*:*:*:*:${passEscape(conn.password)}\n`, { mode: 0o600, flag: 'wx' });
