@@ -28,6 +28,9 @@ import { notifyAll, configuredChannels } from '../alerts/notify.js';
 export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
+/** How long a passing /ready dependency check is reused (ms). */
+export const READY_CACHE_MS = 5000;
+
 export interface ServeOptions {
   log?: Logger;
   /** Clock for jobs (tests). Default: the real time. */
@@ -267,22 +270,45 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const scheduler = new Scheduler(specs, { metrics, isLeader: () => lease.isLeader(), log });
 
   let stopping = false;
+  // The dependency checks behind /ready (config, database, redis; the health
+  // library's readiness set). A passing result is reused for READY_CACHE_MS and
+  // concurrent probes share one run: on SQLite the database check is a
+  // quick_check, which reads the whole file synchronously. A failing result is
+  // never reused, so readiness returns as soon as the dependency does.
+  type Check = { name: string; status: string; detail?: unknown };
+  let readyCache: { checks: Check[]; at: number } | null = null;
+  let readyRun: Promise<Check[]> | null = null;
+  const dependencyChecks = async (): Promise<Check[]> => {
+    if (readyCache && Date.now() - readyCache.at < READY_CACHE_MS) return readyCache.checks;
+    if (!readyRun) {
+      readyRun = (async () => {
+        const out: Check[] = [];
+        let d: DatabaseAdapter | null = null;
+        try {
+          d = await getDb();
+        } catch {
+          /* the readiness database check reports why */
+        }
+        try {
+          const report = await health.runReadinessChecks(config, { db: d ?? undefined, timeoutMs: config.health.timeout_ms });
+          for (const c of report.checks) if (c.name !== 'config') out.push({ name: c.name, status: c.status, detail: c.detail });
+        } catch (err) {
+          out.push({ name: 'readiness', status: 'critical', detail: (err as Error).message });
+        }
+        readyCache = out.every(passing) ? { checks: out, at: Date.now() } : null;
+        return out;
+      })().finally(() => {
+        readyRun = null;
+      });
+    }
+    return readyRun;
+  };
+  const passing = (c: Check): boolean => c.status === 'ok' || c.status === 'warn' || (c.name === 'redis' && c.status === 'unknown' && !config.redis.enabled);
   const readiness = async (): Promise<ReadyResult> => {
-    const checks: Array<{ name: string; status: string; detail?: unknown }> = [{ name: 'config', status: 'ok', detail: 'validated at start' }];
+    const checks: Check[] = [{ name: 'config', status: 'ok', detail: 'validated at start' }];
     if (stopping) checks.push({ name: 'shutdown', status: 'critical', detail: 'shutting down' });
-    let d: DatabaseAdapter | null = null;
-    try {
-      d = await getDb();
-    } catch {
-      /* the readiness database check reports why */
-    }
-    try {
-      const report = await health.runReadinessChecks(config, { db: d ?? undefined, timeoutMs: config.health.timeout_ms });
-      for (const c of report.checks) if (c.name !== 'config') checks.push({ name: c.name, status: c.status, detail: c.detail });
-    } catch (err) {
-      checks.push({ name: 'readiness', status: 'critical', detail: (err as Error).message });
-    }
-    const ready = checks.every((c) => c.status === 'ok' || c.status === 'warn' || (c.name === 'redis' && c.status === 'unknown' && !config.redis.enabled));
+    checks.push(...(await dependencyChecks()));
+    const ready = checks.every(passing);
     const jobsState: JobState[] = scheduler.status();
     return {
       ready,
