@@ -7,15 +7,16 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/types.js';
-import { newestBackupMs } from '../metrics/collect.js';
+import { newestBackupMs, type PlatformCollector } from '../metrics/collect.js';
 import { freeBytes } from '../metrics/disk.js';
-import { toDate, dbTime } from '../metrics/time.js';
 import type { AlertSignals } from './rules.js';
 
 export interface SignalSources {
   db: () => Promise<DatabaseAdapter | null>;
   /** Resolves when Redis answers; rejects when it does not. Null when Redis is disabled. */
   pingRedis?: (() => Promise<void>) | null;
+  /** The metrics collector: error_rate and workflow_duration come from its incremental view. */
+  executions?: Pick<PlatformCollector, 'collect' | 'errorRate' | 'longestRunningSeconds'>;
   /** Compute backup_age from the backup catalog. Default true. */
   catalog?: boolean;
   /** Whether the newest scheduled backup attempt failed (kept by the backup job). */
@@ -37,24 +38,11 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
     sig.down!.push('database');
   }
   if (db) {
-    try {
-      const since = dbTime(db.dialect, new Date(now.getTime() - ERROR_RATE_WINDOW_MS));
-      const rows = await db.query<{ status: string; n: number | string }>(
-        `SELECT status, COUNT(*) AS n FROM workflow_executions WHERE status IN ('completed', 'failed') AND completed_at >= $1 GROUP BY status`,
-        [since],
-      );
-      const by = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-      const total = (by.completed ?? 0) + (by.failed ?? 0);
-      sig.error_rate = total > 0 ? (by.failed ?? 0) / total : null;
-    } catch {
-      sig.error_rate = null;
-    }
-    try {
-      const rows = await db.query<{ started_at: unknown }>(`SELECT MIN(started_at) AS started_at FROM workflow_executions WHERE status = 'running'`);
-      const oldest = toDate(rows[0]?.started_at);
-      sig.workflow_duration = oldest ? Math.max(0, (now.getTime() - oldest.getTime()) / 1000) : 0;
-    } catch {
-      sig.workflow_duration = null;
+    // Both from the incremental collector (refreshed here): no table scan per evaluation.
+    if (src.executions) {
+      await src.executions.collect();
+      sig.error_rate = src.executions.errorRate(now, ERROR_RATE_WINDOW_MS);
+      sig.workflow_duration = src.executions.longestRunningSeconds();
     }
   }
   if (src.pingRedis) {

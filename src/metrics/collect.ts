@@ -68,6 +68,8 @@ const MAX_TRACKED = 100_000;
 const GAP_TTL_MS = 5 * 60_000;
 /** Larger jumps in ids (a sequence restart, a bulk delete) are not treated as gaps. */
 const MAX_GAP_SPAN = 1000;
+/** How far back errorRate() can look. */
+const HISTORY_MS = 15 * 60_000;
 
 const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS started_at, e.completed_at AS completed_at,
   w.name AS workflow_name, t.priority AS priority, t.started_at AS queued_at, t.lock_acquired_at AS lock_acquired_at
@@ -77,6 +79,11 @@ const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS star
 
 export class PlatformCollector {
   private lastId = 0;
+  /** Terminal executions counted so far, and snapshots of these totals over time (for errorRate). */
+  private readonly totals = { completed: 0, failed: 0 };
+  private readonly history: Array<{ t: number; completed: number; failed: number }> = [];
+  private longest = 0;
+  private executionsSeen = false;
   /** Ids skipped below lastId (uncommitted when read), with when they were first missed. */
   private readonly gaps = new Map<number, number>();
   private caughtUp = false;
@@ -158,6 +165,8 @@ export class PlatformCollector {
 
   private countTerminal(row: ExecRow): void {
     const name = row.workflow_name ?? 'unknown';
+    if (row.status === 'failed') this.totals.failed++;
+    else this.totals.completed++;
     this.metrics.workflowExecutionsTotal.inc({ workflow_name: name, status: row.status });
     const started = toDate(row.started_at);
     const completed = toDate(row.completed_at);
@@ -231,6 +240,8 @@ export class PlatformCollector {
     }
     this.metrics.workflowsStuck.set(stuck);
     this.metrics.longestRunning.set(longest);
+    this.longest = longest;
+    this.executionsSeen = true;
     // 3. Tracked ids that left the active set: re-read by primary key, count once.
     const left = [...this.tracked].filter((id) => !activeIds.has(id));
     for (let i = 0; i < left.length; i += 500) {
@@ -244,6 +255,29 @@ export class PlatformCollector {
       }
       for (const id of chunk) if (!found.has(id)) this.tracked.delete(id); // deleted rows
     }
+    this.history.push({ t: now.getTime(), ...this.totals });
+    while (this.history.length > 2 && this.history[1]!.t <= now.getTime() - HISTORY_MS) this.history.shift();
+  }
+
+  /**
+   * failed / (completed + failed) among executions this collector saw finish
+   * within the last `windowMs` before `now` (as Prometheus computes it from
+   * rate(workflow_executions_total)); null when none finished in the window
+   * or before two collections. Cheap: no query.
+   */
+  errorRate(now: Date, windowMs: number): number | null {
+    if (this.history.length < 2) return null;
+    const cur = this.history[this.history.length - 1]!;
+    let base = this.history[0]!;
+    for (const h of this.history) if (h.t <= now.getTime() - windowMs) base = h;
+    const failed = cur.failed - base.failed;
+    const total = failed + cur.completed - base.completed;
+    return total > 0 ? failed / total : null;
+  }
+
+  /** Seconds the oldest running execution had run at the last collection (null before the first). */
+  longestRunningSeconds(): number | null {
+    return this.executionsSeen ? this.longest : null;
   }
 
   private async collectAgents(db: DatabaseAdapter, now: Date): Promise<void> {

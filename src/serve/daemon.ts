@@ -237,7 +237,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
     alerts: async ({ now }) => {
       if (!engine) return;
-      const signals = await gatherSignals(config, { db: getDb, pingRedis, lastBackupFailed: () => lastBackupFailed }, now);
+      const signals = await gatherSignals(config, { db: getDb, executions: collector, pingRedis, lastBackupFailed: () => lastBackupFailed }, now);
       const events = engine.evaluate(signals, now);
       for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
       for (const ev of events) {

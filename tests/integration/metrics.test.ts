@@ -132,6 +132,10 @@ describe.each([
     await col.collect();
     await col.collect();
     expect(await counter(m, 'workflow_executions_total', { workflow_name: 'beta', status: 'completed' })).toBe(2);
+    if (db.dialect === 'postgres') {
+      // Explicit ids do not advance the identity sequence.
+      await db.query(`SELECT setval(pg_get_serial_sequence('workflow_executions', 'id'), (SELECT MAX(id) FROM workflow_executions))`);
+    }
 
     // A fresh collector (a restarted daemon) reads the history once and agrees.
     const m2 = createMetrics({ processDefaults: false });
@@ -179,6 +183,27 @@ describe.each([
     } finally {
       server.close();
     }
+  });
+
+  it('errorRate and longestRunningSeconds come from the incremental view (no scan)', async (ctx) => {
+    if (skip()) return ctx.skip();
+    let clock = NOW;
+    const m = createMetrics({ processDefaults: false });
+    const col = new PlatformCollector(m, config, { db: async () => db, now: () => clock, catalog: false });
+    expect(col.errorRate(clock, 300_000)).toBeNull();
+    await col.collect(); // history: the baseline, not a spike
+    expect(col.errorRate(clock, 300_000)).toBeNull();
+    expect(col.longestRunningSeconds()).toBe(3600);
+    const t = (d: Date) => toDbTime(d, db.dialect);
+    for (const status of ['completed', 'failed', 'failed', 'completed']) {
+      await db.run(`INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES ($1, $2, $3, $4)`, [wfA, status, t(ago(5)), t(ago(1))]);
+    }
+    clock = new Date(NOW.getTime() + 60_000);
+    await col.collect();
+    expect(col.errorRate(clock, 300_000)).toBe(0.5);
+    clock = new Date(NOW.getTime() + 600_000); // nothing finished in the last 5 minutes
+    await col.collect();
+    expect(col.errorRate(clock, 300_000)).toBeNull();
   });
 
   it('samples gauges into the metrics table and prunes by retention', async (ctx) => {
