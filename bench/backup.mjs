@@ -82,6 +82,8 @@ function generate() {
 }
 
 if (!existsSync(DB)) generate();
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null; // e.g. BENCH_ONLY=create,restore
+const want = (k) => !ONLY || ONLY.has(k);
 const dbBytes = statSync(DB).size;
 console.log(`database: ${DB} (${(dbBytes / 1048576).toFixed(0)} MiB)${SIZE_MB < 1024 ? `  [REDUCED SCALE: ${SIZE_MB} MiB instead of 1 GiB]` : ''}, best of ${RUNS} run(s) per side\n`);
 
@@ -113,6 +115,7 @@ function report(name, ours, ref, target, refName) {
 const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 
 // ---------------------------------------------------------------- 1. create --compress none vs .backup
+if (want('create')) {
 const createNone = best(() => {
   fresh();
   return wks(['backup', 'create', '--compress', 'none', '--no-encrypt']).ms;
@@ -134,16 +137,21 @@ const refZstd = best(() => {
   return sh(`sqlite3 ${q(DB)} ".backup ${q(out)}" && zstd -3 -T2 -q -f ${q(out)} -o ${q(out)}.zst`).ms;
 });
 report('create --compress zstd', createZstd, refZstd, 1.3, '.backup + zstd -3 -T2');
+}
 
 // ---------------------------------------------------------------- 3. verify (plain) vs sha256 + quick_check
+if (want('verify') || want('restore')) {
 fresh();
 const made = JSON.parse(wks(['backup', 'create', '--compress', 'none', '--no-encrypt', '--json']).stdout).backup;
 const plainFile = path.join(WORK, 'backups', made.file);
+if (want('verify')) {
 const verify = best(() => wks(['backup', 'verify', made.id]).ms);
 const refVerify = best(() => sh(`openssl dgst -sha256 ${q(plainFile)} >/dev/null && sqlite3 -readonly ${q(plainFile)} "PRAGMA quick_check" >/dev/null`).ms);
 report('verify (plain)', verify, refVerify, 1.3, 'sha256 + quick_check');
+}
 
 // ---------------------------------------------------------------- 4. restore (verify excluded) vs cp + sync
+if (want('restore')) {
 const restoreTo = path.join(WORK, 'restored.db');
 const restore = best(() => {
   rmSync(restoreTo, { force: true });
@@ -155,33 +163,41 @@ const refCp = best(() => {
   return sh(`cp ${q(plainFile)} ${q(restoreTo)} && sync`).ms;
 });
 report('restore (install, verify excluded)', restore, refCp, 2, 'cp + sync');
+}
+}
 
 // ---------------------------------------------------------------- 5. writer latency during a backup
 async function writerDuringBackup() {
   fresh();
+  const stopFile = path.join(WORK, 'stop-writer');
+  // The writer inserts one row per millisecond (setTimeout 1) until the stop file appears,
+  // then prints its latency distribution as one JSON line.
   const writer = spawn(process.execPath, ['-e', `
+    const fs = require('fs');
     const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
     const db = new D(${JSON.stringify(DB)}); db.pragma('busy_timeout = 10000');
     const ins = db.prepare("INSERT INTO metrics (metric_name, metric_value) VALUES ('bench_writer', ?)");
-    const lat = []; let stop = false;
-    process.on('message', () => { stop = true; });
+    const lat = [];
     (function tick() {
       const t = process.hrtime.bigint(); ins.run(lat.length); lat.push(Number(process.hrtime.bigint() - t) / 1e6);
-      if (!stop) setTimeout(tick, 1); else { lat.sort((a, b) => a - b); process.send({ n: lat.length, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], max: lat[lat.length - 1] }); db.close(); }
+      if (lat.length % 50 !== 0 || !fs.existsSync(${JSON.stringify(stopFile)})) return void setTimeout(tick, 1);
+      lat.sort((a, b) => a - b);
+      console.log(JSON.stringify({ n: lat.length, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], max: lat[lat.length - 1] }));
+      db.close();
     })();
-  `], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  writer.stdout.on('data', (d) => (out += d));
   await new Promise((r) => setTimeout(r, 500));
   const t = Date.now();
   const child = spawn(process.execPath, [WKS, 'backup', 'create', '--compress', 'zstd', '--no-encrypt'], { env: env(), stdio: 'ignore' });
   await new Promise((r) => child.on('close', r));
   const backupMs = Date.now() - t;
-  const stats = await new Promise((r) => {
-    writer.once('message', r);
-    writer.send('stop');
-  });
+  writeFileSync(stopFile, '');
   await new Promise((r) => writer.on('close', r));
-  return { ...stats, backupMs };
+  return { ...JSON.parse(out), backupMs };
 }
+if (want('writer')) {
 const w = await writerDuringBackup();
 console.log(`${'writer latency during create'.padEnd(34)} ${w.n} inserts over ${sec(w.backupMs)}: p50 ${w.p50.toFixed(2)} ms, p99 ${w.p99.toFixed(2)} ms, max ${w.max.toFixed(1)} ms (target p99 <= 50 ms) ${w.p99 <= 50 ? 'MET' : 'NOT MET'}`);
 // clean the writer's rows so the next runs see the same database
@@ -191,6 +207,7 @@ console.log(`${'writer latency during create'.padEnd(34)} ${w.n} inserts over ${
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
 }
+}
 
 // ---------------------------------------------------------------- 6. peak RSS of create
 function peakRss(compress) {
@@ -199,7 +216,7 @@ function peakRss(compress) {
   if (r.status !== 0) throw new Error(r.stderr);
   return Number(r.stderr.trim().split('\n').pop()) / 1024;
 }
-for (const c of ['none', 'zstd', 'gzip']) {
+if (want('rss')) for (const c of ['none', 'zstd', 'gzip']) {
   const mb = peakRss(c);
   console.log(`${`peak RSS of create --compress ${c}`.padEnd(34)} ${mb.toFixed(1)} MB (node process; target <= 150 MB) ${mb <= 150 ? 'MET' : 'NOT MET'}`);
 }
