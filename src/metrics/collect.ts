@@ -102,6 +102,25 @@ export class PlatformCollector {
     private readonly sources: CollectorSources,
   ) {}
 
+  /**
+   * Forget the incremental execution state and reset the execution counters
+   * (the database was replaced, e.g. restored: its ids mean something else).
+   * The next collect() reads the history again; Prometheus sees a counter reset.
+   */
+  resetExecutions(): void {
+    this.lastId = 0;
+    this.tracked.clear();
+    this.gaps.clear();
+    this.caughtUp = false;
+    this.history.length = 0;
+    this.totals.completed = 0;
+    this.totals.failed = 0;
+    this.executionsSeen = false;
+    this.metrics.workflowExecutionsTotal.reset();
+    this.metrics.workflowExecutionDuration.reset();
+    this.metrics.workflowQueueWait.reset();
+  }
+
   /** Make the next collect() re-read the backup catalog (after a backup, rotate or verify). */
   invalidateCatalog(): void {
     this.catalogAt = 0;

@@ -9,6 +9,7 @@
  *      Redis connections, so the process can exit on its own.
  * Signal handling lives in the command (src/commands/serve/serve.ts).
  */
+import { statSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/types.js';
 import { parseDuration } from '../util/duration.js';
@@ -100,13 +101,33 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let db: DatabaseAdapter | null = null;
   let opening: Promise<DatabaseAdapter | null> | null = null;
   let closed = false;
+  // SQLite: the file's identity at open. A restore renames a new file into
+  // place; the old handle would keep reading the replaced inode, so reopen.
+  let openedIno: number | null = null;
+  const replaced = (): boolean => {
+    if (openedIno === null) return false;
+    try {
+      return statSync(config.database.path).ino !== openedIno;
+    } catch {
+      return true;
+    }
+  };
   const getDb = async (): Promise<DatabaseAdapter | null> => {
+    if (db && config.database.type === 'sqlite' && replaced()) {
+      const old = db;
+      db = null;
+      openedIno = null;
+      await old.close().catch(() => undefined);
+      collector.resetExecutions();
+      log('info', `the database file ${config.database.path} was replaced (restore?); reopening it`);
+    }
     if (db || closed) return db;
     if (!opening) {
       opening = (async () => {
         try {
           const { openDatabase } = await import('../db/index.js');
           const raw = await openDatabase(config, { create: false, applicationName: 'wks-serve' });
+          if (raw.dialect === 'sqlite') openedIno = statSync(config.database.path).ino;
           db = instrumentDb(raw, metrics);
           return db;
         } finally {

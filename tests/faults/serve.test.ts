@@ -5,7 +5,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import net from 'node:net';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
@@ -131,4 +132,39 @@ describe('wks serve under faults', () => {
       expect(await s.stop()).toBe(0);
     }
   });
+
+  it('a SQLite file replaced under it (a forced restore) is reopened, not read stale', async () => {
+    const dir = tmpDir('wks-fault-replace');
+    const env = { DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'b') };
+    const other = path.join(dir, 'other.db');
+    expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
+    expect((await runWks(['migrate', 'up'], { env: { ...env, DATABASE_PATH: other }, cwd: dir })).code).toBe(0);
+    const db = new Database(other);
+    db.exec(`INSERT INTO workflows (name, status) VALUES ('w', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at) VALUES (1, 'running', '2026-01-01 00:00:00'), (1, 'pending', NULL)`);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const first = new Database(env.DATABASE_PATH);
+    first.exec(`INSERT INTO workflows (name, status) VALUES ('a', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', '2026-01-01 00:00:00', '2026-01-01 00:00:05')`);
+    first.close();
+    let db2: Database.Database | null = null;
+    const s = await serve([], env, dir);
+    try {
+      const before = await (await fetch(`${s.url}/metrics`)).text();
+      expect(before).toMatch(/^active_workflows 0$/m);
+      expect(before).toMatch(/^workflow_executions_total\{workflow_name="a",status="completed"\} 1$/m);
+      renameSync(other, env.DATABASE_PATH);
+      for (const x of ['-wal', '-shm']) rmSync(`${env.DATABASE_PATH}${x}`, { force: true });
+      db2 = new Database(env.DATABASE_PATH);
+      const m = await (await fetch(`${s.url}/metrics`)).text();
+      expect(m).toMatch(/^active_workflows 2$/m);
+      expect(m).not.toMatch(/^workflow_executions_total\{/m); // counters restart with the new file
+      db2.exec(`UPDATE workflow_executions SET status = 'completed', completed_at = '2026-01-01 00:01:00' WHERE status = 'running'`);
+      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^workflow_executions_total\{workflow_name="w",status="completed"\} 1$/m);
+      expect(s.stderr()).toMatch(/was replaced \(restore\?\); reopening it/);
+    } finally {
+      db2?.close();
+      expect(await s.stop()).toBe(0);
+    }
+  });
 });
+
