@@ -6,7 +6,7 @@
  * `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
-import { ConfigError, VerificationError } from '../errors.js';
+import { VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
 import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
 import { keySourceFromConfig } from './codecs/encryption.js';
@@ -90,7 +90,8 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
         onBytes: progress('decode'),
       });
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
+      // A missing key or tool (ConfigError, DependencyError) says nothing about the backup: not recorded as a failure.
+      if (err instanceof WksError) throw err;
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
       const h = await hashFile(entry.dataPath);
       checks.push(checksumCheck(h.size, h.sha256));

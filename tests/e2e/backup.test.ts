@@ -138,6 +138,13 @@ describe('wks backup (e2e)', () => {
     writeFileSync(file, 'x');
     expectOneLineError(await runWks(['backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: path.join(file, 'backups') } }), 1, /cannot use backup directory .*: not a directory/);
     expectOneLineError(await runWks(['backup', 'create', '--encrypt'], { env: { ...env, BACKUP_ENCRYPTION_KEY: '' } }), 78, /needs an encryption key/);
+    // without the zstd program: one line naming the codecs that are available; verify is not recorded as a failure
+    const noZstd = { ...env, PATH: '/nonexistent' };
+    expectOneLineError(await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd }), 1, /zstd compression needs the `zstd` program/);
+    expect((await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd })).stderr).toMatch(/available codecs here: none, gzip/);
+    const zst = (await runWks(['backup', 'list', '--json'], { env })).json().backups.find((b: { compression: string }) => b.compression === 'zstd');
+    expectOneLineError(await runWks(['backup', 'verify', zst.id], { env: noZstd }), 1, /zstd/);
+    expect((await runWks(['backup', 'list', '--json'], { env })).json().backups.find((b: { id: string }) => b.id === zst.id).verification?.ok).not.toBe(false);
     const bad = await runWks(['backup', 'create', '--compress', 'lz4'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/none, gzip, zstd/);

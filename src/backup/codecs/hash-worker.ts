@@ -5,22 +5,26 @@
  * worker cannot load it, so the hash runs on the calling thread instead.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
-function hashHere(file: string): Promise<{ size: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let size = 0;
-    createReadStream(file, { highWaterMark: 1 << 20 })
-      .on('data', (c) => {
-        const b = c as Buffer;
-        h.update(b);
-        size += b.length;
-      })
-      .on('end', () => resolve({ size, sha256: h.digest('hex') }))
-      .on('error', reject);
-  });
+/** Hash with one reused 1 MiB buffer: no per-chunk allocation, so memory stays flat for any size. */
+async function hashHere(file: string): Promise<{ size: number; sha256: string }> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fh = await open(file, 'r');
+  let size = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return { size, sha256: h.digest('hex') };
 }
 
 /** sha256 and size of `file`, computed on a worker thread. Rejects on I/O errors. */
