@@ -119,54 +119,51 @@ async function generate() {
   return Number(size);
 }
 
-async function best(label, fn) {
-  let min = Infinity;
-  for (let i = 0; i < RUNS; i++) min = Math.min(min, await fn(i));
-  return min;
-}
-
 // ---------------------------------------------------------------- main
 const dbSize = await generate();
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
 const cpus = (await import('node:os')).cpus().length;
-console.log(`database ${DBNAME}: ${mib(dbSize)} (BENCH_SIZE_MB=${SIZE_MB}), best of ${RUNS}, ${cpus} CPUs, ${(await run('pg_dump', ['--version'])).out.trim()}`);
+console.log(`database ${DBNAME}: ${mib(dbSize)} (BENCH_SIZE_MB=${SIZE_MB}), best of ${RUNS}, ${cpus} CPUs, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}, ${(await run('pg_dump', ['--version'])).out.trim()}`);
 const rows = [];
 
-// create: pg_dump -Fc (its default zlib compression) vs wks backup create (pg_dump -Z0 | codec | sha256 | fsync | rename | manifest)
+// create: pg_dump -Fc (its default zlib compression) vs wks backup create (pg_dump -Z0 | codec | sha256 | fsync | rename | manifest).
+// Interleaved (reference, gzip, zstd, none, reference, ...) so that load from other processes hits both sides alike; best of RUNS each.
 const refDump = path.join(WORK, 'ref.dump');
-const pgDump = await best('pg_dump', async () => {
+const times = { ref: Infinity, gzip: Infinity, zstd: Infinity, none: Infinity };
+const stored = {};
+const ids = {};
+for (let i = 0; i < RUNS; i++) {
   rmSync(refDump, { force: true });
-  return (await run('pg_dump', ['-Fc', '-f', refDump, DBNAME], pgEnv)).ms;
-});
-const refSize = statSync(refDump).size;
-const creates = {};
-for (const codec of ['gzip', 'zstd', 'none']) {
-  let lastId = null;
-  let stored = 0;
-  creates[codec] = await best(codec, async () => {
+  times.ref = Math.min(times.ref, (await run('pg_dump', ['-Fc', '-f', refDump, DBNAME], pgEnv)).ms);
+  for (const codec of ['gzip', 'zstd', 'none']) {
     const r = await run(process.execPath, [WKS, 'backup', 'create', '--compress', codec, '--json'], wksEnv());
     const doc = JSON.parse(r.out);
-    lastId = doc.backup.id;
-    stored = doc.backup.stored_size;
-    return r.ms;
-  });
-  rows.push([`create --compress ${codec}${codec === 'gzip' ? ' (default)' : ''}`, creates[codec], pgDump, 'pg_dump -Fc', codec === 'gzip' ? 1.1 : null, `${mib(stored)} vs ${mib(refSize)}`]);
-  if (codec === 'gzip') creates.gzipId = lastId;
+    ids[codec] = doc.backup.id;
+    stored[codec] = doc.backup.stored_size;
+    times[codec] = Math.min(times[codec], r.ms);
+  }
 }
+const pgDump = times.ref;
+const refSize = statSync(refDump).size;
+for (const codec of ['gzip', 'zstd', 'none']) {
+  rows.push([`create --compress ${codec}${codec === 'gzip' ? ' (default)' : ''}`, times[codec], pgDump, 'pg_dump -Fc', codec === 'gzip' ? 1.1 : null, `${mib(stored[codec])} vs ${mib(refSize)}`]);
+}
+const creates = { gzipId: ids.gzip };
 
 // verify --deep vs createdb + pg_restore -j2 of the reference dump
-const verify = await best('verify', async () => (await run(process.execPath, [WKS, 'backup', 'verify', creates.gzipId, '--deep', '--json'], wksEnv())).ms);
-const restoreRef = await best('pg_restore', async (i) => {
+let verify = Infinity;
+let restoreRef = Infinity;
+for (let i = 0; i < RUNS; i++) {
+  verify = Math.min(verify, (await run(process.execPath, [WKS, 'backup', 'verify', creates.gzipId, '--deep', '--json'], wksEnv())).ms);
   const name = `${DBNAME}_ref_${i}`;
   await sql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   const t0 = performance.now();
   await sql('postgres', `CREATE DATABASE ${name}`);
   await run('pg_restore', ['-j2', '-d', name, refDump], pgEnv);
-  const ms = performance.now() - t0;
+  restoreRef = Math.min(restoreRef, performance.now() - t0);
   await sql('postgres', `DROP DATABASE ${name} WITH (FORCE)`);
-  return ms;
-});
+}
 rows.push(['verify --deep', verify, restoreRef, 'createdb + pg_restore -j2', null, 'checksum+decode+list+scratch restore+counts+drop']);
 
 console.log('');
