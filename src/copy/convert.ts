@@ -166,10 +166,23 @@ function jsonbKeyOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+// Key orders seen so far, by the keys' original order joined with NUL: JSON
+// columns usually repeat a few shapes, so sorting is done once per shape.
+const orderCache = new Map<string, string[]>();
+
 function jsonbOrdered(v: unknown): unknown {
   if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(jsonbOrdered);
-  const keys = Object.keys(v as object).sort(jsonbKeyOrder);
+  if (Array.isArray(v)) {
+    for (const x of v) if (x !== null && typeof x === 'object') return v.map(jsonbOrdered);
+    return v;
+  }
+  const own = Object.keys(v as object);
+  const sig = own.join('\u0000');
+  let keys = orderCache.get(sig);
+  if (!keys) {
+    keys = [...own].sort(jsonbKeyOrder);
+    if (orderCache.size < 10_000) orderCache.set(sig, keys);
+  }
   const o: Record<string, unknown> = {};
   for (const k of keys) o[k] = jsonbOrdered((v as Record<string, unknown>)[k]);
   return o;

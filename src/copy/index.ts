@@ -29,6 +29,7 @@ import type { Config } from '../config/schema.js';
 import { ConflictError, NotFoundError, OperationError, UsageError, VerificationError, isWksError } from '../errors.js';
 import type { ColumnKind } from './convert.js';
 import { openSourceReader, type SourceReader } from './reader.js';
+import { openVerifier, type Verifier } from './verifier.js';
 import { SourceTypeError, type OnTypeError, type ProblemRecord, type SourceTable, type TableSpec, type TableSummary } from './source.js';
 import {
   COPY_LOCK_KEY,
@@ -40,7 +41,6 @@ import {
   inspectTarget,
   readProgress,
   resetSequences,
-  targetChecksum,
   writeProgress,
   type TargetTable,
 } from './target.js';
@@ -119,6 +119,9 @@ export interface TableResult {
   durationMs: number;
   rowsPerSec: number;
   sequences: Array<{ column: string; next: string }>;
+  /** Worker reader: ms converting rows vs ms waiting for PostgreSQL (null inline). */
+  readerBusyMs: number | null;
+  readerWaitMs: number | null;
 }
 
 export interface CopyResult {
@@ -137,6 +140,7 @@ export interface CopyResult {
   /** copyMs: the copy loop; verifyMs: time spent verifying (overlaps the copy); verifyWaitMs: verification left after the copy. */
   totals: { rows: number; durationMs: number; copyMs: number; verifyMs: number; verifyWaitMs: number; rowsPerSec: number };
   reader: 'worker' | 'inline';
+  verifier: 'worker' | 'inline' | null;
 }
 
 /** Verification found differences (exit 3). `result` holds the per-table comparison. */
@@ -323,6 +327,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     verified: false,
     totals: { rows: 0, durationMs: 0, copyMs: 0, verifyMs: 0, verifyWaitMs: 0, rowsPerSec: 0 },
     reader: 'inline',
+    verifier: null,
   };
 
   // 1. backup, 2. schema (not in dry-run: a dry run writes nothing anywhere)
@@ -352,6 +357,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   result.target = adapter.target;
   let client: pg.PoolClient | undefined;
   let vclient: pg.PoolClient | undefined;
+  let verifier: (Verifier & { mode: "worker" | "inline" }) | undefined;
   let reader: SourceReader | undefined;
   let broken: Error | undefined;
   const log = new ProblemLog(path.resolve(opts.reportFile ?? `wks-db-copy-${runId}.problems.jsonl`), !opts.dryRun);
@@ -433,16 +439,28 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     // on a second connection while the next one is copied (the reader thread
     // and the COPY backend keep both cores busy; verification fills the gaps).
     onEvent({ type: 'phase', phase: 'copy' });
-    vclient = await adapter.pool.connect();
-    await vclient.query(SESSION_SQL);
-    const vc = vclient;
+    const { postgresSettings } = await import('../db/index.js');
+    const ps = postgresSettings(targetConfig);
+    const clientConfig: pg.ClientConfig = {
+      ...(ps.url ? { connectionString: ps.url } : { host: ps.host, port: ps.port, database: ps.database, user: ps.user ?? undefined, password: ps.password ?? undefined }),
+      ...(ps.ssl ? { ssl: true } : {}),
+      connectionTimeoutMillis: ps.connectionTimeoutMs,
+      application_name: 'wks db copy',
+    };
+    verifier = await openVerifier(clientConfig, SESSION_SQL, async () => {
+      vclient = await adapter.pool.connect();
+      await vclient.query(SESSION_SQL);
+      return vclient;
+    }, opts.inline);
+    const vc = verifier;
+    result.verifier = verifier.mode;
     let verifyChain: Promise<void> = Promise.resolve();
     let verifyMs = 0;
     const verify = (r: TableResult) => {
       verifyChain = verifyChain.then(async () => {
         const cols = target.get(r.table)!.columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
         const started = Date.now();
-        const v = await targetChecksum(vc, r.table, cols);
+        const v = await vc.checksum(r.table, cols);
         r.targetRows = v.rows;
         r.targetChecksum = v.checksum;
         r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;
@@ -545,6 +563,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       if (!broken) await client.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
       client.release(broken ?? true); // a copy session has custom settings: never return it to the pool
     }
+    if (verifier) await verifier.close().catch(() => undefined);
     if (vclient) vclient.release(true);
     await adapter.close();
   }
@@ -585,6 +604,8 @@ function tableResult(table: string, status: 'copied' | 'resumed', s: TableSummar
     durationMs,
     rowsPerSec: rate(s.rows, durationMs),
     sequences,
+    readerBusyMs: s.readerBusyMs ?? null,
+    readerWaitMs: s.readerWaitMs ?? null,
   };
 }
 

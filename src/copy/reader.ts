@@ -45,6 +45,9 @@ export function workerPath(): string | null {
   return existsSync(dist) ? dist : null;
 }
 
+/** Bytes per shared chunk slot: a chunk is at most MAX_CHUNK_CHARS UTF-16 units, <= 3 MiB of UTF-8. */
+const SLOT_BYTES = 3 * 1024 * 1024 + 1024;
+
 class InlineReader implements SourceReader {
   readonly mode = 'inline' as const;
   private aborted = false;
@@ -101,6 +104,7 @@ class WorkerReader implements SourceReader {
   private constructor(
     private readonly worker: Worker,
     shared: SharedArrayBuffer,
+    private readonly slots: SharedArrayBuffer,
   ) {
     this.credits = new Int32Array(shared);
   }
@@ -108,10 +112,12 @@ class WorkerReader implements SourceReader {
   static async open(o: ReaderOptions, file: string): Promise<WorkerReader> {
     const { Worker } = await import('node:worker_threads');
     const shared = new SharedArrayBuffer(8);
+    const maxInFlight = o.maxInFlight ?? 4;
+    const slots = new SharedArrayBuffer(maxInFlight * SLOT_BYTES);
     // A larger young generation: the producer makes many short-lived strings, and scavenges dominate otherwise.
     const worker = new Worker(file, {
-      workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, maxInFlight: o.maxInFlight ?? 4 },
-      resourceLimits: { maxYoungGenerationSizeMb: 16 },
+      workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, slots, slotBytes: SLOT_BYTES, maxInFlight },
+      resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 },
     });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { type: string; message?: string }) => {
@@ -124,7 +130,7 @@ class WorkerReader implements SourceReader {
       worker.on('message', onMsg);
       worker.once('error', reject);
     });
-    return new WorkerReader(worker, shared);
+    return new WorkerReader(worker, shared, slots);
   }
 
   private request<T>(msg: unknown, onMessage: (m: any, resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
@@ -166,7 +172,8 @@ class WorkerReader implements SourceReader {
       if (m.type === 'chunk') {
         read += m.read;
         written += m.rows;
-        if (m.buf) sink.write(m.buf, release);
+        if (m.slot !== undefined) sink.write(Buffer.from(this.slots, m.slot * SLOT_BYTES, m.len), release);
+        else if (m.buf) sink.write(m.buf, release);
         sink.progress(read, written, m.problems);
       } else if (m.type === 'done') resolve(m.summary);
       else if (m.type === 'aborted') reject(new Error('aborted'));

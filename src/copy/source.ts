@@ -69,6 +69,9 @@ export function inspectSource(db: Database.Database): SourceTable[] {
   return out;
 }
 
+/** A chunk ends after batchRows rows or this many UTF-16 units (<= 3 MiB of UTF-8), whichever comes first. */
+export const MAX_CHUNK_CHARS = 1 << 20;
+
 export type OnTypeError = 'fail' | 'skip-row' | 'null';
 
 /** What the producer needs to know about one table. */
@@ -115,6 +118,9 @@ export interface TableSummary {
   nulled: number;
   /** Checksum over the rows written, canonical form. */
   checksum: string;
+  /** Worker reader only: ms spent reading/converting, and ms waiting for PostgreSQL to take the chunks (where the bottleneck is). */
+  readerBusyMs?: number;
+  readerWaitMs?: number;
 }
 
 /** Thrown by the producer under --on-type-error=fail (first problem). */
@@ -235,7 +241,7 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
     sum.add(hasJson ? canonLine : line);
     if (copying) text += line + '\n';
     inChunk++;
-    if (readInChunk >= spec.batchRows) {
+    if (readInChunk >= spec.batchRows || text.length >= MAX_CHUNK_CHARS) {
       yield { text, rows: inChunk, read: readInChunk, problems };
       text = '';
       inChunk = 0;

@@ -18,6 +18,9 @@ interface Init {
   path: string;
   busyTimeoutMs: number;
   shared: SharedArrayBuffer;
+  /** maxInFlight slots of slotBytes each: chunks are encoded here, so no buffer is allocated per chunk. */
+  slots: SharedArrayBuffer;
+  slotBytes: number;
   maxInFlight: number;
 }
 
@@ -39,8 +42,12 @@ try {
   throw err;
 }
 
+let seq = 0;
+
 function runTable(spec: TableSpec): void {
   const gen = produceChunks(db, spec);
+  const t0 = performance.now();
+  let waitMs = 0;
   for (;;) {
     if (Atomics.load(credits, 1) !== 0) {
       port.postMessage({ type: 'aborted' });
@@ -48,18 +55,30 @@ function runTable(spec: TableSpec): void {
     }
     const next = gen.next();
     if (next.done) {
-      port.postMessage({ type: 'done', summary: next.value });
+      port.postMessage({ type: 'done', summary: { ...next.value, readerBusyMs: Math.round(performance.now() - t0 - waitMs), readerWaitMs: Math.round(waitMs) } });
       return;
     }
     const c = next.value;
     if (spec.mode === 'copy' && c.text.length > 0) {
-      while (Atomics.load(credits, 0) >= init.maxInFlight) {
-        if (Atomics.load(credits, 1) !== 0) break;
-        Atomics.wait(credits, 0, Atomics.load(credits, 0), 200);
+      if (Atomics.load(credits, 0) >= init.maxInFlight) {
+        const w0 = performance.now();
+        while (Atomics.load(credits, 0) >= init.maxInFlight) {
+          if (Atomics.load(credits, 1) !== 0) break;
+          Atomics.wait(credits, 0, Atomics.load(credits, 0), 200);
+        }
+        waitMs += performance.now() - w0;
       }
-      const buf = encoder.encode(c.text);
+      // Releases happen in order (one socket), so slot seq % maxInFlight is the free one.
+      const slot = seq++ % init.maxInFlight;
+      const view = new Uint8Array(init.slots, slot * init.slotBytes, init.slotBytes);
+      const r = encoder.encodeInto(c.text, view);
       Atomics.add(credits, 0, 1);
-      port.postMessage({ type: 'chunk', buf, rows: c.rows, read: c.read, problems: c.problems }, [buf.buffer]);
+      if (r.read === c.text.length) {
+        port.postMessage({ type: 'chunk', slot, len: r.written, rows: c.rows, read: c.read, problems: c.problems });
+      } else {
+        const buf = encoder.encode(c.text); // larger than a slot: a buffer of its own
+        port.postMessage({ type: 'chunk', buf, rows: c.rows, read: c.read, problems: c.problems }, [buf.buffer]);
+      }
     } else {
       port.postMessage({ type: 'chunk', buf: null, rows: c.rows, read: c.read, problems: c.problems });
     }
