@@ -8,6 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { WKS_BIN, baseEnv, runWks } from '../helpers/cli.js';
@@ -40,7 +41,7 @@ const leftoverDbs = async (): Promise<string[]> =>
   (await q<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname LIKE $1', [`${db!.name}\\_wks\\_%`])).map((r) => r.datname);
 
 /** Start `wks args...`, SIGKILL it as soon as `when()` is true (polled), and report whether it was still running then. */
-async function killWhen(args: string[], when: () => Promise<boolean>, delayMs = 0): Promise<{ killed: boolean; stderr: string }> {
+async function killWhen(args: string[], when: () => Promise<boolean>, delayMs = 0): Promise<{ killed: boolean; stderr: string; pid: number }> {
   const child = spawn(process.execPath, [WKS_BIN, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -57,7 +58,7 @@ async function killWhen(args: string[], when: () => Promise<boolean>, delayMs = 
   const killed = !exited;
   child.kill('SIGKILL');
   await closed;
-  return { killed, stderr };
+  return { killed, stderr, pid: child.pid! };
 }
 
 beforeAll(async () => {
@@ -96,9 +97,11 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
       { name: 'pg_restore, early', when: ownNewDb, delay: 0 },
       { name: 'pg_restore, later', when: ownNewDb, delay: 700 },
     ];
+    const killedPids: number[] = [];
     for (const p of points) {
       before = await leftoverDbs();
       const k = await killWhen(['backup', 'restore', backupId, '--yes', '--force'], p.when, p.delay);
+      killedPids.push(k.pid);
       expect(k.killed, `${p.name}: wks finished before it could be killed\n${k.stderr}`).toBe(true);
       expect(await fingerprint('bulk'), p.name).toEqual(oldBulk);
       expect(await fingerprint('users'), p.name).toEqual(oldUsers);
@@ -114,6 +117,8 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     expect(r.stderr).toMatch(/dropped .*_wks_new_.*interrupted wks run/);
     expect(await leftoverDbs()).toEqual([]);
     expect(readdirSync(backupDir).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
+    // the dead runs' passfiles (the password at rest) are gone too
+    expect(readdirSync(tmpdir()).filter((n) => killedPids.some((pid) => n.startsWith(`wks-pgpass-${pid}-`)))).toEqual([]);
     const bulk = await fingerprint('bulk');
     expect(bulk.n).toBe(250000);
     const [after] = await q<{ n: string }>(db!.name, "SELECT count(*) AS n FROM users WHERE username = 'after-backup'");
