@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
-import { writeJsonAtomic } from './files.js';
+import { fsError, writeJsonAtomic } from './files.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
 export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -54,7 +54,7 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
     names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries, problems };
-    throw err;
+    throw fsError(err, `cannot read the backup directory ${dir}`, 'check BACKUP_STORAGE_PATH (database.backup.storage_path) and its permissions');
   }
   for (const name of names) {
     const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(name);
