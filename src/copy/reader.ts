@@ -66,7 +66,10 @@ class InlineReader implements SourceReader {
   }
   async table(spec: TableSpec, sink: ChunkSink): Promise<TableSummary> {
     this.aborted = false;
-    const gen = produceChunks(this.db, spec);
+    const gen = produceChunks(this.db, spec, (text) => {
+      const b = Buffer.from(text);
+      return { bytes: b, len: b.length };
+    });
     let read = 0;
     let written = 0;
     for (;;) {
@@ -76,8 +79,8 @@ class InlineReader implements SourceReader {
       const c = next.value;
       read += c.read;
       written += c.rows;
-      if (spec.mode === 'copy' && c.text.length > 0) {
-        sink.write(Buffer.from(c.text), () => undefined);
+      if (c.encoded) {
+        sink.write(c.encoded.bytes.subarray(0, c.encoded.len), () => undefined);
         await sink.ready();
       } else if (read % (spec.batchRows * 20) < spec.batchRows) {
         await new Promise((r) => setImmediate(r)); // let progress render during a hash-only pass
@@ -117,7 +120,7 @@ class WorkerReader implements SourceReader {
     // A larger young generation: the producer makes many short-lived strings, and scavenges dominate otherwise.
     const worker = new Worker(file, {
       workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, slots, slotBytes: SLOT_BYTES, maxInFlight },
-      resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 },
+      resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 64 },
     });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { type: string; message?: string }) => {

@@ -98,9 +98,28 @@ export interface ProblemRecord {
   row?: Record<string, unknown>;
 }
 
+/** A chunk's COPY text as UTF-8: `bytes[0, len)`; `slot` when it sits in a shared slot (worker). */
+export interface Encoded {
+  bytes: Uint8Array;
+  len: number;
+  slot?: number;
+}
+
+const textEncoder = new TextEncoder();
+
+/** An encoder into one growing scratch buffer (valid until the next call). */
+export function scratchEncoder(): (text: string) => Encoded {
+  let buf = new Uint8Array(1 << 16);
+  return (text) => {
+    if (buf.length < text.length * 3) buf = new Uint8Array(Math.max(text.length * 3, buf.length * 2));
+    const r = textEncoder.encodeInto(text, buf);
+    return { bytes: buf, len: r.written };
+  };
+}
+
 export interface Chunk {
-  /** COPY text for `rows` rows (empty in hash mode). */
-  text: string;
+  /** COPY text for `rows` rows; null in hash mode or when no row was written. */
+  encoded: Encoded | null;
   /** Rows written in this chunk. */
   rows: number;
   /** Rows read from SQLite for this chunk (rows + skipped). */
@@ -146,7 +165,7 @@ function jsonSafe(row: unknown[], cols: string[]): Record<string, unknown> {
  * Throws SourceTypeError on the first problem under `fail` (or when `null`
  * cannot apply because the column is NOT NULL).
  */
-export function* produceChunks(db: Database.Database, spec: TableSpec): Generator<Chunk, TableSummary, void> {
+export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: (text: string) => Encoded): Generator<Chunk, TableSummary, void> {
   const cols = spec.columns;
   const n = cols.length;
   const sel = cols.map((c) => q(c.name)).join(', ');
@@ -159,13 +178,30 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
   const hasJson = kinds.includes('json');
   const sum = new TableChecksum();
   const copying = spec.mode === 'copy';
+  const enc = encode ?? scratchEncoder();
+  const scratch = scratchEncoder();
   let text = '';
+  let canonText = '';
   let inChunk = 0;
   let readInChunk = 0;
   let problems: ProblemRecord[] = [];
   let sourceRows = 0;
   let skipped = 0;
   let nulled = 0;
+
+  // Encode the chunk (into the caller's buffer when copying) and checksum its rows from the bytes.
+  const finish = (): Chunk => {
+    let out: Encoded | null = null;
+    if (copying && text.length > 0) out = enc(text);
+    if (hasJson) {
+      const e = scratch(canonText);
+      sum.addLines(e.bytes, e.len);
+    } else {
+      const e = out ?? scratch(text);
+      sum.addLines(e.bytes, e.len);
+    }
+    return { encoded: out, rows: inChunk, read: readInChunk, problems };
+  };
 
   for (const raw of stmt.iterate() as IterableIterator<unknown[]>) {
     sourceRows++;
@@ -230,25 +266,27 @@ export function* produceChunks(db: Database.Database, spec: TableSpec): Generato
     if (skip) {
       skipped++;
       if (readInChunk >= spec.batchRows) {
-        yield { text, rows: inChunk, read: readInChunk, problems };
+        yield finish();
         text = '';
+        canonText = '';
         inChunk = 0;
         readInChunk = 0;
         problems = [];
       }
       continue;
     }
-    sum.add(hasJson ? canonLine : line);
-    if (copying) text += line + '\n';
+    text += line + '\n';
+    if (hasJson) canonText += canonLine + '\n';
     inChunk++;
     if (readInChunk >= spec.batchRows || text.length >= MAX_CHUNK_CHARS) {
-      yield { text, rows: inChunk, read: readInChunk, problems };
+      yield finish();
       text = '';
+      canonText = '';
       inChunk = 0;
       readInChunk = 0;
       problems = [];
     }
   }
-  if (readInChunk > 0 || problems.length > 0) yield { text, rows: inChunk, read: readInChunk, problems };
+  if (readInChunk > 0 || problems.length > 0) yield finish();
   return { table: spec.table, sourceRows, rows: sum.rows, skipped, nulled, checksum: sum.digest() };
 }

@@ -182,14 +182,35 @@ export async function targetChecksum(client: pg.ClientBase, table: string, colum
   const needs = normalize.some(Boolean);
   const sum = new TableChecksum();
   const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => q(c.name)).join(', ')} FROM ${q(table)}) TO STDOUT`));
+  if (!needs) {
+    // Canonical = PostgreSQL's COPY text as it arrives: hash the bytes, no strings.
+    let carry: Buffer | null = null;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      let from = 0;
+      if (carry) {
+        const nl = chunk.indexOf(10);
+        if (nl < 0) {
+          carry = Buffer.concat([carry, chunk]);
+          continue;
+        }
+        const first = Buffer.concat([carry, chunk.subarray(0, nl)]);
+        sum.addBytes(first, 0, first.length);
+        from = nl + 1;
+        carry = null;
+      }
+      const end = sum.addLines(chunk, chunk.length, from);
+      if (end < chunk.length) carry = Buffer.from(chunk.subarray(end));
+      onRows?.(sum.rows);
+    }
+    if (carry && carry.length > 0) sum.addBytes(carry, 0, carry.length);
+    return { rows: sum.rows, checksum: sum.digest() };
+  }
   const decoder = new StringDecoder('utf8');
   let rest = '';
   const line = (l: string) => {
-    if (needs) {
-      const f = l.split('\t');
-      for (let i = 0; i < f.length; i++) if (normalize[i]) f[i] = canonicalFromTarget(f[i]!, kinds[i]!);
-      sum.add(f.join('\t'));
-    } else sum.add(l);
+    const f = l.split('\t');
+    for (let i = 0; i < f.length; i++) if (normalize[i]) f[i] = canonicalFromTarget(f[i]!, kinds[i]!);
+    sum.add(f.join('\t'));
   };
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     const s = rest + decoder.write(chunk);

@@ -35,7 +35,7 @@ export async function openVerifier(clientConfig: pg.ClientConfig, sessionSql: st
   const { Worker } = await import('node:worker_threads');
   const worker: Worker = new Worker(file, {
     workerData: { client: clientConfig, sessionSql },
-    resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 48 },
+    resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 },
   });
   await new Promise<void>((resolve, reject) => {
     worker.once('message', () => resolve());

@@ -12,7 +12,7 @@
  * `credits[1]` set to 1 asks the worker to stop the current table.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { inspectSource, produceChunks, SourceTypeError, type TableSpec } from './source.js';
+import { inspectSource, produceChunks, SourceTypeError, type Encoded, type TableSpec } from './source.js';
 
 interface Init {
   path: string;
@@ -45,9 +45,27 @@ try {
 let seq = 0;
 
 function runTable(spec: TableSpec): void {
-  const gen = produceChunks(db, spec);
   const t0 = performance.now();
   let waitMs = 0;
+  // Called by the producer at the end of each chunk: wait for a free slot, encode into it.
+  const encode = (text: string): Encoded => {
+    if (Atomics.load(credits, 0) >= init.maxInFlight) {
+      const w0 = performance.now();
+      while (Atomics.load(credits, 0) >= init.maxInFlight) {
+        if (Atomics.load(credits, 1) !== 0) break;
+        Atomics.wait(credits, 0, Atomics.load(credits, 0), 200);
+      }
+      waitMs += performance.now() - w0;
+    }
+    // Releases happen in order (one socket), so slot seq % maxInFlight is the free one.
+    const slot = seq++ % init.maxInFlight;
+    const view = new Uint8Array(init.slots, slot * init.slotBytes, init.slotBytes);
+    const r = encoder.encodeInto(text, view);
+    if (r.read === text.length) return { bytes: view, len: r.written, slot };
+    const own = encoder.encode(text); // larger than a slot: a buffer of its own
+    return { bytes: own, len: own.length };
+  };
+  const gen = produceChunks(db, spec, encode);
   for (;;) {
     if (Atomics.load(credits, 1) !== 0) {
       port.postMessage({ type: 'aborted' });
@@ -59,28 +77,13 @@ function runTable(spec: TableSpec): void {
       return;
     }
     const c = next.value;
-    if (spec.mode === 'copy' && c.text.length > 0) {
-      if (Atomics.load(credits, 0) >= init.maxInFlight) {
-        const w0 = performance.now();
-        while (Atomics.load(credits, 0) >= init.maxInFlight) {
-          if (Atomics.load(credits, 1) !== 0) break;
-          Atomics.wait(credits, 0, Atomics.load(credits, 0), 200);
-        }
-        waitMs += performance.now() - w0;
-      }
-      // Releases happen in order (one socket), so slot seq % maxInFlight is the free one.
-      const slot = seq++ % init.maxInFlight;
-      const view = new Uint8Array(init.slots, slot * init.slotBytes, init.slotBytes);
-      const r = encoder.encodeInto(c.text, view);
+    const e = c.encoded;
+    if (e) {
       Atomics.add(credits, 0, 1);
-      if (r.read === c.text.length) {
-        port.postMessage({ type: 'chunk', slot, len: r.written, rows: c.rows, read: c.read, problems: c.problems });
-      } else {
-        const buf = encoder.encode(c.text); // larger than a slot: a buffer of its own
-        port.postMessage({ type: 'chunk', buf, rows: c.rows, read: c.read, problems: c.problems }, [buf.buffer]);
-      }
+      if (e.slot !== undefined) port.postMessage({ type: 'chunk', slot: e.slot, len: e.len, rows: c.rows, read: c.read, problems: c.problems });
+      else port.postMessage({ type: 'chunk', buf: e.bytes, len: e.len, rows: c.rows, read: c.read, problems: c.problems }, [e.bytes.buffer as ArrayBuffer]);
     } else {
-      port.postMessage({ type: 'chunk', buf: null, rows: c.rows, read: c.read, problems: c.problems });
+      port.postMessage({ type: 'chunk', rows: c.rows, read: c.read, problems: c.problems });
     }
   }
 }
