@@ -70,6 +70,7 @@ const GAP_TTL_MS = 5 * 60_000;
 const MAX_GAP_SPAN = 1000;
 /** How far back errorRate() can look. */
 const HISTORY_MS = 15 * 60_000;
+const HISTORY_STEP_MS = 5000;
 
 const EXEC_SELECT = `SELECT e.id AS id, e.status AS status, e.started_at AS started_at, e.completed_at AS completed_at,
   w.name AS workflow_name, t.priority AS priority, t.started_at AS queued_at, t.lock_acquired_at AS lock_acquired_at
@@ -274,7 +275,11 @@ export class PlatformCollector {
       }
       for (const id of chunk) if (!found.has(id)) this.tracked.delete(id); // deleted rows
     }
-    this.history.push({ t: now.getTime(), ...this.totals });
+    // One snapshot per HISTORY_STEP_MS (the newest is updated in between): bounded memory at any scrape rate.
+    const last = this.history[this.history.length - 1];
+    const prev = this.history[this.history.length - 2];
+    if (last && prev && now.getTime() - prev.t < HISTORY_STEP_MS) Object.assign(last, { t: now.getTime(), ...this.totals });
+    else this.history.push({ t: now.getTime(), ...this.totals });
     while (this.history.length > 2 && this.history[1]!.t <= now.getTime() - HISTORY_MS) this.history.shift();
   }
 
