@@ -266,6 +266,22 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect((await resolveTool(configFor(dir), 'pg_restore')).major).toBeGreaterThanOrEqual(10);
   });
 
+  it('pg_dump dying mid-stream fails the backup in one line: no manifest, no temp files, backup_log failed', async () => {
+    const dir = tmpDir('bkpg-crash');
+    // The real pg_dump, cut off after 20 kB with a failing exit status (a crash part-way through).
+    const wrapper = path.join(dir, 'pg_dump');
+    writeFileSync(wrapper, `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 20000\necho "pg_dump: error: simulated crash" >&2\nexit 1\n`);
+    chmodSync(wrapper, 0o755);
+    const config = configFor(dir, { PG_DUMP_PATH: wrapper });
+    const e = await createBackup(config, { compression: 'gzip' }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 1 });
+    expect(e.message).toMatch(/^pg_dump failed \(exit 1\): pg_dump: error: simulated crash/);
+    expect(listBackups(config).backups).toEqual([]);
+    expect(readdirSync(config.database.backup.storage_path).filter((n) => !n.startsWith('.wks-backup.lock'))).toEqual([]);
+    const [row] = await q<{ status: string; error_message: string }>(db!.name, 'SELECT status, error_message FROM backup_log WHERE file_path LIKE $1', [`${dir}%`]);
+    expect(row).toMatchObject({ status: 'failed', error_message: expect.stringMatching(/simulated crash/) });
+  });
+
   it('a missing database is NotFoundError (5) with a hint', async () => {
     const config = configFor(tmpDir('bkpg-nodb'), { PG_DATABASE: `${db!.name}_absent` });
     const e = await createBackup(config).catch((x) => x);
