@@ -70,7 +70,7 @@ beforeAll(async () => {
   expect(m.code, m.stderr).toBe(0);
   // Big enough that pg_restore takes a few seconds on 2 cores.
   await q(db.name, `CREATE TABLE bulk (id bigint PRIMARY KEY, payload text NOT NULL); CREATE INDEX bulk_payload ON bulk (payload)`);
-  await q(db.name, `INSERT INTO bulk SELECT g, md5(g::text) || repeat('p', 150) FROM generate_series(1, 250000) g`);
+  await q(db.name, `INSERT INTO bulk SELECT g, md5(g::text) || repeat('p', 150) FROM generate_series(1, 180000) g`);
   await q(db.name, `INSERT INTO users (username, email, password_hash) SELECT 'u' || g, 'u' || g || '@x', 'h' FROM generate_series(1, 1000) g`);
   const c = await runWks(['backup', 'create', '--compress', 'none', '--json'], { env, timeoutMs: 120_000 });
   expect(c.code, c.stderr).toBe(0);
@@ -95,7 +95,7 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
       { name: 'safety backup', when: async () => readdirSync(backupDir).some((n) => n.startsWith('.wks-tmp-') && n.includes('.dump')), delay: 50 },
       // the new database exists and pg_restore is writing into it
       { name: 'pg_restore, early', when: ownNewDb, delay: 0 },
-      { name: 'pg_restore, later', when: ownNewDb, delay: 700 },
+      { name: 'pg_restore, later', when: ownNewDb, delay: 500 },
     ];
     const killedPids: number[] = [];
     for (const p of points) {
@@ -120,7 +120,7 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     // the dead runs' passfiles (the password at rest) are gone too
     expect(readdirSync(tmpdir()).filter((n) => killedPids.some((pid) => n.startsWith(`wks-pgpass-${pid}-`)))).toEqual([]);
     const bulk = await fingerprint('bulk');
-    expect(bulk.n).toBe(250000);
+    expect(bulk.n).toBe(180000);
     const [after] = await q<{ n: string }>(db!.name, "SELECT count(*) AS n FROM users WHERE username = 'after-backup'");
     expect(Number(after!.n)).toBe(0);
   }, 240_000);
