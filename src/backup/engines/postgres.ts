@@ -469,7 +469,9 @@ export const postgresEngine: BackupEngine = {
       const ver = await serverVersion(admin);
       const tool = await restoreTool(config, manifest, serverMajor(ver.num));
       await sweepTempDatabases(admin, log);
-      await decode(image);
+      // decode may hand back a check still running (re-hashing the source): it must pass before anything is replaced.
+      const decoded = (await decode(image)) as unknown as { settled?: Promise<void> } | undefined;
+      if (decoded?.settled) await decoded.settled;
 
       // Same encoding/locale/owner as the database being replaced (or as recorded at backup time).
       const old = t.exists
@@ -504,7 +506,7 @@ export const postgresEngine: BackupEngine = {
       }
       await swapIn(admin, t, fresh, old?.comment ?? null, !!opts.force, log);
       fresh = null;
-      return { integrity: `pg_restore ok; ${Object.keys(counts).length} tables, row counts match the manifest` };
+      return { integrity: `ok (pg_restore into a new database; ${Object.keys(counts).length} tables, row counts match the manifest)` };
     } finally {
       removeQuietly(image);
       if (fresh) await dropDatabase(admin, fresh, log);
