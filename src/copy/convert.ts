@@ -311,7 +311,10 @@ export function convertValue(v: unknown, kind: ColumnKind): Converted | TypeProb
  */
 export function canonicalFromTarget(field: string, kind: ColumnKind): string {
   if (field === '\\N') return field;
-  if (kind === 'float' || kind === 'numeric') return formatFloat(Number(field));
+  // PostgreSQL prints float8 in fixed notation only for 1e-4 <= |x| < 1e15, where
+  // JS prints the same shortest digits the same way: only exponent forms need work.
+  if (kind === 'float') return field.includes('e') ? formatFloat(Number(field)) : field;
+  if (kind === 'numeric') return formatFloat(Number(field));
   if (kind === 'json') return JSON.stringify(JSON.parse(unescapeCopyText(field))) ?? 'null'; // PostgreSQL's jsonb output is already in jsonb key order
   return field;
 }

@@ -183,7 +183,7 @@ function rate(rows: number, ms: number): number {
 }
 
 /** Session settings that make PostgreSQL's COPY TO output match the canonical forms in convert.ts. */
-const SESSION_SQL = `SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET extra_float_digits = 1; SET statement_timeout = 0; SET client_encoding = 'UTF8'`;
+export const SESSION_SQL = `SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET extra_float_digits = 1; SET statement_timeout = 0; SET client_encoding = 'UTF8'`;
 
 /**
  * Plan the tables to copy: match source tables to target tables and their
@@ -357,7 +357,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   result.target = adapter.target;
   let client: pg.PoolClient | undefined;
   let vclient: pg.PoolClient | undefined;
-  let verifier: (Verifier & { mode: "worker" | "inline" }) | undefined;
+  let verifier: Verifier | undefined;
   let reader: SourceReader | undefined;
   let broken: Error | undefined;
   const log = new ProblemLog(path.resolve(opts.reportFile ?? `wks-db-copy-${runId}.problems.jsonl`), !opts.dryRun);
@@ -460,7 +460,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       verifyChain = verifyChain.then(async () => {
         const cols = target.get(r.table)!.columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
         const started = Date.now();
-        const v = await vc.checksum(r.table, cols);
+        const v = await vc.checksum(r.table, cols, r.rows);
         r.targetRows = v.rows;
         r.targetChecksum = v.checksum;
         r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;

@@ -12,7 +12,9 @@ import pg from 'pg';
 import Database from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
-import { copyDatabase, CopyVerificationError, PROGRESS_TABLE, RUN_ROW } from '../../src/copy/index.js';
+import { copyDatabase, CopyVerificationError, PROGRESS_TABLE, RUN_ROW, SESSION_SQL } from '../../src/copy/index.js';
+import { targetChecksum } from '../../src/copy/target.js';
+import { openVerifier } from '../../src/copy/verifier.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -246,6 +248,35 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     expect(err.details.differences).toEqual([expect.objectContaining({ table: 'metrics', sourceRows: 2000 + FLOATS.length, targetRows: 2000 + FLOATS.length })]);
     const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [RUN_ROW]);
     expect(run[0]!.status).toBe('failed');
+  });
+
+  it('a big table verified in two ctid ranges by two workers gives the same checksum as one pass', async () => {
+    const target = await freshTarget();
+    await q(target, `CREATE TABLE big (id BIGINT PRIMARY KEY, v DOUBLE PRECISION, j JSONB, t TEXT)`);
+    await q(target, `INSERT INTO big SELECT g, g / 7.0, jsonb_build_object('g', g, 'b', 'x'), 'row ' || g FROM generate_series(1, 250000) g`);
+    const cols = [
+      { name: 'id', dataType: 'bigint', kind: 'int8' as const, notNull: true },
+      { name: 'v', dataType: 'double precision', kind: 'float' as const, notNull: false },
+      { name: 'j', dataType: 'jsonb', kind: 'json' as const, notNull: false },
+      { name: 't', dataType: 'text', kind: 'text' as const, notNull: false },
+    ];
+    const c = new pg.Client({ connectionString: target.url });
+    await c.connect();
+    try {
+      await c.query(SESSION_SQL);
+      const one = await targetChecksum(c, 'big', cols);
+      const v = await openVerifier({ connectionString: target.url }, SESSION_SQL, async () => c);
+      try {
+        expect(v.mode).toBe('worker');
+        const two = await v.checksum('big', cols, 250_000);
+        expect(two).toEqual(one);
+        expect(one.rows).toBe(250_000);
+      } finally {
+        await v.close();
+      }
+    } finally {
+      await c.end();
+    }
   });
 
   it('refuses without a target, and a missing source file', async () => {
