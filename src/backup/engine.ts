@@ -73,9 +73,12 @@ export interface BackupEngine {
   /**
    * Install a backup at the target so that, interrupted at any point, the
    * target is either the old or the new database, whole. `decode(dest)` writes
-   * the raw image to `dest`. Returns the post-install integrity result.
+   * the raw image to `dest`; it may return `{ settled }`, a check still running
+   * (e.g. re-hashing the source) that the engine must await before it replaces
+   * anything. `deep` asks for a full structural check of the installed
+   * database as well. Returns the integrity result (a short text starting with `ok`).
    */
-  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void>, opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean }): Promise<{ integrity: string }>;
+  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void | { settled: Promise<void> }>, opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean; deep?: boolean }): Promise<{ integrity: string }>;
   /** Engine-specific "what next" lines after a restore (optional). */
   nextSteps?(target: RestoreTarget): string[];
   /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */

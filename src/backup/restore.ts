@@ -128,13 +128,14 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     try {
       ({ integrity } = await engine.install(target, m, async (dest) => {
         if (m.compression === 'none' && !m.encryption) {
-          // Plain image: a kernel copy (copy_file_range, as cp does) while a worker thread
-          // re-hashes the source, proving it is still the verified image. The engine's
-          // post-install integrity check covers the copy itself.
+          // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
+          // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
+          // the new file is exactly the image that verification just checked.
           opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-          const [h] = await Promise.all([hashFileInWorker(entry!.dataPath), copyFile(entry!.dataPath, dest, fsConstants.COPYFILE_EXCL)]);
-          if (h.sha256 !== m.sha256 || h.size !== m.stored_size) {
-            throw new VerificationError(`backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`' });
+          await copyFile(entry!.dataPath, dest, fsConstants.COPYFILE_EXCL);
+          const h = await hashFileInWorker(dest);
+          if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
+            throw new VerificationError(`the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`, and check the disk' });
           }
           return;
         }
@@ -148,7 +149,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
           throw new VerificationError(`backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`' });
         }
-      }, { log: opts.log, onProgress: opts.onProgress, force: opts.force }));
+      }, { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep }));
     } catch (err) {
       if (err instanceof WksError) throw err;
       throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
