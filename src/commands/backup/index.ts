@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--at <time>', 'the newest backup taken at or before TIME (ISO 8601)')
     .option('--to <path>', 'restore into a separate file for inspection; the live database is untouched')
     .option('--to-database <name>', 'PostgreSQL: restore into this database (created; the configured one is untouched)')
-    .option('--deep', 'run integrity_check (not only quick_check) when verifying first')
+    .option('--deep', 'full integrity_check when verifying first and on the installed database')
     .option('--force', 'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails')
     .option('--dry-run', 'verify and check the target, change nothing')
     .action(lazy(() => import('./restore.js')));
