@@ -1,0 +1,103 @@
+import { describe, it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { acquireBackupLock, withBackupLock, LOCK_NAME } from '../../src/backup/lock.js';
+import { readCatalog, writeVerification } from '../../src/backup/catalog.js';
+import { sweepLeftovers, tempOwnerPid, ownedTempPath } from '../../src/backup/files.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+async function deadPid(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => p.on('close', r));
+  return p.pid!;
+}
+
+describe('backup lock', () => {
+  it('serialises holders: the second waits for the first, then gets it', async () => {
+    const dir = tmpDir('lock');
+    const order: string[] = [];
+    let waited = false;
+    const release = await acquireBackupLock(dir, { timeoutMs: 1000, command: 'first' });
+    const second = withBackupLock(dir, { timeoutMs: 5000, command: 'second', onWait: () => (waited = true) }, async () => {
+      order.push('second');
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    order.push('first done');
+    release();
+    await second;
+    expect(waited).toBe(true);
+    expect(order).toEqual(['first done', 'second']);
+    expect(existsSync(path.join(dir, LOCK_NAME))).toBe(false);
+  });
+
+  it('times out with ConflictError (exit 4) naming the owner', async () => {
+    const dir = tmpDir('lock');
+    const release = await acquireBackupLock(dir, { timeoutMs: 1000, command: 'backup create (manual)' });
+    try {
+      await expect(acquireBackupLock(dir, { timeoutMs: 200, command: 'x' })).rejects.toMatchObject({
+        exitCode: 4,
+        message: expect.stringMatching(new RegExp(`pid ${process.pid} on ${hostname()} \\(backup create \\(manual\\)`)),
+      });
+    } finally {
+      release();
+    }
+  });
+
+  it('takes over a lock whose owner is dead; release only removes our own lock', async () => {
+    const dir = tmpDir('lock');
+    const pid = await deadPid();
+    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid, host: hostname(), started_at: new Date().toISOString(), token: 'old', command: 'crashed' }));
+    const release = await acquireBackupLock(dir, { timeoutMs: 500, command: 'new' });
+    const owner = JSON.parse(readFileSync(path.join(dir, LOCK_NAME), 'utf8'));
+    expect(owner).toMatchObject({ pid: process.pid, command: 'new' });
+    // someone else's lock (e.g. after a forced removal) is not deleted by our release
+    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ ...owner, token: 'someone-else' }));
+    release();
+    expect(existsSync(path.join(dir, LOCK_NAME))).toBe(true);
+  });
+
+  it('a lock from another host is respected until it is old', async () => {
+    const dir = tmpDir('lock');
+    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date().toISOString(), token: 't', command: 'c' }));
+    await expect(acquireBackupLock(dir, { timeoutMs: 100, command: 'x' })).rejects.toMatchObject({ exitCode: 4 });
+    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date(Date.now() - 7 * 3600_000).toISOString(), token: 't', command: 'c' }));
+    const release = await acquireBackupLock(dir, { timeoutMs: 100, command: 'x' });
+    release();
+  });
+});
+
+describe('leftover sweep and catalog reading', () => {
+  it('removes temp files of dead owners only', async () => {
+    const dir = tmpDir('sweep');
+    const dead = await deadPid();
+    const mine = ownedTempPath(dir, 'x.db');
+    expect(tempOwnerPid(path.basename(mine))).toBe(process.pid);
+    writeFileSync(mine, '');
+    writeFileSync(path.join(dir, `.wks-tmp-${dead}-0123abcd-y.db`), '');
+    writeFileSync(path.join(dir, '.other.json.tmp-0123abcd'), '');
+    expect(sweepLeftovers(dir)).toEqual([`.wks-tmp-${dead}-0123abcd-y.db`]);
+    expect(sweepLeftovers(dir, { staleMs: 0, now: Date.now() + 1000 })).toEqual(['.other.json.tmp-0123abcd']);
+    expect(existsSync(mine)).toBe(true);
+  });
+
+  it('lists only valid manifests, reports unreadable ones, flags missing data, reads verification sidecars', () => {
+    const dir = tmpDir('cat');
+    mkdirSync(dir, { recursive: true });
+    const m = (id: string, created: string) => ({ format: 'wks-backup/1', id, file: `${id}.db.gz`, sha256: 'x', created_at: created });
+    writeFileSync(path.join(dir, '20261129T010000Z-aaaa.json'), JSON.stringify(m('20261129T010000Z-aaaa', '2026-11-29T01:00:00.000Z')));
+    writeFileSync(path.join(dir, '20261129T010000Z-aaaa.db.gz'), 'data');
+    writeFileSync(path.join(dir, '20261129T020000Z-bbbb.json'), JSON.stringify(m('20261129T020000Z-bbbb', '2026-11-29T02:00:00.000Z')));
+    writeFileSync(path.join(dir, '20261129T030000Z-cccc.json'), '{ not json');
+    writeFileSync(path.join(dir, '20261129T040000Z-dddd.db'), 'orphan: no manifest');
+    writeVerification(dir, { id: '20261129T010000Z-aaaa', at: '2026-11-29T05:00:00.000Z', ok: false, deep: false, checks: [], failed: 'checksum', duration_ms: 1 });
+    const { entries, problems } = readCatalog(dir);
+    expect(entries.map((e) => [e.manifest.id, e.dataPresent, e.verification?.failed ?? null])).toEqual([
+      ['20261129T020000Z-bbbb', false, null],
+      ['20261129T010000Z-aaaa', true, 'checksum'],
+    ]);
+    expect(problems).toEqual([{ file: path.join(dir, '20261129T030000Z-cccc.json'), problem: 'unreadable or invalid manifest' }]);
+    expect(readCatalog(path.join(dir, 'missing')).entries).toEqual([]);
+  });
+});
