@@ -10,7 +10,7 @@
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files and the orphaned data file.
  */
-import { chmodSync, existsSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -155,10 +155,11 @@ export async function createLocked(
       tmp = snap.output.file;
     } else {
       const source = 'file' in snap.output ? snap.output.file : snap.output.stream;
+      const rawTotal = 'file' in snap.output ? statSync(snap.output.file).size : null;
       enc = await encodeTo(source, storedTmp, {
         compression: r.compression,
         encryption: r.encryption,
-        onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: null, unit: 'bytes' }),
+        onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
       });
       if ('stream' in snap.output) await snap.output.finished;
       removeQuietly(rawTmp);
