@@ -150,7 +150,8 @@ export class Reporter {
    * printed (unless --json or -q). Never writes to stdout.
    */
   async progress(text: string): Promise<Progress> {
-    if (!this.interactive) {
+    // A terminal that reports no width (e.g. under `script`) makes ora redraw endlessly: no spinner there.
+    if (!this.interactive || !this.err.columns) {
       const quiet = this.quiet || this.json;
       return {
         update: () => undefined,
