@@ -98,14 +98,13 @@ function isPlainDateTime(s: string): boolean {
   if (s[4] !== '-' || s[7] !== '-' || s[10] !== ' ' || s[13] !== ':' || s[16] !== ':') return false;
   if (!(d(11) && d(12) && d(14) && d(15) && d(17) && d(18))) return false;
   if (c(11) * 10 + c(12) > 23 || c(14) * 10 + c(15) > 59 || c(17) * 10 + c(18) > 59) return false;
-  const day = s.slice(0, 10);
-  if (day === lastDay) return true;
+  if (lastDay !== '' && s.startsWith(lastDay)) return true;
   if (!(d(0) && d(1) && d(2) && d(3) && d(5) && d(6) && d(8) && d(9))) return false;
   const y = c(0) * 1000 + c(1) * 100 + c(2) * 10 + c(3);
   const mo = c(5) * 10 + c(6);
   const dd = c(8) * 10 + c(9);
   if (y < 1 || mo < 1 || mo > 12 || dd < 1 || dd > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return false;
-  lastDay = day;
+  lastDay = s.slice(0, 10);
   return true;
 }
 

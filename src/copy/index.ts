@@ -583,6 +583,7 @@ function specFor(p: TablePlan, s: SourceTable, t: TargetTable, mode: 'copy' | 'h
     table: p.table,
     columns: p.columns.map((c) => ({ name: c.name, kind: c.kind, notNull: tcols.get(c.name)!.notNull })),
     hasRowid: s.hasRowid,
+    rowidColumn: s.rowidAlias ? p.columns.findIndex((c) => c.name === s.rowidAlias) : -1,
     mode,
     onTypeError: policy,
     batchRows,

@@ -26,6 +26,8 @@ export interface SourceTable {
   rows: number;
   /** False for WITHOUT ROWID tables (problems then name the row's position). */
   hasRowid: boolean;
+  /** The INTEGER PRIMARY KEY column that aliases rowid, if any (then rowid is not selected separately). */
+  rowidAlias: string | null;
   /** sqlite_sequence value for AUTOINCREMENT tables (highest id ever handed out), else null. */
   sequence: number | null;
 }
@@ -50,7 +52,8 @@ export function inspectSource(db: Database.Database): SourceTable[] {
   const out: SourceTable[] = [];
   for (const { name } of names) {
     if (INTERNAL_TABLES.has(name)) continue;
-    const cols = db.prepare(`PRAGMA table_info(${q(name)})`).all() as Array<{ name: string; type: string; notnull: number }>;
+    const cols = db.prepare(`PRAGMA table_info(${q(name)})`).all() as Array<{ name: string; type: string; notnull: number; pk: number }>;
+    const pks = cols.filter((c) => Number(c.pk) > 0);
     let hasRowid = true;
     try {
       db.prepare(`SELECT rowid FROM ${q(name)} LIMIT 0`).all();
@@ -63,6 +66,7 @@ export function inspectSource(db: Database.Database): SourceTable[] {
       columns: cols.map((c) => ({ name: c.name, declType: String(c.type ?? ''), notNull: Number(c.notnull) === 1 })),
       rows,
       hasRowid,
+      rowidAlias: hasRowid && pks.length === 1 && String(pks[0]!.type).toUpperCase() === 'INTEGER' ? pks[0]!.name : null,
       sequence: seqs.get(name) ?? null,
     });
   }
@@ -80,6 +84,8 @@ export interface TableSpec {
   /** Columns to copy, in target order, each with the target's kind and nullability. */
   columns: Array<{ name: string; kind: ColumnKind; notNull: boolean }>;
   hasRowid: boolean;
+  /** Index in `columns` of the column that aliases rowid (-1: select rowid separately). */
+  rowidColumn: number;
   /** `copy` produces COPY text; `hash` only computes the checksum (resumed tables). */
   mode: 'copy' | 'hash';
   onTypeError: OnTypeError;
@@ -169,10 +175,12 @@ export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: 
   const cols = spec.columns;
   const n = cols.length;
   const sel = cols.map((c) => q(c.name)).join(', ');
-  const stmt = db.prepare(`SELECT ${spec.hasRowid ? 'rowid, ' : ''}${sel} FROM ${q(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
+  const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
+  const stmt = db.prepare(`SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${q(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
   stmt.raw(true);
   stmt.safeIntegers(true);
-  const off = spec.hasRowid ? 1 : 0;
+  const off = ownRowid ? 1 : 0;
+  const rowidAt = ownRowid ? 0 : spec.rowidColumn >= 0 ? spec.rowidColumn : -1;
   const kinds = cols.map((c) => c.kind);
   const notNull = cols.map((c) => c.notNull);
   const hasJson = kinds.includes('json');
@@ -233,7 +241,7 @@ export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: 
       if (problem !== undefined) {
         const rec: ProblemRecord = {
           table: spec.table,
-          rowid: spec.hasRowid ? String(raw[0]) : `#${sourceRows}`,
+          rowid: rowidAt >= 0 ? String(raw[rowidAt]) : `#${sourceRows}`,
           column: cols[i]!.name,
           problem,
           value: preview(v),
