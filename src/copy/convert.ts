@@ -89,7 +89,7 @@ const DT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,
 let lastDay = '';
 
 /** Fast check for the common `YYYY-MM-DD HH:MM:SS` form (what CURRENT_TIMESTAMP writes), valid date and time. */
-function isPlainDateTime(s: string): boolean {
+export function isPlainDateTime(s: string): boolean {
   const c = (i: number) => s.charCodeAt(i) - 48;
   const d = (i: number) => {
     const x = c(i);

@@ -45,8 +45,8 @@ export function workerPath(): string | null {
   return existsSync(dist) ? dist : null;
 }
 
-/** Bytes per shared chunk slot: a chunk is at most MAX_CHUNK_CHARS UTF-16 units, <= 3 MiB of UTF-8. */
-const SLOT_BYTES = 3 * 1024 * 1024 + 1024;
+/** Bytes per shared chunk slot: a chunk ends once it passes MAX_CHUNK_BYTES (2 MiB), so one row more fits unless it is huge. */
+const SLOT_BYTES = 3 * 1024 * 1024;
 
 class InlineReader implements SourceReader {
   readonly mode = 'inline' as const;
@@ -66,10 +66,7 @@ class InlineReader implements SourceReader {
   }
   async table(spec: TableSpec, sink: ChunkSink): Promise<TableSummary> {
     this.aborted = false;
-    const gen = produceChunks(this.db, spec, (text) => {
-      const b = Buffer.from(text);
-      return { bytes: b, len: b.length };
-    });
+    const gen = produceChunks(this.db, spec);
     let read = 0;
     let written = 0;
     for (;;) {

@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import { TableChecksum } from './checksum.js';
-import { convertValue, formatFloat, escapeCopyText, preview, type ColumnKind } from './convert.js';
+import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, type ColumnKind } from './convert.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
 export const INTERNAL_TABLES = new Set(['schema_migrations', 'wks_migration_lock', 'wks_copy_progress', 'wks_backup_lock']);
@@ -73,8 +73,8 @@ export function inspectSource(db: Database.Database): SourceTable[] {
   return out;
 }
 
-/** A chunk ends after batchRows rows or this many UTF-16 units (<= 3 MiB of UTF-8), whichever comes first. */
-export const MAX_CHUNK_CHARS = 1 << 20;
+/** A chunk ends after batchRows rows or once it holds this many bytes, whichever comes first. */
+export const MAX_CHUNK_BYTES = 2 << 20;
 
 export type OnTypeError = 'fail' | 'skip-row' | 'null';
 
@@ -112,16 +112,6 @@ export interface Encoded {
 }
 
 const textEncoder = new TextEncoder();
-
-/** An encoder into one growing scratch buffer (valid until the next call). */
-export function scratchEncoder(): (text: string) => Encoded {
-  let buf = new Uint8Array(1 << 16);
-  return (text) => {
-    if (buf.length < text.length * 3) buf = new Uint8Array(Math.max(text.length * 3, buf.length * 2));
-    const r = textEncoder.encodeInto(text, buf);
-    return { bytes: buf, len: r.written };
-  };
-}
 
 export interface Chunk {
   /** COPY text for `rows` rows; null in hash mode or when no row was written. */
@@ -164,14 +154,82 @@ function jsonSafe(row: unknown[], cols: string[]): Record<string, unknown> {
   return o;
 }
 
+/** Appends UTF-8 bytes to a growable buffer; ASCII is written char by char, no intermediate strings. */
+class ByteWriter {
+  buf = new Uint8Array(1 << 21);
+  pos = 0;
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+  byte(c: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = c;
+  }
+  /** A string that needs no COPY escaping (digits, an already escaped field). */
+  raw(s: string): void {
+    const n = s.length;
+    this.ensure(n * 3);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.pos += textEncoder.encodeInto(s, b.subarray(this.pos)).written;
+        return;
+      }
+      b[p++] = c;
+    }
+    this.pos = p;
+  }
+  /** A string escaped for COPY text format on the way (the same escapes as escapeCopyText). */
+  text(s: string): void {
+    const n = s.length;
+    this.ensure(n * 3);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.pos += textEncoder.encodeInto(escapeCopyText(s), b.subarray(this.pos)).written;
+        return;
+      }
+      if (c === 92 || (c >= 8 && c <= 13)) {
+        // at most 2 bytes per ASCII char: within the n * 3 ensured above
+        b[p++] = 92;
+        b[p++] = c === 92 ? 92 : c === 8 ? 98 : c === 9 ? 116 : c === 10 ? 110 : c === 11 ? 118 : c === 12 ? 102 : 114;
+        continue;
+      }
+      b[p++] = c;
+    }
+    this.pos = p;
+  }
+  bytes(src: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start);
+    this.buf.set(src.subarray(start, end), this.pos);
+    this.pos += end - start;
+  }
+}
+
 /**
- * Produce a table's rows as COPY text chunks of `batchRows` rows, converting
- * each value for its target kind and checksumming the canonical rows that
- * are written. Returns the summary when the generator finishes.
- * Throws SourceTypeError on the first problem under `fail` (or when `null`
- * cannot apply because the column is NOT NULL).
+ * Produce a table's rows as COPY text chunks (UTF-8) of `batchRows` rows (or
+ * about 2 MiB), converting each value for its target kind and checksumming
+ * the canonical rows that are written. `publish` receives each chunk's bytes
+ * (valid only during the call) and returns where they now live; without it
+ * they are copied into a Buffer. Returns the summary when the generator
+ * finishes. Throws SourceTypeError on the first problem under `fail` (or
+ * when `null` cannot apply because the column is NOT NULL).
  */
-export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: (text: string) => Encoded): Generator<Chunk, TableSummary, void> {
+export function* produceChunks(
+  db: Database.Database,
+  spec: TableSpec,
+  publish: (bytes: Uint8Array, len: number) => Encoded = (bytes, len) => {
+    const b = Buffer.from(bytes.subarray(0, len));
+    return { bytes: b, len };
+  },
+): Generator<Chunk, TableSummary, void> {
   const cols = spec.columns;
   const n = cols.length;
   const sel = cols.map((c) => q(c.name)).join(', ');
@@ -186,10 +244,8 @@ export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: 
   const hasJson = kinds.includes('json');
   const sum = new TableChecksum();
   const copying = spec.mode === 'copy';
-  const enc = encode ?? scratchEncoder();
-  const scratch = scratchEncoder();
-  let text = '';
-  let canonText = '';
+  const w = new ByteWriter();
+  const cw = hasJson ? new ByteWriter() : null; // the canonical row, when it differs (json)
   let inChunk = 0;
   let readInChunk = 0;
   let problems: ProblemRecord[] = [];
@@ -197,45 +253,53 @@ export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: 
   let skipped = 0;
   let nulled = 0;
 
-  // Encode the chunk (into the caller's buffer when copying) and checksum its rows from the bytes.
   const finish = (): Chunk => {
-    let out: Encoded | null = null;
-    if (copying && text.length > 0) out = enc(text);
-    if (hasJson) {
-      const e = scratch(canonText);
-      sum.addLines(e.bytes, e.len);
-    } else {
-      const e = out ?? scratch(text);
-      sum.addLines(e.bytes, e.len);
-    }
-    return { encoded: out, rows: inChunk, read: readInChunk, problems };
+    const out = copying && w.pos > 0 ? publish(w.buf, w.pos) : null;
+    const c: Chunk = { encoded: out, rows: inChunk, read: readInChunk, problems };
+    w.pos = 0;
+    inChunk = 0;
+    readInChunk = 0;
+    problems = [];
+    return c;
   };
 
   for (const raw of stmt.iterate() as IterableIterator<unknown[]>) {
     sourceRows++;
     readInChunk++;
+    const rowStart = w.pos;
+    if (cw) cw.pos = 0;
     let skip = false;
-    let line = '';
-    let canonLine = '';
     for (let i = 0; i < n; i++) {
+      if (i > 0) {
+        w.byte(9);
+        if (cw) cw.byte(9);
+      }
+      const fieldStart = w.pos;
       const v = raw[i + off];
       const k = kinds[i]!;
-      let field: string | undefined;
       let canonJson: string | undefined;
       let problem: string | undefined;
-      // Fast paths for the common, exact cases; everything else goes through convertValue.
+      // Fast paths for the common, exact cases write straight into the buffer; everything else goes through convertValue.
       if (v === null) {
         if (notNull[i]) problem = 'NULL in a NOT NULL column';
-        else field = '\\N';
-      } else if (k === 'int8' && typeof v === 'bigint') field = v.toString();
-      else if (k === 'float' && typeof v === 'number') field = formatFloat(v);
-      else if (k === 'text' && typeof v === 'string' && !v.includes('\u0000')) field = escapeCopyText(v);
-      else {
+        else {
+          w.byte(92);
+          w.byte(78);
+        }
+      } else if (k === 'int8' && typeof v === 'bigint') w.raw(v.toString());
+      else if (k === 'float' && typeof v === 'number') w.raw(formatFloat(v));
+      else if (k === 'text' && typeof v === 'string' && !v.includes('\u0000')) w.text(v);
+      else if (k === 'timestamptz' && typeof v === 'string' && v.length === 19 && isPlainDateTime(v)) {
+        w.raw(v);
+        w.byte(43); // +00: UTC
+        w.byte(48);
+        w.byte(48);
+      } else {
         const r = convertValue(v, k);
         if ('problem' in r) problem = r.problem;
         else {
-          field = r.field;
-          canonJson = r.canonical ?? r.field;
+          w.raw(r.field);
+          canonJson = r.canonical;
         }
       }
       if (problem !== undefined) {
@@ -258,42 +322,30 @@ export function* produceChunks(db: Database.Database, spec: TableSpec, encode?: 
           rec.action = 'nulled';
           problems.push(rec);
           nulled++;
-          field = '\\N';
+          w.pos = fieldStart;
+          w.byte(92);
+          w.byte(78);
         } else {
           if (spec.onTypeError === 'null') rec.problem += ' (cannot write NULL: the target column is NOT NULL)';
           throw new SourceTypeError(rec);
         }
       }
-      if (i > 0) {
-        line += '\t';
-        if (hasJson) canonLine += '\t';
+      if (cw) {
+        if (canonJson !== undefined) cw.raw(canonJson);
+        else cw.bytes(w.buf, fieldStart, w.pos);
       }
-      line += field!;
-      if (hasJson) canonLine += kinds[i] !== 'json' || field === '\\N' ? field! : canonJson!;
     }
     if (skip) {
+      w.pos = rowStart;
       skipped++;
-      if (readInChunk >= spec.batchRows) {
-        yield finish();
-        text = '';
-        canonText = '';
-        inChunk = 0;
-        readInChunk = 0;
-        problems = [];
-      }
-      continue;
+    } else {
+      if (cw) sum.addBytes(cw.buf, 0, cw.pos);
+      else sum.addBytes(w.buf, rowStart, w.pos);
+      if (copying) w.byte(10);
+      else w.pos = 0;
+      inChunk++;
     }
-    text += line + '\n';
-    if (hasJson) canonText += canonLine + '\n';
-    inChunk++;
-    if (readInChunk >= spec.batchRows || text.length >= MAX_CHUNK_CHARS) {
-      yield finish();
-      text = '';
-      canonText = '';
-      inChunk = 0;
-      readInChunk = 0;
-      problems = [];
-    }
+    if (readInChunk >= spec.batchRows || w.pos >= MAX_CHUNK_BYTES) yield finish();
   }
   if (readInChunk > 0 || problems.length > 0) yield finish();
   return { table: spec.table, sourceRows, rows: sum.rows, skipped, nulled, checksum: sum.digest() };

@@ -27,7 +27,6 @@ interface Init {
 const init = workerData as Init;
 const credits = new Int32Array(init.shared);
 const port = parentPort!;
-const encoder = new TextEncoder();
 
 const { default: BetterSqlite3 } = await import('better-sqlite3');
 let db: import('better-sqlite3').Database;
@@ -47,8 +46,8 @@ let seq = 0;
 function runTable(spec: TableSpec): void {
   const t0 = performance.now();
   let waitMs = 0;
-  // Called by the producer at the end of each chunk: wait for a free slot, encode into it.
-  const encode = (text: string): Encoded => {
+  // Called by the producer at the end of each chunk: wait for a free slot, copy the bytes into it.
+  const publish = (bytes: Uint8Array, len: number): Encoded => {
     if (Atomics.load(credits, 0) >= init.maxInFlight) {
       const w0 = performance.now();
       while (Atomics.load(credits, 0) >= init.maxInFlight) {
@@ -59,13 +58,15 @@ function runTable(spec: TableSpec): void {
     }
     // Releases happen in order (one socket), so slot seq % maxInFlight is the free one.
     const slot = seq++ % init.maxInFlight;
-    const view = new Uint8Array(init.slots, slot * init.slotBytes, init.slotBytes);
-    const r = encoder.encodeInto(text, view);
-    if (r.read === text.length) return { bytes: view, len: r.written, slot };
-    const own = encoder.encode(text); // larger than a slot: a buffer of its own
-    return { bytes: own, len: own.length };
+    if (len <= init.slotBytes) {
+      const view = new Uint8Array(init.slots, slot * init.slotBytes, len);
+      view.set(bytes.subarray(0, len));
+      return { bytes: view, len, slot };
+    }
+    const own = bytes.slice(0, len); // larger than a slot (one huge row): a buffer of its own
+    return { bytes: own, len };
   };
-  const gen = produceChunks(db, spec, encode);
+  const gen = produceChunks(db, spec, publish);
   for (;;) {
     if (Atomics.load(credits, 1) !== 0) {
       port.postMessage({ type: 'aborted' });

@@ -60,7 +60,9 @@ newline', '2026-01-02 03:04:05.250'),
       (7, 'nulls', 'n@example.com', 'h3', NULL);
     INSERT INTO workflows (id, name, description, user_id, status, created_at) VALUES
       (1, 'w1', NULL, 1, 'active', '2026-03-01T10:00:00+02:00'),
-      (2, 'w2', '\\N is not null', NULL, 'paused', '2026-03-01');
+      (2, 'w2', '\\N is not null', NULL, 'paused', '2026-03-01'),
+      (3, 'w3', 'naïve\tcafé\\🎉
+end', 1, 'active', '2026-03-01 00:00:00');
     INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at, error_message) VALUES (1, 'completed', '2026-03-01 10:00:00', '2026-03-01 10:00:01.5', NULL);
     INSERT INTO agents (name, type, status, config_json) VALUES
       ('a1', 'shell', 'active', '{"timeout": 30000, "tags": ["x", "ü"], "nested": {"b": 1, "a": null}}'),
@@ -122,6 +124,7 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     expect(wf[1]!.description).toBe('\\N is not null');
     expect(wf[1]!.user_id).toBeNull();
     expect(wf[0]!.created_at.toISOString()).toBe('2026-03-01T08:00:00.000Z'); // +02:00 honoured
+    expect(wf[2]!.description).toBe('naïve\tcafé\\🎉\nend'); // escapes and non-ASCII in one value
     // jsonb
     const ag = await q<{ config_json: unknown }>(target, 'SELECT config_json FROM agents ORDER BY id');
     expect(ag[0]!.config_json).toEqual({ timeout: 30000, tags: ['x', 'ü'], nested: { b: 1, a: null } });
