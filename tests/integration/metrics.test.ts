@@ -17,7 +17,9 @@ import { PlatformCollector } from '../../src/metrics/collect.js';
 import { instrumentDb } from '../../src/metrics/instrument.js';
 import { sampleMetrics } from '../../src/metrics/sample.js';
 import { checkAgents } from '../../src/serve/agent-health.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, createTestRedis, type TestDatabase } from '../helpers/services.js';
+import { scanKeys } from '../../src/redis/client.js';
+import { keyspace } from '../../src/redis/keyspace.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -217,5 +219,42 @@ describe.each([
     const rows = await db.query<{ metric_name: string; metric_value: number }>(`SELECT metric_name, metric_value FROM metrics WHERE metric_name = 'active_workflows'`);
     expect(rows).toHaveLength(1);
     expect(Number(rows[0]!.metric_value)).toBe(2);
+  });
+});
+
+describe('wks_locks_held from Redis', () => {
+  it('counts execution locks with SCAN, in the background after the first scrape', async (ctx) => {
+    const redis = await createTestRedis('serve_locks');
+    if (!redis) return ctx.skip();
+    try {
+      const ks = keyspace(redis.namespace);
+      for (let i = 0; i < 25; i++) await redis.client.set(ks.lock(i), `worker-${i}`, 'EX', 60);
+      await redis.client.set(`${redis.namespace}:session:1`, 'x', 'EX', 60); // not a lock
+      let clock = NOW;
+      const count = async () => {
+        let n = 0;
+        for await (const b of scanKeys(redis.client, ks.patterns.locks)) n += b.length;
+        return n;
+      };
+      const m = createMetrics({ processDefaults: false });
+      const col = new PlatformCollector(m, sqliteConfig(), { db: async () => null, countLocks: count, now: () => clock, catalog: false, locksTtlMs: 5000 });
+      await col.collect(); // the first scrape waits for a count
+      expect(await counter(m, 'wks_locks_held', {})).toBe(25);
+      expect(await counter(m, 'wks_up', { dependency: 'redis' })).toBe(1);
+      await redis.client.del(ks.lock(0));
+      clock = new Date(NOW.getTime() + 1000);
+      await col.collect(); // within the TTL: the last count
+      expect(await counter(m, 'wks_locks_held', {})).toBe(25);
+      clock = new Date(NOW.getTime() + 6000);
+      await col.collect(); // refresh starts in the background
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await counter(m, 'wks_locks_held', {})).toBe(24);
+      // Redis failing: redis marked down, the scrape still succeeds.
+      const bad = new PlatformCollector(m, sqliteConfig(), { db: async () => null, countLocks: async () => Promise.reject(new Error('down')), now: () => clock, catalog: false });
+      await bad.collect();
+      expect(await counter(m, 'wks_up', { dependency: 'redis' })).toBe(0);
+    } finally {
+      await redis.cleanup();
+    }
   });
 });
