@@ -314,8 +314,74 @@ export function canonicalFromTarget(field: string, kind: ColumnKind): string {
   // JS prints the same shortest digits the same way: only exponent forms need work.
   if (kind === 'float') return field.includes('e') ? formatFloat(Number(field)) : field;
   if (kind === 'numeric') return formatFloat(Number(field));
-  if (kind === 'json') return JSON.stringify(JSON.parse(unescapeCopyText(field))) ?? 'null'; // PostgreSQL's jsonb output is already in jsonb key order
+  if (kind === 'json') {
+    const text = unescapeCopyText(field);
+    // PostgreSQL's jsonb output is already in jsonb key order; compact it without parsing when possible.
+    return compactJsonbText(text) ?? JSON.stringify(JSON.parse(text)) ?? 'null';
+  }
   return field;
+}
+
+const INDEX_KEY = /^(?:0|[1-9]\d{0,8})$/;
+
+/**
+ * JSON.stringify(JSON.parse(t)) for `t` in PostgreSQL's jsonb output format
+ * (`{"a": 1, "b": [true, null]}`: ", " and ": " separators, canonical string
+ * escapes, numbers without exponents), computed by a single scan: spaces
+ * outside strings are dropped and each number is re-rendered the way JS
+ * would. Returns null (caller parses instead) for a key that looks like an
+ * array index (JS would enumerate it first) or anything unexpected.
+ */
+export function compactJsonbText(t: string): string | null {
+  let out = '';
+  let i = 0;
+  const n = t.length;
+  let segStart = 0;
+  while (i < n) {
+    const c = t.charCodeAt(i);
+    if (c === 34) {
+      // a string: copy up to the closing quote (escapes are already canonical)
+      let j = i + 1;
+      for (;;) {
+        if (j >= n) return null;
+        const d = t.charCodeAt(j);
+        if (d === 92) j += 2;
+        else if (d === 34) break;
+        else j++;
+      }
+      // a key that JS would reorder (array-index-like): let the caller parse
+      let k = j + 1;
+      while (k < n && t.charCodeAt(k) === 32) k++;
+      if (k < n && t.charCodeAt(k) === 58 && INDEX_KEY.test(t.slice(i + 1, j))) return null;
+      i = j + 1;
+      continue;
+    }
+    if (c === 32 || c === 10 || c === 9 || c === 13) {
+      out += t.slice(segStart, i);
+      i++;
+      segStart = i;
+      continue;
+    }
+    if (c === 45 || (c >= 48 && c <= 57)) {
+      let j = i + 1;
+      while (j < n) {
+        const d = t.charCodeAt(j);
+        if ((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45) j++;
+        else break;
+      }
+      const tok = t.slice(i, j);
+      const x = Number(tok);
+      const js = Number.isFinite(x) ? String(x) : 'null';
+      if (js !== tok) {
+        out += t.slice(segStart, i) + js;
+        segStart = j;
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  return out + t.slice(segStart);
 }
 
 /** Undo COPY text escaping (the subset PostgreSQL writes, plus octal/hex forms). */

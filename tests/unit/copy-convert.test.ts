@@ -14,6 +14,7 @@ import {
   formatFloat,
   kindOf,
   parseJsonForJsonb,
+  compactJsonbText,
 } from '../../src/copy/convert.js';
 import { TableChecksum } from '../../src/copy/checksum.js';
 import { fkOrder, type TargetTable } from '../../src/copy/target.js';
@@ -121,6 +122,23 @@ describe('JSON -> jsonb', () => {
     const pgOut = '{"job": "wks", "host": {"a": [1.50, 200, "ü"], "zz": 1}, "region": "eu-1"}';
     expect(canonicalFromTarget(escapeCopyText(pgOut), 'json')).toBe(r.canonical);
     expect(canonicalJson(JSON.parse('{"b":1,"a":2}'))).toBe('{"a":2,"b":1}');
+  });
+});
+
+describe('compactJsonbText (target fast path)', () => {
+  it('equals JSON.stringify(JSON.parse(x)) on PostgreSQL-formatted jsonb text, or declines', () => {
+    const samples = [
+      '{"a": 1, "b": [true, false, null], "cc": {"x": "y z", "yy": 1.50}}',
+      '{"s": "quote \\" and \\\\ and \\n, \\t: keep", "n": -0, "e": 0.000001, "big": 12345678901234567890}',
+      '[1, 2.0, "ü 🎉", {"k": []}, {}]',
+      '"just a string with  spaces"',
+      '100000000000000000000000',
+      '-1.25',
+      'null',
+    ];
+    for (const t of samples) expect(compactJsonbText(t)).toBe(JSON.stringify(JSON.parse(t)));
+    expect(compactJsonbText('{"1": "a", "b": 2}')).toBeNull(); // JS would move the index-like key first
+    expect(canonicalFromTarget('{"2": 1, "a": 2}', 'json')).toBe(JSON.stringify(JSON.parse('{"2": 1, "a": 2}')));
   });
 });
 
