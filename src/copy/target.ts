@@ -7,7 +7,6 @@
  * the run's advisory lock and session settings live on it).
  */
 import type pg from 'pg';
-import { StringDecoder } from 'node:string_decoder';
 import { TableChecksum } from './checksum.js';
 import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
 import { q } from './source.js';
@@ -169,6 +168,75 @@ export async function resetSequences(client: pg.ClientBase, t: TargetTable, sqli
   return out;
 }
 
+/**
+ * Write the canonical form of one COPY TO row (bytes [start, end) of `b`)
+ * into `out` and return its length, or -1 when the row needs the string path.
+ */
+export function canonicalRowBytes(b: Uint8Array, start: number, end: number, kinds: ColumnKind[], out: Uint8Array): number {
+  let o = 0;
+  let pos = start;
+  for (let i = 0; i < kinds.length; i++) {
+    let fe = i === kinds.length - 1 ? end : b.indexOf(9, pos);
+    if (fe < 0 || fe > end) fe = end;
+    if (i > 0) out[o++] = 9;
+    const k = kinds[i]!;
+    if (k === 'numeric') return -1;
+    if (k === 'float') {
+      for (let j = pos; j < fe; j++) if (b[j] === 101) return -1; // exponent form: JS renders it differently
+    } else if (k === 'json' && !(fe - pos === 2 && b[pos] === 92 && b[pos + 1] === 78)) {
+      let inStr = false;
+      let keyStart = -1;
+      for (let j = pos; j < fe; j++) {
+        const c = b[j]!;
+        if (c === 92) return -1; // escapes inside: string path
+        if (inStr) {
+          out[o++] = c;
+          if (c === 34) {
+            inStr = false;
+            // a key that JS would enumerate first (array-index-like): string path
+            let k2 = j + 1;
+            while (k2 < fe && b[k2] === 32) k2++;
+            if (b[k2] === 58 && j - keyStart - 1 >= 1 && j - keyStart - 1 <= 9) {
+              let digits = true;
+              for (let d = keyStart + 1; d < j; d++) if (b[d]! < 48 || b[d]! > 57) digits = false;
+              if (digits && !(b[keyStart + 1] === 48 && j - keyStart - 1 > 1)) return -1;
+            }
+          }
+          continue;
+        }
+        if (c === 34) {
+          inStr = true;
+          keyStart = j;
+          out[o++] = c;
+          continue;
+        }
+        if (c === 32) continue;
+        if (c === 45 || (c >= 48 && c <= 57)) {
+          let j2 = j;
+          let digits = 0;
+          while (j2 < fe) {
+            const d = b[j2]!;
+            if (d >= 48 && d <= 57) digits++;
+            else if (d !== 45) break;
+            j2++;
+          }
+          if (digits > 15 || b[j2] === 46 || b[j2] === 101 || b[j2] === 69) return -1; // fractions, exponents, long numbers: string path
+          if (c === 45 && digits === 1 && b[j + 1] === 48) return -1; // -0
+          for (let d = j; d < j2; d++) out[o++] = b[d]!;
+          j = j2 - 1;
+          continue;
+        }
+        out[o++] = c;
+      }
+      pos = fe + 1;
+      continue;
+    }
+    for (let j = pos; j < fe; j++) out[o++] = b[j]!;
+    pos = fe + 1;
+  }
+  return o;
+}
+
 /** Add two digests lane by lane (the checksum of the union of two disjoint row sets). */
 export function combineDigests(x: string, y: string): string {
   const lane = (d: string, i: number) => parseInt(d.slice(i * 8, i * 8 + 8), 16);
@@ -234,26 +302,44 @@ export async function targetChecksum(
     if (carry && carry.length > 0) sum.addBytes(carry, 0, carry.length);
     return { rows: sum.rows, checksum: sum.digest() };
   }
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
+  // Rows are canonicalised from the bytes when that is safe (no float in
+  // exponent form, jsonb without backslashes, long or fractional numbers or
+  // index-like keys); other rows take the string path (canonicalFromTarget).
   const line = (l: string) => {
     const f = l.split('\t');
     for (let i = 0; i < f.length; i++) if (normalize[i]) f[i] = canonicalFromTarget(f[i]!, kinds[i]!);
     sum.add(f.join('\t'));
   };
+  let scratch = new Uint8Array(1 << 16);
+  const row = (b: Buffer, start: number, end: number) => {
+    if (scratch.length < end - start) scratch = new Uint8Array((end - start) * 2);
+    const len = canonicalRowBytes(b, start, end, kinds, scratch);
+    if (len >= 0) sum.addBytes(scratch, 0, len);
+    else line(b.toString('utf8', start, end));
+  };
+  let carry: Buffer | null = null;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const s = rest + decoder.write(chunk);
-    let start = 0;
-    for (;;) {
-      const nl = s.indexOf('\n', start);
-      if (nl < 0) break;
-      line(s.slice(start, nl));
-      start = nl + 1;
+    let from = 0;
+    if (carry) {
+      const nl = chunk.indexOf(10);
+      if (nl < 0) {
+        carry = Buffer.concat([carry, chunk]);
+        continue;
+      }
+      const first = Buffer.concat([carry, chunk.subarray(0, nl)]);
+      row(first, 0, first.length);
+      from = nl + 1;
+      carry = null;
     }
-    rest = s.slice(start);
+    for (;;) {
+      const nl = chunk.indexOf(10, from);
+      if (nl < 0) break;
+      row(chunk, from, nl);
+      from = nl + 1;
+    }
+    if (from < chunk.length) carry = Buffer.from(chunk.subarray(from));
     onRows?.(sum.rows);
   }
-  rest += decoder.end();
-  if (rest.length > 0) line(rest);
+  if (carry && carry.length > 0) row(carry, 0, carry.length);
   return { rows: sum.rows, checksum: sum.digest() };
 }

@@ -17,7 +17,7 @@ import {
   compactJsonbText,
 } from '../../src/copy/convert.js';
 import { TableChecksum } from '../../src/copy/checksum.js';
-import { fkOrder, type TargetTable } from '../../src/copy/target.js';
+import { fkOrder, canonicalRowBytes, type TargetTable } from '../../src/copy/target.js';
 
 const field = (v: unknown, k: Parameters<typeof convertValue>[1]) => {
   const r = convertValue(v, k);
@@ -139,6 +139,37 @@ describe('compactJsonbText (target fast path)', () => {
     for (const t of samples) expect(compactJsonbText(t)).toBe(JSON.stringify(JSON.parse(t)));
     expect(compactJsonbText('{"1": "a", "b": 2}')).toBeNull(); // JS would move the index-like key first
     expect(canonicalFromTarget('{"2": 1, "a": 2}', 'json')).toBe(JSON.stringify(JSON.parse('{"2": 1, "a": 2}')));
+  });
+});
+
+describe('canonicalRowBytes (target byte path)', () => {
+  const kinds = ['int8', 'float', 'json', 'text', 'timestamptz'] as const;
+  const viaStrings = (line: string) =>
+    line
+      .split('\t')
+      .map((f, i) => canonicalFromTarget(f, kinds[i]!))
+      .join('\t');
+  it('equals the string path, or declines', () => {
+    const rows = [
+      '1\t0.1\t{"job": "wks", "host": {"a": [1, 2, null]}, "region": "eu-1"}\tplain ü text\t2026-01-01 00:00:00+00',
+      '2\t-12.5\t\\N\t\\N\t\\N',
+      '3\t1e-300\t{"a": 1}\tx\t2026-01-01 00:00:00.5+00',
+      '4\t7\t{"n": 1.50, "k": "v"}\tx\t2026-01-01 00:00:00+00',
+      '5\t7\t{"1": "index-like key"}\tx\t2026-01-01 00:00:00+00',
+      '6\t7\t{"s": "tab\\\\there"}\tx\t2026-01-01 00:00:00+00',
+      '7\t7\t[-0, 12345678901234567890]\tx\t2026-01-01 00:00:00+00',
+    ];
+    const out = new Uint8Array(4096);
+    let fast = 0;
+    for (const r of rows) {
+      const b = Buffer.from(r);
+      const len = canonicalRowBytes(b, 0, b.length, [...kinds], out);
+      if (len >= 0) {
+        fast++;
+        expect(Buffer.from(out.subarray(0, len)).toString()).toBe(viaStrings(r));
+      }
+    }
+    expect(fast).toBe(2); // rows 1 and 2; the others decline (exponent, fraction, index key, escape, -0/long number)
   });
 });
 
