@@ -114,7 +114,7 @@ export const DEFAULTS: Config = {
     leader_lease_ms: 15000,
     metrics_sample_retention: '7d',
     jobs: {
-      backup: { enabled: true, schedule: '0 2 * * *' },
+      backup: { enabled: true }, // schedule: database.backup.schedule
       rotate: { enabled: true, schedule: '30 2 * * *' },
       verify: { enabled: true, schedule: '0 4 * * 0' },
       reap: { enabled: true, schedule: '*/5 * * * *' },

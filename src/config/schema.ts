@@ -248,7 +248,8 @@ export const configSchema = z.strictObject({
     leader_lease_ms: int(1000),
     metrics_sample_retention: duration(),
     jobs: z.strictObject({
-      backup: job(),
+      // The backup job's schedule is the seed's database.backup.schedule (BACKUP_SCHEDULE): one key, not two.
+      backup: z.strictObject({ enabled: bool() }),
       rotate: job(),
       verify: job(),
       reap: job(),

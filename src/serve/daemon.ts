@@ -57,6 +57,11 @@ export interface ServeHandle {
   stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
 }
 
+/** A job's cron expression: the backup job runs on the seed's database.backup.schedule (BACKUP_SCHEDULE). */
+function jobSchedule(config: Config, name: JobName): string {
+  return name === 'backup' ? config.database.backup.schedule : config.serve.jobs[name].schedule;
+}
+
 /** Why a job is off (from the configuration), or null when it will run. */
 function disabledReason(config: Config, name: JobName): string | null {
   const j = config.serve.jobs[name];
@@ -72,7 +77,7 @@ export function describeSchedule(config: Config, opts: { n?: number; from?: Date
     leader: { mechanism: chooseMechanism(config), leaseMs: config.serve.leader_lease_ms },
     jobs: JOB_NAMES.map((name) => {
       const reason = disabledReason(config, name);
-      const schedule = config.serve.jobs[name].schedule;
+      const schedule = jobSchedule(config, name);
       return {
         name,
         schedule,
@@ -282,7 +287,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     if (reason && config.serve.jobs[name].enabled) log('warn', `job ${name} is off: ${reason}`);
     return {
       name,
-      schedule: config.serve.jobs[name].schedule,
+      schedule: jobSchedule(config, name),
       enabled: reason === null,
       finishOnShutdown: true,
       run: (ctx) => jobs[name]({ ...ctx, now: opts.now ? clock() : ctx.now }),

@@ -97,7 +97,7 @@ describe('the alerts job in wks serve', () => {
         '      enabled: true',
         '  serve:',
         '    jobs:',
-        '      backup: { enabled: false, schedule: "0 2 * * *" }',
+        '      backup: { enabled: false }',
         '      alerts: { enabled: true, schedule: "* * * * * *" }',
         '',
       ].join('\n'),

@@ -266,9 +266,12 @@ describe('scheduled backups', () => {
       [
         'phase4:',
         '  version: "4.0.0"',
+        '  database:',
+        '    backup:',
+        '      schedule: "*/2 * * * * *"',
         '  serve:',
         '    jobs:',
-        '      backup: { enabled: true, schedule: "*/2 * * * * *" }',
+        '      backup: { enabled: true }',
         '      rotate: { enabled: false, schedule: "0 0 * * *" }',
         '      verify: { enabled: false, schedule: "0 0 * * *" }',
         '      reap: { enabled: false, schedule: "0 0 * * *" }',

@@ -113,7 +113,7 @@ describe('wks serve under faults', () => {
     const cfg = path.join(dir, 'c.yml');
     writeFileSync(
       cfg,
-      'phase4:\n  version: "4.0.0"\n  monitoring:\n    alerts:\n      enabled: true\n  serve:\n    jobs:\n      backup: { enabled: true, schedule: "* * * * * *" }\n      alerts: { enabled: true, schedule: "* * * * * *" }\n',
+      'phase4:\n  version: "4.0.0"\n  monitoring:\n    alerts:\n      enabled: true\n  database:\n    backup:\n      schedule: "* * * * * *"\n  serve:\n    jobs:\n      backup: { enabled: true }\n      alerts: { enabled: true, schedule: "* * * * * *" }\n',
     );
     const s = await serve(['-c', cfg], env, dir);
     try {
