@@ -45,8 +45,8 @@ export function workerPath(): string | null {
   return existsSync(dist) ? dist : null;
 }
 
-/** Bytes per shared chunk slot: a chunk ends once it passes MAX_CHUNK_BYTES (2 MiB), so one row more fits unless it is huge. */
-const SLOT_BYTES = 3 * 1024 * 1024;
+/** Bytes per shared chunk slot: a chunk ends once it passes MAX_CHUNK_BYTES (1 MiB), so one more row fits unless it is huge (then it travels in a buffer of its own). */
+const SLOT_BYTES = 2 * 1024 * 1024;
 
 class InlineReader implements SourceReader {
   readonly mode = 'inline' as const;
@@ -117,7 +117,7 @@ class WorkerReader implements SourceReader {
     // A larger young generation: the producer makes many short-lived strings, and scavenges dominate otherwise.
     const worker = new Worker(file, {
       workerData: { path: o.path, busyTimeoutMs: o.busyTimeoutMs, shared, slots, slotBytes: SLOT_BYTES, maxInFlight },
-      resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 64 },
+      resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 48 },
     });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { type: string; message?: string }) => {

@@ -74,7 +74,7 @@ export function inspectSource(db: Database.Database): SourceTable[] {
 }
 
 /** A chunk ends after batchRows rows or once it holds this many bytes, whichever comes first. */
-export const MAX_CHUNK_BYTES = 2 << 20;
+export const MAX_CHUNK_BYTES = 1 << 20;
 
 export type OnTypeError = 'fail' | 'skip-row' | 'null';
 
@@ -156,7 +156,7 @@ function jsonSafe(row: unknown[], cols: string[]): Record<string, unknown> {
 
 /** Appends UTF-8 bytes to a growable buffer; ASCII is written char by char, no intermediate strings. */
 class ByteWriter {
-  buf = new Uint8Array(1 << 21);
+  buf = new Uint8Array(1 << 20);
   pos = 0;
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;

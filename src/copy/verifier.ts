@@ -51,7 +51,7 @@ class VerifyWorker {
     const { Worker } = await import('node:worker_threads');
     const worker = new Worker(file, {
       workerData: { client: clientConfig, sessionSql },
-      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 24 },
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },
     });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
