@@ -129,6 +129,12 @@ export function handleError(err: unknown, argv: string[]): number {
 
 /** Entry point used by bin/wks.js. Sets process.exitCode; never calls process.exit. */
 export async function main(argv: string[]): Promise<void> {
+  // `wks ... | head`: a reader that goes away is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   const program = buildProgram();
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

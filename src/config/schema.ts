@@ -11,14 +11,29 @@
  * Defaults are NOT declared here; they live in defaults.ts and are merged
  * before validation, so there is exactly one place that says what they are.
  */
-import { z } from 'zod';
+// Named imports rather than the `z` namespace: the build bundles zod down to
+// what this file uses (src/build/vendor.mjs), which is most of wks's start-up cost.
+import {
+  array,
+  boolean,
+  config as zodConfig,
+  enum as oneOf,
+  literal,
+  number,
+  preprocess,
+  strictObject,
+  string,
+  union,
+  type input,
+  type output,
+} from 'zod';
 import { Cron } from 'croner';
 import { parseDuration } from '../util/duration.js';
 
 // A CLI validates one document per process: zod's JIT (new Function per object
 // schema) costs more on that first parse than it could ever save. Measured:
 // first parse 23-49 ms with JIT, 6-8 ms without.
-z.config({ jitless: true });
+zodConfig({ jitless: true });
 
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
@@ -28,35 +43,34 @@ function fromString(v: unknown, f: (s: string) => unknown): unknown {
 }
 
 export const bool = () =>
-  z.preprocess(
+  preprocess(
     (v) => fromString(v, (s) => (TRUE.has(s.toLowerCase()) ? true : FALSE.has(s.toLowerCase()) ? false : s)),
-    z.boolean({ error: 'expected a boolean (true/false)' }),
+    boolean({ error: 'expected a boolean (true/false)' }),
   );
 
 export const int = (min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess(
+  preprocess(
     (v) => fromString(v, (s) => (/^-?\d+$/.test(s) ? Number(s) : s)),
-    z
-      .number({ error: 'expected an integer' })
+    number({ error: 'expected an integer' })
       .int({ error: 'expected an integer' })
       .min(min, { error: `must be >= ${min}` })
       .max(max, { error: `must be <= ${max}` }),
   );
 
 export const num = (min = 0) =>
-  z.preprocess(
+  preprocess(
     (v) => fromString(v, (s) => (s !== '' && Number.isFinite(Number(s)) ? Number(s) : s)),
-    z.number({ error: 'expected a number' }).min(min, { error: `must be >= ${min}` }),
+    number({ error: 'expected a number' }).min(min, { error: `must be >= ${min}` }),
   );
 
 export const port = () => int(1, 65535).describe('TCP port 1-65535');
 
-export const str = () => z.string({ error: 'expected a string' });
-export const optStr = () => z.string({ error: 'expected a string' }).nullable();
+export const str = () => string({ error: 'expected a string' });
+export const optStr = () => string({ error: 'expected a string' }).nullable();
 
 /** A duration such as `90s`, `5m`, `1h`, `7d`, or a number of milliseconds. Kept as written. */
 export const duration = () =>
-  z.union([z.string(), z.number()], { error: 'expected a duration such as 30s, 5m, 1h, 7d' }).refine(
+  union([string(), number()], { error: 'expected a duration such as 30s, 5m, 1h, 7d' }).refine(
     (v) => parseDuration(v) !== undefined,
     { error: 'expected a duration such as 30s, 5m, 1h, 7d' },
   );
@@ -81,41 +95,41 @@ const url = () =>
     }
   }, { error: 'expected a URL' });
 
-const compression = z.preprocess(
+const compression = preprocess(
   (v) => (v === true || v === 'true' ? 'gzip' : v === false || v === 'false' ? 'none' : v),
-  z.enum(['none', 'gzip', 'zstd'], { error: 'expected none, gzip or zstd (or true/false)' }),
+  oneOf(['none', 'gzip', 'zstd'], { error: 'expected none, gzip or zstd (or true/false)' }),
 );
 
-const job = () => z.strictObject({ enabled: bool(), schedule: cron() });
+const job = () => strictObject({ enabled: bool(), schedule: cron() });
 
-export const configSchema = z.strictObject({
-  version: z.union([str(), z.number()]).transform(String),
-  app: z.strictObject({
-    node_env: z.enum(['development', 'production', 'test']),
+export const configSchema = strictObject({
+  version: union([str(), number()]).transform(String),
+  app: strictObject({
+    node_env: oneOf(['development', 'production', 'test']),
     port: port(),
     jwt_secret: optStr(),
     jwt_expiration: str(),
-    mcp: z.strictObject({ host: str(), port: port() }),
-    log_level: z.enum(['error', 'warn', 'info', 'debug']),
+    mcp: strictObject({ host: str(), port: port() }),
+    log_level: oneOf(['error', 'warn', 'info', 'debug']),
     log_file: str(),
   }),
-  database: z.strictObject({
-    type: z.enum(['sqlite', 'postgresql']),
+  database: strictObject({
+    type: oneOf(['sqlite', 'postgresql']),
     path: str().min(1),
     busy_timeout_ms: int(0),
     query_timeout_ms: int(0),
-    pooling: z.strictObject({
+    pooling: strictObject({
       enabled: bool(),
       min: int(0),
       max: int(1),
       idle_timeout_ms: int(0),
       connection_timeout_ms: int(0),
     }),
-    transactions: z.strictObject({
+    transactions: strictObject({
       enabled: bool(),
-      isolation_level: z.enum(['READ_UNCOMMITTED', 'READ_COMMITTED', 'REPEATABLE_READ', 'SERIALIZABLE']),
+      isolation_level: oneOf(['READ_UNCOMMITTED', 'READ_COMMITTED', 'REPEATABLE_READ', 'SERIALIZABLE']),
     }),
-    postgresql: z.strictObject({
+    postgresql: strictObject({
       enabled: bool(),
       url: optStr(),
       host: str(),
@@ -127,18 +141,18 @@ export const configSchema = z.strictObject({
       pg_dump_path: optStr(),
       pg_restore_path: optStr(),
     }),
-    migrations: z.strictObject({
+    migrations: strictObject({
       directory: optStr(),
       lock_timeout_ms: int(0),
     }),
-    backup: z.strictObject({
+    backup: strictObject({
       enabled: bool(),
       schedule: cron(),
       interval_hours: int(1),
       retention_days: int(0),
       compression,
       storage_path: str().min(1),
-      encryption: z.strictObject({
+      encryption: strictObject({
         enabled: bool(),
         key: optStr(),
         key_file: optStr(),
@@ -153,26 +167,26 @@ export const configSchema = z.strictObject({
       rotate_after_create: bool(),
     }),
   }),
-  redis: z.strictObject({
+  redis: strictObject({
     enabled: bool(),
     namespace: str().regex(/^[A-Za-z0-9_.-]+$/, { error: 'namespace may contain letters, digits, _ . -' }),
     ttl_seconds: int(1),
-    connection: z.strictObject({
+    connection: strictObject({
       host: str(),
       port: port(),
       db: int(0, 15),
       password: optStr(),
       connect_timeout_ms: int(1),
     }),
-    features: z.strictObject({
+    features: strictObject({
       sessions: bool(),
       rate_limiting: bool(),
       caching: bool(),
       workflow_state: bool(),
     }),
   }),
-  monitoring: z.strictObject({
-    prometheus: z.strictObject({
+  monitoring: strictObject({
+    prometheus: strictObject({
       enabled: bool(),
       host: str(),
       port: port(),
@@ -181,14 +195,14 @@ export const configSchema = z.strictObject({
       bearer_token: optStr(),
       scrape_cache_ms: int(0),
     }),
-    grafana: z.strictObject({
+    grafana: strictObject({
       enabled: bool(),
-      dashboards: z.array(str()),
+      dashboards: array(str()),
     }),
-    alerts: z.strictObject({
+    alerts: strictObject({
       enabled: bool(),
-      rules: z.array(z.strictObject({ name: str(), condition: str(), duration: duration() })),
-      email: z.strictObject({
+      rules: array(strictObject({ name: str(), condition: str(), duration: duration() })),
+      email: strictObject({
         enabled: bool(),
         to: optStr(),
         from: str(),
@@ -199,41 +213,41 @@ export const configSchema = z.strictObject({
       pagerduty_url: url(),
     }),
   }),
-  execution: z.strictObject({
-    concurrency: z.strictObject({
+  execution: strictObject({
+    concurrency: strictObject({
       max_concurrent: int(1),
-      queue_strategy: z.enum(['priority', 'fifo']),
+      queue_strategy: oneOf(['priority', 'fifo']),
     }),
-    timeouts: z.strictObject({
+    timeouts: strictObject({
       default_workflow_timeout_ms: int(1),
       agent_invocation_timeout_ms: int(1),
     }),
-    retries: z.strictObject({
+    retries: strictObject({
       max_retries: int(0),
-      backoff_strategy: z.enum(['exponential', 'linear', 'fixed']),
+      backoff_strategy: oneOf(['exponential', 'linear', 'fixed']),
       initial_delay_ms: int(0),
     }),
   }),
-  performance: z.strictObject({
-    clustering: z.strictObject({
+  performance: strictObject({
+    clustering: strictObject({
       enabled: bool(),
-      worker_count: z.union([z.literal('auto'), int(1)], { error: 'expected "auto" or a positive integer' }),
+      worker_count: union([literal('auto'), int(1)], { error: 'expected "auto" or a positive integer' }),
     }),
-    rate_limiting: z.strictObject({
+    rate_limiting: strictObject({
       enabled: bool(),
       window_ms: int(1),
       max_requests: int(1),
-      strategy: z.enum(['sliding_window', 'fixed_window', 'token_bucket']),
+      strategy: oneOf(['sliding_window', 'fixed_window', 'token_bucket']),
     }),
   }),
-  features: z.strictObject({
-    experimental: z.strictObject({
+  features: strictObject({
+    experimental: strictObject({
       distributed_tracing: bool(),
       auto_scaling_agents: bool(),
       ml_workflow_optimization: bool(),
     }),
   }),
-  health: z.strictObject({
+  health: strictObject({
     timeout_ms: int(1),
     check_timeout_ms: int(1),
     backup_rpo: duration(),
@@ -243,13 +257,13 @@ export const configSchema = z.strictObject({
     redis_memory_warn_percent: int(1, 100),
     pool_usage_warn_percent: int(1, 100),
   }),
-  serve: z.strictObject({
+  serve: strictObject({
     shutdown_grace_ms: int(0),
     leader_lease_ms: int(1000),
     metrics_sample_retention: duration(),
-    jobs: z.strictObject({
+    jobs: strictObject({
       // The backup job's schedule is the seed's database.backup.schedule (BACKUP_SCHEDULE): one key, not two.
-      backup: z.strictObject({ enabled: bool() }),
+      backup: strictObject({ enabled: bool() }),
       rotate: job(),
       verify: job(),
       reap: job(),
@@ -261,6 +275,6 @@ export const configSchema = z.strictObject({
 });
 
 /** The validated configuration. */
-export type Config = z.output<typeof configSchema>;
+export type Config = output<typeof configSchema>;
 /** Input shape (what YAML/env may contain before coercion). */
-export type RawConfig = z.input<typeof configSchema>;
+export type RawConfig = input<typeof configSchema>;

@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 import type { Action } from '../context.js';
 import { configWithSources, redactedConfig } from '../../config/index.js';
 
@@ -10,7 +11,6 @@ interface Opts {
 /** `wks config show [--sources]`: effective config, secrets redacted. */
 const show: Action<Opts> = async (ctx, _args, opts) => {
   const loaded = await ctx.loadConfig();
-  const { stringify } = await import('yaml');
   if (opts.sources) {
     const rows = configWithSources(loaded);
     ctx.out.result({ file: loaded.file, values: rows }, (d, r) => {
