@@ -2,8 +2,8 @@
  * The one reporter: every command writes its output through this.
  *
  * Contract:
- *  - `--json`: exactly one JSON document on stdout (result() or the error
- *    handler writes it); nothing else ever goes to stdout.
+ *  - `--json`: exactly one JSON document on stdout (result(), resultStream()
+ *    or the error handler writes it); nothing else ever goes to stdout.
  *  - Human output (tables, key/value blocks) goes to stdout; notes, warnings,
  *    spinners and progress go to stderr.
  *  - Colour only when stderr/stdout is a TTY and neither NO_COLOR nor
@@ -38,6 +38,14 @@ export interface Progress {
 
 export type { Column } from './table.js';
 
+/** A JSON result written in batches (see Reporter.resultStream). */
+export interface ResultStream<T> {
+  /** Append items to the streamed array; resolves when stdout can take more (back-pressure). */
+  write(items: Iterable<T>): Promise<void>;
+  /** Close the array and the document with the summary's fields (redacted). */
+  end(summary: object): Promise<void>;
+}
+
 export class Reporter {
   readonly json: boolean;
   readonly quiet: boolean;
@@ -50,6 +58,10 @@ export class Reporter {
   private readonly err: NodeJS.WriteStream;
   private readonly stdin: NodeJS.ReadStream;
   private resultWritten = false;
+  /** The streamed result in progress: `opened` once its first bytes are on stdout. */
+  private stream: { key: string; opened: boolean; first: boolean } | null = null;
+  /** Set when stdout failed (EPIPE: the reader went away); later output is dropped. */
+  private outClosed = false;
 
   constructor(opts: ReporterOptions = {}) {
     const env = opts.env ?? process.env;
@@ -64,11 +76,6 @@ export class Reporter {
     const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && !noColor;
     this.c = new Chalk({ level: !noColor && (forced || this.err.isTTY) ? 2 : 0 });
     this.interactive = !!this.err.isTTY && !this.json && !this.quiet;
-  }
-
-  /** Whether a result document has already been written (the error handler must not write another). */
-  get hasResult(): boolean {
-    return this.resultWritten;
   }
 
   /**
@@ -87,11 +94,85 @@ export class Reporter {
     human?.(data, this);
   }
 
-  /** Write the JSON error document (used only by the top-level handler). */
-  jsonError(doc: unknown): void {
-    if (!this.json || this.resultWritten) return;
+  /**
+   * Stream a result too large to build in memory (--json only) as the one
+   * JSON document `{ "<key>": [item, ...], ...summary }`: the array opens on
+   * the first write(), each batch is written as it comes (one compact item
+   * per line, honouring back-pressure, so memory stays proportional to a
+   * batch), and end(summary) closes it. `item` maps each item before it is
+   * serialised and must redact its free text (default: redactDeep).
+   * If the command fails after the array was opened, the error handler's
+   * fields are written into the same document (`], "ok": false, "error":
+   * {...} }`): stdout still holds exactly one JSON document, the items so far
+   * plus the error. A failure before the first write gets the plain error
+   * document. Once stdout is closed (EPIPE, `| head`), output is dropped
+   * quietly and the command carries on.
+   * @throws Error when not in --json mode or a result was already written.
+   */
+  resultStream<T>(key: string, opts: { item?: (item: T) => unknown } = {}): ResultStream<T> {
+    if (!this.json) throw new Error('reporter: resultStream is for --json output');
+    if (this.resultWritten) throw new Error('reporter: a JSON result was already written');
     this.resultWritten = true;
-    this.out.write(`${JSON.stringify(redactDeep(doc), null, 2)}\n`);
+    const state = { key, opened: false, first: true };
+    this.stream = state;
+    this.out.on('error', () => {
+      this.outClosed = true;
+    });
+    const toJson = opts.item ?? ((item: T) => redactDeep(item));
+    return {
+      write: async (items) => {
+        let chunk = state.opened ? '' : this.openStream(state);
+        for (const item of items) {
+          chunk += `${state.first ? '\n    ' : ',\n    '}${JSON.stringify(toJson(item))}`;
+          state.first = false;
+        }
+        await this.writeOut(chunk);
+      },
+      end: async (summary) => {
+        if (this.stream !== state) throw new Error('reporter: the result stream has already ended');
+        this.stream = null;
+        await this.writeOut(this.closeStream(state, summary));
+      },
+    };
+  }
+
+  /** Write the JSON error document (used only by the top-level handler); merged into an open result stream. */
+  jsonError(doc: object): void {
+    if (!this.json) return;
+    const stream = this.stream;
+    if (stream?.opened) {
+      this.stream = null;
+      void this.writeOut(this.closeStream(stream, redactDeep(doc)));
+      return;
+    }
+    if (this.resultWritten && !stream) return;
+    this.stream = null;
+    this.resultWritten = true;
+    void this.writeOut(`${JSON.stringify(redactDeep(doc), null, 2)}\n`);
+  }
+
+  private openStream(state: { key: string; opened: boolean }): string {
+    state.opened = true;
+    return `{\n  ${JSON.stringify(state.key)}: [`;
+  }
+
+  /** `]` plus the fields of `fields` (pretty-printed like result()) and `}`. */
+  private closeStream(state: { key: string; opened: boolean; first: boolean }, fields: object): string {
+    const head = state.opened ? '' : this.openStream(state);
+    const members = JSON.stringify(redactDeep(fields), null, 2).slice(1).replace(/^\n/, '');
+    return `${head}${state.first ? '' : '\n  '}]${members === '}' ? '\n}' : `,\n${members}`}\n`;
+  }
+
+  /** Write to stdout; the promise resolves when it can take more (drain), or at once once it is closed. */
+  private writeOut(text: string): Promise<void> | void {
+    if (this.outClosed || this.out.write(text)) return;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.out.off('drain', done).off('close', done).off('error', done);
+        resolve();
+      };
+      this.out.on('drain', done).on('close', done).on('error', done);
+    });
   }
 
   /** A line of human output on stdout (suppressed with --json). */

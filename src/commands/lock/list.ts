@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { redactDeep, redactText } from '../../redact.js';
+import { redactText } from '../../redact.js';
 import { listLocks, streamLocks, type LockView } from '../../workflow/locks.js';
 import { dur, durationFlag, ttl } from '../workflow/format.js';
 
@@ -7,57 +7,20 @@ interface Opts {
   olderThan?: string;
 }
 
-/**
- * Write to stdout honouring back-pressure. With --json the lock list is
- * streamed (one SCAN batch at a time) instead of being built as one giant
- * string: memory stays flat at 100k+ locks. The document is still exactly
- * one JSON object: `{ "locks": [...], "count", "namespace", ... }`.
- */
-let stdoutClosed = false;
-function write(text: string): Promise<void> | void {
-  if (stdoutClosed) return;
-  if (!process.stdout.write(text)) {
-    return new Promise((resolve) => {
-      process.stdout.once('drain', () => resolve());
-      process.stdout.once('close', () => resolve());
-    });
-  }
-}
-
-/** `wks lock list --json | head`: a closed pipe ends the output quietly (like any Unix filter), not with an EPIPE crash. */
-function watchStdout(): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    stdoutClosed = true;
-    process.stdout.emit('close');
-  });
-}
-
 /** `wks lock list [--older-than DUR]`. */
 const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const olderThanMs = durationFlag(opts.olderThan, '--older-than');
   if (ctx.out.json) {
-    watchStdout();
-    let first = true;
-    let opened = false;
-    const summary = await streamLocks(config, { olderThanMs }, async (batch: LockView[]) => {
-      let chunk = opened ? '' : '{\n  "locks": [';
-      opened = true;
-      for (const l of batch) {
-        // holder and key are the only free text (they come from Redis); the
-        // rest are numbers, dates and the id parsed from the key. Redacting
-        // them one by one is ~30x less text than redacting the JSON.
-        l.holder = l.holder === null ? null : redactText(l.holder);
-        l.key = redactText(l.key);
-        l.executionId = redactText(l.executionId);
-        chunk += `${first ? '\n    ' : ',\n    '}${JSON.stringify(l)}`;
-        first = false;
-      }
-      await write(chunk);
+    // Streamed one SCAN batch at a time: memory stays flat at 100k+ locks.
+    // holder, key and the id parsed from the key are the only free text (they
+    // come from Redis); the rest are numbers and dates. Redacting them one by
+    // one is ~30x less text than redacting the JSON.
+    const stream = ctx.out.resultStream<LockView>('locks', {
+      item: (l) => ({ ...l, holder: l.holder === null ? null : redactText(l.holder), key: redactText(l.key), executionId: redactText(l.executionId) }),
     });
-    const tail = JSON.stringify(redactDeep(summary), null, 2).slice(1).replace(/^\n/, '');
-    await write(`${opened ? '' : '{\n  "locks": ['}${first ? '' : '\n  '}],\n${tail}\n`);
+    const summary = await streamLocks(config, { olderThanMs }, (batch) => stream.write(batch));
+    await stream.end(summary);
     if (!summary.database.included) ctx.out.warn(`ages and statuses are not included: ${summary.database.reason}`);
     return;
   }
