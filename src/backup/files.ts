@@ -7,6 +7,7 @@ import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rena
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fsyncDir } from '../util/fs.js';
+import { pidAlive } from '../util/process.js';
 import { OperationError } from '../errors.js';
 
 export const DIR_MODE = 0o700;
@@ -24,17 +25,6 @@ export function ownedTempPath(dir: string, desc: string): string {
 export function tempOwnerPid(name: string): number | null {
   const m = /^\.wks-tmp-(\d+)-[0-9a-f]{8}-/.exec(name);
   return m ? Number(m[1]) : null;
-}
-
-/** True when a process with this pid exists on this host. */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -12,7 +12,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConflictError } from '../errors.js';
-import { FILE_MODE, fsError, pidAlive, ownedTempPath, removeQuietly } from './files.js';
+import { FILE_MODE, fsError, ownedTempPath, removeQuietly } from './files.js';
+import { pidAlive, sleep } from '../util/process.js';
 
 export const LOCK_NAME = '.wks-backup.lock';
 
@@ -52,8 +53,6 @@ function isStale(owner: LockOwner | null, foreignStaleMs: number): boolean {
 export function describeOwner(o: LockOwner | null): string {
   return o ? `pid ${o.pid} on ${o.host} (${o.command}, since ${o.started_at})` : 'another process';
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Acquire the lock in `dir`; returns a release function. Throws ConflictError

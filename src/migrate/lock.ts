@@ -19,6 +19,7 @@ import type { DatabaseAdapter } from '../db/types.js';
 import type { SqliteAdapter } from '../db/sqlite.js';
 import { formatSqliteTime, parseDbTime } from '../db/time.js';
 import { ConflictError } from '../errors.js';
+import { pidAlive, sleep } from '../util/process.js';
 
 export const LOCK_TABLE = 'wks_migration_lock';
 /** PostgreSQL advisory lock key: the bytes of "wks_mig". */
@@ -46,17 +47,6 @@ export function describeHolder(h: LockHolder | null): string {
   if (!h) return 'another wks process';
   const since = h.since ? ` since ${h.since.toISOString()}` : '';
   return `pid ${h.pid ?? '?'} on ${h.host ?? '?'}${since}${h.detail ? ` (${h.detail})` : ''}`;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {

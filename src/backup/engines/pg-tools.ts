@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
 import { redactText, registerSecret } from '../../redact.js';
-import { pidAlive } from '../files.js';
+import { pidAlive } from '../../util/process.js';
 
 /** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
 export interface PgConn {

@@ -32,7 +32,8 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Config } from '../../config/index.js';
 import { ConflictError, DependencyError, NotFoundError, OperationError, UsageError, VerificationError, WksError } from '../../errors.js';
-import { pidAlive, ownedTempPath, removeQuietly } from '../files.js';
+import { ownedTempPath, removeQuietly } from '../files.js';
+import { pidAlive, sleep } from '../../util/process.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
 import { childEnvironment, clientOptions, pgConn, resolveTool, runTool, serverMajor, stderrSummary, type PgConn } from './pg-tools.js';
@@ -625,7 +626,7 @@ async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComme
       if (!force) throw inUseError(t.location, sessions);
       log?.('warn', `terminating ${sessions.length} session(s) on ${t.location} (--force): ${sessions.map((s) => s.text).join('; ')}`);
       await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [t.location]);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     try {
       await admin.query('BEGIN');

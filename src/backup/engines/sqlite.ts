@@ -16,7 +16,8 @@ import type { Config } from '../../config/index.js';
 import { ConflictError, NotFoundError, OperationError } from '../../errors.js';
 import { fsyncDir } from '../../util/fs.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
-import { fsyncFile, ownedTempPath, removeQuietly, fsError, pidAlive } from '../files.js';
+import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
+import { pidAlive } from '../../util/process.js';
 import type { Manifest, VerifyCheck } from '../types.js';
 
 type DB = BetterSqlite3.Database;
