@@ -26,7 +26,7 @@ import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/types.js';
 import type { CatalogEntry } from '../backup/types.js';
 import type { WksMetrics } from './registry.js';
-import { toDate, tsSeconds } from './time.js';
+import { parseDbTime } from '../db/time.js';
 import { freeBytes } from './disk.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -188,13 +188,13 @@ export class PlatformCollector {
     if (row.status === 'failed') this.totals.failed++;
     else this.totals.completed++;
     this.metrics.workflowExecutionsTotal.inc({ workflow_name: name, status: row.status });
-    const started = toDate(row.started_at);
-    const completed = toDate(row.completed_at);
+    const started = parseDbTime(row.started_at);
+    const completed = parseDbTime(row.completed_at);
     if (started && completed && completed >= started) {
       this.metrics.workflowExecutionDuration.observe({ workflow_name: name }, (completed.getTime() - started.getTime()) / 1000);
     }
-    const queued = toDate(row.queued_at);
-    const locked = toDate(row.lock_acquired_at);
+    const queued = parseDbTime(row.queued_at);
+    const locked = parseDbTime(row.lock_acquired_at);
     if (queued && locked && locked >= queued) {
       this.metrics.workflowQueueWait.observe({ priority: String(row.priority ?? 5) }, (locked.getTime() - queued.getTime()) / 1000);
     }
@@ -252,7 +252,7 @@ export class PlatformCollector {
     const activeIds = new Set<number>();
     for (const a of active) {
       activeIds.add(Number(a.id));
-      const started = toDate(a.started_at);
+      const started = parseDbTime(a.started_at);
       if (!started) continue;
       const age = now.getTime() - started.getTime();
       if (age > timeoutMs) stuck++;
@@ -314,7 +314,7 @@ export class PlatformCollector {
     const staleMs = parseDuration(this.config.health.agent_stale_after) ?? 15 * 60_000;
     this.metrics.agentHealthStatus.reset();
     for (const r of rows) {
-      const at = toDate(r.check_time);
+      const at = parseDbTime(r.check_time);
       const fresh = at !== null && now.getTime() - at.getTime() <= staleMs;
       const v = !fresh ? 0 : r.status === 'healthy' ? 1 : r.status === 'degraded' ? 0.5 : 0;
       this.metrics.agentHealthStatus.set({ agent_name: r.name }, v);
@@ -380,16 +380,16 @@ export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void
     const v = e.verification;
     const state = !e.dataPresent ? 'missing' : v && !v.ok ? 'failed' : v?.ok ? 'verified' : 'unverified';
     states[state] = (states[state] ?? 0) + 1;
-    const vAt = v?.ok ? toDate(v.at) : null;
+    const vAt = v?.ok ? parseDbTime(v.at) : null;
     if (vAt) verifiedMax = Math.max(verifiedMax, vAt.getTime());
     if (state === 'failed' || state === 'missing') continue;
     const m = e.manifest;
-    const at = toDate(m.completed_at) ?? toDate(m.created_at);
+    const at = parseDbTime(m.completed_at) ?? parseDbTime(m.created_at);
     if (!at) continue;
     const labels = { engine: m.engine, type: m.type };
     const key = `${labels.engine}\u0000${labels.type}`;
     const cur = last.get(key);
-    if (!cur || tsSeconds(at) > cur.ts) last.set(key, { labels, ts: tsSeconds(at) });
+    if (!cur || at.getTime() / 1000 > cur.ts) last.set(key, { labels, ts: at.getTime() / 1000 });
     if (!newest || at.getTime() > newest.at) newest = { at: at.getTime(), e };
   }
   for (const { labels, ts } of last.values()) metrics.backupLastSuccess.set(labels, ts);
@@ -406,7 +406,7 @@ export function newestBackupMs(entries: CatalogEntry[]): number {
   let newest = 0;
   for (const e of entries) {
     if (!e.dataPresent || (e.verification && !e.verification.ok)) continue;
-    const at = toDate(e.manifest.completed_at) ?? toDate(e.manifest.created_at);
+    const at = parseDbTime(e.manifest.completed_at) ?? parseDbTime(e.manifest.created_at);
     if (at) newest = Math.max(newest, at.getTime());
   }
   return newest;

@@ -195,8 +195,3 @@ export interface SessionInfo {
   /** Milliseconds until Redis expires the key; null when it has no TTL. */
   ttlMs: number | null;
 }
-
-/** PTTL result -> milliseconds or null (-1 = no expiry, -2 = missing). */
-export function ttlFromPttl(pttl: number | null | undefined): number | null {
-  return typeof pttl === 'number' && pttl >= 0 ? pttl : null;
-}
