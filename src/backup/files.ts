@@ -3,10 +3,10 @@
  * carry their owner's pid (so a later run can tell a crashed run's leftovers
  * from a live run's work), atomic JSON writes, and the leftover sweep.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
 import { OperationError } from '../errors.js';
 
@@ -60,26 +60,9 @@ export function fsError(err: unknown, what: string, hint?: string): OperationErr
   });
 }
 
-/** Atomically write a JSON document (0600): owned temp name, fsync, rename, fsync dir. */
+/** Atomically write a JSON document (0600) under an owned temp name, so sweepLeftovers can tell a crashed writer's file by its pid. */
 export function writeJsonAtomic(target: string, doc: unknown): void {
-  const dir = path.dirname(target);
-  const tmp = ownedTempPath(dir, path.basename(target));
-  const buf = Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, 'wx', FILE_MODE);
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, target);
-    fsyncDir(dir);
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    removeQuietly(tmp);
-    throw err;
-  }
+  writeFileAtomic(target, `${JSON.stringify(doc, null, 2)}\n`, { mode: FILE_MODE, tempPath: ownedTempPath(path.dirname(target), path.basename(target)) });
 }
 
 /** fsync a file by path. */

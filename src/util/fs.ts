@@ -25,18 +25,27 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Atomically replace `target` with `data` (default mode 0600). */
-export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { mode?: number } = {}): void {
+/**
+ * Atomically replace `target` with `data` (default mode 0600), creating its
+ * directory if needed. `tempPath` overrides the temporary name (it must be in
+ * the same directory; default tempPathFor(target)), e.g. for names a sweep
+ * recognises by owner. The temporary file is removed when any step fails.
+ * Throws the filesystem error.
+ */
+export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { mode?: number; tempPath?: string } = {}): void {
   mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
+  const tmp = opts.tempPath ?? tempPathFor(target);
+  let fd: number | undefined = openSync(tmp, 'wx', opts.mode ?? 0o600);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
-  } catch (err) {
     closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, target);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(tmp);
     } catch {
@@ -44,7 +53,5 @@ export function writeFileAtomic(target: string, data: string | Uint8Array, opts:
     }
     throw err;
   }
-  closeSync(fd);
-  renameSync(tmp, target);
   fsyncDir(path.dirname(target));
 }
