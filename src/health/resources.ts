@@ -22,15 +22,6 @@ export interface HealthRedis {
   address: string;
 }
 
-function redisFailure(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ECONNREFUSED') return 'connection refused';
-  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
-  if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(e?.message ?? '')) return 'timed out';
-  if (/NOAUTH|WRONGPASS/i.test(e?.message ?? '')) return 'authentication failed';
-  return (e?.message ?? String(err)).split('\n')[0]!;
-}
-
 export class HealthResources {
   private dbPromise?: Promise<DatabaseAdapter>;
   private redisPromise?: Promise<HealthRedis>;
@@ -94,7 +85,7 @@ export class HealthResources {
   redis(): Promise<HealthRedis> {
     if (!this.redisPromise) {
       this.redisPromise = (async () => {
-        const { redisAddress } = await import('../redis/client.js');
+        const { redisAddress, describeRedisError } = await import('../redis/client.js');
         const { Redis } = await import('ioredis');
         const c = this.config.redis.connection;
         registerSecret(c.password);
@@ -129,7 +120,7 @@ export class HealthResources {
           await client.connect();
         } catch (err) {
           destroy();
-          throw new DependencyError(`Redis at ${address} is unreachable (${redisFailure(lastError ?? err)})`, {
+          throw new DependencyError(`Redis at ${address} is unreachable (${describeRedisError(lastError ?? err, 'timed out')})`, {
             hint: 'check that redis-server is running and REDIS_HOST/REDIS_PORT point at it, or set REDIS_ENABLED=false',
             cause: err,
           });

@@ -66,11 +66,17 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
-function describeError(err: unknown): string {
+/**
+ * A Redis connection failure in a few words for `Redis at host:port is
+ * unreachable (...)`: connection refused, host not found, `timedOut` (default
+ * names REDIS_CONNECT_TIMEOUT_MS), authentication failed, not Redis, else the
+ * first line of the message.
+ */
+export function describeRedisError(err: unknown, timedOut = 'no answer within the connect timeout (REDIS_CONNECT_TIMEOUT_MS)'): string {
   const e = err as NodeJS.ErrnoException & { message?: string };
   if (e?.code === 'ECONNREFUSED') return 'connection refused';
   if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
-  if (e?.code === 'ETIMEDOUT' || /timed? ?out|no answer/i.test(e?.message ?? '')) return `no answer within the connect timeout (REDIS_CONNECT_TIMEOUT_MS)`;
+  if (e?.code === 'ETIMEDOUT' || /timed? ?out|no answer/i.test(e?.message ?? '')) return timedOut;
   if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(e?.message ?? '')) return 'authentication failed';
   if (/Unknown RESP type|Protocol error/i.test(e?.message ?? '')) return 'the server there does not speak the Redis protocol';
   return e?.message ? e.message.split('\n')[0]! : String(err);
@@ -132,7 +138,7 @@ export async function openRedis(config: Config, opts: { attempts?: number } = {}
       if (attempt < attempts) await sleep(Math.min(200 * attempt, 1000));
     }
   }
-  throw new DependencyError(`Redis at ${address} is unreachable (${describeError(lastErr)})`, {
+  throw new DependencyError(`Redis at ${address} is unreachable (${describeRedisError(lastErr)})`, {
     hint: UNREACHABLE_HINT,
     cause: lastErr,
   });
@@ -160,7 +166,7 @@ export function translateRedisError(err: unknown, address: string): unknown {
     /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNRESET|ECONNREFUSED/i.test(msg) &&
     !(err instanceof DependencyError)
   ) {
-    return new DependencyError(`Redis at ${address} went away during the command (${describeError(err)})`, {
+    return new DependencyError(`Redis at ${address} went away during the command (${describeRedisError(err)})`, {
       hint: UNREACHABLE_HINT,
       cause: err,
     });
