@@ -17,6 +17,7 @@ const metrics: Action<Opts> = async (ctx, _args, opts) => {
     ctx.out.success(`wrote ${r.families} metric families to ${r.file}`);
     return;
   }
-  process.stdout.write(r.text);
+  // Through the reporter like all output (redacted); the exposition already ends with a newline.
+  ctx.out.line(r.text.replace(/\n$/, ''));
 };
 export default metrics;
