@@ -86,8 +86,6 @@ export interface CopyOptions {
   onEvent?: (e: CopyEvent) => void;
   /** Clock (progress-row timestamps, report name). */
   now?: () => Date;
-  /** The pre-migration backup seam (default: createBackup from src/backup). */
-  backupFn?: (config: Config) => Promise<{ id: string | null; path: string | null }>;
 }
 
 export interface ColumnPlan {
@@ -172,7 +170,8 @@ function hasTarget(config: Config): boolean {
   return !!p.url || p.enabled || config.database.type === 'postgresql';
 }
 
-async function defaultBackup(config: Config): Promise<{ id: string | null; path: string | null }> {
+/** The pre-migration backup of the source (createBackup, labelled `db copy`). */
+async function preMigrationBackup(config: Config): Promise<{ id: string | null; path: string | null }> {
   const { createBackup } = await import('../backup/index.js');
   const b = await createBackup(config, { type: 'pre-migration', label: 'db copy' });
   return { id: b.manifest.id ?? null, path: b.path ?? null };
@@ -336,7 +335,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     else {
       onEvent({ type: 'phase', phase: 'backup' });
       try {
-        result.backup = await (opts.backupFn ?? defaultBackup)(sourceConfig);
+        result.backup = await preMigrationBackup(sourceConfig);
       } catch (err) {
         const msg = (err as Error).message;
         throw new OperationError(`pre-migration backup of ${sourcePath} failed: ${msg}; nothing was copied`, {
