@@ -15,7 +15,8 @@ import { statfs } from 'node:fs/promises';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
 import { STATUS_RANK } from '../types.js';
-import { formatBytes, nearestExistingDir, plural } from './util.js';
+import { formatBytes } from '../../util/size.js';
+import { nearestExistingDir, plural } from './util.js';
 
 /** Free bytes (for an unprivileged writer) on the filesystem holding `dir` (or its nearest existing ancestor). */
 export async function freeSpace(dir: string): Promise<{ path: string; freeBytes: number; totalBytes: number }> {

@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
-import { formatBytes } from './util.js';
+import { formatBytes } from '../../util/size.js';
 
 const CORRUPT_HINT = 'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
 

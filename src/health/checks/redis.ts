@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
-import { formatBytes } from './util.js';
+import { formatBytes } from '../../util/size.js';
 
 /** Parse the `key:value` lines of an INFO reply. */
 export function parseInfo(text: string): Record<string, string> {
