@@ -2,6 +2,7 @@ import type { Action, CommandContext } from '../context.js';
 import type { Config } from '../../config/schema.js';
 import type { DatabaseAdapter } from '../../db/types.js';
 import type { MigrationInfo } from '../../migrate/index.js';
+import { OperationError, isWksError } from '../../errors.js';
 import { fmtMs, lockWaitNotice, parseLockTimeout } from './shared.js';
 
 interface Opts {
@@ -21,9 +22,9 @@ async function userTableCount(db: DatabaseAdapter): Promise<number> {
 }
 
 /**
- * The pre-migration backup seam: uses the backups capability
- * (createBackup(config, { type: 'pre-migration' }) from src/backup) when it is
- * installed. A failed backup aborts the run before anything is applied.
+ * The pre-migration backup (createBackup type 'pre-migration'), taken once
+ * the lock is held and something is pending. A failed backup aborts the run
+ * before anything is applied.
  */
 function preMigrationBackup(ctx: CommandContext, config: Config, result: { backup: unknown }) {
   return async (pending: MigrationInfo[], db: DatabaseAdapter): Promise<void> => {
@@ -32,28 +33,14 @@ function preMigrationBackup(ctx: CommandContext, config: Config, result: { backu
       result.backup = { skipped: 'fresh database' };
       return;
     }
-    const spec = '../../backup/index.js'; // resolved at run time: the backups area may ship separately
-    let mod: { createBackup?: (c: Config, o: { type: string }) => Promise<{ manifest?: { id?: string }; path?: string }> };
-    try {
-      mod = await import(spec);
-    } catch {
-      ctx.out.warn('pre-migration backup skipped: this wks has no backup capability');
-      result.backup = { skipped: 'backup capability not installed' };
-      return;
-    }
-    if (typeof mod.createBackup !== 'function') {
-      ctx.out.warn('pre-migration backup skipped: this wks has no backup capability');
-      result.backup = { skipped: 'backup capability not installed' };
-      return;
-    }
+    const { createBackup } = await import('../../backup/index.js');
     const p = await ctx.out.progress(`taking a pre-migration backup before ${pending.length} migration(s)`);
     try {
-      const b = await mod.createBackup(config, { type: 'pre-migration' });
-      p.succeed(`pre-migration backup ${b.manifest?.id ?? ''} written to ${b.path ?? config.database.backup.storage_path}`);
-      result.backup = { id: b.manifest?.id ?? null, path: b.path ?? null };
+      const b = await createBackup(config, { type: 'pre-migration' });
+      p.succeed(`pre-migration backup ${b.manifest.id} written to ${b.path}`);
+      result.backup = { id: b.manifest.id, path: b.path };
     } catch (err) {
       p.fail('pre-migration backup failed; no migration was applied');
-      const { OperationError, isWksError } = await import('../../errors.js');
       if (isWksError(err) && !err.hint?.includes('--no-backup')) {
         throw new OperationError(`pre-migration backup failed: ${err.message}`, {
           cause: err,
