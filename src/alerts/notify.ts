@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { ConfigError, OperationError } from '../errors.js';
 import { registerSecret, redactText } from '../redact.js';
+import { sleep } from '../util/process.js';
 import type { AlertEvent } from './rules.js';
 
 export const CHANNELS = ['slack', 'email', 'pagerduty'] as const;
@@ -73,7 +74,7 @@ async function withRetry(fn: () => Promise<void>, opts: RetryOptions): Promise<n
         (err as { attempts?: number }).attempts = i;
         throw err;
       }
-      await new Promise((r) => setTimeout(r, delay * 2 ** (i - 1)));
+      await sleep(delay * 2 ** (i - 1));
     }
   }
 }

@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { ConfigError, DependencyError } from '../errors.js';
 import { registerSecret } from '../redact.js';
+import { sleep } from '../util/process.js';
 import { keyspace, type Keyspace } from './keyspace.js';
 
 /** Connect attempts before giving up (the first plus retries). */
@@ -53,8 +54,6 @@ export interface RedisHandle {
   /** host:port[/db] for messages. */
   address: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Reject with an ETIMEDOUT error when `p` has not settled after `ms`. */
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
