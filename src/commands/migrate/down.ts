@@ -1,6 +1,6 @@
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { fmtMs, lockWaitNotice, parseLockTimeout } from './shared.js';
+import { fmtMs, lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
 
 interface Opts {
   steps?: string;
@@ -24,11 +24,7 @@ const down: Action<Opts> = async (ctx, _args, opts) => {
         return;
       }
       r.line(`would roll back ${d.plan.length} migration(s) on ${d.database} (dry run, nothing changed):`);
-      for (const m of d.plan) {
-        r.line(r.c.bold(`-- ${m.version}_${m.name}${m.transaction ? '' : '  [transaction:false]'}  (${m.file})`));
-        for (const s of m.statements ?? []) r.line(`${s.sql.replace(/;?\s*$/, ';')}`);
-        r.line();
-      }
+      printPlan(r, d.plan);
     });
     return;
   }

@@ -1,6 +1,7 @@
 /** Helpers shared by the migrate commands (command edge only). */
 import type { CommandContext } from '../context.js';
-import type { LockHolder } from '../../migrate/index.js';
+import type { LockHolder, MigrationInfo } from '../../migrate/index.js';
+import type { Reporter } from '../../ui/reporter.js';
 import { UsageError } from '../../errors.js';
 
 export function lockWaitNotice(ctx: CommandContext) {
@@ -18,4 +19,13 @@ export function parseLockTimeout(v: string | undefined): number | undefined {
 
 export function fmtMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A dry-run plan for people: each migration's header, then its statements as they would run. */
+export function printPlan(r: Reporter, plan: MigrationInfo[]): void {
+  for (const m of plan) {
+    r.line(r.c.bold(`-- ${m.version}_${m.name}${m.transaction ? '' : '  [transaction:false]'}  (${m.file})`));
+    for (const s of m.statements ?? []) r.line(`${s.sql.replace(/;?\s*$/, ';')}`);
+    r.line();
+  }
 }

@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema.js';
 import type { DatabaseAdapter } from '../../db/types.js';
 import type { MigrationInfo } from '../../migrate/index.js';
 import { OperationError, isWksError } from '../../errors.js';
-import { fmtMs, lockWaitNotice, parseLockTimeout } from './shared.js';
+import { fmtMs, lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
 
 interface Opts {
   to?: string;
@@ -73,11 +73,7 @@ const up: Action<Opts> = async (ctx, _args, opts) => {
         return;
       }
       r.line(`would apply ${d.pending.length} migration(s) to ${d.database} (dry run, nothing changed):`);
-      for (const m of d.pending) {
-        r.line(r.c.bold(`-- ${m.version}_${m.name}${m.transaction ? '' : '  [transaction:false]'}  (${m.file})`));
-        for (const s of m.statements ?? []) r.line(`${s.sql.replace(/;?\s*$/, ';')}`);
-        r.line();
-      }
+      printPlan(r, d.pending);
       return;
     }
     if (d.applied.length === 0) r.line(`${r.c.green('✔')} database is up to date at ${d.current ?? '(no migrations)'} (${d.database})`);
