@@ -26,6 +26,7 @@ import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } f
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { pidAlive } from '../util/process.js';
 import type { Logger } from './scheduler.js';
 
 export type LeaseMechanism = 'redis' | 'postgres' | 'file';
@@ -312,13 +313,8 @@ interface FileLeaseBody {
  * alive, which only means waiting for the expiry (the safe direction).
  */
 function deadOnThisHost(b: FileLeaseBody): boolean {
-  if (b.host !== hostname() || !Number.isInteger(b.pid) || b.pid <= 0) return false;
-  try {
-    process.kill(b.pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  // pidAlive is false for a pid that is not a positive integer; such a lease is not "dead", only expired by time.
+  return b.host === hostname() && Number.isInteger(b.pid) && b.pid > 0 && !pidAlive(b.pid);
 }
 
 /** Single-host file lease for SQLite installs. */
