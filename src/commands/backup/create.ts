@@ -1,5 +1,6 @@
 import type { Action } from '../context.js';
-import { logTo, progressTo, bytes } from './format.js';
+import { logTo, progressTo } from './format.js';
+import { formatBytes } from '../../util/size.js';
 import type { BackupType, Compression } from '../../backup/types.js';
 
 interface Opts {
@@ -27,13 +28,13 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
       onLockWait: (o) => spin.update(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
     });
     const m = r.manifest;
-    spin.succeed(`backup ${m.id} written (${bytes(m.stored_size)}, ${m.duration_ms} ms)`);
+    spin.succeed(`backup ${m.id} written (${formatBytes(m.stored_size)}, ${m.duration_ms} ms)`);
     ctx.out.result({ ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null }, (d, out) => {
       out.keyValues([
         ['id', m.id],
         ['type', m.type + (m.label ? ` (${m.label})` : '')],
         ['file', d.path],
-        ['size', `${bytes(m.stored_size)} stored, ${bytes(m.raw_size)} raw`],
+        ['size', `${formatBytes(m.stored_size)} stored, ${formatBytes(m.raw_size)} raw`],
         ['compression', m.compression],
         ['encryption', m.encryption ? `${m.encryption.algorithm} (key id ${m.encryption.key_id})` : 'none'],
         ['sha256', m.sha256],

@@ -1,5 +1,6 @@
 import type { Action } from '../context.js';
-import { ago, bytes } from './format.js';
+import { ago } from './format.js';
+import { formatBytes } from '../../util/size.js';
 
 /** `wks backup list`: the catalog, newest first. */
 const list: Action = async (ctx) => {
@@ -14,7 +15,7 @@ const list: Action = async (ctx) => {
         { header: 'ID', value: 'id' },
         { header: 'TYPE', value: (b) => b.type + (b.label ? ` (${b.label})` : '') },
         { header: 'AGE', value: (b) => ago(b.age_ms) },
-        { header: 'SIZE', value: (b) => bytes(b.stored_size), align: 'right' },
+        { header: 'SIZE', value: (b) => formatBytes(b.stored_size), align: 'right' },
         { header: 'CODEC', value: (b) => [b.compression, b.encrypted ? 'aes-256-gcm' : null].filter(Boolean).join('+') },
         { header: 'SCHEMA', value: (b) => b.schema_version ?? '-' },
         {

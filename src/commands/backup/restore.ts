@@ -1,6 +1,7 @@
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { logTo, progressTo, bytes } from './format.js';
+import { logTo, progressTo } from './format.js';
+import { formatBytes } from '../../util/size.js';
 
 interface Opts {
   latest?: boolean;
@@ -39,7 +40,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
         spin.stop();
         stopped = true;
         const b = plan.backup;
-        ctx.out.info(`backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${bytes(b.raw_size)}) verified ok`);
+        ctx.out.info(`backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}) verified ok`);
         if (opts.dryRun) return false;
         if (!plan.target.live) return true;
         return ctx.out.confirm(
