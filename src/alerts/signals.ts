@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/types.js';
 import { newestBackupMs, type PlatformCollector } from '../metrics/collect.js';
-import { freeBytes } from '../metrics/disk.js';
+import { freeBytes } from '../util/disk.js';
 import type { AlertSignals } from './rules.js';
 
 export interface SignalSources {

@@ -27,7 +27,7 @@ import type { DatabaseAdapter } from '../db/types.js';
 import type { CatalogEntry } from '../backup/types.js';
 import type { WksMetrics } from './registry.js';
 import { parseDbTime } from '../db/time.js';
-import { freeBytes } from './disk.js';
+import { freeBytes } from '../util/disk.js';
 import { parseDuration } from '../util/duration.js';
 
 export interface CollectorSources {

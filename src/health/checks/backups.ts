@@ -11,19 +11,12 @@
  *            failed (backup_log, when the database is readable); free space
  *            below health.min_free_bytes.
  */
-import { statfs } from 'node:fs/promises';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
 import { STATUS_RANK } from '../types.js';
 import { formatBytes } from '../../util/size.js';
-import { nearestExistingDir, plural } from './util.js';
-
-/** Free bytes (for an unprivileged writer) on the filesystem holding `dir` (or its nearest existing ancestor). */
-export async function freeSpace(dir: string): Promise<{ path: string; freeBytes: number; totalBytes: number }> {
-  const p = nearestExistingDir(dir);
-  const st = await statfs(p);
-  return { path: p, freeBytes: Number(st.bavail) * Number(st.bsize), totalBytes: Number(st.blocks) * Number(st.bsize) };
-}
+import { freeSpace } from '../../util/disk.js';
+import { plural } from './util.js';
 
 /** The newest backup_log row, or null when the database or table is not readable (the catalog is the source of truth). */
 async function lastLoggedAttempt(ctx: Parameters<CheckDefinition['run']>[0]): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {

@@ -7,7 +7,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { parseDuration, formatDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
-import { nearestExistingDir } from './util.js';
+import { nearestExistingDir } from '../../util/disk.js';
 
 export const configCheck: CheckDefinition = {
   name: 'config',

@@ -1,6 +1,4 @@
 /** Small helpers shared by the data checks. */
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import type { DatabaseAdapter } from '../../db/types.js';
 import { SkipCheck } from '../runner.js';
 import type { CheckContext, CheckOutcome } from '../types.js';
@@ -39,17 +37,3 @@ export function plural(n: number, word: string, pluralWord = `${word}s`): string
   return `${n} ${n === 1 ? word : pluralWord}`;
 }
 
-/** The nearest existing directory at or above `p` (for "could it be created?" questions). */
-export function nearestExistingDir(p: string): string {
-  let cur = path.resolve(p);
-  for (;;) {
-    try {
-      if (statSync(cur).isDirectory()) return cur;
-    } catch {
-      /* keep climbing */
-    }
-    const up = path.dirname(cur);
-    if (up === cur) return cur;
-    cur = up;
-  }
-}
