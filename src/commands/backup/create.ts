@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { logTo, progressTo } from './format.js';
+import { lockWaitText, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 import type { BackupType, Compression } from '../../backup/types.js';
 
@@ -25,7 +25,7 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
       rotate: opts.rotate,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'backup'),
-      onLockWait: (o) => spin.update(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
+      onLockWait: (o) => spin.update(lockWaitText(o)),
     });
     const m = r.manifest;
     spin.succeed(`backup ${m.id} written (${formatBytes(m.stored_size)}, ${m.duration_ms} ms)`);

@@ -1,10 +1,14 @@
 /** Formatting shared by the backup commands (people only; --json gets raw numbers). */
 import type { LogFn, ProgressEvent } from '../../backup/types.js';
+import type { LockOwner } from '../../backup/lock.js';
 import type { Reporter, Progress } from '../../ui/reporter.js';
 import { formatDuration } from '../../util/duration.js';
 import { formatBytes } from '../../util/size.js';
 
 export const ago = (ms: number): string => `${formatDuration(Math.max(0, Math.round(ms / 1000) * 1000))} ago`;
+
+/** What a command shows while it waits for another wks's backup lock. */
+export const lockWaitText = (o: LockOwner | null): string => `waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`;
 
 /** The domain's log callback, routed to the reporter (debug -> -v). */
 export function logTo(r: Reporter): LogFn {

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { logTo } from './format.js';
+import { lockWaitText, logTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 interface Opts {
@@ -24,7 +24,7 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
       r = await rotateBackups(config, {
         now,
         log,
-        onLockWait: (o) => ctx.out.info(`waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`),
+        onLockWait: (o) => ctx.out.info(lockWaitText(o)),
       });
     } else cancelled = true;
   }
