@@ -33,13 +33,6 @@ export function postgresSettings(config: Config): PostgresSettings {
   };
 }
 
-/** The redacted description of the configured database (file path or postgres://user:****@host:port/db), without connecting. */
-export async function describeDatabase(config: Config): Promise<string> {
-  if (config.database.type === 'sqlite') return config.database.path;
-  const { describePostgres } = await import('./postgres.js');
-  return describePostgres(postgresSettings(config));
-}
-
 /**
  * Open the configured database.
  * - SQLite (database.type 'sqlite'): the file at database.path, WAL mode,
