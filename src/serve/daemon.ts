@@ -21,7 +21,6 @@ import { startHttpServer, type RunningServer, type ReadyResult } from './http.js
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
 import { checkAgents } from './agent-health.js';
-import { loadBackupApi, loadHealthApi, loadWorkflowApi, type BackupApi } from './deps.js';
 import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
 import { notifyAll, configuredChannels } from '../alerts/notify.js';
@@ -98,7 +97,8 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const log: Logger = opts.log ?? (() => undefined);
   const clock = opts.now ?? (() => new Date());
   const metrics = createMetrics();
-  const [backups, health] = await Promise.all([loadBackupApi(), loadHealthApi()]);
+  // Backups, health and the reaper are imported here, not at the top: loading the daemon module stays cheap.
+  const [backups, health] = await Promise.all([import('../backup/index.js'), import('../health/index.js')]);
   const rules = config.monitoring.alerts.enabled ? buildRules(config) : null;
   const engine = rules ? new AlertEngine(rules) : null;
 
@@ -240,7 +240,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     },
     verify: async () => {
       // Every backup in the catalog, deep; one failure does not stop the others.
-      let entries: ReturnType<BackupApi['selectBackups']> = [];
+      let entries: ReturnType<typeof backups.selectBackups> = [];
       try {
         entries = backups.selectBackups(config, { all: true });
       } catch (err) {
@@ -257,7 +257,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       return { verified: entries.length };
     },
     reap: async ({ now }) => {
-      const { reapStale } = await loadWorkflowApi();
+      const { reapStale } = await import('../workflow/index.js');
       return reapStale(config, { dryRun: false, now });
     },
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
