@@ -35,12 +35,7 @@ export interface ServeOptions {
   log?: Logger;
   /** Clock for jobs (tests). Default: the real time. */
   now?: () => Date;
-  /** Override the listen address (flags); default config.monitoring.prometheus.host/port. */
-  host?: string;
-  port?: number;
   instanceId?: string;
-  /** Retry settings for alert notifications (tests shorten them). */
-  notifyRetry?: { attempts?: number; initialDelayMs?: number };
 }
 
 export interface ServeHandle {
@@ -268,7 +263,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
       for (const ev of events) {
         log(ev.kind === 'firing' ? 'warn' : 'info', `alert ${ev.rule} ${ev.kind}: ${ev.summary}`);
-        const results = await notifyAll(config, ev, opts.notifyRetry);
+        const results = await notifyAll(config, ev);
         for (const r of results) {
           metrics.notificationsTotal.inc({ channel: r.channel, result: r.ok ? 'success' : 'failure' });
           if (!r.ok) log('error', r.error ?? `could not notify ${r.channel}`);
@@ -348,7 +343,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const startedAt = new Date();
   let server: RunningServer;
   try {
-    server = await startHttpServer(opts.host ?? config.monitoring.prometheus.host, opts.port ?? config.monitoring.prometheus.port, {
+    server = await startHttpServer(config.monitoring.prometheus.host, config.monitoring.prometheus.port, {
       metrics,
       metricsPath: config.monitoring.prometheus.path,
       metricsEnabled: config.monitoring.prometheus.enabled,
