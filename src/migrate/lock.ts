@@ -56,6 +56,28 @@ function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {
   });
 }
 
+/**
+ * Poll `tryClaim` until it claims the lock: calls `opts.onWait` once with the
+ * first holder seen, sleeps `opts.pollMs` (default 100 ms) between attempts,
+ * and throws ConflictError (exit 4) naming the holder once `opts.timeoutMs`
+ * has passed.
+ */
+async function pollForLock(opts: LockOptions, tryClaim: () => Promise<{ claimed: boolean; holder: LockHolder | null }>): Promise<void> {
+  const started = Date.now();
+  let notified = false;
+  for (;;) {
+    const { claimed, holder } = await tryClaim();
+    if (claimed) return;
+    const waited = Date.now() - started;
+    if (waited >= opts.timeoutMs) throw conflict(holder, waited);
+    if (!notified) {
+      notified = true;
+      opts.onWait?.(holder);
+    }
+    await sleep(Math.min(opts.pollMs ?? 100, Math.max(1, opts.timeoutMs - waited)));
+  }
+}
+
 /** PostgreSQL: the label this process puts in application_name (shown to other runners). */
 export function pgApplicationName(): string {
   return `wks migrate pid=${process.pid} host=${hostname()}`.slice(0, 63);
@@ -84,20 +106,11 @@ async function pgHolder(conn: DatabaseAdapter): Promise<LockHolder | null> {
 
 /** Hold the PostgreSQL advisory lock on `conn` (a pinned connection) while `fn` runs. */
 export async function withPgLock<T>(conn: DatabaseAdapter, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  let notified = false;
-  for (;;) {
+  await pollForLock(opts, async () => {
     const [r] = await conn.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1::bigint) AS ok`, [ADVISORY_KEY]);
-    if (r?.ok) break;
-    const holder = await pgHolder(conn).catch(() => null);
-    const waited = Date.now() - started;
-    if (waited >= opts.timeoutMs) throw conflict(holder, waited);
-    if (!notified) {
-      notified = true;
-      opts.onWait?.(holder);
-    }
-    await sleep(Math.min(opts.pollMs ?? 100, Math.max(1, opts.timeoutMs - waited)));
-  }
+    if (r?.ok) return { claimed: true, holder: null };
+    return { claimed: false, holder: await pgHolder(conn).catch(() => null) };
+  });
   try {
     return await fn();
   } finally {
@@ -129,9 +142,7 @@ function isStale(r: SqliteLockRow, now: Date): boolean {
 export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
   const h = db.handle;
   const token = `${process.pid}-${hostname()}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-  const started = Date.now();
-  let notified = false;
-  for (;;) {
+  await pollForLock(opts, async () => {
     let holder: LockHolder | null = null;
     // BEGIN IMMEDIATE waits (busy_timeout) for any other writer, then makes the
     // read-check-write below atomic across processes.
@@ -175,15 +186,8 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
         /* the lock table may not be visible yet */
       }
     }
-    if (claimed) break;
-    const waited = Date.now() - started;
-    if (waited >= opts.timeoutMs) throw conflict(holder, waited);
-    if (!notified) {
-      notified = true;
-      opts.onWait?.(holder);
-    }
-    await sleep(Math.min(opts.pollMs ?? 100, Math.max(1, opts.timeoutMs - waited)));
-  }
+    return { claimed, holder };
+  });
   // Heartbeat between statements (never inside a migration's own transaction).
   const beat = setInterval(() => {
     if (h.open && !h.inTransaction) {
