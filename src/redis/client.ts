@@ -179,66 +179,59 @@ export const SCAN_COUNT = 1000;
 export const SCAN_CAP = 1_000_000;
 
 /**
- * Iterate keys matching `pattern` with SCAN (never KEYS), `count` per call,
- * stopping after `cap` keys. Yields batches (possibly empty batches are
- * skipped). Keys are unique per SCAN guarantees except during a rehash; the
- * caller may see a key twice in that rare case. Sets `state.truncated` when
- * the cap stopped the scan.
+ * The one cursor loop behind scanKeys and scanSet: calls `step(cursor)` until
+ * the cursor returns to 0, yields non-empty batches, and stops after `cap`
+ * items, setting `state.truncated` (before the last batch is yielded) when
+ * items were left unread.
  */
-export async function* scanKeys(
-  client: Redis,
-  pattern: string,
-  opts: { count?: number; cap?: number; type?: string; state?: { truncated: boolean } } = {},
+async function* capped(
+  step: (cursor: string) => Promise<[string, string[]]>,
+  cap: number,
+  state?: { truncated: boolean },
 ): AsyncGenerator<string[]> {
-  const count = opts.count ?? SCAN_COUNT;
-  const cap = opts.cap ?? SCAN_CAP;
   let cursor = '0';
   let seen = 0;
   do {
-    const args: Array<string | number> = ['MATCH', pattern, 'COUNT', count];
-    if (opts.type) args.push('TYPE', opts.type);
-    const [next, keys] = (await (client as any).scan(cursor, ...args)) as [string, string[]];
+    const [next, items] = await step(cursor);
     cursor = next;
-    if (keys.length === 0) continue;
-    let batch = keys;
-    if (seen + batch.length > cap) {
-      batch = batch.slice(0, cap - seen);
-      if (opts.state) opts.state.truncated = true;
-      seen += batch.length;
+    if (items.length === 0) continue;
+    const over = seen + items.length > cap;
+    const batch = over ? items.slice(0, cap - seen) : items;
+    seen += batch.length;
+    if (over || (seen >= cap && cursor !== '0')) {
+      if (state) state.truncated = true;
       if (batch.length) yield batch;
       return;
     }
-    seen += batch.length;
     yield batch;
-    if (seen >= cap && cursor !== '0') {
-      if (opts.state) opts.state.truncated = true;
-      return;
-    }
   } while (cursor !== '0');
 }
 
 /**
- * Iterate the members of a set with SSCAN (never SMEMBERS on an unbounded set), capped.
+ * Iterate keys matching `pattern` with SCAN (never KEYS), `count` per call
+ * (default SCAN_COUNT), stopping after `cap` keys (default SCAN_CAP). Yields
+ * non-empty batches. Keys are unique per SCAN guarantees except during a
+ * rehash; the caller may see a key twice in that rare case. Sets
+ * `state.truncated` when the cap stopped the scan.
  */
-export async function* scanSet(
+export function scanKeys(
+  client: Redis,
+  pattern: string,
+  opts: { count?: number; cap?: number; type?: string; state?: { truncated: boolean } } = {},
+): AsyncGenerator<string[]> {
+  const args: Array<string | number> = ['MATCH', pattern, 'COUNT', opts.count ?? SCAN_COUNT];
+  if (opts.type) args.push('TYPE', opts.type);
+  return capped((cursor) => (client as any).scan(cursor, ...args), opts.cap ?? SCAN_CAP, opts.state);
+}
+
+/**
+ * Iterate the members of a set with SSCAN (never SMEMBERS on an unbounded
+ * set), capped like scanKeys (same defaults, same `state.truncated`).
+ */
+export function scanSet(
   client: Redis,
   key: string,
   opts: { count?: number; cap?: number; state?: { truncated: boolean } } = {},
 ): AsyncGenerator<string[]> {
-  const count = opts.count ?? SCAN_COUNT;
-  const cap = opts.cap ?? SCAN_CAP;
-  let cursor = '0';
-  let seen = 0;
-  do {
-    const [next, members] = await client.sscan(key, cursor, 'COUNT', count);
-    cursor = next;
-    if (members.length === 0) continue;
-    const batch = seen + members.length > cap ? members.slice(0, cap - seen) : members;
-    seen += batch.length;
-    if (batch.length) yield batch;
-    if (seen >= cap && cursor !== '0') {
-      if (opts.state) opts.state.truncated = true;
-      return;
-    }
-  } while (cursor !== '0');
+  return capped((cursor) => client.sscan(key, cursor, 'COUNT', opts.count ?? SCAN_COUNT), opts.cap ?? SCAN_CAP, opts.state);
 }
