@@ -33,3 +33,4 @@ export { loadMigrations, builtinDirectory, compareVersions, type MigrationFile }
 export { checksum, normalizeForChecksum, parseMigration, splitStatements } from './parse.js';
 export { baselineDatabase, type BaselineOptions, type BaselineResult } from './baseline.js';
 export { newMigration, type NewMigrationOptions, type NewMigrationResult } from './new.js';
+export { userTableCount } from './store.js';

@@ -6,6 +6,7 @@
 import type { DatabaseAdapter } from '../db/types.js';
 import { toDbTime } from '../db/time.js';
 import { OperationError } from '../errors.js';
+import { LOCK_TABLE } from './lock.js';
 
 export const TABLE = 'schema_migrations';
 
@@ -54,6 +55,19 @@ export async function tableExists(db: DatabaseAdapter, table: string): Promise<b
       ? await db.query(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = $1`, [table])
       : await db.query(`SELECT 1 AS x FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`, [table]);
   return rows.length > 0;
+}
+
+/**
+ * How many tables the database has besides wks's own bookkeeping
+ * (schema_migrations, and the SQLite migration lock table): zero means a
+ * fresh database with nothing worth a pre-migration backup.
+ */
+export async function userTableCount(db: DatabaseAdapter): Promise<number> {
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}')`)
+      : await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}')`);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /**

@@ -12,15 +12,6 @@ interface Opts {
   lockTimeout?: string;
 }
 
-/** Tables other than wks's own bookkeeping: zero means a fresh database with nothing to back up. */
-async function userTableCount(db: DatabaseAdapter): Promise<number> {
-  const rows =
-    db.dialect === 'sqlite'
-      ? await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'wks_migration_lock')`)
-      : await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('schema_migrations')`);
-  return Number(rows[0]?.n ?? 0);
-}
-
 /**
  * The pre-migration backup (createBackup type 'pre-migration'), taken once
  * the lock is held and something is pending. A failed backup aborts the run
@@ -28,6 +19,7 @@ async function userTableCount(db: DatabaseAdapter): Promise<number> {
  */
 function preMigrationBackup(ctx: CommandContext, config: Config, result: { backup: unknown }) {
   return async (pending: MigrationInfo[], db: DatabaseAdapter): Promise<void> => {
+    const { userTableCount } = await import('../../migrate/index.js');
     if ((await userTableCount(db)) === 0) {
       ctx.out.debug('fresh database: no pre-migration backup needed');
       result.backup = { skipped: 'fresh database' };
