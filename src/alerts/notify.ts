@@ -186,3 +186,22 @@ export function testEvent(kind: 'firing' | 'resolved', now = new Date()): AlertE
     dedupKey: `wks:test:${now.getTime()}`,
   };
 }
+
+/**
+ * `wks alerts test`: send a synthetic warning through one channel (with
+ * retries); PagerDuty also gets the matching resolve, so no incident stays
+ * open. `attempts` counts every request made. Default `now`: the real time.
+ * @throws ConfigError when the channel is not configured; OperationError when delivery fails.
+ */
+export async function sendTestNotification(
+  config: Config,
+  channel: Channel,
+  opts: { now?: Date; retry?: RetryOptions } = {},
+): Promise<{ channel: Channel; sent: true; attempts: number; dedupKey: string }> {
+  requireChannel(config, channel);
+  const now = opts.now ?? new Date();
+  const fired = testEvent('firing', now);
+  let attempts = await sendToChannel(config, channel, fired, opts.retry);
+  if (channel === 'pagerduty') attempts += await sendToChannel(config, channel, { ...testEvent('resolved', now), dedupKey: fired.dedupKey }, opts.retry);
+  return { channel, sent: true, attempts, dedupKey: fired.dedupKey };
+}
