@@ -393,7 +393,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     }
     const target = await inspectTarget(client);
     result.plan = planTables(source, target, opts.tables);
-    const order = fkOrderOrThrow(result.plan.map((p) => p.table), target, (t) => sourceByName.get(t)?.rows ?? 0);
+    const order = fkOrder(result.plan.map((p) => p.table), target, (t) => sourceByName.get(t)?.rows ?? 0);
     const planBy = new Map(result.plan.map((p) => [p.table, p]));
     await ensureProgressTable(client);
     const progress = await readProgress(client);
@@ -565,14 +565,6 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     if (verifier) await verifier.close().catch(() => undefined);
     if (vclient) vclient.release(true);
     await adapter.close();
-  }
-}
-
-function fkOrderOrThrow(names: string[], target: Map<string, TargetTable>, weight: (t: string) => number): string[] {
-  try {
-    return fkOrder(names, target, weight);
-  } catch (err) {
-    throw new OperationError((err as Error).message, { hint: 'copy the tables of the cycle yourself, or make one of the foreign keys DEFERRABLE in a migration' });
   }
 }
 

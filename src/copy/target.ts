@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { TableChecksum } from './checksum.js';
 import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
 import { q } from './source.js';
+import { OperationError } from '../errors.js';
 
 export const PROGRESS_TABLE = 'wks_copy_progress';
 /** The progress row that stands for the whole run (not a table name). */
@@ -70,7 +71,7 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
  * (references outside `names` are ignored: they must already hold their
  * rows). Among tables that are ready, bigger ones (by `weight`) go first, so
  * their verification overlaps the copy of the small ones; then alphabetical.
- * Throws with the cycle's tables when the foreign keys form a cycle.
+ * Throws OperationError (exit 1) naming the cycle's tables when the foreign keys form a cycle.
  */
 export function fkOrder(names: string[], tables: Map<string, TargetTable>, weight: (t: string) => number = () => 0): string[] {
   const set = new Set(names);
@@ -81,7 +82,11 @@ export function fkOrder(names: string[], tables: Map<string, TargetTable>, weigh
       .filter(([, deps]) => deps.every((d) => !pending.has(d)))
       .map(([n]) => n)
       .sort((a, b) => weight(b) - weight(a) || (a < b ? -1 : 1));
-    if (ready.length === 0) throw new Error(`foreign keys form a cycle between: ${[...pending.keys()].sort().join(', ')}`);
+    if (ready.length === 0) {
+      throw new OperationError(`foreign keys form a cycle between: ${[...pending.keys()].sort().join(', ')}`, {
+        hint: 'copy the tables of the cycle yourself, or make one of the foreign keys DEFERRABLE in a migration',
+      });
+    }
     // Take only the heaviest ready table, then look again: a table it unblocks may be heavier than the rest.
     out.push(ready[0]!);
     pending.delete(ready[0]!);
