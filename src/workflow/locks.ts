@@ -7,6 +7,7 @@
 import os from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/types.js';
+import type { SqliteAdapter } from '../db/sqlite.js';
 import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js';
 import { withRedis, requireRedisEnabled } from '../redis/client.js';
 import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/locks.js';
@@ -56,9 +57,9 @@ async function tryOpenDb(config: Config, opts: { bulkRead?: boolean } = {}): Pro
       // `lock list` probes one random execution per lock: a 32 MiB page cache
       // and memory-mapped reads halve that on 100k locks (measured in
       // bench/locks.mjs). Per-connection settings; nothing persists.
-      const handle = (db as DatabaseAdapter & { handle?: { pragma(s: string): unknown } }).handle;
-      handle?.pragma('cache_size = -32000');
-      handle?.pragma('mmap_size = 268435456');
+      const { handle } = db as SqliteAdapter;
+      handle.pragma('cache_size = -32000');
+      handle.pragma('mmap_size = 268435456');
     }
     return { db, inclusion: { included: true, reason: null } };
   } catch (err) {
