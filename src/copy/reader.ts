@@ -4,9 +4,8 @@
  * inline (fallback when the compiled worker is not available, e.g. when the
  * library runs from TypeScript sources).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
+import { closeWorker, compiledWorker } from './workers.js';
 import { inspectSource, produceChunks, SourceTypeError, type ProblemRecord, type SourceTable, type TableSpec, type TableSummary } from './source.js';
 
 export interface ChunkSink {
@@ -35,14 +34,6 @@ export interface ReaderOptions {
   maxInFlight?: number;
   /** Force inline mode (no worker thread). */
   inline?: boolean;
-}
-
-/** Where the compiled worker is: beside this module, or in dist/ when running from src/. */
-export function workerPath(): string | null {
-  const here = fileURLToPath(new URL('./worker.js', import.meta.url));
-  if (!import.meta.url.endsWith('.ts') && existsSync(here)) return here;
-  const dist = fileURLToPath(new URL('../../dist/copy/worker.js', import.meta.url));
-  return existsSync(dist) ? dist : null;
 }
 
 /** Bytes per shared chunk slot: a chunk ends once it passes MAX_CHUNK_BYTES (1 MiB), so one more row fits unless it is huge (then it travels in a buffer of its own). */
@@ -186,18 +177,14 @@ class WorkerReader implements SourceReader {
     Atomics.notify(this.credits, 0);
   }
 
-  async close(): Promise<void> {
-    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-    this.worker.postMessage({ type: 'close' });
-    const timer = setTimeout(() => void this.worker.terminate(), 2000);
-    await exited;
-    clearTimeout(timer);
+  close(): Promise<void> {
+    return closeWorker(this.worker);
   }
 }
 
 /** Open the source in a worker thread when the compiled worker exists, else inline. The caller must close() it. */
 export async function openSourceReader(o: ReaderOptions): Promise<SourceReader> {
-  const file = o.inline ? null : workerPath();
+  const file = o.inline ? null : compiledWorker('worker.js');
   if (file) return WorkerReader.open(o, file);
   return InlineReader.open(o);
 }

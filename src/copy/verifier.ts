@@ -7,10 +7,9 @@
  * worker) and the two checksums are added: the verification left after the
  * last COPY then uses both cores.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Worker } from 'node:worker_threads';
+import { closeWorker, compiledWorker } from './workers.js';
 import { combineDigests, ctidParts, targetChecksum, type TargetColumn } from './target.js';
 
 export interface Verifier {
@@ -23,13 +22,6 @@ export interface Verifier {
 /** Tables with at least this many rows are verified in two parts in parallel. */
 const SPLIT_ROWS = 200_000;
 const WORKERS = 2;
-
-function verifyWorkerPath(): string | null {
-  const here = fileURLToPath(new URL('./verify-worker.js', import.meta.url));
-  if (!import.meta.url.endsWith('.ts') && existsSync(here)) return here;
-  const dist = fileURLToPath(new URL('../../dist/copy/verify-worker.js', import.meta.url));
-  return existsSync(dist) ? dist : null;
-}
 
 type Result = { rows: number; checksum: string };
 
@@ -70,12 +62,8 @@ class VerifyWorker {
       this.worker.postMessage({ type: 'table', id, table, columns, where });
     });
   }
-  async close(): Promise<void> {
-    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-    this.worker.postMessage({ type: 'close' });
-    const timer = setTimeout(() => void this.worker.terminate(), 2000);
-    await exited;
-    clearTimeout(timer);
+  close(): Promise<void> {
+    return closeWorker(this.worker);
   }
 }
 
@@ -85,7 +73,7 @@ class VerifyWorker {
  * the inline mode, also used to size ctid ranges.
  */
 export async function openVerifier(clientConfig: pg.ClientConfig, sessionSql: string, fallback: () => Promise<pg.ClientBase>, inline = false): Promise<Verifier> {
-  const file = inline ? null : verifyWorkerPath();
+  const file = inline ? null : compiledWorker('verify-worker.js');
   const client = await fallback();
   if (!file) {
     return { mode: 'inline', checksum: (t, c) => targetChecksum(client, t, c), close: async () => undefined };
