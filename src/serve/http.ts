@@ -11,6 +11,7 @@
 import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { OperationError } from '../errors.js';
+import { redactDeep } from '../redact.js';
 import type { WksMetrics } from '../metrics/registry.js';
 
 export interface ReadyResult {
@@ -88,7 +89,8 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
       end();
       metrics.httpRequestsTotal.inc({ method, endpoint, status_code: String(status) });
     };
-    const json = (status: number, doc: unknown): void => send(status, `${JSON.stringify(doc)}\n`, 'application/json; charset=utf-8');
+    // Probe documents carry check details and error messages: redacted like every other output.
+    const json = (status: number, doc: unknown): void => send(status, `${JSON.stringify(redactDeep(doc))}\n`, 'application/json; charset=utf-8');
     if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
 
     void (async () => {
