@@ -15,6 +15,7 @@
  * the safety net. Backups dated in the future (clock skew) are kept.
  */
 import type { BackupType } from './types.js';
+import { parseDuration } from '../util/duration.js';
 
 export interface RetentionPolicy {
   retentionDays: number;
@@ -120,7 +121,7 @@ export function planRetention(items: RetentionItem[], policy: RetentionPolicy, n
   });
 }
 
-/** The policy from config.database.backup (retention_days, keep_*, pre_migration_min_age). */
+/** The policy from config.database.backup (retention_days, keep_*, pre_migration_min_age; an unparseable age means 7 days). */
 export function policyFromConfig(b: {
   retention_days: number;
   keep_last: number;
@@ -129,7 +130,7 @@ export function policyFromConfig(b: {
   keep_weekly: number;
   keep_monthly: number;
   pre_migration_min_age: string | number;
-}, parseDuration: (v: string | number) => number | undefined): RetentionPolicy {
+}): RetentionPolicy {
   return {
     retentionDays: b.retention_days,
     keepLast: b.keep_last,

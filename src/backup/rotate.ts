@@ -6,7 +6,6 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/index.js';
-import { parseDuration } from '../util/duration.js';
 import { fsyncDir } from '../util/fs.js';
 import { readCatalog, sweepOrphans, verifyPath } from './catalog.js';
 import { ensurePrivateDir, removeQuietly, sweepLeftovers } from './files.js';
@@ -66,7 +65,7 @@ function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
  */
 export async function rotateBackups(config: Config, opts: RotateOptions = {}): Promise<RotateResult> {
   const dir = config.database.backup.storage_path;
-  const policy = opts.policy ?? policyFromConfig(config.database.backup, parseDuration);
+  const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
   if (opts.dryRun) {
     const p = plan(readCatalog(dir).entries, policy, now);
