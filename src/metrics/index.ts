@@ -50,12 +50,10 @@ export async function scrapeOnce(config: Config, opts: { textfile?: string; now?
       },
       countLocks: config.redis.enabled
         ? async () => {
-            const { openRedis, scanKeys } = await import('../redis/client.js');
+            const { openRedis, countKeys } = await import('../redis/client.js');
             const h = await openRedis(config, { attempts: 1 });
             redis = h.client;
-            let n = 0;
-            for await (const b of scanKeys(h.client, h.keys.patterns.locks)) n += b.length;
-            return n;
+            return countKeys(h.client, h.keys.patterns.locks);
           }
         : null,
       now: opts.now ? () => opts.now! : undefined,

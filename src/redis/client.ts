@@ -235,3 +235,10 @@ export function scanSet(
 ): AsyncGenerator<string[]> {
   return capped((cursor) => client.sscan(key, cursor, 'COUNT', opts.count ?? SCAN_COUNT), opts.cap ?? SCAN_CAP, opts.state);
 }
+
+/** How many keys match `pattern` (SCAN with scanKeys' defaults: counts at most SCAN_CAP). */
+export async function countKeys(client: Redis, pattern: string): Promise<number> {
+  let n = 0;
+  for await (const batch of scanKeys(client, pattern)) n += batch.length;
+  return n;
+}

@@ -182,10 +182,8 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   }
   const countLocks = redis
     ? async (): Promise<number> => {
-        const { scanKeys } = await import('../redis/client.js');
-        let n = 0;
-        for await (const batch of scanKeys(redis!, locksPattern, { count: 1000, cap: 1_000_000 })) n += batch.length;
-        return n;
+        const { countKeys } = await import('../redis/client.js');
+        return countKeys(redis!, locksPattern);
       }
     : null;
   const pingRedis = redis ? async (): Promise<void> => void (await redis!.ping()) : null;
