@@ -18,8 +18,6 @@ import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck }
 export interface VerifyOptions {
   /** Full integrity_check instead of quick_check. Default false. */
   deep?: boolean;
-  /** Write the sidecar. Default true. */
-  record?: boolean;
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
@@ -40,12 +38,10 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
   const finish = (): VerificationRecord => {
     const failed = checks.find((c) => !c.ok)?.name ?? null;
     const rec: VerificationRecord = { id: m.id, at: (opts.now ?? new Date()).toISOString(), ok: failed === null, deep: !!opts.deep, checks, failed, duration_ms: Date.now() - t0 };
-    if (opts.record !== false) {
-      try {
-        writeVerification(dir, rec);
-      } catch (err) {
-        opts.log?.('warn', `could not record the verification of ${m.id}: ${(err as Error).message}`);
-      }
+    try {
+      writeVerification(dir, rec);
+    } catch (err) {
+      opts.log?.('warn', `could not record the verification of ${m.id}: ${(err as Error).message}`);
     }
     return rec;
   };
