@@ -13,7 +13,6 @@ import type { Config } from '../config/schema.js';
 import type { DatabaseAdapter } from '../db/index.js';
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../errors.js';
-import { registerSecret } from '../redact.js';
 
 /** A Redis client owned by the health run. */
 export interface HealthRedis {
@@ -85,17 +84,12 @@ export class HealthResources {
   redis(): Promise<HealthRedis> {
     if (!this.redisPromise) {
       this.redisPromise = (async () => {
-        const { redisAddress, describeRedisError } = await import('../redis/client.js');
+        const { redisAddress, redisServerOptions, describeRedisError } = await import('../redis/client.js');
         const { Redis } = await import('ioredis');
         const c = this.config.redis.connection;
-        registerSecret(c.password);
         const address = redisAddress(this.config);
         const client = new Redis({
-          host: c.host,
-          port: c.port,
-          db: c.db,
-          password: c.password ?? undefined,
-          lazyConnect: true,
+          ...redisServerOptions(this.config),
           connectTimeout: Math.min(c.connect_timeout_ms, this.budgetMs),
           commandTimeout: this.budgetMs,
           // ioredis's disconnect() arms this timer and clears it on the socket's 'close'; on a socket that

@@ -30,6 +30,17 @@ export function redisAddress(config: Config): string {
   return `${c.host}:${c.port}${c.db ? `/${c.db}` : ''}`;
 }
 
+/**
+ * The server part of every wks ioredis client (host, port, db, password) from
+ * config.redis.connection; registers the password as a secret. Callers add
+ * their own timeouts and retry policy (CLI, health probe and daemon differ).
+ */
+export function redisServerOptions(config: Config): { host: string; port: number; db: number; password: string | undefined; lazyConnect: true } {
+  const c = config.redis.connection;
+  registerSecret(c.password);
+  return { host: c.host, port: c.port, db: c.db, password: c.password ?? undefined, lazyConnect: true };
+}
+
 /** Hint shown when Redis is unreachable. */
 const UNREACHABLE_HINT =
   'check that redis-server is running and REDIS_HOST/REDIS_PORT (phase4.redis.connection) point at it; ' +
@@ -89,18 +100,13 @@ export function describeRedisError(err: unknown, timedOut = 'no answer within th
 export async function openRedis(config: Config, opts: { attempts?: number } = {}): Promise<RedisHandle> {
   requireRedisEnabled(config);
   const c = config.redis.connection;
-  registerSecret(c.password);
   const { Redis } = await import('ioredis');
   const attempts = Math.max(1, opts.attempts ?? CONNECT_ATTEMPTS);
   const address = redisAddress(config);
   let lastErr: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const client = new Redis({
-      host: c.host,
-      port: c.port,
-      db: c.db,
-      password: c.password ?? undefined,
-      lazyConnect: true,
+      ...redisServerOptions(config),
       connectTimeout: c.connect_timeout_ms,
       commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 1,

@@ -164,12 +164,9 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     const { keyspace } = await import('../redis/keyspace.js');
     const c = config.redis.connection;
     locksPattern = keyspace(config.redis.namespace).patterns.locks;
+    const { redisServerOptions } = await import('../redis/client.js');
     redis = new Redis({
-      host: c.host,
-      port: c.port,
-      db: c.db,
-      password: c.password ?? undefined,
-      lazyConnect: true,
+      ...redisServerOptions(config),
       connectTimeout: c.connect_timeout_ms,
       commandTimeout: config.health.check_timeout_ms,
       maxRetriesPerRequest: 1,
