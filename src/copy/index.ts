@@ -44,7 +44,7 @@ import {
   writeProgress,
   type TargetTable,
 } from './target.js';
-import { q } from './source.js';
+import { quoteIdent } from '../db/sql.js';
 
 export { TableChecksum } from './checksum.js';
 export { convertValue, kindOf, formatFloat, convertDateTime, canonicalJson, type ColumnKind } from './convert.js';
@@ -420,7 +420,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     }
     await client.query('BEGIN');
     try {
-      if (opts.truncate && toCopy.length > 0) await client.query(`TRUNCATE ${toCopy.map(q).join(', ')}`);
+      if (opts.truncate && toCopy.length > 0) await client.query(`TRUNCATE ${toCopy.map(quoteIdent).join(', ')}`);
       await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE table_name = ANY($1)`, [toCopy]);
       if (!opts.resume) await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE status <> 'done' AND status <> 'verified'`);
       await writeProgress(client, { table_name: RUN_ROW, status: 'in_progress', source: sourcePath, run_id: opts.resume && run?.run_id ? run.run_id : runId, started_at: now() });
@@ -633,7 +633,7 @@ async function runReader(
 /** COPY one table inside the caller's transaction. Rejects with the COPY error, or SourceTypeError. */
 async function copyTable(client: pg.PoolClient, reader: SourceReader, spec: TableSpec, total: number, onEvent: (e: CopyEvent) => void, log: ProblemLog): Promise<TableSummary> {
   const { from: copyFrom } = await import('pg-copy-streams');
-  const stream = client.query(copyFrom(`COPY ${q(spec.table)} (${spec.columns.map((c) => q(c.name)).join(', ')}) FROM STDIN`));
+  const stream = client.query(copyFrom(`COPY ${quoteIdent(spec.table)} (${spec.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`));
   let streamError: Error | null = null;
   const failed = new Promise<never>((_, reject) => {
     stream.on('error', (e: Error) => {

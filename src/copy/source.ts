@@ -10,6 +10,7 @@
 import type Database from 'better-sqlite3';
 import { TableChecksum } from './checksum.js';
 import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, type ColumnKind } from './convert.js';
+import { quoteIdent } from '../db/sql.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
 export const INTERNAL_TABLES = new Set(['schema_migrations', 'wks_migration_lock', 'wks_copy_progress', 'wks_backup_lock']);
@@ -32,7 +33,6 @@ export interface SourceTable {
   sequence: number | null;
 }
 
-export const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /**
  * Read the table list, columns, row counts and AUTOINCREMENT sequences.
@@ -52,15 +52,15 @@ export function inspectSource(db: Database.Database): SourceTable[] {
   const out: SourceTable[] = [];
   for (const { name } of names) {
     if (INTERNAL_TABLES.has(name)) continue;
-    const cols = db.prepare(`PRAGMA table_info(${q(name)})`).all() as Array<{ name: string; type: string; notnull: number; pk: number }>;
+    const cols = db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as Array<{ name: string; type: string; notnull: number; pk: number }>;
     const pks = cols.filter((c) => Number(c.pk) > 0);
     let hasRowid = true;
     try {
-      db.prepare(`SELECT rowid FROM ${q(name)} LIMIT 0`).all();
+      db.prepare(`SELECT rowid FROM ${quoteIdent(name)} LIMIT 0`).all();
     } catch {
       hasRowid = false;
     }
-    const rows = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${q(name)}`).get() as { n: number }).n);
+    const rows = Number((db.prepare(`SELECT COUNT(*) AS n FROM ${quoteIdent(name)}`).get() as { n: number }).n);
     out.push({
       name,
       columns: cols.map((c) => ({ name: c.name, declType: String(c.type ?? ''), notNull: Number(c.notnull) === 1 })),
@@ -232,9 +232,9 @@ export function* produceChunks(
 ): Generator<Chunk, TableSummary, void> {
   const cols = spec.columns;
   const n = cols.length;
-  const sel = cols.map((c) => q(c.name)).join(', ');
+  const sel = cols.map((c) => quoteIdent(c.name)).join(', ');
   const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
-  const stmt = db.prepare(`SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${q(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
+  const stmt = db.prepare(`SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
   stmt.raw(true);
   stmt.safeIntegers(true);
   const off = ownRowid ? 1 : 0;

@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { TableChecksum } from './checksum.js';
 import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
-import { q } from './source.js';
+import { quoteIdent } from '../db/sql.js';
 import { OperationError } from '../errors.js';
 
 export const PROGRESS_TABLE = 'wks_copy_progress';
@@ -151,7 +151,7 @@ export async function writeProgress(client: pg.ClientBase, row: Partial<Progress
 
 /** True when the table has at least one row. */
 export async function hasRows(client: pg.ClientBase, table: string): Promise<boolean> {
-  const r = await client.query(`SELECT EXISTS (SELECT 1 FROM ${q(table)}) AS x`);
+  const r = await client.query(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(table)}) AS x`);
   return r.rows[0]?.x === true;
 }
 
@@ -165,7 +165,7 @@ export async function resetSequences(client: pg.ClientBase, t: TargetTable, sqli
   for (const s of t.sequences) {
     const r = await client.query<{ next: string }>(
       `SELECT (CASE WHEN m IS NULL THEN setval($1::regclass, 1, false) ELSE setval($1::regclass, m, true) + 1 END)::text AS next
-         FROM (SELECT GREATEST((SELECT max(${q(s.column)}) FROM ${q(t.name)}), $2::bigint) AS m) x`,
+         FROM (SELECT GREATEST((SELECT max(${quoteIdent(s.column)}) FROM ${quoteIdent(t.name)}), $2::bigint) AS m) x`,
       [s.sequence, sqliteSeq],
     );
     out.push({ column: s.column, next: r.rows[0]!.next });
@@ -252,7 +252,7 @@ export function combineDigests(x: string, y: string): string {
 
 /** ctid ranges splitting a table's heap in `parts` (TID range scans, PostgreSQL 14+). */
 export async function ctidParts(client: pg.ClientBase, table: string, parts: number): Promise<string[]> {
-  const r = await client.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::text AS pages`, [q(table)]);
+  const r = await client.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::text AS pages`, [quoteIdent(table)]);
   const pages = Number(r.rows[0]?.pages ?? 0);
   if (parts < 2 || pages < parts * 8) return [];
   const out: string[] = [];
@@ -283,7 +283,7 @@ export async function targetChecksum(
   const normalize = kinds.map((k) => k === 'float' || k === 'numeric' || k === 'json');
   const needs = normalize.some(Boolean);
   const sum = new TableChecksum();
-  const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => q(c.name)).join(', ')} FROM ${q(table)}${where ? ` WHERE ${where}` : ''}) TO STDOUT`));
+  const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${quoteIdent(table)}${where ? ` WHERE ${where}` : ''}) TO STDOUT`));
   if (!needs) {
     // Canonical = PostgreSQL's COPY text as it arrives: hash the bytes, no strings.
     let carry: Buffer | null = null;

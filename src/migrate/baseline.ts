@@ -18,6 +18,7 @@ import { LOCK_TABLE } from './lock.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
 import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
+import { quoteIdent } from '../db/sql.js';
 
 interface Column {
   name: string;
@@ -39,7 +40,7 @@ async function sqliteShape(q: (sql: string) => Array<Record<string, unknown>>): 
     const name = String(t.name);
     if (IGNORED.has(name)) continue;
     const cols = new Map<string, Column>();
-    for (const c of q(`PRAGMA table_info("${name.replace(/"/g, '""')}")`)) {
+    for (const c of q(`PRAGMA table_info(${quoteIdent(name)})`)) {
       cols.set(String(c.name), { name: String(c.name), type: norm(String(c.type ?? '')), notnull: Number(c.notnull) === 1, pk: Number(c.pk) > 0 });
     }
     tables.set(name, cols);
@@ -118,7 +119,7 @@ async function actualShape(db: DatabaseAdapter): Promise<Shape> {
       const name = String(t.name);
       if (IGNORED.has(name)) continue;
       const cols = new Map<string, Column>();
-      for (const c of await rowsOf(`PRAGMA table_info("${name.replace(/"/g, '""')}")`)) {
+      for (const c of await rowsOf(`PRAGMA table_info(${quoteIdent(name)})`)) {
         cols.set(String(c.name), { name: String(c.name), type: norm(String(c.type ?? '')), notnull: Number(c.notnull) === 1, pk: Number(c.pk) > 0 });
       }
       tables.set(name, cols);

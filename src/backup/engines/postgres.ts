@@ -37,6 +37,7 @@ import { pidAlive, sleep } from '../../util/process.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
 import { childEnvironment, clientOptions, pgConn, resolveTool, runTool, serverMajor, stderrSummary, type PgConn } from './pg-tools.js';
+import { quoteIdent } from '../../db/sql.js';
 
 type Client = pg.Client;
 
@@ -54,7 +55,6 @@ const RESTORE_JOBS = 2;
 /** Maintenance databases to connect to for CREATE/DROP/RENAME DATABASE, in order. */
 const MAINTENANCE_DBS = ['postgres', 'template1'];
 
-export const qi = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 function describe(conn: PgConn, database: string): string {
@@ -139,7 +139,7 @@ export async function listTables(c: Client): Promise<Array<{ key: string; schema
 export async function countRows(c: Client, tables?: Array<{ key: string; schema: string; name: string }>): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of tables ?? (await listTables(c))) {
-    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${qi(t.schema)}.${qi(t.name)}`);
+    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
     out[t.key] = Number(r.rows[0]!.n);
   }
   return out;
@@ -179,12 +179,12 @@ function tempDbName(base: string, role: Role): string {
 
 async function dropDatabase(c: Client, name: string, log?: LogFn): Promise<void> {
   try {
-    await c.query(`DROP DATABASE IF EXISTS ${qi(name)} WITH (FORCE)`);
+    await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   } catch (err) {
     if ((err as { code?: string }).code === '42601') {
       // PostgreSQL < 13 has no WITH (FORCE).
       await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-      await c.query(`DROP DATABASE IF EXISTS ${qi(name)}`);
+      await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
     } else {
       log?.('warn', `could not drop the temporary database ${name}: ${(err as Error).message}; drop it by hand`);
     }
@@ -207,15 +207,15 @@ export async function sweepTempDatabases(c: Client, log?: LogFn): Promise<string
 
 /** CREATE DATABASE `name` from template0, with the encoding/locale/owner given (falls back to the server defaults if the locale is unknown here). */
 async function createDatabase(c: Client, name: string, like: { encoding?: string; collate?: string; ctype?: string; owner?: string }, role: Role): Promise<void> {
-  const owner = like.owner ? ` OWNER ${qi(like.owner)}` : '';
+  const owner = like.owner ? ` OWNER ${quoteIdent(like.owner)}` : '';
   const full = like.encoding && like.collate && like.ctype ? ` ENCODING ${ql(like.encoding)} LC_COLLATE ${ql(like.collate)} LC_CTYPE ${ql(like.ctype)}` : '';
   try {
-    await c.query(`CREATE DATABASE ${qi(name)} TEMPLATE template0${full}${owner}`);
+    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${full}${owner}`);
   } catch (err) {
     if (!full) throw err;
-    await c.query(`CREATE DATABASE ${qi(name)} TEMPLATE template0${owner}`);
+    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${owner}`);
   }
-  await c.query(`COMMENT ON DATABASE ${qi(name)} IS ${ql(marker(role))}`);
+  await c.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${ql(marker(role))}`);
 }
 
 /** Other sessions connected to `database`, described for an operator. */
@@ -579,8 +579,8 @@ async function copyDatabaseSettings(c: Client, from: string, to: string, log?: L
     for (const row of settings.rows) {
       for (const kv of row.setconfig ?? []) {
         const i = kv.indexOf('=');
-        const prefix = row.role ? `ALTER ROLE ${qi(row.role)} IN DATABASE ${qi(to)}` : `ALTER DATABASE ${qi(to)}`;
-        await c.query(`${prefix} SET ${qi(kv.slice(0, i))} = ${ql(kv.slice(i + 1))}`);
+        const prefix = row.role ? `ALTER ROLE ${quoteIdent(row.role)} IN DATABASE ${quoteIdent(to)}` : `ALTER DATABASE ${quoteIdent(to)}`;
+        await c.query(`${prefix} SET ${quoteIdent(kv.slice(0, i))} = ${ql(kv.slice(i + 1))}`);
       }
     }
     const acl = await c.query<{ grantee: string | null; privilege_type: string; is_grantable: boolean }>(
@@ -589,9 +589,9 @@ async function copyDatabaseSettings(c: Client, from: string, to: string, log?: L
       [from],
     );
     if (acl.rows.length) {
-      await c.query(`REVOKE ALL ON DATABASE ${qi(to)} FROM PUBLIC`);
+      await c.query(`REVOKE ALL ON DATABASE ${quoteIdent(to)} FROM PUBLIC`);
       for (const a of acl.rows) {
-        await c.query(`GRANT ${a.privilege_type} ON DATABASE ${qi(to)} TO ${a.grantee === null ? 'PUBLIC' : qi(a.grantee)}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`);
+        await c.query(`GRANT ${a.privilege_type} ON DATABASE ${quoteIdent(to)} TO ${a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee)}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`);
       }
     }
   } catch (err) {
@@ -610,8 +610,8 @@ async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComme
   if (!t.exists) {
     await admin.query('BEGIN');
     try {
-      await admin.query(`ALTER DATABASE ${qi(fresh)} RENAME TO ${qi(t.location)}`);
-      await admin.query(`COMMENT ON DATABASE ${qi(t.location)} IS NULL`);
+      await admin.query(`ALTER DATABASE ${quoteIdent(fresh)} RENAME TO ${quoteIdent(t.location)}`);
+      await admin.query(`COMMENT ON DATABASE ${quoteIdent(t.location)} IS NULL`);
       await admin.query('COMMIT');
     } catch (err) {
       await admin.query('ROLLBACK').catch(() => {});
@@ -630,10 +630,10 @@ async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComme
     }
     try {
       await admin.query('BEGIN');
-      await admin.query(`ALTER DATABASE ${qi(t.location)} RENAME TO ${qi(aside)}`);
-      await admin.query(`ALTER DATABASE ${qi(fresh)} RENAME TO ${qi(t.location)}`);
-      await admin.query(`COMMENT ON DATABASE ${qi(t.location)} IS ${oldComment === null ? 'NULL' : ql(oldComment)}`);
-      await admin.query(`COMMENT ON DATABASE ${qi(aside)} IS ${ql(marker('old'))}`);
+      await admin.query(`ALTER DATABASE ${quoteIdent(t.location)} RENAME TO ${quoteIdent(aside)}`);
+      await admin.query(`ALTER DATABASE ${quoteIdent(fresh)} RENAME TO ${quoteIdent(t.location)}`);
+      await admin.query(`COMMENT ON DATABASE ${quoteIdent(t.location)} IS ${oldComment === null ? 'NULL' : ql(oldComment)}`);
+      await admin.query(`COMMENT ON DATABASE ${quoteIdent(aside)} IS ${ql(marker('old'))}`);
       await admin.query('COMMIT');
       break;
     } catch (err) {

@@ -19,6 +19,7 @@ import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import type { Manifest, VerifyCheck } from '../types.js';
+import { quoteIdent } from '../../db/sql.js';
 
 type DB = BetterSqlite3.Database;
 
@@ -40,12 +41,10 @@ function userTables(db: DB): string[] {
   return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
 }
 
-const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
 /** Per-table row counts of an open database. */
 export function countRows(db: DB): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const t of userTables(db)) out[t] = Number((db.prepare(`SELECT count(*) AS n FROM ${q(t)}`).get() as { n: number }).n);
+  for (const t of userTables(db)) out[t] = Number((db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).get() as { n: number }).n);
   return out;
 }
 
