@@ -38,6 +38,7 @@ import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
 import { childEnvironment, clientOptions, pgConn, resolveTool, runTool, serverMajor, stderrSummary, type PgConn } from './pg-tools.js';
 import { quoteIdent } from '../../db/sql.js';
+import { describePostgres } from '../../db/postgres.js';
 
 type Client = pg.Client;
 
@@ -57,9 +58,9 @@ const MAINTENANCE_DBS = ['postgres', 'template1'];
 
 const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
+/** postgres://user:****@host:port/database, for messages. */
 function describe(conn: PgConn, database: string): string {
-  const user = conn.user ? `${encodeURIComponent(conn.user)}:****@` : '';
-  return `postgres://${user}${conn.host}:${conn.port}/${database}`;
+  return describePostgres({ url: null, host: conn.host, port: conn.port, database, user: conn.user });
 }
 
 async function pgModule(): Promise<typeof pg> {
