@@ -78,6 +78,11 @@ export class Reporter {
     this.interactive = !!this.err.isTTY && !this.json && !this.quiet;
   }
 
+  /** True when human output goes to a terminal (e.g. status icons); false off a TTY and with --json. */
+  get stdoutIsTTY(): boolean {
+    return !this.json && !!this.out.isTTY;
+  }
+
   /**
    * Emit the command's result. With --json, `data` is written as the one JSON
    * document (redacted). Otherwise `human` renders it for people; when omitted,

@@ -26,7 +26,7 @@ function paint(r: Reporter, status: HealthStatus, text: string): string {
 }
 
 function render(report: HealthReport, r: Reporter): void {
-  const icons = !!process.stdout.isTTY;
+  const icons = r.stdoutIsTTY;
   r.table(report.checks, [
     {
       header: 'STATUS',
