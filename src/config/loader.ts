@@ -10,7 +10,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, LineCounter, visit, isScalar, isMap, isSeq, type Document } from 'yaml';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, TRUE, type Config } from './schema.js';
 import { DEFAULTS, ENV_MAP, SECRET_PATHS } from './defaults.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { registerSecret, redactText, MASK } from '../redact.js';
@@ -298,7 +298,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
 
   // Cross-field rules, evaluated on a loosely-coerced view so they report even when other keys are bad.
-  const truthy = (p: string): boolean => ['true', '1', 'yes', 'on'].includes(String(getPath(raw, p)).toLowerCase());
+  const truthy = (p: string): boolean => TRUE.has(String(getPath(raw, p)).toLowerCase());
   const present = (p: string): boolean => {
     const v = getPath(raw, p);
     return v !== null && v !== undefined && v !== '';

@@ -35,7 +35,8 @@ import { parseDuration } from '../util/duration.js';
 // first parse 23-49 ms with JIT, 6-8 ms without.
 zodConfig({ jitless: true });
 
-const TRUE = new Set(['true', '1', 'yes', 'on']);
+/** Strings read as true (case-insensitive) in YAML and environment values; the loader's cross-field rules use it too. */
+export const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
 function fromString(v: unknown, f: (s: string) => unknown): unknown {
