@@ -48,6 +48,20 @@ describe('Reporter.resultStream', () => {
     expect(JSON.parse(text())).toEqual({ ok: false, error: { code: 'dependency' } });
   });
 
+  it('waits for drain under back-pressure, and a closed stdout (EPIPE) ends the output without hanging', async () => {
+    const slow = new PassThrough({ highWaterMark: 16 });
+    const r = new Reporter({ json: true, stdout: slow as unknown as NodeJS.WriteStream, stderr: capture().out });
+    const s = r.resultStream<number>('items');
+    let done = false;
+    const pending = s.write(Array.from({ length: 100 }, (_, i) => i)).then(() => (done = true));
+    await new Promise((res) => setImmediate(res));
+    expect(done).toBe(false);
+    slow.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    await pending;
+    await s.write([1]);
+    await s.end({ count: 101 });
+  });
+
   it('refuses without --json', () => {
     const r = new Reporter({ stdout: capture().out, stderr: capture().out });
     expect(() => r.resultStream('items')).toThrow(/--json/);
