@@ -439,13 +439,8 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     // and the COPY backend keep both cores busy; verification fills the gaps).
     onEvent({ type: 'phase', phase: 'copy' });
     const { postgresSettings } = await import('../db/index.js');
-    const ps = postgresSettings(targetConfig);
-    const clientConfig: pg.ClientConfig = {
-      ...(ps.url ? { connectionString: ps.url } : { host: ps.host, port: ps.port, database: ps.database, user: ps.user ?? undefined, password: ps.password ?? undefined }),
-      ...(ps.ssl ? { ssl: true } : {}),
-      connectionTimeoutMillis: ps.connectionTimeoutMs,
-      application_name: 'wks db copy',
-    };
+    const { pgClientConfig } = await import('../db/postgres.js');
+    const clientConfig = pgClientConfig(postgresSettings(targetConfig), 'wks db copy');
     verifier = await openVerifier(clientConfig, SESSION_SQL, async () => {
       vclient = await adapter.pool.connect();
       await vclient.query(SESSION_SQL);

@@ -46,6 +46,23 @@ export function describePostgres(s: Pick<PostgresSettings, 'url' | 'host' | 'por
   return `postgres://${user}${s.host}:${s.port}/${s.database}`;
 }
 
+/**
+ * node-postgres connection options for `s`: PG_URL or host/port/database/user/
+ * password, TLS when PG_SSL, the connect timeout and application_name. No
+ * pool or session settings (openPostgres adds those; worker threads that open
+ * their own client use this as is).
+ */
+export function pgClientConfig(s: PostgresSettings, applicationName = 'wks'): pg.ClientConfig {
+  return {
+    ...(s.url
+      ? { connectionString: s.url }
+      : { host: s.host, port: s.port, database: s.database, user: s.user ?? undefined, password: s.password ?? undefined }),
+    ...(s.ssl ? { ssl: true } : {}),
+    connectionTimeoutMillis: s.connectionTimeoutMs,
+    application_name: applicationName,
+  };
+}
+
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', '3D000', '28P01', '28000', '57P03']);
 
 /** True for errors that mean "could not reach / log in to the server", as opposed to a failed statement. */
@@ -242,16 +259,11 @@ export async function openPostgres(s: PostgresSettings, opts: OpenOptions = {}):
   };
   const statementTimeout = opts.statementTimeoutMs ?? s.statementTimeoutMs;
   const poolConfig: pg.PoolConfig = {
-    ...(s.url
-      ? { connectionString: s.url }
-      : { host: s.host, port: s.port, database: s.database, user: s.user ?? undefined, password: s.password ?? undefined }),
-    ...(s.ssl ? { ssl: true } : {}),
+    ...pgClientConfig(s, opts.applicationName ?? 'wks'),
     max: Math.max(1, s.poolMax),
     min: Math.max(0, Math.min(s.poolMin, s.poolMax)),
     idleTimeoutMillis: s.idleTimeoutMs,
-    connectionTimeoutMillis: s.connectionTimeoutMs,
     ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
-    application_name: opts.applicationName ?? 'wks',
     types,
     // Idle pooled connections must not keep the process alive.
     allowExitOnIdle: true,
