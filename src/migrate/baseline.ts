@@ -34,18 +34,19 @@ interface Shape {
 const IGNORED = new Set([TABLE, LOCK_TABLE]);
 const norm = (t: string) => t.trim().replace(/\s+/g, ' ').toUpperCase();
 
-async function sqliteShape(q: (sql: string) => Array<Record<string, unknown>>): Promise<Shape> {
+/** The shape of a SQLite schema, read through `q` (the adapter, or a raw in-memory handle). */
+async function sqliteShape(q: (sql: string) => Promise<Array<Record<string, unknown>>>): Promise<Shape> {
   const tables = new Map<string, Map<string, Column>>();
-  for (const t of q(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)) {
+  for (const t of await q(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)) {
     const name = String(t.name);
     if (IGNORED.has(name)) continue;
     const cols = new Map<string, Column>();
-    for (const c of q(`PRAGMA table_info(${quoteIdent(name)})`)) {
+    for (const c of await q(`PRAGMA table_info(${quoteIdent(name)})`)) {
       cols.set(String(c.name), { name: String(c.name), type: norm(String(c.type ?? '')), notnull: Number(c.notnull) === 1, pk: Number(c.pk) > 0 });
     }
     tables.set(name, cols);
   }
-  const indexes = new Set(q(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`).map((r) => String(r.name)));
+  const indexes = new Set((await q(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)).map((r) => String(r.name)));
   return { tables, indexes };
 }
 
@@ -88,7 +89,7 @@ async function expectedShape(db: DatabaseAdapter, ms: MigrationFile[]): Promise<
     const mem = new BetterSqlite3(':memory:');
     try {
       for (const sql of upStatements(ms, 'sqlite')) mem.exec(sql);
-      return await sqliteShape((sql) => mem.prepare(sql).all() as Array<Record<string, unknown>>);
+      return await sqliteShape(async (sql) => mem.prepare(sql).all() as Array<Record<string, unknown>>);
     } finally {
       mem.close();
     }
@@ -111,23 +112,7 @@ async function expectedShape(db: DatabaseAdapter, ms: MigrationFile[]): Promise<
 }
 
 async function actualShape(db: DatabaseAdapter): Promise<Shape> {
-  if (db.dialect === 'sqlite') {
-    const rowsOf = async (sql: string) => db.query(sql);
-    // sqliteShape needs a synchronous query function; gather through the adapter instead.
-    const tables = new Map<string, Map<string, Column>>();
-    for (const t of await rowsOf(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)) {
-      const name = String(t.name);
-      if (IGNORED.has(name)) continue;
-      const cols = new Map<string, Column>();
-      for (const c of await rowsOf(`PRAGMA table_info(${quoteIdent(name)})`)) {
-        cols.set(String(c.name), { name: String(c.name), type: norm(String(c.type ?? '')), notnull: Number(c.notnull) === 1, pk: Number(c.pk) > 0 });
-      }
-      tables.set(name, cols);
-    }
-    const indexes = new Set((await rowsOf(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)).map((r) => String(r.name)));
-    return { tables, indexes };
-  }
-  return pgShape(db, null);
+  return db.dialect === 'sqlite' ? sqliteShape((sql) => db.query(sql)) : pgShape(db, null);
 }
 
 export interface BaselineCheck {
