@@ -179,14 +179,10 @@ export class RedisLease extends PollingLease {
   private async redis(): Promise<import('ioredis').Redis> {
     if (!this.client) {
       const { Redis } = await import('ioredis');
-      const c = this.config.redis.connection;
+      const { redisServerOptions } = await import('../redis/client.js');
       this.client = new Redis({
-        host: c.host,
-        port: c.port,
-        db: c.db,
-        password: c.password ?? undefined,
-        connectTimeout: c.connect_timeout_ms,
-        lazyConnect: true,
+        ...redisServerOptions(this.config),
+        connectTimeout: this.config.redis.connection.connect_timeout_ms,
         maxRetriesPerRequest: 1,
         // Fail a command at once while disconnected (the next tick retries);
         // ioredis keeps reconnecting in the background.
