@@ -27,6 +27,14 @@ async function sqlite(): Promise<typeof BetterSqlite3> {
   return (await import('better-sqlite3')).default;
 }
 
+/** The live database, opened for the backup_log mirror (must exist; waits at least 1 s for writers). */
+async function openForLog(config: Config): Promise<DB> {
+  const Database = await sqlite();
+  const db = new Database(config.database.path, { fileMustExist: true });
+  db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
+  return db;
+}
+
 /** Pages copied per backup step: big steps are fast; the read transaction keeps the snapshot stable between them. */
 const PAGES_PER_STEP = 2048;
 /** Page cache of wks's own connections, KiB (better-sqlite3's default is 16 MiB each). */
@@ -345,10 +353,8 @@ export const sqliteEngine: BackupEngine = {
     const file = config.database.path;
     if (!existsSync(file)) return null;
     try {
-      const Database = await sqlite();
-      const db = new Database(file, { fileMustExist: true });
+      const db = await openForLog(config);
       try {
-        db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
         if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backup_log'").get()) {
           log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
           return null;
@@ -373,10 +379,8 @@ export const sqliteEngine: BackupEngine = {
 
   async logFinish(config, rowId, row, log): Promise<void> {
     try {
-      const Database = await sqlite();
-      const db = new Database(config.database.path, { fileMustExist: true });
+      const db = await openForLog(config);
       try {
-        db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
         db.prepare('UPDATE backup_log SET status = ?, completed_at = ?, file_size_bytes = ?, checksum = ?, error_message = ? WHERE id = ?').run(
           row.status,
           sqliteTime(row.completedAt),
