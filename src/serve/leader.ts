@@ -272,7 +272,7 @@ export class PgLease extends PollingLease {
     if (r.rows[0]?.ok) return true;
     const h = await c.query<{ app: string | null }>(
       `SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND l.objid = $1
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1`,
       [PG_LEASE_KEY],
     );
