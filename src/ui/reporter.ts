@@ -147,7 +147,7 @@ export class Reporter {
     const stream = this.stream;
     if (stream?.opened) {
       this.stream = null;
-      void this.writeOut(this.closeStream(stream, redactDeep(doc)));
+      void this.writeOut(this.closeStream(stream, doc));
       return;
     }
     if (this.resultWritten && !stream) return;
