@@ -113,16 +113,6 @@ export class DependencyError extends WksError {
   }
 }
 
-/** A command group or verb that is registered but not built yet (exit 1). */
-export class NotImplementedError extends WksError {
-  override readonly code = 'not_implemented';
-  constructor(command: string) {
-    super(`\`wks ${command}\` is not built yet in this version of wks`, ExitCode.FAILED, {
-      hint: 'see CHANGELOG.md for what is available; `wks --help` lists the commands',
-    });
-  }
-}
-
 /** True for errors whose message is meant for the operator (no stack needed). */
 export function isWksError(err: unknown): err is WksError {
   return err instanceof WksError;

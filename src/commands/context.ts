@@ -6,7 +6,6 @@
 import type { Command } from 'commander';
 import { Reporter } from '../ui/reporter.js';
 import type { Config, LoadedConfig, LoadOptions } from '../config/index.js';
-import { NotImplementedError } from '../errors.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -69,25 +68,4 @@ export function lazy(load: () => Promise<{ default: Action<any> }>) {
     const mod = await load();
     await mod.default(ctx, cmd.processedArgs as string[], cmd.opts());
   };
-}
-
-/** Action for a registered command that is not built yet: says so and exits 1. */
-export function notBuilt(name: string) {
-  return async (...argv: unknown[]): Promise<void> => {
-    const cmd = argv[argv.length - 1] as Command;
-    current = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
-    throw new NotImplementedError(name);
-  };
-}
-
-/** Register placeholder verbs for a group that is not built yet. */
-export function registerPlaceholders(group: Command, verbs: Array<[string, string]>, groupName: string): void {
-  for (const [verb, description] of verbs) {
-    group
-      .command(verb)
-      .description(`${description} (not built yet)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(notBuilt(`${groupName} ${verb.split(' ')[0]}`));
-  }
 }
