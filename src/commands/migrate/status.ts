@@ -22,13 +22,11 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
       ['pending', d.pending.length],
     ]);
     const rows = [
-      ...d.applied.map((a) => ({
-        version: a.version,
-        name: a.name,
-        source: a.source,
-        state: a.dirty ? 'DIRTY' : d.drift.find((x) => x.version === a.version)?.kind === 'changed' ? 'applied (CHANGED)' : d.drift.find((x) => x.version === a.version) ? 'applied (FILE MISSING)' : a.baseline ? 'baselined' : 'applied',
-        at: a.appliedAt,
-      })),
+      ...d.applied.map((a) => {
+        const drift = d.drift.find((x) => x.version === a.version);
+        const state = a.dirty ? 'DIRTY' : drift ? (drift.kind === 'changed' ? 'applied (CHANGED)' : 'applied (FILE MISSING)') : a.baseline ? 'baselined' : 'applied';
+        return { version: a.version, name: a.name, source: a.source, state, at: a.appliedAt };
+      }),
       ...d.pending.map((p) => ({ version: p.version, name: p.name, source: p.source, state: 'pending', at: null })),
     ];
     r.line();
