@@ -5,12 +5,12 @@
  * options; each verb's implementation is imported lazily when it runs.
  * Nothing but this file decides the process exit code.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { currentContext } from './commands/context.js';
 import { Reporter } from './ui/reporter.js';
 import { ConfigError, ExitCode, isWksError } from './errors.js';
 import { redactText } from './redact.js';
+import { VERSION } from './version.js';
 import { register as registerInit } from './commands/init/index.js';
 import { register as registerConfig } from './commands/config/index.js';
 import { register as registerMigrate } from './commands/migrate/index.js';
@@ -25,7 +25,6 @@ import { register as registerMetrics } from './commands/metrics/index.js';
 import { register as registerServe } from './commands/serve/index.js';
 import { register as registerAlerts } from './commands/alerts/index.js';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 const increase = (_v: string, prev: number): number => prev + 1;
 

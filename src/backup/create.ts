@@ -13,7 +13,7 @@
 import { chmodSync, existsSync, renameSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
 import { fsyncDir } from '../util/fs.js';
 import { WksError } from '../errors.js';
@@ -28,14 +28,6 @@ import { withBackupLock, type LockOwner } from './lock.js';
 import { BACKUP_TYPES, COMPRESSIONS, type BackupType, type Compression, type LogFn, type Manifest, type ProgressFn } from './types.js';
 import { UsageError } from '../errors.js';
 
-/** The wks version, recorded in manifests. */
-export function wksVersion(): string {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 export interface CreateOptions {
   /** Default `manual`. */
@@ -190,7 +182,7 @@ export async function createLocked(
       row_counts: snap.rowCounts,
       engine_version: snap.engineVersion,
       engine_details: snap.details,
-      wks_version: wksVersion(),
+      wks_version: VERSION,
       hostname: hostname(),
     };
     writeJsonAtomic(manifestPath(dir, id), manifest);

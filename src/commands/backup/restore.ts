@@ -1,6 +1,6 @@
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { logTo, progressTo } from './format.js';
+import { lockWaitText, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 interface Opts {
@@ -36,6 +36,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       deep: opts.deep,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'restore'),
+      onLockWait: (o) => spin.update(lockWaitText(o)),
       confirm: async (plan) => {
         spin.stop();
         stopped = true;
