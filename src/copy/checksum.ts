@@ -29,7 +29,7 @@ function fmix32(h: number): number {
 
 const encoder = new TextEncoder();
 
-/** Accumulates row hashes: `addBytes` per canonical row (or `addLines` per block), `digest()` at the end. */
+/** Accumulates row hashes: `addBytes` per canonical row, `digest()` at the end. */
 export class TableChecksum {
   rows = 0;
   private a = 0;
@@ -56,17 +56,6 @@ export class TableChecksum {
     this.a = (this.a + fmix32(h1)) >>> 0;
     this.b = (this.b + fmix32(h2 ^ Math.imul(h1, 0x27d4eb2d))) >>> 0;
     this.rows++;
-  }
-
-  /** Every newline-terminated row in bytes [0, len) of `buf`. Returns the offset after the last newline. */
-  addLines(buf: Uint8Array, len: number, from = 0): number {
-    let start = from;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl < 0 || nl >= len) return start;
-      this.addBytes(buf, start, nl);
-      start = nl + 1;
-    }
   }
 
   private scratch = new Uint8Array(4096);

@@ -284,29 +284,6 @@ export async function targetChecksum(
   const needs = normalize.some(Boolean);
   const sum = new TableChecksum();
   const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${quoteIdent(table)}${where ? ` WHERE ${where}` : ''}) TO STDOUT`));
-  if (!needs) {
-    // Canonical = PostgreSQL's COPY text as it arrives: hash the bytes, no strings.
-    let carry: Buffer | null = null;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let from = 0;
-      if (carry) {
-        const nl = chunk.indexOf(10);
-        if (nl < 0) {
-          carry = Buffer.concat([carry, chunk]);
-          continue;
-        }
-        const first = Buffer.concat([carry, chunk.subarray(0, nl)]);
-        sum.addBytes(first, 0, first.length);
-        from = nl + 1;
-        carry = null;
-      }
-      const end = sum.addLines(chunk, chunk.length, from);
-      if (end < chunk.length) carry = Buffer.from(chunk.subarray(end));
-      onRows?.(sum.rows);
-    }
-    if (carry && carry.length > 0) sum.addBytes(carry, 0, carry.length);
-    return { rows: sum.rows, checksum: sum.digest() };
-  }
   // Rows are canonicalised from the bytes when that is safe (no float in
   // exponent form, jsonb without backslashes, long or fractional numbers or
   // index-like keys); other rows take the string path (canonicalFromTarget).
@@ -316,12 +293,15 @@ export async function targetChecksum(
     sum.add(f.join('\t'));
   };
   let scratch = new Uint8Array(1 << 16);
-  const row = (b: Buffer, start: number, end: number) => {
-    if (scratch.length < end - start) scratch = new Uint8Array((end - start) * 2);
-    const len = canonicalRowBytes(b, start, end, kinds, scratch);
-    if (len >= 0) sum.addBytes(scratch, 0, len);
-    else line(b.toString('utf8', start, end));
-  };
+  // Without float/numeric/json columns, PostgreSQL's COPY text is already canonical: hash the bytes as they arrive.
+  const row = !needs
+    ? (b: Buffer, start: number, end: number) => sum.addBytes(b, start, end)
+    : (b: Buffer, start: number, end: number) => {
+        if (scratch.length < end - start) scratch = new Uint8Array((end - start) * 2);
+        const len = canonicalRowBytes(b, start, end, kinds, scratch);
+        if (len >= 0) sum.addBytes(scratch, 0, len);
+        else line(b.toString('utf8', start, end));
+      };
   let carry: Buffer | null = null;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let from = 0;
