@@ -6,21 +6,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
+import { freePort } from '../helpers/net.js';
 import { createTestRedis, createTestDatabase, type TestRedis, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const LEASE_MS = 2000;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Instance {
   child: ChildProcess;

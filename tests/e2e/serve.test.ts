@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks, baseEnv, WKS_BIN, REPO } from '../helpers/cli.js';
+import { freePort } from '../helpers/net.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
@@ -21,13 +22,6 @@ const needPromtool = (ctx: { skip: () => void }): boolean => {
   return false;
 };
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Served {
   child: ChildProcess;

@@ -7,18 +7,11 @@ import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import net from 'node:net';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
+import { freePort } from '../helpers/net.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function serve(args: string[], env: Record<string, string>, cwd: string) {
   const port = await freePort();
