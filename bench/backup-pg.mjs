@@ -100,7 +100,9 @@ async function generate() {
   if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);
   // Measured: ~350 bytes per events row on disk (heap + indexes) plus ~22 MiB of seed tables.
   const events = Math.max(10_000, Math.round((Math.max(SIZE_MB - 22, 5) * 1048576) / 350));
-  await sql(DBNAME, `
+  await sql(
+    DBNAME,
+    `
     INSERT INTO users (username, email, password_hash) SELECT 'user' || g, 'user' || g || '@example.com', md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 20000) g;
     INSERT INTO workflows (name, description, user_id, status) SELECT 'workflow-' || g, repeat('deploy build test release ', 1 + g % 8), 1 + g % 20000, (ARRAY['active','paused','archived'])[1 + g % 3] FROM generate_series(1, 50000) g;
     CREATE TABLE events (
@@ -114,7 +116,8 @@ async function generate() {
              'step ' || g % 37 || ' of workflow ' || (1 + g % 50000) || ' ' || (ARRAY['completed in time','retried after timeout','failed: upstream returned 503','waiting for lock'])[1 + g % 4] || ' ' || substr(md5((g * 31)::text), 1, 16)
         FROM generate_series(1, ${events}) g;
     CREATE INDEX events_workflow ON events (workflow_id, created_at);
-    ANALYZE;`);
+    ANALYZE;`,
+  );
   const [{ size }] = await sql(DBNAME, 'SELECT pg_database_size(current_database()) AS size');
   return Number(size);
 }
@@ -124,7 +127,9 @@ const dbSize = await generate();
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
 const cpus = (await import('node:os')).cpus().length;
-console.log(`database ${DBNAME}: ${mib(dbSize)} (BENCH_SIZE_MB=${SIZE_MB}), best of ${RUNS}, ${cpus} CPUs, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}, ${(await run('pg_dump', ['--version'])).out.trim()}`);
+console.log(
+  `database ${DBNAME}: ${mib(dbSize)} (BENCH_SIZE_MB=${SIZE_MB}), best of ${RUNS}, ${cpus} CPUs, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}, ${(await run('pg_dump', ['--version'])).out.trim()}`,
+);
 const rows = [];
 
 // create: pg_dump -Fc (its default zlib compression) vs wks backup create (pg_dump -Z0 | codec | sha256 | fsync | rename | manifest).
@@ -147,7 +152,14 @@ for (let i = 0; i < RUNS; i++) {
 const pgDump = times.ref;
 const refSize = statSync(refDump).size;
 for (const codec of ['gzip', 'zstd', 'none']) {
-  rows.push([`create --compress ${codec}${codec === 'gzip' ? ' (default)' : ''}`, times[codec], pgDump, 'pg_dump -Fc', codec === 'gzip' ? 1.1 : null, `${mib(stored[codec])} vs ${mib(refSize)}`]);
+  rows.push([
+    `create --compress ${codec}${codec === 'gzip' ? ' (default)' : ''}`,
+    times[codec],
+    pgDump,
+    'pg_dump -Fc',
+    codec === 'gzip' ? 1.1 : null,
+    `${mib(stored[codec])} vs ${mib(refSize)}`,
+  ]);
 }
 const creates = { gzipId: ids.gzip };
 
@@ -155,7 +167,10 @@ const creates = { gzipId: ids.gzip };
 let verify = Infinity;
 let restoreRef = Infinity;
 for (let i = 0; i < RUNS; i++) {
-  verify = Math.min(verify, (await run(process.execPath, [WKS, 'backup', 'verify', creates.gzipId, '--deep', '--json'], wksEnv())).ms);
+  verify = Math.min(
+    verify,
+    (await run(process.execPath, [WKS, 'backup', 'verify', creates.gzipId, '--deep', '--json'], wksEnv())).ms,
+  );
   const name = `${DBNAME}_ref_${i}`;
   await sql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   const t0 = performance.now();
@@ -164,14 +179,23 @@ for (let i = 0; i < RUNS; i++) {
   restoreRef = Math.min(restoreRef, performance.now() - t0);
   await sql('postgres', `DROP DATABASE ${name} WITH (FORCE)`);
 }
-rows.push(['verify --deep', verify, restoreRef, 'createdb + pg_restore -j2', null, 'checksum+decode+list+scratch restore+counts+drop']);
+rows.push([
+  'verify --deep',
+  verify,
+  restoreRef,
+  'createdb + pg_restore -j2',
+  null,
+  'checksum+decode+list+scratch restore+counts+drop',
+]);
 
 console.log('');
 console.log('operation                          wks        reference  ratio   target  reference tool / note');
 for (const [name, ours, ref, tool, target, note] of rows) {
   const ratio = ours / ref;
   const verdict = target === null ? '' : ratio <= target ? `<= ${target}x ok` : `> ${target}x MISSED`;
-  console.log(`${name.padEnd(34)} ${sec(ours).padStart(9)}  ${sec(ref).padStart(9)}  ${ratio.toFixed(2).padStart(5)}x  ${verdict.padEnd(14)} ${tool}; ${note}`);
+  console.log(
+    `${name.padEnd(34)} ${sec(ours).padStart(9)}  ${sec(ref).padStart(9)}  ${ratio.toFixed(2).padStart(5)}x  ${verdict.padEnd(14)} ${tool}; ${note}`,
+  );
 }
 
 rmSync(WORK, { recursive: true, force: true });

@@ -44,32 +44,71 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 function generate() {
   console.log(`generating ~${SIZE_MB} MiB of seed-schema data into ${DB} (once) ...`);
   rmSync(DB, { force: true });
-  const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB }, encoding: 'utf8' });
+  const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB },
+    encoding: 'utf8',
+  });
   if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);
   const db = new Database(DB);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const t0 = Date.parse('2026-01-01T00:00:00Z');
   const ts = (i) => new Date(t0 + i * 1000).toISOString().replace('T', ' ').slice(0, 19);
   db.transaction(() => {
     const u = db.prepare('INSERT INTO users (username, email, password_hash) VALUES (?, ?, ?)');
-    for (let i = 1; i <= 5000; i++) u.run(`user${i}`, `user${i}@example.com`, `$2b$10$${i.toString(36).padEnd(53, 'x')}`);
-    const w = db.prepare('INSERT INTO workflows (name, description, user_id, status, created_at) VALUES (?, ?, ?, ?, ?)');
-    for (let i = 1; i <= 20000; i++) w.run(`workflow-${i}`, `does thing ${i} — ünïcode ✓`, 1 + (i % 5000), ['active', 'paused', 'archived'][i % 3], ts(i));
-    const e = db.prepare('INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at, error_message) VALUES (?, ?, ?, ?, ?)');
-    for (let i = 1; i <= 100000; i++) e.run(1 + (i % 20000), ['pending', 'running', 'completed', 'failed'][i % 4], ts(i), i % 4 === 2 ? ts(i + 30) : null, i % 4 === 3 ? `error ${i}: timeout` : null);
+    for (let i = 1; i <= 5000; i++)
+      u.run(`user${i}`, `user${i}@example.com`, `$2b$10$${i.toString(36).padEnd(53, 'x')}`);
+    const w = db.prepare(
+      'INSERT INTO workflows (name, description, user_id, status, created_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    for (let i = 1; i <= 20000; i++)
+      w.run(
+        `workflow-${i}`,
+        `does thing ${i} — ünïcode ✓`,
+        1 + (i % 5000),
+        ['active', 'paused', 'archived'][i % 3],
+        ts(i),
+      );
+    const e = db.prepare(
+      'INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at, error_message) VALUES (?, ?, ?, ?, ?)',
+    );
+    for (let i = 1; i <= 100000; i++)
+      e.run(
+        1 + (i % 20000),
+        ['pending', 'running', 'completed', 'failed'][i % 4],
+        ts(i),
+        i % 4 === 2 ? ts(i + 30) : null,
+        i % 4 === 3 ? `error ${i}: timeout` : null,
+      );
     const a = db.prepare("INSERT INTO agents (name, type, status, config_json) VALUES (?, 'shell', 'active', ?)");
     for (let i = 1; i <= 21; i++) a.run(`agent${i}`, JSON.stringify({ timeout: 30000, retries: 3 }));
-    const h = db.prepare('INSERT INTO agent_health_checks (agent_id, check_time, status, response_time_ms, metrics_json) VALUES (?, ?, ?, ?, ?)');
-    for (let i = 1; i <= 100000; i++) h.run(1 + (i % 21), ts(i), ['healthy', 'degraded', 'unhealthy'][i % 3], Math.floor(rnd() * 900), JSON.stringify({ cpu: rnd(), mem: rnd() }));
+    const h = db.prepare(
+      'INSERT INTO agent_health_checks (agent_id, check_time, status, response_time_ms, metrics_json) VALUES (?, ?, ?, ?, ?)',
+    );
+    for (let i = 1; i <= 100000; i++)
+      h.run(
+        1 + (i % 21),
+        ts(i),
+        ['healthy', 'degraded', 'unhealthy'][i % 3],
+        Math.floor(rnd() * 900),
+        JSON.stringify({ cpu: rnd(), mem: rnd() }),
+      );
   })();
-  const names = Array.from({ length: 40 }, (_, i) => `wks_metric_${['http_requests', 'queue_depth', 'latency_seconds', 'cpu_usage'][i % 4]}_${i}`);
+  const names = Array.from(
+    { length: 40 },
+    (_, i) => `wks_metric_${['http_requests', 'queue_depth', 'latency_seconds', 'cpu_usage'][i % 4]}_${i}`,
+  );
   const ins = db.prepare('INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES (?, ?, ?, ?)');
   const batch = db.transaction((from, n) => {
     for (let i = from; i < from + n; i++) {
-      ins.run(names[i % 40], rnd() * 1000 + rnd() * 1e-9, `{"host":"node-${i % 97}","region":"eu-${i % 5}","job":"wks"}`, ts(i));
+      ins.run(
+        names[i % 40],
+        rnd() * 1000 + rnd() * 1e-9,
+        `{"host":"node-${i % 97}","region":"eu-${i % 5}","job":"wks"}`,
+        ts(i),
+      );
     }
   });
   let i = 0;
@@ -128,7 +167,11 @@ async function count(name) {
     const tables = ['users', 'workflows', 'workflow_executions', 'agents', 'agent_health_checks', 'metrics'];
     let n = 0;
     for (const t of tables) n += Number((await c.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
-    const exact = (await c.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'metrics'::regclass AND attname = 'metric_value'`)).rows[0].t;
+    const exact = (
+      await c.query(
+        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'metrics'::regclass AND attname = 'metric_value'`,
+      )
+    ).rows[0].t;
     return { rows: n, metricValueType: exact };
   } finally {
     await c.end();
@@ -140,16 +183,32 @@ if (!existsSync(DB)) generate();
 const sizeMiB = statSync(DB).size / 1048576;
 const src = new Database(DB, { readonly: true });
 let sourceRows = 0;
-for (const t of ['users', 'workflows', 'workflow_executions', 'agents', 'agent_health_checks', 'metrics', 'rate_limits', 'backup_log', 'workflow_execution_tracking']) {
+for (const t of [
+  'users',
+  'workflows',
+  'workflow_executions',
+  'agents',
+  'agent_health_checks',
+  'metrics',
+  'rate_limits',
+  'backup_log',
+  'workflow_execution_tracking',
+]) {
   sourceRows += src.prepare(`SELECT count(*) AS n FROM ${t}`).get().n;
 }
 src.close();
-console.log(`source: ${DB} (${sizeMiB.toFixed(0)} MiB, ${fmt(sourceRows)} rows)${SIZE_MB < 1024 ? `  [REDUCED SCALE: BENCH_SIZE_MB=${SIZE_MB}, target scale is 1024]` : ''}`);
+console.log(
+  `source: ${DB} (${sizeMiB.toFixed(0)} MiB, ${fmt(sourceRows)} rows)${SIZE_MB < 1024 ? `  [REDUCED SCALE: BENCH_SIZE_MB=${SIZE_MB}, target scale is 1024]` : ''}`,
+);
 
 // wks
 await freshDb('wks_bench_copy_wks');
 const wksEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB };
-const w = await timed(process.execPath, [WKS, 'db', 'copy', '--to', dbUrl('wks_bench_copy_wks'), '--no-backup', '--json'], wksEnv);
+const w = await timed(
+  process.execPath,
+  [WKS, 'db', 'copy', '--to', dbUrl('wks_bench_copy_wks'), '--no-backup', '--json'],
+  wksEnv,
+);
 if (w.code !== 0) {
   console.log(`wks db copy FAILED (exit ${w.code}):\n${w.out}\n${w.err}`);
   process.exit(1);
@@ -188,12 +247,19 @@ const errors = summary.filter((l) => /\bERROR\b|FATAL/.test(l));
 const pc = await count('wks_bench_copy_pgl').catch((e) => ({ rows: 0, metricValueType: `? (${e.message})` }));
 const pRows = pc.rows;
 const pRate = (pRows * 1000) / p.ms;
-console.log(`pgloader:     ${sec(p.ms)} total, ${fmt(pRows)} rows, ${fmt(pRate)} rows/s, peak RSS ${p.rssMiB.toFixed(0)} MiB, exit ${p.code}, metric_value ${pc.metricValueType}`);
+console.log(
+  `pgloader:     ${sec(p.ms)} total, ${fmt(pRows)} rows, ${fmt(pRate)} rows/s, peak RSS ${p.rssMiB.toFixed(0)} MiB, exit ${p.code}, metric_value ${pc.metricValueType}`,
+);
 if (errLine) console.log(`  pgloader summary: ${errLine.trim()}`);
 if (errors.length) console.log(`  pgloader reported ${errors.length} error line(s), e.g. ${errors[0].slice(0, 200)}`);
 
 console.log('');
-console.log(`ratio (wks rows/s / pgloader rows/s): ${(wRate / pRate).toFixed(2)}x   target >= 2x   ${wRate / pRate >= 2 ? 'MET' : 'MISSED'}`);
-console.log(`wks peak RSS: ${w.rssMiB.toFixed(0)} MiB (pgloader ${p.rssMiB.toFixed(0)} MiB)   target <= 200 MB   ${w.rssMiB * 1.048576 <= 200 ? 'MET' : 'MISSED'}`);
-console.log(`scale: ${sizeMiB.toFixed(0)} MiB source${SIZE_MB < 1024 ? ' (reduced; set BENCH_SIZE_MB=1024 for the full run)' : ''}`);
-
+console.log(
+  `ratio (wks rows/s / pgloader rows/s): ${(wRate / pRate).toFixed(2)}x   target >= 2x   ${wRate / pRate >= 2 ? 'MET' : 'MISSED'}`,
+);
+console.log(
+  `wks peak RSS: ${w.rssMiB.toFixed(0)} MiB (pgloader ${p.rssMiB.toFixed(0)} MiB)   target <= 200 MB   ${w.rssMiB * 1.048576 <= 200 ? 'MET' : 'MISSED'}`,
+);
+console.log(
+  `scale: ${sizeMiB.toFixed(0)} MiB source${SIZE_MB < 1024 ? ' (reduced; set BENCH_SIZE_MB=1024 for the full run)' : ''}`,
+);

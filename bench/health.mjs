@@ -35,7 +35,9 @@ try {
   const Database = (await import('better-sqlite3')).default;
   const db = new Database(path.join(cwd, 'workstation.db'));
   db.exec("INSERT INTO workflows (id, name, status) VALUES (1, 'bench', 'active')");
-  const ins = db.prepare("INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', datetime('now', '-1 hour'), datetime('now'))");
+  const ins = db.prepare(
+    "INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', datetime('now', '-1 hour'), datetime('now'))",
+  );
   db.transaction(() => {
     for (let i = 0; i < ROWS; i++) ins.run();
   })();
@@ -43,7 +45,8 @@ try {
   must(['backup', 'create']);
   must(['backup', 'verify', '--latest']);
   const check = run([wks, 'health', '--check', 'database,backups', '--json']);
-  if (check.status !== 0) throw new Error(`health is not ok in the bench setup (exit ${check.status}):\n${check.stdout}${check.stderr}`);
+  if (check.status !== 0)
+    throw new Error(`health is not ok in the bench setup (exit ${check.status}):\n${check.stdout}${check.stderr}`);
   const inner = JSON.parse(check.stdout);
 
   const cases = {
@@ -64,15 +67,23 @@ try {
   }
   const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   const base = median(times['node -e 0']);
-  console.log(`scale: ${ROWS} workflow executions, ${N} runs per case, database ${(inner.checks[0].data.sizeBytes / 1048576).toFixed(1)} MiB`);
-  console.log(`in-process check time (from --json): database ${inner.checks[0].durationMs} ms, backups ${inner.checks[1].durationMs} ms, run ${inner.durationMs} ms`);
+  console.log(
+    `scale: ${ROWS} workflow executions, ${N} runs per case, database ${(inner.checks[0].data.sizeBytes / 1048576).toFixed(1)} MiB`,
+  );
+  console.log(
+    `in-process check time (from --json): database ${inner.checks[0].durationMs} ms, backups ${inner.checks[1].durationMs} ms, run ${inner.durationMs} ms`,
+  );
   for (const [name, t] of Object.entries(times)) {
-    console.log(`${name.padEnd(22)} median ${median(t).toFixed(1).padStart(7)} ms   ratio ${(median(t) / base).toFixed(2)}x`);
+    console.log(
+      `${name.padEnd(22)} median ${median(t).toFixed(1).padStart(7)} ms   ratio ${(median(t) / base).toFixed(2)}x`,
+    );
   }
   const ratio = median(times['wks health db,backups']) / base;
   const own = median(times['wks health db,backups']) - median(times['wks config validate']);
   console.log(`health's own share (health minus config validate): ${own.toFixed(1)} ms`);
-  console.log(`\nwks health --check database,backups / node -e 0 = ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `\nwks health --check database,backups / node -e 0 = ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'MET' : 'NOT MET'}`,
+  );
 } finally {
   rmSync(cwd, { recursive: true, force: true });
 }

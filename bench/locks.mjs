@@ -62,12 +62,17 @@ async function cleanup() {
 async function populate(from, to) {
   for (let i = from; i < to; i += 5000) {
     const p = redis.pipeline();
-    for (let j = i; j < Math.min(to, i + 5000); j++) p.set(`${ns}:lock:execution:${j + 1}`, `worker-${j % 37}`, 'EX', 3600);
+    for (let j = i; j < Math.min(to, i + 5000); j++)
+      p.set(`${ns}:lock:execution:${j + 1}`, `worker-${j % 37}`, 'EX', 3600);
     await p.exec();
   }
   const db = new Database(dbPath);
-  const ins = db.prepare("INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, 'running', '2026-06-01 11:00:00')");
-  const tr = db.prepare("INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, lock_acquired_at, worker_id) VALUES (?, 1, '2026-06-01 11:00:00', '2026-06-01 11:00:00', ?)");
+  const ins = db.prepare(
+    "INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, 'running', '2026-06-01 11:00:00')",
+  );
+  const tr = db.prepare(
+    "INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, lock_acquired_at, worker_id) VALUES (?, 1, '2026-06-01 11:00:00', '2026-06-01 11:00:00', ?)",
+  );
   db.transaction(() => {
     for (let j = from; j < to; j++) {
       ins.run(j + 1);
@@ -103,7 +108,8 @@ try {
     // sanity: both see n locks
     const refCount = Number(timed(...reference).r.stdout.trim());
     const doc = JSON.parse(timed(...wksCmd).r.stdout);
-    if (refCount !== n || doc.count !== n) throw new Error(`count mismatch: redis-cli ${refCount}, wks ${doc.count}, expected ${n}`);
+    if (refCount !== n || doc.count !== n)
+      throw new Error(`count mismatch: redis-cli ${refCount}, wks ${doc.count}, expected ${n}`);
     if (!doc.database.included || doc.locks[0].ageMs === null) throw new Error('database join did not happen');
     const ref = [];
     const mine = [];
@@ -129,9 +135,18 @@ try {
   const last = results[results.length - 1];
   const b = [];
   for (let i = 0; i < RUNS; i++) b.push(baseline());
-  console.log(`node -e 0 (process start floor): ${median(b).toFixed(0)} ms; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} on ${(await import('node:os')).cpus().length} cores`);
-  console.log(`\nmedians of ${RUNS} alternating runs; wks also fetches holder + TTL and joins a SQLite tracking row per lock`);
-  console.log(`at ${last.n} locks: ${last.ratio.toFixed(2)}x (target <= 0.6x) ${last.ratio <= 0.6 ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `node -e 0 (process start floor): ${median(b).toFixed(0)} ms; load average ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} on ${(await import('node:os')).cpus().length} cores`,
+  );
+  console.log(
+    `\nmedians of ${RUNS} alternating runs; wks also fetches holder + TTL and joins a SQLite tracking row per lock`,
+  );
+  console.log(
+    `at ${last.n} locks: ${last.ratio.toFixed(2)}x (target <= 0.6x) ${last.ratio <= 0.6 ? 'MET' : 'NOT MET'}`,
+  );
   if (results.length > 1) console.log(`peak RSS ${results.map((r) => `${r.n}: ${r.rssMb.toFixed(1)} MiB`).join(', ')}`);
 } finally {
   await cleanup();

@@ -26,7 +26,9 @@ const dbmate = path.join(prefix, 'node_modules', '.bin', 'dbmate');
 
 if (!existsSync(dbmate)) {
   console.error(`installing dbmate into ${prefix} (not into package.json) ...`);
-  const r = spawnSync('npm', ['install', '--prefix', prefix, 'dbmate', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  const r = spawnSync('npm', ['install', '--prefix', prefix, 'dbmate', '--no-audit', '--no-fund'], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0 || !existsSync(dbmate)) {
     console.error('could not install dbmate: benchmark not run');
     process.exit(1);
@@ -43,7 +45,10 @@ const dir = path.join(work, 'migrations');
 mkdirSync(dir);
 for (let i = 0; i < N; i++) {
   const v = String(20260101000000 + i);
-  writeFileSync(path.join(dir, `${v}_t${i}.sql`), `-- migrate:up\nCREATE TABLE bench_t${i} (id INTEGER PRIMARY KEY, name TEXT);\n\n-- migrate:down\nDROP TABLE bench_t${i};\n`);
+  writeFileSync(
+    path.join(dir, `${v}_t${i}.sql`),
+    `-- migrate:up\nCREATE TABLE bench_t${i} (id INTEGER PRIMARY KEY, name TEXT);\n\n-- migrate:down\nDROP TABLE bench_t${i};\n`,
+  );
 }
 
 function timed(cmd, args, opts) {
@@ -89,7 +94,13 @@ function round(engine, i) {
     w.pathname = `/${dw}`;
     const tWks = timed(process.execPath, [wks, 'migrate', 'up', '--no-backup'], {
       cwd: work,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, WKS_MIGRATIONS_DIR: dir, PG_ENABLED: 'true', PG_URL: w.toString() },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        WKS_MIGRATIONS_DIR: dir,
+        PG_ENABLED: 'true',
+        PG_URL: w.toString(),
+      },
     });
     return [tDbmate, tWks];
   } finally {
@@ -99,7 +110,9 @@ function round(engine, i) {
 }
 
 try {
-  console.log(`${ver.stdout.trim()}; ${N} trivial migrations; ${R} rounds (fresh database each), medians; wks also applies its 3 built-ins\n`);
+  console.log(
+    `${ver.stdout.trim()}; ${N} trivial migrations; ${R} rounds (fresh database each), medians; wks also applies its 3 built-ins\n`,
+  );
   for (const engine of ['sqlite', 'postgres']) {
     const d = [];
     const w = [];
@@ -115,7 +128,9 @@ try {
     }
     const ratio = median(w) / median(d);
     results[engine] = ratio;
-    console.log(`${engine.padEnd(9)} dbmate ${median(d).toFixed(0).padStart(6)} ms   wks ${median(w).toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}x (target <= 1.5x) ${ratio <= 1.5 ? 'MET' : 'NOT MET'}`);
+    console.log(
+      `${engine.padEnd(9)} dbmate ${median(d).toFixed(0).padStart(6)} ms   wks ${median(w).toFixed(0).padStart(6)} ms   ratio ${ratio.toFixed(2)}x (target <= 1.5x) ${ratio <= 1.5 ? 'MET' : 'NOT MET'}`,
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -87,8 +87,12 @@ try {
   const db = new Database(env.DATABASE_PATH);
   const wf = db.prepare(`INSERT INTO workflows (name, status) VALUES (?, 'active')`);
   for (let i = 0; i < 20; i++) wf.run(`workflow-${i}`);
-  const ex = db.prepare(`INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (?, ?, ?, ?)`);
-  const tr = db.prepare(`INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, priority, lock_acquired_at) VALUES (?, ?, ?, ?, ?)`);
+  const ex = db.prepare(
+    `INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (?, ?, ?, ?)`,
+  );
+  const tr = db.prepare(
+    `INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, priority, lock_acquired_at) VALUES (?, ?, ?, ?, ?)`,
+  );
   const base = Date.parse('2026-01-01T00:00:00Z');
   const t = (ms) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
   db.transaction(() => {
@@ -105,13 +109,24 @@ try {
 
   // --- locks
   try {
-    redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    redis = new Redis(REDIS_URL, {
+      lazyConnect: true,
+      connectTimeout: 2000,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
     await redis.connect();
     const u = new URL(REDIS_URL);
     const pipe = redis.pipeline();
     for (let i = 0; i < LOCKS; i++) pipe.set(`${ns}:lock:execution:${i}`, `worker-${i % 7}`, 'EX', 3600);
     await pipe.exec();
-    Object.assign(env, { REDIS_ENABLED: 'true', REDIS_HOST: u.hostname, REDIS_PORT: u.port || '6379', REDIS_DB: u.pathname.slice(1) || '0', REDIS_NAMESPACE: ns });
+    Object.assign(env, {
+      REDIS_ENABLED: 'true',
+      REDIS_HOST: u.hostname,
+      REDIS_PORT: u.port || '6379',
+      REDIS_DB: u.pathname.slice(1) || '0',
+      REDIS_NAMESPACE: ns,
+    });
   } catch (err) {
     console.log(`(Redis unreachable at ${REDIS_URL}: ${err.message}; measuring without the ${LOCKS} locks)`);
     redis?.disconnect();
@@ -121,7 +136,10 @@ try {
   // --- wks serve
   const startServe = async (extra) => {
     const port = await freePort();
-    const c = spawn(process.execPath, [WKS, 'serve', '--port', String(port)], { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = spawn(process.execPath, [WKS, 'serve', '--port', String(port)], {
+      env: { ...env, ...extra },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     children.push(c);
     let err = '';
     c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
@@ -149,8 +167,13 @@ try {
     const url = `http://127.0.0.1:${port}/metrics`;
     const first = await (await fetch(url)).text();
     const locksLine = /^wks_locks_held (\S+)$/m.exec(first)?.[1];
-    const execTotal = [...first.matchAll(/^workflow_executions_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
-    console.log(`scale: ${ROWS} workflow_executions (${execTotal} finished counted), ${redis ? LOCKS : 0} locks (wks_locks_held ${locksLine ?? '-'}), scrape ${first.length} bytes`);
+    const execTotal = [...first.matchAll(/^workflow_executions_total\{[^}]*\} (\S+)$/gm)].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    );
+    console.log(
+      `scale: ${ROWS} workflow_executions (${execTotal} finished counted), ${redis ? LOCKS : 0} locks (wks_locks_held ${locksLine ?? '-'}), scrape ${first.length} bytes`,
+    );
 
     // --- reference: bare node:http with a static body of the same size
     const body = first;
@@ -164,11 +187,21 @@ try {
     const w = await wrk(url);
     const r = await wrk(`http://127.0.0.1:${refPort}/metrics`);
     console.log(`\nwrk -c10 -d${DURATION} --latency`);
-    console.log(`  wks serve (default) p50 ${w.p50.toFixed(2)} ms  p90 ${w.p90.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  ${w.rps.toFixed(0)} req/s  non-2xx ${w.non2xx}`);
-    console.log(`  wks, no scrape cache p50 ${w0.p50.toFixed(2)} ms  p90 ${w0.p90.toFixed(2)} ms  p99 ${w0.p99.toFixed(2)} ms  ${w0.rps.toFixed(0)} req/s  (monitoring.prometheus.scrape_cache_ms=0)`);
-    console.log(`  reference (static)   p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ${r.rps.toFixed(0)} req/s`);
-    console.log(`  p99 ratio wks/reference = ${(w.p99 / r.p99).toFixed(2)}x (default), ${(w0.p99 / r.p99).toFixed(2)}x (no cache)`);
-    console.log(`  p99 = ${w.p99.toFixed(2)} ms default, ${w0.p99.toFixed(2)} ms without the scrape cache (target <= 20 ms): ${w.p99 <= 20 ? 'MET' : 'NOT MET'} / ${w0.p99 <= 20 ? 'MET' : 'NOT MET'}`);
+    console.log(
+      `  wks serve (default) p50 ${w.p50.toFixed(2)} ms  p90 ${w.p90.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  ${w.rps.toFixed(0)} req/s  non-2xx ${w.non2xx}`,
+    );
+    console.log(
+      `  wks, no scrape cache p50 ${w0.p50.toFixed(2)} ms  p90 ${w0.p90.toFixed(2)} ms  p99 ${w0.p99.toFixed(2)} ms  ${w0.rps.toFixed(0)} req/s  (monitoring.prometheus.scrape_cache_ms=0)`,
+    );
+    console.log(
+      `  reference (static)   p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ${r.rps.toFixed(0)} req/s`,
+    );
+    console.log(
+      `  p99 ratio wks/reference = ${(w.p99 / r.p99).toFixed(2)}x (default), ${(w0.p99 / r.p99).toFixed(2)}x (no cache)`,
+    );
+    console.log(
+      `  p99 = ${w.p99.toFixed(2)} ms default, ${w0.p99.toFixed(2)} ms without the scrape cache (target <= 20 ms): ${w.p99 <= 20 ? 'MET' : 'NOT MET'} / ${w0.p99 <= 20 ? 'MET' : 'NOT MET'}`,
+    );
     ref.close();
     ref = null;
     await stopServe(child);
@@ -178,7 +211,8 @@ try {
   child = nocache.child;
   for (let i = 0; i < 100; i++) await (await fetch(url0)).text(); // warm-up
   await new Promise((r) => setTimeout(r, 2000));
-  const heapOf = async () => Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(await (await fetch(url0)).text())?.[1] ?? NaN) / 1048576;
+  const heapOf = async () =>
+    Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(await (await fetch(url0)).text())?.[1] ?? NaN) / 1048576;
   const rss0 = rssKb(child.pid);
   const heap0 = await heapOf();
   const samples = [];
@@ -216,11 +250,19 @@ try {
   const firstMin = rssEvery10s.slice(0, 6);
   const lastMin = rssEvery10s.slice(-6);
   const windowed = firstMin.length && lastMin.length ? ((mean(lastMin) - mean(firstMin)) / mean(firstMin)) * 100 : NaN;
-  console.log(`\nsoak: ${SOAK_S} s at 10 scrapes/s, scrape cache off (${n} scrapes, ${failures} failed)${SOAK_S < 600 ? ` (shortened from 600 s; SOAK_S=600 for the full run)` : ''}`);
+  console.log(
+    `\nsoak: ${SOAK_S} s at 10 scrapes/s, scrape cache off (${n} scrapes, ${failures} failed)${SOAK_S < 600 ? ` (shortened from 600 s; SOAK_S=600 for the full run)` : ''}`,
+  );
   console.log(`  RSS (MiB) each minute: ${samples.join(', ') || '-'}`);
-  console.log(`  V8 heap used ${heap0.toFixed(1)} MiB -> ${heap1.toFixed(1)} MiB${process.env.MALLOC_ARENA_MAX ? `; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}`);
-  console.log(`  RSS after warm-up ${(rss0 / 1024).toFixed(1)} MiB -> end ${(rss1 / 1024).toFixed(1)} MiB: ${growth.toFixed(1)}% (point to point)`);
-  console.log(`  RSS mean of the first minute ${(mean(firstMin) / 1024).toFixed(1)} MiB -> last minute ${(mean(lastMin) / 1024).toFixed(1)} MiB: growth ${windowed.toFixed(1)}% (target <= 10%) ${windowed <= 10 ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `  V8 heap used ${heap0.toFixed(1)} MiB -> ${heap1.toFixed(1)} MiB${process.env.MALLOC_ARENA_MAX ? `; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}`,
+  );
+  console.log(
+    `  RSS after warm-up ${(rss0 / 1024).toFixed(1)} MiB -> end ${(rss1 / 1024).toFixed(1)} MiB: ${growth.toFixed(1)}% (point to point)`,
+  );
+  console.log(
+    `  RSS mean of the first minute ${(mean(firstMin) / 1024).toFixed(1)} MiB -> last minute ${(mean(lastMin) / 1024).toFixed(1)} MiB: growth ${windowed.toFixed(1)}% (target <= 10%) ${windowed <= 10 ? 'MET' : 'NOT MET'}`,
+  );
 } finally {
   ref?.close();
   for (const c of children) {

@@ -23,7 +23,9 @@ for (let i = 0; i < N; i++) {
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const base = median(times['node -e 0']);
 for (const [name, t] of Object.entries(times)) {
-  console.log(`${name.padEnd(16)} median ${median(t).toFixed(1).padStart(6)} ms   ratio ${(median(t) / base).toFixed(2)}x`);
+  console.log(
+    `${name.padEnd(16)} median ${median(t).toFixed(1).padStart(6)} ms   ratio ${(median(t) / base).toFixed(2)}x`,
+  );
 }
 const ratio = median(times['wks --version']) / base;
 console.log(`\nwks --version / node -e 0 = ${ratio.toFixed(2)}x (target <= 1.3x) ${ratio <= 1.3 ? 'MET' : 'NOT MET'}`);

@@ -25,14 +25,15 @@ import { register as registerMetrics } from './commands/metrics/index.js';
 import { register as registerServe } from './commands/serve/index.js';
 import { register as registerAlerts } from './commands/alerts/index.js';
 
-
 const increase = (_v: string, prev: number): number => prev + 1;
 
 /** Build the commander program (exported for tests). */
 export function buildProgram(): Command {
   const program = new Command('wks');
   program
-    .description('Operator toolkit for the workflow platform: backups, migrations, workflow state, locks, health, metrics.')
+    .description(
+      'Operator toolkit for the workflow platform: backups, migrations, workflow state, locks, health, metrics.',
+    )
     .version(VERSION, '-V, --version', 'print the wks version')
     .option('-c, --config <path>', 'config file (default: $WKS_CONFIG, else ./phase4-config.yml if present)')
     .option('--json', 'write exactly one JSON document to stdout')
@@ -76,7 +77,8 @@ function globalsFromArgv(argv: string[]): { json: boolean; verbose: number; colo
   const args = argv.slice(2);
   return {
     json: args.includes('--json'),
-    verbose: args.filter((a) => a === '-v' || a === '--verbose').length + (args.some((a) => /^-v{2,}$/.test(a)) ? 2 : 0),
+    verbose:
+      args.filter((a) => a === '-v' || a === '--verbose').length + (args.some((a) => /^-v{2,}$/.test(a)) ? 2 : 0),
     color: !args.includes('--no-color'),
   };
 }
@@ -90,10 +92,15 @@ export function handleError(err: unknown, argv: string[]): number {
   if (err instanceof CommanderError) {
     if (['commander.helpDisplayed', 'commander.version'].includes(err.code)) return ExitCode.OK;
     if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return ExitCode.USAGE;
-    const lines = err.message.replace(/^error:\s*/i, '').split('\n').filter(Boolean);
+    const lines = err.message
+      .replace(/^error:\s*/i, '')
+      .split('\n')
+      .filter(Boolean);
     const suggestion = lines.find((l) => /did you mean/i.test(l));
     const message = lines.filter((l) => l !== suggestion).join(' ');
-    const hint = suggestion ? suggestion.replace(/^\(|\)$/g, '').replace(/^Did/, 'did') : 'run `wks --help` (or `wks <command> --help`)';
+    const hint = suggestion
+      ? suggestion.replace(/^\(|\)$/g, '').replace(/^Did/, 'did')
+      : 'run `wks --help` (or `wks <command> --help`)';
     out.jsonError({ ok: false, error: { code: 'usage', exitCode: ExitCode.USAGE, message, hint } });
     out.stderr(`${c.red('Error:')} ${message}\n${c.dim('Try:')} ${hint}\n`);
     return ExitCode.USAGE;
@@ -102,7 +109,13 @@ export function handleError(err: unknown, argv: string[]): number {
   if (isWksError(err)) {
     out.jsonError({
       ok: false,
-      error: { code: err.code, exitCode: err.exitCode, message: err.message, hint: err.hint ?? null, ...(err.details ?? {}) },
+      error: {
+        code: err.code,
+        exitCode: err.exitCode,
+        message: err.message,
+        hint: err.hint ?? null,
+        ...(err.details ?? {}),
+      },
     });
     out.stderr(`${c.red('Error:')} ${err.message}\n`);
     if (err instanceof ConfigError) {
@@ -113,13 +126,17 @@ export function handleError(err: unknown, argv: string[]): number {
     }
     if (err.hint) out.stderr(`${c.dim('Try:')} ${err.hint}\n`);
     if (g.verbose > 0 && err.stack) out.stderr(`${c.dim(redactText(err.stack))}\n`);
-    if (g.verbose > 0 && err.cause instanceof Error) out.stderr(`${c.dim(`caused by: ${redactText(err.cause.stack ?? err.cause.message)}`)}\n`);
+    if (g.verbose > 0 && err.cause instanceof Error)
+      out.stderr(`${c.dim(`caused by: ${redactText(err.cause.stack ?? err.cause.message)}`)}\n`);
     return err.exitCode;
   }
 
   // An unexpected failure: still one line, with the stack behind -v.
   const e = err instanceof Error ? err : new Error(String(err));
-  out.jsonError({ ok: false, error: { code: 'internal', exitCode: ExitCode.FAILED, message: e.message, hint: 're-run with -v for details' } });
+  out.jsonError({
+    ok: false,
+    error: { code: 'internal', exitCode: ExitCode.FAILED, message: e.message, hint: 're-run with -v for details' },
+  });
   out.stderr(`${c.red('Error:')} ${e.message}\n`);
   if (g.verbose > 0) out.stderr(`${c.dim(redactText(e.stack ?? ''))}\n`);
   else out.stderr(`${c.dim('Try:')} re-run with -v for details; if it persists, report it with that output\n`);

@@ -6,5 +6,13 @@ export { buildRules, parseCondition, conditionHolds, AlertEngine, SIGNALS } from
 export type { AlertRule, AlertEvent, AlertSignals, AlertState } from './rules.js';
 export { gatherSignals, ERROR_RATE_WINDOW_MS } from './signals.js';
 export type { SignalSources } from './signals.js';
-export { notifyAll, sendToChannel, sendTestNotification, configuredChannels, requireChannel, testEvent, CHANNELS } from './notify.js';
+export {
+  notifyAll,
+  sendToChannel,
+  sendTestNotification,
+  configuredChannels,
+  requireChannel,
+  testEvent,
+  CHANNELS,
+} from './notify.js';
 export type { Channel, DeliveryResult, RetryOptions } from './notify.js';

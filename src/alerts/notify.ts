@@ -46,7 +46,8 @@ export function requireChannel(config: Config, channel: Channel): void {
   const a = config.monitoring.alerts;
   const missing: string[] = [];
   if (channel === 'slack' && !a.slack_webhook) missing.push('monitoring.alerts.slack_webhook (ALERT_SLACK_WEBHOOK)');
-  if (channel === 'pagerduty' && !a.pagerduty_key) missing.push('monitoring.alerts.pagerduty_key (ALERT_PAGERDUTY_KEY)');
+  if (channel === 'pagerduty' && !a.pagerduty_key)
+    missing.push('monitoring.alerts.pagerduty_key (ALERT_PAGERDUTY_KEY)');
   if (channel === 'email') {
     if (!a.email.smtp_url) missing.push('monitoring.alerts.email.smtp_url (ALERT_SMTP_URL)');
     if (!a.email.to) missing.push('monitoring.alerts.email.to (ALERT_EMAIL_TO)');
@@ -54,7 +55,11 @@ export function requireChannel(config: Config, channel: Channel): void {
   if (missing.length) {
     throw new ConfigError(
       `the ${channel} channel is not configured`,
-      missing.map((k) => ({ key: `phase4.${k.split(' ')[0]}`, message: 'required for this channel', source: 'default' })),
+      missing.map((k) => ({
+        key: `phase4.${k.split(' ')[0]}`,
+        message: 'required for this channel',
+        source: 'default',
+      })),
       { hint: `set ${missing.join(' and ')}` },
     );
   }
@@ -98,14 +103,24 @@ async function postJson(channel: string, url: string, body: unknown, timeoutMs: 
 }
 
 function text(e: AlertEvent): string {
-  const v = e.value === null ? 'no data' : Number.isFinite(e.value) ? String(Math.round(e.value * 1000) / 1000) : String(e.value);
+  const v =
+    e.value === null
+      ? 'no data'
+      : Number.isFinite(e.value)
+        ? String(Math.round(e.value * 1000) / 1000)
+        : String(e.value);
   const head = e.kind === 'firing' ? `[FIRING] ${e.rule} (${e.severity})` : `[RESOLVED] ${e.rule}`;
   const down = e.details?.down ? `\ndown: ${(e.details.down as string[]).join(', ')}` : '';
   return `${head}: ${e.summary}\ncondition: ${e.condition} (value: ${v})\nsince: ${e.at.toISOString()}\nhost: ${hostname()}${down}`;
 }
 
 /** Send one event to one channel (with retries). Throws OperationError with a redacted message after the last attempt. */
-export async function sendToChannel(config: Config, channel: Channel, event: AlertEvent, retry: RetryOptions = {}): Promise<number> {
+export async function sendToChannel(
+  config: Config,
+  channel: Channel,
+  event: AlertEvent,
+  retry: RetryOptions = {},
+): Promise<number> {
   const a = config.monitoring.alerts;
   const timeoutMs = config.health.check_timeout_ms;
   for (const s of [a.slack_webhook, a.pagerduty_key, a.email.smtp_url]) registerSecret(s);
@@ -133,7 +148,11 @@ export async function sendToChannel(config: Config, channel: Channel, event: Ale
         await postJson('pagerduty', a.pagerduty_url, body, timeoutMs);
       } else {
         const nodemailer = (await import('nodemailer')).default;
-        const transport = nodemailer.createTransport(a.email.smtp_url!, { connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs } as never);
+        const transport = nodemailer.createTransport(a.email.smtp_url!, {
+          connectionTimeout: timeoutMs,
+          greetingTimeout: timeoutMs,
+          socketTimeout: timeoutMs,
+        } as never);
         try {
           await transport.sendMail({
             from: a.email.from,
@@ -160,14 +179,24 @@ export async function sendToChannel(config: Config, channel: Channel, event: Ale
 }
 
 /** Send `event` to every configured channel; never throws (results say what failed). */
-export async function notifyAll(config: Config, event: AlertEvent, retry: RetryOptions = {}, channels = configuredChannels(config)): Promise<DeliveryResult[]> {
+export async function notifyAll(
+  config: Config,
+  event: AlertEvent,
+  retry: RetryOptions = {},
+  channels = configuredChannels(config),
+): Promise<DeliveryResult[]> {
   return Promise.all(
     channels.map(async (channel) => {
       try {
         const attempts = await sendToChannel(config, channel, event, retry);
         return { channel, ok: true, attempts };
       } catch (err) {
-        return { channel, ok: false, attempts: ((err as { details?: { attempts?: number } }).details?.attempts ?? 1), error: (err as Error).message };
+        return {
+          channel,
+          ok: false,
+          attempts: (err as { details?: { attempts?: number } }).details?.attempts ?? 1,
+          error: (err as Error).message,
+        };
       }
     }),
   );
@@ -202,6 +231,12 @@ export async function sendTestNotification(
   const now = opts.now ?? new Date();
   const fired = testEvent('firing', now);
   let attempts = await sendToChannel(config, channel, fired, opts.retry);
-  if (channel === 'pagerduty') attempts += await sendToChannel(config, channel, { ...testEvent('resolved', now), dedupKey: fired.dedupKey }, opts.retry);
+  if (channel === 'pagerduty')
+    attempts += await sendToChannel(
+      config,
+      channel,
+      { ...testEvent('resolved', now), dedupKey: fired.dedupKey },
+      opts.retry,
+    );
   return { channel, sent: true, attempts, dedupKey: fired.dedupKey };
 }

@@ -21,7 +21,14 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 
-export const SIGNALS = ['error_rate', 'workflow_duration', 'backup_age', 'backup_failed', 'disk_free_bytes', 'dependency_down'] as const;
+export const SIGNALS = [
+  'error_rate',
+  'workflow_duration',
+  'backup_age',
+  'backup_failed',
+  'disk_free_bytes',
+  'dependency_down',
+] as const;
 export type SignalName = (typeof SIGNALS)[number];
 export type AlertSignals = Partial<Record<SignalName, number | null>> & { down?: string[] };
 
@@ -44,9 +51,13 @@ const COND = /^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|
 /** Parse `signal op value[unit]`. Throws Error with a readable message when it does not parse. */
 export function parseCondition(condition: string): { signal: SignalName; op: Op; threshold: number } {
   const m = COND.exec(condition);
-  if (!m) throw new Error(`cannot parse condition "${condition}" (expected: <signal> <op> <number>[unit], e.g. error_rate > 0.05)`);
+  if (!m)
+    throw new Error(
+      `cannot parse condition "${condition}" (expected: <signal> <op> <number>[unit], e.g. error_rate > 0.05)`,
+    );
   const signal = m[1] as SignalName;
-  if (!(SIGNALS as readonly string[]).includes(signal)) throw new Error(`unknown signal "${m[1]}" (known: ${SIGNALS.join(', ')})`);
+  if (!(SIGNALS as readonly string[]).includes(signal))
+    throw new Error(`unknown signal "${m[1]}" (known: ${SIGNALS.join(', ')})`);
   let threshold = Number(m[3]);
   if (m[4]) threshold = parseDuration(`${m[3]}${m[4]}`)! / 1000;
   return { signal, op: m[2] as Op, threshold };
@@ -73,7 +84,12 @@ export function buildRules(config: Config): AlertRule[] {
   const builtins = [
     { name: 'backup_stale', condition: `backup_age > ${rpoS}`, duration: '0s', severity: 'critical' as Severity },
     { name: 'backup_failed', condition: 'backup_failed > 0', duration: '0s', severity: 'critical' as Severity },
-    { name: 'disk_low', condition: `disk_free_bytes < ${config.health.min_free_bytes}`, duration: '5m', severity: 'warning' as Severity },
+    {
+      name: 'disk_low',
+      condition: `disk_free_bytes < ${config.health.min_free_bytes}`,
+      duration: '5m',
+      severity: 'warning' as Severity,
+    },
     { name: 'dependency_down', condition: 'dependency_down > 0', duration: '1m', severity: 'critical' as Severity },
   ];
   const configured = config.monitoring.alerts.rules.map((r) => ({ ...r, severity: 'warning' as Severity }));
@@ -93,7 +109,11 @@ export function buildRules(config: Config): AlertRule[] {
         summary: SUMMARIES[r.name] ?? `${r.condition} for ${r.duration}`,
       });
     } catch (err) {
-      issues.push({ key: i < configured.length ? `phase4.monitoring.alerts.rules[${i}].condition` : `built-in rule ${r.name}`, message: (err as Error).message, source: 'config' });
+      issues.push({
+        key: i < configured.length ? `phase4.monitoring.alerts.rules[${i}].condition` : `built-in rule ${r.name}`,
+        message: (err as Error).message,
+        source: 'config',
+      });
     }
   });
   if (issues.length) throw new ConfigError('invalid alert rule', issues);

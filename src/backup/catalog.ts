@@ -16,7 +16,10 @@ export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
 
 /** A new backup id for time `now`. */
 export function newBackupId(now: Date): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${t}-${randomBytes(2).toString('hex')}`;
 }
 
@@ -39,7 +42,16 @@ function readJson<T>(file: string): T | null {
 
 function validManifest(m: unknown): m is Manifest {
   const x = m as Manifest;
-  return !!x && typeof x === 'object' && x.format === 'wks-backup/1' && typeof x.id === 'string' && ID_RE.test(x.id) && typeof x.file === 'string' && typeof x.sha256 === 'string' && typeof x.created_at === 'string';
+  return (
+    !!x &&
+    typeof x === 'object' &&
+    x.format === 'wks-backup/1' &&
+    typeof x.id === 'string' &&
+    ID_RE.test(x.id) &&
+    typeof x.file === 'string' &&
+    typeof x.sha256 === 'string' &&
+    typeof x.created_at === 'string'
+  );
 }
 
 /**
@@ -54,7 +66,11 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
     names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries, problems };
-    throw fsError(err, `cannot read the backup directory ${dir}`, 'check BACKUP_STORAGE_PATH (database.backup.storage_path) and its permissions');
+    throw fsError(
+      err,
+      `cannot read the backup directory ${dir}`,
+      'check BACKUP_STORAGE_PATH (database.backup.storage_path) and its permissions',
+    );
   }
   for (const name of names) {
     const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(name);
@@ -75,7 +91,15 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
       verification: v && v.id === manifest.id ? v : null,
     });
   }
-  entries.sort((a, b) => (a.manifest.created_at === b.manifest.created_at ? (a.manifest.id < b.manifest.id ? 1 : -1) : a.manifest.created_at < b.manifest.created_at ? 1 : -1));
+  entries.sort((a, b) =>
+    a.manifest.created_at === b.manifest.created_at
+      ? a.manifest.id < b.manifest.id
+        ? 1
+        : -1
+      : a.manifest.created_at < b.manifest.created_at
+        ? 1
+        : -1,
+  );
   return { entries, problems };
 }
 
@@ -90,18 +114,27 @@ export function resolveBackup(entries: CatalogEntry[], selector: string, dir: st
   const hits = s ? entries.filter((e) => e.manifest.id.startsWith(s)) : [];
   if (hits.length === 1) return hits[0]!;
   if (hits.length === 0) {
-    throw new NotFoundError(`no backup matches "${s}" in ${dir}`, { hint: 'run `wks backup list` to see the backup ids' });
+    throw new NotFoundError(`no backup matches "${s}" in ${dir}`, {
+      hint: 'run `wks backup list` to see the backup ids',
+    });
   }
-  const shown = hits.slice(0, 5).map((e) => e.manifest.id).join(', ');
-  throw new UsageError(`"${s}" is ambiguous: it matches ${hits.length} backups (${shown}${hits.length > 5 ? ', ...' : ''})`, {
-    hint: 'type more characters of the id',
-    details: { matches: hits.map((e) => e.manifest.id) },
-  });
+  const shown = hits
+    .slice(0, 5)
+    .map((e) => e.manifest.id)
+    .join(', ');
+  throw new UsageError(
+    `"${s}" is ambiguous: it matches ${hits.length} backups (${shown}${hits.length > 5 ? ', ...' : ''})`,
+    {
+      hint: 'type more characters of the id',
+      details: { matches: hits.map((e) => e.manifest.id) },
+    },
+  );
 }
 
 /** The newest backup, or NotFoundError (5). */
 export function latestBackup(entries: CatalogEntry[], dir: string): CatalogEntry {
-  if (!entries.length) throw new NotFoundError(`there are no backups in ${dir}`, { hint: 'create one with `wks backup create`' });
+  if (!entries.length)
+    throw new NotFoundError(`there are no backups in ${dir}`, { hint: 'create one with `wks backup create`' });
   return entries[0]!;
 }
 
@@ -110,7 +143,9 @@ export function backupAt(entries: CatalogEntry[], at: Date, dir: string): Catalo
   const hit = entries.find((e) => new Date(e.manifest.created_at).getTime() <= at.getTime());
   if (!hit) {
     throw new NotFoundError(`no backup in ${dir} was taken at or before ${at.toISOString()}`, {
-      hint: entries.length ? `the oldest backup is ${entries[entries.length - 1]!.manifest.id} (${entries[entries.length - 1]!.manifest.created_at})` : 'create one with `wks backup create`',
+      hint: entries.length
+        ? `the oldest backup is ${entries[entries.length - 1]!.manifest.id} (${entries[entries.length - 1]!.manifest.created_at})`
+        : 'create one with `wks backup create`',
     });
   }
   return hit;
@@ -120,9 +155,13 @@ export function backupAt(entries: CatalogEntry[], at: Date, dir: string): Catalo
 export function parseAt(text: string): Date {
   const t = text.trim();
   const stamp = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(t);
-  const d = stamp ? new Date(`${stamp[1]}-${stamp[2]}-${stamp[3]}T${stamp[4]}:${stamp[5]}:${stamp[6]}Z`) : new Date(t.replace(' ', 'T'));
+  const d = stamp
+    ? new Date(`${stamp[1]}-${stamp[2]}-${stamp[3]}T${stamp[4]}:${stamp[5]}:${stamp[6]}Z`)
+    : new Date(t.replace(' ', 'T'));
   if (Number.isNaN(d.getTime())) {
-    throw new UsageError(`--at: cannot read "${text}" as a time`, { hint: 'use ISO 8601, e.g. --at 2026-11-29T02:00:00Z' });
+    throw new UsageError(`--at: cannot read "${text}" as a time`, {
+      hint: 'use ISO 8601, e.g. --at 2026-11-29T02:00:00Z',
+    });
   }
   return d;
 }

@@ -23,11 +23,27 @@ import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compres
 import { keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
-import { FILE_MODE, ensurePrivateDir, fsError, fsyncFile, ownedTempPath, removeQuietly, sweepLeftovers, writeJsonAtomic } from './files.js';
+import {
+  FILE_MODE,
+  ensurePrivateDir,
+  fsError,
+  fsyncFile,
+  ownedTempPath,
+  removeQuietly,
+  sweepLeftovers,
+  writeJsonAtomic,
+} from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
-import { BACKUP_TYPES, COMPRESSIONS, type BackupType, type Compression, type LogFn, type Manifest, type ProgressFn } from './types.js';
+import {
+  BACKUP_TYPES,
+  COMPRESSIONS,
+  type BackupType,
+  type Compression,
+  type LogFn,
+  type Manifest,
+  type ProgressFn,
+} from './types.js';
 import { UsageError } from '../errors.js';
-
 
 export interface CreateOptions {
   /** Default `manual`. */
@@ -60,9 +76,11 @@ export interface CreateResult {
 /** Validate and default the create options against config. Throws UsageError (2), ConfigError (78), DependencyError. */
 function resolveOptions(config: Config, opts: CreateOptions) {
   const type = opts.type ?? 'manual';
-  if (!BACKUP_TYPES.includes(type)) throw new UsageError(`unknown backup type "${type}"`, { hint: `use one of: ${BACKUP_TYPES.join(', ')}` });
+  if (!BACKUP_TYPES.includes(type))
+    throw new UsageError(`unknown backup type "${type}"`, { hint: `use one of: ${BACKUP_TYPES.join(', ')}` });
   const compression = opts.compression ?? config.database.backup.compression;
-  if (!COMPRESSIONS.includes(compression)) throw new UsageError(`unknown compression "${compression}"`, { hint: `use one of: ${COMPRESSIONS.join(', ')}` });
+  if (!COMPRESSIONS.includes(compression))
+    throw new UsageError(`unknown compression "${compression}"`, { hint: `use one of: ${COMPRESSIONS.join(', ')}` });
   assertCompressionAvailable(compression);
   const encrypt = opts.encrypt ?? config.database.backup.encryption.enabled;
   let encryption = null;
@@ -72,7 +90,8 @@ function resolveOptions(config: Config, opts: CreateOptions) {
     encryption = prepareEncryption(src);
   }
   const label = opts.label ?? null;
-  if (label !== null && (label.length > 200 || /[\n\r]/.test(label))) throw new UsageError('--label must be one line of at most 200 characters');
+  if (label !== null && (label.length > 200 || /[\n\r]/.test(label)))
+    throw new UsageError('--label must be one line of at most 200 characters');
   return { type, compression, encryption, label };
 }
 
@@ -89,12 +108,24 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
   const resolved = resolveOptions(config, opts);
   const dir = config.database.backup.storage_path;
   ensurePrivateDir(dir);
-  const result: CreateResult = await withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: `backup create (${resolved.type})`, onWait: opts.onLockWait }, async () => {
-    const cleaned = [...sweepLeftovers(dir), ...sweepOrphans(dir)];
-    if (cleaned.length) opts.log?.('info', `removed ${cleaned.length} leftover file(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`);
-    const r = await createLocked(config, engine, resolved, opts);
-    return { ...r, cleaned };
-  });
+  const result: CreateResult = await withBackupLock(
+    dir,
+    {
+      timeoutMs: config.database.backup.lock_timeout_ms,
+      command: `backup create (${resolved.type})`,
+      onWait: opts.onLockWait,
+    },
+    async () => {
+      const cleaned = [...sweepLeftovers(dir), ...sweepOrphans(dir)];
+      if (cleaned.length)
+        opts.log?.(
+          'info',
+          `removed ${cleaned.length} leftover file(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`,
+        );
+      const r = await createLocked(config, engine, resolved, opts);
+      return { ...r, cleaned };
+    },
+  );
   const rotate = opts.rotate ?? config.database.backup.rotate_after_create;
   if (rotate) {
     const { rotateBackups } = await import('./rotate.js');
@@ -186,10 +217,23 @@ export async function createLocked(
       hostname: hostname(),
     };
     writeJsonAtomic(manifestPath(dir, id), manifest);
-    if (rowId !== null) await engine.logFinish(config, rowId, { status: 'completed', completedAt: new Date(), sizeBytes: enc.storedSize, checksum: enc.storedSha256 }, opts.log);
+    if (rowId !== null)
+      await engine.logFinish(
+        config,
+        rowId,
+        { status: 'completed', completedAt: new Date(), sizeBytes: enc.storedSize, checksum: enc.storedSha256 },
+        opts.log,
+      );
     return { manifest, path: finalPath };
   } catch (err) {
-    for (const f of [rawTmp, `${rawTmp}-journal`, `${rawTmp}-wal`, `${rawTmp}-shm`, storedTmp, ...(renamed ? [finalPath] : [])]) {
+    for (const f of [
+      rawTmp,
+      `${rawTmp}-journal`,
+      `${rawTmp}-wal`,
+      `${rawTmp}-shm`,
+      storedTmp,
+      ...(renamed ? [finalPath] : []),
+    ]) {
       try {
         removeQuietly(f);
       } catch {
@@ -197,7 +241,8 @@ export async function createLocked(
       }
     }
     const e = err instanceof WksError ? err : fsError(err, `backup of ${engine.source(config)} failed`);
-    if (rowId !== null) await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
+    if (rowId !== null)
+      await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
     throw e;
   }
 }

@@ -63,9 +63,16 @@ export interface BackupEngine {
    * row counting), so the caller can start hashing it in parallel.
    * Throws NotFoundError (5) when the database does not exist, DependencyError when it is unreachable.
    */
-  snapshot(config: Config, opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn; onImageReady?: (file: string) => void }): Promise<SnapshotResult>;
+  snapshot(
+    config: Config,
+    opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn; onImageReady?: (file: string) => void },
+  ): Promise<SnapshotResult>;
   /** Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest. Never throws for a bad image: it reports failed checks. */
-  checkImage(imagePath: string, manifest: Manifest, opts: { deep: boolean; config?: Config; log?: LogFn }): Promise<VerifyCheck[]>;
+  checkImage(
+    imagePath: string,
+    manifest: Manifest,
+    opts: { deep: boolean; config?: Config; log?: LogFn },
+  ): Promise<VerifyCheck[]>;
   /** Where a restore goes: the live database, or `to` for inspection. */
   restoreTarget(config: Config, to?: string): RestoreTarget | Promise<RestoreTarget>;
   /** Throws ConflictError (4) when another process uses the target. */
@@ -78,7 +85,12 @@ export interface BackupEngine {
    * anything. `deep` asks for a full structural check of the installed
    * database as well. Returns the integrity result (a short text starting with `ok`).
    */
-  install(target: RestoreTarget, manifest: Manifest, decode: (dest: string) => Promise<void | { settled: Promise<void> }>, opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean; deep?: boolean }): Promise<{ integrity: string }>;
+  install(
+    target: RestoreTarget,
+    manifest: Manifest,
+    decode: (dest: string) => Promise<void | { settled: Promise<void> }>,
+    opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean; deep?: boolean },
+  ): Promise<{ integrity: string }>;
   /** Engine-specific "what next" lines after a restore (optional). */
   nextSteps?(target: RestoreTarget): string[];
   /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */
@@ -108,7 +120,10 @@ export async function engineForManifest(m: Manifest): Promise<BackupEngine> {
     return postgresEngine;
   }
   const { DependencyError } = await import('../errors.js');
-  throw new DependencyError(`backup ${m.id} was made by the ${m.engine} engine, which this version of wks does not have`, {
-    hint: 'upgrade wks',
-  });
+  throw new DependencyError(
+    `backup ${m.id} was made by the ${m.engine} engine, which this version of wks does not have`,
+    {
+      hint: 'upgrade wks',
+    },
+  );
 }

@@ -39,7 +39,11 @@ export function ensurePrivateDir(dir: string): void {
     if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     if ((st.mode & 0o777) !== DIR_MODE) chmodSync(dir, DIR_MODE);
   } catch (err) {
-    throw fsError(err, `cannot use backup directory ${dir}`, 'set BACKUP_STORAGE_PATH (database.backup.storage_path) to a writable directory');
+    throw fsError(
+      err,
+      `cannot use backup directory ${dir}`,
+      'set BACKUP_STORAGE_PATH (database.backup.storage_path) to a writable directory',
+    );
   }
 }
 
@@ -47,14 +51,21 @@ export function ensurePrivateDir(dir: string): void {
 export function fsError(err: unknown, what: string, hint?: string): OperationError {
   const code = (err as NodeJS.ErrnoException)?.code;
   const reason =
-    code === 'ENOSPC' ? 'no space left on device'
-    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-    : code === 'EROFS' ? 'read-only file system'
-    : code === 'EDQUOT' ? 'disk quota exceeded'
-    : code === 'ENOTDIR' ? 'not a directory'
-    : (err as Error)?.message ?? String(err);
+    code === 'ENOSPC'
+      ? 'no space left on device'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EROFS'
+          ? 'read-only file system'
+          : code === 'EDQUOT'
+            ? 'disk quota exceeded'
+            : code === 'ENOTDIR'
+              ? 'not a directory'
+              : ((err as Error)?.message ?? String(err));
   return new OperationError(`${what}: ${reason}`, {
-    hint: hint ?? (code === 'ENOSPC' ? 'free space in the backup directory (or run `wks backup rotate`), then retry' : undefined),
+    hint:
+      hint ??
+      (code === 'ENOSPC' ? 'free space in the backup directory (or run `wks backup rotate`), then retry' : undefined),
     cause: err,
     details: code ? { errno: code } : undefined,
   });
@@ -62,7 +73,10 @@ export function fsError(err: unknown, what: string, hint?: string): OperationErr
 
 /** Atomically write a JSON document (0600) under an owned temp name, so sweepLeftovers can tell a crashed writer's file by its pid. */
 export function writeJsonAtomic(target: string, doc: unknown): void {
-  writeFileAtomic(target, `${JSON.stringify(doc, null, 2)}\n`, { mode: FILE_MODE, tempPath: ownedTempPath(path.dirname(target), path.basename(target)) });
+  writeFileAtomic(target, `${JSON.stringify(doc, null, 2)}\n`, {
+    mode: FILE_MODE,
+    tempPath: ownedTempPath(path.dirname(target), path.basename(target)),
+  });
 }
 
 /** fsync a file by path. */
@@ -91,7 +105,10 @@ export function removeQuietly(file: string): void {
  * 10 min). Returns the names removed.
  * Call it only while holding the backup lock.
  */
-export function sweepLeftovers(dir: string, opts: { staleMs?: number; now?: number; ownedOnly?: boolean } = {}): string[] {
+export function sweepLeftovers(
+  dir: string,
+  opts: { staleMs?: number; now?: number; ownedOnly?: boolean } = {},
+): string[] {
   const removed: string[] = [];
   const now = opts.now ?? Date.now();
   let names: string[];

@@ -8,10 +8,23 @@ import { readCatalog } from './catalog.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
 export { createBackup, type CreateOptions, type CreateResult } from './create.js';
-export { verifyBackup, verifyEntry, selectBackups, verificationFailure, type VerifyOptions, type Selection } from './verify.js';
+export {
+  verifyBackup,
+  verifyEntry,
+  selectBackups,
+  verificationFailure,
+  type VerifyOptions,
+  type Selection,
+} from './verify.js';
 export { restoreBackup, type RestoreOptions, type RestoreResult, type RestorePlan } from './restore.js';
 export { rotateBackups, type RotateOptions, type RotateResult } from './rotate.js';
-export { planRetention, policyFromConfig, type RetentionPolicy, type RetentionItem, type RetentionDecision } from './retention.js';
+export {
+  planRetention,
+  policyFromConfig,
+  type RetentionPolicy,
+  type RetentionItem,
+  type RetentionDecision,
+} from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
 export { parseAt } from './catalog.js';
 export type { BackupEngine } from './engine.js';
@@ -57,7 +70,9 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
     engine: m.engine,
     file: m.file,
     data_present: e.dataPresent,
-    verification: e.verification ? { ok: e.verification.ok, at: e.verification.at, deep: e.verification.deep, failed: e.verification.failed } : null,
+    verification: e.verification
+      ? { ok: e.verification.ok, at: e.verification.at, deep: e.verification.deep, failed: e.verification.failed }
+      : null,
   };
 }
 

@@ -60,7 +60,13 @@ export function describeOwner(o: LockOwner | null): string {
  */
 export async function acquireBackupLock(dir: string, opts: LockOptions): Promise<() => void> {
   const file = path.join(dir, LOCK_NAME);
-  const me: LockOwner = { pid: process.pid, host: hostname(), started_at: new Date().toISOString(), token: randomBytes(8).toString('hex'), command: opts.command };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    started_at: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+    command: opts.command,
+  };
   const deadline = Date.now() + opts.timeoutMs;
   let waited = false;
   let delay = 20;
@@ -84,7 +90,12 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
       };
     } catch (err) {
       removeQuietly(tmp);
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, `cannot create the backup lock in ${dir}`, 'check that the backup directory is writable (BACKUP_STORAGE_PATH)');
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw fsError(
+          err,
+          `cannot create the backup lock in ${dir}`,
+          'check that the backup directory is writable (BACKUP_STORAGE_PATH)',
+        );
     }
     const owner = readOwner(file);
     if (isStale(owner, opts.foreignStaleMs ?? 6 * 3600_000)) {

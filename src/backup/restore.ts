@@ -73,15 +73,24 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   const engine = await engineForManifest(m);
   const current = await engineFor(config).catch(() => null);
   if (!opts.to && current && current.name !== engine.name) {
-    throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, { hint: 'use --to to restore it to a separate file' });
+    throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, {
+      hint: 'use --to to restore it to a separate file',
+    });
   }
   const target = await engine.restoreTarget(config, opts.to);
   if (!target.live && target.exists && !opts.force) {
-    throw new ConflictError(`${target.description} already exists`, { hint: 'choose a new --to path, or pass --force to overwrite it' });
+    throw new ConflictError(`${target.description} already exists`, {
+      hint: 'choose a new --to path, or pass --force to overwrite it',
+    });
   }
 
   const tv = Date.now();
-  const verification = await verifyEntry(config, entry!, { deep: opts.deep, now: opts.now, log: opts.log, onProgress: opts.onProgress });
+  const verification = await verifyEntry(config, entry!, {
+    deep: opts.deep,
+    now: opts.now,
+    log: opts.log,
+    onProgress: opts.onProgress,
+  });
   const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
   if (!verification.ok) throw verificationFailure(verification);
 
@@ -95,80 +104,120 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     schema_version: m.schema_version,
   };
   if (opts.confirm && !(await opts.confirm(plan))) {
-    return { ...base, cancelled: true, safety_backup_id: null, integrity: null, duration_ms: Date.now() - t0, timings, next_steps: [] };
+    return {
+      ...base,
+      cancelled: true,
+      safety_backup_id: null,
+      integrity: null,
+      duration_ms: Date.now() - t0,
+      timings,
+      next_steps: [],
+    };
   }
 
   const dir = config.database.backup.storage_path;
-  return withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait }, async () => {
-    sweepLeftovers(dir);
-    // A restore killed mid-way leaves its temp file beside the target: remove it now.
-    if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
-    let safetyId: string | null = null;
-    const ts = Date.now();
-    if (plan.safetyBackup) {
-      try {
-        const r = resolveCreateOptions(config, { type: 'manual', label: 'pre-restore', encrypt: !!m.encryption || config.database.backup.encryption.enabled });
-        const safety = await createLocked(config, engine, r, { log: opts.log, onProgress: opts.onProgress });
-        safetyId = safety.manifest.id;
-        opts.log?.('info', `safety backup of the current database: ${safetyId}`);
-      } catch (err) {
-        if (!opts.force) {
-          throw new OperationError(`could not take a safety backup of ${target.description}: ${(err as Error).message}`, {
-            cause: err,
-            hint: 'fix the cause (disk space?), or pass --force to restore without a safety backup',
+  return withBackupLock(
+    dir,
+    { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
+    async () => {
+      sweepLeftovers(dir);
+      // A restore killed mid-way leaves its temp file beside the target: remove it now.
+      if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
+      let safetyId: string | null = null;
+      const ts = Date.now();
+      if (plan.safetyBackup) {
+        try {
+          const r = resolveCreateOptions(config, {
+            type: 'manual',
+            label: 'pre-restore',
+            encrypt: !!m.encryption || config.database.backup.encryption.enabled,
           });
-        }
-        opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
-      }
-    }
-    timings.safety_backup_ms = Date.now() - ts;
-    const keySource = m.encryption ? keySourceFromConfig(config) : null;
-    const ti = Date.now();
-    let integrity: string;
-    try {
-      ({ integrity } = await engine.install(target, m, async (dest) => {
-        if (m.compression === 'none' && !m.encryption) {
-          // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
-          // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
-          // the new file is exactly the image that verification just checked.
-          opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-          await copyFile(entry!.dataPath, dest, fsConstants.COPYFILE_EXCL);
-          const h = await hashFileInWorker(dest);
-          if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
-            throw new VerificationError(`the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`, and check the disk' });
+          const safety = await createLocked(config, engine, r, { log: opts.log, onProgress: opts.onProgress });
+          safetyId = safety.manifest.id;
+          opts.log?.('info', `safety backup of the current database: ${safetyId}`);
+        } catch (err) {
+          if (!opts.force) {
+            throw new OperationError(
+              `could not take a safety backup of ${target.description}: ${(err as Error).message}`,
+              {
+                cause: err,
+                hint: 'fix the cause (disk space?), or pass --force to restore without a safety backup',
+              },
+            );
           }
-          return;
+          opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
         }
-        const d = await decodeTo(entry!.dataPath, dest, {
-          compression: m.compression,
-          encryption: m.encryption,
-          keySource,
-          what: `backup ${m.id}`,
-          onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
+      }
+      timings.safety_backup_ms = Date.now() - ts;
+      const keySource = m.encryption ? keySourceFromConfig(config) : null;
+      const ti = Date.now();
+      let integrity: string;
+      try {
+        ({ integrity } = await engine.install(
+          target,
+          m,
+          async (dest) => {
+            if (m.compression === 'none' && !m.encryption) {
+              // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
+              // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
+              // the new file is exactly the image that verification just checked.
+              opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
+              await copyFile(entry!.dataPath, dest, fsConstants.COPYFILE_EXCL);
+              const h = await hashFileInWorker(dest);
+              if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
+                throw new VerificationError(
+                  `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
+                  { hint: 'verify it again with `wks backup verify`, and check the disk' },
+                );
+              }
+              return;
+            }
+            const d = await decodeTo(entry!.dataPath, dest, {
+              compression: m.compression,
+              encryption: m.encryption,
+              keySource,
+              what: `backup ${m.id}`,
+              onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
+            });
+            if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
+              throw new VerificationError(
+                `backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`,
+                { hint: 'verify it again with `wks backup verify`' },
+              );
+            }
+          },
+          { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep },
+        ));
+      } catch (err) {
+        if (err instanceof WksError) throw err;
+        throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
+          cause: err,
+          hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
         });
-        if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
-          throw new VerificationError(`backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`, { hint: 'verify it again with `wks backup verify`' });
-        }
-      }, { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep }));
-    } catch (err) {
-      if (err instanceof WksError) throw err;
-      throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
-        cause: err,
-        hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
-      });
-    }
-    timings.install_ms = Date.now() - ti;
-    const next: string[] = [];
-    if (target.live) {
-      next.push('start the application (and `wks serve`) again');
-      next.push(...(engine.nextSteps?.(target) ?? []));
-      next.push(`check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`);
-      next.push('check the service: `wks health`');
-      if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
-    } else {
-      next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
-      next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
-    }
-    return { ...base, cancelled: false, safety_backup_id: safetyId, integrity, duration_ms: Date.now() - t0, timings, next_steps: next };
-  });
+      }
+      timings.install_ms = Date.now() - ti;
+      const next: string[] = [];
+      if (target.live) {
+        next.push('start the application (and `wks serve`) again');
+        next.push(...(engine.nextSteps?.(target) ?? []));
+        next.push(
+          `check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`,
+        );
+        next.push('check the service: `wks health`');
+        if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+      } else {
+        next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
+        next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
+      }
+      return {
+        ...base,
+        cancelled: false,
+        safety_backup_id: safetyId,
+        integrity,
+        duration_ms: Date.now() - t0,
+        timings,
+        next_steps: next,
+      };
+    },
+  );
 }

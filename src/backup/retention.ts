@@ -82,11 +82,14 @@ export function planRetention(items: RetentionItem[], policy: RetentionPolicy, n
   for (const i of sorted) {
     const a = nowMs - i.createdAt.getTime();
     if (a < 0) add(i.id, 'dated in the future (clock skew?)');
-    if (i.type === 'pre-migration' && a < policy.preMigrationMinAgeMs) add(i.id, `pre-migration backup younger than ${age(policy.preMigrationMinAgeMs)}`);
+    if (i.type === 'pre-migration' && a < policy.preMigrationMinAgeMs)
+      add(i.id, `pre-migration backup younger than ${age(policy.preMigrationMinAgeMs)}`);
   }
   sorted.slice(0, policy.keepLast).forEach((i, n) => add(i.id, `keep_last ${n + 1}/${policy.keepLast}`));
 
-  const inWindow = sorted.filter((i) => policy.retentionDays <= 0 || nowMs - i.createdAt.getTime() <= policy.retentionDays * DAY);
+  const inWindow = sorted.filter(
+    (i) => policy.retentionDays <= 0 || nowMs - i.createdAt.getTime() <= policy.retentionDays * DAY,
+  );
   const rules: Array<[keyof typeof BUCKETS, number]> = [
     ['hourly', policy.keepHourly],
     ['daily', policy.keepDaily],
@@ -94,7 +97,8 @@ export function planRetention(items: RetentionItem[], policy: RetentionPolicy, n
     ['monthly', policy.keepMonthly],
   ];
   if (rules.every(([, n]) => n <= 0)) {
-    for (const i of inWindow) add(i.id, policy.retentionDays > 0 ? `within retention_days ${policy.retentionDays}` : 'no retention limit');
+    for (const i of inWindow)
+      add(i.id, policy.retentionDays > 0 ? `within retention_days ${policy.retentionDays}` : 'no retention limit');
   } else {
     for (const [name, n] of rules) {
       if (n <= 0) continue;

@@ -43,7 +43,12 @@ export interface RotateResult {
 function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
   const byId = new Map(entries.map((e) => [e.manifest.id, e]));
   const decisions = planRetention(
-    entries.map((e) => ({ id: e.manifest.id, type: e.manifest.type, createdAt: new Date(e.manifest.created_at), verified: e.verification ? e.verification.ok : null })),
+    entries.map((e) => ({
+      id: e.manifest.id,
+      type: e.manifest.type,
+      createdAt: new Date(e.manifest.created_at),
+      verified: e.verification ? e.verification.ok : null,
+    })),
     policy,
     now,
   );
@@ -69,24 +74,34 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
   const now = opts.now ?? new Date();
   if (opts.dryRun) {
     const p = plan(readCatalog(dir).entries, policy, now);
-    return { dry_run: true, policy, kept: p.kept, deleted: p.deleted, freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0) };
+    return {
+      dry_run: true,
+      policy,
+      kept: p.kept,
+      deleted: p.deleted,
+      freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0),
+    };
   }
   ensurePrivateDir(dir);
-  return withBackupLock(dir, { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait }, async () => {
-    sweepLeftovers(dir);
-    sweepOrphans(dir);
-    const p = plan(readCatalog(dir).entries, policy, now);
-    let freed = 0;
-    for (const d of p.deleted) {
-      const e = p.byId.get(d.id)!;
-      removeQuietly(e.manifestPath);
-      fsyncDir(dir);
-      removeQuietly(e.dataPath);
-      removeQuietly(verifyPath(dir, d.id));
-      freed += d.stored_size;
-      opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
-    }
-    if (p.deleted.length) fsyncDir(dir);
-    return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
-  });
+  return withBackupLock(
+    dir,
+    { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
+    async () => {
+      sweepLeftovers(dir);
+      sweepOrphans(dir);
+      const p = plan(readCatalog(dir).entries, policy, now);
+      let freed = 0;
+      for (const d of p.deleted) {
+        const e = p.byId.get(d.id)!;
+        removeQuietly(e.manifestPath);
+        fsyncDir(dir);
+        removeQuietly(e.dataPath);
+        removeQuietly(verifyPath(dir, d.id));
+        freed += d.stored_size;
+        opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
+      }
+      if (p.deleted.length) fsyncDir(dir);
+      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+    },
+  );
 }

@@ -30,14 +30,26 @@ const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' 
  * for a bad backup; throws ConfigError (78) when an encrypted backup cannot be
  * checked because the key is missing or wrong (nothing is recorded then).
  */
-export async function verifyEntry(config: Config, entry: CatalogEntry, opts: VerifyOptions = {}): Promise<VerificationRecord> {
+export async function verifyEntry(
+  config: Config,
+  entry: CatalogEntry,
+  opts: VerifyOptions = {},
+): Promise<VerificationRecord> {
   const m = entry.manifest;
   const t0 = Date.now();
   const checks: VerifyCheck[] = [];
   const dir = config.database.backup.storage_path;
   const finish = (): VerificationRecord => {
     const failed = checks.find((c) => !c.ok)?.name ?? null;
-    const rec: VerificationRecord = { id: m.id, at: (opts.now ?? new Date()).toISOString(), ok: failed === null, deep: !!opts.deep, checks, failed, duration_ms: Date.now() - t0 };
+    const rec: VerificationRecord = {
+      id: m.id,
+      at: (opts.now ?? new Date()).toISOString(),
+      ok: failed === null,
+      deep: !!opts.deep,
+      checks,
+      failed,
+      duration_ms: Date.now() - t0,
+    };
     try {
       writeVerification(dir, rec);
     } catch (err) {
@@ -52,10 +64,19 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
   }
   checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
   const engine = await engineForManifest(m);
-  const progress = (phase: 'checksum' | 'decode') => (n: number) => opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
+  const progress = (phase: 'checksum' | 'decode') => (n: number) =>
+    opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
   const checksumCheck = (size: number, sha: string): VerifyCheck => {
     const ok = size === m.stored_size && sha === m.sha256;
-    return { name: 'checksum', ok, detail: ok ? `sha256 ${sha.slice(0, 16)}... matches` : size !== m.stored_size ? `size ${size} != manifest ${m.stored_size}` : `sha256 ${sha.slice(0, 16)}... != manifest ${m.sha256.slice(0, 16)}...` };
+    return {
+      name: 'checksum',
+      ok,
+      detail: ok
+        ? `sha256 ${sha.slice(0, 16)}... matches`
+        : size !== m.stored_size
+          ? `size ${size} != manifest ${m.stored_size}`
+          : `sha256 ${sha.slice(0, 16)}... != manifest ${m.sha256.slice(0, 16)}...`,
+    };
   };
 
   if (isPlain(entry)) {
@@ -91,13 +112,23 @@ export async function verifyEntry(config: Config, entry: CatalogEntry, opts: Ver
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
       const h = await hashFile(entry.dataPath);
       checks.push(checksumCheck(h.size, h.sha256));
-      checks.push({ name: 'decode', ok: false, detail: `${m.encryption ? 'decrypt/' : ''}decompress failed: ${(err as Error).message}` });
+      checks.push({
+        name: 'decode',
+        ok: false,
+        detail: `${m.encryption ? 'decrypt/' : ''}decompress failed: ${(err as Error).message}`,
+      });
       return finish();
     }
     checks.push(checksumCheck(decoded.storedSize, decoded.storedSha256));
     if (!checks[checks.length - 1]!.ok) return finish();
     const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
-    checks.push({ name: 'decode', ok: rawOk, detail: rawOk ? `decoded ${decoded.rawSize} bytes, raw sha256 matches` : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size` });
+    checks.push({
+      name: 'decode',
+      ok: rawOk,
+      detail: rawOk
+        ? `decoded ${decoded.rawSize} bytes, raw sha256 matches`
+        : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size`,
+    });
     if (!rawOk) return finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
@@ -121,7 +152,11 @@ export function verificationFailure(rec: VerificationRecord): VerificationError 
  * record when it passes; throws VerificationError (3) naming the failed
  * check, NotFoundError (5) / UsageError (2) for an unknown / ambiguous id.
  */
-export async function verifyBackup(config: Config, selector: string, opts: VerifyOptions = {}): Promise<VerificationRecord> {
+export async function verifyBackup(
+  config: Config,
+  selector: string,
+  opts: VerifyOptions = {},
+): Promise<VerificationRecord> {
   const dir = config.database.backup.storage_path;
   const entry = resolveBackup(readCatalog(dir).entries, selector, dir);
   const rec = await verifyEntry(config, entry, opts);

@@ -47,10 +47,15 @@ async function main() {
       const all = [...src.matchAll(anyImport(pkg))].length;
       const named = [...src.matchAll(staticImport(pkg))];
       if (all > named.length) names = null;
-      if (names) for (const m of named) for (const part of m[1].split(',')) {
-        const name = part.trim().split(/\s+as\s+/)[0].trim();
-        if (name) names.add(name);
-      }
+      if (names)
+        for (const m of named)
+          for (const part of m[1].split(',')) {
+            const name = part
+              .trim()
+              .split(/\s+as\s+/)[0]
+              .trim();
+            if (name) names.add(name);
+          }
     }
     if (names === null || names.size > 0) used.set(pkg, names);
   }
@@ -85,7 +90,10 @@ async function main() {
   for (const [file, src] of sources) {
     let out = src;
     for (const pkg of used.keys()) {
-      let rel = path.relative(path.dirname(file), path.join(vendorDir, `${pkg}.js`)).split(path.sep).join('/');
+      let rel = path
+        .relative(path.dirname(file), path.join(vendorDir, `${pkg}.js`))
+        .split(path.sep)
+        .join('/');
       if (!rel.startsWith('.')) rel = `./${rel}`;
       out = out.replace(anyImport(pkg), (_m, lead, q) => `${lead}${q}${rel}${q}`);
     }

@@ -96,7 +96,7 @@ function isSecretPath(p: string): boolean {
 function displayValue(p: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (isSecretPath(p) && v !== null && v !== '') return MASK;
-  const s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   return redactText(s.length > 80 ? `${s.slice(0, 77)}...` : s);
 }
 
@@ -125,9 +125,16 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read config file ${rel}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, [], {
-      hint: code === 'ENOENT' ? 'check -c/--config or WKS_CONFIG, or create one with `wks init`' : 'check the file permissions',
-    });
+    throw new ConfigError(
+      `cannot read config file ${rel}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      [],
+      {
+        hint:
+          code === 'ENOENT'
+            ? 'check -c/--config or WKS_CONFIG, or create one with `wks init`'
+            : 'check the file permissions',
+      },
+    );
   }
   const lineCounter = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -313,7 +320,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
         issues.push({
           key: envName,
           message: `required when PostgreSQL is enabled (set ${envName} or phase4.${p}, or PG_URL)`,
-          source: originOf('database.postgresql.enabled').layer === 'default' ? originOf('database.type').origin : originOf('database.postgresql.enabled').origin,
+          source:
+            originOf('database.postgresql.enabled').layer === 'default'
+              ? originOf('database.type').origin
+              : originOf('database.postgresql.enabled').origin,
         });
       }
     }
@@ -328,13 +338,30 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const min = Number(getPath(raw, 'database.pooling.min'));
   const max = Number(getPath(raw, 'database.pooling.max'));
   if (Number.isFinite(min) && Number.isFinite(max) && min > max) {
-    issues.push(issueAt('database.pooling.min', `pool min (${min}) must be <= pool max (${max}, from ${originOf('database.pooling.max').origin})`));
+    issues.push(
+      issueAt(
+        'database.pooling.min',
+        `pool min (${min}) must be <= pool max (${max}, from ${originOf('database.pooling.max').origin})`,
+      ),
+    );
   }
-  if (truthy('database.backup.encryption.enabled') && !present('database.backup.encryption.key') && !present('database.backup.encryption.key_file')) {
-    issues.push(issueAt('database.backup.encryption.enabled', 'encryption is enabled but no key is set (BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE)', false));
+  if (
+    truthy('database.backup.encryption.enabled') &&
+    !present('database.backup.encryption.key') &&
+    !present('database.backup.encryption.key_file')
+  ) {
+    issues.push(
+      issueAt(
+        'database.backup.encryption.enabled',
+        'encryption is enabled but no key is set (BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE)',
+        false,
+      ),
+    );
   }
   if (present('database.backup.encryption.key') && present('database.backup.encryption.key_file')) {
-    issues.push(issueAt('database.backup.encryption.key_file', 'set either an encryption key or a key file, not both', false));
+    issues.push(
+      issueAt('database.backup.encryption.key_file', 'set either an encryption key or a key file, not both', false),
+    );
   }
 
   // Secrets are registered before any error is thrown so the error text itself is redacted.
@@ -342,7 +369,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
   if (issues.length > 0 || !result.success) {
     const where = file ? rel : 'defaults and environment';
-    throw new ConfigError(`configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'} in ${where})`, issues);
+    throw new ConfigError(
+      `configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'} in ${where})`,
+      issues,
+    );
   }
 
   const config = result.data;
@@ -352,7 +382,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   // Relative paths resolve against the working directory at load time.
   config.database.path = path.resolve(cwd, config.database.path);
   config.database.backup.storage_path = path.resolve(cwd, config.database.backup.storage_path);
-  if (config.database.migrations.directory) config.database.migrations.directory = path.resolve(cwd, config.database.migrations.directory);
+  if (config.database.migrations.directory)
+    config.database.migrations.directory = path.resolve(cwd, config.database.migrations.directory);
   if (config.database.backup.encryption.key_file) {
     config.database.backup.encryption.key_file = path.resolve(cwd, config.database.backup.encryption.key_file);
   }

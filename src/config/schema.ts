@@ -87,14 +87,17 @@ export const cron = () =>
   });
 
 const url = () =>
-  str().refine((s) => {
-    try {
-      new URL(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, { error: 'expected a URL' });
+  str().refine(
+    (s) => {
+      try {
+        new URL(s);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected a URL' },
+  );
 
 const compression = preprocess(
   (v) => (v === true || v === 'true' ? 'gzip' : v === false || v === 'false' ? 'none' : v),

@@ -25,7 +25,19 @@
  */
 
 /** How a target column is written and checked. */
-export type ColumnKind = 'int2' | 'int4' | 'int8' | 'float' | 'numeric' | 'text' | 'timestamptz' | 'timestamp' | 'json' | 'bool' | 'bytea' | 'other';
+export type ColumnKind =
+  | 'int2'
+  | 'int4'
+  | 'int8'
+  | 'float'
+  | 'numeric'
+  | 'text'
+  | 'timestamptz'
+  | 'timestamp'
+  | 'json'
+  | 'bool'
+  | 'bytea'
+  | 'other';
 
 /** Map a PostgreSQL information_schema data_type / udt_name to a ColumnKind. */
 export function kindOf(dataType: string, udtName = ''): ColumnKind {
@@ -36,7 +48,15 @@ export function kindOf(dataType: string, udtName = ''): ColumnKind {
   if (t === 'bigint' || u === 'int8') return 'int8';
   if (t === 'double precision' || t === 'real' || u === 'float8' || u === 'float4') return 'float';
   if (t === 'numeric' || u === 'numeric') return 'numeric';
-  if (t === 'text' || t === 'character varying' || t === 'character' || u === 'text' || u === 'varchar' || u === 'bpchar') return 'text';
+  if (
+    t === 'text' ||
+    t === 'character varying' ||
+    t === 'character' ||
+    u === 'text' ||
+    u === 'varchar' ||
+    u === 'bpchar'
+  )
+    return 'text';
   if (t === 'timestamp with time zone' || u === 'timestamptz') return 'timestamptz';
   if (t === 'timestamp without time zone' || u === 'timestamp') return 'timestamp';
   if (t === 'jsonb' || t === 'json' || u === 'jsonb' || u === 'json') return 'json';
@@ -65,14 +85,29 @@ export function escapeCopyText(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     switch (c) {
-      case 92: out += '\\\\'; break;
-      case 9: out += '\\t'; break;
-      case 10: out += '\\n'; break;
-      case 13: out += '\\r'; break;
-      case 8: out += '\\b'; break;
-      case 12: out += '\\f'; break;
-      case 11: out += '\\v'; break;
-      default: out += s[i];
+      case 92:
+        out += '\\\\';
+        break;
+      case 9:
+        out += '\\t';
+        break;
+      case 10:
+        out += '\\n';
+        break;
+      case 13:
+        out += '\\r';
+        break;
+      case 8:
+        out += '\\b';
+        break;
+      case 12:
+        out += '\\f';
+        break;
+      case 11:
+        out += '\\v';
+        break;
+      default:
+        out += s[i];
     }
   }
   return out;
@@ -84,7 +119,8 @@ export function formatFloat(x: number): string {
   return String(x); // 'Infinity', '-Infinity' are accepted by float8in; NaN cannot be stored by SQLite
 }
 
-const DT = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const DT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 let lastDay = '';
 
@@ -123,11 +159,16 @@ export function convertDateTime(s: string, withZone: boolean): string | TypeProb
   if (s.length === 19 && isPlainDateTime(s)) return withZone ? `${s}+00` : s;
   const m = DT.exec(s.trim());
   if (!m) return { problem: `not a DATETIME text (expected YYYY-MM-DD HH:MM:SS, UTC)` };
-  const year = +m[1]!, month = +m[2]!, day = +m[3]!;
-  const hh = m[4] ? +m[4] : 0, mi = m[5] ? +m[5] : 0, ss = m[6] ? +m[6] : 0;
+  const year = +m[1]!,
+    month = +m[2]!,
+    day = +m[3]!;
+  const hh = m[4] ? +m[4] : 0,
+    mi = m[5] ? +m[5] : 0,
+    ss = m[6] ? +m[6] : 0;
   const frac = m[7] ?? '';
   if (frac.length > 6 && /[1-9]/.test(frac.slice(6))) return { problem: 'more than microsecond precision' };
-  if (year < 1 || month < 1 || month > 12 || day < 1 || hh > 23 || mi > 59 || ss > 59) return { problem: 'impossible date or time' };
+  if (year < 1 || month < 1 || month > 12 || day < 1 || hh > 23 || mi > 59 || ss > 59)
+    return { problem: 'impossible date or time' };
   const dim = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (day > dim) return { problem: 'impossible date' };
   let offsetMin = 0;
@@ -135,16 +176,25 @@ export function convertDateTime(s: string, withZone: boolean): string | TypeProb
   if (z && z.toUpperCase() !== 'Z') {
     const sign = z[0] === '-' ? -1 : 1;
     const digits = z.slice(1).replace(':', '');
-    const oh = +digits.slice(0, 2), om = digits.length > 2 ? +digits.slice(2, 4) : 0;
+    const oh = +digits.slice(0, 2),
+      om = digits.length > 2 ? +digits.slice(2, 4) : 0;
     if (oh > 15 || om > 59) return { problem: 'impossible zone offset' };
     offsetMin = sign * (oh * 60 + om);
   }
-  let y = year, mo = month, d = day, h = hh, mn = mi;
+  let y = year,
+    mo = month,
+    d = day,
+    h = hh,
+    mn = mi;
   if (offsetMin !== 0) {
     const t = new Date(0);
     t.setUTCFullYear(year, month - 1, day);
     t.setUTCHours(hh, mi - offsetMin, ss, 0);
-    y = t.getUTCFullYear(); mo = t.getUTCMonth() + 1; d = t.getUTCDate(); h = t.getUTCHours(); mn = t.getUTCMinutes();
+    y = t.getUTCFullYear();
+    mo = t.getUTCMonth() + 1;
+    d = t.getUTCDate();
+    h = t.getUTCHours();
+    mn = t.getUTCMinutes();
     if (y < 1 || y > 9999) return { problem: 'date out of range' };
   }
   const micros = frac.padEnd(6, '0').slice(0, 6).replace(/0+$/, '');
@@ -211,7 +261,8 @@ export function parseJsonForJsonb(s: string): { value: unknown } | TypeProblem {
     if (/\\u0000/.test(s)) return { problem: 'JSON contains \\u0000, which jsonb cannot store' };
     // a high surrogate escape not followed by a low one, or a low one on its own
     const stripped = s.replace(/\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}/g, '');
-    if (LONE_SURROGATE.test(stripped)) return { problem: 'JSON contains an unpaired surrogate escape, which jsonb rejects' };
+    if (LONE_SURROGATE.test(stripped))
+      return { problem: 'JSON contains an unpaired surrogate escape, which jsonb rejects' };
   }
   return { value };
 }
@@ -258,7 +309,8 @@ export function convertValue(v: unknown, kind: ColumnKind): Converted | TypeProb
       if (typeof v === 'number') return { field: formatFloat(v) };
       if (typeof v === 'bigint') {
         if (kind === 'numeric') return { field: v.toString() };
-        if (v > MAX_EXACT || v < -MAX_EXACT) return { problem: 'integer not exactly representable as double precision' };
+        if (v > MAX_EXACT || v < -MAX_EXACT)
+          return { problem: 'integer not exactly representable as double precision' };
         return { field: formatFloat(Number(v)) };
       }
       return { problem: `${describe(v)} value in a REAL column` };
@@ -396,13 +448,26 @@ export function unescapeCopyText(s: string): string {
     }
     const n = s[++i]!;
     switch (n) {
-      case 't': out += '\t'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'v': out += '\v'; break;
-      default: out += n;
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'v':
+        out += '\v';
+        break;
+      default:
+        out += n;
     }
   }
   return out;

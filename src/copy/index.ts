@@ -30,7 +30,14 @@ import { ConflictError, NotFoundError, OperationError, UsageError, VerificationE
 import type { ColumnKind } from './convert.js';
 import { openSourceReader, type SourceReader } from './reader.js';
 import { openVerifier, type Verifier } from './verifier.js';
-import { SourceTypeError, type OnTypeError, type ProblemRecord, type SourceTable, type TableSpec, type TableSummary } from './source.js';
+import {
+  SourceTypeError,
+  type OnTypeError,
+  type ProblemRecord,
+  type SourceTable,
+  type TableSpec,
+  type TableSummary,
+} from './source.js';
 import {
   COPY_LOCK_KEY,
   PROGRESS_TABLE,
@@ -58,7 +65,15 @@ export const DEFAULT_BATCH_ROWS = 10_000;
 export type CopyEvent =
   | { type: 'phase'; phase: 'backup' | 'migrate' | 'plan' | 'copy' | 'verify' | 'done'; detail?: string }
   | { type: 'table-start'; table: string; mode: 'copy' | 'resume-check' | 'verify'; total: number }
-  | { type: 'table-progress'; table: string; mode: 'copy' | 'resume-check' | 'verify'; done: number; total: number; rowsPerSec: number; etaMs: number | null }
+  | {
+      type: 'table-progress';
+      table: string;
+      mode: 'copy' | 'resume-check' | 'verify';
+      done: number;
+      total: number;
+      rowsPerSec: number;
+      etaMs: number | null;
+    }
   | { type: 'table-done'; table: string; mode: 'copy' | 'resume-check' | 'verify'; rows: number; durationMs: number };
 
 export interface CopyOptions {
@@ -136,7 +151,14 @@ export interface CopyResult {
   problems: { count: number; reportFile: string | null; sample: ProblemRecord[] };
   verified: boolean;
   /** copyMs: the copy loop; verifyMs: time spent verifying (overlaps the copy); verifyWaitMs: verification left after the copy. */
-  totals: { rows: number; durationMs: number; copyMs: number; verifyMs: number; verifyWaitMs: number; rowsPerSec: number };
+  totals: {
+    rows: number;
+    durationMs: number;
+    copyMs: number;
+    verifyMs: number;
+    verifyWaitMs: number;
+    rowsPerSec: number;
+  };
   reader: 'worker' | 'inline';
   verifier: 'worker' | 'inline' | null;
 }
@@ -193,14 +215,20 @@ export function planTables(source: SourceTable[], target: Map<string, TargetTabl
   const byName = new Map(source.map((t) => [t.name, t]));
   const names = only && only.length > 0 ? only : source.map((t) => t.name);
   for (const n of names) {
-    if (!byName.has(n)) throw new NotFoundError(`table "${n}" is not in the SQLite database`, { hint: `tables there: ${source.map((t) => t.name).join(', ') || '(none)'}` });
+    if (!byName.has(n))
+      throw new NotFoundError(`table "${n}" is not in the SQLite database`, {
+        hint: `tables there: ${source.map((t) => t.name).join(', ') || '(none)'}`,
+      });
   }
   const missing = names.filter((n) => !target.has(n));
   if (missing.length > 0) {
-    throw new OperationError(`the PostgreSQL schema has no table ${missing.map((m) => `"${m}"`).join(', ')} (it exists in SQLite)`, {
-      hint: 'add a migration that creates it for PostgreSQL (wks migrate new), or leave it out with --tables',
-      details: { missingTables: missing },
-    });
+    throw new OperationError(
+      `the PostgreSQL schema has no table ${missing.map((m) => `"${m}"`).join(', ')} (it exists in SQLite)`,
+      {
+        hint: 'add a migration that creates it for PostgreSQL (wks migrate new), or leave it out with --tables',
+        details: { missingTables: missing },
+      },
+    );
   }
   const plans: TablePlan[] = [];
   for (const n of names) {
@@ -209,16 +237,26 @@ export function planTables(source: SourceTable[], target: Map<string, TargetTabl
     const tcols = new Map(t.columns.map((c) => [c.name, c]));
     const lost = s.columns.filter((c) => !tcols.has(c.name)).map((c) => c.name);
     if (lost.length > 0) {
-      throw new OperationError(`table "${n}": column(s) ${lost.join(', ')} exist in SQLite but not in PostgreSQL; their data would be lost`, {
-        hint: 'add them with a migration for PostgreSQL, then re-run',
-        details: { table: n, missingColumns: lost },
-      });
+      throw new OperationError(
+        `table "${n}": column(s) ${lost.join(', ')} exist in SQLite but not in PostgreSQL; their data would be lost`,
+        {
+          hint: 'add them with a migration for PostgreSQL, then re-run',
+          details: { table: n, missingColumns: lost },
+        },
+      );
     }
     const scols = new Map(s.columns.map((c) => [c.name, c]));
     plans.push({
       table: n,
       rows: s.rows,
-      columns: t.columns.filter((c) => scols.has(c.name)).map((c) => ({ name: c.name, sqliteType: scols.get(c.name)!.declType || '(none)', targetType: c.dataType, kind: c.kind })),
+      columns: t.columns
+        .filter((c) => scols.has(c.name))
+        .map((c) => ({
+          name: c.name,
+          sqliteType: scols.get(c.name)!.declType || '(none)',
+          targetType: c.dataType,
+          kind: c.kind,
+        })),
       targetOnlyColumns: t.columns.filter((c) => !scols.has(c.name)).map((c) => c.name),
     });
   }
@@ -254,10 +292,13 @@ class ProblemLog {
 
 function typeErrorToWks(err: SourceTypeError): OperationError {
   const r = err.record;
-  return new OperationError(`type mismatch in ${r.table}, rowid ${r.rowid}, column ${r.column}: ${r.problem} (value ${r.value}); nothing of this table was written`, {
-    hint: 'fix the row in SQLite, or re-run with --on-type-error=skip-row (rows listed in a report file) or --on-type-error=null; `--dry-run` lists every problem; add --resume to keep the tables already copied',
-    details: { problem: { table: r.table, rowid: r.rowid, column: r.column, problem: r.problem, value: r.value } },
-  });
+  return new OperationError(
+    `type mismatch in ${r.table}, rowid ${r.rowid}, column ${r.column}: ${r.problem} (value ${r.value}); nothing of this table was written`,
+    {
+      hint: 'fix the row in SQLite, or re-run with --on-type-error=skip-row (rows listed in a report file) or --on-type-error=null; `--dry-run` lists every problem; add --resume to keep the tables already copied',
+      details: { problem: { table: r.table, rowid: r.rowid, column: r.column, problem: r.problem, value: r.value } },
+    },
+  );
 }
 
 /** Apply all migrations to a scratch schema inside a transaction that is rolled back, and describe it (dry-run: writes nothing). */
@@ -294,19 +335,29 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   const now = opts.now ?? (() => new Date());
   const onEvent = opts.onEvent ?? (() => undefined);
   const policy: OnTypeError = opts.onTypeError ?? 'fail';
-  if (!['fail', 'skip-row', 'null'].includes(policy)) throw new UsageError(`unknown --on-type-error "${policy}"`, { hint: 'use fail, skip-row or null' });
+  if (!['fail', 'skip-row', 'null'].includes(policy))
+    throw new UsageError(`unknown --on-type-error "${policy}"`, { hint: 'use fail, skip-row or null' });
   const batchRows = opts.batchRows ?? DEFAULT_BATCH_ROWS;
-  if (!Number.isInteger(batchRows) || batchRows < 1) throw new UsageError(`--batch-rows must be a positive integer (got ${opts.batchRows})`);
-  if (opts.resume && opts.truncate) throw new UsageError('--resume and --truncate contradict each other', { hint: '--resume keeps the tables already copied; --truncate starts again from empty tables' });
+  if (!Number.isInteger(batchRows) || batchRows < 1)
+    throw new UsageError(`--batch-rows must be a positive integer (got ${opts.batchRows})`);
+  if (opts.resume && opts.truncate)
+    throw new UsageError('--resume and --truncate contradict each other', {
+      hint: '--resume keeps the tables already copied; --truncate starts again from empty tables',
+    });
 
   const sourcePath = path.resolve(opts.from ?? config.database.path);
   if (!existsSync(sourcePath)) {
-    throw new NotFoundError(`SQLite database not found: ${sourcePath}`, { hint: 'pass --from PATH, or check DATABASE_PATH / phase4.database.path' });
+    throw new NotFoundError(`SQLite database not found: ${sourcePath}`, {
+      hint: 'pass --from PATH, or check DATABASE_PATH / phase4.database.path',
+    });
   }
   if (!hasTarget(config)) {
-    throw new UsageError('no PostgreSQL target: pass --to postgres://user@host/db, or set PG_ENABLED=true with PG_HOST/PG_DATABASE/PG_USER (or PG_URL)', {
-      hint: 'see docs/postgresql-migration.md',
-    });
+    throw new UsageError(
+      'no PostgreSQL target: pass --to postgres://user@host/db, or set PG_ENABLED=true with PG_HOST/PG_DATABASE/PG_USER (or PG_URL)',
+      {
+        hint: 'see docs/postgresql-migration.md',
+      },
+    );
   }
   const sourceConfig = sourceConfigOf(config, sourcePath);
   const targetConfig = targetConfigOf(config);
@@ -364,7 +415,11 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     client = await adapter.pool.connect();
     await client.query(SESSION_SQL);
     onEvent({ type: 'phase', phase: 'plan' });
-    reader = await openSourceReader({ path: sourcePath, busyTimeoutMs: config.database.busy_timeout_ms, inline: opts.inline });
+    reader = await openSourceReader({
+      path: sourcePath,
+      busyTimeoutMs: config.database.busy_timeout_ms,
+      inline: opts.inline,
+    });
     result.reader = reader.mode;
     const source = await reader.plan();
     const sourceByName = new Map(source.map((s) => [s.name, s]));
@@ -389,24 +444,37 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     // 3. lock, progress, refusals
     const locked = await client.query(`SELECT pg_try_advisory_lock(${COPY_LOCK_KEY}) AS ok`);
     if (!locked.rows[0]?.ok) {
-      throw new ConflictError(`another wks db copy is running into ${adapter.target}`, { hint: 'wait for it to finish (see pg_stat_activity, application_name "wks db copy")' });
+      throw new ConflictError(`another wks db copy is running into ${adapter.target}`, {
+        hint: 'wait for it to finish (see pg_stat_activity, application_name "wks db copy")',
+      });
     }
     const target = await inspectTarget(client);
     result.plan = planTables(source, target, opts.tables);
-    const order = fkOrder(result.plan.map((p) => p.table), target, (t) => sourceByName.get(t)?.rows ?? 0);
+    const order = fkOrder(
+      result.plan.map((p) => p.table),
+      target,
+      (t) => sourceByName.get(t)?.rows ?? 0,
+    );
     const planBy = new Map(result.plan.map((p) => [p.table, p]));
     await ensureProgressTable(client);
     const progress = await readProgress(client);
     const run = progress.get(RUN_ROW);
     if (run && run.status !== 'verified' && !opts.resume && !opts.truncate) {
-      throw new OperationError(`an earlier wks db copy into ${adapter.target} did not finish (run ${run.run_id ?? '?'}, status ${run.status})`, {
-        hint: 're-run with --resume to continue it, or with --truncate to start again from empty tables',
-      });
+      throw new OperationError(
+        `an earlier wks db copy into ${adapter.target} did not finish (run ${run.run_id ?? '?'}, status ${run.status})`,
+        {
+          hint: 're-run with --resume to continue it, or with --truncate to start again from empty tables',
+        },
+      );
     }
     if (opts.resume && run?.source && run.source !== sourcePath) {
-      throw new OperationError(`the interrupted copy read ${run.source}, not ${sourcePath}`, { hint: 'resume with --from pointing at the same file, or start again with --truncate' });
+      throw new OperationError(`the interrupted copy read ${run.source}, not ${sourcePath}`, {
+        hint: 'resume with --from pointing at the same file, or start again with --truncate',
+      });
     }
-    const resumed = new Set(opts.resume ? order.filter((t) => ['done', 'verified'].includes(progress.get(t)?.status ?? '')) : []);
+    const resumed = new Set(
+      opts.resume ? order.filter((t) => ['done', 'verified'].includes(progress.get(t)?.status ?? '')) : [],
+    );
     const toCopy = order.filter((t) => !resumed.has(t));
     if (!opts.truncate) {
       const busy: string[] = [];
@@ -422,14 +490,23 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     try {
       if (opts.truncate && toCopy.length > 0) await client.query(`TRUNCATE ${toCopy.map(quoteIdent).join(', ')}`);
       await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE table_name = ANY($1)`, [toCopy]);
-      if (!opts.resume) await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE status <> 'done' AND status <> 'verified'`);
-      await writeProgress(client, { table_name: RUN_ROW, status: 'in_progress', source: sourcePath, run_id: opts.resume && run?.run_id ? run.run_id : runId, started_at: now() });
+      if (!opts.resume)
+        await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE status <> 'done' AND status <> 'verified'`);
+      await writeProgress(client, {
+        table_name: RUN_ROW,
+        status: 'in_progress',
+        source: sourcePath,
+        run_id: opts.resume && run?.run_id ? run.run_id : runId,
+        started_at: now(),
+      });
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       const e = err as { code?: string; message: string };
       if (e.code === '0A000') {
-        throw new OperationError(`cannot truncate: ${e.message}`, { hint: 'another table references these; include it in --tables (or empty it yourself) and re-run' });
+        throw new OperationError(`cannot truncate: ${e.message}`, {
+          hint: 'another table references these; include it in --tables (or empty it yourself) and re-run',
+        });
       }
       throw err;
     }
@@ -441,18 +518,25 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     const { postgresSettings } = await import('../db/index.js');
     const { pgClientConfig } = await import('../db/postgres.js');
     const clientConfig = pgClientConfig(postgresSettings(targetConfig), 'wks db copy');
-    verifier = await openVerifier(clientConfig, SESSION_SQL, async () => {
-      vclient = await adapter.pool.connect();
-      await vclient.query(SESSION_SQL);
-      return vclient;
-    }, opts.inline);
+    verifier = await openVerifier(
+      clientConfig,
+      SESSION_SQL,
+      async () => {
+        vclient = await adapter.pool.connect();
+        await vclient.query(SESSION_SQL);
+        return vclient;
+      },
+      opts.inline,
+    );
     const vc = verifier;
     result.verifier = verifier.mode;
     let verifyChain: Promise<void> = Promise.resolve();
     let verifyMs = 0;
     const verify = (r: TableResult) => {
       verifyChain = verifyChain.then(async () => {
-        const cols = target.get(r.table)!.columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
+        const cols = target
+          .get(r.table)!
+          .columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
         const started = Date.now();
         const v = await vc.checksum(r.table, cols, r.rows);
         r.targetRows = v.rows;
@@ -471,7 +555,15 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       const started = Date.now();
       if (resumed.has(t)) {
         onEvent({ type: 'table-start', table: t, mode: 'resume-check', total: p.rows });
-        const sum = await runReader(reader, specFor(p, s, tt, 'hash', policy, batchRows), p.rows, 'resume-check', onEvent, log, null);
+        const sum = await runReader(
+          reader,
+          specFor(p, s, tt, 'hash', policy, batchRows),
+          p.rows,
+          'resume-check',
+          onEvent,
+          log,
+          null,
+        );
         const r = tableResult(t, 'resumed', sum, Date.now() - started, []);
         result.tables.push(r);
         verify(r);
@@ -524,10 +616,17 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     await client.query('BEGIN');
     try {
       if (bad.length === 0) {
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified' WHERE table_name = ANY($1)`, [result.tables.map((r) => r.table)]);
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified', finished_at = $1 WHERE table_name = $2`, [now(), RUN_ROW]);
+        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified' WHERE table_name = ANY($1)`, [
+          result.tables.map((r) => r.table),
+        ]);
+        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified', finished_at = $1 WHERE table_name = $2`, [
+          now(),
+          RUN_ROW,
+        ]);
       } else {
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'failed' WHERE table_name = ANY($1)`, [[...bad.map((r) => r.table), RUN_ROW]]);
+        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'failed' WHERE table_name = ANY($1)`, [
+          [...bad.map((r) => r.table), RUN_ROW],
+        ]);
       }
       await client.query('COMMIT');
     } catch (err) {
@@ -535,12 +634,22 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
       throw err;
     }
     if (bad.length > 0) {
-      throw new CopyVerificationError(`verification failed: ${bad.length} table(s) differ between SQLite and PostgreSQL (${bad.map((b) => b.table).join(', ')})`, result, {
-        hint: 'do not switch to PostgreSQL; see the differences above. If the source changed since an interrupted run, start again with --truncate',
-        details: {
-          differences: bad.map((b) => ({ table: b.table, sourceRows: b.rows, targetRows: b.targetRows, sourceChecksum: b.sourceChecksum, targetChecksum: b.targetChecksum })),
+      throw new CopyVerificationError(
+        `verification failed: ${bad.length} table(s) differ between SQLite and PostgreSQL (${bad.map((b) => b.table).join(', ')})`,
+        result,
+        {
+          hint: 'do not switch to PostgreSQL; see the differences above. If the source changed since an interrupted run, start again with --truncate',
+          details: {
+            differences: bad.map((b) => ({
+              table: b.table,
+              sourceRows: b.rows,
+              targetRows: b.targetRows,
+              sourceChecksum: b.sourceChecksum,
+              targetChecksum: b.targetChecksum,
+            })),
+          },
         },
-      });
+      );
     }
     result.verified = true;
     onEvent({ type: 'phase', phase: 'done' });
@@ -563,7 +672,14 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   }
 }
 
-function specFor(p: TablePlan, s: SourceTable, t: TargetTable, mode: 'copy' | 'hash', policy: OnTypeError, batchRows: number): TableSpec {
+function specFor(
+  p: TablePlan,
+  s: SourceTable,
+  t: TargetTable,
+  mode: 'copy' | 'hash',
+  policy: OnTypeError,
+  batchRows: number,
+): TableSpec {
   const tcols = new Map(t.columns.map((c) => [c.name, c]));
   return {
     table: p.table,
@@ -576,7 +692,13 @@ function specFor(p: TablePlan, s: SourceTable, t: TargetTable, mode: 'copy' | 'h
   };
 }
 
-function tableResult(table: string, status: 'copied' | 'resumed', s: TableSummary, durationMs: number, sequences: Array<{ column: string; next: string }>): TableResult {
+function tableResult(
+  table: string,
+  status: 'copied' | 'resumed',
+  s: TableSummary,
+  durationMs: number,
+  sequences: Array<{ column: string; next: string }>,
+): TableResult {
   return {
     table,
     status,
@@ -596,10 +718,25 @@ function tableResult(table: string, status: 'copied' | 'resumed', s: TableSummar
   };
 }
 
-function progressEvent(onEvent: (e: CopyEvent) => void, table: string, mode: 'copy' | 'resume-check' | 'verify', done: number, total: number, started: number): void {
+function progressEvent(
+  onEvent: (e: CopyEvent) => void,
+  table: string,
+  mode: 'copy' | 'resume-check' | 'verify',
+  done: number,
+  total: number,
+  started: number,
+): void {
   const ms = Date.now() - started;
   const rps = rate(done, ms);
-  onEvent({ type: 'table-progress', table, mode, done, total, rowsPerSec: rps, etaMs: rps > 0 && total >= done ? Math.round(((total - done) / rps) * 1000) : null });
+  onEvent({
+    type: 'table-progress',
+    table,
+    mode,
+    done,
+    total,
+    rowsPerSec: rps,
+    etaMs: rps > 0 && total >= done ? Math.round(((total - done) / rps) * 1000) : null,
+  });
 }
 
 async function runReader(
@@ -626,9 +763,18 @@ async function runReader(
 }
 
 /** COPY one table inside the caller's transaction. Rejects with the COPY error, or SourceTypeError. */
-async function copyTable(client: pg.PoolClient, reader: SourceReader, spec: TableSpec, total: number, onEvent: (e: CopyEvent) => void, log: ProblemLog): Promise<TableSummary> {
+async function copyTable(
+  client: pg.PoolClient,
+  reader: SourceReader,
+  spec: TableSpec,
+  total: number,
+  onEvent: (e: CopyEvent) => void,
+  log: ProblemLog,
+): Promise<TableSummary> {
   const { from: copyFrom } = await import('pg-copy-streams');
-  const stream = client.query(copyFrom(`COPY ${quoteIdent(spec.table)} (${spec.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`));
+  const stream = client.query(
+    copyFrom(`COPY ${quoteIdent(spec.table)} (${spec.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`),
+  );
   let streamError: Error | null = null;
   const failed = new Promise<never>((_, reject) => {
     stream.on('error', (e: Error) => {
@@ -677,11 +823,14 @@ function copyError(table: string, err: Error): Error {
   if (isWksError(err)) return err;
   if (e.code && /^(08|57P)/.test(e.code)) return err;
   const fk = e.code === '23503';
-  return new OperationError(`copying ${table} failed in PostgreSQL: ${e.message}${e.detail ? ` (${e.detail})` : ''}${e.where ? ` [${e.where.split('\n')[0]}]` : ''}; nothing of this table was written`, {
-    cause: err,
-    hint: fk
-      ? 'the SQLite data breaks a foreign key (SQLite does not always enforce them): fix or delete the orphan rows (PRAGMA foreign_key_check), then re-run with --resume'
-      : 'fix the data the message names, then re-run with --resume',
-    details: { table, dbCode: e.code ?? null },
-  });
+  return new OperationError(
+    `copying ${table} failed in PostgreSQL: ${e.message}${e.detail ? ` (${e.detail})` : ''}${e.where ? ` [${e.where.split('\n')[0]}]` : ''}; nothing of this table was written`,
+    {
+      cause: err,
+      hint: fk
+        ? 'the SQLite data breaks a foreign key (SQLite does not always enforce them): fix or delete the orphan rows (PRAGMA foreign_key_check), then re-run with --resume'
+        : 'fix the data the message names, then re-run with --resume',
+      details: { table, dbCode: e.code ?? null },
+    },
+  );
 }

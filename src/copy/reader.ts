@@ -6,7 +6,15 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { closeWorker, compiledWorker } from './workers.js';
-import { inspectSource, produceChunks, SourceTypeError, type ProblemRecord, type SourceTable, type TableSpec, type TableSummary } from './source.js';
+import {
+  inspectSource,
+  produceChunks,
+  SourceTypeError,
+  type ProblemRecord,
+  type SourceTable,
+  type TableSpec,
+  type TableSummary,
+} from './source.js';
 
 export interface ChunkSink {
   /** Write a chunk of COPY text; call `done` once it has been handed to the socket. */
@@ -124,7 +132,10 @@ class WorkerReader implements SourceReader {
     return new WorkerReader(worker, shared, slots);
   }
 
-  private request<T>(msg: unknown, onMessage: (m: any, resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
+  private request<T>(
+    msg: unknown,
+    onMessage: (m: any, resolve: (v: T) => void, reject: (e: Error) => void) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const cleanup = () => {
         this.worker.off('message', handler);

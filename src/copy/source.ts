@@ -13,7 +13,12 @@ import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, ty
 import { quoteIdent } from '../db/sql.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
-export const INTERNAL_TABLES = new Set(['schema_migrations', 'wks_migration_lock', 'wks_copy_progress', 'wks_backup_lock']);
+export const INTERNAL_TABLES = new Set([
+  'schema_migrations',
+  'wks_migration_lock',
+  'wks_copy_progress',
+  'wks_backup_lock',
+]);
 
 export interface SourceColumn {
   name: string;
@@ -33,7 +38,6 @@ export interface SourceTable {
   sequence: number | null;
 }
 
-
 /**
  * Read the table list, columns, row counts and AUTOINCREMENT sequences.
  * Call inside the read transaction that the copy will use, so the counts
@@ -41,18 +45,30 @@ export interface SourceTable {
  */
 export function inspectSource(db: Database.Database): SourceTable[] {
   const names = db
-    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)
+    .prepare(
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
+    )
     .all() as Array<{ name: string }>;
   let seqs = new Map<string, number>();
   try {
-    seqs = new Map((db.prepare('SELECT name, seq FROM sqlite_sequence').all() as Array<{ name: string; seq: number }>).map((r) => [r.name, Number(r.seq)]));
+    seqs = new Map(
+      (db.prepare('SELECT name, seq FROM sqlite_sequence').all() as Array<{ name: string; seq: number }>).map((r) => [
+        r.name,
+        Number(r.seq),
+      ]),
+    );
   } catch {
     /* no AUTOINCREMENT table: no sqlite_sequence */
   }
   const out: SourceTable[] = [];
   for (const { name } of names) {
     if (INTERNAL_TABLES.has(name)) continue;
-    const cols = db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as Array<{ name: string; type: string; notnull: number; pk: number }>;
+    const cols = db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as Array<{
+      name: string;
+      type: string;
+      notnull: number;
+      pk: number;
+    }>;
     const pks = cols.filter((c) => Number(c.pk) > 0);
     let hasRowid = true;
     try {
@@ -66,7 +82,8 @@ export function inspectSource(db: Database.Database): SourceTable[] {
       columns: cols.map((c) => ({ name: c.name, declType: String(c.type ?? ''), notNull: Number(c.notnull) === 1 })),
       rows,
       hasRowid,
-      rowidAlias: hasRowid && pks.length === 1 && String(pks[0]!.type).toUpperCase() === 'INTEGER' ? pks[0]!.name : null,
+      rowidAlias:
+        hasRowid && pks.length === 1 && String(pks[0]!.type).toUpperCase() === 'INTEGER' ? pks[0]!.name : null,
       sequence: seqs.get(name) ?? null,
     });
   }
@@ -141,7 +158,9 @@ export interface TableSummary {
 /** Thrown by the producer under --on-type-error=fail (first problem). */
 export class SourceTypeError extends Error {
   constructor(readonly record: ProblemRecord) {
-    super(`${record.table}: row ${record.rowid ?? '?'}, column ${record.column}: ${record.problem} (value ${record.value})`);
+    super(
+      `${record.table}: row ${record.rowid ?? '?'}, column ${record.column}: ${record.problem} (value ${record.value})`,
+    );
   }
 }
 
@@ -149,7 +168,14 @@ function jsonSafe(row: unknown[], cols: string[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   cols.forEach((c, i) => {
     const v = row[i];
-    o[c] = typeof v === 'bigint' ? (v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v.toString()) : Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v;
+    o[c] =
+      typeof v === 'bigint'
+        ? v >= -9007199254740991n && v <= 9007199254740991n
+          ? Number(v)
+          : v.toString()
+        : Buffer.isBuffer(v)
+          ? `\\x${v.toString('hex')}`
+          : v;
   });
   return o;
 }
@@ -234,7 +260,9 @@ export function* produceChunks(
   const n = cols.length;
   const sel = cols.map((c) => quoteIdent(c.name)).join(', ');
   const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
-  const stmt = db.prepare(`SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`);
+  const stmt = db.prepare(
+    `SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`,
+  );
   stmt.raw(true);
   stmt.safeIntegers(true);
   const off = ownRowid ? 1 : 0;
@@ -313,7 +341,10 @@ export function* produceChunks(
         };
         if (spec.onTypeError === 'skip-row') {
           rec.action = 'skipped-row';
-          rec.row = jsonSafe(raw.slice(off), cols.map((c) => c.name));
+          rec.row = jsonSafe(
+            raw.slice(off),
+            cols.map((c) => c.name),
+          );
           problems.push(rec);
           skip = true;
           break;

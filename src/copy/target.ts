@@ -36,7 +36,14 @@ export interface TargetTable {
 
 /** Describe every table in the current schema. */
 export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, TargetTable>> {
-  const cols = await client.query<{ table_name: string; column_name: string; data_type: string; udt_name: string; is_nullable: string; seq: string | null }>(
+  const cols = await client.query<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    udt_name: string;
+    is_nullable: string;
+    seq: string | null;
+  }>(
     `SELECT c.table_name, c.column_name, c.data_type, c.udt_name, c.is_nullable,
             pg_get_serial_sequence(quote_ident(c.table_name), c.column_name) AS seq
        FROM information_schema.columns c
@@ -48,7 +55,12 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
   for (const r of cols.rows) {
     let t = tables.get(r.table_name);
     if (!t) tables.set(r.table_name, (t = { name: r.table_name, columns: [], references: [], sequences: [] }));
-    t.columns.push({ name: r.column_name, dataType: r.data_type, kind: kindOf(r.data_type, r.udt_name), notNull: r.is_nullable === 'NO' });
+    t.columns.push({
+      name: r.column_name,
+      dataType: r.data_type,
+      kind: kindOf(r.data_type, r.udt_name),
+      notNull: r.is_nullable === 'NO',
+    });
     if (r.seq) t.sequences.push({ column: r.column_name, sequence: r.seq });
   }
   const fks = await client.query<{ child: string; parent: string }>(
@@ -73,7 +85,11 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
  * their verification overlaps the copy of the small ones; then alphabetical.
  * Throws OperationError (exit 1) naming the cycle's tables when the foreign keys form a cycle.
  */
-export function fkOrder(names: string[], tables: Map<string, TargetTable>, weight: (t: string) => number = () => 0): string[] {
+export function fkOrder(
+  names: string[],
+  tables: Map<string, TargetTable>,
+  weight: (t: string) => number = () => 0,
+): string[] {
   const set = new Set(names);
   const pending = new Map(names.map((n) => [n, (tables.get(n)?.references ?? []).filter((r) => set.has(r))]));
   const out: string[] = [];
@@ -130,7 +146,12 @@ export async function readProgress(client: pg.ClientBase): Promise<Map<string, P
   const exists = await client.query(`SELECT to_regclass($1) AS t`, [PROGRESS_TABLE]);
   if (!exists.rows[0]?.t) return new Map();
   const r = await client.query<ProgressRow>(`SELECT * FROM ${PROGRESS_TABLE}`);
-  return new Map(r.rows.map((x) => [x.table_name, { ...x, source_rows: num(x.source_rows), rows: num(x.rows), skipped: num(x.skipped) }]));
+  return new Map(
+    r.rows.map((x) => [
+      x.table_name,
+      { ...x, source_rows: num(x.source_rows), rows: num(x.rows), skipped: num(x.skipped) },
+    ]),
+  );
 }
 
 function num(v: unknown): number | null {
@@ -138,14 +159,28 @@ function num(v: unknown): number | null {
 }
 
 /** Insert or replace one progress row. */
-export async function writeProgress(client: pg.ClientBase, row: Partial<ProgressRow> & Pick<ProgressRow, 'table_name' | 'status'>): Promise<void> {
+export async function writeProgress(
+  client: pg.ClientBase,
+  row: Partial<ProgressRow> & Pick<ProgressRow, 'table_name' | 'status'>,
+): Promise<void> {
   await client.query(
     `INSERT INTO ${PROGRESS_TABLE} (table_name, status, source, source_rows, rows, skipped, checksum, run_id, started_at, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT (table_name) DO UPDATE SET status = EXCLUDED.status, source = EXCLUDED.source, source_rows = EXCLUDED.source_rows,
        rows = EXCLUDED.rows, skipped = EXCLUDED.skipped, checksum = EXCLUDED.checksum, run_id = EXCLUDED.run_id,
        started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at`,
-    [row.table_name, row.status, row.source ?? null, row.source_rows ?? null, row.rows ?? null, row.skipped ?? null, row.checksum ?? null, row.run_id ?? null, row.started_at ?? null, row.finished_at ?? null],
+    [
+      row.table_name,
+      row.status,
+      row.source ?? null,
+      row.source_rows ?? null,
+      row.rows ?? null,
+      row.skipped ?? null,
+      row.checksum ?? null,
+      row.run_id ?? null,
+      row.started_at ?? null,
+      row.finished_at ?? null,
+    ],
   );
 }
 
@@ -160,7 +195,11 @@ export async function hasRows(client: pg.ClientBase, table: string): Promise<boo
  * SQLite AUTOINCREMENT high-water mark + 1 when that is larger, so ids of
  * deleted rows are not handed out again). Empty table: next value 1.
  */
-export async function resetSequences(client: pg.ClientBase, t: TargetTable, sqliteSeq: number | null): Promise<Array<{ column: string; next: string }>> {
+export async function resetSequences(
+  client: pg.ClientBase,
+  t: TargetTable,
+  sqliteSeq: number | null,
+): Promise<Array<{ column: string; next: string }>> {
   const out: Array<{ column: string; next: string }> = [];
   for (const s of t.sequences) {
     const r = await client.query<{ next: string }>(
@@ -177,7 +216,13 @@ export async function resetSequences(client: pg.ClientBase, t: TargetTable, sqli
  * Write the canonical form of one COPY TO row (bytes [start, end) of `b`)
  * into `out` and return its length, or -1 when the row needs the string path.
  */
-export function canonicalRowBytes(b: Uint8Array, start: number, end: number, kinds: ColumnKind[], out: Uint8Array): number {
+export function canonicalRowBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  kinds: ColumnKind[],
+  out: Uint8Array,
+): number {
   let o = 0;
   let pos = start;
   for (let i = 0; i < kinds.length; i++) {
@@ -252,14 +297,23 @@ export function combineDigests(x: string, y: string): string {
 
 /** ctid ranges splitting a table's heap in `parts` (TID range scans, PostgreSQL 14+). */
 export async function ctidParts(client: pg.ClientBase, table: string, parts: number): Promise<string[]> {
-  const r = await client.query<{ pages: string }>(`SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::text AS pages`, [quoteIdent(table)]);
+  const r = await client.query<{ pages: string }>(
+    `SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::text AS pages`,
+    [quoteIdent(table)],
+  );
   const pages = Number(r.rows[0]?.pages ?? 0);
   if (parts < 2 || pages < parts * 8) return [];
   const out: string[] = [];
   for (let i = 0; i < parts; i++) {
     const lo = Math.floor((pages * i) / parts);
     const hi = Math.floor((pages * (i + 1)) / parts);
-    out.push(i === parts - 1 ? `ctid >= '(${lo},0)'::tid` : i === 0 ? `ctid < '(${hi},0)'::tid` : `ctid >= '(${lo},0)'::tid AND ctid < '(${hi},0)'::tid`);
+    out.push(
+      i === parts - 1
+        ? `ctid >= '(${lo},0)'::tid`
+        : i === 0
+          ? `ctid < '(${hi},0)'::tid`
+          : `ctid >= '(${lo},0)'::tid AND ctid < '(${hi},0)'::tid`,
+    );
   }
   return out;
 }
@@ -283,7 +337,11 @@ export async function targetChecksum(
   const normalize = kinds.map((k) => k === 'float' || k === 'numeric' || k === 'json');
   const needs = normalize.some(Boolean);
   const sum = new TableChecksum();
-  const stream = client.query(copyTo(`COPY (SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${quoteIdent(table)}${where ? ` WHERE ${where}` : ''}) TO STDOUT`));
+  const stream = client.query(
+    copyTo(
+      `COPY (SELECT ${columns.map((c) => quoteIdent(c.name)).join(', ')} FROM ${quoteIdent(table)}${where ? ` WHERE ${where}` : ''}) TO STDOUT`,
+    ),
+  );
   // Rows are canonicalised from the bytes when that is safe (no float in
   // exponent form, jsonb without backslashes, long or fractional numbers or
   // index-like keys); other rows take the string path (canonicalFromTarget).

@@ -29,13 +29,16 @@ class VerifyWorker {
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (v: Result) => void; reject: (e: Error) => void }>();
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (m: { type: string; id: number; rows?: number; checksum?: string; message?: string; code?: string | null }) => {
-      const w = this.waiting.get(m.id);
-      if (!w) return;
-      this.waiting.delete(m.id);
-      if (m.type === 'result') w.resolve({ rows: m.rows!, checksum: m.checksum! });
-      else w.reject(Object.assign(new Error(m.message), { code: m.code ?? undefined }));
-    });
+    worker.on(
+      'message',
+      (m: { type: string; id: number; rows?: number; checksum?: string; message?: string; code?: string | null }) => {
+        const w = this.waiting.get(m.id);
+        if (!w) return;
+        this.waiting.delete(m.id);
+        if (m.type === 'result') w.resolve({ rows: m.rows!, checksum: m.checksum! });
+        else w.reject(Object.assign(new Error(m.message), { code: m.code ?? undefined }));
+      },
+    );
     worker.on('error', (e) => this.failAll(e));
     worker.on('exit', (code) => this.failAll(new Error(`verification worker exited (${code})`)));
   }
@@ -72,7 +75,12 @@ class VerifyWorker {
  * use; `fallback` yields a connected client (with `sessionSql` applied) for
  * the inline mode, also used to size ctid ranges.
  */
-export async function openVerifier(clientConfig: pg.ClientConfig, sessionSql: string, fallback: () => Promise<pg.ClientBase>, inline = false): Promise<Verifier> {
+export async function openVerifier(
+  clientConfig: pg.ClientConfig,
+  sessionSql: string,
+  fallback: () => Promise<pg.ClientBase>,
+  inline = false,
+): Promise<Verifier> {
   const file = inline ? null : compiledWorker('verify-worker.js');
   const client = await fallback();
   if (!file) {

@@ -21,19 +21,22 @@ const connect = () =>
     await client.query(workerData.sessionSql as string);
   })());
 
-port.on('message', async (m: { type: string; id?: number; table?: string; columns?: TargetColumn[]; where?: string }) => {
-  if (m.type === 'close') {
-    await client.end().catch(() => undefined);
-    port.close();
-    return;
-  }
-  try {
-    await connect();
-    const r = await targetChecksum(client, m.table!, m.columns!, undefined, m.where);
-    port.postMessage({ type: 'result', id: m.id, rows: r.rows, checksum: r.checksum });
-  } catch (err) {
-    const e = err as { message: string; code?: string };
-    port.postMessage({ type: 'error', id: m.id, message: e.message, code: e.code ?? null });
-  }
-});
+port.on(
+  'message',
+  async (m: { type: string; id?: number; table?: string; columns?: TargetColumn[]; where?: string }) => {
+    if (m.type === 'close') {
+      await client.end().catch(() => undefined);
+      port.close();
+      return;
+    }
+    try {
+      await connect();
+      const r = await targetChecksum(client, m.table!, m.columns!, undefined, m.where);
+      port.postMessage({ type: 'result', id: m.id, rows: r.rows, checksum: r.checksum });
+    } catch (err) {
+      const e = err as { message: string; code?: string };
+      port.postMessage({ type: 'error', id: m.id, message: e.message, code: e.code ?? null });
+    }
+  },
+);
 port.postMessage({ type: 'ready' });

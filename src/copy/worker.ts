@@ -74,15 +74,27 @@ function runTable(spec: TableSpec): void {
     }
     const next = gen.next();
     if (next.done) {
-      port.postMessage({ type: 'done', summary: { ...next.value, readerBusyMs: Math.round(performance.now() - t0 - waitMs), readerWaitMs: Math.round(waitMs) } });
+      port.postMessage({
+        type: 'done',
+        summary: {
+          ...next.value,
+          readerBusyMs: Math.round(performance.now() - t0 - waitMs),
+          readerWaitMs: Math.round(waitMs),
+        },
+      });
       return;
     }
     const c = next.value;
     const e = c.encoded;
     if (e) {
       Atomics.add(credits, 0, 1);
-      if (e.slot !== undefined) port.postMessage({ type: 'chunk', slot: e.slot, len: e.len, rows: c.rows, read: c.read, problems: c.problems });
-      else port.postMessage({ type: 'chunk', buf: e.bytes, len: e.len, rows: c.rows, read: c.read, problems: c.problems }, [e.bytes.buffer as ArrayBuffer]);
+      if (e.slot !== undefined)
+        port.postMessage({ type: 'chunk', slot: e.slot, len: e.len, rows: c.rows, read: c.read, problems: c.problems });
+      else
+        port.postMessage(
+          { type: 'chunk', buf: e.bytes, len: e.len, rows: c.rows, read: c.read, problems: c.problems },
+          [e.bytes.buffer as ArrayBuffer],
+        );
     } else {
       port.postMessage({ type: 'chunk', rows: c.rows, read: c.read, problems: c.problems });
     }

@@ -52,7 +52,11 @@ export async function openDatabase(config: Config, opts: OpenOptions = {}): Prom
 }
 
 /** Open the database, run `fn`, and close the database in `finally`. Throws what openDatabase or fn throws. */
-export async function withDb<T>(config: Config, fn: (db: DatabaseAdapter) => Promise<T>, opts: OpenOptions = {}): Promise<T> {
+export async function withDb<T>(
+  config: Config,
+  fn: (db: DatabaseAdapter) => Promise<T>,
+  opts: OpenOptions = {},
+): Promise<T> {
   const db = await openDatabase(config, opts);
   try {
     return await fn(db);

@@ -56,14 +56,31 @@ export function pgClientConfig(s: PostgresSettings, applicationName = 'wks'): pg
   return {
     ...(s.url
       ? { connectionString: s.url }
-      : { host: s.host, port: s.port, database: s.database, user: s.user ?? undefined, password: s.password ?? undefined }),
+      : {
+          host: s.host,
+          port: s.port,
+          database: s.database,
+          user: s.user ?? undefined,
+          password: s.password ?? undefined,
+        }),
     ...(s.ssl ? { ssl: true } : {}),
     connectionTimeoutMillis: s.connectionTimeoutMs,
     application_name: applicationName,
   };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', '3D000', '28P01', '28000', '57P03']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  '3D000',
+  '28P01',
+  '28000',
+  '57P03',
+]);
 
 /** True for errors that mean "could not reach / log in to the server", as opposed to a failed statement. */
 export function isConnectionError(err: unknown): boolean {

@@ -46,7 +46,11 @@ export class SqliteAdapter implements DatabaseAdapter {
   private queue: Promise<void> = Promise.resolve();
 
   /** `level` > 0: the adapter handed to a transaction callback (nested calls use SAVEPOINTs). */
-  constructor(handle: Database.Database, target: string, private readonly level = 0) {
+  constructor(
+    handle: Database.Database,
+    target: string,
+    private readonly level = 0,
+  ) {
     this.handle = handle;
     this.target = target;
   }
@@ -167,7 +171,10 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
   const { default: BetterSqlite3 } = await import('better-sqlite3');
   let handle: Database.Database;
   try {
-    handle = new BetterSqlite3(memory ? ':memory:' : file, { readonly: !!opts.readonly, fileMustExist: opts.create === false });
+    handle = new BetterSqlite3(memory ? ':memory:' : file, {
+      readonly: !!opts.readonly,
+      fileMustExist: opts.create === false,
+    });
   } catch (err) {
     throw new DependencyError(`cannot open SQLite database ${file}: ${(err as Error).message}`, {
       cause: err,

@@ -97,15 +97,41 @@ export function runReadinessChecks(config: Config, opts: Omit<HealthOptions, 'ch
  * with the loader's message; every other selected check is unknown (skipped),
  * since thresholds and connections all come from configuration.
  */
-export function invalidConfigReport(err: { message: string; hint?: string; issues?: unknown[] }, checks?: readonly string[], now = new Date()): HealthReport {
+export function invalidConfigReport(
+  err: { message: string; hint?: string; issues?: unknown[] },
+  checks?: readonly string[],
+  now = new Date(),
+): HealthReport {
   const names = selectChecks(checks);
   const results: CheckResult[] = names.map((name) =>
     name === 'config'
-      ? { name, status: 'critical', detail: err.message, hint: err.hint, durationMs: 0, data: { issues: err.issues ?? [] } }
+      ? {
+          name,
+          status: 'critical',
+          detail: err.message,
+          hint: err.hint,
+          durationMs: 0,
+          data: { issues: err.issues ?? [] },
+        }
       : { name, status: 'unknown', detail: 'skipped: configuration invalid', durationMs: 0 },
   );
   if (!names.includes('config')) {
-    results.unshift({ name: 'config', status: 'critical', detail: err.message, hint: err.hint, durationMs: 0, data: { issues: err.issues ?? [] } });
+    results.unshift({
+      name: 'config',
+      status: 'critical',
+      detail: err.message,
+      hint: err.hint,
+      durationMs: 0,
+      data: { issues: err.issues ?? [] },
+    });
   }
-  return { status: 'critical', ok: false, exitCode: exitCodeFor('critical'), checkedAt: now.toISOString(), durationMs: 0, timeoutMs: 0, checks: results };
+  return {
+    status: 'critical',
+    ok: false,
+    exitCode: exitCodeFor('critical'),
+    checkedAt: now.toISOString(),
+    durationMs: 0,
+    timeoutMs: 0,
+    checks: results,
+  };
 }

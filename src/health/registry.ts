@@ -12,13 +12,22 @@ interface Entry {
 }
 
 export const REGISTRY: Readonly<Record<string, Entry>> = {
-  config: { description: 'configuration is valid; key file and backup directory are usable', load: async () => (await import('./checks/config.js')).configCheck },
+  config: {
+    description: 'configuration is valid; key file and backup directory are usable',
+    load: async () => (await import('./checks/config.js')).configCheck,
+  },
   database: {
     description: 'reachable; SQLite quick_check (integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
     load: async () => (await import('./checks/database.js')).databaseCheck,
   },
-  migrations: { description: 'pending migrations (warn), checksum drift (critical)', load: async () => (await import('./checks/migrations.js')).migrationsCheck },
-  redis: { description: 'when enabled: PING latency, memory against maxmemory, evictions', load: async () => (await import('./checks/redis.js')).redisCheck },
+  migrations: {
+    description: 'pending migrations (warn), checksum drift (critical)',
+    load: async () => (await import('./checks/migrations.js')).migrationsCheck,
+  },
+  redis: {
+    description: 'when enabled: PING latency, memory against maxmemory, evictions',
+    load: async () => (await import('./checks/redis.js')).redisCheck,
+  },
   backups: {
     description: 'newest verified backup against the RPO; failed or unverified backups; free space',
     load: async () => (await import('./checks/backups.js')).backupsCheck,
@@ -27,8 +36,14 @@ export const REGISTRY: Readonly<Record<string, Entry>> = {
     description: 'executions past WORKFLOW_TIMEOUT_MS; active executions against MAX_CONCURRENT_WORKFLOWS',
     load: async () => (await import('./checks/workflows.js')).workflowsCheck,
   },
-  agents: { description: 'latest agent health per agent: unhealthy, degraded or stale', load: async () => (await import('./checks/agents.js')).agentsCheck },
-  locks: { description: 'Redis execution locks held for finished or unknown executions', load: async () => (await import('./checks/locks.js')).locksCheck },
+  agents: {
+    description: 'latest agent health per agent: unhealthy, degraded or stale',
+    load: async () => (await import('./checks/agents.js')).agentsCheck,
+  },
+  locks: {
+    description: 'Redis execution locks held for finished or unknown executions',
+    load: async () => (await import('./checks/locks.js')).locksCheck,
+  },
 };
 
 /** Every check name, in report order. */

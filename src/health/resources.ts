@@ -114,10 +114,13 @@ export class HealthResources {
           await client.connect();
         } catch (err) {
           destroy();
-          throw new DependencyError(`Redis at ${address} is unreachable (${describeRedisError(lastError ?? err, 'timed out')})`, {
-            hint: 'check that redis-server is running and REDIS_HOST/REDIS_PORT point at it, or set REDIS_ENABLED=false',
-            cause: err,
-          });
+          throw new DependencyError(
+            `Redis at ${address} is unreachable (${describeRedisError(lastError ?? err, 'timed out')})`,
+            {
+              hint: 'check that redis-server is running and REDIS_HOST/REDIS_PORT point at it, or set REDIS_ENABLED=false',
+              cause: err,
+            },
+          );
         }
         return { client, address };
       })();
@@ -137,7 +140,10 @@ export class HealthResources {
 
   /** Register a cleanup to run when the run ends (sockets, clients). */
   onClose(fn: () => Promise<void> | void): void {
-    if (this.closed) void Promise.resolve().then(fn).catch(() => undefined);
+    if (this.closed)
+      void Promise.resolve()
+        .then(fn)
+        .catch(() => undefined);
     else this.cleanups.push(fn);
   }
 
@@ -145,6 +151,12 @@ export class HealthResources {
   async close(): Promise<void> {
     this.closed = true;
     const fns = this.cleanups.splice(0).reverse();
-    await Promise.all(fns.map((fn) => Promise.resolve().then(fn).catch(() => undefined)));
+    await Promise.all(
+      fns.map((fn) =>
+        Promise.resolve()
+          .then(fn)
+          .catch(() => undefined),
+      ),
+    );
   }
 }

@@ -15,7 +15,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import { isWksError } from '../errors.js';
-import { STATUS_RANK, type CheckContext, type CheckDefinition, type CheckOutcome, type CheckResult, type HealthReport, type HealthStatus } from './types.js';
+import {
+  STATUS_RANK,
+  type CheckContext,
+  type CheckDefinition,
+  type CheckOutcome,
+  type CheckResult,
+  type HealthReport,
+  type HealthStatus,
+} from './types.js';
 
 /** Worst status of a list (ok for an empty list). */
 export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {

@@ -134,7 +134,12 @@ export class PlatformCollector {
   collect(): Promise<void> {
     if (!this.inflight) {
       const now = this.sources.now?.() ?? new Date();
-      this.inflight = Promise.all([this.collectDb(now), this.collectLocks(now), this.collectBackups(now), this.collectDisk()])
+      this.inflight = Promise.all([
+        this.collectDb(now),
+        this.collectLocks(now),
+        this.collectBackups(now),
+        this.collectDisk(),
+      ])
         .then(() => undefined)
         .finally(() => {
           this.inflight = undefined;
@@ -145,7 +150,8 @@ export class PlatformCollector {
 
   private async collectDisk(): Promise<void> {
     const vols: Array<[string, string]> = [['backups', this.config.database.backup.storage_path]];
-    if (this.config.database.type === 'sqlite') vols.push(['database', path.dirname(path.resolve(this.config.database.path))]);
+    if (this.config.database.type === 'sqlite')
+      vols.push(['database', path.dirname(path.resolve(this.config.database.path))]);
     await Promise.all(
       vols.map(async ([volume, dir]) => {
         const free = await freeBytes(dir);
@@ -191,12 +197,18 @@ export class PlatformCollector {
     const started = parseDbTime(row.started_at);
     const completed = parseDbTime(row.completed_at);
     if (started && completed && completed >= started) {
-      this.metrics.workflowExecutionDuration.observe({ workflow_name: name }, (completed.getTime() - started.getTime()) / 1000);
+      this.metrics.workflowExecutionDuration.observe(
+        { workflow_name: name },
+        (completed.getTime() - started.getTime()) / 1000,
+      );
     }
     const queued = parseDbTime(row.queued_at);
     const locked = parseDbTime(row.lock_acquired_at);
     if (queued && locked && locked >= queued) {
-      this.metrics.workflowQueueWait.observe({ priority: String(row.priority ?? 5) }, (locked.getTime() - queued.getTime()) / 1000);
+      this.metrics.workflowQueueWait.observe(
+        { priority: String(row.priority ?? 5) },
+        (locked.getTime() - queued.getTime()) / 1000,
+      );
     }
   }
 
@@ -217,7 +229,9 @@ export class PlatformCollector {
     //    holding a lower id can commit after a higher one was read.
     const nowMs = now.getTime();
     for (;;) {
-      const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id > $1 ORDER BY e.id LIMIT ${BATCH}`, [this.lastId]);
+      const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id > $1 ORDER BY e.id LIMIT ${BATCH}`, [
+        this.lastId,
+      ]);
       for (const row of rows) {
         const id = Number(row.id);
         if (this.caughtUp && id - this.lastId - 1 <= MAX_GAP_SPAN) {
@@ -234,7 +248,10 @@ export class PlatformCollector {
       for (const [id, at] of this.gaps) if (nowMs - at > GAP_TTL_MS) this.gaps.delete(id);
       const ids = [...this.gaps.keys()].slice(0, 500);
       if (ids.length) {
-        const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id IN (${ids.map((_, j) => `$${j + 1}`).join(', ')})`, ids);
+        const rows = await db.query<ExecRow>(
+          `${EXEC_SELECT} WHERE e.id IN (${ids.map((_, j) => `$${j + 1}`).join(', ')})`,
+          ids,
+        );
         for (const row of rows) {
           this.gaps.delete(Number(row.id));
           this.see(row);
@@ -278,7 +295,8 @@ export class PlatformCollector {
     // One snapshot per HISTORY_STEP_MS (the newest is updated in between): bounded memory at any scrape rate.
     const last = this.history[this.history.length - 1];
     const prev = this.history[this.history.length - 2];
-    if (last && prev && now.getTime() - prev.t < HISTORY_STEP_MS) Object.assign(last, { t: now.getTime(), ...this.totals });
+    if (last && prev && now.getTime() - prev.t < HISTORY_STEP_MS)
+      Object.assign(last, { t: now.getTime(), ...this.totals });
     else this.history.push({ t: now.getTime(), ...this.totals });
     while (this.history.length > 2 && this.history[1]!.t <= now.getTime() - HISTORY_MS) this.history.shift();
   }
@@ -397,7 +415,8 @@ export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void
   if (verifiedMax) metrics.backupVerifyLastSuccess.set(verifiedMax / 1000);
   if (newest) {
     metrics.backupLastSize.set(newest.e.manifest.stored_size);
-    if (Number.isFinite(newest.e.manifest.duration_ms)) metrics.backupLastDuration.set(newest.e.manifest.duration_ms / 1000);
+    if (Number.isFinite(newest.e.manifest.duration_ms))
+      metrics.backupLastDuration.set(newest.e.manifest.duration_ms / 1000);
   }
 }
 

@@ -33,7 +33,10 @@ export interface ScrapeResult {
  * A dependency that is down does not fail the scrape: wks_up{dependency}=0.
  * Process metrics are left out unless `processDefaults` (default false).
  */
-export async function scrapeOnce(config: Config, opts: { textfile?: string; now?: Date; processDefaults?: boolean } = {}): Promise<ScrapeResult> {
+export async function scrapeOnce(
+  config: Config,
+  opts: { textfile?: string; now?: Date; processDefaults?: boolean } = {},
+): Promise<ScrapeResult> {
   // No process_*/nodejs_* by default: a one-shot process's figures mean
   // nothing, and node_exporter's own process_* would clash with them.
   const metrics = createMetrics({ processDefaults: opts.processDefaults ?? false });

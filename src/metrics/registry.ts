@@ -83,44 +83,187 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     collectDefaultMetrics({ register: registry });
     // Gauges named *_total fail `promtool check metrics`; the same values are
     // exported without the suffix (nodejs_active_handles, ...), so drop these.
-    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(n);
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      registry.removeSingleMetric(n);
   }
 
   return {
     registry,
-    httpRequestsTotal: new Counter({ name: 'http_requests_total', help: 'Total HTTP requests', labelNames: ['method', 'endpoint', 'status_code'], registers: r }),
-    workflowExecutionsTotal: new Counter({ name: 'workflow_executions_total', help: 'Total workflow executions', labelNames: ['workflow_name', 'status'], registers: r }),
-    agentInvocationsTotal: new Counter({ name: 'agent_invocations_total', help: 'Total agent invocations', labelNames: ['agent_name', 'status'], registers: r }),
-    databaseQueriesTotal: new Counter({ name: 'database_queries_total', help: 'Total database queries', labelNames: ['query_type', 'table'], registers: r }),
+    httpRequestsTotal: new Counter({
+      name: 'http_requests_total',
+      help: 'Total HTTP requests',
+      labelNames: ['method', 'endpoint', 'status_code'],
+      registers: r,
+    }),
+    workflowExecutionsTotal: new Counter({
+      name: 'workflow_executions_total',
+      help: 'Total workflow executions',
+      labelNames: ['workflow_name', 'status'],
+      registers: r,
+    }),
+    agentInvocationsTotal: new Counter({
+      name: 'agent_invocations_total',
+      help: 'Total agent invocations',
+      labelNames: ['agent_name', 'status'],
+      registers: r,
+    }),
+    databaseQueriesTotal: new Counter({
+      name: 'database_queries_total',
+      help: 'Total database queries',
+      labelNames: ['query_type', 'table'],
+      registers: r,
+    }),
 
-    activeWorkflows: new Gauge({ name: 'active_workflows', help: 'Currently active workflow executions', registers: r }),
-    databaseConnections: new Gauge({ name: 'database_connections', help: 'Current database connections', labelNames: ['pool_name'], registers: r }),
-    agentHealthStatus: new Gauge({ name: 'agent_health_status', help: 'Agent health status (1=healthy, 0=unhealthy)', labelNames: ['agent_name'], registers: r }),
+    activeWorkflows: new Gauge({
+      name: 'active_workflows',
+      help: 'Currently active workflow executions',
+      registers: r,
+    }),
+    databaseConnections: new Gauge({
+      name: 'database_connections',
+      help: 'Current database connections',
+      labelNames: ['pool_name'],
+      registers: r,
+    }),
+    agentHealthStatus: new Gauge({
+      name: 'agent_health_status',
+      help: 'Agent health status (1=healthy, 0=unhealthy)',
+      labelNames: ['agent_name'],
+      registers: r,
+    }),
 
-    httpRequestDuration: new Histogram({ name: 'http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'endpoint'], buckets: [...SEED_BUCKETS.http_request_duration_seconds], registers: r }),
-    workflowExecutionDuration: new Histogram({ name: 'workflow_execution_duration_seconds', help: 'Workflow execution duration', labelNames: ['workflow_name'], buckets: [...SEED_BUCKETS.workflow_execution_duration_seconds], registers: r }),
-    databaseQueryDuration: new Histogram({ name: 'database_query_duration_seconds', help: 'Database query duration', labelNames: ['query_type'], buckets: [...SEED_BUCKETS.database_query_duration_seconds], registers: r }),
+    httpRequestDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'endpoint'],
+      buckets: [...SEED_BUCKETS.http_request_duration_seconds],
+      registers: r,
+    }),
+    workflowExecutionDuration: new Histogram({
+      name: 'workflow_execution_duration_seconds',
+      help: 'Workflow execution duration',
+      labelNames: ['workflow_name'],
+      buckets: [...SEED_BUCKETS.workflow_execution_duration_seconds],
+      registers: r,
+    }),
+    databaseQueryDuration: new Histogram({
+      name: 'database_query_duration_seconds',
+      help: 'Database query duration',
+      labelNames: ['query_type'],
+      buckets: [...SEED_BUCKETS.database_query_duration_seconds],
+      registers: r,
+    }),
 
-    workflowQueueWait: new Summary({ name: 'workflow_queue_wait_seconds', help: 'Time workflows wait in queue', labelNames: ['priority'], percentiles: Object.keys(SEED_SUMMARY_OBJECTIVES).map(Number), registers: r }),
+    workflowQueueWait: new Summary({
+      name: 'workflow_queue_wait_seconds',
+      help: 'Time workflows wait in queue',
+      labelNames: ['priority'],
+      percentiles: Object.keys(SEED_SUMMARY_OBJECTIVES).map(Number),
+      registers: r,
+    }),
 
-    backupLastSuccess: new Gauge({ name: 'wks_backup_last_success_timestamp_seconds', help: 'Unix time of the newest completed backup, per engine and type', labelNames: ['engine', 'type'], registers: r }),
-    backupLastDuration: new Gauge({ name: 'wks_backup_last_duration_seconds', help: 'Duration of the newest completed backup', registers: r }),
-    backupLastSize: new Gauge({ name: 'wks_backup_last_size_bytes', help: 'Size on disk of the newest completed backup', registers: r }),
-    backupFailuresTotal: new Counter({ name: 'wks_backup_failures_total', help: 'Backups that failed in this process (scheduled backup job)', registers: r }),
-    backups: new Gauge({ name: 'wks_backups', help: 'Backups in the catalog by state', labelNames: ['state'], registers: r }),
-    backupVerifyLastSuccess: new Gauge({ name: 'wks_backup_verify_last_success_timestamp_seconds', help: 'Unix time of the last successful backup verification', registers: r }),
-    jobRunsTotal: new Counter({ name: 'wks_job_runs_total', help: 'Scheduled job runs by result (success, failure, skipped_overlap)', labelNames: ['job', 'result'], registers: r }),
-    jobLastSuccess: new Gauge({ name: 'wks_job_last_success_timestamp_seconds', help: 'Unix time of the last successful run of a scheduled job', labelNames: ['job'], registers: r }),
-    jobDuration: new Histogram({ name: 'wks_job_duration_seconds', help: 'Duration of scheduled job runs', labelNames: ['job'], buckets: JOB_BUCKETS, registers: r }),
+    backupLastSuccess: new Gauge({
+      name: 'wks_backup_last_success_timestamp_seconds',
+      help: 'Unix time of the newest completed backup, per engine and type',
+      labelNames: ['engine', 'type'],
+      registers: r,
+    }),
+    backupLastDuration: new Gauge({
+      name: 'wks_backup_last_duration_seconds',
+      help: 'Duration of the newest completed backup',
+      registers: r,
+    }),
+    backupLastSize: new Gauge({
+      name: 'wks_backup_last_size_bytes',
+      help: 'Size on disk of the newest completed backup',
+      registers: r,
+    }),
+    backupFailuresTotal: new Counter({
+      name: 'wks_backup_failures_total',
+      help: 'Backups that failed in this process (scheduled backup job)',
+      registers: r,
+    }),
+    backups: new Gauge({
+      name: 'wks_backups',
+      help: 'Backups in the catalog by state',
+      labelNames: ['state'],
+      registers: r,
+    }),
+    backupVerifyLastSuccess: new Gauge({
+      name: 'wks_backup_verify_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful backup verification',
+      registers: r,
+    }),
+    jobRunsTotal: new Counter({
+      name: 'wks_job_runs_total',
+      help: 'Scheduled job runs by result (success, failure, skipped_overlap)',
+      labelNames: ['job', 'result'],
+      registers: r,
+    }),
+    jobLastSuccess: new Gauge({
+      name: 'wks_job_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful run of a scheduled job',
+      labelNames: ['job'],
+      registers: r,
+    }),
+    jobDuration: new Histogram({
+      name: 'wks_job_duration_seconds',
+      help: 'Duration of scheduled job runs',
+      labelNames: ['job'],
+      buckets: JOB_BUCKETS,
+      registers: r,
+    }),
     locksHeld: new Gauge({ name: 'wks_locks_held', help: 'Execution locks currently held in Redis', registers: r }),
-    workflowsStuck: new Gauge({ name: 'wks_workflows_stuck', help: 'Executions pending or running for longer than the workflow timeout', registers: r }),
-    leader: new Gauge({ name: 'wks_leader', help: '1 when this instance holds the scheduler leader lease, else 0', labelNames: ['instance', 'mechanism'], registers: r }),
-    up: new Gauge({ name: 'wks_up', help: '1 when a dependency answered at the last scrape, else 0', labelNames: ['dependency'], registers: r }),
-    scrapeErrorsTotal: new Counter({ name: 'wks_scrape_errors_total', help: 'Collector failures while computing metrics at scrape time', labelNames: ['collector'], registers: r }),
-    alertsFiring: new Gauge({ name: 'wks_alerts_firing', help: '1 when a built-in alert rule is firing, else 0', labelNames: ['alert'], registers: r }),
-    notificationsTotal: new Counter({ name: 'wks_alert_notifications_total', help: 'Alert notifications sent by channel and result', labelNames: ['channel', 'result'], registers: r }),
-    longestRunning: new Gauge({ name: 'wks_workflow_longest_running_seconds', help: 'How long the oldest running execution has been running (0 when none)', registers: r }),
-    backupLastFailure: new Gauge({ name: 'wks_backup_last_failure_timestamp_seconds', help: 'Unix time of the last failed scheduled backup in this process', registers: r }),
-    diskFree: new Gauge({ name: 'wks_disk_free_bytes', help: 'Free bytes for unprivileged users on the filesystem of the database or the backups', labelNames: ['volume'], registers: r }),
+    workflowsStuck: new Gauge({
+      name: 'wks_workflows_stuck',
+      help: 'Executions pending or running for longer than the workflow timeout',
+      registers: r,
+    }),
+    leader: new Gauge({
+      name: 'wks_leader',
+      help: '1 when this instance holds the scheduler leader lease, else 0',
+      labelNames: ['instance', 'mechanism'],
+      registers: r,
+    }),
+    up: new Gauge({
+      name: 'wks_up',
+      help: '1 when a dependency answered at the last scrape, else 0',
+      labelNames: ['dependency'],
+      registers: r,
+    }),
+    scrapeErrorsTotal: new Counter({
+      name: 'wks_scrape_errors_total',
+      help: 'Collector failures while computing metrics at scrape time',
+      labelNames: ['collector'],
+      registers: r,
+    }),
+    alertsFiring: new Gauge({
+      name: 'wks_alerts_firing',
+      help: '1 when a built-in alert rule is firing, else 0',
+      labelNames: ['alert'],
+      registers: r,
+    }),
+    notificationsTotal: new Counter({
+      name: 'wks_alert_notifications_total',
+      help: 'Alert notifications sent by channel and result',
+      labelNames: ['channel', 'result'],
+      registers: r,
+    }),
+    longestRunning: new Gauge({
+      name: 'wks_workflow_longest_running_seconds',
+      help: 'How long the oldest running execution has been running (0 when none)',
+      registers: r,
+    }),
+    backupLastFailure: new Gauge({
+      name: 'wks_backup_last_failure_timestamp_seconds',
+      help: 'Unix time of the last failed scheduled backup in this process',
+      registers: r,
+    }),
+    diskFree: new Gauge({
+      name: 'wks_disk_free_bytes',
+      help: 'Free bytes for unprivileged users on the filesystem of the database or the backups',
+      labelNames: ['volume'],
+      registers: r,
+    }),
   };
 }

@@ -45,7 +45,12 @@ export async function sampleMetrics(
   const cutoff = toDbTime(new Date(opts.now.getTime() - opts.retentionMs), db.dialect);
   return db.transaction(async (tx) => {
     for (const [name, value, labels] of rows) {
-      await tx.run(`INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES ($1, $2, $3, $4)`, [name, value, labels, at]);
+      await tx.run(`INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES ($1, $2, $3, $4)`, [
+        name,
+        value,
+        labels,
+        at,
+      ]);
     }
     const { changes } = await tx.run(`DELETE FROM metrics WHERE timestamp < $1`, [cutoff]);
     return { inserted: rows.length, pruned: changes };

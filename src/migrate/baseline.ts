@@ -42,18 +42,31 @@ async function sqliteShape(q: (sql: string) => Promise<Array<Record<string, unkn
     if (IGNORED.has(name)) continue;
     const cols = new Map<string, Column>();
     for (const c of await q(`PRAGMA table_info(${quoteIdent(name)})`)) {
-      cols.set(String(c.name), { name: String(c.name), type: norm(String(c.type ?? '')), notnull: Number(c.notnull) === 1, pk: Number(c.pk) > 0 });
+      cols.set(String(c.name), {
+        name: String(c.name),
+        type: norm(String(c.type ?? '')),
+        notnull: Number(c.notnull) === 1,
+        pk: Number(c.pk) > 0,
+      });
     }
     tables.set(name, cols);
   }
-  const indexes = new Set((await q(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)).map((r) => String(r.name)));
+  const indexes = new Set(
+    (await q(`SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL`)).map((r) => String(r.name)),
+  );
   return { tables, indexes };
 }
 
 async function pgShape(db: DatabaseAdapter, schema: string | null): Promise<Shape> {
   const s = schema ? '$1' : 'current_schema()';
   const p = schema ? [schema] : [];
-  const cols = await db.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; pk: boolean }>(
+  const cols = await db.query<{
+    table_name: string;
+    column_name: string;
+    data_type: string;
+    is_nullable: string;
+    pk: boolean;
+  }>(
     `SELECT c.table_name, c.column_name, c.data_type, c.is_nullable,
             EXISTS (SELECT 1 FROM information_schema.table_constraints tc
                       JOIN information_schema.key_column_usage k ON k.constraint_name = tc.constraint_name AND k.table_schema = tc.table_schema
@@ -68,7 +81,14 @@ async function pgShape(db: DatabaseAdapter, schema: string | null): Promise<Shap
   for (const c of cols) {
     if (IGNORED.has(c.table_name)) continue;
     if (!tables.has(c.table_name)) tables.set(c.table_name, new Map());
-    tables.get(c.table_name)!.set(c.column_name, { name: c.column_name, type: norm(c.data_type), notnull: c.is_nullable === 'NO', pk: !!c.pk });
+    tables
+      .get(c.table_name)!
+      .set(c.column_name, {
+        name: c.column_name,
+        type: norm(c.data_type),
+        notnull: c.is_nullable === 'NO',
+        pk: !!c.pk,
+      });
   }
   const idx = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = ${s}`, p);
   return { tables, indexes: new Set(idx.map((r) => r.indexname)) };
@@ -133,15 +153,26 @@ function compare(expected: Shape, actual: Shape): BaselineCheck {
       const a = have.get(name);
       if (!a) problems.push(`column ${table}.${name} is missing`);
       else {
-        if (a.type !== c.type) problems.push(`column ${table}.${name} has type ${a.type || '(none)'}, expected ${c.type || '(none)'}`);
-        if (a.notnull !== c.notnull) problems.push(`column ${table}.${name} is ${a.notnull ? 'NOT NULL' : 'nullable'}, expected ${c.notnull ? 'NOT NULL' : 'nullable'}`);
-        if (a.pk !== c.pk) problems.push(`column ${table}.${name} is ${a.pk ? '' : 'not '}part of the primary key, expected ${c.pk ? '' : 'not '}to be`);
+        if (a.type !== c.type)
+          problems.push(`column ${table}.${name} has type ${a.type || '(none)'}, expected ${c.type || '(none)'}`);
+        if (a.notnull !== c.notnull)
+          problems.push(
+            `column ${table}.${name} is ${a.notnull ? 'NOT NULL' : 'nullable'}, expected ${c.notnull ? 'NOT NULL' : 'nullable'}`,
+          );
+        if (a.pk !== c.pk)
+          problems.push(
+            `column ${table}.${name} is ${a.pk ? '' : 'not '}part of the primary key, expected ${c.pk ? '' : 'not '}to be`,
+          );
       }
     }
-    for (const name of have.keys()) if (!cols.has(name)) notes.push(`column ${table}.${name} is not in the migrations (kept as is)`);
+    for (const name of have.keys())
+      if (!cols.has(name)) notes.push(`column ${table}.${name} is not in the migrations (kept as is)`);
   }
-  for (const idx of expected.indexes) if (!actual.indexes.has(idx) && !idx.endsWith('_pkey') && !idx.endsWith('_key')) problems.push(`index ${idx} is missing`);
-  for (const t of actual.tables.keys()) if (!expected.tables.has(t)) notes.push(`table ${t} is not created by migrations up to this version`);
+  for (const idx of expected.indexes)
+    if (!actual.indexes.has(idx) && !idx.endsWith('_pkey') && !idx.endsWith('_key'))
+      problems.push(`index ${idx} is missing`);
+  for (const t of actual.tables.keys())
+    if (!expected.tables.has(t)) notes.push(`table ${t} is not created by migrations up to this version`);
   return { problems, notes };
 }
 
@@ -177,9 +208,12 @@ export async function baselineDatabase(config: Config, opts: BaselineOptions = {
   return withMigrationLock(config, opts, async (db) => {
     const applied = await readApplied(db);
     if (applied.length > 0) {
-      throw new OperationError(`the database already has migration history (${applied.length} recorded in ${TABLE}); baseline is only for databases without it`, {
-        hint: 'run `wks migrate status`; use `wks migrate up` to apply what is pending',
-      });
+      throw new OperationError(
+        `the database already has migration history (${applied.length} recorded in ${TABLE}); baseline is only for databases without it`,
+        {
+          hint: 'run `wks migrate status`; use `wks migrate up` to apply what is pending',
+        },
+      );
     }
     const check = compare(await expectedShape(db, upto), await actualShape(db));
     if (check.problems.length > 0) {
@@ -204,7 +238,15 @@ export async function baselineDatabase(config: Config, opts: BaselineOptions = {
     const now = (opts.now ?? (() => new Date()))();
     await db.transaction(async (tx) => {
       for (const m of upto) {
-        await recordApplied(tx, { version: m.version, name: m.name, checksum: m.checksum, source: m.source, appliedAt: now, durationMs: 0, baseline: true });
+        await recordApplied(tx, {
+          version: m.version,
+          name: m.name,
+          checksum: m.checksum,
+          source: m.source,
+          appliedAt: now,
+          durationMs: 0,
+          baseline: true,
+        });
       }
     });
     return result;

@@ -13,7 +13,16 @@ import { NotFoundError, OperationError, UsageError } from '../errors.js';
 import { withPgLock, withSqliteLock, pgApplicationName, type LockHolder } from './lock.js';
 import { splitStatements, type Section, type Statement } from './parse.js';
 import { compareVersions, findMigration, loadMigrations, type MigrationFile } from './source.js';
-import { deleteApplied, ensureTable, markClean, markFailed, readApplied, recordApplied, TABLE, type AppliedRow } from './store.js';
+import {
+  deleteApplied,
+  ensureTable,
+  markClean,
+  markFailed,
+  readApplied,
+  recordApplied,
+  TABLE,
+  type AppliedRow,
+} from './store.js';
 
 export type { LockHolder } from './lock.js';
 
@@ -74,9 +83,16 @@ async function openForMigrations(config: Config, create: boolean): Promise<Datab
  * lock, run `fn` with a connection that holds it, then unlock and close.
  * Throws ConflictError (exit 4) when the lock stays held past the timeout.
  */
-export async function withMigrationLock<T>(config: Config, opts: SessionOptions, fn: (db: DatabaseAdapter) => Promise<T>): Promise<T> {
+export async function withMigrationLock<T>(
+  config: Config,
+  opts: SessionOptions,
+  fn: (db: DatabaseAdapter) => Promise<T>,
+): Promise<T> {
   const db = await openForMigrations(config, true);
-  const lockOpts = { timeoutMs: opts.lockTimeoutMs ?? config.database.migrations.lock_timeout_ms, onWait: opts.onLockWait };
+  const lockOpts = {
+    timeoutMs: opts.lockTimeoutMs ?? config.database.migrations.lock_timeout_ms,
+    onWait: opts.onLockWait,
+  };
   try {
     if (isSqlite(db)) return await withSqliteLock(db, lockOpts, () => fn(db));
     if (isPostgres(db)) return await db.pinned((conn) => withPgLock(conn, lockOpts, () => fn(conn)));
@@ -123,7 +139,10 @@ function recovery(row: AppliedRow, file: string | undefined): string {
     detail = { message: row.error ?? undefined };
   }
   const where = file ? `${file}${detail.line ? `:${detail.line}` : ''}` : `${row.version}_${row.name}`;
-  const done = detail.statement && detail.statement > 1 ? `statements 1-${detail.statement - 1} were applied and remain applied` : 'no statement had completed';
+  const done =
+    detail.statement && detail.statement > 1
+      ? `statements 1-${detail.statement - 1} were applied and remain applied`
+      : 'no statement had completed';
   const dir = detail.direction === 'down' ? 'rolling back' : 'applying';
   const interrupted = detail.message === INTERRUPTED;
   const what = interrupted
@@ -174,12 +193,19 @@ async function runStatements(
   direction: 'up' | 'down',
   onFail: (e: { statement: number; of: number; line: number; message: string }) => Promise<void>,
   /** Non-transactional runs: record which statement is about to run, so a kill -9 leaves an exact state. */
-  beforeEach?: (e: { statement: number; of: number; line: number; message: string; direction: string }) => Promise<void>,
+  beforeEach?: (e: {
+    statement: number;
+    of: number;
+    line: number;
+    message: string;
+    direction: string;
+  }) => Promise<void>,
 ): Promise<void> {
   const stmts = splitStatements(section.sql, db.dialect, section.startLine);
   for (let i = 0; i < stmts.length; i++) {
     const st = stmts[i]!;
-    if (beforeEach) await beforeEach({ statement: i + 1, of: stmts.length, line: st.line, message: INTERRUPTED, direction });
+    if (beforeEach)
+      await beforeEach({ statement: i + 1, of: stmts.length, line: st.line, message: INTERRUPTED, direction });
     try {
       await db.exec(st.sql);
     } catch (err) {
@@ -195,10 +221,7 @@ async function runStatements(
           cause: err,
           hint: tx
             ? `the migration was rolled back completely and nothing of it was applied; fix ${m.file} and re-run \`wks migrate ${direction}\``
-            : recovery(
-                { version: m.version, name: m.name, error: JSON.stringify(failure) } as AppliedRow,
-                m.file,
-              ),
+            : recovery({ version: m.version, name: m.name, error: JSON.stringify(failure) } as AppliedRow, m.file),
           details: {
             migration: { version: m.version, name: m.name, file: m.file, direction },
             statement: { index: i + 1, of: stmts.length, line, sql: st.sql },
@@ -223,7 +246,13 @@ async function applyUp(db: DatabaseAdapter, m: MigrationFile, now: () => Date): 
     });
   } else {
     // Recorded dirty first: if the process dies mid-way, the state says so.
-    await recordApplied(db, { ...row, appliedAt: now(), durationMs: 0, dirty: true, error: JSON.stringify({ direction: 'up', statement: 1, message: INTERRUPTED }) });
+    await recordApplied(db, {
+      ...row,
+      appliedAt: now(),
+      durationMs: 0,
+      dirty: true,
+      error: JSON.stringify({ direction: 'up', statement: 1, message: INTERRUPTED }),
+    });
     const progress = (f: object) => markFailed(db, m.version, JSON.stringify(f));
     await runStatements(db, m, up, 'up', progress, progress);
     await markClean(db, m.version, performance.now() - t0);
@@ -331,7 +360,14 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
     assertClean(appliedRows, all);
     const pending = pendingOf(all, appliedRows, opts.to);
     const pendingInfo = pending.map((m) => info(m, 'up', false, dialect)); // parses every pending file before anything runs
-    const result: MigrateUpResult = { dialect, database: db.target, dryRun: false, applied: [], pending: pendingInfo, current: currentOf(appliedRows, all) };
+    const result: MigrateUpResult = {
+      dialect,
+      database: db.target,
+      dryRun: false,
+      applied: [],
+      pending: pendingInfo,
+      current: currentOf(appliedRows, all),
+    };
     if (pending.length === 0) return result;
     if (opts.beforeApply) await opts.beforeApply(pendingInfo, db);
     for (const m of pending) {
@@ -390,11 +426,15 @@ function downPlan(all: MigrationFile[], applied: AppliedRow[], opts: MigrateDown
     plan = newestFirst.filter((m) => order.get(m.version)! > keep);
   } else {
     const steps = opts.steps ?? 1;
-    if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--steps must be a positive integer (got ${steps})`);
+    if (!Number.isInteger(steps) || steps < 1)
+      throw new UsageError(`--steps must be a positive integer (got ${steps})`);
     plan = newestFirst.slice(0, steps);
   }
   if (unknown.length > 0 && plan.length > 0) {
-    const newestUnknown = unknown.map((r) => r.version).sort(compareVersions).pop()!;
+    const newestUnknown = unknown
+      .map((r) => r.version)
+      .sort(compareVersions)
+      .pop()!;
     if (compareVersions(newestUnknown, plan[0]!.version) > 0) {
       throw new NotFoundError(`applied migration ${newestUnknown} has no file, so it cannot be rolled back`, {
         hint: 'restore the file (check database.migrations.directory), or roll it back by hand',
@@ -433,7 +473,14 @@ export async function migrateDown(config: Config, opts: MigrateDownOptions = {})
     const applied = await readApplied(db);
     assertClean(applied, all);
     const plan = downPlan(all, applied, opts);
-    const result: MigrateDownResult = { dialect, database: db.target, dryRun: false, rolledBack: [], plan: plan.map((m) => info(m, 'down', false, dialect)), current: null };
+    const result: MigrateDownResult = {
+      dialect,
+      database: db.target,
+      dryRun: false,
+      rolledBack: [],
+      plan: plan.map((m) => info(m, 'down', false, dialect)),
+      current: null,
+    };
     for (const m of plan) {
       opts.onStart?.(info(m, 'down', false, dialect));
       const durationMs = await applyDown(db, m);
@@ -454,8 +501,12 @@ function currentOf(applied: AppliedRow[], all: MigrationFile[]): string | null {
   const clean = applied.filter((r) => !r.dirty);
   if (clean.length === 0) return null;
   const known = clean.filter((r) => order.has(r.version)).sort((a, b) => order.get(a.version)! - order.get(b.version)!);
-  const unknown = clean.filter((r) => !order.has(r.version)).map((r) => r.version).sort(compareVersions);
-  return unknown.length > 0 && (known.length === 0 || compareVersions(unknown[unknown.length - 1]!, known[known.length - 1]!.version) > 0)
+  const unknown = clean
+    .filter((r) => !order.has(r.version))
+    .map((r) => r.version)
+    .sort(compareVersions);
+  return unknown.length > 0 &&
+    (known.length === 0 || compareVersions(unknown[unknown.length - 1]!, known[known.length - 1]!.version) > 0)
     ? unknown[unknown.length - 1]!
     : known[known.length - 1]!.version;
 }
@@ -493,7 +544,13 @@ export interface MigrationStatus {
   dirty: Array<{ version: string; name: string; recovery: string }>;
 }
 
-function statusFrom(dialect: Dialect, database: string, exists: boolean, all: MigrationFile[], applied: AppliedRow[]): MigrationStatus {
+function statusFrom(
+  dialect: Dialect,
+  database: string,
+  exists: boolean,
+  all: MigrationFile[],
+  applied: AppliedRow[],
+): MigrationStatus {
   const byVersion = new Map(all.map((m) => [m.version, m]));
   const order = new Map(all.map((m, i) => [m.version, i]));
   const sorted = [...applied].sort((a, b) => {
@@ -505,8 +562,17 @@ function statusFrom(dialect: Dialect, database: string, exists: boolean, all: Mi
   const drift: DriftEntry[] = [];
   for (const r of sorted) {
     const m = byVersion.get(r.version);
-    if (!m) drift.push({ version: r.version, name: r.name, kind: 'missing', file: null, recorded: r.checksum, actual: null });
-    else if (m.checksum !== r.checksum) drift.push({ version: r.version, name: r.name, kind: 'changed', file: m.file, recorded: r.checksum, actual: m.checksum });
+    if (!m)
+      drift.push({ version: r.version, name: r.name, kind: 'missing', file: null, recorded: r.checksum, actual: null });
+    else if (m.checksum !== r.checksum)
+      drift.push({
+        version: r.version,
+        name: r.name,
+        kind: 'changed',
+        file: m.file,
+        recorded: r.checksum,
+        actual: m.checksum,
+      });
   }
   return {
     dialect,
@@ -525,7 +591,9 @@ function statusFrom(dialect: Dialect, database: string, exists: boolean, all: Mi
     })),
     pending: pendingOf(all, applied).map((m) => ({ version: m.version, name: m.name, source: m.source, file: m.file })),
     drift,
-    dirty: sorted.filter((r) => r.dirty).map((r) => ({ version: r.version, name: r.name, recovery: recovery(r, byVersion.get(r.version)?.file) })),
+    dirty: sorted
+      .filter((r) => r.dirty)
+      .map((r) => ({ version: r.version, name: r.name, recovery: recovery(r, byVersion.get(r.version)?.file) })),
   };
 }
 
@@ -569,8 +637,16 @@ export async function validateMigrations(config: Config): Promise<ValidateResult
       invalid.push({ file: m.file, message: (err as Error).message });
     }
   }
-  const st = await withReadSession(config, async (db) => statusFrom(dialect, db?.target ?? config.database.path, !!db, all, db ? await readApplied(db) : []));
-  return { ok: st.drift.length === 0 && invalid.length === 0 && st.dirty.length === 0, checked: st.applied.length, drift: st.drift, invalid, dirty: st.dirty };
+  const st = await withReadSession(config, async (db) =>
+    statusFrom(dialect, db?.target ?? config.database.path, !!db, all, db ? await readApplied(db) : []),
+  );
+  return {
+    ok: st.drift.length === 0 && invalid.length === 0 && st.dirty.length === 0,
+    checked: st.applied.length,
+    drift: st.drift,
+    invalid,
+    dirty: st.dirty,
+  };
 }
 
 /**
@@ -580,7 +656,10 @@ export async function validateMigrations(config: Config): Promise<ValidateResult
  */
 export async function currentSchemaVersion(db: DatabaseAdapter): Promise<string | null> {
   const rows = await readApplied(db);
-  const versions = rows.filter((r) => !r.dirty).map((r) => r.version).sort(compareVersions);
+  const versions = rows
+    .filter((r) => !r.dirty)
+    .map((r) => r.version)
+    .sort(compareVersions);
   return versions.length ? versions[versions.length - 1]! : null;
 }
 
@@ -599,12 +678,20 @@ export interface ResolveResult {
  * clean; `rolled-back` deletes the row so `migrate up` runs it again.
  * Throws NotFoundError when the version has no row, UsageError when it is not dirty.
  */
-export async function resolveDirty(config: Config, version: string, resolution: 'applied' | 'rolled-back', opts: SessionOptions = {}): Promise<ResolveResult> {
+export async function resolveDirty(
+  config: Config,
+  version: string,
+  resolution: 'applied' | 'rolled-back',
+  opts: SessionOptions = {},
+): Promise<ResolveResult> {
   const all = loadMigrations(config, dialectOf(config));
   return withMigrationLock(config, opts, async (db) => {
     await ensureTable(db);
     const row = (await readApplied(db)).find((r) => r.version === version || `${r.version}_${r.name}` === version);
-    if (!row) throw new NotFoundError(`migration ${version} is not recorded in ${TABLE}`, { hint: 'run `wks migrate status` to see the dirty version' });
+    if (!row)
+      throw new NotFoundError(`migration ${version} is not recorded in ${TABLE}`, {
+        hint: 'run `wks migrate status` to see the dirty version',
+      });
     if (!row.dirty) throw new UsageError(`migration ${row.version}_${row.name} is not dirty; nothing to resolve`);
     const m = all.find((x) => x.version === row.version);
     let direction = 'up';

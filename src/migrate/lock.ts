@@ -50,10 +50,13 @@ export function describeHolder(h: LockHolder | null): string {
 }
 
 function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {
-  return new ConflictError(`another migration run holds the migration lock: ${describeHolder(holder)}; gave up after ${waitedMs} ms`, {
-    hint: 'wait for it to finish and re-run; raise phase4.database.migrations.lock_timeout_ms to wait longer',
-    details: { holder },
-  });
+  return new ConflictError(
+    `another migration run holds the migration lock: ${describeHolder(holder)}; gave up after ${waitedMs} ms`,
+    {
+      hint: 'wait for it to finish and re-run; raise phase4.database.migrations.lock_timeout_ms to wait longer',
+      details: { holder },
+    },
+  );
 }
 
 /**
@@ -62,7 +65,10 @@ function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {
  * and throws ConflictError (exit 4) naming the holder once `opts.timeoutMs`
  * has passed.
  */
-async function pollForLock(opts: LockOptions, tryClaim: () => Promise<{ claimed: boolean; holder: LockHolder | null }>): Promise<void> {
+async function pollForLock(
+  opts: LockOptions,
+  tryClaim: () => Promise<{ claimed: boolean; holder: LockHolder | null }>,
+): Promise<void> {
   const started = Date.now();
   let notified = false;
   for (;;) {
@@ -84,7 +90,12 @@ export function pgApplicationName(): string {
 }
 
 async function pgHolder(conn: DatabaseAdapter): Promise<LockHolder | null> {
-  const rows = await conn.query<{ pid: number; application_name: string; client_addr: string | null; backend_start: Date }>(
+  const rows = await conn.query<{
+    pid: number;
+    application_name: string;
+    client_addr: string | null;
+    backend_start: Date;
+  }>(
     `SELECT a.pid, a.application_name, a.client_addr::text AS client_addr, a.backend_start
        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted
@@ -155,20 +166,18 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
         acquired_at TEXT NOT NULL,
         heartbeat_at TEXT NOT NULL
       )`);
-      const row = h.prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`).get() as SqliteLockRow | undefined;
+      const row = h
+        .prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`)
+        .get() as SqliteLockRow | undefined;
       const now = new Date();
       if (row && !isStale(row, now)) {
         holder = sqliteHolder(row);
         return false;
       }
       const ts = formatSqliteTime(now);
-      h.prepare(`INSERT OR REPLACE INTO ${LOCK_TABLE} (id, pid, host, token, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)`).run(
-        process.pid,
-        hostname(),
-        token,
-        ts,
-        ts,
-      );
+      h.prepare(
+        `INSERT OR REPLACE INTO ${LOCK_TABLE} (id, pid, host, token, acquired_at, heartbeat_at) VALUES (1, ?, ?, ?, ?, ?)`,
+      ).run(process.pid, hostname(), token, ts, ts);
       return true;
     });
     let claimed: boolean;
@@ -180,7 +189,9 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
       if (!String((err as { code?: string }).code ?? '').startsWith('SQLITE_BUSY')) throw err;
       claimed = false;
       try {
-        const row = h.prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`).get() as SqliteLockRow | undefined;
+        const row = h
+          .prepare(`SELECT pid, host, token, acquired_at, heartbeat_at FROM ${LOCK_TABLE} WHERE id = 1`)
+          .get() as SqliteLockRow | undefined;
         if (row) holder = sqliteHolder(row);
       } catch {
         /* the lock table may not be visible yet */
@@ -192,7 +203,10 @@ export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn
   const beat = setInterval(() => {
     if (h.open && !h.inTransaction) {
       try {
-        h.prepare(`UPDATE ${LOCK_TABLE} SET heartbeat_at = ? WHERE id = 1 AND token = ?`).run(formatSqliteTime(new Date()), token);
+        h.prepare(`UPDATE ${LOCK_TABLE} SET heartbeat_at = ? WHERE id = 1 AND token = ?`).run(
+          formatSqliteTime(new Date()),
+          token,
+        );
       } catch {
         /* busy: the next beat will do */
       }

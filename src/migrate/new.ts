@@ -38,8 +38,15 @@ function stamp(d: Date): string {
  * no directory is configured or given, ConflictError when the version exists.
  */
 export function newMigration(config: Config, name: string, opts: NewMigrationOptions = {}): NewMigrationResult {
-  const clean = name.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
-  if (!clean) throw new UsageError(`invalid migration name "${name}"`, { hint: 'use letters, digits and underscores, e.g. add_users_index' });
+  const clean = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  if (!clean)
+    throw new UsageError(`invalid migration name "${name}"`, {
+      hint: 'use letters, digits and underscores, e.g. add_users_index',
+    });
   const configured = config.database.migrations.directory;
   const dir = opts.directory ? path.resolve(opts.directory) : configured;
   if (!dir) {
@@ -50,7 +57,10 @@ export function newMigration(config: Config, name: string, opts: NewMigrationOpt
   const version = stamp(opts.now ?? new Date());
   mkdirSync(dir, { recursive: true });
   const clash = existsSync(dir) ? readdirSync(dir).find((f) => FILE_RE.exec(f)?.[1] === version) : undefined;
-  if (clash) throw new ConflictError(`a migration with version ${version} already exists: ${clash}`, { hint: 'wait a second and try again' });
+  if (clash)
+    throw new ConflictError(`a migration with version ${version} already exists: ${clash}`, {
+      hint: 'wait a second and try again',
+    });
   const file = path.join(dir, `${version}_${clean}.sql`);
   writeFileSync(file, TEMPLATE, { flag: 'wx' });
   return { version, name: clean, file, unconfigured: !configured || path.resolve(configured) !== dir };

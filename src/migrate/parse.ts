@@ -61,9 +61,11 @@ function parseOptions(rest: string, file: string, line: number): SectionOptions 
   const opts: SectionOptions = { transaction: true };
   for (const tok of rest.trim().split(/\s+/).filter(Boolean)) {
     const m = /^(\w+):(\w+)$/.exec(tok);
-    if (!m) throw new MigrationFormatError(`${file}:${line}: cannot read option "${tok}" (expected e.g. transaction:false)`);
+    if (!m)
+      throw new MigrationFormatError(`${file}:${line}: cannot read option "${tok}" (expected e.g. transaction:false)`);
     if (m[1] === 'transaction') {
-      if (m[2] !== 'true' && m[2] !== 'false') throw new MigrationFormatError(`${file}:${line}: transaction must be true or false`);
+      if (m[2] !== 'true' && m[2] !== 'false')
+        throw new MigrationFormatError(`${file}:${line}: transaction must be true or false`);
       opts.transaction = m[2] === 'true';
     } else {
       throw new MigrationFormatError(`${file}:${line}: unknown option "${m[1]}" (only transaction:false is supported)`);
@@ -74,17 +76,22 @@ function parseOptions(rest: string, file: string, line: number): SectionOptions 
 
 /** Parse a dbmate-format file. Throws MigrationFormatError naming the file and line. */
 export function parseMigration(text: string, file: string): ParsedMigration {
-  const lines = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n').split('\n');
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .replace(/\r\n?/g, '\n')
+    .split('\n');
   const sections: Record<'up' | 'down', Section | undefined> = { up: undefined, down: undefined };
   let current: { kind: 'up' | 'down'; options: SectionOptions; startLine: number; body: string[] } | null = null;
   const flush = () => {
-    if (current) sections[current.kind] = { sql: current.body.join('\n'), options: current.options, startLine: current.startLine };
+    if (current)
+      sections[current.kind] = { sql: current.body.join('\n'), options: current.options, startLine: current.startLine };
   };
   lines.forEach((raw, i) => {
     const m = MARKER.exec(raw.trim());
     if (m) {
       const kind = m[1] as 'up' | 'down';
-      if (sections[kind] || current?.kind === kind) throw new MigrationFormatError(`${file}:${i + 1}: a second "-- migrate:${kind}" marker`);
+      if (sections[kind] || current?.kind === kind)
+        throw new MigrationFormatError(`${file}:${i + 1}: a second "-- migrate:${kind}" marker`);
       flush();
       current = { kind, options: parseOptions(m[2] ?? '', file, i + 1), startLine: i + 2, body: [] };
     } else if (current) {
@@ -169,7 +176,11 @@ export function splitStatements(sql: string, dialect: Dialect, startLine = 1): S
     if (ch === ';') {
       buf += ch;
       i++;
-      if (dialect === 'sqlite' && /^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b/i.test(stripComments(buf)) && !/\bEND\s*;$/i.test(stripComments(buf).trimEnd())) {
+      if (
+        dialect === 'sqlite' &&
+        /^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b/i.test(stripComments(buf)) &&
+        !/\bEND\s*;$/i.test(stripComments(buf).trimEnd())
+      ) {
         continue;
       }
       push();

@@ -45,7 +45,10 @@ export function compareVersions(a: string, b: string): number {
  */
 export function builtinDirectory(dialect: Dialect): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, 'sql', dialect), path.resolve(here, '..', '..', 'src', 'migrate', 'sql', dialect)];
+  const candidates = [
+    path.join(here, 'sql', dialect),
+    path.resolve(here, '..', '..', 'src', 'migrate', 'sql', dialect),
+  ];
   for (const c of candidates) if (existsSync(c)) return c;
   throw new OperationError(`built-in migrations for ${dialect} not found (looked in ${candidates.join(', ')})`, {
     hint: 'the wks installation is incomplete; reinstall it',
@@ -74,7 +77,9 @@ function readDir(dir: string, source: MigrationSource): MigrationFile[] {
             cache = parseMigration(text, file);
           } catch (err) {
             if (err instanceof MigrationFormatError) {
-              throw new OperationError(err.message, { hint: 'fix the file: it must use the dbmate format (-- migrate:up / -- migrate:down)' });
+              throw new OperationError(err.message, {
+                hint: 'fix the file: it must use the dbmate format (-- migrate:up / -- migrate:down)',
+              });
             }
             throw err;
           }
@@ -97,9 +102,13 @@ export function loadMigrations(config: Config, dialect: Dialect): MigrationFile[
   let users: MigrationFile[] = [];
   if (dir) {
     if (!existsSync(dir)) {
-      throw new ConfigError(`migrations directory does not exist: ${dir}`, [
-        { key: 'database.migrations.directory', message: 'directory does not exist', source: 'config', value: dir },
-      ], { hint: 'create it (`wks migrate new <name>` does), or fix phase4.database.migrations.directory / WKS_MIGRATIONS_DIR' });
+      throw new ConfigError(
+        `migrations directory does not exist: ${dir}`,
+        [{ key: 'database.migrations.directory', message: 'directory does not exist', source: 'config', value: dir }],
+        {
+          hint: 'create it (`wks migrate new <name>` does), or fix phase4.database.migrations.directory / WKS_MIGRATIONS_DIR',
+        },
+      );
     }
     users = readDir(dir, 'user');
   }
@@ -120,7 +129,9 @@ export function loadMigrations(config: Config, dialect: Dialect): MigrationFile[
 export function findMigration(all: MigrationFile[], selector: string): MigrationFile {
   const hit = all.find((m) => m.version === selector || m.id === selector || m.id === selector.replace(/\.sql$/, ''));
   if (!hit) {
-    throw new NotFoundError(`no migration with version ${selector}`, { hint: 'run `wks migrate status` to list the known versions' });
+    throw new NotFoundError(`no migration with version ${selector}`, {
+      hint: 'run `wks migrate status` to list the known versions',
+    });
   }
   return hit;
 }

@@ -53,7 +53,10 @@ export async function tableExists(db: DatabaseAdapter, table: string): Promise<b
   const rows =
     db.dialect === 'sqlite'
       ? await db.query(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = $1`, [table])
-      : await db.query(`SELECT 1 AS x FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`, [table]);
+      : await db.query(
+          `SELECT 1 AS x FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
+          [table],
+        );
   return rows.length > 0;
 }
 
@@ -65,8 +68,12 @@ export async function tableExists(db: DatabaseAdapter, table: string): Promise<b
 export async function userTableCount(db: DatabaseAdapter): Promise<number> {
   const rows =
     db.dialect === 'sqlite'
-      ? await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}')`)
-      : await db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}')`);
+      ? await db.query<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}')`,
+        )
+      : await db.query<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}')`,
+        );
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -80,10 +87,12 @@ export async function ensureTable(db: DatabaseAdapter): Promise<void> {
   const cols =
     db.dialect === 'sqlite'
       ? (await db.query<{ name: string }>(`PRAGMA table_info(${TABLE})`)).map((r) => r.name)
-      : (await db.query<{ name: string }>(
-          `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
-          [TABLE],
-        )).map((r) => r.name);
+      : (
+          await db.query<{ name: string }>(
+            `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+            [TABLE],
+          )
+        ).map((r) => r.name);
   if (!cols.includes('checksum') || !cols.includes('dirty')) {
     throw new OperationError(`${TABLE} exists but was not created by wks (columns: ${cols.join(', ')})`, {
       hint: `it is probably dbmate's; rename it (ALTER TABLE ${TABLE} RENAME TO ${TABLE}_dbmate), then run \`wks migrate baseline\``,
@@ -108,7 +117,9 @@ function toRow(r: Record<string, unknown>): AppliedRow {
 /** Every recorded migration (empty when the table does not exist yet). */
 export async function readApplied(db: DatabaseAdapter): Promise<AppliedRow[]> {
   if (!(await tableExists(db, TABLE))) return [];
-  const rows = await db.query(`SELECT version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error FROM ${TABLE}`);
+  const rows = await db.query(
+    `SELECT version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error FROM ${TABLE}`,
+  );
   return rows.map(toRow);
 }
 
@@ -132,7 +143,17 @@ export async function recordApplied(db: DatabaseAdapter, r: RecordInput): Promis
   const b = (v: boolean | undefined) => (db.dialect === 'sqlite' ? (v ? 1 : 0) : !!v);
   await db.run(
     `INSERT INTO ${TABLE} (version, name, checksum, source, applied_at, duration_ms, dirty, baseline, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [r.version, r.name, r.checksum, r.source, toDbTime(r.appliedAt, db.dialect), Math.round(r.durationMs), b(r.dirty), b(r.baseline), r.error ?? null],
+    [
+      r.version,
+      r.name,
+      r.checksum,
+      r.source,
+      toDbTime(r.appliedAt, db.dialect),
+      Math.round(r.durationMs),
+      b(r.dirty),
+      b(r.baseline),
+      r.error ?? null,
+    ],
   );
 }
 

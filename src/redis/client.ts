@@ -35,7 +35,13 @@ export function redisAddress(config: Config): string {
  * config.redis.connection; registers the password as a secret. Callers add
  * their own timeouts and retry policy (CLI, health probe and daemon differ).
  */
-export function redisServerOptions(config: Config): { host: string; port: number; db: number; password: string | undefined; lazyConnect: true } {
+export function redisServerOptions(config: Config): {
+  host: string;
+  port: number;
+  db: number;
+  password: string | undefined;
+  lazyConnect: true;
+} {
   const c = config.redis.connection;
   registerSecret(c.password);
   return { host: c.host, port: c.port, db: c.db, password: c.password ?? undefined, lazyConnect: true };
@@ -82,13 +88,17 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
  * names REDIS_CONNECT_TIMEOUT_MS), authentication failed, not Redis, else the
  * first line of the message.
  */
-export function describeRedisError(err: unknown, timedOut = 'no answer within the connect timeout (REDIS_CONNECT_TIMEOUT_MS)'): string {
+export function describeRedisError(
+  err: unknown,
+  timedOut = 'no answer within the connect timeout (REDIS_CONNECT_TIMEOUT_MS)',
+): string {
   const e = err as NodeJS.ErrnoException & { message?: string };
   if (e?.code === 'ECONNREFUSED') return 'connection refused';
   if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return 'host not found';
   if (e?.code === 'ETIMEDOUT' || /timed? ?out|no answer/i.test(e?.message ?? '')) return timedOut;
   if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(e?.message ?? '')) return 'authentication failed';
-  if (/Unknown RESP type|Protocol error/i.test(e?.message ?? '')) return 'the server there does not speak the Redis protocol';
+  if (/Unknown RESP type|Protocol error/i.test(e?.message ?? ''))
+    return 'the server there does not speak the Redis protocol';
   return e?.message ? e.message.split('\n')[0]! : String(err);
 }
 
@@ -168,7 +178,9 @@ export async function withRedis<T>(config: Config, fn: (r: RedisHandle) => Promi
 export function translateRedisError(err: unknown, address: string): unknown {
   const msg = (err as Error)?.message ?? '';
   if (
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNRESET|ECONNREFUSED/i.test(msg) &&
+    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNRESET|ECONNREFUSED/i.test(
+      msg,
+    ) &&
     !(err instanceof DependencyError)
   ) {
     return new DependencyError(`Redis at ${address} went away during the command (${describeRedisError(err)})`, {
@@ -239,7 +251,11 @@ export function scanSet(
   key: string,
   opts: { count?: number; cap?: number; state?: { truncated: boolean } } = {},
 ): AsyncGenerator<string[]> {
-  return capped((cursor) => client.sscan(key, cursor, 'COUNT', opts.count ?? SCAN_COUNT), opts.cap ?? SCAN_CAP, opts.state);
+  return capped(
+    (cursor) => client.sscan(key, cursor, 'COUNT', opts.count ?? SCAN_COUNT),
+    opts.cap ?? SCAN_CAP,
+    opts.state,
+  );
 }
 
 /** How many keys match `pattern` (SCAN with scanKeys' defaults: counts at most SCAN_CAP). */

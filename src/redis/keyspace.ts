@@ -53,8 +53,10 @@ export interface Keyspace {
 export function keyspace(namespace = 'wks'): Keyspace {
   const ns = namespace;
   const esc = escapeGlob(ns);
-  const strip = (prefix: string) => (key: string): string | null =>
-    key.startsWith(prefix) && key.length > prefix.length ? key.slice(prefix.length) : null;
+  const strip =
+    (prefix: string) =>
+    (key: string): string | null =>
+      key.startsWith(prefix) && key.length > prefix.length ? key.slice(prefix.length) : null;
   const lockPrefix = `${ns}:lock:execution:`;
   const sessionPrefix = `${ns}:session:`;
   const workflowPrefix = `${ns}:workflow:`;
@@ -175,7 +177,8 @@ export function parseWorkflowState(type: string, value: unknown): WorkflowState 
   if (type === 'string' && typeof value === 'string') {
     try {
       const parsed = JSON.parse(value);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return normalise('json', parsed as Record<string, unknown>);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        return normalise('json', parsed as Record<string, unknown>);
     } catch {
       /* not JSON: unreadable */
     }

@@ -90,7 +90,9 @@ end
 return out
 `;
 
-type ScanLocksClient = Redis & { wksScanLocks?: (cursor: string, pattern: string, count: number) => Promise<Array<string | number>> };
+type ScanLocksClient = Redis & {
+  wksScanLocks?: (cursor: string, pattern: string, count: number) => Promise<Array<string | number>>;
+};
 
 /**
  * Stream every lock of the namespace, one SCAN batch at a time (COUNT
@@ -122,7 +124,12 @@ export async function* scanLocks(
       const pttl = Number(reply[i + 2]);
       if (pttl === -3 || pttl === -2) continue;
       const key = String(reply[i]);
-      out.push({ executionId: keys.parseLockKey(key) ?? key, key, holder: String(reply[i + 1]), ttlMs: pttl >= 0 ? pttl : null });
+      out.push({
+        executionId: keys.parseLockKey(key) ?? key,
+        key,
+        holder: String(reply[i + 1]),
+        ttlMs: pttl >= 0 ? pttl : null,
+      });
     }
     if (out.length === 0) continue;
     if (seen + out.length >= cap) {
@@ -135,4 +142,3 @@ export async function* scanLocks(
     yield out;
   }
 }
-

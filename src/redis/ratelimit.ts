@@ -30,7 +30,12 @@ export interface RateLimitReport {
   counters: RateLimitCounter[];
 }
 
-async function counterKeys(client: import('ioredis').Redis, keys: import('./keyspace.js').Keyspace, userId: string, endpoint?: string): Promise<string[]> {
+async function counterKeys(
+  client: import('ioredis').Redis,
+  keys: import('./keyspace.js').Keyspace,
+  userId: string,
+  endpoint?: string,
+): Promise<string[]> {
   if (endpoint !== undefined) return [keys.rateLimit(userId, endpoint)];
   const out: string[] = [];
   for await (const batch of scanKeys(client, keys.patterns.rateLimitsOf(userId), { cap: 10_000 })) out.push(...batch);
@@ -41,7 +46,11 @@ async function counterKeys(client: import('ioredis').Redis, keys: import('./keys
  * Counters of one user (all endpoints, or one), with remaining requests and reset times.
  * @throws ConfigError (Redis disabled), DependencyError (unreachable).
  */
-export async function showRateLimits(config: Config, userId: string, opts: { endpoint?: string; now?: Date } = {}): Promise<RateLimitReport> {
+export async function showRateLimits(
+  config: Config,
+  userId: string,
+  opts: { endpoint?: string; now?: Date } = {},
+): Promise<RateLimitReport> {
   requireRedisEnabled(config, '`wks ratelimit`');
   const now = opts.now ?? new Date();
   const limit = config.performance.rate_limiting.max_requests;
@@ -81,7 +90,10 @@ export async function showRateLimits(config: Config, userId: string, opts: { end
       zsets.forEach((k, j) => {
         const first = r3[2 * j + 1]?.[1] as string[] | undefined;
         const firstMs = first && first.length === 2 ? Number(first[1]) * units[j]! : null;
-        windowInfo.set(k, { count: Number(r3[2 * j]?.[1] ?? 0), resetAt: firstMs === null ? null : new Date(firstMs + windowMs) });
+        windowInfo.set(k, {
+          count: Number(r3[2 * j]?.[1] ?? 0),
+          resetAt: firstMs === null ? null : new Date(firstMs + windowMs),
+        });
       });
     }
     const counters: RateLimitCounter[] = [];
@@ -134,9 +146,12 @@ export async function resetRateLimits(
     let found = await counterKeys(client, keys, userId, opts.endpoint);
     if (opts.endpoint !== undefined && !(await client.exists(found[0]!))) found = [];
     if (found.length === 0) {
-      throw new NotFoundError(`no rate-limit counters for user ${userId}${opts.endpoint ? ` on ${opts.endpoint}` : ''}`, {
-        hint: `\`wks ratelimit show ${userId}\` lists the counters`,
-      });
+      throw new NotFoundError(
+        `no rate-limit counters for user ${userId}${opts.endpoint ? ` on ${opts.endpoint}` : ''}`,
+        {
+          hint: `\`wks ratelimit show ${userId}\` lists the counters`,
+        },
+      );
     }
     if (opts.dryRun) return { userId, keys: found, deleted: 0, dryRun: true };
     if (opts.confirm && !(await opts.confirm(found))) return { userId, keys: found, deleted: 0, dryRun: false };

@@ -32,7 +32,10 @@ function toSession(userId: string, type: string, value: unknown, pttl: number): 
     // Tolerate a JSON-string session like the legacy workflow state.
     try {
       const o = JSON.parse(value);
-      if (o && typeof o === 'object') fields = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+      if (o && typeof o === 'object')
+        fields = Object.fromEntries(
+          Object.entries(o).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+        );
     } catch {
       /* unreadable: report the key with empty fields */
     }
@@ -66,7 +69,8 @@ export async function listSessions(config: Config, opts: { user?: string; cap?: 
     if (opts.user !== undefined) {
       found.push(keys.session(opts.user));
     } else {
-      for await (const batch of scanKeys(client, keys.patterns.sessions, { cap: opts.cap ?? 10_000, state })) found.push(...batch);
+      for await (const batch of scanKeys(client, keys.patterns.sessions, { cap: opts.cap ?? 10_000, state }))
+        found.push(...batch);
     }
     const sessions: SessionInfo[] = [];
     for (let i = 0; i < found.length; i += 500) {
@@ -84,7 +88,9 @@ export async function listSessions(config: Config, opts: { user?: string; cap?: 
         reads.push({ key: k, type, pttl: Number(r1[2 * j + 1]?.[1]) });
       });
       const r2 = reads.length ? ((await p2.exec()) ?? []) : [];
-      reads.forEach((r, j) => sessions.push(toSession(keys.parseSessionKey(r.key) ?? r.key, r.type, r2[j]?.[1], r.pttl)));
+      reads.forEach((r, j) =>
+        sessions.push(toSession(keys.parseSessionKey(r.key) ?? r.key, r.type, r2[j]?.[1], r.pttl)),
+      );
     }
     sessions.sort((a, b) => (b.lastActivity?.getTime() ?? 0) - (a.lastActivity?.getTime() ?? 0));
     return { namespace: keys.namespace, sessions, truncated: state.truncated };
@@ -95,13 +101,19 @@ export async function listSessions(config: Config, opts: { user?: string; cap?: 
  * Revoke (delete) one user's session. `dryRun` only checks it exists.
  * @throws NotFoundError (no session, exit 5), ConfigError, DependencyError.
  */
-export async function revokeSession(config: Config, userId: string, opts: { dryRun?: boolean; confirm?: (s: SessionInfo) => Promise<boolean> } = {}): Promise<{ userId: string; revoked: boolean; session: SessionInfo }> {
+export async function revokeSession(
+  config: Config,
+  userId: string,
+  opts: { dryRun?: boolean; confirm?: (s: SessionInfo) => Promise<boolean> } = {},
+): Promise<{ userId: string; revoked: boolean; session: SessionInfo }> {
   requireRedisEnabled(config, '`wks session`');
   return withRedis(config, async ({ client, keys }) => {
     const key = keys.session(userId);
     const [[, type], [, pttl]] = ((await client.multi().type(key).pttl(key).exec()) ?? []) as Array<[unknown, unknown]>;
     if (type === 'none') {
-      throw new NotFoundError(`no session for user ${userId} (${key})`, { hint: '`wks session list` shows the sessions that exist' });
+      throw new NotFoundError(`no session for user ${userId} (${key})`, {
+        hint: '`wks session list` shows the sessions that exist',
+      });
     }
     const value = type === 'hash' ? await client.hgetall(key) : type === 'string' ? await client.get(key) : null;
     const session = toSession(userId, String(type), value, Number(pttl));

@@ -27,13 +27,21 @@ const BATCH = 500;
  * trips per batch of 500 ids (TYPE first, so a hash is read with HGETALL and
  * a legacy JSON string with GET).
  */
-export async function readExecutionStates(client: Redis, keys: Keyspace, ids: string[]): Promise<Map<string, ExecutionRedisState>> {
+export async function readExecutionStates(
+  client: Redis,
+  keys: Keyspace,
+  ids: string[],
+): Promise<Map<string, ExecutionRedisState>> {
   const out = new Map<string, ExecutionRedisState>();
   for (let i = 0; i < ids.length; i += BATCH) {
     const batch = ids.slice(i, i + BATCH);
     const p1 = client.pipeline();
     for (const id of batch) {
-      p1.type(keys.workflow(id)).pttl(keys.workflow(id)).sismember(keys.activeExecutions, id).get(keys.lock(id)).pttl(keys.lock(id));
+      p1.type(keys.workflow(id))
+        .pttl(keys.workflow(id))
+        .sismember(keys.activeExecutions, id)
+        .get(keys.lock(id))
+        .pttl(keys.lock(id));
     }
     const r1 = (await p1.exec()) ?? [];
     const p2 = client.pipeline();
@@ -96,7 +104,9 @@ export async function markStateFailed(
   message: string,
   now: Date,
 ): Promise<{ stateForm: 'hash' | 'json' | 'unreadable' | null; removedFromActive: boolean }> {
-  const form = (await client.eval(MARK_FAILED_LUA, 1, keys.workflow(id), message, String(now.getTime()))) as string | null;
+  const form = (await client.eval(MARK_FAILED_LUA, 1, keys.workflow(id), message, String(now.getTime()))) as
+    | string
+    | null;
   const removed = await client.srem(keys.activeExecutions, id);
   return { stateForm: (form as 'hash' | 'json' | 'unreadable') ?? null, removedFromActive: removed > 0 };
 }

@@ -33,10 +33,13 @@ interface AgentRow {
 }
 
 /** Parse an agent's config_json; null when absent, invalid or without a usable health_url. */
-export function agentHealthSettings(configJson: unknown): { url: string; timeoutMs?: number; degradedAfterMs?: number } | null {
+export function agentHealthSettings(
+  configJson: unknown,
+): { url: string; timeoutMs?: number; degradedAfterMs?: number } | null {
   if (!configJson) return null;
   let c: Record<string, unknown>;
-  if (typeof configJson === 'object') c = configJson as Record<string, unknown>; // PostgreSQL json/jsonb
+  if (typeof configJson === 'object')
+    c = configJson as Record<string, unknown>; // PostgreSQL json/jsonb
   else {
     try {
       c = JSON.parse(String(configJson)) as Record<string, unknown>;
@@ -50,22 +53,40 @@ export function agentHealthSettings(configJson: unknown): { url: string; timeout
   return { url, timeoutMs: n(c.health_timeout_ms), degradedAfterMs: n(c.degraded_after_ms) };
 }
 
-async function probe(url: string, timeoutMs: number, degradedAfterMs: number): Promise<Omit<AgentCheck, 'agentId' | 'name'>> {
+async function probe(
+  url: string,
+  timeoutMs: number,
+  degradedAfterMs: number,
+): Promise<Omit<AgentCheck, 'agentId' | 'name'>> {
   const t0 = performance.now();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { Accept: 'application/json' } });
     const body = await res.text().catch(() => '');
     const ms = Math.round(performance.now() - t0);
-    if (res.status < 200 || res.status >= 300) return { status: 'unhealthy', responseTimeMs: ms, error: `HTTP ${res.status}`, httpStatus: res.status };
+    if (res.status < 200 || res.status >= 300)
+      return { status: 'unhealthy', responseTimeMs: ms, error: `HTTP ${res.status}`, httpStatus: res.status };
     let said: unknown;
     try {
       said = (JSON.parse(body) as { status?: unknown }).status;
     } catch {
       /* not JSON: status from HTTP only */
     }
-    if (said === 'degraded') return { status: 'degraded', responseTimeMs: ms, error: 'agent reports degraded', httpStatus: res.status };
-    if (said === 'unhealthy' || said === 'error') return { status: 'unhealthy', responseTimeMs: ms, error: `agent reports ${String(said)}`, httpStatus: res.status };
-    if (ms > degradedAfterMs) return { status: 'degraded', responseTimeMs: ms, error: `slow response (${ms} ms > ${degradedAfterMs} ms)`, httpStatus: res.status };
+    if (said === 'degraded')
+      return { status: 'degraded', responseTimeMs: ms, error: 'agent reports degraded', httpStatus: res.status };
+    if (said === 'unhealthy' || said === 'error')
+      return {
+        status: 'unhealthy',
+        responseTimeMs: ms,
+        error: `agent reports ${String(said)}`,
+        httpStatus: res.status,
+      };
+    if (ms > degradedAfterMs)
+      return {
+        status: 'degraded',
+        responseTimeMs: ms,
+        error: `slow response (${ms} ms > ${degradedAfterMs} ms)`,
+        httpStatus: res.status,
+      };
     return { status: 'healthy', responseTimeMs: ms, error: null, httpStatus: res.status };
   } catch (err) {
     const ms = Math.round(performance.now() - t0);

@@ -77,7 +77,8 @@ export function describeSchedule(config: Config, opts: { n?: number; from?: Date
         schedule,
         enabled: reason === null,
         reason,
-        next: reason === null ? nextRuns(schedule, opts.n ?? 3, opts.from ?? new Date()).map((d) => d.toISOString()) : [],
+        next:
+          reason === null ? nextRuns(schedule, opts.n ?? 3, opts.from ?? new Date()).map((d) => d.toISOString()) : [],
       };
     }),
   };
@@ -196,7 +197,8 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     leaseMs: config.serve.leader_lease_ms,
     instanceId: opts.instanceId,
     log,
-    onChange: (leader) => metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
+    onChange: (leader) =>
+      metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
   });
   metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, 0);
 
@@ -238,11 +240,14 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       }
       const failed: string[] = [];
       for (const e of entries) {
-        const rec = await backups.verifyEntry(config, e, { deep: true }).catch((err: Error) => ({ ok: false, failed: err.message }));
+        const rec = await backups
+          .verifyEntry(config, e, { deep: true })
+          .catch((err: Error) => ({ ok: false, failed: err.message }));
         if (!rec.ok) failed.push(`${e.manifest.id} (${rec.failed})`);
       }
       collector.invalidateCatalog();
-      if (failed.length) throw new Error(`verification failed for ${failed.length} of ${entries.length} backups: ${failed.join(', ')}`);
+      if (failed.length)
+        throw new Error(`verification failed for ${failed.length} of ${entries.length} backups: ${failed.join(', ')}`);
       if (entries.length) metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
       return { verified: entries.length };
     },
@@ -253,7 +258,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
     alerts: async ({ now }) => {
       if (!engine) return;
-      const signals = await gatherSignals(config, { db: getDb, executions: collector, pingRedis, lastBackupFailed: () => lastBackupFailed }, now);
+      const signals = await gatherSignals(
+        config,
+        { db: getDb, executions: collector, pingRedis, lastBackupFailed: () => lastBackupFailed },
+        now,
+      );
       const events = engine.evaluate(signals, now);
       for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
       for (const ev of events) {
@@ -306,8 +315,12 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
           /* the readiness database check reports why */
         }
         try {
-          const report = await health.runReadinessChecks(config, { db: d ?? undefined, timeoutMs: config.health.timeout_ms });
-          for (const c of report.checks) if (c.name !== 'config') out.push({ name: c.name, status: c.status, detail: c.detail });
+          const report = await health.runReadinessChecks(config, {
+            db: d ?? undefined,
+            timeoutMs: config.health.timeout_ms,
+          });
+          for (const c of report.checks)
+            if (c.name !== 'config') out.push({ name: c.name, status: c.status, detail: c.detail });
         } catch (err) {
           out.push({ name: 'readiness', status: 'critical', detail: (err as Error).message });
         }
@@ -319,7 +332,8 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     }
     return readyRun;
   };
-  const passing = (c: Check): boolean => c.status === 'ok' || c.status === 'warn' || (c.name === 'redis' && c.status === 'unknown' && !config.redis.enabled);
+  const passing = (c: Check): boolean =>
+    c.status === 'ok' || c.status === 'warn' || (c.name === 'redis' && c.status === 'unknown' && !config.redis.enabled);
   const readiness = async (): Promise<ReadyResult> => {
     const checks: Check[] = [{ name: 'config', status: 'ok', detail: 'validated at start' }];
     if (stopping) checks.push({ name: 'shutdown', status: 'critical', detail: 'shutting down' });
@@ -329,8 +343,21 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     return {
       ready,
       checks,
-      leader: { mechanism: lease.mechanism, instance: lease.instanceId, leader: lease.isLeader(), holder: lease.holder() },
-      jobs: jobsState.map((j) => ({ name: j.name, enabled: j.enabled, schedule: j.schedule, running: j.running, nextRun: j.nextRun, lastSuccess: j.lastSuccess, lastError: j.lastError })),
+      leader: {
+        mechanism: lease.mechanism,
+        instance: lease.instanceId,
+        leader: lease.isLeader(),
+        holder: lease.holder(),
+      },
+      jobs: jobsState.map((j) => ({
+        name: j.name,
+        enabled: j.enabled,
+        schedule: j.schedule,
+        running: j.running,
+        nextRun: j.nextRun,
+        lastSuccess: j.lastSuccess,
+        lastError: j.lastError,
+      })),
       alerts: engine ? { channels: configuredChannels(config), rules: engine.snapshot() } : null,
     };
   };
@@ -345,7 +372,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       bearerToken: config.monitoring.prometheus.bearer_token,
       cacheMs: config.monitoring.prometheus.scrape_cache_ms,
       beforeScrape: () => collector.collect(),
-      liveness: async () => ({ status: stopping ? 'stopping' : 'ok', startedAt: startedAt.toISOString(), instance: lease.instanceId }),
+      liveness: async () => ({
+        status: stopping ? 'stopping' : 'ok',
+        startedAt: startedAt.toISOString(),
+        instance: lease.instanceId,
+      }),
       readiness,
     });
   } catch (err) {
@@ -356,7 +387,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   scheduler.start();
   const host = server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.port}`;
-  log('info', `serving ${url}${config.monitoring.prometheus.path}, /health, /ready (instance ${lease.instanceId}, ${lease.mechanism} lease)`);
+  log(
+    'info',
+    `serving ${url}${config.monitoring.prometheus.path}, /health, /ready (instance ${lease.instanceId}, ${lease.mechanism} lease)`,
+  );
 
   let stopped: Promise<{ clean: boolean; abandoned: string[] }> | null = null;
   return {
@@ -374,7 +408,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         stopping = true;
         scheduler.stop();
         const running = scheduler.running();
-        if (running.length) log('info', `waiting for ${running.join(', ')} to finish (up to ${stopOpts.graceMs ?? config.serve.shutdown_grace_ms} ms)`);
+        if (running.length)
+          log(
+            'info',
+            `waiting for ${running.join(', ')} to finish (up to ${stopOpts.graceMs ?? config.serve.shutdown_grace_ms} ms)`,
+          );
         const clean = await scheduler.drain(stopOpts.graceMs ?? config.serve.shutdown_grace_ms);
         const abandoned = clean ? [] : scheduler.running();
         await lease.stop();

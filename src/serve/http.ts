@@ -90,15 +90,19 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
       metrics.httpRequestsTotal.inc({ method, endpoint, status_code: String(status) });
     };
     // Probe documents carry check details and error messages: redacted like every other output.
-    const json = (status: number, doc: unknown): void => send(status, `${JSON.stringify(redactDeep(doc))}\n`, 'application/json; charset=utf-8');
+    const json = (status: number, doc: unknown): void =>
+      send(status, `${JSON.stringify(redactDeep(doc))}\n`, 'application/json; charset=utf-8');
     if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
 
     void (async () => {
       try {
         if (endpoint === h.metricsPath) {
-          if (h.metricsEnabled === false) return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
+          if (h.metricsEnabled === false)
+            return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
           if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
-            return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', { 'WWW-Authenticate': 'Bearer realm="wks metrics"' });
+            return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', {
+              'WWW-Authenticate': 'Bearer realm="wks metrics"',
+            });
           }
           return send(200, await scrape(), metrics.registry.contentType);
         }
@@ -125,7 +129,11 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
           }),
         );
       } else {
-        reject(new OperationError(`cannot listen on ${host}:${port}: ${err.message}`, { hint: 'check monitoring.prometheus.host/port (METRICS_HOST, METRICS_PORT)' }));
+        reject(
+          new OperationError(`cannot listen on ${host}:${port}: ${err.message}`, {
+            hint: 'check monitoring.prometheus.host/port (METRICS_HOST, METRICS_PORT)',
+          }),
+        );
       }
     };
     const onListening = (): void => {

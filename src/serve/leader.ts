@@ -108,9 +108,13 @@ abstract class PollingLease implements LeaderLease {
     this.deadline = leader ? startedAt + Math.floor(this.opts.leaseMs * 0.9) : 0;
     if (leader) this.currentHolder = this.instanceId;
     if (was !== leader) {
-      this.opts.log?.(leader ? 'info' : 'warn', leader ? `became leader (${this.mechanism} lease)` : `lost leadership (${this.mechanism} lease)`, {
-        instance: this.instanceId,
-      });
+      this.opts.log?.(
+        leader ? 'info' : 'warn',
+        leader ? `became leader (${this.mechanism} lease)` : `lost leadership (${this.mechanism} lease)`,
+        {
+          instance: this.instanceId,
+        },
+      );
       this.opts.onChange?.(leader);
     }
   }
@@ -133,7 +137,9 @@ abstract class PollingLease implements LeaderLease {
 
   private schedule(): void {
     if (this.stopped) return;
-    const every = this.isLeader() ? Math.floor(this.opts.leaseMs / 3) : Math.max(100, Math.min(1000, Math.floor(this.opts.leaseMs / 10)));
+    const every = this.isLeader()
+      ? Math.floor(this.opts.leaseMs / 3)
+      : Math.max(100, Math.min(1000, Math.floor(this.opts.leaseMs / 10)));
     this.timer = setTimeout(() => void this.tick(), every);
   }
 
@@ -326,7 +332,12 @@ export class FileLease extends PollingLease {
   }
 
   private body(): string {
-    const b: FileLeaseBody = { instance: this.instanceId, pid: process.pid, host: hostname(), expiresAt: Date.now() + this.opts.leaseMs };
+    const b: FileLeaseBody = {
+      instance: this.instanceId,
+      pid: process.pid,
+      host: hostname(),
+      expiresAt: Date.now() + this.opts.leaseMs,
+    };
     return `${JSON.stringify(b)}\n`;
   }
 

@@ -39,7 +39,11 @@ export interface JobState {
   failures: number;
 }
 
-export type Logger = (level: 'info' | 'warn' | 'error' | 'debug', message: string, fields?: Record<string, unknown>) => void;
+export type Logger = (
+  level: 'info' | 'warn' | 'error' | 'debug',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface SchedulerOptions {
   metrics?: WksMetrics;

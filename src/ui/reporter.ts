@@ -200,7 +200,8 @@ export class Reporter {
   keyValues(pairs: Array<[string, unknown]>): void {
     if (this.json) return;
     const width = Math.max(0, ...pairs.map(([k]) => k.length));
-    for (const [k, v] of pairs) this.line(`${this.c.bold(k.padEnd(width))}  ${v === null || v === undefined ? this.c.dim('-') : String(v)}`);
+    for (const [k, v] of pairs)
+      this.line(`${this.c.bold(k.padEnd(width))}  ${v === null || v === undefined ? this.c.dim('-') : String(v)}`);
   }
 
   /** An informational note on stderr (suppressed by -q). */

@@ -27,12 +27,19 @@ export function renderTable<R>(rows: R[], columns: Column<R>[], c: ChalkInstance
   const texts = rows.map((row) =>
     columns.map((col) => cell(typeof col.value === 'function' ? col.value(row) : row[col.value])),
   );
-  const widths = columns.map((col, i) => Math.max(visibleLength(col.header), ...texts.map((t) => visibleLength(t[i]!))));
+  const widths = columns.map((col, i) =>
+    Math.max(visibleLength(col.header), ...texts.map((t) => visibleLength(t[i]!))),
+  );
   const pad = (s: string, i: number, align?: 'left' | 'right') => {
     const gap = ' '.repeat(Math.max(0, widths[i]! - visibleLength(s)));
     return align === 'right' ? gap + s : s + gap;
   };
-  const lines = [columns.map((col, i) => c.bold(pad(col.header, i, col.align))).join('  ').trimEnd()];
+  const lines = [
+    columns
+      .map((col, i) => c.bold(pad(col.header, i, col.align)))
+      .join('  ')
+      .trimEnd(),
+  ];
   texts.forEach((t, r) => {
     lines.push(
       columns

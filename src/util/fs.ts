@@ -32,7 +32,11 @@ export function fsyncDir(dir: string): void {
  * recognises by owner. The temporary file is removed when any step fails.
  * Throws the filesystem error.
  */
-export function writeFileAtomic(target: string, data: string | Uint8Array, opts: { mode?: number; tempPath?: string } = {}): void {
+export function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  opts: { mode?: number; tempPath?: string } = {},
+): void {
   mkdirSync(path.dirname(target), { recursive: true });
   const tmp = opts.tempPath ?? tempPathFor(target);
   let fd: number | undefined = openSync(tmp, 'wx', opts.mode ?? 0o600);

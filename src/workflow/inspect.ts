@@ -135,14 +135,21 @@ export async function discrepanciesWith(
   }
   if (!h.redis) return { discrepancies: out, truncated: false };
   const { client, keys } = h.redis;
-  const states = await readExecutionStates(client, keys, running.map((r) => r.id));
+  const states = await readExecutionStates(
+    client,
+    keys,
+    running.map((r) => r.id),
+  );
   for (const r of running) {
     const s = states.get(r.id);
     if (!s?.state) {
       out.push({
         kind: 'running_without_redis_state',
         executionId: r.id,
-        detail: s && s.stateType !== 'none' ? `state key ${keys.workflow(r.id)} is unreadable (${s.stateType})` : `no state key ${keys.workflow(r.id)}`,
+        detail:
+          s && s.stateType !== 'none'
+            ? `state key ${keys.workflow(r.id)} is unreadable (${s.stateType})`
+            : `no state key ${keys.workflow(r.id)}`,
         action: ACTIONS.running_without_redis_state,
       });
     } else if (s.state.status && FINISHED.has(s.state.status)) {
@@ -160,20 +167,43 @@ export async function discrepanciesWith(
     for (const m of members) {
       const row = rows.get(m);
       if (!row) {
-        out.push({ kind: 'active_without_db_row', executionId: m, detail: `member of ${keys.activeExecutions} with no workflow_executions row`, action: ACTIONS.active_without_db_row });
+        out.push({
+          kind: 'active_without_db_row',
+          executionId: m,
+          detail: `member of ${keys.activeExecutions} with no workflow_executions row`,
+          action: ACTIONS.active_without_db_row,
+        });
       } else if (row.status && FINISHED.has(row.status)) {
-        out.push({ kind: 'finished_in_active_set', executionId: m, detail: `member of ${keys.activeExecutions} but ${row.status}`, action: ACTIONS.finished_in_active_set });
+        out.push({
+          kind: 'finished_in_active_set',
+          executionId: m,
+          detail: `member of ${keys.activeExecutions} but ${row.status}`,
+          action: ACTIONS.finished_in_active_set,
+        });
       }
     }
   }
   for await (const locks of scanLocks(client, keys, { cap, state })) {
-    const rows = await queryExecutionsByIds(h.db, locks.map((l) => l.executionId));
+    const rows = await queryExecutionsByIds(
+      h.db,
+      locks.map((l) => l.executionId),
+    );
     for (const l of locks) {
       const row = rows.get(l.executionId);
       if (!row) {
-        out.push({ kind: 'lock_without_db_row', executionId: l.executionId, detail: `lock held by ${l.holder} for an execution the database does not have`, action: ACTIONS.lock_without_db_row });
+        out.push({
+          kind: 'lock_without_db_row',
+          executionId: l.executionId,
+          detail: `lock held by ${l.holder} for an execution the database does not have`,
+          action: ACTIONS.lock_without_db_row,
+        });
       } else if (row.status && FINISHED.has(row.status)) {
-        out.push({ kind: 'lock_on_finished_execution', executionId: l.executionId, detail: `lock held by ${l.holder} but the execution ${row.status}`, action: ACTIONS.lock_on_finished_execution });
+        out.push({
+          kind: 'lock_on_finished_execution',
+          executionId: l.executionId,
+          detail: `lock held by ${l.holder} but the execution ${row.status}`,
+          action: ACTIONS.lock_on_finished_execution,
+        });
       }
     }
   }
@@ -213,7 +243,13 @@ export async function listExecutionsWith(h: Handles, config: Config, opts: ListO
   } else {
     rows = await queryExecutions(h.db, { status: opts.status, limit });
   }
-  const states = h.redis ? await readExecutionStates(h.redis.client, h.redis.keys, rows.map((r) => r.id)) : null;
+  const states = h.redis
+    ? await readExecutionStates(
+        h.redis.client,
+        h.redis.keys,
+        rows.map((r) => r.id),
+      )
+    : null;
   return {
     redis: h.redisInclusion,
     timeoutMs: timeoutMs(config),
@@ -233,8 +269,14 @@ export async function listExecutions(config: Config, opts: ListOptions = {}): Pr
 }
 
 /** Only the discrepancies (used by `serve` and `health`). */
-export async function findDiscrepancies(config: Config, opts: { now?: Date } = {}): Promise<{ redis: RedisInclusion; discrepancies: Discrepancy[]; truncated: boolean }> {
-  return withHandles(config, 'optional', async (h) => ({ redis: h.redisInclusion, ...(await discrepanciesWith(h, config, opts)) }));
+export async function findDiscrepancies(
+  config: Config,
+  opts: { now?: Date } = {},
+): Promise<{ redis: RedisInclusion; discrepancies: Discrepancy[]; truncated: boolean }> {
+  return withHandles(config, 'optional', async (h) => ({
+    redis: h.redisInclusion,
+    ...(await discrepanciesWith(h, config, opts)),
+  }));
 }
 
 export interface ExecutionDetail {
@@ -249,7 +291,12 @@ export interface ExecutionDetail {
 }
 
 /** `workflow show` with open handles. @throws NotFoundError when neither the database nor Redis knows the id. */
-export async function showExecutionWith(h: Handles, config: Config, id: string, opts: { now?: Date } = {}): Promise<ExecutionDetail> {
+export async function showExecutionWith(
+  h: Handles,
+  config: Config,
+  id: string,
+  opts: { now?: Date } = {},
+): Promise<ExecutionDetail> {
   const now = opts.now ?? new Date();
   const row = (await queryExecutionsByIds(h.db, [id])).get(id) ?? null;
   const redisState = h.redis ? ((await readExecutionStates(h.redis.client, h.redis.keys, [id])).get(id) ?? null) : null;
@@ -263,14 +310,56 @@ export async function showExecutionWith(h: Handles, config: Config, id: string, 
   let view: ExecutionView | null = null;
   if (row) {
     view = toView(config, row, redisState, now);
-    if (view.pastTimeout) discrepancies.push({ kind: 'running_past_timeout', executionId: id, detail: `running for ${formatDuration(view.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`, action: ACTIONS.running_past_timeout });
-    if (h.redis && row.status === 'running' && !redisState?.state) discrepancies.push({ kind: 'running_without_redis_state', executionId: id, detail: `no state key ${h.redis.keys.workflow(id)}`, action: ACTIONS.running_without_redis_state });
-    if (row.status && FINISHED.has(row.status) && redisState?.lock) discrepancies.push({ kind: 'lock_on_finished_execution', executionId: id, detail: `lock held by ${redisState.lock.holder} but the execution ${row.status}`, action: ACTIONS.lock_on_finished_execution });
-    if (row.status && FINISHED.has(row.status) && redisState?.active) discrepancies.push({ kind: 'finished_in_active_set', executionId: id, detail: `still in the active set but ${row.status}`, action: ACTIONS.finished_in_active_set });
-    if (row.status === 'running' && redisState?.state?.status && FINISHED.has(redisState.state.status)) discrepancies.push({ kind: 'status_mismatch', executionId: id, detail: `database says running, Redis says ${redisState.state.status}`, action: ACTIONS.status_mismatch });
+    if (view.pastTimeout)
+      discrepancies.push({
+        kind: 'running_past_timeout',
+        executionId: id,
+        detail: `running for ${formatDuration(view.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`,
+        action: ACTIONS.running_past_timeout,
+      });
+    if (h.redis && row.status === 'running' && !redisState?.state)
+      discrepancies.push({
+        kind: 'running_without_redis_state',
+        executionId: id,
+        detail: `no state key ${h.redis.keys.workflow(id)}`,
+        action: ACTIONS.running_without_redis_state,
+      });
+    if (row.status && FINISHED.has(row.status) && redisState?.lock)
+      discrepancies.push({
+        kind: 'lock_on_finished_execution',
+        executionId: id,
+        detail: `lock held by ${redisState.lock.holder} but the execution ${row.status}`,
+        action: ACTIONS.lock_on_finished_execution,
+      });
+    if (row.status && FINISHED.has(row.status) && redisState?.active)
+      discrepancies.push({
+        kind: 'finished_in_active_set',
+        executionId: id,
+        detail: `still in the active set but ${row.status}`,
+        action: ACTIONS.finished_in_active_set,
+      });
+    if (row.status === 'running' && redisState?.state?.status && FINISHED.has(redisState.state.status))
+      discrepancies.push({
+        kind: 'status_mismatch',
+        executionId: id,
+        detail: `database says running, Redis says ${redisState.state.status}`,
+        action: ACTIONS.status_mismatch,
+      });
   } else {
-    if (redisState?.active) discrepancies.push({ kind: 'active_without_db_row', executionId: id, detail: 'in the active set with no workflow_executions row', action: ACTIONS.active_without_db_row });
-    if (redisState?.lock) discrepancies.push({ kind: 'lock_without_db_row', executionId: id, detail: `lock held by ${redisState.lock.holder} with no workflow_executions row`, action: ACTIONS.lock_without_db_row });
+    if (redisState?.active)
+      discrepancies.push({
+        kind: 'active_without_db_row',
+        executionId: id,
+        detail: 'in the active set with no workflow_executions row',
+        action: ACTIONS.active_without_db_row,
+      });
+    if (redisState?.lock)
+      discrepancies.push({
+        kind: 'lock_without_db_row',
+        executionId: id,
+        detail: `lock held by ${redisState.lock.holder} with no workflow_executions row`,
+        action: ACTIONS.lock_without_db_row,
+      });
   }
   let lockAudit: LockAuditEntry[] = [];
   try {

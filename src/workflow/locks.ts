@@ -12,7 +12,14 @@ import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js
 import { withRedis, requireRedisEnabled } from '../redis/client.js';
 import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/locks.js';
 import { openDb } from './handles.js';
-import { clearTrackingLock, insertLockAudit, queryExecutionsByIds, queryLockRows, type LockAuditEntry, type LockRowInfo } from './rows.js';
+import {
+  clearTrackingLock,
+  insertLockAudit,
+  queryExecutionsByIds,
+  queryLockRows,
+  type LockAuditEntry,
+  type LockRowInfo,
+} from './rows.js';
 
 /** A lock as `lock list` shows it. */
 export interface LockView extends RedisLock {
@@ -50,7 +57,10 @@ export interface LockListOptions {
   count?: number;
 }
 
-async function tryOpenDb(config: Config, opts: { bulkRead?: boolean } = {}): Promise<{ db: DatabaseAdapter | null; inclusion: DbInclusion }> {
+async function tryOpenDb(
+  config: Config,
+  opts: { bulkRead?: boolean } = {},
+): Promise<{ db: DatabaseAdapter | null; inclusion: DbInclusion }> {
   try {
     const db = await openDb(config);
     if (opts.bulkRead && db.dialect === 'sqlite') {
@@ -92,7 +102,10 @@ export async function streamLocks(
         let rows: Map<string, LockRowInfo> | null = null;
         if (db) {
           try {
-            rows = await queryLockRows(db, locks.map((l) => l.executionId));
+            rows = await queryLockRows(
+              db,
+              locks.map((l) => l.executionId),
+            );
           } catch (err) {
             if (!(err instanceof WksError)) throw err;
             inclusion.included = false;
@@ -111,7 +124,16 @@ export async function streamLocks(
             }
             if (ageMs < opts.olderThanMs) continue;
           }
-          views.push({ executionId: l.executionId, key: l.key, holder: l.holder, ttlMs: l.ttlMs, acquiredAt, ageMs, status: row?.status ?? null, trackingWorker: row?.workerId ?? null });
+          views.push({
+            executionId: l.executionId,
+            key: l.key,
+            holder: l.holder,
+            ttlMs: l.ttlMs,
+            acquiredAt,
+            ageMs,
+            status: row?.status ?? null,
+            trackingWorker: row?.workerId ?? null,
+          });
         }
         count += views.length;
         if (views.length) await onBatch(views);
@@ -124,7 +146,10 @@ export async function streamLocks(
 }
 
 /** Every lock, collected (see streamLocks; prefer it for very large keyspaces). */
-export async function listLocks(config: Config, opts: LockListOptions = {}): Promise<LockListSummary & { locks: LockView[] }> {
+export async function listLocks(
+  config: Config,
+  opts: LockListOptions = {},
+): Promise<LockListSummary & { locks: LockView[] }> {
   const locks: LockView[] = [];
   const summary = await streamLocks(config, opts, (b) => void locks.push(...b));
   return { ...summary, locks };
@@ -178,7 +203,11 @@ export interface LockReleaseOptions {
   source?: string;
 }
 
-async function audit(db: DatabaseAdapter | null, inclusion: DbInclusion, entry: LockAuditEntry): Promise<{ recorded: boolean; reason: string | null }> {
+async function audit(
+  db: DatabaseAdapter | null,
+  inclusion: DbInclusion,
+  entry: LockAuditEntry,
+): Promise<{ recorded: boolean; reason: string | null }> {
   if (!db) return { recorded: false, reason: inclusion.reason ?? 'database not reachable' };
   try {
     await insertLockAudit(db, entry);
@@ -204,9 +233,15 @@ async function audit(db: DatabaseAdapter | null, inclusion: DbInclusion, entry: 
  * @throws UsageError (--force without --reason), NotFoundError (no lock, exit 5),
  *   ConflictError (holder mismatch, exit 4), ConfigError/DependencyError (Redis).
  */
-export async function releaseLock(config: Config, executionId: string, opts: LockReleaseOptions = {}): Promise<LockReleaseResult> {
+export async function releaseLock(
+  config: Config,
+  executionId: string,
+  opts: LockReleaseOptions = {},
+): Promise<LockReleaseResult> {
   if (opts.force && !opts.reason?.trim()) {
-    throw new UsageError('--force requires --reason', { hint: 'say why, e.g. --force --reason "worker-3 died, INC-1234"' });
+    throw new UsageError('--force requires --reason', {
+      hint: 'say why, e.g. --force --reason "worker-3 died, INC-1234"',
+    });
   }
   requireRedisEnabled(config, '`wks lock release`');
   const now = opts.now ?? new Date();
@@ -252,23 +287,34 @@ export async function releaseLock(config: Config, executionId: string, opts: Loc
         source,
       });
       if (!plan.force && opts.worker !== undefined && opts.worker !== current.holder) {
-        const a = opts.dryRun ? { recorded: false, reason: 'dry run' } : await audit(db, inclusion, entry('mismatch', current.holder));
-        throw new ConflictError(`lock on execution ${executionId} is held by ${current.holder}, not ${opts.worker}; left in place`, {
-          hint: 'check the worker id (`wks lock list`), or use --force --reason "..." if that worker is gone',
-          details: { holder: current.holder, expected: opts.worker, audit: a },
-        });
+        const a = opts.dryRun
+          ? { recorded: false, reason: 'dry run' }
+          : await audit(db, inclusion, entry('mismatch', current.holder));
+        throw new ConflictError(
+          `lock on execution ${executionId} is held by ${current.holder}, not ${opts.worker}; left in place`,
+          {
+            hint: 'check the worker id (`wks lock list`), or use --force --reason "..." if that worker is gone',
+            details: { holder: current.holder, expected: opts.worker, audit: a },
+          },
+        );
       }
-      if (opts.dryRun) return { plan, outcome: 'dry-run', trackingRowsCleared: 0, audit: { recorded: false, reason: 'dry run' } };
+      if (opts.dryRun)
+        return { plan, outcome: 'dry-run', trackingRowsCleared: 0, audit: { recorded: false, reason: 'dry run' } };
       if (opts.confirm && !(await opts.confirm(plan))) {
         return { plan, outcome: 'declined', trackingRowsCleared: 0, audit: { recorded: false, reason: 'declined' } };
       }
-      const res = plan.force ? await forceRelease(client, plan.key) : await releaseIfHolder(client, plan.key, plan.expectedHolder);
+      const res = plan.force
+        ? await forceRelease(client, plan.key)
+        : await releaseIfHolder(client, plan.key, plan.expectedHolder);
       if (res.outcome === 'mismatch') {
         const a = await audit(db, inclusion, entry('mismatch', res.holder));
-        throw new ConflictError(`lock on execution ${executionId} changed hands: now held by ${res.holder}, not ${plan.expectedHolder}; left in place`, {
-          hint: 'the new owner is probably running it; re-run `wks lock list` before trying again',
-          details: { holder: res.holder, expected: plan.expectedHolder, audit: a },
-        });
+        throw new ConflictError(
+          `lock on execution ${executionId} changed hands: now held by ${res.holder}, not ${plan.expectedHolder}; left in place`,
+          {
+            hint: 'the new owner is probably running it; re-run `wks lock list` before trying again',
+            details: { holder: res.holder, expected: plan.expectedHolder, audit: a },
+          },
+        );
       }
       const released = res.outcome === 'released';
       let cleared = 0;

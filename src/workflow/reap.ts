@@ -75,10 +75,26 @@ export async function reapStale(config: Config, opts: ReapOptions = {}): Promise
         continue;
       }
       const ageMs = now.getTime() - s.getTime();
-      if (ageMs > olderThanMs) candidates.push({ id: r.id, workflowName: r.workflowName, startedAt: s, ageMs, workerId: r.tracking?.workerId ?? null });
+      if (ageMs > olderThanMs)
+        candidates.push({
+          id: r.id,
+          workflowName: r.workflowName,
+          startedAt: s,
+          ageMs,
+          workerId: r.tracking?.workerId ?? null,
+        });
     }
     candidates.sort((a, b) => b.ageMs - a.ageMs);
-    const result: ReapResult = { redis: h.redisInclusion, olderThanMs, dryRun: !!opts.dryRun, declined: false, candidates, actions: [], unknownAge, auditWarnings: [] };
+    const result: ReapResult = {
+      redis: h.redisInclusion,
+      olderThanMs,
+      dryRun: !!opts.dryRun,
+      declined: false,
+      candidates,
+      actions: [],
+      unknownAge,
+      auditWarnings: [],
+    };
     if (opts.dryRun || candidates.length === 0) return result;
     if (opts.confirm && !(await opts.confirm(candidates))) {
       result.declined = true;
@@ -87,7 +103,14 @@ export async function reapStale(config: Config, opts: ReapOptions = {}): Promise
     for (const c of candidates) {
       const message = `reaped by wks (${who}) at ${now.toISOString()}: still running ${formatDuration(c.ageMs)} after it started, past ${formatDuration(olderThanMs)}`;
       const changed = await markFailed(h.db, c.id, message, now);
-      const action: ReapAction = { ...c, outcome: changed ? 'reaped' : 'skipped', redisState: null, removedFromActive: false, lock: 'none', lockHolder: null };
+      const action: ReapAction = {
+        ...c,
+        outcome: changed ? 'reaped' : 'skipped',
+        redisState: null,
+        removedFromActive: false,
+        lock: 'none',
+        lockHolder: null,
+      };
       result.actions.push(action);
       if (!changed || !h.redis) {
         if (changed) await clearTrackingLock(h.db, c.id, c.workerId, false);

@@ -145,7 +145,12 @@ export async function queryLockRows(db: DatabaseAdapter, ids: string[]): Promise
            WHERE e.id = ANY($1::bigint[])`,
           [ints],
         );
-  for (const r of rows) out.set(String(r.id), { status: str(r.status), lockAcquiredAt: parseDbTime(r.lock_acquired_at), workerId: str(r.worker_id) });
+  for (const r of rows)
+    out.set(String(r.id), {
+      status: str(r.status),
+      lockAcquiredAt: parseDbTime(r.lock_acquired_at),
+      workerId: str(r.worker_id),
+    });
   return out;
 }
 
@@ -185,7 +190,12 @@ export async function markFailed(db: DatabaseAdapter, id: string, message: strin
  * `holder` as its worker (or names none), unless `force`; so a tracking row
  * already updated by a new owner is left alone. Returns rows changed.
  */
-export async function clearTrackingLock(db: DatabaseAdapter, id: string, holder: string | null, force: boolean): Promise<number> {
+export async function clearTrackingLock(
+  db: DatabaseAdapter,
+  id: string,
+  holder: string | null,
+  force: boolean,
+): Promise<number> {
   if (!/^-?\d+$/.test(id)) return 0;
   if (force || holder === null) {
     const { changes } = await db.run(

@@ -76,7 +76,11 @@ describe('wks alerts test', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise((r) => s.close(r));
-    const r = await runWks(['alerts', 'test', '--channel', 'slack'], { env: { ...env, ALERT_SLACK_WEBHOOK: `http://127.0.0.1:${port}/hooks/SECRET-x` }, cwd: dir, timeoutMs: 20_000 });
+    const r = await runWks(['alerts', 'test', '--channel', 'slack'], {
+      env: { ...env, ALERT_SLACK_WEBHOOK: `http://127.0.0.1:${port}/hooks/SECRET-x` },
+      cwd: dir,
+      timeoutMs: 20_000,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/could not notify slack: slack: request failed \(ECONNREFUSED\)/);
     expect(r.stderr).not.toMatch(/SECRET/);
@@ -106,7 +110,11 @@ describe('the alerts job in wks serve', () => {
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise((r) => s.close(r));
-    const child = spawn(process.execPath, [WKS_BIN, '-c', cfg, 'serve', '--port', String(port)], { cwd: dir, env: baseEnv({ ...env, METRICS_SCRAPE_CACHE_MS: '0' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [WKS_BIN, '-c', cfg, 'serve', '--port', String(port)], {
+      cwd: dir,
+      env: baseEnv({ ...env, METRICS_SCRAPE_CACHE_MS: '0' }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
@@ -117,8 +125,13 @@ describe('the alerts job in wks serve', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       await new Promise((r) => setTimeout(r, 2500)); // two more evaluations
-      const stale = received.filter((x) => x.body?.dedup_key === 'wks:backup_stale' || /backup_stale/.test(x.body?.text ?? ''));
-      expect(stale.map((x) => (x.path.startsWith('/hooks') ? 'slack' : x.body.event_action)).sort()).toEqual(['slack', 'trigger']);
+      const stale = received.filter(
+        (x) => x.body?.dedup_key === 'wks:backup_stale' || /backup_stale/.test(x.body?.text ?? ''),
+      );
+      expect(stale.map((x) => (x.path.startsWith('/hooks') ? 'slack' : x.body.event_action)).sort()).toEqual([
+        'slack',
+        'trigger',
+      ]);
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(text).toMatch(/^wks_alerts_firing\{alert="backup_stale"\} 1$/m);
       expect(text).toMatch(/^wks_alert_notifications_total\{channel="pagerduty",result="success"\} \d+$/m);

@@ -47,7 +47,10 @@ beforeAll(async () => {
   env = { ...db.env, PG_PASSWORD: PASSWORD, BACKUP_STORAGE_PATH: path.join(dir, 'backups') };
   const m = await runWks(['migrate', 'up', '--no-backup'], { env });
   expect(m.code, m.stderr).toBe(0);
-  await q(db.name, "INSERT INTO users (username, email, password_hash) SELECT 'u' || g, 'u' || g || '@x', 'h' FROM generate_series(1, 700) g");
+  await q(
+    db.name,
+    "INSERT INTO users (username, email, password_hash) SELECT 'u' || g, 'u' || g || '@x', 'h' FROM generate_series(1, 700) g",
+  );
 });
 
 afterAll(async () => {
@@ -62,12 +65,19 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     const r = await runWks(['backup', 'create', '--compress', 'gzip', '--label', 'e2e-pg', '--json'], { env });
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
-    expect(doc.backup).toMatchObject({ engine: 'postgres', type: 'manual', label: 'e2e-pg', compression: 'gzip', row_counts: { users: 700 } });
+    expect(doc.backup).toMatchObject({
+      engine: 'postgres',
+      type: 'manual',
+      label: 'e2e-pg',
+      compression: 'gzip',
+      row_counts: { users: 700 },
+    });
     expect(doc.backup.file).toMatch(/\.dump\.gz$/);
     expect(doc.backup.source).toContain(':****@');
     expect(doc.backup.engine_details.pg_dump_version).toMatch(/^\d+/);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
-    for (const f of readdirSync(env.BACKUP_STORAGE_PATH!)) expect(statSync(path.join(env.BACKUP_STORAGE_PATH!, f)).mode & 0o777).toBe(0o600);
+    for (const f of readdirSync(env.BACKUP_STORAGE_PATH!))
+      expect(statSync(path.join(env.BACKUP_STORAGE_PATH!, f)).mode & 0o777).toBe(0o600);
     id = doc.backup.id;
 
     const l = await runWks(['backup', 'list', '--json'], { env });
@@ -78,7 +88,13 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     expect(v.code, v.stderr).toBe(0);
     const rec = v.json().verified[0];
     expect(rec).toMatchObject({ id, ok: true, deep: true });
-    expect(rec.checks.map((c: { name: string }) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
+    expect(rec.checks.map((c: { name: string }) => c.name)).toEqual([
+      'manifest',
+      'checksum',
+      'decode',
+      'integrity',
+      'row_counts',
+    ]);
   });
 
   it('restore --to-database creates a copy; the live restore refuses off a TTY without --yes (exit 2), and with a session connected (exit 4, listing it)', async () => {
@@ -86,7 +102,12 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     copies.push(copy);
     const r = await runWks(['backup', 'restore', id, '--to-database', copy, '--json'], { env, timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json()).toMatchObject({ ok: true, live: false, backup_id: id, target: expect.stringContaining(`/${copy}`) });
+    expect(r.json()).toMatchObject({
+      ok: true,
+      live: false,
+      backup_id: id,
+      target: expect.stringContaining(`/${copy}`),
+    });
     expect(Number((await q<{ n: string }>(copy, 'SELECT count(*) AS n FROM users'))[0]!.n)).toBe(700);
 
     const again = await runWks(['backup', 'restore', id, '--to-database', copy], { env });
@@ -130,7 +151,9 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     const down = await runWks(['backup', 'create'], { env: { ...env, PG_PORT: '1' } });
     expectOneLineError(down, 1, /cannot connect to PostgreSQL at postgres:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\//);
 
-    const sqlite = await runWks(['backup', 'restore', '--latest', '--to-database', 'x'], { env: { DATABASE_PATH: path.join(dir, 'none.db'), BACKUP_STORAGE_PATH: env.BACKUP_STORAGE_PATH! } });
+    const sqlite = await runWks(['backup', 'restore', '--latest', '--to-database', 'x'], {
+      env: { DATABASE_PATH: path.join(dir, 'none.db'), BACKUP_STORAGE_PATH: env.BACKUP_STORAGE_PATH! },
+    });
     expectOneLineError(sqlite, 2, /--to-database is for PostgreSQL/);
   });
 });

@@ -48,15 +48,24 @@ describe('wks backup (e2e)', () => {
   });
 
   it('create --json prints the manifest; files are 0600 in a 0700 directory; the key never appears', async () => {
-    const r = await runWks(['backup', 'create', '--compress', 'zstd', '--encrypt', '--label', 'e2e', '--json'], { env });
+    const r = await runWks(['backup', 'create', '--compress', 'zstd', '--encrypt', '--label', 'e2e', '--json'], {
+      env,
+    });
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc.ok).toBe(true);
-    expect(doc.backup).toMatchObject({ type: 'manual', label: 'e2e', compression: 'zstd', engine: 'sqlite', row_counts: { users: 500 } });
+    expect(doc.backup).toMatchObject({
+      type: 'manual',
+      label: 'e2e',
+      compression: 'zstd',
+      engine: 'sqlite',
+      row_counts: { users: 500 },
+    });
     expect(doc.backup.encryption).toMatchObject({ algorithm: 'aes-256-gcm', kdf: 'none' });
     expect(r.stdout + r.stderr).not.toContain(KEY);
     expect(statSync(env.BACKUP_STORAGE_PATH!).mode & 0o777).toBe(0o700);
-    for (const f of readdirSync(env.BACKUP_STORAGE_PATH!)) expect(statSync(path.join(env.BACKUP_STORAGE_PATH!, f)).mode & 0o777).toBe(0o600);
+    for (const f of readdirSync(env.BACKUP_STORAGE_PATH!))
+      expect(statSync(path.join(env.BACKUP_STORAGE_PATH!, f)).mode & 0o777).toBe(0o600);
   });
 
   it('list works without the database, and shows verification results', async () => {
@@ -87,7 +96,12 @@ describe('wks backup (e2e)', () => {
     const l = (await runWks(['backup', 'list', '--json'], { env })).json();
     const id = l.backups[0].id as string;
     // (plus the note that the backup verified ok, which is what the question would be about)
-    expectOneLineError(await runWks(['backup', 'restore', id], { env }), 2, /refusing to replace .* without confirmation/, 3);
+    expectOneLineError(
+      await runWks(['backup', 'restore', id], { env }),
+      2,
+      /refusing to replace .* without confirmation/,
+      3,
+    );
     const dry = await runWks(['backup', 'restore', id, '--dry-run', '--json'], { env });
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json()).toMatchObject({ dry_run: true, cancelled: true, backup_id: id });
@@ -99,7 +113,9 @@ describe('wks backup (e2e)', () => {
 
   it('rotate --dry-run --json explains each decision and deletes nothing', async () => {
     const before = readdirSync(env.BACKUP_STORAGE_PATH!).length;
-    const r = await runWks(['backup', 'rotate', '--dry-run', '--json'], { env: { ...env, BACKUP_RETENTION_DAYS: '30' } });
+    const r = await runWks(['backup', 'rotate', '--dry-run', '--json'], {
+      env: { ...env, BACKUP_RETENTION_DAYS: '30' },
+    });
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc.dry_run).toBe(true);
@@ -111,16 +127,23 @@ describe('wks backup (e2e)', () => {
     const d = tmpDir('e2e-bk-rot');
     const e = envFor(d, { BACKUP_RETENTION_DAYS: '30' });
     expect((await runWks(['migrate', 'up', '--no-backup'], { env: e })).code).toBe(0);
-    for (let i = 0; i < 3; i++) expect((await runWks(['backup', 'create', '--compress', 'gzip'], { env: e })).code).toBe(0);
+    for (let i = 0; i < 3; i++)
+      expect((await runWks(['backup', 'create', '--compress', 'gzip'], { env: e })).code).toBe(0);
     const policy = { ...e, BACKUP_RETENTION_DAYS: '30' };
     // keep_last 1 and no GFS: two of the three would go
-    writeFileSync(path.join(d, 'phase4-config.yml'), 'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 0\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n      retention_days: 0\n');
+    writeFileSync(
+      path.join(d, 'phase4-config.yml'),
+      'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 0\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n      retention_days: 0\n',
+    );
     const cfg = ['-c', path.join(d, 'phase4-config.yml')];
     // retention_days 0 keeps everything (no age limit, no GFS): nothing to delete, no question asked
     const idle = await runWks([...cfg, 'backup', 'rotate'], { env: { ...policy, BACKUP_RETENTION_DAYS: '0' } });
     expect(idle.code, idle.stderr).toBe(0);
     expect(idle.stdout).toMatch(/nothing to delete/);
-    writeFileSync(path.join(d, 'phase4-config.yml'), 'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 1\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n');
+    writeFileSync(
+      path.join(d, 'phase4-config.yml'),
+      'phase4:\n  database:\n    backup:\n      keep_last: 1\n      keep_hourly: 1\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n',
+    );
     const refused = await runWks([...cfg, 'backup', 'rotate'], { env: policy });
     expectOneLineError(refused, 2, /refusing to delete 2 backup\(s\) without confirmation/);
     expect((await runWks(['backup', 'list', '--json'], { env: e })).json().backups).toHaveLength(3);
@@ -136,15 +159,34 @@ describe('wks backup (e2e)', () => {
     expectOneLineError(await runWks(['backup', 'create'], { env: envFor(d) }), 5, /database .*app\.db does not exist/);
     const file = path.join(d, 'a-file');
     writeFileSync(file, 'x');
-    expectOneLineError(await runWks(['backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: path.join(file, 'backups') } }), 1, /cannot use backup directory .*: not a directory/);
-    expectOneLineError(await runWks(['backup', 'create', '--encrypt'], { env: { ...env, BACKUP_ENCRYPTION_KEY: '' } }), 78, /needs an encryption key/);
+    expectOneLineError(
+      await runWks(['backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: path.join(file, 'backups') } }),
+      1,
+      /cannot use backup directory .*: not a directory/,
+    );
+    expectOneLineError(
+      await runWks(['backup', 'create', '--encrypt'], { env: { ...env, BACKUP_ENCRYPTION_KEY: '' } }),
+      78,
+      /needs an encryption key/,
+    );
     // without the zstd program: one line naming the codecs that are available; verify is not recorded as a failure
     const noZstd = { ...env, PATH: '/nonexistent' };
-    expectOneLineError(await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd }), 1, /zstd compression needs the `zstd` program/);
-    expect((await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd })).stderr).toMatch(/available codecs here: none, gzip/);
-    const zst = (await runWks(['backup', 'list', '--json'], { env })).json().backups.find((b: { compression: string }) => b.compression === 'zstd');
+    expectOneLineError(
+      await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd }),
+      1,
+      /zstd compression needs the `zstd` program/,
+    );
+    expect((await runWks(['backup', 'create', '--compress', 'zstd'], { env: noZstd })).stderr).toMatch(
+      /available codecs here: none, gzip/,
+    );
+    const zst = (await runWks(['backup', 'list', '--json'], { env }))
+      .json()
+      .backups.find((b: { compression: string }) => b.compression === 'zstd');
     expectOneLineError(await runWks(['backup', 'verify', zst.id], { env: noZstd }), 1, /zstd/);
-    expect((await runWks(['backup', 'list', '--json'], { env })).json().backups.find((b: { id: string }) => b.id === zst.id).verification?.ok).not.toBe(false);
+    expect(
+      (await runWks(['backup', 'list', '--json'], { env })).json().backups.find((b: { id: string }) => b.id === zst.id)
+        .verification?.ok,
+    ).not.toBe(false);
     const bad = await runWks(['backup', 'create', '--compress', 'lz4'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/none, gzip, zstd/);
@@ -157,7 +199,11 @@ describe('concurrency and migrate integration (e2e)', () => {
     const env = envFor(dir);
     expect((await runWks(['migrate', 'up', '--no-backup'], { env })).code).toBe(0);
     seedUsers(env.DATABASE_PATH!, 2000);
-    const runs = await Promise.all(Array.from({ length: 10 }, () => runWks(['backup', 'create', '--compress', 'gzip', '--json'], { env, timeoutMs: 60_000 })));
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        runWks(['backup', 'create', '--compress', 'gzip', '--json'], { env, timeoutMs: 60_000 }),
+      ),
+    );
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const ids = runs.map((r) => r.json().backup.id as string);
     expect(new Set(ids).size).toBe(10);
@@ -165,7 +211,7 @@ describe('concurrency and migrate integration (e2e)', () => {
     expect(l.backups).toHaveLength(10);
     expect(readdirSync(env.BACKUP_STORAGE_PATH!).filter((n) => n.startsWith('.'))).toEqual([]);
     const db = new Database(env.DATABASE_PATH!, { readonly: true });
-    const rows = db.prepare("SELECT status, count(*) AS n FROM backup_log GROUP BY status").all();
+    const rows = db.prepare('SELECT status, count(*) AS n FROM backup_log GROUP BY status').all();
     db.close();
     expect(rows).toEqual([{ status: 'completed', n: 10 }]);
   });

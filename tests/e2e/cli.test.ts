@@ -4,7 +4,20 @@ import path from 'node:path';
 import { runWks } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const GROUPS = ['init', 'config', 'migrate', 'db', 'backup', 'workflow', 'lock', 'session', 'ratelimit', 'health', 'metrics', 'serve'];
+const GROUPS = [
+  'init',
+  'config',
+  'migrate',
+  'db',
+  'backup',
+  'workflow',
+  'lock',
+  'session',
+  'ratelimit',
+  'health',
+  'metrics',
+  'serve',
+];
 
 describe('wks CLI foundation', () => {
   it('--help lists every command group', async () => {
@@ -43,7 +56,10 @@ describe('wks CLI foundation', () => {
   });
 
   it('config show --json never prints the PG password', async () => {
-    const r = await runWks(['config', 'show', '--json'], { cwd: tmpDir('e2e'), env: { PG_PASSWORD: 'hunter2', JWT_SECRET: 'jwt-s3cret' } });
+    const r = await runWks(['config', 'show', '--json'], {
+      cwd: tmpDir('e2e'),
+      env: { PG_PASSWORD: 'hunter2', JWT_SECRET: 'jwt-s3cret' },
+    });
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).not.toContain('hunter2');
     expect(r.stdout + r.stderr).not.toContain('jwt-s3cret');
@@ -52,7 +68,10 @@ describe('wks CLI foundation', () => {
   });
 
   it('config show --sources says which layer set each value', async () => {
-    const r = await runWks(['config', 'show', '--sources', '--json'], { cwd: tmpDir('e2e'), env: { REDIS_HOST: 'cache' } });
+    const r = await runWks(['config', 'show', '--sources', '--json'], {
+      cwd: tmpDir('e2e'),
+      env: { REDIS_HOST: 'cache' },
+    });
     expect(r.code).toBe(0);
     const row = r.json().values.find((v: any) => v.key === 'phase4.redis.connection.host');
     expect(row).toMatchObject({ value: 'cache', layer: 'env', origin: 'REDIS_HOST' });

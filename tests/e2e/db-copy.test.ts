@@ -49,12 +49,27 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     const dir = tmpDir('e2e-copy');
     const file = await source(dir);
     const d = await fresh();
-    const r = await runWks(['db', 'copy', '--to', urlWithPassword(d), '--json'], { env: { DATABASE_PATH: file, BACKUP_STORAGE_PATH: path.join(dir, 'backups') }, cwd: dir });
+    const r = await runWks(['db', 'copy', '--to', urlWithPassword(d), '--json'], {
+      env: { DATABASE_PATH: file, BACKUP_STORAGE_PATH: path.join(dir, 'backups') },
+      cwd: dir,
+    });
     expect(r.code, r.stderr).toBe(0);
     const j = r.json();
-    expect(j).toMatchObject({ ok: true, verified: true, dryRun: false, assumedZone: 'UTC', onTypeError: 'fail', problems: { count: 0 } });
+    expect(j).toMatchObject({
+      ok: true,
+      verified: true,
+      dryRun: false,
+      assumedZone: 'UTC',
+      onTypeError: 'fail',
+      problems: { count: 0 },
+    });
     expect(j.target).toContain('****');
-    expect(j.tables.find((t: { table: string }) => t.table === 'metrics')).toMatchObject({ rows: 2, targetRows: 2, match: true, status: 'copied' });
+    expect(j.tables.find((t: { table: string }) => t.table === 'metrics')).toMatchObject({
+      rows: 2,
+      targetRows: 2,
+      match: true,
+      status: 'copied',
+    });
     expect(j.backup.id).toBeTruthy();
     const data = readdirSync(path.join(dir, 'backups')).filter((f) => !f.endsWith('.json'));
     expect(data.length).toBeGreaterThan(0);
@@ -62,16 +77,25 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     expect(r.stdout + r.stderr).not.toContain(SECRET);
 
     // again: refused (target not empty), exit 1 with the way out
-    const again = await runWks(['db', 'copy', '--to', urlWithPassword(d), '--no-backup'], { env: { DATABASE_PATH: file }, cwd: dir });
+    const again = await runWks(['db', 'copy', '--to', urlWithPassword(d), '--no-backup'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/Error: target table\(s\) not empty/);
     expect(again.stderr).toMatch(/Try: .*--truncate/);
     expect(again.stdout + again.stderr).not.toContain(SECRET);
     // --truncate is destructive: refused off a terminal without --yes (exit 2), accepted with it
-    const noYes = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--truncate'], { env: { DATABASE_PATH: file }, cwd: dir });
+    const noYes = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--truncate'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
     expect(noYes.code).toBe(2);
     expect(noYes.stderr).toMatch(/--yes/);
-    const yes = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--truncate', '--yes'], { env: { DATABASE_PATH: file }, cwd: dir });
+    const yes = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--truncate', '--yes'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
     expect(yes.code, yes.stderr).toBe(0);
     expect(yes.stdout).toMatch(/metrics\s+copied\s+2\s+0\s+2\s+[0-9a-f]{16}\s+yes/);
     expect(yes.stdout).toMatch(/verified/);
@@ -90,7 +114,10 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     const bad = new Database(file);
     bad.exec(`INSERT INTO metrics (id, metric_name, metric_value) VALUES (77, 'x', 'abc')`);
     bad.close();
-    const mismatch = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--json'], { env: { DATABASE_PATH: file }, cwd: dir });
+    const mismatch = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--json'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
     expect(mismatch.code).toBe(1);
     expect(mismatch.json().error).toMatchObject({ problem: { table: 'metrics', rowid: '77', column: 'metric_value' } });
     const dry = await runWks(['db', 'copy', '--to', d.url, '--dry-run'], { env: { DATABASE_PATH: file }, cwd: dir });
@@ -98,10 +125,24 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     expect(dry.stdout).toMatch(/metric_value\s+REAL\s+double precision/);
     expect(dry.stdout).toMatch(/1 type problem/);
 
-    const skip = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--resume', '--on-type-error=skip-row', '--report', path.join(dir, 'r.jsonl'), '--json'], {
-      env: { DATABASE_PATH: file },
-      cwd: dir,
-    });
+    const skip = await runWks(
+      [
+        'db',
+        'copy',
+        '--to',
+        d.url,
+        '--no-backup',
+        '--resume',
+        '--on-type-error=skip-row',
+        '--report',
+        path.join(dir, 'r.jsonl'),
+        '--json',
+      ],
+      {
+        env: { DATABASE_PATH: file },
+        cwd: dir,
+      },
+    );
     expect(skip.code, skip.stderr).toBe(0);
     expect(skip.json().problems).toMatchObject({ count: 1, reportFile: path.join(dir, 'r.jsonl') });
 
@@ -112,9 +153,14 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     await c.query(`UPDATE wks_copy_progress SET status = 'in_progress' WHERE table_name = '(run)'`);
     await c.end();
     const w = new Database(file);
-    w.exec(`DELETE FROM metrics WHERE id = 77; INSERT INTO users (username, email, password_hash) VALUES ('cy', 'cy@x', 'h')`);
+    w.exec(
+      `DELETE FROM metrics WHERE id = 77; INSERT INTO users (username, email, password_hash) VALUES ('cy', 'cy@x', 'h')`,
+    );
     w.close();
-    const changed = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--resume'], { env: { DATABASE_PATH: file }, cwd: dir });
+    const changed = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--resume'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
     expect(changed.code).toBe(3);
     expect(changed.stdout).toMatch(/differences between SQLite and PostgreSQL/);
     expect(changed.stdout).toMatch(/users\s+3\s+2/);

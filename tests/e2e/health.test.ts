@@ -49,11 +49,21 @@ describe('wks health (e2e)', () => {
     expect(r.code).toBe(2);
     let doc = r.json();
     expect(doc).toMatchObject({ status: 'critical', ok: false, exitCode: 2, timeoutMs: 5000 });
-    expect(doc.checks.map((c: any) => c.name)).toEqual(['config', 'database', 'migrations', 'redis', 'backups', 'workflows', 'agents', 'locks']);
+    expect(doc.checks.map((c: any) => c.name)).toEqual([
+      'config',
+      'database',
+      'migrations',
+      'redis',
+      'backups',
+      'workflows',
+      'agents',
+      'locks',
+    ]);
     const backups = doc.checks.find((c: any) => c.name === 'backups');
     expect(backups).toMatchObject({ status: 'critical', hint: expect.stringMatching(/wks backup create/) });
     expect(backups.detail).toMatch(/^no backups in /);
-    for (const c of doc.checks.filter((c: any) => c.name !== 'backups')) expect(c.status, `${c.name}: ${c.detail}`).toBe('ok');
+    for (const c of doc.checks.filter((c: any) => c.name !== 'backups'))
+      expect(c.status, `${c.name}: ${c.detail}`).toBe('ok');
     for (const c of doc.checks) expect(typeof c.durationMs).toBe('number');
 
     expect((await runWks(['backup', 'create'], { cwd })).code).toBe(0);
@@ -67,7 +77,9 @@ describe('wks health (e2e)', () => {
     doc = r.json();
     expect(r.code, JSON.stringify(doc, null, 2)).toBe(0);
     expect(doc).toMatchObject({ status: 'ok', ok: true, exitCode: 0 });
-    expect(doc.checks.find((c: any) => c.name === 'backups').detail).toMatch(/^newest verified backup \S+ old \(RPO 1h\)/);
+    expect(doc.checks.find((c: any) => c.name === 'backups').detail).toMatch(
+      /^newest verified backup \S+ old \(RPO 1h\)/,
+    );
   });
 
   it('the human table off a TTY: plain status words, a summary line, the verdict and a hint on stderr', async () => {
@@ -88,12 +100,22 @@ describe('wks health (e2e)', () => {
     const cwd = await migratedDir();
     const mdir = path.join(cwd, 'migrations');
     mkdirSync(mdir);
-    writeFileSync(path.join(mdir, '20260301000000_add_notes.sql'), '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n');
-    const r = await runWks(['health', '--check', 'database,migrations', '--json'], { cwd, env: { WKS_MIGRATIONS_DIR: mdir } });
+    writeFileSync(
+      path.join(mdir, '20260301000000_add_notes.sql'),
+      '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n',
+    );
+    const r = await runWks(['health', '--check', 'database,migrations', '--json'], {
+      cwd,
+      env: { WKS_MIGRATIONS_DIR: mdir },
+    });
     expect(r.code).toBe(1);
     const doc = r.json();
     expect(doc).toMatchObject({ status: 'warn', exitCode: 1 });
-    expect(doc.checks[1]).toMatchObject({ name: 'migrations', status: 'warn', hint: expect.stringMatching(/wks migrate up/) });
+    expect(doc.checks[1]).toMatchObject({
+      name: 'migrations',
+      status: 'warn',
+      hint: expect.stringMatching(/wks migrate up/),
+    });
     expect(doc.checks[1].detail).toMatch(/1 pending migration: 20260301000000_add_notes/);
   });
 
@@ -101,22 +123,33 @@ describe('wks health (e2e)', () => {
     const cwd = await migratedDir();
     const port = await closedPort();
     const t0 = Date.now();
-    const r = await runWks(['health', '--json', '--timeout', '3s'], { cwd, env: { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port) } });
+    const r = await runWks(['health', '--json', '--timeout', '3s'], {
+      cwd,
+      env: { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port) },
+    });
     const elapsed = Date.now() - t0;
     expect(r.code).toBe(2);
     expect(elapsed).toBeLessThan(3000 + 2000); // the budget plus process start-up on a busy machine
     const doc = r.json();
     const by = Object.fromEntries(doc.checks.map((c: any) => [c.name, c]));
-    expect(by.redis).toMatchObject({ status: 'critical', detail: `Redis at 127.0.0.1:${port} is unreachable (connection refused)` });
+    expect(by.redis).toMatchObject({
+      status: 'critical',
+      detail: `Redis at 127.0.0.1:${port} is unreachable (connection refused)`,
+    });
     expect(by.redis.hint).toMatch(/REDIS_HOST/);
     expect(by.locks.status).toBe('critical');
-    for (const name of ['config', 'database', 'migrations', 'workflows', 'agents']) expect(by[name].status, `${name}: ${by[name].detail}`).toBe('ok');
+    for (const name of ['config', 'database', 'migrations', 'workflows', 'agents'])
+      expect(by[name].status, `${name}: ${by[name].detail}`).toBe('ok');
   });
 
   it('a hung Redis (a real redis-server, SIGSTOPped): unknown "timed out", and the process exits on its own within the timeout', async () => {
     const cwd = await migratedDir();
     const port = await closedPort();
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     try {
       await waitForRedis(port);
       process.kill(server.pid!, 'SIGSTOP'); // the kernel still accepts connections; nothing answers
@@ -177,13 +210,20 @@ describe('wks health (e2e)', () => {
   });
 
   it('an invalid configuration is the config check critical (exit 2), every problem listed in --json', async () => {
-    const r = await runWks(['health', '--json', '--check', 'config,database'], { cwd: tmpDir('health-e2e'), env: { REDIS_PORT: 'abc' } });
+    const r = await runWks(['health', '--json', '--check', 'config,database'], {
+      cwd: tmpDir('health-e2e'),
+      env: { REDIS_PORT: 'abc' },
+    });
     expect(r.code).toBe(2);
     const doc = r.json();
     expect(doc.status).toBe('critical');
     expect(doc.checks[0]).toMatchObject({ name: 'config', status: 'critical' });
     expect(doc.checks[0].data.issues[0]).toMatchObject({ key: 'REDIS_PORT' });
-    expect(doc.checks[1]).toMatchObject({ name: 'database', status: 'unknown', detail: 'skipped: configuration invalid' });
+    expect(doc.checks[1]).toMatchObject({
+      name: 'database',
+      status: 'unknown',
+      detail: 'skipped: configuration invalid',
+    });
   });
 
   it('an unknown check name is a usage error with a suggestion; a bad --timeout too', async () => {

@@ -14,7 +14,6 @@ import { tmpDir } from '../helpers/tmp.js';
 
 const LEASE_MS = 2000;
 
-
 interface Instance {
   child: ChildProcess;
   url: string;
@@ -24,7 +23,11 @@ interface Instance {
 
 async function start(args: string[], env: Record<string, string>, cwd: string): Promise<Instance> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], { cwd, env: baseEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], {
+    cwd,
+    env: baseEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -36,11 +39,19 @@ async function start(args: string[], env: Record<string, string>, cwd: string): 
   return { child, url: `http://127.0.0.1:${port}`, stderr: () => err, exited };
 }
 
-async function leaderOf(i: Instance, mechanism = 'redis'): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
+async function leaderOf(
+  i: Instance,
+  mechanism = 'redis',
+): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
   const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
   const text = await (await fetch(`${i.url}/metrics`)).text();
   const m = text.match(new RegExp(`^wks_leader\\{instance="([^"]+)",mechanism="${mechanism}"\\} (\\S+)$`, 'm'));
-  return { leader: ready.leader.leader, instance: ready.leader.instance, holder: ready.leader.holder, metric: Number(m?.[2]) };
+  return {
+    leader: ready.leader.leader,
+    instance: ready.leader.instance,
+    holder: ready.leader.holder,
+    metric: Number(m?.[2]),
+  };
 }
 
 let redis: TestRedis | null = null;
@@ -51,7 +62,12 @@ beforeAll(async () => {
   redis = await createTestRedis('serve_leader');
   if (!redis) return;
   dir = tmpDir('wks-leader-e2e');
-  env = { ...redis.env, DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
+  env = {
+    ...redis.env,
+    DATABASE_PATH: path.join(dir, 'w.db'),
+    BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+    METRICS_SCRAPE_CACHE_MS: '0',
+  };
   expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
   cfg = path.join(dir, 'phase4-config.yml');
   writeFileSync(cfg, `phase4:\n  version: "4.0.0"\n  serve:\n    leader_lease_ms: ${LEASE_MS}\n`);

@@ -62,7 +62,10 @@ describe.skipIf(!redis)('wks lock / workflow / session / ratelimit (spawned)', (
 
   it('an unreachable Redis port fails within the timeout, one line + hint, no stack trace', async () => {
     const t0 = Date.now();
-    const r = await runWks(['lock', 'list'], { cwd, env: { ...env(), REDIS_PORT: '1', REDIS_CONNECT_TIMEOUT_MS: '1000' } });
+    const r = await runWks(['lock', 'list'], {
+      cwd,
+      env: { ...env(), REDIS_PORT: '1', REDIS_CONNECT_TIMEOUT_MS: '1000' },
+    });
     const elapsed = Date.now() - t0;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^Error: Redis at [^ ]+:1\/15 is unreachable \(connection refused\)$/m);
@@ -72,7 +75,11 @@ describe.skipIf(!redis)('wks lock / workflow / session / ratelimit (spawned)', (
   });
 
   it('Redis-only commands name REDIS_ENABLED when it is disabled (exit 78)', async () => {
-    for (const args of [['lock', 'list'], ['session', 'list'], ['ratelimit', 'show', 'u1']]) {
+    for (const args of [
+      ['lock', 'list'],
+      ['session', 'list'],
+      ['ratelimit', 'show', 'u1'],
+    ]) {
       const r = await runWks(args, { cwd, env: { ...env(), REDIS_ENABLED: 'false' } });
       expect(r.code).toBe(78);
       expect(r.stderr).toMatch(/REDIS_ENABLED/);
@@ -100,7 +107,10 @@ describe.skipIf(!redis)('wks lock / workflow / session / ratelimit (spawned)', (
   });
 
   it('session list never prints the token; ratelimit show reports the limit', async () => {
-    await redis!.client.hset(`${redis!.namespace}:session:u1`, { token: 'tok-very-secret', last_activity: '1780000000' });
+    await redis!.client.hset(`${redis!.namespace}:session:u1`, {
+      token: 'tok-very-secret',
+      last_activity: '1780000000',
+    });
     await redis!.client.set(`${redis!.namespace}:ratelimit:u1:/api/auth`, '3', 'EX', 600);
     const s = await runWks(['session', 'list'], { cwd, env: env() });
     expect(s.code, s.stderr).toBe(0);

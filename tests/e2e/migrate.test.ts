@@ -14,10 +14,22 @@ import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const SEED_TABLES = [
-  'agent_health_checks', 'agents', 'backup_log', 'metrics', 'rate_limits',
-  'users', 'workflow_execution_tracking', 'workflow_executions', 'workflows',
+  'agent_health_checks',
+  'agents',
+  'backup_log',
+  'metrics',
+  'rate_limits',
+  'users',
+  'workflow_execution_tracking',
+  'workflow_executions',
+  'workflows',
 ];
-const SEED_INDEXES = ['idx_agent_health_recent', 'idx_metrics_timestamp', 'idx_rate_limits_lookup', 'idx_workflow_execution_status'];
+const SEED_INDEXES = [
+  'idx_agent_health_recent',
+  'idx_metrics_timestamp',
+  'idx_rate_limits_lookup',
+  'idx_workflow_execution_status',
+];
 
 const dbs: TestDatabase[] = [];
 afterAll(async () => {
@@ -27,7 +39,9 @@ afterAll(async () => {
 function sqliteNames(file: string, type: 'table' | 'index'): string[] {
   const db = new Database(file, { readonly: true });
   try {
-    return (db.prepare(`SELECT name FROM sqlite_master WHERE type = ?`).all(type) as Array<{ name: string }>).map((r) => r.name);
+    return (db.prepare(`SELECT name FROM sqlite_master WHERE type = ?`).all(type) as Array<{ name: string }>).map(
+      (r) => r.name,
+    );
   } finally {
     db.close();
   }
@@ -78,7 +92,10 @@ describe('wks migrate (SQLite)', () => {
     const file = n.json().file as string;
     expect(path.basename(file)).toMatch(/^\d{14}_add_widgets\.sql$/);
     expect(readFileSync(file, 'utf8')).toContain('-- migrate:up');
-    writeFileSync(file, '-- migrate:up\nCREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT);\n\n-- migrate:down\nDROP TABLE widgets;\n');
+    writeFileSync(
+      file,
+      '-- migrate:up\nCREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT);\n\n-- migrate:down\nDROP TABLE widgets;\n',
+    );
     const pending = await runWks(['migrate', 'status', '--exit-code'], { cwd, env });
     expect(pending.code).toBe(1);
     expect(pending.stderr).toMatch(/pending/);
@@ -102,7 +119,10 @@ describe('wks migrate (SQLite)', () => {
   it('a failing migration exits 1 naming the file, line and database message, and changes nothing', async () => {
     const cwd = tmpDir('e2e-mig');
     mkdirSync(path.join(cwd, 'm'));
-    writeFileSync(path.join(cwd, 'm', '20260101000000_bad.sql'), '-- migrate:up\nCREATE TABLE ok_part (x INTEGER);\nCREATE TABLE bad_part (x INTEGER REFERENCES);\n');
+    writeFileSync(
+      path.join(cwd, 'm', '20260101000000_bad.sql'),
+      '-- migrate:up\nCREATE TABLE ok_part (x INTEGER);\nCREATE TABLE bad_part (x INTEGER REFERENCES);\n',
+    );
     const env = { WKS_MIGRATIONS_DIR: 'm' };
     expect((await runWks(['migrate', 'up', '--to', '0002'], { cwd, env })).code).toBe(0);
     const r = await runWks(['migrate', 'up'], { cwd, env });
@@ -131,7 +151,9 @@ describe('wks migrate (SQLite)', () => {
   it('baseline adopts a database made with the seed statements, and refuses (exit 3) one that does not match', async () => {
     const cwd = tmpDir('e2e-mig');
     const seed = readFileSync(path.resolve(__dirname, '../../src/migrate/sql/sqlite/0001_phase1_3_tables.sql'), 'utf8')
-      .split('-- migrate:down')[0]!.split('-- migrate:up')[1]!.replace(/CREATE TABLE /g, 'CREATE TABLE IF NOT EXISTS ');
+      .split('-- migrate:down')[0]!
+      .split('-- migrate:up')[1]!
+      .replace(/CREATE TABLE /g, 'CREATE TABLE IF NOT EXISTS ');
     const db = new Database(path.join(cwd, 'workstation.db'));
     db.exec(seed);
     db.close();
@@ -177,7 +199,10 @@ describe('wks migrate (SQLite)', () => {
 describe('wks migrate up: pre-migration backup', () => {
   it('takes a pre-migration backup when the database has tables and something is pending; not with --no-backup, not on a fresh file', async () => {
     const cwd = tmpDir('e2e-mig');
-    const manifests = () => (existsSync(path.join(cwd, 'backups')) ? readdirSync(path.join(cwd, 'backups')).filter((f) => f.endsWith('.json')) : []);
+    const manifests = () =>
+      existsSync(path.join(cwd, 'backups'))
+        ? readdirSync(path.join(cwd, 'backups')).filter((f) => f.endsWith('.json'))
+        : [];
     expect((await runWks(['migrate', 'up', '--to', '0001'], { cwd })).code).toBe(0);
     expect(manifests()).toEqual([]); // fresh database: nothing to back up
     expect((await runWks(['migrate', 'up', '--to', '0002', '--no-backup'], { cwd })).code).toBe(0);
@@ -207,9 +232,15 @@ describe('wks migrate (PostgreSQL)', () => {
     expect(r.stdout + r.stderr).not.toContain(d.env.PG_PASSWORD);
     expect(existsSync(path.join(cwd, 'workstation.db'))).toBe(false);
     await withDb(loadConfig({ env: d.env, cwd }).config, async (db) => {
-      const t = (await db.query<{ n: string }>(`SELECT table_name AS n FROM information_schema.tables WHERE table_schema = 'public'`)).map((x) => x.n);
+      const t = (
+        await db.query<{ n: string }>(
+          `SELECT table_name AS n FROM information_schema.tables WHERE table_schema = 'public'`,
+        )
+      ).map((x) => x.n);
       expect(t).toEqual(expect.arrayContaining(SEED_TABLES));
-      const i = (await db.query<{ n: string }>(`SELECT indexname AS n FROM pg_indexes WHERE schemaname = 'public'`)).map((x) => x.n);
+      const i = (
+        await db.query<{ n: string }>(`SELECT indexname AS n FROM pg_indexes WHERE schemaname = 'public'`)
+      ).map((x) => x.n);
       expect(i).toEqual(expect.arrayContaining(SEED_INDEXES));
       const types = await db.query<{ column_name: string; data_type: string }>(
         `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'agents' AND column_name IN ('id', 'config_json', 'created_at') ORDER BY column_name`,
@@ -232,7 +263,14 @@ describe('wks migrate (PostgreSQL)', () => {
     const cwd = tmpDir('e2e-mig');
     const r = await runWks(['migrate', 'status', '--json'], {
       cwd,
-      env: { PG_ENABLED: 'true', PG_HOST: '127.0.0.1', PG_PORT: '1', PG_USER: 'u', PG_PASSWORD: 'hunter2-secret', DB_CONNECTION_TIMEOUT_MS: '1000' },
+      env: {
+        PG_ENABLED: 'true',
+        PG_HOST: '127.0.0.1',
+        PG_PORT: '1',
+        PG_USER: 'u',
+        PG_PASSWORD: 'hunter2-secret',
+        DB_CONNECTION_TIMEOUT_MS: '1000',
+      },
     });
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).not.toContain('hunter2-secret');

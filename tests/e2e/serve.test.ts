@@ -16,12 +16,12 @@ import { tmpDir } from '../helpers/tmp.js';
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
 const needPromtool = (ctx: { skip: () => void }): boolean => {
   if (PROMTOOL) return true;
-  if (process.env.CI === 'true') throw new Error('promtool is required under CI (.ci/run installs the prometheus package)');
+  if (process.env.CI === 'true')
+    throw new Error('promtool is required under CI (.ci/run installs the prometheus package)');
   console.warn('!!! SKIPPING promtool checks: install the Debian package `prometheus`');
   ctx.skip();
   return false;
 };
-
 
 interface Served {
   child: ChildProcess;
@@ -35,11 +35,17 @@ interface Served {
 /** Start `wks serve` and wait until it says it is serving. */
 async function startServe(args: string[], env: Record<string, string>, cwd = REPO): Promise<Served> {
   const port = await freePort();
-  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], { cwd, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], {
+    cwd,
+    env: baseEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
   child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   const waitFor = async (re: RegExp, ms = 15_000): Promise<RegExpMatchArray> => {
     const t0 = Date.now();
     for (;;) {
@@ -69,12 +75,18 @@ let env: Record<string, string>;
 beforeAll(async () => {
   dir = tmpDir('wks-serve-e2e');
   // Every scrape renders afresh (the 1 s scrape cache is tested on its own below).
-  env = { DATABASE_PATH: path.join(dir, 'w.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
+  env = {
+    DATABASE_PATH: path.join(dir, 'w.db'),
+    BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+    METRICS_SCRAPE_CACHE_MS: '0',
+  };
   const r = await runWks(['migrate', 'up'], { env, cwd: dir });
   expect(r.code, r.stderr).toBe(0);
   const db = new Database(env.DATABASE_PATH!);
   db.exec(`INSERT INTO workflows (name, status) VALUES ('nightly-report', 'active')`);
-  db.exec(`INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', '2026-01-01 00:00:00', '2026-01-01 00:00:42'), (1, 'failed', '2026-01-01 00:01:00', '2026-01-01 00:01:03'), (1, 'running', '2026-01-01 00:02:00', NULL)`);
+  db.exec(
+    `INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', '2026-01-01 00:00:00', '2026-01-01 00:00:42'), (1, 'failed', '2026-01-01 00:01:00', '2026-01-01 00:01:03'), (1, 'running', '2026-01-01 00:02:00', NULL)`,
+  );
   db.close();
 });
 
@@ -87,14 +99,22 @@ describe('wks serve', () => {
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       await fetch(`${s.url}/health`);
       const text = await (await fetch(`${s.url}/metrics`)).text();
-      expect(metricValue(text, /^workflow_executions_total\{workflow_name="nightly-report",status="completed"\} (\S+)$/m)).toBe(1);
-      expect(metricValue(text, /^workflow_executions_total\{workflow_name="nightly-report",status="failed"\} (\S+)$/m)).toBe(1);
+      expect(
+        metricValue(text, /^workflow_executions_total\{workflow_name="nightly-report",status="completed"\} (\S+)$/m),
+      ).toBe(1);
+      expect(
+        metricValue(text, /^workflow_executions_total\{workflow_name="nightly-report",status="failed"\} (\S+)$/m),
+      ).toBe(1);
       expect(metricValue(text, /^active_workflows (\S+)$/m)).toBe(1);
       expect(metricValue(text, /^wks_workflows_stuck (\S+)$/m)).toBe(1);
       expect(metricValue(text, /^wks_up\{dependency="database"\} (\S+)$/m)).toBe(1);
       expect(metricValue(text, /^wks_leader\{instance="[^"]+",mechanism="file"\} (\S+)$/m)).toBe(1);
-      expect(metricValue(text, /^http_requests_total\{method="GET",endpoint="\/metrics",status_code="200"\} (\S+)$/m)).toBe(1);
-      expect(metricValue(text, /^http_requests_total\{method="GET",endpoint="\/health",status_code="200"\} (\S+)$/m)).toBe(1);
+      expect(
+        metricValue(text, /^http_requests_total\{method="GET",endpoint="\/metrics",status_code="200"\} (\S+)$/m),
+      ).toBe(1);
+      expect(
+        metricValue(text, /^http_requests_total\{method="GET",endpoint="\/health",status_code="200"\} (\S+)$/m),
+      ).toBe(1);
       expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
       expect(text).toMatch(/^# TYPE workflow_queue_wait_seconds summary$/m);
 
@@ -146,7 +166,10 @@ describe('wks serve', () => {
   it('scrapes within monitoring.prometheus.scrape_cache_ms share one rendering', async () => {
     const s = await startServe([], { ...env, METRICS_SCRAPE_CACHE_MS: '60000' }, dir);
     try {
-      const [a, b] = await Promise.all([fetch(`${s.url}/metrics`).then((r) => r.text()), fetch(`${s.url}/metrics`).then((r) => r.text())]);
+      const [a, b] = await Promise.all([
+        fetch(`${s.url}/metrics`).then((r) => r.text()),
+        fetch(`${s.url}/metrics`).then((r) => r.text()),
+      ]);
       const c = await (await fetch(`${s.url}/metrics`)).text();
       expect(b).toBe(a);
       expect(c).toBe(a);
@@ -177,7 +200,9 @@ describe('wks serve', () => {
     try {
       const r = await runWks(['serve', '--port', String(port)], { env, cwd: dir });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`Error: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`));
+      expect(r.stderr).toMatch(
+        new RegExp(`Error: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`),
+      );
       expect(r.stderr).toMatch(/Try: stop the other process/);
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     } finally {
@@ -190,7 +215,15 @@ describe('wks serve', () => {
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc.leader.mechanism).toBe('file');
-    expect(doc.jobs.map((j: any) => j.name)).toEqual(['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample']);
+    expect(doc.jobs.map((j: any) => j.name)).toEqual([
+      'backup',
+      'rotate',
+      'verify',
+      'reap',
+      'agent_health',
+      'alerts',
+      'metrics_sample',
+    ]);
     expect(doc.jobs[0]).toMatchObject({ schedule: '0 2 * * *', enabled: true });
     expect(doc.jobs[0].next).toHaveLength(3);
     const human = await runWks(['serve', '--print-schedule'], { env, cwd: dir });
@@ -224,7 +257,9 @@ describe('wks metrics', () => {
 describe('templates', () => {
   it('the Prometheus rules template passes promtool check rules', async (ctx) => {
     if (!needPromtool(ctx)) return;
-    const r = spawnSync('promtool', ['check', 'rules', path.join(REPO, 'templates/prometheus/wks-alerts.yml')], { encoding: 'utf8' });
+    const r = spawnSync('promtool', ['check', 'rules', path.join(REPO, 'templates/prometheus/wks-alerts.yml')], {
+      encoding: 'utf8',
+    });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/SUCCESS: \d+ rules found/);
   });
@@ -244,7 +279,11 @@ describe('scheduled backups', () => {
   let cfg: string;
   beforeAll(async () => {
     bdir = tmpDir('wks-serve-backup');
-    benv = { DATABASE_PATH: path.join(bdir, 'w.db'), BACKUP_STORAGE_PATH: path.join(bdir, 'backups'), METRICS_SCRAPE_CACHE_MS: '0' };
+    benv = {
+      DATABASE_PATH: path.join(bdir, 'w.db'),
+      BACKUP_STORAGE_PATH: path.join(bdir, 'backups'),
+      METRICS_SCRAPE_CACHE_MS: '0',
+    };
     expect((await runWks(['migrate', 'up'], { env: benv, cwd: bdir })).code).toBe(0);
     // ~16 MiB of incompressible rows so a gzip backup takes a noticeable moment.
     const db = new Database(benv.DATABASE_PATH!);
@@ -282,14 +321,23 @@ describe('scheduled backups', () => {
     try {
       await s.waitFor(/scheduled backup \S+ completed and verified/, 20_000);
       const text = await (await fetch(`${s.url}/metrics`)).text();
-      const ts = metricValue(text, /^wks_backup_last_success_timestamp_seconds\{engine="sqlite",type="scheduled"\} (\S+)$/m);
+      const ts = metricValue(
+        text,
+        /^wks_backup_last_success_timestamp_seconds\{engine="sqlite",type="scheduled"\} (\S+)$/m,
+      );
       expect(ts, text).not.toBeNull();
       expect(ts!).toBeGreaterThanOrEqual(Math.floor(startedAt) - 1);
       expect(ts!).toBeLessThanOrEqual(Date.now() / 1000 + 1);
-      expect(metricValue(text, /^wks_job_runs_total\{job="backup",result="success"\} (\S+)$/m)).toBeGreaterThanOrEqual(1);
-      expect(metricValue(text, /^wks_job_last_success_timestamp_seconds\{job="backup"\} (\S+)$/m)).toBeGreaterThanOrEqual(startedAt - 1);
+      expect(metricValue(text, /^wks_job_runs_total\{job="backup",result="success"\} (\S+)$/m)).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(
+        metricValue(text, /^wks_job_last_success_timestamp_seconds\{job="backup"\} (\S+)$/m),
+      ).toBeGreaterThanOrEqual(startedAt - 1);
       expect(metricValue(text, /^wks_backup_last_size_bytes (\S+)$/m)).toBeGreaterThan(1_000_000);
-      expect(metricValue(text, /^wks_backup_verify_last_success_timestamp_seconds (\S+)$/m)).toBeGreaterThanOrEqual(startedAt - 1);
+      expect(metricValue(text, /^wks_backup_verify_last_success_timestamp_seconds (\S+)$/m)).toBeGreaterThanOrEqual(
+        startedAt - 1,
+      );
       expect(metricValue(text, /^wks_backups\{state="verified"\} (\S+)$/m)).toBeGreaterThanOrEqual(1);
     } finally {
       s.child.kill('SIGTERM');
@@ -344,4 +392,3 @@ describe('scheduled backups', () => {
     expect(s.stderr()).toMatch(/grace period \(serve.shutdown_grace_ms\) exceeded; abandoning backup/);
   });
 });
-

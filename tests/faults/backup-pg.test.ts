@@ -33,15 +33,26 @@ async function q<T = Record<string, unknown>>(database: string, sql: string, par
 }
 
 async function fingerprint(table: string): Promise<{ n: number; md5: string }> {
-  const [r] = await q<{ n: string; md5: string }>(db!.name, `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) AS md5 FROM ${table} t`);
+  const [r] = await q<{ n: string; md5: string }>(
+    db!.name,
+    `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) AS md5 FROM ${table} t`,
+  );
   return { n: Number(r!.n), md5: r!.md5 };
 }
 
 const leftoverDbs = async (): Promise<string[]> =>
-  (await q<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname LIKE $1', [`${db!.name}\\_wks\\_%`])).map((r) => r.datname);
+  (
+    await q<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname LIKE $1', [
+      `${db!.name}\\_wks\\_%`,
+    ])
+  ).map((r) => r.datname);
 
 /** Start `wks args...`, SIGKILL it as soon as `when()` is true (polled), and report whether it was still running then. */
-async function killWhen(args: string[], when: () => Promise<boolean>, delayMs = 0): Promise<{ killed: boolean; stderr: string; pid: number }> {
+async function killWhen(
+  args: string[],
+  when: () => Promise<boolean>,
+  delayMs = 0,
+): Promise<{ killed: boolean; stderr: string; pid: number }> {
   const child = spawn(process.execPath, [WKS_BIN, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -69,14 +80,23 @@ beforeAll(async () => {
   const m = await runWks(['migrate', 'up', '--no-backup'], { env });
   expect(m.code, m.stderr).toBe(0);
   // Big enough that pg_restore takes a few seconds on 2 cores.
-  await q(db.name, `CREATE TABLE bulk (id bigint PRIMARY KEY, payload text NOT NULL); CREATE INDEX bulk_payload ON bulk (payload)`);
+  await q(
+    db.name,
+    `CREATE TABLE bulk (id bigint PRIMARY KEY, payload text NOT NULL); CREATE INDEX bulk_payload ON bulk (payload)`,
+  );
   await q(db.name, `INSERT INTO bulk SELECT g, md5(g::text) || repeat('p', 150) FROM generate_series(1, 180000) g`);
-  await q(db.name, `INSERT INTO users (username, email, password_hash) SELECT 'u' || g, 'u' || g || '@x', 'h' FROM generate_series(1, 1000) g`);
+  await q(
+    db.name,
+    `INSERT INTO users (username, email, password_hash) SELECT 'u' || g, 'u' || g || '@x', 'h' FROM generate_series(1, 1000) g`,
+  );
   const c = await runWks(['backup', 'create', '--compress', 'none', '--json'], { env, timeoutMs: 120_000 });
   expect(c.code, c.stderr).toBe(0);
   backupId = c.json().backup.id;
   // The live database now differs from the backup: these are the "old contents" a failed restore must keep.
-  await q(db.name, `DELETE FROM bulk WHERE id % 3 = 0; UPDATE users SET email = 'changed-' || id || '@x' WHERE id <= 10; INSERT INTO users (username, email, password_hash) VALUES ('after-backup', 'a@x', 'h')`);
+  await q(
+    db.name,
+    `DELETE FROM bulk WHERE id % 3 = 0; UPDATE users SET email = 'changed-' || id || '@x' WHERE id <= 10; INSERT INTO users (username, email, password_hash) VALUES ('after-backup', 'a@x', 'h')`,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -92,7 +112,11 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     const ownNewDb = async () => (await leftoverDbs()).some((n) => n.includes('_wks_new_') && !before.includes(n));
     const points: Array<{ name: string; when: () => Promise<boolean>; delay: number }> = [
       // the safety backup (pg_dump of the live database) is streaming into a temp file
-      { name: 'safety backup', when: async () => readdirSync(backupDir).some((n) => n.startsWith('.wks-tmp-') && n.includes('.dump')), delay: 50 },
+      {
+        name: 'safety backup',
+        when: async () => readdirSync(backupDir).some((n) => n.startsWith('.wks-tmp-') && n.includes('.dump')),
+        delay: 50,
+      },
       // the new database exists and pg_restore is writing into it
       { name: 'pg_restore, early', when: ownNewDb, delay: 0 },
       { name: 'pg_restore, later', when: ownNewDb, delay: 500 },
@@ -118,7 +142,9 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     expect(await leftoverDbs()).toEqual([]);
     expect(readdirSync(backupDir).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
     // the dead runs' passfiles (the password at rest) are gone too
-    expect(readdirSync(tmpdir()).filter((n) => killedPids.some((pid) => n.startsWith(`wks-pgpass-${pid}-`)))).toEqual([]);
+    expect(readdirSync(tmpdir()).filter((n) => killedPids.some((pid) => n.startsWith(`wks-pgpass-${pid}-`)))).toEqual(
+      [],
+    );
     const bulk = await fingerprint('bulk');
     expect(bulk.n).toBe(180000);
     const [after] = await q<{ n: string }>(db!.name, "SELECT count(*) AS n FROM users WHERE username = 'after-backup'");
@@ -127,7 +153,11 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
 
   it('killed during `backup create`: no incomplete backup is listed and the next run cleans up', async () => {
     const before = (await runWks(['backup', 'list', '--json'], { env })).json().backups.length;
-    const k = await killWhen(['backup', 'create', '--compress', 'gzip'], async () => readdirSync(backupDir).some((n) => n.startsWith('.wks-tmp-')), 100);
+    const k = await killWhen(
+      ['backup', 'create', '--compress', 'gzip'],
+      async () => readdirSync(backupDir).some((n) => n.startsWith('.wks-tmp-')),
+      100,
+    );
     expect(k.killed).toBe(true);
     const l = (await runWks(['backup', 'list', '--json'], { env })).json();
     expect(l.backups.length).toBe(before);
@@ -139,7 +169,11 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     const rows = await q<{ status: string }>(db!.name, "SELECT status FROM backup_log WHERE status = 'in_progress'");
     expect(rows).toEqual([]);
     // and no pg_dump of the dead run is still connected
-    const dumps = await q<{ n: string }>('postgres', "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'wks-backup'", [db!.name]);
+    const dumps = await q<{ n: string }>(
+      'postgres',
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'wks-backup'",
+      [db!.name],
+    );
     expect(Number(dumps[0]!.n)).toBe(0);
   }, 180_000);
 });

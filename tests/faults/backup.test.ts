@@ -13,7 +13,12 @@ import { tmpDir } from '../helpers/tmp.js';
 const KEY = 'fault test passphrase';
 
 function envFor(dir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), BACKUP_ENCRYPTION_KEY: KEY, ...extra };
+  return {
+    DATABASE_PATH: path.join(dir, 'app.db'),
+    BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+    BACKUP_ENCRYPTION_KEY: KEY,
+    ...extra,
+  };
 }
 
 /** A migrated database of about `mb` MB (workflows with long descriptions), in WAL mode, with a marker row. */
@@ -45,7 +50,12 @@ const marker = (file: string): { integrity: string; marker: string; workflows: n
 };
 
 /** Spawn wks, and SIGKILL it when `when()` first returns true (polled every 2 ms) or after `maxMs`. */
-function runAndKill(args: string[], env: Record<string, string>, when: () => boolean, maxMs: number): Promise<{ killed: boolean; code: number | null }> {
+function runAndKill(
+  args: string[],
+  env: Record<string, string>,
+  when: () => boolean,
+  maxMs: number,
+): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [WKS_BIN, ...args], { cwd: REPO, env: baseEnv(env), stdio: 'ignore' });
     let killed = false;
@@ -83,8 +93,18 @@ describe('kill -9 during backup create', () => {
   });
 
   const points: Array<[string, () => boolean, number, boolean]> = [
-    ['while the snapshot is being copied', () => ls(bk).some((n) => /^\.wks-tmp-\d+-[0-9a-f]{8}-\d{8}T\d{6}Z-[0-9a-f]{4}\.db$/.test(n)), 20_000, true],
-    ['while compressing/encrypting', () => ls(bk).some((n) => /\.db\.gz\.enc$/.test(n) && n.startsWith('.wks-tmp-')), 20_000, true],
+    [
+      'while the snapshot is being copied',
+      () => ls(bk).some((n) => /^\.wks-tmp-\d+-[0-9a-f]{8}-\d{8}T\d{6}Z-[0-9a-f]{4}\.db$/.test(n)),
+      20_000,
+      true,
+    ],
+    [
+      'while compressing/encrypting',
+      () => ls(bk).some((n) => /\.db\.gz\.enc$/.test(n) && n.startsWith('.wks-tmp-')),
+      20_000,
+      true,
+    ],
     ['shortly after start', () => false, 150, true],
     ['later in the run', () => false, 900, false],
   ];
@@ -113,10 +133,15 @@ describe('kill -9 during backup create', () => {
     const names = ls(bk);
     expect(names.filter((n) => n.startsWith('.'))).toEqual([]);
     // every data file has its manifest
-    const ids = new Set(names.filter((n) => n.endsWith('.json') && !n.endsWith('.verify.json')).map((n) => n.slice(0, 21)));
+    const ids = new Set(
+      names.filter((n) => n.endsWith('.json') && !n.endsWith('.verify.json')).map((n) => n.slice(0, 21)),
+    );
     for (const n of names) expect(ids.has(n.slice(0, 21)), n).toBe(true);
     const db = new Database(env.DATABASE_PATH!, { readonly: true });
-    const rows = db.prepare('SELECT status, error_message FROM backup_log').all() as Array<{ status: string; error_message: string | null }>;
+    const rows = db.prepare('SELECT status, error_message FROM backup_log').all() as Array<{
+      status: string;
+      error_message: string | null;
+    }>;
     db.close();
     expect(rows.filter((x) => x.status === 'in_progress')).toEqual([]);
     expect(rows.filter((x) => x.status === 'completed').length).toBe(ids.size);
@@ -144,7 +169,11 @@ describe('kill -9 during restore', () => {
       await runAndKill(['backup', 'restore', id, '--yes', '--force'], env, delays[i]!, maxes[i]!);
       const m = marker(env.DATABASE_PATH!);
       expect(m.integrity).toBe('ok');
-      expect(m).toEqual(m.marker === 'new' ? { integrity: 'ok', marker: 'new', workflows: 25_000 } : { integrity: 'ok', marker: 'old', workflows: 12_500 });
+      expect(m).toEqual(
+        m.marker === 'new'
+          ? { integrity: 'ok', marker: 'new', workflows: 25_000 }
+          : { integrity: 'ok', marker: 'old', workflows: 12_500 },
+      );
       states.add(m.marker);
       if (m.marker === 'new') {
         // put the old state back for the next round
@@ -193,8 +222,14 @@ describe('corrupted stored backups', () => {
       expect(doc.error.code).toBe('verification_failed');
       expect(doc.error.message).toMatch(/failed verification: checksum: /);
       const l = (await runWks(['backup', 'list', '--json'], { env })).json();
-      expect(l.backups.find((b: { id: string }) => b.id === id).verification).toMatchObject({ ok: false, failed: 'checksum' });
-      const r = await runWks(['backup', 'restore', id, '--yes', '--to', path.join(env.BACKUP_STORAGE_PATH!, '..', `x-${id}.db`)], { env });
+      expect(l.backups.find((b: { id: string }) => b.id === id).verification).toMatchObject({
+        ok: false,
+        failed: 'checksum',
+      });
+      const r = await runWks(
+        ['backup', 'restore', id, '--yes', '--to', path.join(env.BACKUP_STORAGE_PATH!, '..', `x-${id}.db`)],
+        { env },
+      );
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/^Error: backup .* failed verification: checksum/m);
     });
@@ -227,7 +262,9 @@ describe('full disk', () => {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
       mounted = true;
     } catch (err) {
-      console.warn(`\n!!! SKIPPING full-disk test: cannot mount a 2 MiB tmpfs (${(err as Error).message.split('\n')[0]})\n`);
+      console.warn(
+        `\n!!! SKIPPING full-disk test: cannot mount a 2 MiB tmpfs (${(err as Error).message.split('\n')[0]})\n`,
+      );
     }
   });
   afterAll(() => {
@@ -249,7 +286,10 @@ describe('full disk', () => {
       expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toEqual([]);
     }
     const db = new Database(env.DATABASE_PATH!, { readonly: true });
-    const rows = db.prepare('SELECT status, error_message FROM backup_log ORDER BY id').all() as Array<{ status: string; error_message: string }>;
+    const rows = db.prepare('SELECT status, error_message FROM backup_log ORDER BY id').all() as Array<{
+      status: string;
+      error_message: string;
+    }>;
     db.close();
     expect(rows).toHaveLength(2);
     for (const row of rows) {

@@ -53,27 +53,45 @@ describe.skipIf(!target)('kill -9 during wks db copy', () => {
       const a = db.prepare("INSERT INTO agents (name, type, status, config_json) VALUES (?, 'shell', 'active', ?)");
       for (let i = 1; i <= 10; i++) a.run(`a${i}`, `{"n":${i}}`);
       // metrics is copied first (largest, no foreign keys); agent_health_checks second.
-      const m = db.prepare('INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES (?, ?, ?, ?)');
+      const m = db.prepare(
+        'INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES (?, ?, ?, ?)',
+      );
       for (let i = 0; i < 60_000; i++) m.run(`m${i % 9}`, i / 7, `{"i":${i}}`, '2026-01-01 00:00:00');
-      const h = db.prepare("INSERT INTO agent_health_checks (agent_id, status, response_time_ms, metrics_json, check_time) VALUES (?, 'healthy', ?, ?, '2026-01-01 00:00:00')");
-      for (let i = 0; i < 150_000; i++) h.run(1 + (i % 10), i % 1000, `{"cpu":${(i % 100) / 100},"label":"check ${i} ✓"}`);
+      const h = db.prepare(
+        "INSERT INTO agent_health_checks (agent_id, status, response_time_ms, metrics_json, check_time) VALUES (?, 'healthy', ?, ?, '2026-01-01 00:00:00')",
+      );
+      for (let i = 0; i < 150_000; i++)
+        h.run(1 + (i % 10), i % 1000, `{"cpu":${(i % 100) / 100},"label":"check ${i} ✓"}`);
     })();
     db.close();
 
     const env = { ...target!.env, DATABASE_PATH: file, BACKUP_STORAGE_PATH: path.join(dir, 'backups') };
     // --batch-rows small: many chunks, so the kill lands mid-COPY.
-    const child = spawn(process.execPath, [WKS_BIN, 'db', 'copy', '--no-backup', '--batch-rows', '500'], { env: baseEnv(env), stdio: 'ignore' });
+    const child = spawn(process.execPath, [WKS_BIN, 'db', 'copy', '--no-backup', '--batch-rows', '500'], {
+      env: baseEnv(env),
+      stdio: 'ignore',
+    });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     await waitFor('the COPY into agent_health_checks', async () => {
-      const rows = await q(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'wks db copy' AND query LIKE 'COPY "agent_health_checks"%' AND state = 'active'`);
+      const rows = await q(
+        `SELECT 1 FROM pg_stat_activity WHERE application_name = 'wks db copy' AND query LIKE 'COPY "agent_health_checks"%' AND state = 'active'`,
+      );
       return rows.length > 0;
     });
     child.kill('SIGKILL');
     await exited;
     // PostgreSQL notices the dead client and rolls its transaction back.
-    await waitFor('the killed session to end', async () => (await q(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'wks db copy'`)).length === 0);
+    await waitFor(
+      'the killed session to end',
+      async () => (await q(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'wks db copy'`)).length === 0,
+    );
 
-    const progress = new Map((await q<{ table_name: string; status: string }>('SELECT table_name, status FROM wks_copy_progress')).map((r) => [r.table_name, r.status]));
+    const progress = new Map(
+      (await q<{ table_name: string; status: string }>('SELECT table_name, status FROM wks_copy_progress')).map((r) => [
+        r.table_name,
+        r.status,
+      ]),
+    );
     expect(progress.get('(run)')).toBe('in_progress');
     expect(progress.get('metrics')).toBe('done');
     expect(progress.has('agent_health_checks')).toBe(false);
@@ -98,6 +116,8 @@ describe.skipIf(!target)('kill -9 during wks db copy', () => {
       expect(t.targetChecksum).toBe(t.sourceChecksum);
     }
     expect(by.agent_health_checks.targetRows).toBe(150_000);
-    expect((await q<{ status: string }>(`SELECT status FROM wks_copy_progress WHERE table_name = '(run)'`))[0]!.status).toBe('verified');
+    expect(
+      (await q<{ status: string }>(`SELECT status FROM wks_copy_progress WHERE table_name = '(run)'`))[0]!.status,
+    ).toBe('verified');
   });
 });

@@ -21,29 +21,38 @@ afterAll(async () => {
   for (const d of dbs) await d.drop();
 });
 
-const SLOW_SQLITE = 'INSERT INTO slow_t SELECT 0 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT max(x) AS m FROM c) WHERE m < 0;';
+const SLOW_SQLITE =
+  'INSERT INTO slow_t SELECT 0 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000000) SELECT max(x) AS m FROM c) WHERE m < 0;';
 
 async function tableNames(config: Config): Promise<string[]> {
   return withDb(config, async (db) => {
-    const rows = db.dialect === 'sqlite'
-      ? await db.query<{ n: string }>(`SELECT name AS n FROM sqlite_master WHERE type = 'table'`)
-      : await db.query<{ n: string }>(`SELECT table_name AS n FROM information_schema.tables WHERE table_schema = current_schema()`);
+    const rows =
+      db.dialect === 'sqlite'
+        ? await db.query<{ n: string }>(`SELECT name AS n FROM sqlite_master WHERE type = 'table'`)
+        : await db.query<{ n: string }>(
+            `SELECT table_name AS n FROM information_schema.tables WHERE table_schema = current_schema()`,
+          );
     return rows.map((r) => r.n);
   });
 }
 
 /** Start `wks migrate up`, wait until it is inside the slow user migration, then SIGKILL it. */
 async function killMidway(env: Record<string, string>, cwd: string, config: Config): Promise<void> {
-  const child = spawn(process.execPath, [WKS_BIN, 'migrate', 'up', '--no-backup'], { cwd, env: baseEnv(env), stdio: 'ignore' });
+  const child = spawn(process.execPath, [WKS_BIN, 'migrate', 'up', '--no-backup'], {
+    cwd,
+    env: baseEnv(env),
+    stdio: 'ignore',
+  });
   const exited = new Promise((r) => child.on('exit', r));
   const deadline = Date.now() + 20_000;
   // The built-ins are committed before the slow migration starts.
   for (;;) {
     if (Date.now() > deadline) throw new Error('wks never reached the slow migration');
     const done = await withDb(config, async (db) => {
-      const t = db.dialect === 'sqlite'
-        ? await db.query(`SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'`)
-        : await db.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_migrations'`);
+      const t =
+        db.dialect === 'sqlite'
+          ? await db.query(`SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'`)
+          : await db.query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_migrations'`);
       if (!t.length) return false;
       const r = await db.query(`SELECT 1 FROM schema_migrations WHERE version = '0002'`);
       return r.length > 0;

@@ -29,12 +29,19 @@ describe('Redis faults', () => {
     const t0 = Date.now();
     const r = await runWks(['lock', 'list'], {
       cwd: tmpDir('fault'),
-      env: { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), REDIS_CONNECT_TIMEOUT_MS: '400' },
+      env: {
+        REDIS_ENABLED: 'true',
+        REDIS_HOST: '127.0.0.1',
+        REDIS_PORT: String(port),
+        REDIS_CONNECT_TIMEOUT_MS: '400',
+      },
     });
     const elapsed = Date.now() - t0;
     for (const s of sockets) s.destroy();
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^Error: Redis at 127\.0\.0\.1:\d+ is unreachable \(no answer within the connect timeout/m);
+    expect(r.stderr).toMatch(
+      /^Error: Redis at 127\.0\.0\.1:\d+ is unreachable \(no answer within the connect timeout/m,
+    );
     expect(r.stderr).not.toMatch(STACK);
     // 2 attempts x 400 ms + backoff + process start: well under 5 s, never a hang.
     expect(elapsed).toBeLessThan(5000);
@@ -61,7 +68,12 @@ describe('Redis faults', () => {
     const cwd = tmpDir('fault');
     const r = await runWks(['lock', 'list'], {
       cwd,
-      env: { ...redis!.env, REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), DATABASE_PATH: path.join(cwd, 'none.db') },
+      env: {
+        ...redis!.env,
+        REDIS_HOST: '127.0.0.1',
+        REDIS_PORT: String(port),
+        DATABASE_PATH: path.join(cwd, 'none.db'),
+      },
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^Error: Redis at 127\.0\.0\.1:\d+\/15 went away during the command/m);

@@ -12,7 +12,6 @@ import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
 import { freePort } from '../helpers/net.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-
 async function serve(args: string[], env: Record<string, string>, cwd: string) {
   const port = await freePort();
   const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], {
@@ -63,7 +62,11 @@ describe('wks serve under faults', () => {
       expect(existsSync(env.DATABASE_PATH)).toBe(false);
       // The operator creates it: readiness follows without a restart.
       expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
-      const after = await eventually(() => fetch(`${s.url}/ready`).then((x) => x.status), (st) => st === 200, 5000);
+      const after = await eventually(
+        () => fetch(`${s.url}/ready`).then((x) => x.status),
+        (st) => st === 200,
+        5000,
+      );
       expect(after).toBe(200);
       expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^wks_up\{dependency="database"\} 1$/m);
     } finally {
@@ -112,7 +115,9 @@ describe('wks serve under faults', () => {
     try {
       const m = await eventually(
         () => fetch(`${s.url}/metrics`).then((x) => x.text()),
-        (t) => /^wks_job_runs_total\{job="backup",result="failure"\} [2-9]/m.test(t) && /^wks_alerts_firing\{alert="backup_failed"\} 1$/m.test(t),
+        (t) =>
+          /^wks_job_runs_total\{job="backup",result="failure"\} [2-9]/m.test(t) &&
+          /^wks_alerts_firing\{alert="backup_failed"\} 1$/m.test(t),
         8000,
       );
       expect(m).toMatch(/^wks_job_runs_total\{job="backup",result="failure"\} [2-9]/m);
@@ -133,11 +138,15 @@ describe('wks serve under faults', () => {
     expect((await runWks(['migrate', 'up'], { env, cwd: dir })).code).toBe(0);
     expect((await runWks(['migrate', 'up'], { env: { ...env, DATABASE_PATH: other }, cwd: dir })).code).toBe(0);
     const db = new Database(other);
-    db.exec(`INSERT INTO workflows (name, status) VALUES ('w', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at) VALUES (1, 'running', '2026-01-01 00:00:00'), (1, 'pending', NULL)`);
+    db.exec(
+      `INSERT INTO workflows (name, status) VALUES ('w', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at) VALUES (1, 'running', '2026-01-01 00:00:00'), (1, 'pending', NULL)`,
+    );
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
     const first = new Database(env.DATABASE_PATH);
-    first.exec(`INSERT INTO workflows (name, status) VALUES ('a', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', '2026-01-01 00:00:00', '2026-01-01 00:00:05')`);
+    first.exec(
+      `INSERT INTO workflows (name, status) VALUES ('a', 'active'); INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at) VALUES (1, 'completed', '2026-01-01 00:00:00', '2026-01-01 00:00:05')`,
+    );
     first.close();
     let db2: Database.Database | null = null;
     const s = await serve([], env, dir);
@@ -151,8 +160,12 @@ describe('wks serve under faults', () => {
       const m = await (await fetch(`${s.url}/metrics`)).text();
       expect(m).toMatch(/^active_workflows 2$/m);
       expect(m).not.toMatch(/^workflow_executions_total\{/m); // counters restart with the new file
-      db2.exec(`UPDATE workflow_executions SET status = 'completed', completed_at = '2026-01-01 00:01:00' WHERE status = 'running'`);
-      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/^workflow_executions_total\{workflow_name="w",status="completed"\} 1$/m);
+      db2.exec(
+        `UPDATE workflow_executions SET status = 'completed', completed_at = '2026-01-01 00:01:00' WHERE status = 'running'`,
+      );
+      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(
+        /^workflow_executions_total\{workflow_name="w",status="completed"\} 1$/m,
+      );
       expect(s.stderr()).toMatch(/was replaced \(restore\?\); reopening it/);
     } finally {
       db2?.close();
@@ -160,4 +173,3 @@ describe('wks serve under faults', () => {
     }
   });
 });
-

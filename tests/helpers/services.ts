@@ -104,7 +104,12 @@ export interface TestRedis {
 export async function createTestRedis(tag: string): Promise<TestRedis | null> {
   const u = new URL(TEST_REDIS_URL);
   const db = Number(u.pathname.replace('/', '') || 15);
-  const client = new Redis(TEST_REDIS_URL, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const client = new Redis(TEST_REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   try {
     await client.connect();
     await client.ping();

@@ -94,7 +94,12 @@ function config(): Config {
   c.monitoring.alerts.slack_webhook = `${httpBase}/slack/T000/B000/s3cr3tw3bh00k`;
   c.monitoring.alerts.pagerduty_key = 'pd-routing-key-s3cret';
   c.monitoring.alerts.pagerduty_url = `${httpBase}/v2/enqueue`;
-  c.monitoring.alerts.email = { enabled: true, to: 'ops@example.test', from: 'wks@example.test', smtp_url: `smtp://127.0.0.1:${smtpPort}` };
+  c.monitoring.alerts.email = {
+    enabled: true,
+    to: 'ops@example.test',
+    from: 'wks@example.test',
+    smtp_url: `smtp://127.0.0.1:${smtpPort}`,
+  };
   return c;
 }
 
@@ -147,7 +152,10 @@ describe('notifiers', () => {
     await sendToChannel(config(), 'pagerduty', event('resolved'), fast);
     expect(received.map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
     expect(received.map((r) => r.body.dedup_key)).toEqual(['wks:backup_stale', 'wks:backup_stale']);
-    expect(received[0]!.body).toMatchObject({ routing_key: 'pd-routing-key-s3cret', payload: { severity: 'critical', component: 'wks' } });
+    expect(received[0]!.body).toMatchObject({
+      routing_key: 'pd-routing-key-s3cret',
+      payload: { severity: 'critical', component: 'wks' },
+    });
     expect(received[0]!.body.payload.summary).toMatch(/backup_stale/);
   });
 
@@ -162,7 +170,9 @@ describe('notifiers', () => {
 
   it('gives up after the last attempt without leaking the webhook URL or key', async () => {
     plan.set('/slack/T000/B000/s3cr3tw3bh00k', [500, 500, 500]);
-    const err = await sendToChannel(config(), 'slack', event('firing'), { attempts: 3, initialDelayMs: 5 }).catch((e) => e);
+    const err = await sendToChannel(config(), 'slack', event('firing'), { attempts: 3, initialDelayMs: 5 }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(OperationError);
     expect(err.message).toBe('could not notify slack: slack: HTTP 500');
     expect(JSON.stringify({ m: err.message, h: err.hint })).not.toMatch(/s3cr3t/);
@@ -194,6 +204,10 @@ describe('notifiers', () => {
     const c = config();
     c.monitoring.alerts.pagerduty_url = `http://127.0.0.1:${await closedPort()}/v2/enqueue`;
     const res = await notifyAll(c, testEvent('firing'), { attempts: 1 });
-    expect(Object.fromEntries(res.map((r) => [r.channel, r.ok]))).toEqual({ slack: true, email: true, pagerduty: false });
+    expect(Object.fromEntries(res.map((r) => [r.channel, r.ok]))).toEqual({
+      slack: true,
+      email: true,
+      pagerduty: false,
+    });
   });
 });

@@ -44,24 +44,50 @@ async function q<T = Record<string, unknown>>(database: string, sql: string, par
 
 /** Row count and md5 of a table's content in primary-key order: equal only if every row is equal. */
 async function fingerprint(database: string, table: string): Promise<{ n: number; md5: string }> {
-  const [r] = await q<{ n: string; md5: string }>(database, `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) AS md5 FROM ${table} t`);
+  const [r] = await q<{ n: string; md5: string }>(
+    database,
+    `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) AS md5 FROM ${table} t`,
+  );
   return { n: Number(r!.n), md5: r!.md5 };
 }
 
 async function databases(like: string): Promise<string[]> {
-  return (await q<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname LIKE $1', [like])).map((r) => r.datname);
+  return (
+    await q<{ datname: string }>('postgres', 'SELECT datname FROM pg_database WHERE datname LIKE $1', [like])
+  ).map((r) => r.datname);
 }
 
 function configFor(dir: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ env: { ...db!.env, PG_PASSWORD: PASSWORD, BACKUP_STORAGE_PATH: path.join(dir, 'backups'), BACKUP_ENCRYPTION_KEY: KEY, ...env }, cwd: dir }).config;
+  return loadConfig({
+    env: {
+      ...db!.env,
+      PG_PASSWORD: PASSWORD,
+      BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+      BACKUP_ENCRYPTION_KEY: KEY,
+      ...env,
+    },
+    cwd: dir,
+  }).config;
 }
 
 async function seed(database: string, users = 3000): Promise<void> {
-  await q(database, `INSERT INTO users (username, email, password_hash) SELECT 'user' || g, 'user' || g || '@example.com', repeat('x', 60) FROM generate_series(1, ${users}) g`);
-  await q(database, `INSERT INTO workflows (name, description, user_id, status) SELECT 'wf' || g, repeat('d', 200), g, 'active' FROM generate_series(1, ${users}) g`);
+  await q(
+    database,
+    `INSERT INTO users (username, email, password_hash) SELECT 'user' || g, 'user' || g || '@example.com', repeat('x', 60) FROM generate_series(1, ${users}) g`,
+  );
+  await q(
+    database,
+    `INSERT INTO workflows (name, description, user_id, status) SELECT 'wf' || g, repeat('d', 200), g, 'active' FROM generate_series(1, ${users}) g`,
+  );
   // a second schema and a table with awkward types: counted and restored like any other
-  await q(database, `CREATE SCHEMA extra; CREATE TABLE extra.events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), payload jsonb, tags text[], raw bytea)`);
-  await q(database, `INSERT INTO extra.events (payload, tags, raw) SELECT jsonb_build_object('n', g, 'q', 'it''s'), ARRAY['a', 'b' || g], decode(md5(g::text), 'hex') FROM generate_series(1, 500) g`);
+  await q(
+    database,
+    `CREATE SCHEMA extra; CREATE TABLE extra.events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), payload jsonb, tags text[], raw bytea)`,
+  );
+  await q(
+    database,
+    `INSERT INTO extra.events (payload, tags, raw) SELECT jsonb_build_object('n', g, 'q', 'it''s'), ARRAY['a', 'b' || g], decode(md5(g::text), 'hex') FROM generate_series(1, 500) g`,
+  );
 }
 
 beforeAll(async () => {
@@ -97,13 +123,24 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect(statSync(config.database.backup.storage_path).mode & 0o777).toBe(0o700);
 
     // backup_log mirror, in the PostgreSQL database itself
-    const [row] = await q(db!.name, 'SELECT backup_type, status, checksum, file_size_bytes FROM backup_log WHERE file_path = $1', [r.path]);
-    expect(row).toMatchObject({ backup_type: 'manual', status: 'completed', checksum: m.sha256, file_size_bytes: String(m.stored_size) });
+    const [row] = await q(
+      db!.name,
+      'SELECT backup_type, status, checksum, file_size_bytes FROM backup_log WHERE file_path = $1',
+      [r.path],
+    );
+    expect(row).toMatchObject({
+      backup_type: 'manual',
+      status: 'completed',
+      checksum: m.sha256,
+      file_size_bytes: String(m.stored_size),
+    });
 
     const rec = await verifyBackup(config, m.id, { deep: true });
     expect(rec.ok).toBe(true);
     expect(rec.checks.map((c) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
-    expect(rec.checks.find((c) => c.name === 'integrity')!.detail).toMatch(/pg_restore --list: \d+ entries.*scratch database/);
+    expect(rec.checks.find((c) => c.name === 'integrity')!.detail).toMatch(
+      /pg_restore --list: \d+ entries.*scratch database/,
+    );
     // the scratch database is gone
     expect(await databases(`${db!.name}\\_wks\\_%`)).toEqual([]);
 
@@ -157,7 +194,11 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
 
   it('catches one flipped byte in a plain, compressed or encrypted backup (VerificationError, exit 3)', async () => {
     const config = configFor(tmpDir('bkpg-flip'));
-    for (const [compression, encrypt] of [['none', false], ['gzip', false], ['none', true]] as const) {
+    for (const [compression, encrypt] of [
+      ['none', false],
+      ['gzip', false],
+      ['none', true],
+    ] as const) {
       const b = await createBackup(config, { compression, encrypt });
       const buf = readFileSync(b.path);
       const at = Math.floor(buf.length / 2);
@@ -167,7 +208,9 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
       expect(err, `${compression}/${encrypt}`).toMatchObject({ exitCode: 3 });
       expect(err.message).toMatch(/failed verification: (checksum|decode)/);
       // and a restore refuses it before touching anything
-      await expect(restoreBackup(config, { select: { id: b.manifest.id }, to: `${db!.name}_never` })).rejects.toMatchObject({ exitCode: 3 });
+      await expect(
+        restoreBackup(config, { select: { id: b.manifest.id }, to: `${db!.name}_never` }),
+      ).rejects.toMatchObject({ exitCode: 3 });
       expect(await databases(`${db!.name}\\_never%`)).toEqual([]);
     }
     expect(listBackups(config).backups.every((x) => x.verification?.ok === false)).toBe(true);
@@ -177,9 +220,15 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const config = configFor(tmpDir('bkpg-live'));
     const b = await createBackup(config, { compression: 'gzip' });
     const before = await fingerprint(db!.name, 'workflows');
-    await q(db!.name, "DELETE FROM workflows WHERE id > 100; INSERT INTO users (username, email, password_hash) VALUES ('late', 'late@x', 'h')");
+    await q(
+      db!.name,
+      "DELETE FROM workflows WHERE id > 100; INSERT INTO users (username, email, password_hash) VALUES ('late', 'late@x', 'h')",
+    );
     // database-level properties (not in a dump without --create) are carried over from the replaced database
-    await q(db!.name, `ALTER DATABASE ${db!.name} SET work_mem = '7MB'; REVOKE TEMPORARY ON DATABASE ${db!.name} FROM PUBLIC`);
+    await q(
+      db!.name,
+      `ALTER DATABASE ${db!.name} SET work_mem = '7MB'; REVOKE TEMPORARY ON DATABASE ${db!.name} FROM PUBLIC`,
+    );
 
     const other = new pg.Client({ connectionString: db!.url, application_name: 'busy-app' });
     other.on('error', () => {});
@@ -205,7 +254,11 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect(sm.row_counts.workflows).toBe(100);
     expect(sm.row_counts.users).toBe(3001);
     // the database kept its name, its comment is not a wks marker, and the old copy is gone
-    const [c] = await q<{ c: string | null }>('postgres', "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1", [db!.name]);
+    const [c] = await q<{ c: string | null }>(
+      'postgres',
+      "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
+      [db!.name],
+    );
     expect(c!.c).toBeNull();
     expect(await databases(`${db!.name}%\\_wks\\_%`)).toEqual([]);
     expect(res.next_steps.join('\n')).toMatch(/vacuumdb --analyze-in-stages/);
@@ -260,7 +313,11 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect(e2.hint).toMatch(/postgresql-client-\d+/);
     // nothing was written, and the backup_log row says failed
     expect(listBackups(missing).backups).toEqual([]);
-    const rows = await q<{ status: string; error_message: string }>(db!.name, "SELECT status, error_message FROM backup_log WHERE file_path LIKE $1", [`${dir}%`]);
+    const rows = await q<{ status: string; error_message: string }>(
+      db!.name,
+      'SELECT status, error_message FROM backup_log WHERE file_path LIKE $1',
+      [`${dir}%`],
+    );
     expect(rows.map((r) => r.status)).toEqual(['failed', 'failed']);
     expect(parseToolVersion('pg_restore (PostgreSQL) 16.4 (Ubuntu 16.4-1)')).toEqual({ version: '16.4', major: 16 });
     expect((await resolveTool(configFor(dir), 'pg_restore')).major).toBeGreaterThanOrEqual(10);
@@ -270,15 +327,24 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const dir = tmpDir('bkpg-crash');
     // The real pg_dump, cut off after 20 kB with a failing exit status (a crash part-way through).
     const wrapper = path.join(dir, 'pg_dump');
-    writeFileSync(wrapper, `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 20000\necho "pg_dump: error: simulated crash" >&2\nexit 1\n`);
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\npg_dump "$@" | head -c 20000\necho "pg_dump: error: simulated crash" >&2\nexit 1\n`,
+    );
     chmodSync(wrapper, 0o755);
     const config = configFor(dir, { PG_DUMP_PATH: wrapper });
     const e = await createBackup(config, { compression: 'gzip' }).catch((x) => x);
     expect(e).toMatchObject({ exitCode: 1 });
     expect(e.message).toMatch(/^pg_dump failed \(exit 1\): pg_dump: error: simulated crash/);
     expect(listBackups(config).backups).toEqual([]);
-    expect(readdirSync(config.database.backup.storage_path).filter((n) => !n.startsWith('.wks-backup.lock'))).toEqual([]);
-    const [row] = await q<{ status: string; error_message: string }>(db!.name, 'SELECT status, error_message FROM backup_log WHERE file_path LIKE $1', [`${dir}%`]);
+    expect(readdirSync(config.database.backup.storage_path).filter((n) => !n.startsWith('.wks-backup.lock'))).toEqual(
+      [],
+    );
+    const [row] = await q<{ status: string; error_message: string }>(
+      db!.name,
+      'SELECT status, error_message FROM backup_log WHERE file_path LIKE $1',
+      [`${dir}%`],
+    );
     expect(row).toMatchObject({ status: 'failed', error_message: expect.stringMatching(/simulated crash/) });
   });
 

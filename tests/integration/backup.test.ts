@@ -18,7 +18,15 @@ import { tmpDir } from '../helpers/tmp.js';
 const KEY = 'an integration test passphrase';
 
 function configFor(dir: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ env: { DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), BACKUP_ENCRYPTION_KEY: KEY, ...env }, cwd: dir }).config;
+  return loadConfig({
+    env: {
+      DATABASE_PATH: path.join(dir, 'app.db'),
+      BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+      BACKUP_ENCRYPTION_KEY: KEY,
+      ...env,
+    },
+    cwd: dir,
+  }).config;
 }
 
 function seed(file: string, users = 2000): void {
@@ -58,7 +66,12 @@ describe('createBackup / listBackups / verifyBackup', () => {
     env = await freshDb('bk-int');
   });
 
-  for (const [compression, encrypt] of [['none', false], ['gzip', false], ['zstd', true], ['none', true]] as const) {
+  for (const [compression, encrypt] of [
+    ['none', false],
+    ['gzip', false],
+    ['zstd', true],
+    ['none', true],
+  ] as const) {
     it(`creates a verified ${compression}${encrypt ? '+encrypted' : ''} backup with a complete manifest`, async () => {
       const { config } = env;
       const r = await createBackup(config, { compression, encrypt, label: 'it' });
@@ -88,7 +101,12 @@ describe('createBackup / listBackups / verifyBackup', () => {
       const db = new Database(config.database.path, { readonly: true });
       const row = db.prepare('SELECT * FROM backup_log WHERE file_path = ?').get(r.path) as Record<string, unknown>;
       db.close();
-      expect(row).toMatchObject({ backup_type: 'manual', status: 'completed', checksum: m.sha256, file_size_bytes: m.stored_size });
+      expect(row).toMatchObject({
+        backup_type: 'manual',
+        status: 'completed',
+        checksum: m.sha256,
+        file_size_bytes: m.stored_size,
+      });
     });
   }
 
@@ -103,9 +121,15 @@ describe('createBackup / listBackups / verifyBackup', () => {
   it('refuses to verify an encrypted backup without the key, and names a wrong key (exit 78)', async () => {
     const enc = listBackups(env.config).backups.find((b) => b.encrypted)!;
     const noKey = configFor(env.dir, { BACKUP_ENCRYPTION_KEY: '' });
-    await expect(verifyBackup(noKey, enc.id)).rejects.toMatchObject({ exitCode: 78, message: expect.stringMatching(/no encryption key is configured/) });
+    await expect(verifyBackup(noKey, enc.id)).rejects.toMatchObject({
+      exitCode: 78,
+      message: expect.stringMatching(/no encryption key is configured/),
+    });
     const wrong = configFor(env.dir, { BACKUP_ENCRYPTION_KEY: 'not the right passphrase' });
-    await expect(verifyBackup(wrong, enc.id)).rejects.toMatchObject({ exitCode: 78, message: expect.stringMatching(/not the one/) });
+    await expect(verifyBackup(wrong, enc.id)).rejects.toMatchObject({
+      exitCode: 78,
+      message: expect.stringMatching(/not the one/),
+    });
   });
 
   it('skips the backup_log mirror on an unmigrated database', async () => {
@@ -133,13 +157,20 @@ describe('createBackup / listBackups / verifyBackup', () => {
 describe('online backup with a concurrent writer', () => {
   it('copies one consistent snapshot while another process keeps inserting', async () => {
     const { config } = await freshDb('bk-conc', {});
-    const writer = spawn(process.execPath, ['-e', `
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
       const db = new D(${JSON.stringify(config.database.path)}); db.pragma('busy_timeout = 5000');
       const ins = db.prepare("INSERT INTO metrics (metric_name, metric_value) VALUES ('w', ?)");
       let n = 0, errors = 0; const end = Date.now() + 2500;
       (function tick() { try { ins.run(n++); } catch (e) { errors++; } if (Date.now() < end) setTimeout(tick, 1); else { console.log(JSON.stringify({ n, errors })); db.close(); } })();
-    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     writer.stdout!.on('data', (d) => (out += d));
     await new Promise((r) => setTimeout(r, 300));
@@ -166,9 +197,17 @@ describe('restoreBackup', () => {
     db.exec("DELETE FROM workflows; INSERT INTO users (username, email, password_hash) VALUES ('late', 'late@x', 'h')");
     db.close();
     const plans: unknown[] = [];
-    const r = await restoreBackup(config, { select: { id: b.manifest.id.slice(0, 19) }, confirm: async (p) => (plans.push(p), true) });
+    const r = await restoreBackup(config, {
+      select: { id: b.manifest.id.slice(0, 19) },
+      confirm: async (p) => (plans.push(p), true),
+    });
     expect(plans).toHaveLength(1);
-    expect(r).toMatchObject({ cancelled: false, live: true, integrity: expect.stringMatching(/^ok/), backup_id: b.manifest.id });
+    expect(r).toMatchObject({
+      cancelled: false,
+      live: true,
+      integrity: expect.stringMatching(/^ok/),
+      backup_id: b.manifest.id,
+    });
     // checked before anything reads it (a read-only reader of a WAL database creates -wal/-shm)
     expect(existsSync(`${config.database.path}-wal`)).toBe(false);
     expect(existsSync(`${config.database.path}-shm`)).toBe(false);
@@ -197,7 +236,9 @@ describe('restoreBackup', () => {
     expect(r).toMatchObject({ backup_id: early.manifest.id, live: false, safety_backup_id: null });
     expect(count(to, 'users')).toBe(2000);
     await expect(restoreBackup(config, { select: { latest: true }, to })).rejects.toMatchObject({ exitCode: 4 });
-    await expect(restoreBackup(config, { select: { at: new Date('2026-10-01T00:00:00Z') }, to })).rejects.toMatchObject({ exitCode: 5 });
+    await expect(restoreBackup(config, { select: { at: new Date('2026-10-01T00:00:00Z') }, to })).rejects.toMatchObject(
+      { exitCode: 5 },
+    );
     const before = statSync(config.database.path).mtimeMs;
     const c = await restoreBackup(config, { select: { latest: true }, confirm: async () => false });
     expect(c.cancelled).toBe(true);
@@ -208,14 +249,24 @@ describe('restoreBackup', () => {
   it('refuses while another process has the database open (exit 4), unless force', async () => {
     const { config } = await freshDb('bk-inuse');
     const b = await createBackup(config, { compression: 'none' });
-    const holder: ChildProcess = spawn(process.execPath, ['-e', `
+    const holder: ChildProcess = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
       const db = new D(${JSON.stringify(config.database.path)}); db.prepare('SELECT 1').get();
       console.log('ready'); setInterval(() => {}, 1000);
-    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((r) => holder.stdout!.once('data', () => r()));
-      await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/in use by pid/) });
+      await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({
+        exitCode: 4,
+        message: expect.stringMatching(/in use by pid/),
+      });
       const r = await restoreBackup(config, { select: { id: b.manifest.id }, force: true });
       expect(r.integrity).toMatch(/^ok/);
     } finally {
@@ -224,10 +275,21 @@ describe('restoreBackup', () => {
     await new Promise((r) => holder.on('close', r));
     // a live `wks serve` lease beside the database also blocks it; an expired one does not
     const lease = `${config.database.path}.serve.lock`;
-    writeFileSync(lease, JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }));
-    await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/wks serve. is running/) });
-    writeFileSync(lease, JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() - 1 }));
-    expect((await restoreBackup(config, { select: { id: b.manifest.id }, deep: true })).integrity).toBe('ok (sha256 matches the verified image; integrity_check ok)');
+    writeFileSync(
+      lease,
+      JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }),
+    );
+    await expect(restoreBackup(config, { select: { id: b.manifest.id } })).rejects.toMatchObject({
+      exitCode: 4,
+      message: expect.stringMatching(/wks serve. is running/),
+    });
+    writeFileSync(
+      lease,
+      JSON.stringify({ instance: 't', pid: process.pid, host: hostname(), expiresAt: Date.now() - 1 }),
+    );
+    expect((await restoreBackup(config, { select: { id: b.manifest.id }, deep: true })).integrity).toBe(
+      'ok (sha256 matches the verified image; integrity_check ok)',
+    );
   });
 });
 
@@ -237,22 +299,41 @@ describe('emergency restore and stale locks', () => {
     const b = await createBackup(config, { compression: 'zstd', encrypt: true });
     const gone = configFor(dir, { DATABASE_PATH: path.join(dir, 'newhost', 'data', 'app.db') });
     const r = await restoreBackup(gone, { select: { latest: true } });
-    expect(r).toMatchObject({ backup_id: b.manifest.id, live: true, safety_backup_id: null, integrity: 'ok (sha256 matches the verified image)' });
+    expect(r).toMatchObject({
+      backup_id: b.manifest.id,
+      live: true,
+      safety_backup_id: null,
+      integrity: 'ok (sha256 matches the verified image)',
+    });
     expect(count(gone.database.path, 'users')).toBe(2000);
   });
 
-  it('takes over a lock whose owner died, and the next create sweeps that owner\'s temp files', async () => {
+  it("takes over a lock whose owner died, and the next create sweeps that owner's temp files", async () => {
     const { config } = await freshDb('bk-stale');
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((r) => dead.on('close', r));
     const dir = config.database.backup.storage_path;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(path.join(dir, '.wks-backup.lock'), JSON.stringify({ pid: dead.pid, host: hostname(), started_at: new Date().toISOString(), token: 'x', command: 'backup create' }));
+    writeFileSync(
+      path.join(dir, '.wks-backup.lock'),
+      JSON.stringify({
+        pid: dead.pid,
+        host: hostname(),
+        started_at: new Date().toISOString(),
+        token: 'x',
+        command: 'backup create',
+      }),
+    );
     writeFileSync(path.join(dir, `.wks-tmp-${dead.pid}-0123abcd-20261129T000000Z-dead.db`), 'partial');
     writeFileSync(path.join(dir, '20261129T000000Z-dead.db.gz'), 'orphan data without a manifest');
-    const short = { ...config, database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 2000 } } };
+    const short = {
+      ...config,
+      database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 2000 } },
+    };
     const r = await createBackup(short, { compression: 'gzip' });
-    expect(r.cleaned.sort()).toEqual([`.wks-tmp-${dead.pid}-0123abcd-20261129T000000Z-dead.db`, '20261129T000000Z-dead.db.gz'].sort());
+    expect(r.cleaned.sort()).toEqual(
+      [`.wks-tmp-${dead.pid}-0123abcd-20261129T000000Z-dead.db`, '20261129T000000Z-dead.db.gz'].sort(),
+    );
     expect(readdirSync(dir).sort()).toEqual([`${r.manifest.id}.json`, r.manifest.file].sort());
   });
 });
@@ -263,12 +344,24 @@ describe('rotateBackups', () => {
     const now = new Date('2026-11-29T03:00:00Z');
     const ids: string[] = [];
     for (const daysAgo of [0, 2, 5, 12, 20, 40]) {
-      const r = await createBackup(config, { compression: 'gzip', now: new Date(now.getTime() - daysAgo * 86_400_000), type: daysAgo === 12 ? 'pre-migration' : 'scheduled' });
+      const r = await createBackup(config, {
+        compression: 'gzip',
+        now: new Date(now.getTime() - daysAgo * 86_400_000),
+        type: daysAgo === 12 ? 'pre-migration' : 'scheduled',
+      });
       ids.push(r.manifest.id);
     }
     // the 40-day-old one is verified: as the newest verified backup it must survive
     await verifyBackup(config, ids[5]!);
-    const policy = { retentionDays: 10, keepLast: 2, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, preMigrationMinAgeMs: 14 * 86_400_000 };
+    const policy = {
+      retentionDays: 10,
+      keepLast: 2,
+      keepHourly: 0,
+      keepDaily: 0,
+      keepWeekly: 0,
+      keepMonthly: 0,
+      preMigrationMinAgeMs: 14 * 86_400_000,
+    };
     const dry = await rotateBackups(config, { dryRun: true, now, policy });
     expect(dry.deleted.map((d) => d.id)).toEqual([ids[4]]);
     expect(dry.deleted[0]!.reasons[0]).toMatch(/older than retention_days 10/);
@@ -287,9 +380,15 @@ describe('rotateBackups', () => {
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-01T00:00:00Z') });
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-02T00:00:00Z') });
     const release = await acquireBackupLock(config.database.backup.storage_path, { timeoutMs: 1000, command: 'test' });
-    const short = { ...config, database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 300, keep_last: 0 } } };
+    const short = {
+      ...config,
+      database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 300, keep_last: 0 } },
+    };
     try {
-      await expect(rotateBackups(short)).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/holds the backup lock: pid \d+/) });
+      await expect(rotateBackups(short)).rejects.toMatchObject({
+        exitCode: 4,
+        message: expect.stringMatching(/holds the backup lock: pid \d+/),
+      });
       expect(listBackups(config).backups).toHaveLength(2);
     } finally {
       release();

@@ -32,7 +32,10 @@ async function freshTarget(): Promise<TestDatabase> {
 }
 
 function configFor(dir: string, target: TestDatabase): Config {
-  return loadConfig({ env: { ...target.env, DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups') }, cwd: dir }).config;
+  return loadConfig({
+    env: { ...target.env, DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups') },
+    cwd: dir,
+  }).config;
 }
 
 async function q<T = Record<string, unknown>>(target: TestDatabase, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -72,10 +75,18 @@ end', 1, 'active', '2026-03-01 00:00:00');
   for (const v of FLOATS) ins.run('edge', v, '{"k":"v"}', '2026-01-01 00:00:00');
   const n = opts.metrics ?? 0;
   db.transaction(() => {
-    for (let i = 0; i < n; i++) ins.run(`m${i % 7}`, i * 1.000001 + 0.1, i % 3 ? `{"host":"h${i % 5}","i":${i}}` : null, `2026-01-01 00:${String(i % 60).padStart(2, '0')}:00`);
+    for (let i = 0; i < n; i++)
+      ins.run(
+        `m${i % 7}`,
+        i * 1.000001 + 0.1,
+        i % 3 ? `{"host":"h${i % 5}","i":${i}}` : null,
+        `2026-01-01 00:${String(i % 60).padStart(2, '0')}:00`,
+      );
   })();
   // AUTOINCREMENT high-water mark above max(id): a deleted row's id must not be reused.
-  db.exec(`INSERT INTO metrics (id, metric_name, metric_value) VALUES (100000, 'gone', 1); DELETE FROM metrics WHERE id = 100000;`);
+  db.exec(
+    `INSERT INTO metrics (id, metric_name, metric_value) VALUES (100000, 'gone', 1); DELETE FROM metrics WHERE id = 100000;`,
+  );
   db.close();
   return config;
 }
@@ -111,15 +122,30 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     expect(byName.users!.rows).toBe(3);
 
     // doubles: the same 8 bytes
-    const rows = await q<{ bits: Buffer }>(target, `SELECT float8send(metric_value) AS bits FROM metrics WHERE metric_name = 'edge' ORDER BY id`);
-    expect(rows.map((r) => r.bits.toString('hex'))).toEqual(FLOATS.map((f) => Buffer.from(new Float64Array([f]).buffer).reverse().toString('hex')));
+    const rows = await q<{ bits: Buffer }>(
+      target,
+      `SELECT float8send(metric_value) AS bits FROM metrics WHERE metric_name = 'edge' ORDER BY id`,
+    );
+    expect(rows.map((r) => r.bits.toString('hex'))).toEqual(
+      FLOATS.map((f) =>
+        Buffer.from(new Float64Array([f]).buffer)
+          .reverse()
+          .toString('hex'),
+      ),
+    );
     // unicode, escapes, NULLs
-    const users = await q<{ id: number; username: string; password_hash: string; created_at: Date | null }>(target, 'SELECT * FROM users ORDER BY id');
+    const users = await q<{ id: number; username: string; password_hash: string; created_at: Date | null }>(
+      target,
+      'SELECT * FROM users ORDER BY id',
+    );
     expect(users[1]!.username).toBe('Zoë 🎉 ünïcødé');
     expect(users[1]!.password_hash).toBe('tab\there\\back\nnewline');
     expect(users[1]!.created_at!.toISOString()).toBe('2026-01-02T03:04:05.250Z');
     expect(users[2]!.created_at).toBeNull();
-    const wf = await q<{ description: string | null; user_id: number | null; created_at: Date }>(target, 'SELECT * FROM workflows ORDER BY id');
+    const wf = await q<{ description: string | null; user_id: number | null; created_at: Date }>(
+      target,
+      'SELECT * FROM workflows ORDER BY id',
+    );
     expect(wf[0]!.description).toBeNull();
     expect(wf[1]!.description).toBe('\\N is not null');
     expect(wf[1]!.user_id).toBeNull();
@@ -130,10 +156,16 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     expect(ag[0]!.config_json).toEqual({ timeout: 30000, tags: ['x', 'ü'], nested: { b: 1, a: null } });
     expect(ag[1]!.config_json).toBeNull();
     // sequences: next id = max(id) + 1, or past SQLite's AUTOINCREMENT high-water mark
-    expect((await q<{ n: string }>(target, `SELECT nextval(pg_get_serial_sequence('users', 'id')) AS n`))[0]!.n).toBe('8');
-    expect((await q<{ n: string }>(target, `SELECT nextval(pg_get_serial_sequence('metrics', 'id')) AS n`))[0]!.n).toBe('100001');
+    expect((await q<{ n: string }>(target, `SELECT nextval(pg_get_serial_sequence('users', 'id')) AS n`))[0]!.n).toBe(
+      '8',
+    );
+    expect((await q<{ n: string }>(target, `SELECT nextval(pg_get_serial_sequence('metrics', 'id')) AS n`))[0]!.n).toBe(
+      '100001',
+    );
     // bookkeeping: the run is marked verified
-    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [RUN_ROW]);
+    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [
+      RUN_ROW,
+    ]);
     expect(run[0]!.status).toBe('verified');
     // wks's own tables are not copied: the target keeps its own migration history
     expect(res.tables.map((t) => t.table)).not.toContain('schema_migrations');
@@ -148,7 +180,9 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     const r2 = await copyDatabase(configFor(dir, b), { backup: false, inline: true });
     expect(r2.reader).toBe('inline');
     expect(r2.verified).toBe(true);
-    expect(r2.tables.map((t) => [t.table, t.sourceChecksum])).toEqual(expect.arrayContaining(r1.tables.map((t) => [t.table, t.sourceChecksum])));
+    expect(r2.tables.map((t) => [t.table, t.sourceChecksum])).toEqual(
+      expect.arrayContaining(r1.tables.map((t) => [t.table, t.sourceChecksum])),
+    );
   });
 
   it('a type-mismatched row fails by default (exit 1, table not written), skip-row lists it, null writes NULL', async () => {
@@ -156,41 +190,72 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     const target = await freshTarget();
     const config = await seedSource(dir, target);
     // REAL affinity keeps text that does not look like a number: loose typing.
-    typeMismatch(config, `INSERT INTO metrics (id, metric_name, metric_value) VALUES (500, 'bad', 'not-a-number'); INSERT INTO workflows (id, name, user_id) VALUES (9, 'w9', 'bob')`);
+    typeMismatch(
+      config,
+      `INSERT INTO metrics (id, metric_name, metric_value) VALUES (500, 'bad', 'not-a-number'); INSERT INTO workflows (id, name, user_id) VALUES (9, 'w9', 'bob')`,
+    );
     const err = await copyDatabase(config, { backup: false }).catch((e) => e);
     expect(err.exitCode).toBe(1);
-    expect(err.message).toMatch(/type mismatch in (metrics, rowid 500, column metric_value|workflows, rowid 9, column user_id)/);
+    expect(err.message).toMatch(
+      /type mismatch in (metrics, rowid 500, column metric_value|workflows, rowid 9, column user_id)/,
+    );
     expect(err.hint).toMatch(/--on-type-error=skip-row/);
     const [{ n }] = await q<{ n: string }>(target, 'SELECT count(*) AS n FROM metrics');
     expect(Number(n)).toBe(0);
-    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [RUN_ROW]);
+    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [
+      RUN_ROW,
+    ]);
     expect(run[0]!.status).toBe('in_progress'); // never looks complete
 
     // --dry-run lists every problem and writes nothing
     const dry = await copyDatabase(config, { dryRun: true });
     expect(dry.problems.count).toBe(2);
-    expect(dry.problems.sample.map((p) => `${p.table}:${p.rowid}:${p.column}`).sort()).toEqual(['metrics:500:metric_value', 'workflows:9:user_id']);
+    expect(dry.problems.sample.map((p) => `${p.table}:${p.rowid}:${p.column}`).sort()).toEqual([
+      'metrics:500:metric_value',
+      'workflows:9:user_id',
+    ]);
 
     // skip-row: listed in the report file (0600), verified over the rows written
     const report = path.join(dir, 'problems.jsonl');
-    const res = await copyDatabase(config, { backup: false, truncate: true, onTypeError: 'skip-row', reportFile: report });
+    const res = await copyDatabase(config, {
+      backup: false,
+      truncate: true,
+      onTypeError: 'skip-row',
+      reportFile: report,
+    });
     expect(res.verified).toBe(true);
     expect(res.problems.count).toBe(2);
     expect(res.problems.reportFile).toBe(report);
     expect(statSync(report).mode & 0o777).toBe(0o600);
-    const lines = readFileSync(report, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.find((l) => l.table === 'metrics')).toMatchObject({ rowid: '500', column: 'metric_value', action: 'skipped-row', row: { metric_name: 'bad', metric_value: 'not-a-number' } });
+    const lines = readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.find((l) => l.table === 'metrics')).toMatchObject({
+      rowid: '500',
+      column: 'metric_value',
+      action: 'skipped-row',
+      row: { metric_name: 'bad', metric_value: 'not-a-number' },
+    });
     const m = res.tables.find((t) => t.table === 'metrics')!;
     expect(m.skipped).toBe(1);
     expect(m.rows).toBe(m.sourceRows - 1);
 
     // null: the nullable column gets NULL; the NOT NULL one cannot, so it still fails
     const t2 = await freshTarget();
-    const nullErr = await copyDatabase(configFor(dir, t2), { backup: false, onTypeError: 'null', reportFile: path.join(dir, 'n.jsonl') }).catch((e) => e);
+    const nullErr = await copyDatabase(configFor(dir, t2), {
+      backup: false,
+      onTypeError: 'null',
+      reportFile: path.join(dir, 'n.jsonl'),
+    }).catch((e) => e);
     expect(nullErr.message).toMatch(/metric_value: .*NOT NULL/);
     typeMismatch(config, `DELETE FROM metrics WHERE id = 500`);
     const t3 = await freshTarget();
-    const nres = await copyDatabase(configFor(dir, t3), { backup: false, onTypeError: 'null', reportFile: path.join(dir, 'n2.jsonl') });
+    const nres = await copyDatabase(configFor(dir, t3), {
+      backup: false,
+      onTypeError: 'null',
+      reportFile: path.join(dir, 'n2.jsonl'),
+    });
     expect(nres.verified).toBe(true);
     expect(nres.problems.count).toBe(1);
     const w9 = await q<{ user_id: unknown }>(t3, 'SELECT user_id FROM workflows WHERE id = 9');
@@ -201,7 +266,10 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     const dir = tmpDir('copy');
     const target = await freshTarget();
     const config = await seedSource(dir, target);
-    typeMismatch(config, `INSERT INTO agents (id, name, type, status, config_json) VALUES (42, 'broken', 'shell', 'active', '{"a": tru')`);
+    typeMismatch(
+      config,
+      `INSERT INTO agents (id, name, type, status, config_json) VALUES (42, 'broken', 'shell', 'active', '{"a": tru')`,
+    );
     const err = await copyDatabase(config, { backup: false }).catch((e) => e);
     expect(err.message).toMatch(/agents, rowid 42, column config_json: invalid JSON/);
   });
@@ -211,7 +279,10 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     const target = await freshTarget();
     const config = await seedSource(dir, target);
     const dry = await copyDatabase(config, { dryRun: true });
-    expect(dry.plan.find((p) => p.table === 'metrics')!.columns.find((c) => c.name === 'metric_value')).toMatchObject({ sqliteType: 'REAL', targetType: 'double precision' });
+    expect(dry.plan.find((p) => p.table === 'metrics')!.columns.find((c) => c.name === 'metric_value')).toMatchObject({
+      sqliteType: 'REAL',
+      targetType: 'double precision',
+    });
     expect(await q(target, `SELECT 1 FROM information_schema.tables WHERE table_schema = 'public'`)).toHaveLength(0);
     expect(existsSync(path.join(dir, 'backups'))).toBe(false);
 
@@ -233,8 +304,14 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     await copyDatabase(config, { backup: false });
     // Pretend the run was interrupted after metrics: forget the other tables' rows and marks.
     await q(target, `UPDATE ${PROGRESS_TABLE} SET status = 'in_progress' WHERE table_name = $1`, [RUN_ROW]);
-    await q(target, `TRUNCATE users, workflows, workflow_executions, workflow_execution_tracking, rate_limits, agents, agent_health_checks`);
-    await q(target, `DELETE FROM ${PROGRESS_TABLE} WHERE table_name IN ('users', 'workflows', 'workflow_executions', 'workflow_execution_tracking', 'rate_limits', 'agents', 'agent_health_checks')`);
+    await q(
+      target,
+      `TRUNCATE users, workflows, workflow_executions, workflow_execution_tracking, rate_limits, agents, agent_health_checks`,
+    );
+    await q(
+      target,
+      `DELETE FROM ${PROGRESS_TABLE} WHERE table_name IN ('users', 'workflows', 'workflow_executions', 'workflow_execution_tracking', 'rate_limits', 'agents', 'agent_health_checks')`,
+    );
     const plain = await copyDatabase(config, { backup: false }).catch((e) => e);
     expect(plain.message).toMatch(/did not finish/);
     const res = await copyDatabase(config, { backup: false, resume: true });
@@ -248,15 +325,22 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     const err = await copyDatabase(config, { backup: false, resume: true }).catch((e) => e);
     expect(err).toBeInstanceOf(CopyVerificationError);
     expect(err.exitCode).toBe(3);
-    expect(err.details.differences).toEqual([expect.objectContaining({ table: 'metrics', sourceRows: 2000 + FLOATS.length, targetRows: 2000 + FLOATS.length })]);
-    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [RUN_ROW]);
+    expect(err.details.differences).toEqual([
+      expect.objectContaining({ table: 'metrics', sourceRows: 2000 + FLOATS.length, targetRows: 2000 + FLOATS.length }),
+    ]);
+    const run = await q<{ status: string }>(target, `SELECT status FROM ${PROGRESS_TABLE} WHERE table_name = $1`, [
+      RUN_ROW,
+    ]);
     expect(run[0]!.status).toBe('failed');
   });
 
   it('a big table verified in two ctid ranges by two workers gives the same checksum as one pass', async () => {
     const target = await freshTarget();
     await q(target, `CREATE TABLE big (id BIGINT PRIMARY KEY, v DOUBLE PRECISION, j JSONB, t TEXT)`);
-    await q(target, `INSERT INTO big SELECT g, g / 7.0, jsonb_build_object('g', g, 'b', 'x'), 'row ' || g FROM generate_series(1, 250000) g`);
+    await q(
+      target,
+      `INSERT INTO big SELECT g, g / 7.0, jsonb_build_object('g', g, 'b', 'x'), 'row ' || g FROM generate_series(1, 250000) g`,
+    );
     const cols = [
       { name: 'id', dataType: 'bigint', kind: 'int8' as const, notNull: true },
       { name: 'v', dataType: 'double precision', kind: 'float' as const, notNull: false },
@@ -288,7 +372,11 @@ describe.skipIf(skip)('wks db copy (SQLite -> PostgreSQL)', () => {
     await migrateUp(noPg);
     await expect(copyDatabase(noPg, {})).rejects.toMatchObject({ exitCode: 2 });
     const target = await freshTarget();
-    await expect(copyDatabase(configFor(dir, target), { from: path.join(dir, 'nope.db') })).rejects.toMatchObject({ exitCode: 5 });
-    await expect(copyDatabase(configFor(dir, target), { tables: ['nope'], backup: false })).rejects.toMatchObject({ exitCode: 5 });
+    await expect(copyDatabase(configFor(dir, target), { from: path.join(dir, 'nope.db') })).rejects.toMatchObject({
+      exitCode: 5,
+    });
+    await expect(copyDatabase(configFor(dir, target), { tables: ['nope'], backup: false })).rejects.toMatchObject({
+      exitCode: 5,
+    });
   });
 });

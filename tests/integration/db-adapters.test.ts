@@ -42,10 +42,17 @@ function contract(name: string, makeConfig: () => Config | null) {
     const run = (title: string, fn: () => Promise<void>) => it(title, async (ctx) => (config ? fn() : ctx.skip()));
 
     run('query/run use $n placeholders and report changes', async () => {
-      await db.run(`INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)`, ['ada', 'ada@example.com', 'h']);
+      await db.run(`INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)`, [
+        'ada',
+        'ada@example.com',
+        'h',
+      ]);
       const r = await db.run(`UPDATE users SET email = $1 WHERE username = $2`, ['ada@example.org', 'ada']);
       expect(r.changes).toBe(1);
-      const rows = await db.query<{ username: string; n: number }>(`SELECT username, (SELECT COUNT(*) FROM users) AS n FROM users WHERE email = $1 AND username = $2`, ['ada@example.org', 'ada']);
+      const rows = await db.query<{ username: string; n: number }>(
+        `SELECT username, (SELECT COUNT(*) FROM users) AS n FROM users WHERE email = $1 AND username = $2`,
+        ['ada@example.org', 'ada'],
+      );
       expect(rows).toEqual([{ username: 'ada', n: 1 }]);
     });
 
@@ -83,7 +90,9 @@ function contract(name: string, makeConfig: () => Config | null) {
       });
       await expect(slow).rejects.toThrow('first fails');
       await fast;
-      const names = (await db.query<{ name: string }>(`SELECT name FROM agents WHERE name IN ('c1', 'c2')`)).map((r) => r.name);
+      const names = (await db.query<{ name: string }>(`SELECT name FROM agents WHERE name IN ('c1', 'c2')`)).map(
+        (r) => r.name,
+      );
       expect(names).toEqual(['c2']);
     });
 
@@ -92,14 +101,26 @@ function contract(name: string, makeConfig: () => Config | null) {
       await expect(bad).rejects.toBeInstanceOf(DatabaseError);
       const fk = db.run(`INSERT INTO workflows (name, user_id, status) VALUES ($1, $2, $3)`, ['w', 999999, 'active']);
       await expect(fk).rejects.toBeInstanceOf(DatabaseError);
-      const bt = db.run(`INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, $4)`, ['weekly', '/x', new Date(), 'completed']);
+      const bt = db.run(`INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, $4)`, [
+        'weekly',
+        '/x',
+        new Date(),
+        'completed',
+      ]);
       await expect(bt).rejects.toThrow(/check/i);
     });
 
     run('stores and reads back timestamps as UTC', async () => {
       const at = new Date('2026-03-04T05:06:07Z');
-      await db.run(`INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, $4)`, ['manual', '/b', at, 'completed']);
-      const [row] = await db.query<{ started_at: unknown }>(`SELECT started_at FROM backup_log WHERE file_path = $1`, ['/b']);
+      await db.run(`INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, $4)`, [
+        'manual',
+        '/b',
+        at,
+        'completed',
+      ]);
+      const [row] = await db.query<{ started_at: unknown }>(`SELECT started_at FROM backup_log WHERE file_path = $1`, [
+        '/b',
+      ]);
       expect(parseDbTime(row!.started_at)?.toISOString()).toBe(at.toISOString());
     });
 
@@ -110,9 +131,14 @@ function contract(name: string, makeConfig: () => Config | null) {
     });
 
     run('has the partial index on active executions', async () => {
-      const rows = db.dialect === 'sqlite'
-        ? await db.query<{ sql: string }>(`SELECT sql FROM sqlite_master WHERE name = 'idx_workflow_execution_status'`)
-        : await db.query<{ sql: string }>(`SELECT indexdef AS sql FROM pg_indexes WHERE indexname = 'idx_workflow_execution_status'`);
+      const rows =
+        db.dialect === 'sqlite'
+          ? await db.query<{ sql: string }>(
+              `SELECT sql FROM sqlite_master WHERE name = 'idx_workflow_execution_status'`,
+            )
+          : await db.query<{ sql: string }>(
+              `SELECT indexdef AS sql FROM pg_indexes WHERE indexname = 'idx_workflow_execution_status'`,
+            );
       expect(rows[0]!.sql).toMatch(/WHERE/i);
       expect(rows[0]!.sql).toMatch(/pending/);
     });
@@ -165,7 +191,14 @@ describe('PostgreSQL specifics', () => {
   });
 
   it('fails fast with a redacted DependencyError when the server is unreachable', async () => {
-    const config = cfg({ PG_ENABLED: 'true', PG_HOST: '127.0.0.1', PG_PORT: '1', PG_USER: 'u', PG_PASSWORD: 'supersecret-pw', DB_CONNECTION_TIMEOUT_MS: '1000' });
+    const config = cfg({
+      PG_ENABLED: 'true',
+      PG_HOST: '127.0.0.1',
+      PG_PORT: '1',
+      PG_USER: 'u',
+      PG_PASSWORD: 'supersecret-pw',
+      DB_CONNECTION_TIMEOUT_MS: '1000',
+    });
     const err = await openDatabase(config).catch((e) => e);
     expect(err).toBeInstanceOf(DependencyError);
     expect(err.message).toContain('postgres://u:****@127.0.0.1:1/workstation');

@@ -44,7 +44,10 @@ describe('health on SQLite', () => {
   it('a freshly migrated database is ok for database, migrations, workflows and agents', async () => {
     const config = sqliteConfig();
     await migrateUp(config);
-    const r = await runHealthChecks(config, { checks: ['config', 'database', 'migrations', 'workflows', 'agents'], now: NOW });
+    const r = await runHealthChecks(config, {
+      checks: ['config', 'database', 'migrations', 'workflows', 'agents'],
+      now: NOW,
+    });
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
     expect(byName(r, 'database').detail).toMatch(/^quick_check ok/);
     expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0003/);
@@ -72,13 +75,22 @@ describe('health on SQLite', () => {
     mkdirSync(mdir);
     config.database.migrations.directory = mdir;
     const file = path.join(mdir, '20260101000000_add_notes.sql');
-    writeFileSync(file, '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n');
+    writeFileSync(
+      file,
+      '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE notes;\n',
+    );
     await migrateUp(config);
-    writeFileSync(path.join(mdir, '20260102000000_more.sql'), '-- migrate:up\nCREATE TABLE more (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE more;\n');
+    writeFileSync(
+      path.join(mdir, '20260102000000_more.sql'),
+      '-- migrate:up\nCREATE TABLE more (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE more;\n',
+    );
     let r = await runHealthChecks(config, { checks: ['migrations'], now: NOW });
     expect(r.checks[0]).toMatchObject({ status: 'warn' });
     expect(r.checks[0]!.detail).toMatch(/1 pending migration: 20260102000000_more/);
-    writeFileSync(file, '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n-- migrate:down\nDROP TABLE notes;\n');
+    writeFileSync(
+      file,
+      '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n-- migrate:down\nDROP TABLE notes;\n',
+    );
     r = await runHealthChecks(config, { checks: ['migrations'], now: NOW });
     expect(r.checks[0]).toMatchObject({ status: 'critical' });
     expect(r.checks[0]!.detail).toMatch(/checksum drift.*20260101000000_add_notes/);
@@ -119,7 +131,9 @@ describe('health on SQLite', () => {
     expect(r.checks[0]).toMatchObject({ status: 'ok', detail: '2 active (1 running, 1 pending) of max 50' });
 
     const db2 = new Database(config.database.path);
-    db2.prepare('INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, ?, ?)').run(13, 'running', minutesAgo(7));
+    db2
+      .prepare('INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (?, 1, ?, ?)')
+      .run(13, 'running', minutesAgo(7));
     db2.close();
     config.execution.concurrency.max_concurrent = 3;
     r = await runHealthChecks(config, { checks: ['workflows'], now: NOW });
@@ -133,7 +147,9 @@ describe('health on SQLite', () => {
     const config = sqliteConfig();
     await migrateUp(config);
     const db = new Database(config.database.path);
-    db.exec(`INSERT INTO agents (id, name, type, status) VALUES (1, 'alpha', 'x', 'active'), (2, 'beta', 'x', 'active'), (3, 'gamma', 'x', 'inactive')`);
+    db.exec(
+      `INSERT INTO agents (id, name, type, status) VALUES (1, 'alpha', 'x', 'active'), (2, 'beta', 'x', 'active'), (3, 'gamma', 'x', 'inactive')`,
+    );
     const ins = db.prepare('INSERT INTO agent_health_checks (agent_id, check_time, status) VALUES (?, ?, ?)');
     ins.run(1, minutesAgo(30), 'unhealthy');
     ins.run(1, minutesAgo(1), 'healthy');
@@ -143,7 +159,9 @@ describe('health on SQLite', () => {
     expect(r.checks[0]).toMatchObject({ status: 'ok', detail: '2/2 agents healthy' });
 
     const db2 = new Database(config.database.path);
-    db2.prepare('INSERT INTO agent_health_checks (agent_id, check_time, status) VALUES (?, ?, ?)').run(2, minutesAgo(0), 'degraded');
+    db2
+      .prepare('INSERT INTO agent_health_checks (agent_id, check_time, status) VALUES (?, ?, ?)')
+      .run(2, minutesAgo(0), 'degraded');
     db2.prepare("INSERT INTO agents (id, name, type, status) VALUES (4, 'delta', 'x', 'active')").run();
     db2.close();
     r = await runHealthChecks(config, { checks: ['agents'], now: NOW });
@@ -181,7 +199,11 @@ describe('config check', () => {
     let r = await runHealthChecks(config, { checks: ['config'], now: NOW, configFile: null });
     expect(r.checks[0]).toMatchObject({ status: 'ok', detail: 'valid (defaults and environment); backup RPO 1h' });
 
-    r = await runHealthChecks(config, { checks: ['config'], now: NOW, configWarnings: ['environment variable REDIS_PROT is not used by wks (did you mean REDIS_PORT?)'] });
+    r = await runHealthChecks(config, {
+      checks: ['config'],
+      now: NOW,
+      configWarnings: ['environment variable REDIS_PROT is not used by wks (did you mean REDIS_PORT?)'],
+    });
     expect(r.checks[0]).toMatchObject({ status: 'warn' });
     expect(r.checks[0]!.detail).toMatch(/REDIS_PROT/);
 
@@ -216,7 +238,10 @@ describe('backups check', () => {
 
     await verifyBackup(config, first.manifest.id, { now: at(NOW, 60_000) });
     c = await check(at(NOW, 30 * 60_000));
-    expect(c).toMatchObject({ status: 'ok', data: { newestVerifiedId: first.manifest.id, newestVerifiedAgeMs: 30 * 60_000, rpoMs: HOUR } });
+    expect(c).toMatchObject({
+      status: 'ok',
+      data: { newestVerifiedId: first.manifest.id, newestVerifiedAgeMs: 30 * 60_000, rpoMs: HOUR },
+    });
     expect(c.detail).toMatch(/^newest verified backup 30m old \(RPO 1h\); 1 in catalog; /);
 
     c = await check(at(NOW, 2 * HOUR));
@@ -253,7 +278,9 @@ describe('backups check', () => {
     await verifyBackup(config, b.manifest.id, { now: NOW });
     const db = new Database(config.database.path);
     // backup_log rows carry real time (the mirror is written by the engine), so the failed attempt is "later" in real time too.
-    db.prepare("INSERT INTO backup_log (backup_type, file_path, started_at, status, error_message) VALUES ('scheduled', '-', datetime('now', '+1 minute'), 'failed', 'disk full')").run();
+    db.prepare(
+      "INSERT INTO backup_log (backup_type, file_path, started_at, status, error_message) VALUES ('scheduled', '-', datetime('now', '+1 minute'), 'failed', 'disk full')",
+    ).run();
     db.close();
     config.health.min_free_bytes = Number.MAX_SAFE_INTEGER;
     const c = (await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 10 * 60_000) })).checks[0]!;
@@ -321,7 +348,9 @@ describe('health with Redis', () => {
     await migrateUp(config);
     const db = new Database(config.database.path);
     db.exec("INSERT INTO workflows (id, name, status) VALUES (1, 'etl', 'active')");
-    db.exec(`INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (21, 1, 'running', '${minutesAgo(1)}'), (22, 1, 'completed', '${minutesAgo(9)}')`);
+    db.exec(
+      `INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (21, 1, 'running', '${minutesAgo(1)}'), (22, 1, 'completed', '${minutesAgo(9)}')`,
+    );
     db.close();
     const ns = redis.namespace;
     await redis.client.set(`${ns}:lock:execution:21`, 'worker-a', 'PX', 300_000);
@@ -350,7 +379,10 @@ describe('health with Redis', () => {
     const t0 = Date.now();
     const r = await runHealthChecks(config, { checks: ['config', 'redis'], now: NOW });
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect(byName(r, 'redis')).toMatchObject({ status: 'critical', detail: `Redis at 127.0.0.1:${port} is unreachable (connection refused)` });
+    expect(byName(r, 'redis')).toMatchObject({
+      status: 'critical',
+      detail: `Redis at 127.0.0.1:${port} is unreachable (connection refused)`,
+    });
     expect(byName(r, 'config').status).toBe('ok');
   });
 

@@ -103,7 +103,14 @@ describe('PostgreSQL advisory lease', () => {
   const cfg = (): Config => {
     const c = structuredClone(DEFAULTS);
     c.database.type = 'postgresql';
-    Object.assign(c.database.postgresql, { enabled: true, host: pgdb!.host, port: pgdb!.port, database: pgdb!.name, user: pgdb!.user, password: 'unused' });
+    Object.assign(c.database.postgresql, {
+      enabled: true,
+      host: pgdb!.host,
+      port: pgdb!.port,
+      database: pgdb!.name,
+      user: pgdb!.user,
+      password: 'unused',
+    });
     return c;
   };
 
@@ -119,7 +126,9 @@ describe('PostgreSQL advisory lease', () => {
       // Kill the leader's session as a crash would.
       const admin = new pg.Client({ connectionString: pgdb.url });
       await admin.connect();
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'wks-serve-leader pg-a'`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'wks-serve-leader pg-a'`,
+      );
       await admin.end();
       await until(() => b.isLeader(), 2500);
       await until(() => !a.isLeader(), 2500);
@@ -157,14 +166,20 @@ describe('file lease (SQLite, one host)', () => {
       await c.stop();
 
       // An unexpired lease of a process that no longer exists on this host (kill -9) is taken over at once.
-      writeFileSync(file, JSON.stringify({ instance: 'killed', pid: 2 ** 22 + 12345, host: hostname(), expiresAt: Date.now() + 60_000 }));
+      writeFileSync(
+        file,
+        JSON.stringify({ instance: 'killed', pid: 2 ** 22 + 12345, host: hostname(), expiresAt: Date.now() + 60_000 }),
+      );
       const d = new FileLease(file, { leaseMs: 1200, instanceId: 'fd' });
       leases.push(d);
       await d.start();
       expect(d.isLeader()).toBe(true);
       // ...but a live process's lease is respected.
       await d.stop();
-      writeFileSync(file, JSON.stringify({ instance: 'alive', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }));
+      writeFileSync(
+        file,
+        JSON.stringify({ instance: 'alive', pid: process.pid, host: hostname(), expiresAt: Date.now() + 60_000 }),
+      );
       const e = new FileLease(file, { leaseMs: 1200, instanceId: 'fe' });
       leases.push(e);
       await e.start();

@@ -15,7 +15,9 @@ afterAll(async () => {
 async function auditRows(e: Env) {
   const db = await e.db();
   try {
-    return await db.query<Record<string, unknown>>('SELECT execution_id, holder, expected_worker, forced, reason, outcome, released_by, source FROM lock_release_audit ORDER BY id');
+    return await db.query<Record<string, unknown>>(
+      'SELECT execution_id, holder, expected_worker, forced, reason, outcome, released_by, source FROM lock_release_audit ORDER BY id',
+    );
   } finally {
     await db.close();
   }
@@ -24,7 +26,12 @@ async function auditRows(e: Env) {
 async function tracking(e: Env, id: number) {
   const db = await e.db();
   try {
-    return (await db.query<{ worker_id: unknown; lock_acquired_at: unknown }>('SELECT worker_id, lock_acquired_at FROM workflow_execution_tracking WHERE execution_id = $1', [id]))[0];
+    return (
+      await db.query<{ worker_id: unknown; lock_acquired_at: unknown }>(
+        'SELECT worker_id, lock_acquired_at FROM workflow_execution_tracking WHERE execution_id = $1',
+        [id],
+      )
+    )[0];
   } finally {
     await db.close();
   }
@@ -53,7 +60,13 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
     await reset(e);
     await seedDb(e, [
       { id: 1, status: 'running', startedAt: minutesAgo(3), tracking: { worker: 'w1', lockAcquiredAt: minutesAgo(3) } },
-      { id: 2, status: 'completed', startedAt: minutesAgo(40), completedAt: minutesAgo(35), tracking: { worker: 'w2', lockAcquiredAt: minutesAgo(40) } },
+      {
+        id: 2,
+        status: 'completed',
+        startedAt: minutesAgo(40),
+        completedAt: minutesAgo(35),
+        tracking: { worker: 'w2', lockAcquiredAt: minutesAgo(40) },
+      },
     ]);
     await e.redis.set(e.keys.lock(1), 'w1', 'EX', 300);
     await e.redis.set(e.keys.lock(2), 'w2', 'EX', 300);
@@ -82,7 +95,13 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
     expect((await tracking(e, 1))!.worker_id).toBe('w1');
     const audit = await auditRows(e);
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ execution_id: '1', holder: 'w1', expected_worker: 'w9', outcome: 'mismatch', released_by: 'op@host' });
+    expect(audit[0]).toMatchObject({
+      execution_id: '1',
+      holder: 'w1',
+      expected_worker: 'w9',
+      outcome: 'mismatch',
+      released_by: 'op@host',
+    });
   });
 
   it('a release racing a new owner: the new owner keeps its lock (exit 4)', async () => {
@@ -105,7 +124,12 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
 
   it('releases the current holder after confirmation, clears the tracking row, audits who/when/what/why', async () => {
     let asked = '';
-    const res = await releaseLock(e.config, '2', { now: NOW, who: 'op@host', reason: 'finished long ago', confirm: async (p) => ((asked = p.holder), true) });
+    const res = await releaseLock(e.config, '2', {
+      now: NOW,
+      who: 'op@host',
+      reason: 'finished long ago',
+      confirm: async (p) => ((asked = p.holder), true),
+    });
     expect(asked).toBe('w2');
     expect(res.outcome).toBe('released');
     expect(res.trackingRowsCleared).toBe(1);
@@ -113,7 +137,14 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
     expect(await e.redis.exists(e.keys.lock(2))).toBe(0);
     expect(await tracking(e, 2)).toEqual({ worker_id: null, lock_acquired_at: null });
     const [a] = await auditRows(e);
-    expect(a).toMatchObject({ execution_id: '2', holder: 'w2', outcome: 'released', released_by: 'op@host', reason: 'finished long ago', source: 'lock release' });
+    expect(a).toMatchObject({
+      execution_id: '2',
+      holder: 'w2',
+      outcome: 'released',
+      released_by: 'op@host',
+      reason: 'finished long ago',
+      source: 'lock release',
+    });
     expect(Boolean(Number(a!.forced)) || a!.forced === true).toBe(false);
   });
 

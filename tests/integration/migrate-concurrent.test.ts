@@ -25,16 +25,25 @@ afterAll(async () => {
  */
 function userMigrations(dir: string, dialect: 'sqlite' | 'postgres'): void {
   mkdirSync(dir, { recursive: true });
-  const slow = dialect === 'postgres'
-    ? 'SELECT pg_sleep(0.5);'
-    : 'INSERT INTO runs SELECT 0 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) SELECT max(x) AS m FROM c) WHERE m < 0;';
-  writeFileSync(path.join(dir, '20260101000000_runs.sql'), `-- migrate:up\nCREATE TABLE runs (n INTEGER);\n${slow}\nINSERT INTO runs VALUES (1);\n-- migrate:down\nDROP TABLE runs;\n`);
-  writeFileSync(path.join(dir, '20260101000001_runs_again.sql'), '-- migrate:up\nINSERT INTO runs VALUES (2);\n-- migrate:down\nDELETE FROM runs WHERE n = 2;\n');
+  const slow =
+    dialect === 'postgres'
+      ? 'SELECT pg_sleep(0.5);'
+      : 'INSERT INTO runs SELECT 0 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) SELECT max(x) AS m FROM c) WHERE m < 0;';
+  writeFileSync(
+    path.join(dir, '20260101000000_runs.sql'),
+    `-- migrate:up\nCREATE TABLE runs (n INTEGER);\n${slow}\nINSERT INTO runs VALUES (1);\n-- migrate:down\nDROP TABLE runs;\n`,
+  );
+  writeFileSync(
+    path.join(dir, '20260101000001_runs_again.sql'),
+    '-- migrate:up\nINSERT INTO runs VALUES (2);\n-- migrate:down\nDELETE FROM runs WHERE n = 2;\n',
+  );
 }
 
 async function race(env: Record<string, string>, cwd: string): Promise<void> {
   const runs = await Promise.all(
-    Array.from({ length: 5 }, () => runWks(['migrate', 'up', '--no-backup', '--json'], { env, cwd, timeoutMs: 60_000 })),
+    Array.from({ length: 5 }, () =>
+      runWks(['migrate', 'up', '--no-backup', '--json'], { env, cwd, timeoutMs: 60_000 }),
+    ),
   );
   for (const r of runs) expect(r.code, r.stderr).toBe(0);
   const applied = runs.flatMap((r) => r.json().applied.map((a: { version: string }) => a.version));

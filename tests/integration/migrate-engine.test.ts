@@ -27,10 +27,22 @@ import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const SEED_TABLES = [
-  'users', 'workflows', 'workflow_executions', 'agents',
-  'workflow_execution_tracking', 'metrics', 'backup_log', 'agent_health_checks', 'rate_limits',
+  'users',
+  'workflows',
+  'workflow_executions',
+  'agents',
+  'workflow_execution_tracking',
+  'metrics',
+  'backup_log',
+  'agent_health_checks',
+  'rate_limits',
 ];
-const SEED_INDEXES = ['idx_workflow_execution_status', 'idx_metrics_timestamp', 'idx_agent_health_recent', 'idx_rate_limits_lookup'];
+const SEED_INDEXES = [
+  'idx_workflow_execution_status',
+  'idx_metrics_timestamp',
+  'idx_agent_health_recent',
+  'idx_rate_limits_lookup',
+];
 
 const dbs: TestDatabase[] = [];
 afterAll(async () => {
@@ -41,7 +53,10 @@ type Dialect = 'sqlite' | 'postgres';
 let pgAvailable: boolean | undefined;
 
 /** A fresh database of the dialect plus a user migrations directory; null when PostgreSQL is unavailable. */
-async function fresh(dialect: Dialect, extraEnv: Record<string, string> = {}): Promise<{ config: Config; dir: string } | null> {
+async function fresh(
+  dialect: Dialect,
+  extraEnv: Record<string, string> = {},
+): Promise<{ config: Config; dir: string } | null> {
   const cwd = tmpDir('wks-mig');
   const dir = path.join(cwd, 'migrations');
   mkdirSync(dir);
@@ -58,15 +73,21 @@ async function fresh(dialect: Dialect, extraEnv: Record<string, string> = {}): P
 }
 
 async function tables(db: DatabaseAdapter): Promise<string[]> {
-  const rows = db.dialect === 'sqlite'
-    ? await db.query<{ n: string }>(`SELECT name AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
-    : await db.query<{ n: string }>(`SELECT table_name AS n FROM information_schema.tables WHERE table_schema = current_schema()`);
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query<{ n: string }>(
+          `SELECT name AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
+        )
+      : await db.query<{ n: string }>(
+          `SELECT table_name AS n FROM information_schema.tables WHERE table_schema = current_schema()`,
+        );
   return rows.map((r) => r.n).sort();
 }
 async function indexes(db: DatabaseAdapter): Promise<string[]> {
-  const rows = db.dialect === 'sqlite'
-    ? await db.query<{ n: string }>(`SELECT name AS n FROM sqlite_master WHERE type = 'index'`)
-    : await db.query<{ n: string }>(`SELECT indexname AS n FROM pg_indexes WHERE schemaname = current_schema()`);
+  const rows =
+    db.dialect === 'sqlite'
+      ? await db.query<{ n: string }>(`SELECT name AS n FROM sqlite_master WHERE type = 'index'`)
+      : await db.query<{ n: string }>(`SELECT indexname AS n FROM pg_indexes WHERE schemaname = current_schema()`);
   return rows.map((r) => r.n);
 }
 
@@ -83,7 +104,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         expect(await tables(db)).toEqual(expect.arrayContaining([...SEED_TABLES, 'schema_migrations']));
         expect(await indexes(db)).toEqual(expect.arrayContaining(SEED_INDEXES));
         expect(await currentSchemaVersion(db)).toBe(first.current);
-        const rows = await db.query<{ version: string; checksum: string; duration_ms: number; applied_at: unknown }>(`SELECT version, checksum, duration_ms, applied_at FROM schema_migrations ORDER BY version`);
+        const rows = await db.query<{ version: string; checksum: string; duration_ms: number; applied_at: unknown }>(
+          `SELECT version, checksum, duration_ms, applied_at FROM schema_migrations ORDER BY version`,
+        );
         expect(rows.length).toBe(first.applied.length);
         for (const r of rows) {
           expect(r.checksum).toMatch(/^[0-9a-f]{64}$/);
@@ -104,8 +127,16 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       if (!f) return ctx.skip();
       const a = newMigration(f.config, 'add notes', { now: new Date('2026-05-01T10:00:00Z') });
       expect(path.basename(a.file)).toBe('20260501100000_add_notes.sql');
-      write(f.dir, path.basename(a.file), '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n-- migrate:down\nDROP TABLE notes;\n');
-      write(f.dir, '20260502000000_more.sql', '-- migrate:up\nALTER TABLE notes ADD COLUMN extra TEXT;\n-- migrate:down\nALTER TABLE notes DROP COLUMN extra;\n');
+      write(
+        f.dir,
+        path.basename(a.file),
+        '-- migrate:up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n-- migrate:down\nDROP TABLE notes;\n',
+      );
+      write(
+        f.dir,
+        '20260502000000_more.sql',
+        '-- migrate:up\nALTER TABLE notes ADD COLUMN extra TEXT;\n-- migrate:down\nALTER TABLE notes DROP COLUMN extra;\n',
+      );
       const r1 = await migrateUp(f.config, { to: '20260501100000' });
       expect(r1.applied.map((x) => x.version).slice(-1)).toEqual(['20260501100000']);
       expect(r1.applied.find((x) => x.version === '20260501100000')?.source).toBe('user');
@@ -130,7 +161,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const f = await fresh(dialect);
       if (!f) return ctx.skip();
       await migrateUp(f.config);
-      write(f.dir, '20260601000000_bad.sql', '-- migrate:up\nCREATE TABLE half (id INTEGER);\n\nINSERT INTO half VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n-- migrate:down\nDROP TABLE half;\n');
+      write(
+        f.dir,
+        '20260601000000_bad.sql',
+        '-- migrate:up\nCREATE TABLE half (id INTEGER);\n\nINSERT INTO half VALUES (1);\nINSERT INTO no_such_table VALUES (1);\n-- migrate:down\nDROP TABLE half;\n',
+      );
       const err = await migrateUp(f.config).catch((e) => e);
       expect(err).toBeInstanceOf(MigrationFailedError);
       expect(err.exitCode).toBe(1);
@@ -151,8 +186,17 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       if (!f) return ctx.skip();
       await migrateUp(f.config);
       const file = '20260701000000_nontx.sql';
-      write(f.dir, file, '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nCREATE TABLE nt_b (id INTEGER, oops);\n-- migrate:down\nDROP TABLE nt_a;\n');
-      if (dialect === 'sqlite') write(f.dir, file, '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nINSERT INTO missing_table VALUES (1);\n-- migrate:down\nDROP TABLE nt_a;\n');
+      write(
+        f.dir,
+        file,
+        '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nCREATE TABLE nt_b (id INTEGER, oops);\n-- migrate:down\nDROP TABLE nt_a;\n',
+      );
+      if (dialect === 'sqlite')
+        write(
+          f.dir,
+          file,
+          '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nINSERT INTO missing_table VALUES (1);\n-- migrate:down\nDROP TABLE nt_a;\n',
+        );
       const err = await migrateUp(f.config).catch((e) => e);
       expect(err).toBeInstanceOf(MigrationFailedError);
       expect(err.details.dirty).toBe(true);
@@ -171,7 +215,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       // Operator undoes statement 1 by hand, fixes the file, resolves, re-runs.
       await withDb(f.config, (db) => db.exec('DROP TABLE nt_a'));
       await resolveDirty(f.config, '20260701000000', 'rolled-back');
-      write(f.dir, file, '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nCREATE TABLE nt_b (id INTEGER);\n-- migrate:down\nDROP TABLE nt_b;\nDROP TABLE nt_a;\n');
+      write(
+        f.dir,
+        file,
+        '-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\nCREATE TABLE nt_b (id INTEGER);\n-- migrate:down\nDROP TABLE nt_b;\nDROP TABLE nt_a;\n',
+      );
       const ok = await migrateUp(f.config);
       expect(ok.applied.map((a) => a.version)).toEqual(['20260701000000']);
       expect((await migrationStatus(f.config)).dirty).toEqual([]);
@@ -281,7 +329,9 @@ CREATE TABLE IF NOT EXISTS agents (
     expect(st.applied[0]!.baseline).toBe(true);
     const up = await migrateUp(f.config);
     expect(up.applied[0]!.version).toBe('0002');
-    await withDb(f.config, async (db) => expect(await db.query(`SELECT username FROM users`)).toEqual([{ username: 'old' }]));
+    await withDb(f.config, async (db) =>
+      expect(await db.query(`SELECT username FROM users`)).toEqual([{ username: 'old' }]),
+    );
     await expect(baselineDatabase(f.config)).rejects.toThrow(/already has migration history/);
   });
 
@@ -297,7 +347,14 @@ CREATE TABLE IF NOT EXISTS agents (
 
   it('refuses, listing every difference, when the tables do not match (SQLite)', async () => {
     const f = (await fresh('sqlite'))!;
-    await withDb(f.config, (db) => db.exec(SEED_0001_SQLITE.replace('  password_hash TEXT NOT NULL,\n', '').replace('config_json TEXT', 'config_json BLOB')));
+    await withDb(f.config, (db) =>
+      db.exec(
+        SEED_0001_SQLITE.replace('  password_hash TEXT NOT NULL,\n', '').replace(
+          'config_json TEXT',
+          'config_json BLOB',
+        ),
+      ),
+    );
     const err = await baselineDatabase(f.config).catch((e) => e);
     expect(err).toBeInstanceOf(VerificationError);
     expect(err.exitCode).toBe(3);
@@ -312,7 +369,9 @@ CREATE TABLE IF NOT EXISTS agents (
     const f = await fresh('postgres');
     if (!f) return ctx.skip();
     // Create the 0001 tables by hand, as an operator or old deploy script would have.
-    const sql = readFileSync(path.resolve(__dirname, '../../src/migrate/sql/postgres/0001_phase1_3_tables.sql'), 'utf8').split('-- migrate:down')[0]!.split('-- migrate:up')[1]!;
+    const sql = readFileSync(path.resolve(__dirname, '../../src/migrate/sql/postgres/0001_phase1_3_tables.sql'), 'utf8')
+      .split('-- migrate:down')[0]!
+      .split('-- migrate:up')[1]!;
     await withDb(f.config, (db) => db.exec(sql));
     await withDb(f.config, (db) => db.exec('ALTER TABLE agents DROP COLUMN type'));
     const err = await baselineDatabase(f.config).catch((e) => e);

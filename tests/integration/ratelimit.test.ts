@@ -9,11 +9,20 @@ const redis = await createTestRedis('ratelimit');
 afterAll(async () => redis?.cleanup());
 
 describe.skipIf(!redis)('rate limits', () => {
-  const config = () => loadConfig({ env: { ...redis!.env, RATE_LIMIT_MAX_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' }, cwd: tmpDir('rl') }).config;
+  const config = () =>
+    loadConfig({
+      env: { ...redis!.env, RATE_LIMIT_MAX_REQUESTS: '5', RATE_LIMIT_WINDOW_MS: '60000' },
+      cwd: tmpDir('rl'),
+    }).config;
   const key = (u: string, ep: string) => `${redis!.namespace}:ratelimit:${u}:${ep}`;
   const NOW = new Date('2026-06-01T12:00:00Z');
   beforeEach(async () => {
-    await redis!.client.del(key('u1', '/api/auth'), key('u1', '/api/auto:run'), key('u1*', 'x'), key('u2', '/api/auth'));
+    await redis!.client.del(
+      key('u1', '/api/auth'),
+      key('u1', '/api/auto:run'),
+      key('u1*', 'x'),
+      key('u2', '/api/auth'),
+    );
     await redis!.client.set(key('u1', '/api/auth'), '7', 'PX', 30_000);
     await redis!.client.set(key('u1', '/api/auto:run'), '2', 'PX', 50_000);
     await redis!.client.set(key('u1*', 'x'), '1'); // a user id with a glob character must not be matched by u1's scan

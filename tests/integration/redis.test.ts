@@ -12,7 +12,8 @@ const redis = await createTestRedis('redis');
 afterAll(async () => redis?.cleanup());
 
 describe.skipIf(!redis)('Redis client and scans', () => {
-  const config = (extra: Record<string, string> = {}) => loadConfig({ env: { ...redis!.env, ...extra }, cwd: tmpDir('redis') }).config;
+  const config = (extra: Record<string, string> = {}) =>
+    loadConfig({ env: { ...redis!.env, ...extra }, cwd: tmpDir('redis') }).config;
   const ks = () => keyspace(redis!.namespace);
 
   it('withRedis connects to the configured DB and always disconnects', async () => {
@@ -88,7 +89,11 @@ describe.skipIf(!redis)('Redis client and scans', () => {
     expect((await markStateFailed(redis!.client, k, '100', 'why', now)).stateForm).toBe('hash');
     expect(await redis!.client.hget(k.workflow(100), 'status')).toBe('failed');
     expect((await markStateFailed(redis!.client, k, '101', 'why', now)).stateForm).toBe('json');
-    expect(JSON.parse((await redis!.client.get(k.workflow(101)))!)).toMatchObject({ status: 'failed', error: 'why', progress: 5 });
+    expect(JSON.parse((await redis!.client.get(k.workflow(101)))!)).toMatchObject({
+      status: 'failed',
+      error: 'why',
+      progress: 5,
+    });
     expect(await redis!.client.ttl(k.workflow(101))).toBeGreaterThan(90);
     expect((await markStateFailed(redis!.client, k, '102', 'why', now)).stateForm).toBe('unreadable');
     expect(await redis!.client.sismember(k.activeExecutions, '101')).toBe(0);

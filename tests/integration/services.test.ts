@@ -14,7 +14,10 @@ describe.skipIf(!db)('PostgreSQL test database', () => {
   it('is fresh and reachable', async () => {
     const c = new pg.Client({ connectionString: db!.url });
     await c.connect();
-    const r = await c.query('SELECT current_database() AS name, count(*)::int AS n FROM pg_tables WHERE schemaname = $1', ['public']);
+    const r = await c.query(
+      'SELECT current_database() AS name, count(*)::int AS n FROM pg_tables WHERE schemaname = $1',
+      ['public'],
+    );
     await c.end();
     expect(r.rows[0]).toEqual({ name: db!.name, n: 0 });
   });

@@ -13,9 +13,19 @@ describe.skipIf(!redis)('sessions', () => {
   const key = (u: string) => `${redis!.namespace}:session:${u}`;
   beforeEach(async () => {
     await redis!.client.del(key('u1'), key('u2'));
-    await redis!.client.hset(key('u1'), { token: 'secret-token-u1', expires_at: '1780000000', user_data: '{"role":"admin"}', last_activity: '1779990000' });
+    await redis!.client.hset(key('u1'), {
+      token: 'secret-token-u1',
+      expires_at: '1780000000',
+      user_data: '{"role":"admin"}',
+      last_activity: '1779990000',
+    });
     await redis!.client.expire(key('u1'), 86400);
-    await redis!.client.hset(key('u2'), { token: 'secret-token-u2', expires_at: '1780000000', user_data: '{}', last_activity: '1779000000' });
+    await redis!.client.hset(key('u2'), {
+      token: 'secret-token-u2',
+      expires_at: '1780000000',
+      user_data: '{}',
+      last_activity: '1779000000',
+    });
   });
 
   it('lists sessions newest activity first, never showing the token', async () => {

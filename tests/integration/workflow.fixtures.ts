@@ -29,7 +29,12 @@ export interface Env {
 }
 
 /** Build a config (via the real loader) for SQLite or PostgreSQL + the test Redis, and migrate the database. */
-export async function makeEnv(kind: 'sqlite' | 'postgres', redis: TestRedis, pgdb: TestDatabase | null, extra: Record<string, string> = {}): Promise<Env> {
+export async function makeEnv(
+  kind: 'sqlite' | 'postgres',
+  redis: TestRedis,
+  pgdb: TestDatabase | null,
+  extra: Record<string, string> = {},
+): Promise<Env> {
   const cwd = tmpDir('wks-wf');
   const env: Record<string, string> = {
     ...redis.env,
@@ -63,18 +68,24 @@ export async function seedDb(e: Env, specs: ExecSpec[]): Promise<void> {
   try {
     const t = (d: Date | null | undefined) => (d ? toDbTime(d, db.dialect) : null);
     const have = await db.query('SELECT id FROM workflows WHERE id = 1');
-    if (have.length === 0) await db.run("INSERT INTO workflows (id, name, status) VALUES (1, 'nightly-report', 'active')");
+    if (have.length === 0)
+      await db.run("INSERT INTO workflows (id, name, status) VALUES (1, 'nightly-report', 'active')");
     for (const s of specs) {
-      await db.run('INSERT INTO workflow_executions (id, workflow_id, status, started_at, completed_at) VALUES ($1, 1, $2, $3, $4)', [
-        s.id,
-        s.status,
-        t(s.startedAt === undefined ? minutesAgo(1) : s.startedAt),
-        t(s.completedAt),
-      ]);
+      await db.run(
+        'INSERT INTO workflow_executions (id, workflow_id, status, started_at, completed_at) VALUES ($1, 1, $2, $3, $4)',
+        [s.id, s.status, t(s.startedAt === undefined ? minutesAgo(1) : s.startedAt), t(s.completedAt)],
+      );
       if (s.tracking !== null && s.tracking !== undefined) {
         await db.run(
           'INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, retry_count, lock_acquired_at, worker_id, estimated_duration_ms) VALUES ($1, 1, $2, $3, $4, $5, $6)',
-          [s.id, t(s.startedAt ?? minutesAgo(1)), s.tracking.retryCount ?? 0, t(s.tracking.lockAcquiredAt), s.tracking.worker ?? null, s.tracking.estimatedMs ?? null],
+          [
+            s.id,
+            t(s.startedAt ?? minutesAgo(1)),
+            s.tracking.retryCount ?? 0,
+            t(s.tracking.lockAcquiredAt),
+            s.tracking.worker ?? null,
+            s.tracking.estimatedMs ?? null,
+          ],
         );
       }
     }
@@ -84,14 +95,36 @@ export async function seedDb(e: Env, specs: ExecSpec[]): Promise<void> {
 }
 
 /** Seed Redis state for one execution (hash form by default, or the legacy JSON string). */
-export async function seedState(e: Env, id: number | string, fields: { status: string; progress?: number; startedAt?: Date; step?: string }, form: 'hash' | 'json' = 'hash'): Promise<void> {
+export async function seedState(
+  e: Env,
+  id: number | string,
+  fields: { status: string; progress?: number; startedAt?: Date; step?: string },
+  form: 'hash' | 'json' = 'hash',
+): Promise<void> {
   const key = e.keys.workflow(id);
   const started = (fields.startedAt ?? minutesAgo(1)).getTime();
   if (form === 'hash') {
-    await e.redis.hset(key, { status: fields.status, progress: String(fields.progress ?? 10), current_step: fields.step ?? 'extract', data: '{"rows":3}', started_at: String(started) });
+    await e.redis.hset(key, {
+      status: fields.status,
+      progress: String(fields.progress ?? 10),
+      current_step: fields.step ?? 'extract',
+      data: '{"rows":3}',
+      started_at: String(started),
+    });
     await e.redis.expire(key, 3600);
   } else {
-    await e.redis.set(key, JSON.stringify({ status: fields.status, progress: fields.progress ?? 10, currentStep: fields.step ?? 'extract', startedAt: started, data: { rows: 3 } }), 'EX', 3600);
+    await e.redis.set(
+      key,
+      JSON.stringify({
+        status: fields.status,
+        progress: fields.progress ?? 10,
+        currentStep: fields.step ?? 'extract',
+        startedAt: started,
+        data: { rows: 3 },
+      }),
+      'EX',
+      3600,
+    );
   }
 }
 
@@ -122,7 +155,12 @@ export async function snapshot(e: Env): Promise<unknown> {
     const redis: Record<string, unknown> = {};
     for (const k of keys) {
       const type = await e.redis.type(k);
-      redis[k] = type === 'hash' ? await e.redis.hgetall(k) : type === 'set' ? (await e.redis.smembers(k)).sort() : await e.redis.get(k);
+      redis[k] =
+        type === 'hash'
+          ? await e.redis.hgetall(k)
+          : type === 'set'
+            ? (await e.redis.smembers(k)).sort()
+            : await e.redis.get(k);
     }
     return JSON.parse(JSON.stringify({ exec, tracking, audit, redis }));
   } finally {

@@ -17,9 +17,20 @@ afterAll(async () => {
 async function scene(e: Env): Promise<void> {
   await seedDb(e, [
     { id: 1, status: 'running', startedAt: minutesAgo(1), tracking: { worker: 'w1', lockAcquiredAt: minutesAgo(1) } },
-    { id: 2, status: 'running', startedAt: minutesAgo(10), tracking: { worker: 'w2', lockAcquiredAt: minutesAgo(10), retryCount: 3 } },
+    {
+      id: 2,
+      status: 'running',
+      startedAt: minutesAgo(10),
+      tracking: { worker: 'w2', lockAcquiredAt: minutesAgo(10), retryCount: 3 },
+    },
     { id: 3, status: 'running', startedAt: minutesAgo(2), tracking: { worker: 'w3' } },
-    { id: 4, status: 'completed', startedAt: minutesAgo(30), completedAt: minutesAgo(20), tracking: { worker: 'w4', lockAcquiredAt: minutesAgo(30), retryCount: 1 } },
+    {
+      id: 4,
+      status: 'completed',
+      startedAt: minutesAgo(30),
+      completedAt: minutesAgo(20),
+      tracking: { worker: 'w4', lockAcquiredAt: minutesAgo(30), retryCount: 1 },
+    },
     { id: 5, status: 'failed', startedAt: minutesAgo(30), completedAt: minutesAgo(25) },
     { id: 6, status: 'pending', startedAt: null, tracking: null },
   ]);
@@ -31,7 +42,8 @@ async function scene(e: Env): Promise<void> {
   await e.redis.set(e.keys.lock(4), 'w4', 'EX', 300);
 }
 
-const kinds = (list: Array<{ kind: string; executionId: string }>) => list.map((d) => `${d.kind}:${d.executionId}`).sort();
+const kinds = (list: Array<{ kind: string; executionId: string }>) =>
+  list.map((d) => `${d.kind}:${d.executionId}`).sort();
 
 describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('workflow inspection on %s', (kind) => {
   let e: Env;
@@ -98,7 +110,9 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('workflow inspecti
     expect(d.execution?.redis?.active).toBe(true);
     expect(d.execution?.progress).toBe(40);
     // 60 s elapsed at 40% -> 150 s in total
-    expect(d.execution?.estimatedCompletion?.toISOString()).toBe(new Date(minutesAgo(1).getTime() + 150_000).toISOString());
+    expect(d.execution?.estimatedCompletion?.toISOString()).toBe(
+      new Date(minutesAgo(1).getTime() + 150_000).toISOString(),
+    );
     expect(d.discrepancies).toEqual([]);
     const orphan = await showExecution(e.config, '99', { now: NOW });
     expect(orphan.execution).toBeNull();
@@ -135,7 +149,14 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('workflow inspecti
   it('reap marks stale executions failed, updates Redis, releases the lock owner-checked, and is idempotent', async () => {
     await scene(e);
     // Execution 8: stale, but its lock now belongs to another worker (a retry): it must survive.
-    await seedDb(e, [{ id: 8, status: 'running', startedAt: minutesAgo(60), tracking: { worker: 'w8', lockAcquiredAt: minutesAgo(60) } }]);
+    await seedDb(e, [
+      {
+        id: 8,
+        status: 'running',
+        startedAt: minutesAgo(60),
+        tracking: { worker: 'w8', lockAcquiredAt: minutesAgo(60) },
+      },
+    ]);
     await seedState(e, 8, { status: 'running' });
     await e.redis.sadd(e.keys.activeExecutions, '8');
     await e.redis.set(e.keys.lock(8), 'w8-retry', 'EX', 300);
@@ -147,14 +168,22 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('workflow inspecti
     ]);
     const db = await e.db();
     try {
-      const rows = await db.query<{ id: unknown; status: string; error_message: string }>('SELECT id, status, error_message FROM workflow_executions WHERE id IN (2, 8) ORDER BY id');
+      const rows = await db.query<{ id: unknown; status: string; error_message: string }>(
+        'SELECT id, status, error_message FROM workflow_executions WHERE id IN (2, 8) ORDER BY id',
+      );
       expect(rows.map((r) => r.status)).toEqual(['failed', 'failed']);
       expect(rows[0]!.error_message).toMatch(/reaped by wks \(tester@host\)/);
-      const t = await db.query<{ worker_id: unknown; lock_acquired_at: unknown }>('SELECT worker_id, lock_acquired_at FROM workflow_execution_tracking WHERE execution_id = 2');
+      const t = await db.query<{ worker_id: unknown; lock_acquired_at: unknown }>(
+        'SELECT worker_id, lock_acquired_at FROM workflow_execution_tracking WHERE execution_id = 2',
+      );
       expect(t[0]).toEqual({ worker_id: null, lock_acquired_at: null });
-      const t8 = await db.query<{ worker_id: unknown }>('SELECT worker_id FROM workflow_execution_tracking WHERE execution_id = 8');
+      const t8 = await db.query<{ worker_id: unknown }>(
+        'SELECT worker_id FROM workflow_execution_tracking WHERE execution_id = 8',
+      );
       expect(t8[0]!.worker_id).toBe('w8');
-      const audit = await db.query<{ execution_id: string; outcome: string; source: string }>('SELECT execution_id, outcome, source FROM lock_release_audit ORDER BY execution_id');
+      const audit = await db.query<{ execution_id: string; outcome: string; source: string }>(
+        'SELECT execution_id, outcome, source FROM lock_release_audit ORDER BY execution_id',
+      );
       expect(audit.map((a) => [a.execution_id, a.outcome, a.source])).toEqual([
         ['2', 'released', 'workflow reap'],
         ['8', 'mismatch', 'workflow reap'],

@@ -14,7 +14,11 @@ const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 describe('alert conditions', () => {
   it('parses the seed conditions, converting durations to seconds', () => {
     expect(parseCondition('error_rate > 0.05')).toEqual({ signal: 'error_rate', op: '>', threshold: 0.05 });
-    expect(parseCondition('workflow_duration > 600s')).toEqual({ signal: 'workflow_duration', op: '>', threshold: 600 });
+    expect(parseCondition('workflow_duration > 600s')).toEqual({
+      signal: 'workflow_duration',
+      op: '>',
+      threshold: 600,
+    });
     expect(parseCondition('backup_age >= 1h')).toEqual({ signal: 'backup_age', op: '>=', threshold: 3600 });
     expect(() => parseCondition('cpu > 1')).toThrow(/unknown signal/);
     expect(() => parseCondition('error_rate >')).toThrow(/cannot parse/);
@@ -28,7 +32,14 @@ describe('alert conditions', () => {
 
   it('builds the seed rules plus the built-ins, RPO from health.backup_rpo', () => {
     const rules = buildRules(cfg((c) => (c.health.backup_rpo = '2h')));
-    expect(rules.map((r) => r.name)).toEqual(['high_error_rate', 'workflow_timeout', 'backup_stale', 'backup_failed', 'disk_low', 'dependency_down']);
+    expect(rules.map((r) => r.name)).toEqual([
+      'high_error_rate',
+      'workflow_timeout',
+      'backup_stale',
+      'backup_failed',
+      'disk_low',
+      'dependency_down',
+    ]);
     expect(rules.find((r) => r.name === 'high_error_rate')!.forMs).toBe(300_000);
     expect(rules.find((r) => r.name === 'workflow_timeout')!.forMs).toBe(60_000);
     expect(rules.find((r) => r.name === 'backup_stale')!.threshold).toBe(7200);

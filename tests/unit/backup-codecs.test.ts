@@ -2,7 +2,16 @@ import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DecryptStream, EncryptStream, HEADER_LEN, TAG_LEN, keyId, parseKeyText, prepareEncryption, deriveKey } from '../../src/backup/codecs/encryption.js';
+import {
+  DecryptStream,
+  EncryptStream,
+  HEADER_LEN,
+  TAG_LEN,
+  keyId,
+  parseKeyText,
+  prepareEncryption,
+  deriveKey,
+} from '../../src/backup/codecs/encryption.js';
 import { compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
 import { newBackupId, resolveBackup, parseAt, ID_RE } from '../../src/backup/catalog.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
@@ -12,7 +21,11 @@ async function run(input: Buffer, ...stages: NodeJS.ReadWriteStream[]): Promise<
   // Feed in odd-sized pieces to exercise re-chunking.
   const pieces: Buffer[] = [];
   for (let i = 0; i < input.length; i += 7919) pieces.push(input.subarray(i, i + 7919));
-  await pipeline(Readable.from(pieces), ...(stages as [NodeJS.ReadWriteStream]), new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }));
+  await pipeline(
+    Readable.from(pieces),
+    ...(stages as [NodeJS.ReadWriteStream]),
+    new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }),
+  );
   return Buffer.concat(out);
 }
 
@@ -71,7 +84,9 @@ describe('chunked AES-256-GCM', () => {
     expect(p.params.kdf).toBe('scrypt');
     expect(p.params.salt).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(p.params)).not.toContain('a long passphrase');
-    expect(deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt).equals(p.key)).toBe(true);
+    expect(deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt).equals(p.key)).toBe(
+      true,
+    );
     expect(keyId(p.key)).toBe(p.params.key_id);
   });
 });
@@ -92,7 +107,13 @@ describe('compression codecs', () => {
 });
 
 describe('catalog ids and selection', () => {
-  const entry = (id: string): CatalogEntry => ({ manifest: { id } as CatalogEntry['manifest'], manifestPath: '', dataPath: '', dataPresent: true, verification: null });
+  const entry = (id: string): CatalogEntry => ({
+    manifest: { id } as CatalogEntry['manifest'],
+    manifestPath: '',
+    dataPath: '',
+    dataPresent: true,
+    verification: null,
+  });
   const entries = ['20261129T023000Z-a1b2', '20261129T023000Z-a1c3', '20261128T020000Z-ffff'].map(entry);
 
   it('makes sortable, typeable ids', () => {

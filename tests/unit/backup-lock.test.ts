@@ -20,9 +20,13 @@ describe('backup lock', () => {
     const order: string[] = [];
     let waited = false;
     const release = await acquireBackupLock(dir, { timeoutMs: 1000, command: 'first' });
-    const second = withBackupLock(dir, { timeoutMs: 5000, command: 'second', onWait: () => (waited = true) }, async () => {
-      order.push('second');
-    });
+    const second = withBackupLock(
+      dir,
+      { timeoutMs: 5000, command: 'second', onWait: () => (waited = true) },
+      async () => {
+        order.push('second');
+      },
+    );
     await new Promise((r) => setTimeout(r, 150));
     order.push('first done');
     release();
@@ -48,7 +52,10 @@ describe('backup lock', () => {
   it('takes over a lock whose owner is dead; release only removes our own lock', async () => {
     const dir = tmpDir('lock');
     const pid = await deadPid();
-    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid, host: hostname(), started_at: new Date().toISOString(), token: 'old', command: 'crashed' }));
+    writeFileSync(
+      path.join(dir, LOCK_NAME),
+      JSON.stringify({ pid, host: hostname(), started_at: new Date().toISOString(), token: 'old', command: 'crashed' }),
+    );
     const release = await acquireBackupLock(dir, { timeoutMs: 500, command: 'new' });
     const owner = JSON.parse(readFileSync(path.join(dir, LOCK_NAME), 'utf8'));
     expect(owner).toMatchObject({ pid: process.pid, command: 'new' });
@@ -60,9 +67,21 @@ describe('backup lock', () => {
 
   it('a lock from another host is respected until it is old', async () => {
     const dir = tmpDir('lock');
-    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date().toISOString(), token: 't', command: 'c' }));
+    writeFileSync(
+      path.join(dir, LOCK_NAME),
+      JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date().toISOString(), token: 't', command: 'c' }),
+    );
     await expect(acquireBackupLock(dir, { timeoutMs: 100, command: 'x' })).rejects.toMatchObject({ exitCode: 4 });
-    writeFileSync(path.join(dir, LOCK_NAME), JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date(Date.now() - 7 * 3600_000).toISOString(), token: 't', command: 'c' }));
+    writeFileSync(
+      path.join(dir, LOCK_NAME),
+      JSON.stringify({
+        pid: 1,
+        host: 'elsewhere',
+        started_at: new Date(Date.now() - 7 * 3600_000).toISOString(),
+        token: 't',
+        command: 'c',
+      }),
+    );
     const release = await acquireBackupLock(dir, { timeoutMs: 100, command: 'x' });
     release();
   });
@@ -85,19 +104,41 @@ describe('leftover sweep and catalog reading', () => {
   it('lists only valid manifests, reports unreadable ones, flags missing data, reads verification sidecars', () => {
     const dir = tmpDir('cat');
     mkdirSync(dir, { recursive: true });
-    const m = (id: string, created: string) => ({ format: 'wks-backup/1', id, file: `${id}.db.gz`, sha256: 'x', created_at: created });
-    writeFileSync(path.join(dir, '20261129T010000Z-aaaa.json'), JSON.stringify(m('20261129T010000Z-aaaa', '2026-11-29T01:00:00.000Z')));
+    const m = (id: string, created: string) => ({
+      format: 'wks-backup/1',
+      id,
+      file: `${id}.db.gz`,
+      sha256: 'x',
+      created_at: created,
+    });
+    writeFileSync(
+      path.join(dir, '20261129T010000Z-aaaa.json'),
+      JSON.stringify(m('20261129T010000Z-aaaa', '2026-11-29T01:00:00.000Z')),
+    );
     writeFileSync(path.join(dir, '20261129T010000Z-aaaa.db.gz'), 'data');
-    writeFileSync(path.join(dir, '20261129T020000Z-bbbb.json'), JSON.stringify(m('20261129T020000Z-bbbb', '2026-11-29T02:00:00.000Z')));
+    writeFileSync(
+      path.join(dir, '20261129T020000Z-bbbb.json'),
+      JSON.stringify(m('20261129T020000Z-bbbb', '2026-11-29T02:00:00.000Z')),
+    );
     writeFileSync(path.join(dir, '20261129T030000Z-cccc.json'), '{ not json');
     writeFileSync(path.join(dir, '20261129T040000Z-dddd.db'), 'orphan: no manifest');
-    writeVerification(dir, { id: '20261129T010000Z-aaaa', at: '2026-11-29T05:00:00.000Z', ok: false, deep: false, checks: [], failed: 'checksum', duration_ms: 1 });
+    writeVerification(dir, {
+      id: '20261129T010000Z-aaaa',
+      at: '2026-11-29T05:00:00.000Z',
+      ok: false,
+      deep: false,
+      checks: [],
+      failed: 'checksum',
+      duration_ms: 1,
+    });
     const { entries, problems } = readCatalog(dir);
     expect(entries.map((e) => [e.manifest.id, e.dataPresent, e.verification?.failed ?? null])).toEqual([
       ['20261129T020000Z-bbbb', false, null],
       ['20261129T010000Z-aaaa', true, 'checksum'],
     ]);
-    expect(problems).toEqual([{ file: path.join(dir, '20261129T030000Z-cccc.json'), problem: 'unreadable or invalid manifest' }]);
+    expect(problems).toEqual([
+      { file: path.join(dir, '20261129T030000Z-cccc.json'), problem: 'unreadable or invalid manifest' },
+    ]);
     expect(readCatalog(path.join(dir, 'missing')).entries).toEqual([]);
   });
 });

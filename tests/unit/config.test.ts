@@ -43,7 +43,10 @@ describe('loadConfig', () => {
   });
 
   it('applies precedence flag > env > file > default and records sources', () => {
-    writeFileSync(path.join(dir, 'phase4-config.yml'), 'phase4:\n  redis:\n    connection:\n      port: 7000\n      host: filehost\n  database:\n    backup:\n      retention_days: 10\n');
+    writeFileSync(
+      path.join(dir, 'phase4-config.yml'),
+      'phase4:\n  redis:\n    connection:\n      port: 7000\n      host: filehost\n  database:\n    backup:\n      retention_days: 10\n',
+    );
     const loaded = loadConfig({
       env: { REDIS_PORT: '7001', BACKUP_RETENTION_DAYS: '12' },
       cwd: dir,
@@ -62,38 +65,113 @@ describe('loadConfig', () => {
     const { config } = loadConfig({
       cwd: dir,
       env: {
-        NODE_ENV: 'production', PORT: '3001', JWT_SECRET: 'jwt-secret-value', JWT_EXPIRATION: '1h', DATABASE_PATH: './x.db',
-        MCP_PORT: '8083', MCP_HOST: 'mcp', LOG_LEVEL: 'debug', LOG_FILE: '/var/log/x.log',
-        DB_POOL_MIN: '1', DB_POOL_MAX: '4', DB_POOL_IDLE_TIMEOUT_MS: '1000', DB_CONNECTION_TIMEOUT_MS: '2000',
-        REDIS_ENABLED: 'true', REDIS_HOST: 'r', REDIS_PORT: '6380', REDIS_PASSWORD: 'redispw', REDIS_DB: '2', REDIS_TTL_SECONDS: '60',
-        MAX_CONCURRENT_WORKFLOWS: '7', WORKFLOW_TIMEOUT_MS: '1000', MAX_WORKFLOW_RETRIES: '5',
-        METRICS_ENABLED: 'false', METRICS_PORT: '9191', PROMETHEUS_PUSHGATEWAY_URL: 'http://pg:9091',
-        BACKUP_ENABLED: 'false', BACKUP_INTERVAL_HOURS: '6', BACKUP_RETENTION_DAYS: '3', BACKUP_STORAGE_PATH: '/srv/b',
-        ENABLE_CLUSTERING: 'true', CLUSTER_WORKERS: '4', RATE_LIMIT_WINDOW_MS: '1000', RATE_LIMIT_MAX_REQUESTS: '9',
-        PG_ENABLED: 'true', PG_HOST: 'db', PG_PORT: '5433', PG_DATABASE: 'w', PG_USER: 'u', PG_PASSWORD: 'p4ss', PG_SSL: 'true',
-        ALERT_EMAIL_ENABLED: 'true', ALERT_EMAIL_TO: 'ops@example.com', ALERT_SLACK_WEBHOOK: 'https://hooks.example/T/B/x', ALERT_PAGERDUTY_KEY: 'pdkey',
+        NODE_ENV: 'production',
+        PORT: '3001',
+        JWT_SECRET: 'jwt-secret-value',
+        JWT_EXPIRATION: '1h',
+        DATABASE_PATH: './x.db',
+        MCP_PORT: '8083',
+        MCP_HOST: 'mcp',
+        LOG_LEVEL: 'debug',
+        LOG_FILE: '/var/log/x.log',
+        DB_POOL_MIN: '1',
+        DB_POOL_MAX: '4',
+        DB_POOL_IDLE_TIMEOUT_MS: '1000',
+        DB_CONNECTION_TIMEOUT_MS: '2000',
+        REDIS_ENABLED: 'true',
+        REDIS_HOST: 'r',
+        REDIS_PORT: '6380',
+        REDIS_PASSWORD: 'redispw',
+        REDIS_DB: '2',
+        REDIS_TTL_SECONDS: '60',
+        MAX_CONCURRENT_WORKFLOWS: '7',
+        WORKFLOW_TIMEOUT_MS: '1000',
+        MAX_WORKFLOW_RETRIES: '5',
+        METRICS_ENABLED: 'false',
+        METRICS_PORT: '9191',
+        PROMETHEUS_PUSHGATEWAY_URL: 'http://pg:9091',
+        BACKUP_ENABLED: 'false',
+        BACKUP_INTERVAL_HOURS: '6',
+        BACKUP_RETENTION_DAYS: '3',
+        BACKUP_STORAGE_PATH: '/srv/b',
+        ENABLE_CLUSTERING: 'true',
+        CLUSTER_WORKERS: '4',
+        RATE_LIMIT_WINDOW_MS: '1000',
+        RATE_LIMIT_MAX_REQUESTS: '9',
+        PG_ENABLED: 'true',
+        PG_HOST: 'db',
+        PG_PORT: '5433',
+        PG_DATABASE: 'w',
+        PG_USER: 'u',
+        PG_PASSWORD: 'p4ss',
+        PG_SSL: 'true',
+        ALERT_EMAIL_ENABLED: 'true',
+        ALERT_EMAIL_TO: 'ops@example.com',
+        ALERT_SLACK_WEBHOOK: 'https://hooks.example/T/B/x',
+        ALERT_PAGERDUTY_KEY: 'pdkey',
       },
     });
-    expect(config.app).toMatchObject({ node_env: 'production', port: 3001, jwt_secret: 'jwt-secret-value', log_level: 'debug' });
+    expect(config.app).toMatchObject({
+      node_env: 'production',
+      port: 3001,
+      jwt_secret: 'jwt-secret-value',
+      log_level: 'debug',
+    });
     expect(config.database.path).toBe(path.join(dir, 'x.db'));
-    expect(config.database.pooling).toMatchObject({ min: 1, max: 4, idle_timeout_ms: 1000, connection_timeout_ms: 2000 });
-    expect(config.redis).toMatchObject({ enabled: true, ttl_seconds: 60, connection: { host: 'r', port: 6380, db: 2, password: 'redispw' } });
+    expect(config.database.pooling).toMatchObject({
+      min: 1,
+      max: 4,
+      idle_timeout_ms: 1000,
+      connection_timeout_ms: 2000,
+    });
+    expect(config.redis).toMatchObject({
+      enabled: true,
+      ttl_seconds: 60,
+      connection: { host: 'r', port: 6380, db: 2, password: 'redispw' },
+    });
     expect(config.execution.concurrency.max_concurrent).toBe(7);
     expect(config.execution.timeouts.default_workflow_timeout_ms).toBe(1000);
     expect(config.execution.retries.max_retries).toBe(5);
-    expect(config.monitoring.prometheus).toMatchObject({ enabled: false, port: 9191, pushgateway_url: 'http://pg:9091' });
-    expect(config.database.backup).toMatchObject({ enabled: false, interval_hours: 6, retention_days: 3, storage_path: '/srv/b' });
+    expect(config.monitoring.prometheus).toMatchObject({
+      enabled: false,
+      port: 9191,
+      pushgateway_url: 'http://pg:9091',
+    });
+    expect(config.database.backup).toMatchObject({
+      enabled: false,
+      interval_hours: 6,
+      retention_days: 3,
+      storage_path: '/srv/b',
+    });
     expect(config.performance.clustering).toEqual({ enabled: true, worker_count: 4 });
     expect(config.performance.rate_limiting).toMatchObject({ window_ms: 1000, max_requests: 9 });
     expect(config.database.type).toBe('postgresql');
-    expect(config.database.postgresql).toMatchObject({ host: 'db', port: 5433, database: 'w', user: 'u', password: 'p4ss', ssl: true });
+    expect(config.database.postgresql).toMatchObject({
+      host: 'db',
+      port: 5433,
+      database: 'w',
+      user: 'u',
+      password: 'p4ss',
+      ssl: true,
+    });
     expect(config.monitoring.alerts.email).toMatchObject({ enabled: true, to: 'ops@example.com' });
   });
 
   it('reports every problem at once with key, value and source', () => {
     writeFileSync(
       path.join(dir, 'phase4-config.yml'),
-      ['phase4:', '  databse:', '    x: 1', '  database:', '    pooling:', '      min: 20', '      max: 10', '    backup:', '      schedule: "61 * * * *"', ''].join('\n'),
+      [
+        'phase4:',
+        '  databse:',
+        '    x: 1',
+        '  database:',
+        '    pooling:',
+        '      min: 20',
+        '      max: 10',
+        '    backup:',
+        '      schedule: "61 * * * *"',
+        '',
+      ].join('\n'),
     );
     const err = expectConfigError(() => loadConfig({ cwd: dir, env: { REDIS_PORT: 'abc', METRICS_PORT: '70000' } }));
     const byKey = Object.fromEntries(err.issues.map((i) => [i.key, i]));
@@ -114,7 +192,9 @@ describe('loadConfig', () => {
   });
 
   it('enforces the seed cross-field rules', () => {
-    const err = expectConfigError(() => loadConfig({ cwd: dir, env: { PG_ENABLED: 'true', ALERT_EMAIL_ENABLED: 'true' } }));
+    const err = expectConfigError(() =>
+      loadConfig({ cwd: dir, env: { PG_ENABLED: 'true', ALERT_EMAIL_ENABLED: 'true' } }),
+    );
     expect(err.issues.map((i) => i.key).sort()).toEqual(['ALERT_EMAIL_TO', 'PG_PASSWORD', 'PG_USER']);
     // database.type: postgresql is the same switch as PG_ENABLED
     writeFileSync(path.join(dir, 'phase4-config.yml'), 'phase4:\n  database:\n    type: postgresql\n');
@@ -123,10 +203,16 @@ describe('loadConfig', () => {
   });
 
   it('expands ${VAR} and ${VAR:-default} in values, and reports unset references', () => {
-    writeFileSync(path.join(dir, 'phase4-config.yml'), 'phase4:\n  redis:\n    connection:\n      host: ${RHOST}\n      port: ${RPORT:-6390}\n');
+    writeFileSync(
+      path.join(dir, 'phase4-config.yml'),
+      'phase4:\n  redis:\n    connection:\n      host: ${RHOST}\n      port: ${RPORT:-6390}\n',
+    );
     const { config } = loadConfig({ cwd: dir, env: { RHOST: 'cache.internal' } });
     expect(config.redis.connection).toMatchObject({ host: 'cache.internal', port: 6390 });
-    writeFileSync(path.join(dir, 'phase4-config.yml'), 'phase4:\n  redis:\n    connection:\n      host: ${MISSING_HOST}\n');
+    writeFileSync(
+      path.join(dir, 'phase4-config.yml'),
+      'phase4:\n  redis:\n    connection:\n      host: ${MISSING_HOST}\n',
+    );
     const err = expectConfigError(() => loadConfig({ cwd: dir, env: {} }));
     expect(err.issues[0]).toMatchObject({ key: 'MISSING_HOST', source: 'phase4-config.yml:4' });
   });
@@ -139,7 +225,13 @@ describe('loadConfig', () => {
   });
 
   it('never shows secrets: errors, show and sources are redacted', () => {
-    const env = { PG_ENABLED: 'true', PG_USER: 'u', PG_PASSWORD: 'hunter2', JWT_SECRET: 'jwt-very-secret', PG_PORT: 'x' };
+    const env = {
+      PG_ENABLED: 'true',
+      PG_USER: 'u',
+      PG_PASSWORD: 'hunter2',
+      JWT_SECRET: 'jwt-very-secret',
+      PG_PORT: 'x',
+    };
     const err = expectConfigError(() => loadConfig({ cwd: dir, env }));
     expect(JSON.stringify(err.issues)).not.toContain('hunter2');
     expect(redactText(`connect failed with password hunter2`)).not.toContain('hunter2');

@@ -31,10 +31,21 @@ const problem = (v: unknown, k: Parameters<typeof convertValue>[1]) => {
 
 describe('floats', () => {
   it('render the shortest text that parses back to the same double', () => {
-    for (const x of [0.1, 1e-300, 24.716952124633846, 5e-324, 1.7976931348623157e308, 1 / 3, 123456789.12345679, -2.5e-7]) {
+    for (const x of [
+      0.1,
+      1e-300,
+      24.716952124633846,
+      5e-324,
+      1.7976931348623157e308,
+      1 / 3,
+      123456789.12345679,
+      -2.5e-7,
+    ]) {
       const f = field(x, 'float');
       expect(Number(f)).toBe(x);
-      expect(Buffer.from(new Float64Array([Number(f)]).buffer).equals(Buffer.from(new Float64Array([x]).buffer))).toBe(true);
+      expect(Buffer.from(new Float64Array([Number(f)]).buffer).equals(Buffer.from(new Float64Array([x]).buffer))).toBe(
+        true,
+      );
     }
     expect(field(24.716952124633846, 'float')).toBe('24.716952124633846');
     expect(formatFloat(-0)).toBe('-0');
@@ -204,12 +215,22 @@ describe('TableChecksum', () => {
 });
 
 describe('fkOrder', () => {
-  const t = (name: string, references: string[]): [string, TargetTable] => [name, { name, columns: [], references, sequences: [] }];
-  const tables = new Map([t('users', []), t('workflows', ['users']), t('workflow_executions', ['workflows']), t('metrics', []), t('tracking', ['workflow_executions', 'users'])]);
+  const t = (name: string, references: string[]): [string, TargetTable] => [
+    name,
+    { name, columns: [], references, sequences: [] },
+  ];
+  const tables = new Map([
+    t('users', []),
+    t('workflows', ['users']),
+    t('workflow_executions', ['workflows']),
+    t('metrics', []),
+    t('tracking', ['workflow_executions', 'users']),
+  ]);
   it('puts referenced tables first, heavy ready tables early', () => {
     const order = fkOrder([...tables.keys()], tables, (n) => (n === 'metrics' ? 1000 : 0));
     expect(order[0]).toBe('metrics');
-    for (const [n, tt] of tables) for (const r of tt.references) expect(order.indexOf(r)).toBeLessThan(order.indexOf(n));
+    for (const [n, tt] of tables)
+      for (const r of tt.references) expect(order.indexOf(r)).toBeLessThan(order.indexOf(n));
   });
   it('ignores references outside the selection and reports cycles', () => {
     expect(fkOrder(['workflows'], tables)).toEqual(['workflows']);

@@ -15,7 +15,8 @@ function base() {
 }
 
 const check = (name: string, run: CheckDefinition['run']): CheckDefinition => ({ name, description: name, run });
-const after = (ms: number, outcome: CheckOutcome) => () => new Promise<CheckOutcome>((r) => setTimeout(() => r(outcome), ms));
+const after = (ms: number, outcome: CheckOutcome) => () =>
+  new Promise<CheckOutcome>((r) => setTimeout(() => r(outcome), ms));
 
 describe('health aggregation', () => {
   it('orders ok < warn < unknown < critical and maps exit codes 0/1/2', () => {
@@ -23,7 +24,9 @@ describe('health aggregation', () => {
     expect(worstStatus(['ok', 'warn', 'ok'])).toBe('warn');
     expect(worstStatus(['warn', 'unknown'])).toBe('unknown');
     expect(worstStatus(['unknown', 'critical', 'warn'])).toBe('critical');
-    expect([exitCodeFor('ok'), exitCodeFor('warn'), exitCodeFor('unknown'), exitCodeFor('critical')]).toEqual([0, 1, 2, 2]);
+    expect([exitCodeFor('ok'), exitCodeFor('warn'), exitCodeFor('unknown'), exitCodeFor('critical')]).toEqual([
+      0, 1, 2, 2,
+    ]);
   });
 });
 
@@ -31,7 +34,10 @@ describe('runChecks', () => {
   it('runs checks concurrently and reports each with a duration, in definition order', async () => {
     const t0 = Date.now();
     const report = await runChecks(
-      [check('a', after(250, { status: 'ok', detail: 'a fine' })), check('b', after(250, { status: 'warn', detail: 'b meh', hint: 'fix b' }))],
+      [
+        check('a', after(250, { status: 'ok', detail: 'a fine' })),
+        check('b', after(250, { status: 'warn', detail: 'b meh', hint: 'fix b' })),
+      ],
       base(),
       { timeoutMs: 5000, checkTimeoutMs: 3000 },
     );
@@ -104,7 +110,11 @@ describe('runChecks', () => {
       base(),
       { timeoutMs: 1000, checkTimeoutMs: 1000 },
     );
-    expect(report.checks[0]).toMatchObject({ status: 'critical', detail: 'Redis at h:1 is unreachable (connection refused)', hint: 'start redis' });
+    expect(report.checks[0]).toMatchObject({
+      status: 'critical',
+      detail: 'Redis at h:1 is unreachable (connection refused)',
+      hint: 'start redis',
+    });
     expect(report.checks[1]).toMatchObject({ status: 'unknown', detail: 'skipped: database unavailable: gone' });
     expect(report.checks[2]).toMatchObject({ status: 'unknown', detail: 'check failed: x is not a function' });
     expect(report.status).toBe('critical');
@@ -129,11 +139,22 @@ describe('selectChecks', () => {
 
 describe('invalidConfigReport', () => {
   it('reports config critical and the rest unknown', () => {
-    const r = invalidConfigReport({ message: 'configuration is invalid (1 problem)', hint: 'fix it', issues: [{ key: 'REDIS_PORT' }] }, ['database'], NOW);
+    const r = invalidConfigReport(
+      { message: 'configuration is invalid (1 problem)', hint: 'fix it', issues: [{ key: 'REDIS_PORT' }] },
+      ['database'],
+      NOW,
+    );
     expect(r.status).toBe('critical');
     expect(r.exitCode).toBe(2);
     expect(r.checks).toEqual([
-      { name: 'config', status: 'critical', detail: 'configuration is invalid (1 problem)', hint: 'fix it', durationMs: 0, data: { issues: [{ key: 'REDIS_PORT' }] } },
+      {
+        name: 'config',
+        status: 'critical',
+        detail: 'configuration is invalid (1 problem)',
+        hint: 'fix it',
+        durationMs: 0,
+        data: { issues: [{ key: 'REDIS_PORT' }] },
+      },
       { name: 'database', status: 'unknown', detail: 'skipped: configuration invalid', durationMs: 0 },
     ]);
   });
@@ -165,7 +186,14 @@ describe('HealthResources', () => {
 
 describe('parseInfo', () => {
   it('reads key:value lines of INFO', () => {
-    const info = parseInfo('# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n# Stats\r\nevicted_keys:3\r\n');
-    expect(info).toMatchObject({ used_memory: '1024', maxmemory: '0', maxmemory_policy: 'noeviction', evicted_keys: '3' });
+    const info = parseInfo(
+      '# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n# Stats\r\nevicted_keys:3\r\n',
+    );
+    expect(info).toMatchObject({
+      used_memory: '1024',
+      maxmemory: '0',
+      maxmemory_policy: 'noeviction',
+      evicted_keys: '3',
+    });
   });
 });

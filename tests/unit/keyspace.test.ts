@@ -34,13 +34,22 @@ describe('keyspace', () => {
 
 describe('workflow state', () => {
   it('reads the seed hash form', () => {
-    const s = parseWorkflowState('hash', { status: 'running', progress: '42', current_step: 'load', data: '{"a":1}', started_at: '1780000000000' })!;
+    const s = parseWorkflowState('hash', {
+      status: 'running',
+      progress: '42',
+      current_step: 'load',
+      data: '{"a":1}',
+      started_at: '1780000000000',
+    })!;
     expect(s).toMatchObject({ form: 'hash', status: 'running', progress: 42, currentStep: 'load', data: { a: 1 } });
     expect(s.startedAt?.getTime()).toBe(1780000000000);
   });
 
   it('reads the legacy JSON string form (camelCase, seconds)', () => {
-    const s = parseWorkflowState('string', JSON.stringify({ status: 'completed', progress: 100, currentStep: 'done', startedAt: 1780000000, data: 'x' }))!;
+    const s = parseWorkflowState(
+      'string',
+      JSON.stringify({ status: 'completed', progress: 100, currentStep: 'done', startedAt: 1780000000, data: 'x' }),
+    )!;
     expect(s).toMatchObject({ form: 'json', status: 'completed', progress: 100, currentStep: 'done', data: 'x' });
     expect(s.startedAt?.getTime()).toBe(1780000000 * 1000);
   });

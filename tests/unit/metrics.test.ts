@@ -55,9 +55,13 @@ describe('metrics registry', () => {
     m.workflowQueueWait.observe({ priority: '5' }, 1);
     const text = await m.registry.metrics();
     const lesLabelled = (name: string) =>
-      [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",`, 'gm'))].map((x) => Number(x[1])).filter(Number.isFinite);
+      [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",`, 'gm'))]
+        .map((x) => Number(x[1]))
+        .filter(Number.isFinite);
     expect(lesLabelled('http_request_duration_seconds')).toEqual([...SEED_BUCKETS.http_request_duration_seconds]);
-    expect(lesLabelled('workflow_execution_duration_seconds')).toEqual([...SEED_BUCKETS.workflow_execution_duration_seconds]);
+    expect(lesLabelled('workflow_execution_duration_seconds')).toEqual([
+      ...SEED_BUCKETS.workflow_execution_duration_seconds,
+    ]);
     expect(lesLabelled('database_query_duration_seconds')).toEqual([...SEED_BUCKETS.database_query_duration_seconds]);
     const q = [...text.matchAll(/^workflow_queue_wait_seconds\{quantile="([^"]+)"/gm)].map((x) => Number(x[1]));
     expect(q).toEqual([0.5, 0.9, 0.99]);
@@ -81,7 +85,10 @@ describe('metrics registry', () => {
 
 describe('classifySql', () => {
   it('names the statement type and first table', () => {
-    expect(classifySql('SELECT id FROM workflow_executions WHERE id > $1')).toEqual({ queryType: 'select', table: 'workflow_executions' });
+    expect(classifySql('SELECT id FROM workflow_executions WHERE id > $1')).toEqual({
+      queryType: 'select',
+      table: 'workflow_executions',
+    });
     expect(classifySql('  insert into metrics (a) values ($1)')).toEqual({ queryType: 'insert', table: 'metrics' });
     expect(classifySql('UPDATE agents SET x = 1')).toEqual({ queryType: 'update', table: 'agents' });
     expect(classifySql('DELETE FROM metrics WHERE timestamp < $1')).toEqual({ queryType: 'delete', table: 'metrics' });
@@ -89,13 +96,37 @@ describe('classifySql', () => {
   });
 });
 
-function entry(id: string, completed: string, opts: { ok?: boolean | null; present?: boolean; type?: string } = {}): CatalogEntry {
+function entry(
+  id: string,
+  completed: string,
+  opts: { ok?: boolean | null; present?: boolean; type?: string } = {},
+): CatalogEntry {
   return {
-    manifest: { id, type: opts.type ?? 'scheduled', engine: 'sqlite', created_at: completed, completed_at: completed, duration_ms: 1500, raw_size: 100, stored_size: 40 } as never,
+    manifest: {
+      id,
+      type: opts.type ?? 'scheduled',
+      engine: 'sqlite',
+      created_at: completed,
+      completed_at: completed,
+      duration_ms: 1500,
+      raw_size: 100,
+      stored_size: 40,
+    } as never,
     manifestPath: `/x/${id}.json`,
     dataPath: `/x/${id}.db`,
     dataPresent: opts.present ?? true,
-    verification: opts.ok === undefined || opts.ok === null ? null : ({ id, at: completed, ok: opts.ok, deep: false, checks: [], failed: opts.ok ? null : 'sha256', duration_ms: 1 } as never),
+    verification:
+      opts.ok === undefined || opts.ok === null
+        ? null
+        : ({
+            id,
+            at: completed,
+            ok: opts.ok,
+            deep: false,
+            checks: [],
+            failed: opts.ok ? null : 'sha256',
+            duration_ms: 1,
+          } as never),
   };
 }
 
@@ -116,7 +147,9 @@ describe('applyCatalog', () => {
     expect((await m.backupLastSize.get()).values[0]!.value).toBe(40);
     expect((await m.backupLastDuration.get()).values[0]!.value).toBe(1.5);
     expect((await m.backupVerifyLastSuccess.get()).values[0]!.value).toBe(Date.parse('2026-01-02T00:00:00Z') / 1000);
-    expect(newestBackupMs([entry('c', '2026-01-03T00:00:00.000Z', { ok: false }), entry('b', '2026-01-02T00:00:00.000Z')])).toBe(Date.parse('2026-01-02T00:00:00Z'));
+    expect(
+      newestBackupMs([entry('c', '2026-01-03T00:00:00.000Z', { ok: false }), entry('b', '2026-01-02T00:00:00.000Z')]),
+    ).toBe(Date.parse('2026-01-02T00:00:00Z'));
     expect(newestBackupMs([])).toBe(0);
   });
 });

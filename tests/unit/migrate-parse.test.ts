@@ -6,7 +6,8 @@ import { parseDbTime, formatSqliteTime, dbNow, toDbTime } from '../../src/db/tim
 
 describe('dbmate format', () => {
   it('reads up and down sections with their options and start lines', () => {
-    const text = '-- a comment\n-- migrate:up transaction:false\nCREATE TABLE a (x INT);\n\n-- migrate:down\nDROP TABLE a;\n';
+    const text =
+      '-- a comment\n-- migrate:up transaction:false\nCREATE TABLE a (x INT);\n\n-- migrate:down\nDROP TABLE a;\n';
     const p = parseMigration(text, 'f.sql');
     expect(p.up.options.transaction).toBe(false);
     expect(p.up.startLine).toBe(3);
@@ -44,7 +45,8 @@ describe('checksums', () => {
 
 describe('splitStatements', () => {
   it('splits at top-level semicolons and reports each statement line', () => {
-    const sql = "CREATE TABLE a (x TEXT DEFAULT ';');\n-- comment; with semicolon\nINSERT INTO a VALUES ('it''s; fine');\n\n/* block; */ SELECT 1;";
+    const sql =
+      "CREATE TABLE a (x TEXT DEFAULT ';');\n-- comment; with semicolon\nINSERT INTO a VALUES ('it''s; fine');\n\n/* block; */ SELECT 1;";
     const st = splitStatements(sql, 'sqlite', 10);
     expect(st.map((s) => s.line)).toEqual([10, 12, 14]);
     expect(st[1]!.sql).toBe("INSERT INTO a VALUES ('it''s; fine');");
@@ -52,7 +54,8 @@ describe('splitStatements', () => {
   });
 
   it('keeps SQLite trigger bodies whole', () => {
-    const sql = 'CREATE TABLE t (x INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = 1;\n  UPDATE t SET x = 2;\nEND;\nSELECT 2;';
+    const sql =
+      'CREATE TABLE t (x INT);\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET x = 1;\n  UPDATE t SET x = 2;\nEND;\nSELECT 2;';
     const st = splitStatements(sql, 'sqlite');
     expect(st).toHaveLength(3);
     expect(st[1]!.sql).toMatch(/^CREATE TRIGGER[\s\S]*END;$/);
@@ -60,7 +63,8 @@ describe('splitStatements', () => {
   });
 
   it('keeps PostgreSQL dollar-quoted bodies and E-strings whole', () => {
-    const sql = "DO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\nSELECT E'a\\'; b';";
+    const sql =
+      "DO $$ BEGIN PERFORM 1; PERFORM 2; END $$;\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\nSELECT E'a\\'; b';";
     const st = splitStatements(sql, 'postgres');
     expect(st).toHaveLength(3);
     expect(st[2]!.sql).toBe("SELECT E'a\\'; b';");

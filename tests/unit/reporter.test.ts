@@ -19,7 +19,14 @@ describe('Reporter.resultStream', () => {
     await s.write([{ id: 2, url: 'x' }]);
     await s.end({ count: 2, ok: true });
     const doc = JSON.parse(text());
-    expect(doc).toEqual({ items: [{ id: 1, url: 'postgres://u:****@h/db' }, { id: 2, url: 'x' }], count: 2, ok: true });
+    expect(doc).toEqual({
+      items: [
+        { id: 1, url: 'postgres://u:****@h/db' },
+        { id: 2, url: 'x' },
+      ],
+      count: 2,
+      ok: true,
+    });
     expect(() => r.result({})).toThrow(/already written/);
     r.jsonError({ ok: false });
     expect(JSON.parse(text())).toEqual(doc);
@@ -37,7 +44,11 @@ describe('Reporter.resultStream', () => {
     const r = new Reporter({ json: true, stdout: out, stderr: capture().out });
     await r.resultStream<number>('items').write([1, 2]);
     r.jsonError({ ok: false, error: { code: 'dependency', message: 'redis went away' } });
-    expect(JSON.parse(text())).toEqual({ items: [1, 2], ok: false, error: { code: 'dependency', message: 'redis went away' } });
+    expect(JSON.parse(text())).toEqual({
+      items: [1, 2],
+      ok: false,
+      error: { code: 'dependency', message: 'redis went away' },
+    });
   });
 
   it('an error before the first write gets the plain error document', () => {

@@ -5,13 +5,29 @@ const NOW = new Date('2026-11-29T03:00:00Z');
 const H = 3_600_000;
 const D = 24 * H;
 
-const none: RetentionPolicy = { retentionDays: 0, keepLast: 0, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, preMigrationMinAgeMs: 7 * D };
+const none: RetentionPolicy = {
+  retentionDays: 0,
+  keepLast: 0,
+  keepHourly: 0,
+  keepDaily: 0,
+  keepWeekly: 0,
+  keepMonthly: 0,
+  preMigrationMinAgeMs: 7 * D,
+};
 
 function item(id: string, ageMs: number, extra: Partial<RetentionItem> = {}): RetentionItem {
   return { id, type: 'scheduled', createdAt: new Date(NOW.getTime() - ageMs), verified: null, ...extra };
 }
-const kept = (d: ReturnType<typeof planRetention>) => d.filter((x) => x.keep).map((x) => x.id).sort();
-const gone = (d: ReturnType<typeof planRetention>) => d.filter((x) => !x.keep).map((x) => x.id).sort();
+const kept = (d: ReturnType<typeof planRetention>) =>
+  d
+    .filter((x) => x.keep)
+    .map((x) => x.id)
+    .sort();
+const gone = (d: ReturnType<typeof planRetention>) =>
+  d
+    .filter((x) => !x.keep)
+    .map((x) => x.id)
+    .sort();
 
 describe('planRetention', () => {
   it('retention_days deletes everything older than the window, but never the newest', () => {
@@ -56,14 +72,22 @@ describe('planRetention', () => {
   });
 
   it('never deletes the newest verified backup, even when it is old', () => {
-    const items = [item('new', 1 * H, { verified: false }), item('old-ok', 90 * D, { verified: true }), item('older', 100 * D, { verified: true })];
+    const items = [
+      item('new', 1 * H, { verified: false }),
+      item('old-ok', 90 * D, { verified: true }),
+      item('older', 100 * D, { verified: true }),
+    ];
     const d = planRetention(items, { ...none, retentionDays: 30 }, NOW);
     expect(kept(d)).toEqual(['new', 'old-ok']);
     expect(d.find((x) => x.id === 'old-ok')!.reasons).toContain('newest verified backup');
   });
 
   it('keeps pre-migration backups younger than the minimum age, and lets older ones go', () => {
-    const items = [item('new', 1 * H), item('pm-young', 40 * D, { type: 'pre-migration' }), item('pm-old', 40 * D, { type: 'pre-migration' })];
+    const items = [
+      item('new', 1 * H),
+      item('pm-young', 40 * D, { type: 'pre-migration' }),
+      item('pm-old', 40 * D, { type: 'pre-migration' }),
+    ];
     const d = planRetention(items, { ...none, retentionDays: 30, preMigrationMinAgeMs: 45 * D }, NOW);
     expect(kept(d)).toEqual(['new', 'pm-old', 'pm-young']);
     const d2 = planRetention(items, { ...none, retentionDays: 30, preMigrationMinAgeMs: 7 * D }, NOW);
@@ -86,7 +110,19 @@ describe('planRetention', () => {
 
   it('defaults-like policy over a year of daily backups keeps a bounded, explained set', () => {
     const items = Array.from({ length: 365 }, (_, i) => item(`d${String(i).padStart(3, '0')}`, i * D + H));
-    const d = planRetention(items, { retentionDays: 30, keepLast: 3, keepHourly: 24, keepDaily: 7, keepWeekly: 4, keepMonthly: 6, preMigrationMinAgeMs: 7 * D }, NOW);
+    const d = planRetention(
+      items,
+      {
+        retentionDays: 30,
+        keepLast: 3,
+        keepHourly: 24,
+        keepDaily: 7,
+        keepWeekly: 4,
+        keepMonthly: 6,
+        preMigrationMinAgeMs: 7 * D,
+      },
+      NOW,
+    );
     const k = d.filter((x) => x.keep);
     expect(k.length).toBeLessThanOrEqual(3 + 24 + 7 + 4 + 6);
     expect(k.every((x) => x.reasons.length > 0)).toBe(true);

@@ -20,8 +20,20 @@ describe('nextRuns', () => {
   it('describeSchedule lists every job with next runs, and why a job is off', async () => {
     const c = structuredClone(DEFAULTS);
     const s = await describeSchedule(c, { n: 2, from: new Date('2026-03-01T00:00:00Z') });
-    expect(s.jobs.map((j) => j.name)).toEqual(['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample']);
-    expect(s.jobs.find((j) => j.name === 'alerts')).toMatchObject({ enabled: false, reason: expect.stringMatching(/monitoring.alerts.enabled/), next: [] });
+    expect(s.jobs.map((j) => j.name)).toEqual([
+      'backup',
+      'rotate',
+      'verify',
+      'reap',
+      'agent_health',
+      'alerts',
+      'metrics_sample',
+    ]);
+    expect(s.jobs.find((j) => j.name === 'alerts')).toMatchObject({
+      enabled: false,
+      reason: expect.stringMatching(/monitoring.alerts.enabled/),
+      next: [],
+    });
     expect(s.jobs.find((j) => j.name === 'reap')!.next).toHaveLength(2);
     expect(s.leader.mechanism).toBe('file');
   });
@@ -45,10 +57,13 @@ describe('Scheduler', () => {
   it('counts and logs a failing job without throwing', async () => {
     const m = createMetrics({ processDefaults: false });
     const logs: string[] = [];
-    const s = new Scheduler([{ name: 'bad', schedule: '0 0 1 1 *', enabled: true, run: async () => Promise.reject(new Error('boom')) }], {
-      metrics: m,
-      log: (lvl, msg) => logs.push(`${lvl} ${msg}`),
-    });
+    const s = new Scheduler(
+      [{ name: 'bad', schedule: '0 0 1 1 *', enabled: true, run: async () => Promise.reject(new Error('boom')) }],
+      {
+        metrics: m,
+        log: (lvl, msg) => logs.push(`${lvl} ${msg}`),
+      },
+    );
     expect(await s.trigger('bad')).toBe('failure');
     expect(await val(m, 'bad', 'failure')).toBe(1);
     expect(s.status()[0]!.lastError).toBe('boom');
@@ -59,7 +74,10 @@ describe('Scheduler', () => {
     const m = createMetrics({ processDefaults: false });
     let leader = false;
     let runs = 0;
-    const s = new Scheduler([{ name: 'tick', schedule: '* * * * * *', enabled: true, run: async () => void runs++ }], { metrics: m, isLeader: () => leader });
+    const s = new Scheduler([{ name: 'tick', schedule: '* * * * * *', enabled: true, run: async () => void runs++ }], {
+      metrics: m,
+      isLeader: () => leader,
+    });
     s.start();
     expect(s.status()[0]!.nextRun).not.toBeNull();
     await new Promise((r) => setTimeout(r, 1300));
@@ -74,7 +92,9 @@ describe('Scheduler', () => {
   });
 
   it('drain reports a job that outlives the grace period', async () => {
-    const s = new Scheduler([{ name: 'long', schedule: '0 0 1 1 *', enabled: true, run: () => new Promise((r) => setTimeout(r, 500)) }]);
+    const s = new Scheduler([
+      { name: 'long', schedule: '0 0 1 1 *', enabled: true, run: () => new Promise((r) => setTimeout(r, 500)) },
+    ]);
     const p = s.trigger('long');
     s.stop();
     expect(await s.drain(50)).toBe(false);

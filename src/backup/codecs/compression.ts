@@ -19,7 +19,12 @@ let zstdCache: string | null | undefined;
 /** Absolute path of the zstd binary on PATH (WKS_ZSTD_PATH overrides), or null. Cached. */
 export function findZstd(env: NodeJS.ProcessEnv = process.env): string | null {
   if (zstdCache !== undefined) return zstdCache;
-  const candidates = env.WKS_ZSTD_PATH ? [env.WKS_ZSTD_PATH] : (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'zstd'));
+  const candidates = env.WKS_ZSTD_PATH
+    ? [env.WKS_ZSTD_PATH]
+    : (env.PATH ?? '')
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((d) => path.join(d, 'zstd'));
   zstdCache = null;
   for (const c of candidates) {
     try {
@@ -58,10 +63,14 @@ function childCodec(bin: string, args: string[], what: string): Duplex {
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 2000) stderr += d;
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   const failure = async (): Promise<Error | null> => {
     const { code, signal } = await exited;
-    return code === 0 ? null : new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
+    return code === 0
+      ? null
+      : new Error(`${what} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').pop() ?? ''}`);
   };
   const duplex = new Duplex({
     write(chunk: Buffer, _enc, cb) {

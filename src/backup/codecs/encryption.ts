@@ -63,9 +63,13 @@ export function keySourceFromConfig(config: Config): KeySource | null {
     try {
       text = readFileSync(enc.key_file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`cannot read the backup key file ${enc.key_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], {
-        hint: 'check BACKUP_ENCRYPTION_KEY_FILE (database.backup.encryption.key_file) and the file permissions',
-      });
+      throw new ConfigError(
+        `cannot read the backup key file ${enc.key_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        [],
+        {
+          hint: 'check BACKUP_ENCRYPTION_KEY_FILE (database.backup.encryption.key_file) and the file permissions',
+        },
+      );
     }
     return parseKeyText(text, `key file ${enc.key_file}`);
   }
@@ -82,10 +86,16 @@ export function missingKeyError(what: string): ConfigError {
 /** Derive the 32-byte key for a given kdf and salt. */
 export function deriveKey(src: KeySource, kdf: 'none' | 'scrypt', salt: Buffer | null): Buffer {
   if (kdf === 'none') {
-    if (src.kind !== 'raw') throw new ConfigError('this backup was encrypted with a raw 32-byte key, but a passphrase is configured', [], { hint: 'configure the original key (64 hex chars or base64 of 32 bytes)' });
+    if (src.kind !== 'raw')
+      throw new ConfigError('this backup was encrypted with a raw 32-byte key, but a passphrase is configured', [], {
+        hint: 'configure the original key (64 hex chars or base64 of 32 bytes)',
+      });
     return src.key;
   }
-  if (src.kind === 'raw') throw new ConfigError('this backup was encrypted with a passphrase, but a raw key is configured', [], { hint: 'configure the original passphrase' });
+  if (src.kind === 'raw')
+    throw new ConfigError('this backup was encrypted with a passphrase, but a raw key is configured', [], {
+      hint: 'configure the original passphrase',
+    });
   return scryptSync(src.passphrase, salt!, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
 }
 
@@ -120,7 +130,10 @@ function recordIv(prefix: Buffer, index: number): Buffer {
 }
 
 /** Prepare encryption for one backup: derives the key (fresh salt for passphrases) and returns the manifest parameters. */
-export function prepareEncryption(src: KeySource, chunk = DEFAULT_CHUNK): { key: Buffer; params: EncryptionParams; salt: Buffer } {
+export function prepareEncryption(
+  src: KeySource,
+  chunk = DEFAULT_CHUNK,
+): { key: Buffer; params: EncryptionParams; salt: Buffer } {
   const kdf = src.kind === 'raw' ? 'none' : 'scrypt';
   const salt = kdf === 'scrypt' ? randomBytes(16) : Buffer.alloc(16);
   const key = deriveKey(src, kdf, salt);
@@ -146,7 +159,12 @@ export class EncryptStream extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
 
-  constructor(private readonly key: Buffer, kdf: 'none' | 'scrypt', salt: Buffer, private readonly chunk = DEFAULT_CHUNK) {
+  constructor(
+    private readonly key: Buffer,
+    kdf: 'none' | 'scrypt',
+    salt: Buffer,
+    private readonly chunk = DEFAULT_CHUNK,
+  ) {
     super();
     this.header = buildHeader(kdf, chunk, salt, this.prefix);
     this.push(this.header);
@@ -228,15 +246,20 @@ export class DecryptStream extends Transform {
   }
 
   private open(rec: Buffer, final: boolean): void {
-    if (this.sawFinal) throw new DecryptError('data found after the final encrypted record (file was appended to or corrupted)');
-    const d = createDecipheriv('aes-256-gcm', this.key!, recordIv(this.prefix!, this.index), { authTagLength: TAG_LEN });
+    if (this.sawFinal)
+      throw new DecryptError('data found after the final encrypted record (file was appended to or corrupted)');
+    const d = createDecipheriv('aes-256-gcm', this.key!, recordIv(this.prefix!, this.index), {
+      authTagLength: TAG_LEN,
+    });
     d.setAAD(recordAad(this.header!, this.index, final));
     d.setAuthTag(rec.subarray(rec.length - TAG_LEN));
     let plain: Buffer;
     try {
       plain = Buffer.concat([d.update(rec.subarray(0, rec.length - TAG_LEN)), d.final()]);
     } catch {
-      throw new DecryptError(`authentication failed at encrypted record ${this.index} (the file is corrupted or truncated, or the key is wrong)`);
+      throw new DecryptError(
+        `authentication failed at encrypted record ${this.index} (the file is corrupted or truncated, or the key is wrong)`,
+      );
     }
     this.index++;
     if (final) this.sawFinal = true;
@@ -255,7 +278,8 @@ export class DecryptStream extends Transform {
         const kdfByte = h.readUInt8(8);
         if (kdfByte > 1) throw new DecryptError('unknown key derivation in the encrypted header');
         this.chunk = h.readUInt32BE(12);
-        if (this.chunk < 1024 || this.chunk > 64 * 1024 * 1024) throw new DecryptError('bad chunk size in the encrypted header');
+        if (this.chunk < 1024 || this.chunk > 64 * 1024 * 1024)
+          throw new DecryptError('bad chunk size in the encrypted header');
         this.header = Buffer.from(h);
         this.prefix = Buffer.from(h.subarray(32, 40));
         this.key = this.resolveKey(kdfByte === 1 ? 'scrypt' : 'none', Buffer.from(h.subarray(16, 32)));

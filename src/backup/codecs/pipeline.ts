@@ -60,7 +60,15 @@ export async function encodeTo(source: string | Readable, dest: string, opts: En
   const stages: Array<Transform | Duplex> = [raw];
   const c = compressor(opts.compression);
   if (c) stages.push(c);
-  if (opts.encryption) stages.push(new EncryptStream(opts.encryption.key, opts.encryption.params.kdf, opts.encryption.salt, opts.encryption.params.chunk_size));
+  if (opts.encryption)
+    stages.push(
+      new EncryptStream(
+        opts.encryption.key,
+        opts.encryption.params.kdf,
+        opts.encryption.salt,
+        opts.encryption.params.chunk_size,
+      ),
+    );
   stages.push(stored);
   const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: READ_HWM }) : source;
   const out = createWriteStream(dest, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM });
@@ -76,7 +84,11 @@ export async function hashFile(file: string, onBytes?: (n: number) => void): Pro
 }
 
 /** Resolve the key for an encrypted backup, checking the key id first for a clear "wrong key" message. */
-export function keyResolver(params: EncryptionParams, src: KeySource | null, what: string): (kdf: 'none' | 'scrypt', salt: Buffer) => Buffer {
+export function keyResolver(
+  params: EncryptionParams,
+  src: KeySource | null,
+  what: string,
+): (kdf: 'none' | 'scrypt', salt: Buffer) => Buffer {
   return (kdf, salt) => {
     if (!src) {
       throw new ConfigError(`${what} is encrypted and no encryption key is configured`, [], {
@@ -85,9 +97,13 @@ export function keyResolver(params: EncryptionParams, src: KeySource | null, wha
     }
     const key = deriveKey(src, kdf, salt);
     if (keyId(key) !== params.key_id) {
-      throw new ConfigError(`the configured encryption key is not the one ${what} was made with (key id ${keyId(key)} != ${params.key_id})`, [], {
-        hint: 'set BACKUP_ENCRYPTION_KEY to the key used when the backup was created',
-      });
+      throw new ConfigError(
+        `the configured encryption key is not the one ${what} was made with (key id ${keyId(key)} != ${params.key_id})`,
+        [],
+        {
+          hint: 'set BACKUP_ENCRYPTION_KEY to the key used when the backup was created',
+        },
+      );
     }
     return key;
   };
@@ -116,7 +132,10 @@ export async function decodeTo(stored: string, sink: string | Writable, opts: De
   const d = decompressor(opts.compression);
   if (d) stages.push(d);
   stages.push(rawH);
-  const out = typeof sink === 'string' ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM }) : sink;
+  const out =
+    typeof sink === 'string'
+      ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM })
+      : sink;
   await pipeline(createReadStream(stored, { highWaterMark: READ_HWM }), ...(stages as [Transform]), out);
   return { rawSize: rawH.bytes, rawSha256: rawH.digest(), storedSize: storedH.bytes, storedSha256: storedH.digest() };
 }

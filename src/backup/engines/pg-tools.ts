@@ -38,7 +38,9 @@ export function pgConn(config: Config): PgConn {
     try {
       u = new URL(p.url);
     } catch {
-      throw new DependencyError('PG_URL (database.postgresql.url) is not a valid URL', { hint: 'use postgres://user:password@host:5432/database' });
+      throw new DependencyError('PG_URL (database.postgresql.url) is not a valid URL', {
+        hint: 'use postgres://user:password@host:5432/database',
+      });
     }
     const password = u.password ? decodeURIComponent(u.password) : null;
     if (password) registerSecret(password);
@@ -52,11 +54,22 @@ export function pgConn(config: Config): PgConn {
     };
   }
   if (p.password) registerSecret(p.password);
-  return { host: p.host, port: p.port, database: p.database, user: p.user, password: p.password, sslmode: p.ssl ? 'require' : 'disable' };
+  return {
+    host: p.host,
+    port: p.port,
+    database: p.database,
+    user: p.user,
+    password: p.password,
+    sslmode: p.ssl ? 'require' : 'disable',
+  };
 }
 
 /** node-postgres client options for `conn`, connected to `database` (default conn.database). */
-export function clientOptions(conn: PgConn, database = conn.database, connectTimeoutMs = 5000): Record<string, unknown> {
+export function clientOptions(
+  conn: PgConn,
+  database = conn.database,
+  connectTimeoutMs = 5000,
+): Record<string, unknown> {
   return {
     host: conn.host,
     port: conn.port,
@@ -64,7 +77,11 @@ export function clientOptions(conn: PgConn, database = conn.database, connectTim
     user: conn.user ?? undefined,
     password: conn.password ?? undefined,
     // node-postgres cannot fall back like libpq's prefer/allow: those connect without TLS here.
-    ssl: ['disable', 'allow', 'prefer'].includes(conn.sslmode) ? false : conn.sslmode === 'require' ? { rejectUnauthorized: false } : true,
+    ssl: ['disable', 'allow', 'prefer'].includes(conn.sslmode)
+      ? false
+      : conn.sslmode === 'require'
+        ? { rejectUnauthorized: false }
+        : true,
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'wks-backup',
   };
@@ -104,7 +121,8 @@ const passEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/:/g,
  */
 export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanup: () => void } {
   const env: NodeJS.ProcessEnv = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_MESSAGES', 'TZ', 'TMPDIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_MESSAGES', 'TZ', 'TMPDIR'])
+    if (process.env[k] !== undefined) env[k] = process.env[k];
   env.PGHOST = conn.host;
   env.PGPORT = String(conn.port);
   env.PGDATABASE = conn.database;
@@ -149,10 +167,14 @@ export function toolPath(config: Config, name: 'pg_dump' | 'pg_restore'): string
   return 'pg_restore';
 }
 
-const envVarOf = (name: 'pg_dump' | 'pg_restore') => (name === 'pg_dump' ? 'PG_DUMP_PATH (database.postgresql.pg_dump_path)' : 'PG_RESTORE_PATH (database.postgresql.pg_restore_path)');
+const envVarOf = (name: 'pg_dump' | 'pg_restore') =>
+  name === 'pg_dump'
+    ? 'PG_DUMP_PATH (database.postgresql.pg_dump_path)'
+    : 'PG_RESTORE_PATH (database.postgresql.pg_restore_path)';
 
 /** The Debian/Ubuntu package that has the client tools of PostgreSQL `major`. */
-export const clientPackage = (major: number | null): string => (major ? `postgresql-client-${major}` : 'postgresql-client');
+export const clientPackage = (major: number | null): string =>
+  major ? `postgresql-client-${major}` : 'postgresql-client';
 
 /** Parse `pg_dump (PostgreSQL) 15.20 (Debian ...)` -> { version: '15.20', major: 15 }; 9.6.x -> major 9. */
 export function parseToolVersion(text: string): { version: string; major: number } | null {
@@ -173,7 +195,11 @@ export const serverMajor = (versionNum: number): number => Math.floor(versionNum
  * DependencyError (exit 1) in one line, with a hint naming the package and
  * PG_DUMP_PATH / PG_RESTORE_PATH, when it is missing, unrunnable or too old.
  */
-export async function resolveTool(config: Config, name: 'pg_dump' | 'pg_restore', serverMajorVersion?: number): Promise<PgTool> {
+export async function resolveTool(
+  config: Config,
+  name: 'pg_dump' | 'pg_restore',
+  serverMajorVersion?: number,
+): Promise<PgTool> {
   const bin = toolPath(config, name);
   const want = serverMajorVersion ?? null;
   const hint = `install ${clientPackage(want)} (apt-get install ${clientPackage(want)}), or point ${envVarOf(name)} at a ${name} of major version ${want ?? 'matching the server'} or newer`;
@@ -181,7 +207,10 @@ export async function resolveTool(config: Config, name: 'pg_dump' | 'pg_restore'
     let text = '';
     let child: ChildProcess;
     try {
-      child = spawn(bin, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      child = spawn(bin, ['--version'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      });
     } catch (err) {
       resolve({ code: null, text, err: err as NodeJS.ErrnoException });
       return;
@@ -192,25 +221,38 @@ export async function resolveTool(config: Config, name: 'pg_dump' | 'pg_restore'
     child.on('close', (code) => resolve({ code, text }));
   });
   if (out.err) {
-    const why = out.err.code === 'ENOENT' ? 'not found' : out.err.code === 'EACCES' ? 'not executable' : out.err.message;
-    throw new DependencyError(`${name} ${why}${bin !== name ? ` at ${bin}` : ' on PATH'}; it is needed for PostgreSQL backups`, { hint, details: { tool: name, path: bin } });
+    const why =
+      out.err.code === 'ENOENT' ? 'not found' : out.err.code === 'EACCES' ? 'not executable' : out.err.message;
+    throw new DependencyError(
+      `${name} ${why}${bin !== name ? ` at ${bin}` : ' on PATH'}; it is needed for PostgreSQL backups`,
+      { hint, details: { tool: name, path: bin } },
+    );
   }
   const v = parseToolVersion(out.text);
   if (out.code !== 0 || !v) {
-    throw new DependencyError(`${bin} --version did not report a PostgreSQL version (exit ${out.code}): ${redactText(out.text.trim().split('\n')[0] ?? '')}`, { hint, details: { tool: name, path: bin } });
+    throw new DependencyError(
+      `${bin} --version did not report a PostgreSQL version (exit ${out.code}): ${redactText(out.text.trim().split('\n')[0] ?? '')}`,
+      { hint, details: { tool: name, path: bin } },
+    );
   }
   if (want !== null && v.major < want) {
-    throw new DependencyError(`${name} ${v.version} is older than the PostgreSQL ${want} server; it cannot ${name === 'pg_dump' ? 'dump' : 'restore'} it`, {
-      hint,
-      details: { tool: name, path: bin, tool_version: v.version, server_major: want },
-    });
+    throw new DependencyError(
+      `${name} ${v.version} is older than the PostgreSQL ${want} server; it cannot ${name === 'pg_dump' ? 'dump' : 'restore'} it`,
+      {
+        hint,
+        details: { tool: name, path: bin, tool_version: v.version, server_major: want },
+      },
+    );
   }
   return { name, bin, version: v.version, major: v.major };
 }
 
 /** The tail of a child's stderr, one line for an error message, secrets redacted. */
 export function stderrSummary(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errs = lines.filter((l) => /error|fatal|could not|failed/i.test(l));
   const pick = (errs.length ? errs : lines).slice(0, 2).join(' / ');
   return redactText(pick.length > 400 ? `${pick.slice(0, 400)}...` : pick) || '(no message)';
@@ -224,7 +266,11 @@ export interface RunResult {
 }
 
 /** Run a tool to completion, collecting (bounded) output. Never throws for a non-zero exit; rejects only when it cannot start. */
-export function runTool(bin: string, args: string[], opts: SpawnOptions & { env: NodeJS.ProcessEnv; maxOutput?: number }): Promise<RunResult> {
+export function runTool(
+  bin: string,
+  args: string[],
+  opts: SpawnOptions & { env: NodeJS.ProcessEnv; maxOutput?: number },
+): Promise<RunResult> {
   const max = opts.maxOutput ?? 4 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -31,12 +31,29 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Config } from '../../config/index.js';
-import { ConflictError, DependencyError, NotFoundError, OperationError, UsageError, VerificationError, WksError } from '../../errors.js';
+import {
+  ConflictError,
+  DependencyError,
+  NotFoundError,
+  OperationError,
+  UsageError,
+  VerificationError,
+  WksError,
+} from '../../errors.js';
 import { ownedTempPath, removeQuietly } from '../files.js';
 import { pidAlive, sleep } from '../../util/process.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
-import { childEnvironment, clientOptions, pgConn, resolveTool, runTool, serverMajor, stderrSummary, type PgConn } from './pg-tools.js';
+import {
+  childEnvironment,
+  clientOptions,
+  pgConn,
+  resolveTool,
+  runTool,
+  serverMajor,
+  stderrSummary,
+  type PgConn,
+} from './pg-tools.js';
 import { quoteIdent } from '../../db/sql.js';
 import { describePostgres } from '../../db/postgres.js';
 
@@ -78,7 +95,9 @@ function connectError(err: unknown, conn: PgConn, database: string): WksError {
   }
   return new DependencyError(`cannot connect to PostgreSQL at ${where}: ${e?.message ?? String(err)}`, {
     cause: err,
-    hint: e?.code?.startsWith('28') ? 'check PG_USER / PG_PASSWORD (or PG_URL)' : 'is PostgreSQL running and reachable? check PG_HOST / PG_PORT (or PG_URL) and PG_SSL',
+    hint: e?.code?.startsWith('28')
+      ? 'check PG_USER / PG_PASSWORD (or PG_URL)'
+      : 'is PostgreSQL running and reachable? check PG_HOST / PG_PORT (or PG_URL) and PG_SSL',
   });
 }
 
@@ -91,7 +110,7 @@ async function connect(conn: PgConn, database = conn.database): Promise<Client> 
   });
   try {
     await c.connect();
-    await c.query("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET lock_timeout = 0");
+    await c.query('SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET lock_timeout = 0');
   } catch (err) {
     await c.end().catch(() => {});
     throw connectError(err, conn, database);
@@ -112,11 +131,17 @@ async function connectMaintenance(conn: PgConn, avoid: string[] = []): Promise<C
       throw err;
     }
   }
-  throw last instanceof WksError ? last : new DependencyError('no maintenance database (postgres, template1) to connect to', { hint: 'create the `postgres` database' });
+  throw last instanceof WksError
+    ? last
+    : new DependencyError('no maintenance database (postgres, template1) to connect to', {
+        hint: 'create the `postgres` database',
+      });
 }
 
 async function serverVersion(c: Client): Promise<{ num: number; text: string }> {
-  const r = await c.query<{ num: string; v: string }>("SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v");
+  const r = await c.query<{ num: string; v: string }>(
+    "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS v",
+  );
   return { num: Number(r.rows[0]!.num), text: String(r.rows[0]!.v).split(' ')[0]! };
 }
 
@@ -133,11 +158,18 @@ export async function listTables(c: Client): Promise<Array<{ key: string; schema
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
      ORDER BY 1, 2`);
-  return r.rows.map((t) => ({ key: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`, schema: t.schema, name: t.name }));
+  return r.rows.map((t) => ({
+    key: t.schema === 'public' ? t.name : `${t.schema}.${t.name}`,
+    schema: t.schema,
+    name: t.name,
+  }));
 }
 
 /** Exact per-table row counts (count(*) each), in the client's current transaction/snapshot. */
-export async function countRows(c: Client, tables?: Array<{ key: string; schema: string; name: string }>): Promise<Record<string, number>> {
+export async function countRows(
+  c: Client,
+  tables?: Array<{ key: string; schema: string; name: string }>,
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of tables ?? (await listTables(c))) {
     const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
@@ -150,7 +182,9 @@ export async function countRows(c: Client, tables?: Array<{ key: string; schema:
 async function schemaVersionIn(c: Client): Promise<string | null> {
   const t = await c.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS x");
   if (!t.rows[0]?.x) return null;
-  const cols = await c.query<{ name: string }>("SELECT attname AS name FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass AND attnum > 0 AND NOT attisdropped");
+  const cols = await c.query<{ name: string }>(
+    "SELECT attname AS name FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass AND attnum > 0 AND NOT attisdropped",
+  );
   const dirty = cols.rows.some((r) => r.name === 'dirty') ? ' WHERE NOT dirty' : '';
   const r = await c.query<{ version: string }>(`SELECT version::text AS version FROM schema_migrations${dirty}`);
   const versions = r.rows.map((x) => x.version).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -184,7 +218,10 @@ async function dropDatabase(c: Client, name: string, log?: LogFn): Promise<void>
   } catch (err) {
     if ((err as { code?: string }).code === '42601') {
       // PostgreSQL < 13 has no WITH (FORCE).
-      await c.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+      await c.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [name],
+      );
       await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}`);
     } else {
       log?.('warn', `could not drop the temporary database ${name}: ${(err as Error).message}; drop it by hand`);
@@ -194,7 +231,9 @@ async function dropDatabase(c: Client, name: string, log?: LogFn): Promise<void>
 
 /** Drop databases left by wks runs on this host whose process died (crashed verify/restore). Returns their names. */
 export async function sweepTempDatabases(c: Client, log?: LogFn): Promise<string[]> {
-  const r = await c.query<{ datname: string; c: string }>("SELECT datname, shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'wks:%'");
+  const r = await c.query<{ datname: string; c: string }>(
+    "SELECT datname, shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'wks:%'",
+  );
   const dropped: string[] = [];
   for (const row of r.rows) {
     const m = /^wks:(scratch|new|old):(.*):(\d+)$/.exec(row.c);
@@ -207,9 +246,17 @@ export async function sweepTempDatabases(c: Client, log?: LogFn): Promise<string
 }
 
 /** CREATE DATABASE `name` from template0, with the encoding/locale/owner given (falls back to the server defaults if the locale is unknown here). */
-async function createDatabase(c: Client, name: string, like: { encoding?: string; collate?: string; ctype?: string; owner?: string }, role: Role): Promise<void> {
+async function createDatabase(
+  c: Client,
+  name: string,
+  like: { encoding?: string; collate?: string; ctype?: string; owner?: string },
+  role: Role,
+): Promise<void> {
   const owner = like.owner ? ` OWNER ${quoteIdent(like.owner)}` : '';
-  const full = like.encoding && like.collate && like.ctype ? ` ENCODING ${ql(like.encoding)} LC_COLLATE ${ql(like.collate)} LC_CTYPE ${ql(like.ctype)}` : '';
+  const full =
+    like.encoding && like.collate && like.ctype
+      ? ` ENCODING ${ql(like.encoding)} LC_COLLATE ${ql(like.collate)} LC_CTYPE ${ql(like.ctype)}`
+      : '';
   try {
     await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${full}${owner}`);
   } catch (err) {
@@ -221,7 +268,14 @@ async function createDatabase(c: Client, name: string, like: { encoding?: string
 
 /** Other sessions connected to `database`, described for an operator. */
 async function sessionsOn(c: Client, database: string): Promise<Array<{ pid: number; text: string }>> {
-  const r = await c.query<{ pid: number; usename: string | null; application_name: string | null; client_addr: string | null; state: string | null; backend_start: Date | null }>(
+  const r = await c.query<{
+    pid: number;
+    usename: string | null;
+    application_name: string | null;
+    client_addr: string | null;
+    state: string | null;
+    backend_start: Date | null;
+  }>(
     'SELECT pid, usename, application_name, host(client_addr) AS client_addr, state, backend_start FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY backend_start',
     [database],
   );
@@ -232,11 +286,17 @@ async function sessionsOn(c: Client, database: string): Promise<Array<{ pid: num
 }
 
 function inUseError(database: string, sessions: Array<{ pid: number; text: string }>): ConflictError {
-  const shown = sessions.slice(0, 5).map((s) => s.text).join('; ');
-  return new ConflictError(`the database ${database} has ${sessions.length} other session(s): ${shown}${sessions.length > 5 ? '; ...' : ''}`, {
-    hint: 'stop the application and `wks serve` first, or pass --force to terminate these sessions and restore anyway',
-    details: { sessions: sessions.map((s) => s.pid) },
-  });
+  const shown = sessions
+    .slice(0, 5)
+    .map((s) => s.text)
+    .join('; ');
+  return new ConflictError(
+    `the database ${database} has ${sessions.length} other session(s): ${shown}${sessions.length > 5 ? '; ...' : ''}`,
+    {
+      hint: 'stop the application and `wks serve` first, or pass --force to terminate these sessions and restore anyway',
+      details: { sessions: sessions.map((s) => s.pid) },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +311,8 @@ async function restoreTool(config: Config, manifest: Manifest, serverMajorVersio
 /** `pg_restore --list`: the archive's table of contents. Returns the failed/ok check. */
 async function listArchive(bin: string, image: string, manifest: Manifest): Promise<VerifyCheck> {
   const r = await runTool(bin, ['--list', image], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
-  if (r.code !== 0) return { name: 'integrity', ok: false, detail: `pg_restore --list failed: ${stderrSummary(r.stderr)}` };
+  if (r.code !== 0)
+    return { name: 'integrity', ok: false, detail: `pg_restore --list failed: ${stderrSummary(r.stderr)}` };
   const entries = r.stdout.split('\n').filter((l) => /^\d+;/.test(l));
   const data = new Set<string>();
   for (const l of entries) {
@@ -260,13 +321,29 @@ async function listArchive(bin: string, image: string, manifest: Manifest): Prom
   }
   // Every table the manifest counted has a data entry (names with spaces are not parsed reliably: skipped).
   const missing = Object.keys(manifest.row_counts ?? {}).filter((t) => /^[A-Za-z0-9_.$]+$/.test(t) && !data.has(t));
-  if (missing.length) return { name: 'integrity', ok: false, detail: `pg_restore --list: no data entry for ${missing.slice(0, 5).join(', ')}` };
-  if (!/Format: CUSTOM/.test(r.stdout)) return { name: 'integrity', ok: false, detail: 'pg_restore --list: not a custom-format archive' };
-  return { name: 'integrity', ok: true, detail: `pg_restore --list: ${entries.length} entries, ${data.size} table data` };
+  if (missing.length)
+    return {
+      name: 'integrity',
+      ok: false,
+      detail: `pg_restore --list: no data entry for ${missing.slice(0, 5).join(', ')}`,
+    };
+  if (!/Format: CUSTOM/.test(r.stdout))
+    return { name: 'integrity', ok: false, detail: 'pg_restore --list: not a custom-format archive' };
+  return {
+    name: 'integrity',
+    ok: true,
+    detail: `pg_restore --list: ${entries.length} entries, ${data.size} table data`,
+  };
 }
 
 /** pg_restore `image` into `database` (exit on the first error). Throws OperationError naming pg_restore's message. */
-async function pgRestoreInto(bin: string, conn: PgConn, database: string, image: string, opts: { noOwner: boolean; jobs: number }): Promise<void> {
+async function pgRestoreInto(
+  bin: string,
+  conn: PgConn,
+  database: string,
+  image: string,
+  opts: { noOwner: boolean; jobs: number },
+): Promise<void> {
   const ce = childEnvironment(conn);
   try {
     const args = ['--exit-on-error', '--no-password', `--jobs=${opts.jobs}`, `--dbname=${database}`];
@@ -274,9 +351,12 @@ async function pgRestoreInto(bin: string, conn: PgConn, database: string, image:
     args.push(image);
     const r = await runTool(bin, args, { env: ce.env, maxOutput: 64 * 1024 });
     if (r.code !== 0) {
-      throw new OperationError(`pg_restore into ${database} failed${r.signal ? ` (${r.signal})` : ` (exit ${r.code})`}: ${stderrSummary(r.stderr)}`, {
-        hint: 'see the message above; missing roles can be created first, or the archive checked with `wks backup verify --deep`',
-      });
+      throw new OperationError(
+        `pg_restore into ${database} failed${r.signal ? ` (${r.signal})` : ` (exit ${r.code})`}: ${stderrSummary(r.stderr)}`,
+        {
+          hint: 'see the message above; missing roles can be created first, or the archive checked with `wks backup verify --deep`',
+        },
+      );
     }
   } finally {
     ce.cleanup();
@@ -310,14 +390,21 @@ export const postgresEngine: BackupEngine = {
       const snapshotId = String((await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s);
       const schemaVersion = await schemaVersionIn(client);
       const tables = await listTables(client);
-      log?.('debug', `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`);
+      log?.(
+        'debug',
+        `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`,
+      );
 
       ce = childEnvironment(conn);
       const env = ce;
-      const child = (await import('node:child_process')).spawn(dump.bin, ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`], {
-        env: env.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = (await import('node:child_process')).spawn(
+        dump.bin,
+        ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`],
+        {
+          env: env.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         if (stderr.length < 64 * 1024) stderr += d;
@@ -341,14 +428,23 @@ export const postgresEngine: BackupEngine = {
             exited,
             counting.catch((err) => {
               child.kill('SIGTERM');
-              throw new OperationError(`counting rows in the backup snapshot failed: ${(err as Error).message}`, { cause: err });
+              throw new OperationError(`counting rows in the backup snapshot failed: ${(err as Error).message}`, {
+                cause: err,
+              });
             }),
           ]);
-          if (ex.err) throw new OperationError(`cannot run ${dump.bin}: ${ex.err.message}`, { cause: ex.err, hint: 'set PG_DUMP_PATH to a working pg_dump' });
-          if (ex.code !== 0) {
-            throw new OperationError(`pg_dump failed${ex.signal ? ` (${ex.signal})` : ` (exit ${ex.code})`}: ${stderrSummary(stderr)}`, {
-              hint: 'see pg_dump\'s message; a permission error needs a role that can read every table (e.g. the owner, or pg_read_all_data)',
+          if (ex.err)
+            throw new OperationError(`cannot run ${dump.bin}: ${ex.err.message}`, {
+              cause: ex.err,
+              hint: 'set PG_DUMP_PATH to a working pg_dump',
             });
+          if (ex.code !== 0) {
+            throw new OperationError(
+              `pg_dump failed${ex.signal ? ` (${ex.signal})` : ` (exit ${ex.code})`}: ${stderrSummary(stderr)}`,
+              {
+                hint: "see pg_dump's message; a permission error needs a role that can read every table (e.g. the owner, or pg_read_all_data)",
+              },
+            );
           }
           await client.query('COMMIT');
         } finally {
@@ -401,11 +497,20 @@ export const postgresEngine: BackupEngine = {
       if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
       await sweepTempDatabases(admin, log);
       const d = manifest.engine_details ?? {};
-      await createDatabase(admin, scratch, { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string }, 'scratch');
+      await createDatabase(
+        admin,
+        scratch,
+        { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string },
+        'scratch',
+      );
       try {
         await pgRestoreInto(tool.bin, conn, scratch, imagePath, { noOwner: true, jobs: RESTORE_JOBS });
       } catch (err) {
-        checks[0] = { name: 'integrity', ok: false, detail: `restore into a scratch database failed: ${(err as Error).message.replace(/^pg_restore into \S+ failed/, 'pg_restore')}` };
+        checks[0] = {
+          name: 'integrity',
+          ok: false,
+          detail: `restore into a scratch database failed: ${(err as Error).message.replace(/^pg_restore into \S+ failed/, 'pg_restore')}`,
+        };
         return checks;
       }
       checks[0] = { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` };
@@ -417,7 +522,11 @@ export const postgresEngine: BackupEngine = {
         await sc.end().catch(() => {});
       }
       const diffs = diffCounts(manifest.row_counts ?? {}, counts);
-      checks.push({ name: 'row_counts', ok: diffs.length === 0, detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match` });
+      checks.push({
+        name: 'row_counts',
+        ok: diffs.length === 0,
+        detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
+      });
       return checks;
     } finally {
       await dropDatabase(admin, scratch, log);
@@ -429,7 +538,9 @@ export const postgresEngine: BackupEngine = {
     const conn = pgConn(config);
     const name = to ?? conn.database;
     if (!name || Buffer.byteLength(name) > 63 || /[/\\\0]/.test(name)) {
-      throw new UsageError(`"${name}" is not a PostgreSQL database name`, { hint: 'give --to-database a name of at most 63 bytes, without slashes' });
+      throw new UsageError(`"${name}" is not a PostgreSQL database name`, {
+        hint: 'give --to-database a name of at most 63 bytes, without slashes',
+      });
     }
     const admin = await connectMaintenance(conn, [name]);
     try {
@@ -477,15 +588,28 @@ export const postgresEngine: BackupEngine = {
 
       // Same encoding/locale/owner as the database being replaced (or as recorded at backup time).
       const old = t.exists
-        ? (await admin.query<{ encoding: string; collate: string; ctype: string; owner: string; comment: string | null }>(
-            `SELECT pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype, r.rolname AS owner, shobj_description(d.oid, 'pg_database') AS comment
+        ? (
+            await admin.query<{
+              encoding: string;
+              collate: string;
+              ctype: string;
+              owner: string;
+              comment: string | null;
+            }>(
+              `SELECT pg_encoding_to_char(d.encoding) AS encoding, d.datcollate AS collate, d.datctype AS ctype, r.rolname AS owner, shobj_description(d.oid, 'pg_database') AS comment
                FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = $1`,
-            [t.location],
-          )).rows[0]
+              [t.location],
+            )
+          ).rows[0]
         : undefined;
       const d = manifest.engine_details ?? {};
       fresh = tempDbName(t.location, 'new');
-      await createDatabase(admin, fresh, old ?? { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string }, 'new');
+      await createDatabase(
+        admin,
+        fresh,
+        old ?? { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string },
+        'new',
+      );
       if (old) await copyDatabaseSettings(admin, t.location, fresh, log);
       log?.('debug', `pg_restore ${tool.version} into ${fresh} (${RESTORE_JOBS} jobs)`);
       await pgRestoreInto(tool.bin, conn, fresh, image, { noOwner: false, jobs: RESTORE_JOBS });
@@ -502,13 +626,18 @@ export const postgresEngine: BackupEngine = {
       }
       const diffs = diffCounts(manifest.row_counts ?? {}, counts);
       if (diffs.length) {
-        throw new VerificationError(`the restored copy of ${manifest.id} does not match its manifest: ${diffs.slice(0, 3).join('; ')}; ${t.description} was not replaced`, {
-          hint: 'verify the backup with `wks backup verify --deep`, or restore another one',
-        });
+        throw new VerificationError(
+          `the restored copy of ${manifest.id} does not match its manifest: ${diffs.slice(0, 3).join('; ')}; ${t.description} was not replaced`,
+          {
+            hint: 'verify the backup with `wks backup verify --deep`, or restore another one',
+          },
+        );
       }
       await swapIn(admin, t, fresh, old?.comment ?? null, !!opts.force, log);
       fresh = null;
-      return { integrity: `ok (pg_restore into a new database; ${Object.keys(counts).length} tables, row counts match the manifest)` };
+      return {
+        integrity: `ok (pg_restore into a new database; ${Object.keys(counts).length} tables, row counts match the manifest)`,
+      };
     } finally {
       removeQuietly(image);
       if (fresh) await dropDatabase(admin, fresh, log);
@@ -532,12 +661,21 @@ export const postgresEngine: BackupEngine = {
         return null;
       }
       // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
-      const stale = await c.query("UPDATE backup_log SET status = 'failed', completed_at = $1, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'", [row.startedAt]);
+      const stale = await c.query(
+        "UPDATE backup_log SET status = 'failed', completed_at = $1, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'",
+        [row.startedAt],
+      );
       if (stale.rowCount) log?.('info', `marked ${stale.rowCount} interrupted backup_log row(s) as failed`);
-      const r = await c.query<{ id: string }>("INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, 'in_progress') RETURNING id", [row.type, row.filePath, row.startedAt]);
+      const r = await c.query<{ id: string }>(
+        "INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES ($1, $2, $3, 'in_progress') RETURNING id",
+        [row.type, row.filePath, row.startedAt],
+      );
       return Number(r.rows[0]!.id);
     } catch (err) {
-      log?.(err instanceof NotFoundError ? 'debug' : 'warn', `could not write the backup_log row: ${(err as Error).message}`);
+      log?.(
+        err instanceof NotFoundError ? 'debug' : 'warn',
+        `could not write the backup_log row: ${(err as Error).message}`,
+      );
       return null;
     } finally {
       await c?.end().catch(() => {});
@@ -548,14 +686,10 @@ export const postgresEngine: BackupEngine = {
     let c: Client | undefined;
     try {
       c = await connect(pgConn(config));
-      await c.query('UPDATE backup_log SET status = $1, completed_at = $2, file_size_bytes = $3, checksum = $4, error_message = $5 WHERE id = $6', [
-        row.status,
-        row.completedAt,
-        row.sizeBytes ?? null,
-        row.checksum ?? null,
-        row.error ?? null,
-        rowId,
-      ]);
+      await c.query(
+        'UPDATE backup_log SET status = $1, completed_at = $2, file_size_bytes = $3, checksum = $4, error_message = $5 WHERE id = $6',
+        [row.status, row.completedAt, row.sizeBytes ?? null, row.checksum ?? null, row.error ?? null, rowId],
+      );
     } catch (err) {
       log?.('warn', `could not update the backup_log row: ${(err as Error).message}`);
     } finally {
@@ -580,7 +714,9 @@ async function copyDatabaseSettings(c: Client, from: string, to: string, log?: L
     for (const row of settings.rows) {
       for (const kv of row.setconfig ?? []) {
         const i = kv.indexOf('=');
-        const prefix = row.role ? `ALTER ROLE ${quoteIdent(row.role)} IN DATABASE ${quoteIdent(to)}` : `ALTER DATABASE ${quoteIdent(to)}`;
+        const prefix = row.role
+          ? `ALTER ROLE ${quoteIdent(row.role)} IN DATABASE ${quoteIdent(to)}`
+          : `ALTER DATABASE ${quoteIdent(to)}`;
         await c.query(`${prefix} SET ${quoteIdent(kv.slice(0, i))} = ${ql(kv.slice(i + 1))}`);
       }
     }
@@ -592,11 +728,16 @@ async function copyDatabaseSettings(c: Client, from: string, to: string, log?: L
     if (acl.rows.length) {
       await c.query(`REVOKE ALL ON DATABASE ${quoteIdent(to)} FROM PUBLIC`);
       for (const a of acl.rows) {
-        await c.query(`GRANT ${a.privilege_type} ON DATABASE ${quoteIdent(to)} TO ${a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee)}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`);
+        await c.query(
+          `GRANT ${a.privilege_type} ON DATABASE ${quoteIdent(to)} TO ${a.grantee === null ? 'PUBLIC' : quoteIdent(a.grantee)}${a.is_grantable ? ' WITH GRANT OPTION' : ''}`,
+        );
       }
     }
   } catch (err) {
-    log?.('warn', `could not copy the database-level settings/grants of ${from}: ${(err as Error).message}; re-apply them by hand`);
+    log?.(
+      'warn',
+      `could not copy the database-level settings/grants of ${from}: ${(err as Error).message}; re-apply them by hand`,
+    );
   }
 }
 
@@ -607,7 +748,14 @@ async function copyDatabaseSettings(c: Client, from: string, to: string, log?: L
  * terminated first (retried: a client may reconnect in between); without it a
  * session that appeared since the check is a ConflictError and nothing changes.
  */
-async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComment: string | null, force: boolean, log?: LogFn): Promise<void> {
+async function swapIn(
+  admin: Client,
+  t: PgRestoreTarget,
+  fresh: string,
+  oldComment: string | null,
+  force: boolean,
+  log?: LogFn,
+): Promise<void> {
   if (!t.exists) {
     await admin.query('BEGIN');
     try {
@@ -625,22 +773,31 @@ async function swapIn(admin: Client, t: PgRestoreTarget, fresh: string, oldComme
     const sessions = await sessionsOn(admin, t.location);
     if (sessions.length) {
       if (!force) throw inUseError(t.location, sessions);
-      log?.('warn', `terminating ${sessions.length} session(s) on ${t.location} (--force): ${sessions.map((s) => s.text).join('; ')}`);
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [t.location]);
+      log?.(
+        'warn',
+        `terminating ${sessions.length} session(s) on ${t.location} (--force): ${sessions.map((s) => s.text).join('; ')}`,
+      );
+      await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [t.location],
+      );
       await sleep(100);
     }
     try {
       await admin.query('BEGIN');
       await admin.query(`ALTER DATABASE ${quoteIdent(t.location)} RENAME TO ${quoteIdent(aside)}`);
       await admin.query(`ALTER DATABASE ${quoteIdent(fresh)} RENAME TO ${quoteIdent(t.location)}`);
-      await admin.query(`COMMENT ON DATABASE ${quoteIdent(t.location)} IS ${oldComment === null ? 'NULL' : ql(oldComment)}`);
+      await admin.query(
+        `COMMENT ON DATABASE ${quoteIdent(t.location)} IS ${oldComment === null ? 'NULL' : ql(oldComment)}`,
+      );
       await admin.query(`COMMENT ON DATABASE ${quoteIdent(aside)} IS ${ql(marker('old'))}`);
       await admin.query('COMMIT');
       break;
     } catch (err) {
       await admin.query('ROLLBACK').catch(() => {});
       if ((err as { code?: string }).code === '55006' && attempt < 10) continue; // object_in_use: a session (re)connected
-      if ((err as { code?: string }).code === '55006') throw inUseError(t.location, await sessionsOn(admin, t.location));
+      if ((err as { code?: string }).code === '55006')
+        throw inUseError(t.location, await sessionsOn(admin, t.location));
       throw err;
     }
   }

@@ -8,7 +8,16 @@
  * file that can be opened read-only without -wal/-shm; restore puts the
  * source's journal mode back.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, renameSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  renameSync,
+  chmodSync,
+} from 'node:fs';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -42,17 +51,25 @@ const CACHE_KIB = 4096;
 
 /** `YYYY-MM-DD HH:MM:SS` in UTC, the way SQLite's CURRENT_TIMESTAMP stores times. */
 export function sqliteTime(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, '');
 }
 
 function userTables(db: DB): string[] {
-  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+  return (
+    db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .all() as Array<{ name: string }>
+  ).map((r) => r.name);
 }
 
 /** Per-table row counts of an open database. */
 export function countRows(db: DB): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const t of userTables(db)) out[t] = Number((db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).get() as { n: number }).n);
+  for (const t of userTables(db))
+    out[t] = Number((db.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).get() as { n: number }).n);
   return out;
 }
 
@@ -133,7 +150,10 @@ export const sqliteEngine: BackupEngine = {
     try {
       src = new Database(file, { readonly: true, fileMustExist: true });
     } catch (err) {
-      throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, { cause: err, hint: 'check that DATABASE_PATH points to a readable SQLite database' });
+      throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'check that DATABASE_PATH points to a readable SQLite database',
+      });
     }
     let journalMode = 'unknown';
     let pageSize = 0;
@@ -156,9 +176,22 @@ export const sqliteEngine: BackupEngine = {
       src.exec('COMMIT');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_WRITE' || /disk is full|SQLITE_FULL/i.test((err as Error).message)) throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new OperationError(`cannot back up ${file}: ${(err as Error).message}`, { cause: err, hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)' });
-      if (code === 'SQLITE_BUSY') throw new ConflictError(`the database ${file} stayed locked for ${config.database.busy_timeout_ms} ms`, { cause: err, hint: 'retry; use WAL mode so backups never wait for writers' });
+      if (
+        code === 'SQLITE_FULL' ||
+        code === 'SQLITE_IOERR_WRITE' ||
+        /disk is full|SQLITE_FULL/i.test((err as Error).message)
+      )
+        throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
+        throw new OperationError(`cannot back up ${file}: ${(err as Error).message}`, {
+          cause: err,
+          hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)',
+        });
+      if (code === 'SQLITE_BUSY')
+        throw new ConflictError(`the database ${file} stayed locked for ${config.database.busy_timeout_ms} ms`, {
+          cause: err,
+          hint: 'retry; use WAL mode so backups never wait for writers',
+        });
       throw err;
     } finally {
       src.close();
@@ -181,7 +214,8 @@ export const sqliteEngine: BackupEngine = {
       };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'SQLITE_FULL' || code?.startsWith('SQLITE_IOERR')) throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
+      if (code === 'SQLITE_FULL' || code?.startsWith('SQLITE_IOERR'))
+        throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
       throw err;
     } finally {
       img.close();
@@ -199,7 +233,11 @@ export const sqliteEngine: BackupEngine = {
       const rows = db.pragma(pragma) as Array<Record<string, string>>;
       const msgs = rows.map((r) => Object.values(r)[0]);
       const ok = msgs.length === 1 && msgs[0] === 'ok';
-      checks.push({ name: 'integrity', ok, detail: ok ? `PRAGMA ${pragma}: ok` : `PRAGMA ${pragma}: ${msgs.slice(0, 3).join('; ')}` });
+      checks.push({
+        name: 'integrity',
+        ok,
+        detail: ok ? `PRAGMA ${pragma}: ok` : `PRAGMA ${pragma}: ${msgs.slice(0, 3).join('; ')}`,
+      });
       if (!ok) return checks;
       const counts = countRows(db);
       const want = manifest.row_counts ?? {};
@@ -207,7 +245,11 @@ export const sqliteEngine: BackupEngine = {
       for (const t of new Set([...Object.keys(want), ...Object.keys(counts)])) {
         if (want[t] !== counts[t]) diffs.push(`${t}: manifest ${want[t] ?? 'absent'}, image ${counts[t] ?? 'absent'}`);
       }
-      checks.push({ name: 'row_counts', ok: diffs.length === 0, detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match` });
+      checks.push({
+        name: 'row_counts',
+        ok: diffs.length === 0,
+        detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
+      });
     } catch (err) {
       checks.push({ name: 'integrity', ok: false, detail: `cannot open the image: ${(err as Error).message}` });
     } finally {
@@ -228,12 +270,19 @@ export const sqliteEngine: BackupEngine = {
     if (target.live) {
       // `wks serve` on SQLite holds a file lease beside the database (src/serve/leader.ts).
       try {
-        const lease = JSON.parse(readFileSync(`${f}.serve.lock`, 'utf8')) as { pid?: number; host?: string; expiresAt?: number };
+        const lease = JSON.parse(readFileSync(`${f}.serve.lock`, 'utf8')) as {
+          pid?: number;
+          host?: string;
+          expiresAt?: number;
+        };
         const here = lease.host === hostname();
         if ((lease.expiresAt ?? 0) > Date.now() && (!here || pidAlive(lease.pid ?? 0))) {
-          throw new ConflictError(`\`wks serve\` is running against ${f} (pid ${lease.pid ?? '?'} on ${lease.host ?? '?'})`, {
-            hint: 'stop `wks serve` (and the application) first, or pass --force to restore anyway',
-          });
+          throw new ConflictError(
+            `\`wks serve\` is running against ${f} (pid ${lease.pid ?? '?'} on ${lease.host ?? '?'})`,
+            {
+              hint: 'stop `wks serve` (and the application) first, or pass --force to restore anyway',
+            },
+          );
         }
       } catch (err) {
         if (err instanceof ConflictError) throw err;
@@ -256,7 +305,10 @@ export const sqliteEngine: BackupEngine = {
       db.exec('ROLLBACK');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code?.startsWith('SQLITE_BUSY')) {
-        throw new ConflictError(`the database ${f} is locked by another process`, { hint: 'stop the application and `wks serve` first, or pass --force', cause: err });
+        throw new ConflictError(`the database ${f} is locked by another process`, {
+          hint: 'stop the application and `wks serve` first, or pass --force',
+          cause: err,
+        });
       }
       // A damaged live database is exactly what restore is for: do not refuse.
     } finally {
@@ -269,7 +321,8 @@ export const sqliteEngine: BackupEngine = {
     const dir = path.dirname(f);
     if (!existsSync(dir)) {
       // Emergency restore onto a new host: create the configured database's directory; a --to typo is an error.
-      if (!target.live) throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
+      if (!target.live)
+        throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
       mkdirSync(dir, { recursive: true });
     }
     const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
@@ -280,7 +333,8 @@ export const sqliteEngine: BackupEngine = {
       try {
         pending = (await decode(tmp))?.settled;
       } catch (err) {
-        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw fsError(err, `cannot write the restored database beside ${f}`);
+        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? ''))
+          throw fsError(err, `cannot write the restored database beside ${f}`);
         throw err;
       }
       // `decode` proved the new file's bytes equal the verified image (sha256), so its
@@ -292,8 +346,14 @@ export const sqliteEngine: BackupEngine = {
         try {
           img.pragma(`cache_size = -${CACHE_KIB}`);
           if (deep) {
-            const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map((r) => Object.values(r)[0]);
-            if (rows.length !== 1 || rows[0] !== 'ok') throw new OperationError(`the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`, { hint: 'restore another backup (`wks backup list`)' });
+            const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map(
+              (r) => Object.values(r)[0],
+            );
+            if (rows.length !== 1 || rows[0] !== 'ok')
+              throw new OperationError(
+                `the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`,
+                { hint: 'restore another backup (`wks backup list`)' },
+              );
             integrity = 'ok (sha256 matches the verified image; integrity_check ok)';
           }
           if (manifest.engine_details?.journal_mode === 'wal') img.pragma('journal_mode = WAL');
@@ -340,9 +400,14 @@ export const sqliteEngine: BackupEngine = {
     // Read-write so that closing the last connection removes the -wal/-shm it creates.
     const db = new Database(f, { fileMustExist: true });
     try {
-      const tables = Number((db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n);
+      const tables = Number(
+        (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n,
+      );
       const want = Object.keys(manifest.row_counts ?? {}).length;
-      if (tables < want) throw new OperationError(`the restored database ${f} has ${tables} tables, the backup ${want}`, { hint: 'restore the safety backup taken before this restore' });
+      if (tables < want)
+        throw new OperationError(`the restored database ${f} has ${tables} tables, the backup ${want}`, {
+          hint: 'restore the safety backup taken before this restore',
+        });
       return { integrity };
     } finally {
       db.close();
@@ -361,11 +426,15 @@ export const sqliteEngine: BackupEngine = {
         }
         // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
         const stale = db
-          .prepare("UPDATE backup_log SET status = 'failed', completed_at = ?, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'")
+          .prepare(
+            "UPDATE backup_log SET status = 'failed', completed_at = ?, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'",
+          )
           .run(sqliteTime(row.startedAt));
         if (stale.changes) log?.('info', `marked ${stale.changes} interrupted backup_log row(s) as failed`);
         const r = db
-          .prepare("INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES (?, ?, ?, 'in_progress')")
+          .prepare(
+            "INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES (?, ?, ?, 'in_progress')",
+          )
           .run(row.type, row.filePath, sqliteTime(row.startedAt));
         return Number(r.lastInsertRowid);
       } finally {
@@ -381,7 +450,9 @@ export const sqliteEngine: BackupEngine = {
     try {
       const db = await openForLog(config);
       try {
-        db.prepare('UPDATE backup_log SET status = ?, completed_at = ?, file_size_bytes = ?, checksum = ?, error_message = ? WHERE id = ?').run(
+        db.prepare(
+          'UPDATE backup_log SET status = ?, completed_at = ?, file_size_bytes = ?, checksum = ?, error_message = ? WHERE id = ?',
+        ).run(
           row.status,
           sqliteTime(row.completedAt),
           row.sizeBytes ?? null,

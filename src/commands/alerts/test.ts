@@ -15,7 +15,9 @@ const test: Action<Opts> = async (ctx, _args, opts) => {
     const res = await sendTestNotification(config, opts.channel);
     p.stop();
     ctx.out.result(res, (d, r) =>
-      r.line(`${r.c.green('✓')} test notification sent to ${d.channel}${d.channel === 'pagerduty' ? ' (trigger + resolve)' : ''}`),
+      r.line(
+        `${r.c.green('✓')} test notification sent to ${d.channel}${d.channel === 'pagerduty' ? ' (trigger + resolve)' : ''}`,
+      ),
     );
   } catch (err) {
     p.fail(`${opts.channel} test failed`);

@@ -13,9 +13,13 @@ interface Opts {
 
 /** `wks backup create`: one createBackup() call, with a spinner on a TTY. */
 const create: Action<Opts> = async (ctx, _args, opts) => {
-  const config = await ctx.config(opts.compress ? { 'database.backup.compression': { value: opts.compress, flag: '--compress' } } : {});
+  const config = await ctx.config(
+    opts.compress ? { 'database.backup.compression': { value: opts.compress, flag: '--compress' } } : {},
+  );
   const { createBackup } = await import('../../backup/index.js');
-  const spin = await ctx.out.progress(`backing up ${config.database.type === 'sqlite' ? config.database.path : `PostgreSQL database ${config.database.postgresql.database}`}`);
+  const spin = await ctx.out.progress(
+    `backing up ${config.database.type === 'sqlite' ? config.database.path : `PostgreSQL database ${config.database.postgresql.database}`}`,
+  );
   try {
     const r = await createBackup(config, {
       type: opts.type,
@@ -29,20 +33,23 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
     });
     const m = r.manifest;
     spin.succeed(`backup ${m.id} written (${formatBytes(m.stored_size)}, ${m.duration_ms} ms)`);
-    ctx.out.result({ ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null }, (d, out) => {
-      out.keyValues([
-        ['id', m.id],
-        ['type', m.type + (m.label ? ` (${m.label})` : '')],
-        ['file', d.path],
-        ['size', `${formatBytes(m.stored_size)} stored, ${formatBytes(m.raw_size)} raw`],
-        ['compression', m.compression],
-        ['encryption', m.encryption ? `${m.encryption.algorithm} (key id ${m.encryption.key_id})` : 'none'],
-        ['sha256', m.sha256],
-        ['schema', m.schema_version ?? '(unmigrated)'],
-        ['rows', Object.values(m.row_counts).reduce((a, b) => a + b, 0)],
-      ]);
-      if (d.rotation) out.line(`rotation: deleted ${d.rotation.deleted.length}, kept ${d.rotation.kept.length}`);
-    });
+    ctx.out.result(
+      { ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null },
+      (d, out) => {
+        out.keyValues([
+          ['id', m.id],
+          ['type', m.type + (m.label ? ` (${m.label})` : '')],
+          ['file', d.path],
+          ['size', `${formatBytes(m.stored_size)} stored, ${formatBytes(m.raw_size)} raw`],
+          ['compression', m.compression],
+          ['encryption', m.encryption ? `${m.encryption.algorithm} (key id ${m.encryption.key_id})` : 'none'],
+          ['sha256', m.sha256],
+          ['schema', m.schema_version ?? '(unmigrated)'],
+          ['rows', Object.values(m.row_counts).reduce((a, b) => a + b, 0)],
+        ]);
+        if (d.rotation) out.line(`rotation: deleted ${d.rotation.deleted.length}, kept ${d.rotation.kept.length}`);
+      },
+    );
   } catch (err) {
     spin.stop(); // the error handler prints the one-line error
     throw err;

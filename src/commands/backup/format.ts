@@ -8,7 +8,8 @@ import { formatBytes } from '../../util/size.js';
 export const ago = (ms: number): string => `${formatDuration(Math.max(0, Math.round(ms / 1000) * 1000))} ago`;
 
 /** What a command shows while it waits for another wks's backup lock. */
-export const lockWaitText = (o: LockOwner | null): string => `waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`;
+export const lockWaitText = (o: LockOwner | null): string =>
+  `waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`;
 
 /** The domain's log callback, routed to the reporter (debug -> -v). */
 export function logTo(r: Reporter): LogFn {
@@ -19,7 +20,12 @@ export function logTo(r: Reporter): LogFn {
 export function progressTo(p: Progress, label: string): (e: ProgressEvent) => void {
   return (e) => {
     const pct = e.total ? ` (${Math.floor((e.done / e.total) * 100)}%)` : '';
-    const amount = e.unit === 'pages' ? `${e.done}/${e.total ?? '?'} pages` : e.total ? `${formatBytes(e.done)} / ${formatBytes(e.total)}` : formatBytes(e.done);
+    const amount =
+      e.unit === 'pages'
+        ? `${e.done}/${e.total ?? '?'} pages`
+        : e.total
+          ? `${formatBytes(e.done)} / ${formatBytes(e.total)}`
+          : formatBytes(e.done);
     p.update(`${label}: ${e.phase} ${amount}${pct}`);
   };
 }

@@ -5,9 +5,20 @@ import { lazy } from '../context.js';
 export function register(program: Command): void {
   const g = program.command('backup').description('create, list, verify, restore and rotate backups');
   g.command('create')
-    .description('take a consistent online backup (SQLite backup API, or pg_dump at one snapshot), checksummed, manifest written last')
-    .addOption(new Option('--type <type>', 'backup type recorded in the manifest and backup_log').choices(['manual', 'scheduled', 'pre-migration']).default('manual'))
-    .addOption(new Option('--compress <codec>', 'compression (default: database.backup.compression); zstd needs the zstd program on PATH').choices(['none', 'gzip', 'zstd']))
+    .description(
+      'take a consistent online backup (SQLite backup API, or pg_dump at one snapshot), checksummed, manifest written last',
+    )
+    .addOption(
+      new Option('--type <type>', 'backup type recorded in the manifest and backup_log')
+        .choices(['manual', 'scheduled', 'pre-migration'])
+        .default('manual'),
+    )
+    .addOption(
+      new Option(
+        '--compress <codec>',
+        'compression (default: database.backup.compression); zstd needs the zstd program on PATH',
+      ).choices(['none', 'gzip', 'zstd']),
+    )
     .option('--encrypt', 'encrypt with AES-256-GCM (key: BACKUP_ENCRYPTION_KEY or database.backup.encryption.key_file)')
     .option('--no-encrypt', 'do not encrypt even if database.backup.encryption.enabled')
     .option('--label <text>', 'free-text label stored in the manifest')
@@ -17,11 +28,16 @@ export function register(program: Command): void {
     .description('list backups from the catalog (the backup directory; works without the database)')
     .action(lazy(() => import('./list.js')));
   g.command('verify')
-    .description('check checksum, decode, run quick_check (integrity_check with --deep) or pg_restore --list, compare row counts; exit 3 on failure')
+    .description(
+      'check checksum, decode, run quick_check (integrity_check with --deep) or pg_restore --list, compare row counts; exit 3 on failure',
+    )
     .argument('[id]', 'backup id or unique prefix (default: --latest)')
     .option('--latest', 'the newest backup')
     .option('--all', 'every backup in the catalog')
-    .option('--deep', 'PRAGMA integrity_check instead of quick_check (PostgreSQL: restore into a scratch database, always dropped)')
+    .option(
+      '--deep',
+      'PRAGMA integrity_check instead of quick_check (PostgreSQL: restore into a scratch database, always dropped)',
+    )
     .action(lazy(() => import('./verify.js')));
   g.command('restore')
     .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
@@ -31,11 +47,16 @@ export function register(program: Command): void {
     .option('--to <path>', 'restore into a separate file for inspection; the live database is untouched')
     .option('--to-database <name>', 'PostgreSQL: restore into this database (created; the configured one is untouched)')
     .option('--deep', 'full integrity_check when verifying first and on the installed database')
-    .option('--force', 'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails')
+    .option(
+      '--force',
+      'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails',
+    )
     .option('--dry-run', 'verify and check the target, change nothing')
     .action(lazy(() => import('./restore.js')));
   g.command('rotate')
-    .description('delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)')
+    .description(
+      'delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)',
+    )
     .option('--dry-run', 'list what would be deleted and why, delete nothing')
     .action(lazy(() => import('./rotate.js')));
 }

@@ -16,11 +16,21 @@ const list: Action = async (ctx) => {
         { header: 'TYPE', value: (b) => b.type + (b.label ? ` (${b.label})` : '') },
         { header: 'AGE', value: (b) => ago(b.age_ms) },
         { header: 'SIZE', value: (b) => formatBytes(b.stored_size), align: 'right' },
-        { header: 'CODEC', value: (b) => [b.compression, b.encrypted ? 'aes-256-gcm' : null].filter(Boolean).join('+') },
+        {
+          header: 'CODEC',
+          value: (b) => [b.compression, b.encrypted ? 'aes-256-gcm' : null].filter(Boolean).join('+'),
+        },
         { header: 'SCHEMA', value: (b) => b.schema_version ?? '-' },
         {
           header: 'VERIFIED',
-          value: (b) => (!b.data_present ? r.c.red('DATA MISSING') : !b.verification ? r.c.dim('never') : b.verification.ok ? r.c.green(`ok ${b.verification.at.slice(0, 16)}Z`) : r.c.red(`FAILED (${b.verification.failed})`)),
+          value: (b) =>
+            !b.data_present
+              ? r.c.red('DATA MISSING')
+              : !b.verification
+                ? r.c.dim('never')
+                : b.verification.ok
+                  ? r.c.green(`ok ${b.verification.at.slice(0, 16)}Z`)
+                  : r.c.red(`FAILED (${b.verification.failed})`),
         },
       ],
       { empty: `no backups in ${d.directory}` },

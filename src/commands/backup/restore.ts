@@ -17,12 +17,17 @@ interface Opts {
 const restore: Action<Opts> = async (ctx, args, opts) => {
   const id = args[0];
   if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length !== 1) {
-    throw new UsageError('say which backup to restore: an id, --latest or --at TIME', { hint: 'list them with `wks backup list`' });
+    throw new UsageError('say which backup to restore: an id, --latest or --at TIME', {
+      hint: 'list them with `wks backup list`',
+    });
   }
-  if (opts.to !== undefined && opts.toDatabase !== undefined) throw new UsageError('give --to (SQLite file) or --to-database (PostgreSQL), not both');
+  if (opts.to !== undefined && opts.toDatabase !== undefined)
+    throw new UsageError('give --to (SQLite file) or --to-database (PostgreSQL), not both');
   const config = await ctx.config();
   if (opts.toDatabase !== undefined && config.database.type === 'sqlite') {
-    throw new UsageError('--to-database is for PostgreSQL; the configured database is SQLite', { hint: 'use --to PATH to restore into a separate file' });
+    throw new UsageError('--to-database is for PostgreSQL; the configured database is SQLite', {
+      hint: 'use --to PATH to restore into a separate file',
+    });
   }
   const { restoreBackup, parseAt } = await import('../../backup/index.js');
   const select = id !== undefined ? { id } : opts.latest ? ({ latest: true } as const) : { at: parseAt(opts.at!) };
@@ -41,7 +46,9 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
         spin.stop();
         stopped = true;
         const b = plan.backup;
-        ctx.out.info(`backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}) verified ok`);
+        ctx.out.info(
+          `backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}) verified ok`,
+        );
         if (opts.dryRun) return false;
         if (!plan.target.live) return true;
         return ctx.out.confirm(
@@ -53,7 +60,11 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
     if (!stopped) spin.stop();
     if (r.cancelled) {
       ctx.out.result({ ok: true, dry_run: !!opts.dryRun, ...r }, (d, out) => {
-        out.line(d.dry_run ? `dry run: would restore ${d.backup_id} to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed` : 'cancelled; nothing changed');
+        out.line(
+          d.dry_run
+            ? `dry run: would restore ${d.backup_id} to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed`
+            : 'cancelled; nothing changed',
+        );
       });
       return;
     }

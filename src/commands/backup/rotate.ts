@@ -19,7 +19,10 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
   let r = await rotateBackups(config, { dryRun: true, now, log });
   let cancelled = false;
   if (!opts.dryRun && r.deleted.length > 0) {
-    const ok = await ctx.out.confirm(`Delete ${r.deleted.length} backup(s) (${formatBytes(r.freed_bytes)}) outside the retention policy?`, { action: `delete ${r.deleted.length} backup(s)` });
+    const ok = await ctx.out.confirm(
+      `Delete ${r.deleted.length} backup(s) (${formatBytes(r.freed_bytes)}) outside the retention policy?`,
+      { action: `delete ${r.deleted.length} backup(s)` },
+    );
     if (ok) {
       r = await rotateBackups(config, {
         now,
@@ -35,9 +38,15 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
     }
     const verb = d.dry_run ? 'would delete' : 'deleted';
     if (!d.deleted.length) out.line(`nothing to delete; ${d.kept.length} backup(s) kept`);
-    for (const x of d.deleted) out.line(`${out.c.red(verb)}  ${x.id}  ${x.type}  ${formatBytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`);
-    if (ctx.out.verbose || d.dry_run) for (const x of d.kept) out.line(`${out.c.green('keep')}  ${x.id}  ${x.type}  ${out.c.dim(x.reasons.join('; '))}`);
-    if (d.deleted.length) out.line(`${verb} ${d.deleted.length} backup(s), ${formatBytes(d.freed_bytes)}; kept ${d.kept.length}`);
+    for (const x of d.deleted)
+      out.line(
+        `${out.c.red(verb)}  ${x.id}  ${x.type}  ${formatBytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`,
+      );
+    if (ctx.out.verbose || d.dry_run)
+      for (const x of d.kept)
+        out.line(`${out.c.green('keep')}  ${x.id}  ${x.type}  ${out.c.dim(x.reasons.join('; '))}`);
+    if (d.deleted.length)
+      out.line(`${verb} ${d.deleted.length} backup(s), ${formatBytes(d.freed_bytes)}; kept ${d.kept.length}`);
   });
 };
 export default rotate;

@@ -12,7 +12,9 @@ interface Opts {
 const verify: Action<Opts> = async (ctx, args, opts) => {
   const id = args[0];
   if ([id !== undefined, !!opts.latest, !!opts.all].filter(Boolean).length > 1) {
-    throw new UsageError('give one of: an id, --latest, --all', { hint: 'wks backup verify 20261129T0230 | --latest | --all' });
+    throw new UsageError('give one of: an id, --latest, --all', {
+      hint: 'wks backup verify 20261129T0230 | --latest | --all',
+    });
   }
   const config = await ctx.config();
   const { selectBackups, verifyEntry, verificationFailure } = await import('../../backup/index.js');
@@ -20,7 +22,11 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
   const records = [];
   for (const e of entries) {
     const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);
-    const rec = await verifyEntry(config, e, { deep: opts.deep, log: logTo(ctx.out), onProgress: progressTo(spin, e.manifest.id) }).catch((err) => {
+    const rec = await verifyEntry(config, e, {
+      deep: opts.deep,
+      log: logTo(ctx.out),
+      onProgress: progressTo(spin, e.manifest.id),
+    }).catch((err) => {
       spin.stop();
       throw err;
     });
@@ -32,7 +38,8 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
   if (failed.length === 0) {
     ctx.out.result({ ok: true, verified: records }, (d, r) => {
       if (!d.verified.length) r.line(r.c.dim('no backups to verify'));
-      for (const rec of d.verified) r.line(`${r.c.green('ok')}  ${rec.id}  ${rec.checks.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
+      for (const rec of d.verified)
+        r.line(`${r.c.green('ok')}  ${rec.id}  ${rec.checks.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
     });
     return;
   }

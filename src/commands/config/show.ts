@@ -17,7 +17,10 @@ const show: Action<Opts> = async (ctx, _args, opts) => {
       r.line(r.c.dim(`# config file: ${d.file ?? '(none: defaults and environment)'}`));
       r.table(d.values, [
         { header: 'KEY', value: 'key' },
-        { header: 'VALUE', value: (row) => clip(typeof row.value === 'string' ? row.value : JSON.stringify(row.value)) },
+        {
+          header: 'VALUE',
+          value: (row) => clip(typeof row.value === 'string' ? row.value : JSON.stringify(row.value)),
+        },
         { header: 'SOURCE', value: 'origin', style: (t, row) => (row.layer === 'default' ? r.c.dim(t) : r.c.cyan(t)) },
       ]);
     });

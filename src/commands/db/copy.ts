@@ -33,13 +33,22 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
   let batchRows: number | undefined;
   if (opts.batchRows !== undefined) {
     batchRows = Number(opts.batchRows);
-    if (!Number.isInteger(batchRows) || batchRows < 1) throw new UsageError(`--batch-rows must be a positive integer (got "${opts.batchRows}")`);
+    if (!Number.isInteger(batchRows) || batchRows < 1)
+      throw new UsageError(`--batch-rows must be a positive integer (got "${opts.batchRows}")`);
   }
-  const tables = opts.tables ? opts.tables.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
+  const tables = opts.tables
+    ? opts.tables
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : undefined;
   if (opts.truncate && !opts.dryRun) {
-    const ok = await ctx.out.confirm(`empty the target tables${tables ? ` (${tables.join(', ')})` : ''} in PostgreSQL before copying? Their rows are deleted.`, {
-      action: 'truncate the target tables',
-    });
+    const ok = await ctx.out.confirm(
+      `empty the target tables${tables ? ` (${tables.join(', ')})` : ''} in PostgreSQL before copying? Their rows are deleted.`,
+      {
+        action: 'truncate the target tables',
+      },
+    );
     if (!ok) throw new UsageError('cancelled: nothing was changed');
   }
   const { copyDatabase, CopyVerificationError } = await import('../../copy/index.js');
@@ -54,13 +63,17 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       spin = await ctx.out.progress(`${VERB[e.mode]} ${e.table} (${fmtN(e.total)} rows)`);
     } else if (e.type === 'table-progress') {
       if (e.mode === 'verify') return;
-      spin?.update(`${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`);
+      spin?.update(
+        `${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`,
+      );
     } else if (e.type === 'table-done') {
       if (e.mode === 'verify') {
         ctx.out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
         return;
       }
-      spin?.succeed(`${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
+      spin?.succeed(
+        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`,
+      );
       spin = null;
     }
   };
@@ -82,7 +95,11 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       r.line();
       if (d.problems.count === 0) r.line(`${r.c.green('✔')} no type problems found`);
       else {
-        r.line(r.c.yellow(`${fmtN(d.problems.count)} type problem(s) (the default --on-type-error=fail would stop at the first):`));
+        r.line(
+          r.c.yellow(
+            `${fmtN(d.problems.count)} type problem(s) (the default --on-type-error=fail would stop at the first):`,
+          ),
+        );
         r.table(d.problems.sample, [
           { header: 'TABLE', value: (p) => p.table },
           { header: 'ROWID', value: (p) => p.rowid ?? '-' },
@@ -104,12 +121,19 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       { header: 'ROWS/S', value: (t) => (t.status === 'copied' ? fmtN(t.rowsPerSec) : '-'), align: 'right' },
     ];
     r.table(d.tables, cols);
-    if (d.problems.count > 0) r.line(r.c.yellow(`${fmtN(d.problems.count)} value(s) ${d.onTypeError === 'null' ? 'written as NULL' : 'skipped with their rows'}; listed in ${d.problems.reportFile}`));
+    if (d.problems.count > 0)
+      r.line(
+        r.c.yellow(
+          `${fmtN(d.problems.count)} value(s) ${d.onTypeError === 'null' ? 'written as NULL' : 'skipped with their rows'}; listed in ${d.problems.reportFile}`,
+        ),
+      );
     const b = d.backup && 'id' in d.backup ? `backup ${d.backup.id}` : 'no backup';
     r.line(
       `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${(d.totals.durationMs / 1000).toFixed(1)} s (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
     );
-    r.line(r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`));
+    r.line(
+      r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`),
+    );
   };
   try {
     const res = await copyDatabase(config, {
@@ -135,13 +159,16 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
     if (err instanceof CopyVerificationError && !ctx.out.json) {
       ctx.out.line(ctx.out.c.red('differences between SQLite and PostgreSQL:'));
       const diffCols: Column<TableResult>[] = [
-          { header: 'TABLE', value: (t) => t.table },
-          { header: 'SQLITE ROWS', value: (t) => fmtN(t.rows), align: 'right' },
-          { header: 'POSTGRESQL ROWS', value: (t) => fmtN(t.targetRows), align: 'right' },
-          { header: 'SQLITE CHECKSUM', value: (t) => t.sourceChecksum },
-          { header: 'POSTGRESQL CHECKSUM', value: (t) => t.targetChecksum ?? '-' },
+        { header: 'TABLE', value: (t) => t.table },
+        { header: 'SQLITE ROWS', value: (t) => fmtN(t.rows), align: 'right' },
+        { header: 'POSTGRESQL ROWS', value: (t) => fmtN(t.targetRows), align: 'right' },
+        { header: 'SQLITE CHECKSUM', value: (t) => t.sourceChecksum },
+        { header: 'POSTGRESQL CHECKSUM', value: (t) => t.targetChecksum ?? '-' },
       ];
-      ctx.out.table(err.result.tables.filter((t) => !t.match), diffCols);
+      ctx.out.table(
+        err.result.tables.filter((t) => !t.match),
+        diffCols,
+      );
     }
     throw err;
   }

@@ -5,8 +5,13 @@ import { lazy } from '../context.js';
 export function register(program: Command): void {
   const g = program.command('db').description('move data between SQLite and PostgreSQL');
   g.command('copy')
-    .description('copy the SQLite database into PostgreSQL (backup, migrate, COPY, verify); exit 3 when verification fails')
-    .option('--to <url>', 'target postgres://user@host:port/db (default: the PG_* / phase4.database.postgresql settings)')
+    .description(
+      'copy the SQLite database into PostgreSQL (backup, migrate, COPY, verify); exit 3 when verification fails',
+    )
+    .option(
+      '--to <url>',
+      'target postgres://user@host:port/db (default: the PG_* / phase4.database.postgresql settings)',
+    )
     .option('--from <path>', 'SQLite file to copy (default: DATABASE_PATH / phase4.database.path)')
     .option('--tables <list>', 'only these tables, comma-separated')
     .option('--batch-rows <n>', 'rows per chunk streamed to COPY (default 10000)')
@@ -14,7 +19,14 @@ export function register(program: Command): void {
     .option('--resume', 'continue an interrupted copy: tables already copied are checked, not copied again')
     .option('--truncate', 'empty non-empty target tables first (asks; --yes off a terminal)')
     .option('--no-backup', 'skip the pre-migration backup of the SQLite database')
-    .addOption(new Option('--on-type-error <mode>', 'a value that does not fit its column: fail, skip-row (listed in the report file) or null').choices(['fail', 'skip-row', 'null']).default('fail'))
+    .addOption(
+      new Option(
+        '--on-type-error <mode>',
+        'a value that does not fit its column: fail, skip-row (listed in the report file) or null',
+      )
+        .choices(['fail', 'skip-row', 'null'])
+        .default('fail'),
+    )
     .option('--report <file>', 'where skipped/nulled rows are listed (default ./wks-db-copy-<run>.problems.jsonl)')
     .action(lazy(() => import('./copy.js')));
 }

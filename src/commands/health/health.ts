@@ -53,12 +53,17 @@ function render(report: HealthReport, r: Reporter): void {
  * critical (exit 2), so probes see one consistent contract.
  */
 const health: Action<Opts> = async (ctx, _args, opts) => {
-  const checks = opts.check?.split(',').map((s) => s.trim()).filter(Boolean);
+  const checks = opts.check
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let timeoutMs: number | undefined;
   if (opts.timeout !== undefined) {
     timeoutMs = parseDuration(opts.timeout);
     if (timeoutMs === undefined || timeoutMs < 1) {
-      throw new UsageError(`--timeout: expected a duration such as 5s or 1500, got "${opts.timeout}"`, { hint: 'e.g. `wks health --timeout 3s`' });
+      throw new UsageError(`--timeout: expected a duration such as 5s or 1500, got "${opts.timeout}"`, {
+        hint: 'e.g. `wks health --timeout 3s`',
+      });
     }
   }
   const lib = await import('../../health/index.js');
@@ -67,7 +72,9 @@ const health: Action<Opts> = async (ctx, _args, opts) => {
 
   let report: HealthReport;
   try {
-    const loaded = await ctx.loadConfig(timeoutMs !== undefined ? { 'health.timeout_ms': { value: timeoutMs, flag: '--timeout' } } : {});
+    const loaded = await ctx.loadConfig(
+      timeoutMs !== undefined ? { 'health.timeout_ms': { value: timeoutMs, flag: '--timeout' } } : {},
+    );
     report = await lib.runHealthChecks(loaded.config, {
       checks,
       deep: opts.deep,

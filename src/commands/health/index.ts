@@ -5,8 +5,13 @@ import { lazy } from '../context.js';
 export function register(program: Command): void {
   program
     .command('health')
-    .description('check config, database, migrations, Redis, backups, workflows, agents and locks (exit 0 ok, 1 warn, 2 critical)')
-    .option('--check <names>', 'comma-separated checks to run: config,database,migrations,redis,backups,workflows,agents,locks (default: all)')
+    .description(
+      'check config, database, migrations, Redis, backups, workflows, agents and locks (exit 0 ok, 1 warn, 2 critical)',
+    )
+    .option(
+      '--check <names>',
+      'comma-separated checks to run: config,database,migrations,redis,backups,workflows,agents,locks (default: all)',
+    )
     .option('--deep', 'thorough variants: full SQLite integrity_check instead of quick_check')
     .option('--timeout <duration>', 'overall budget, e.g. 5s or 1500 (default: health.timeout_ms, 5s)')
     .addHelpText(

@@ -17,7 +17,12 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
     // come from Redis); the rest are numbers and dates. Redacting them one by
     // one is ~30x less text than redacting the JSON.
     const stream = ctx.out.resultStream<LockView>('locks', {
-      item: (l) => ({ ...l, holder: l.holder === null ? null : redactText(l.holder), key: redactText(l.key), executionId: redactText(l.executionId) }),
+      item: (l) => ({
+        ...l,
+        holder: l.holder === null ? null : redactText(l.holder),
+        key: redactText(l.key),
+        executionId: redactText(l.executionId),
+      }),
     });
     const summary = await streamLocks(config, { olderThanMs }, (batch) => stream.write(batch));
     await stream.end(summary);
@@ -33,15 +38,31 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
       [
         { header: 'EXECUTION', value: 'executionId', align: 'right' },
         { header: 'WORKER', value: 'holder' },
-        { header: 'TTL LEFT', value: (l) => ttl(l.ttlMs), align: 'right', style: (t, l) => (l.ttlMs === null ? r.c.red(t) : t) },
+        {
+          header: 'TTL LEFT',
+          value: (l) => ttl(l.ttlMs),
+          align: 'right',
+          style: (t, l) => (l.ttlMs === null ? r.c.red(t) : t),
+        },
         { header: 'AGE', value: (l) => dur(l.ageMs), align: 'right' },
-        { header: 'STATUS', value: (l) => l.status ?? (d.database.included ? 'no row' : '-'), style: (t, l) => (l.status === 'completed' || l.status === 'failed' || t === 'no row' ? r.c.yellow(t) : t) },
-        { header: 'TRACKING WORKER', value: (l) => (l.trackingWorker && l.trackingWorker !== l.holder ? r.c.yellow(l.trackingWorker) : (l.trackingWorker ?? '-')) },
+        {
+          header: 'STATUS',
+          value: (l) => l.status ?? (d.database.included ? 'no row' : '-'),
+          style: (t, l) => (l.status === 'completed' || l.status === 'failed' || t === 'no row' ? r.c.yellow(t) : t),
+        },
+        {
+          header: 'TRACKING WORKER',
+          value: (l) =>
+            l.trackingWorker && l.trackingWorker !== l.holder
+              ? r.c.yellow(l.trackingWorker)
+              : (l.trackingWorker ?? '-'),
+        },
       ],
       { empty: `no execution locks in namespace ${d.namespace}` },
     );
     if (d.locks.length) r.line(r.c.dim(`${d.count} lock(s) in namespace ${d.namespace}`));
-    if (d.unknownAge) r.line(r.c.dim(`${d.unknownAge} lock(s) of unknown age (no tracking row) not shown by --older-than`));
+    if (d.unknownAge)
+      r.line(r.c.dim(`${d.unknownAge} lock(s) of unknown age (no tracking row) not shown by --older-than`));
     if (d.truncated) r.warn('the scan stopped at its cap: more locks exist than are listed');
   });
 };

@@ -13,10 +13,14 @@ interface Opts {
 /** `wks lock release <executionId> [--worker ID] [--force --reason TEXT] [--dry-run]`. */
 const release: Action<Opts> = async (ctx, args, opts) => {
   if (opts.force && !opts.reason?.trim()) {
-    throw new UsageError('--force requires --reason', { hint: 'say why, e.g. --force --reason "worker-3 died, INC-1234"' });
+    throw new UsageError('--force requires --reason', {
+      hint: 'say why, e.g. --force --reason "worker-3 died, INC-1234"',
+    });
   }
   if (opts.force && opts.worker !== undefined) {
-    throw new UsageError('--force and --worker contradict each other', { hint: 'use --worker ID to release only that holder, or --force --reason "..." to release whoever holds it' });
+    throw new UsageError('--force and --worker contradict each other', {
+      hint: 'use --worker ID to release only that holder, or --force --reason "..." to release whoever holds it',
+    });
   }
   const config = await ctx.config();
   const id = args[0]!;
@@ -31,11 +35,14 @@ const release: Action<Opts> = async (ctx, args, opts) => {
         { action: 'release the lock' },
       ),
   });
-  if (!res.audit.recorded && res.outcome !== 'dry-run' && res.outcome !== 'declined') ctx.out.warn(`release not audited: ${res.audit.reason}`);
+  if (!res.audit.recorded && res.outcome !== 'dry-run' && res.outcome !== 'declined')
+    ctx.out.warn(`release not audited: ${res.audit.reason}`);
   ctx.out.result(res, (d, r) => {
     const p = d.plan;
     if (d.outcome === 'dry-run') {
-      r.line(`dry run: would ${p.force ? 'force-' : ''}release ${p.key} held by ${p.holder} (TTL ${ttl(p.ttlMs)}); nothing changed`);
+      r.line(
+        `dry run: would ${p.force ? 'force-' : ''}release ${p.key} held by ${p.holder} (TTL ${ttl(p.ttlMs)}); nothing changed`,
+      );
       return;
     }
     if (d.outcome === 'declined') {
@@ -43,8 +50,11 @@ const release: Action<Opts> = async (ctx, args, opts) => {
       return;
     }
     if (d.outcome === 'expired') r.line(`the lock expired before it was released (was held by ${p.holder})`);
-    else r.success(`released the lock on execution ${p.executionId} (was held by ${p.holder})${p.force ? ' [forced]' : ''}`);
-    if (d.trackingRowsCleared) r.line(r.c.dim('cleared the tracking row\'s lock columns'));
+    else
+      r.success(
+        `released the lock on execution ${p.executionId} (was held by ${p.holder})${p.force ? ' [forced]' : ''}`,
+      );
+    if (d.trackingRowsCleared) r.line(r.c.dim("cleared the tracking row's lock columns"));
   });
 };
 export default release;

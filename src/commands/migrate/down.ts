@@ -11,11 +11,17 @@ interface Opts {
 
 /** `wks migrate down [--steps N | --to V] [--dry-run]`: destructive, so it asks first (or needs --yes). */
 const down: Action<Opts> = async (ctx, _args, opts) => {
-  if (opts.steps !== undefined && !/^\d+$/.test(opts.steps)) throw new UsageError(`--steps must be a positive integer (got ${opts.steps})`);
+  if (opts.steps !== undefined && !/^\d+$/.test(opts.steps))
+    throw new UsageError(`--steps must be a positive integer (got ${opts.steps})`);
   const steps = opts.steps !== undefined ? Number(opts.steps) : undefined;
   const config = await ctx.config();
   const { migrateDown } = await import('../../migrate/index.js');
-  const base = { steps, to: opts.to, lockTimeoutMs: parseLockTimeout(opts.lockTimeout), onLockWait: lockWaitNotice(ctx) };
+  const base = {
+    steps,
+    to: opts.to,
+    lockTimeoutMs: parseLockTimeout(opts.lockTimeout),
+    onLockWait: lockWaitNotice(ctx),
+  };
   const plan = await migrateDown(config, { ...base, dryRun: true });
   if (opts.dryRun || plan.plan.length === 0) {
     ctx.out.result(plan, (d, r) => {
@@ -29,13 +35,21 @@ const down: Action<Opts> = async (ctx, _args, opts) => {
     return;
   }
   const names = plan.plan.map((m) => `${m.version}_${m.name}`).join(', ');
-  const ok = await ctx.out.confirm(`Roll back ${plan.plan.length} migration(s) on ${plan.database} (${names})? Data in dropped tables is lost.`, {
-    action: 'roll back migrations',
-  });
+  const ok = await ctx.out.confirm(
+    `Roll back ${plan.plan.length} migration(s) on ${plan.database} (${names})? Data in dropped tables is lost.`,
+    {
+      action: 'roll back migrations',
+    },
+  );
   if (!ok) throw new UsageError('cancelled: nothing was rolled back');
-  const res = await migrateDown(config, { ...base, onDone: (r) => ctx.out.info(`rolled back ${r.version}_${r.name} (${fmtMs(r.durationMs)})`) });
+  const res = await migrateDown(config, {
+    ...base,
+    onDone: (r) => ctx.out.info(`rolled back ${r.version}_${r.name} (${fmtMs(r.durationMs)})`),
+  });
   ctx.out.result(res, (d, r) => {
-    r.line(`${r.c.green('✔')} rolled back ${d.rolledBack.length} migration(s); now at ${d.current ?? '(empty)'} (${d.database})`);
+    r.line(
+      `${r.c.green('✔')} rolled back ${d.rolledBack.length} migration(s); now at ${d.current ?? '(empty)'} (${d.database})`,
+    );
   });
 };
 export default down;

@@ -9,7 +9,12 @@ export function register(program: Command): void {
     .option('--to <version>', 'apply only up to and including this version')
     .option('--dry-run', 'show what would be applied, with its SQL; change nothing')
     .option('--no-backup', 'skip the pre-migration backup')
-    .addOption(new Option('--lock-timeout <ms>', 'how long to wait for another runner (default: database.migrations.lock_timeout_ms)'))
+    .addOption(
+      new Option(
+        '--lock-timeout <ms>',
+        'how long to wait for another runner (default: database.migrations.lock_timeout_ms)',
+      ),
+    )
     .action(lazy(() => import('./up.js')));
   g.command('down')
     .description('roll back the latest applied migrations with their -- migrate:down sections')

@@ -9,7 +9,10 @@ const create: Action<Opts> = async (ctx, args, opts) => {
   const config = await ctx.config();
   const { newMigration } = await import('../../migrate/new.js');
   const res = newMigration(config, args[0] ?? '', { directory: opts.dir });
-  if (res.unconfigured) ctx.out.warn(`${res.file} is outside database.migrations.directory: \`wks migrate up\` will not apply it until that directory is configured`);
+  if (res.unconfigured)
+    ctx.out.warn(
+      `${res.file} is outside database.migrations.directory: \`wks migrate up\` will not apply it until that directory is configured`,
+    );
   ctx.out.result(res, (d, r) => r.line(`${r.c.green('✔')} created ${d.file}`));
 };
 export default create;

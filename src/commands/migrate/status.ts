@@ -24,30 +24,58 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
     const rows = [
       ...d.applied.map((a) => {
         const drift = d.drift.find((x) => x.version === a.version);
-        const state = a.dirty ? 'DIRTY' : drift ? (drift.kind === 'changed' ? 'applied (CHANGED)' : 'applied (FILE MISSING)') : a.baseline ? 'baselined' : 'applied';
+        const state = a.dirty
+          ? 'DIRTY'
+          : drift
+            ? drift.kind === 'changed'
+              ? 'applied (CHANGED)'
+              : 'applied (FILE MISSING)'
+            : a.baseline
+              ? 'baselined'
+              : 'applied';
         return { version: a.version, name: a.name, source: a.source, state, at: a.appliedAt };
       }),
       ...d.pending.map((p) => ({ version: p.version, name: p.name, source: p.source, state: 'pending', at: null })),
     ];
     r.line();
-    r.table(rows, [
-      { header: 'VERSION', value: 'version' },
-      { header: 'NAME', value: 'name' },
-      { header: 'SOURCE', value: 'source' },
-      { header: 'STATE', value: 'state', style: (t, row) => (row.state === 'applied' || row.state === 'baselined' ? r.c.green(t) : row.state === 'pending' ? r.c.yellow(t) : r.c.red(t)) },
-      { header: 'APPLIED AT', value: 'at' },
-    ], { empty: 'no migrations' });
+    r.table(
+      rows,
+      [
+        { header: 'VERSION', value: 'version' },
+        { header: 'NAME', value: 'name' },
+        { header: 'SOURCE', value: 'source' },
+        {
+          header: 'STATE',
+          value: 'state',
+          style: (t, row) =>
+            row.state === 'applied' || row.state === 'baselined'
+              ? r.c.green(t)
+              : row.state === 'pending'
+                ? r.c.yellow(t)
+                : r.c.red(t),
+        },
+        { header: 'APPLIED AT', value: 'at' },
+      ],
+      { empty: 'no migrations' },
+    );
     for (const x of d.dirty) r.line(`\n${r.c.red('dirty:')} ${x.recovery}`);
   });
   if (!opts.exitCode) return;
   if (st.drift.length > 0) {
-    throw new VerificationError(`${st.drift.length} applied migration(s) changed or missing on disk: ${st.drift.map((x) => `${x.version} ${x.kind}`).join(', ')}`, {
-      hint: 'run `wks migrate validate` for details; restore the original files',
-    });
+    throw new VerificationError(
+      `${st.drift.length} applied migration(s) changed or missing on disk: ${st.drift.map((x) => `${x.version} ${x.kind}`).join(', ')}`,
+      {
+        hint: 'run `wks migrate validate` for details; restore the original files',
+      },
+    );
   }
-  if (st.dirty.length > 0) throw new OperationError(`the database is dirty at ${st.dirty[0]!.version}`, { hint: st.dirty[0]!.recovery });
+  if (st.dirty.length > 0)
+    throw new OperationError(`the database is dirty at ${st.dirty[0]!.version}`, { hint: st.dirty[0]!.recovery });
   if (st.pending.length > 0) {
-    throw new OperationError(`${st.pending.length} migration(s) pending: ${st.pending.map((p) => p.version).join(', ')}`, { hint: 'run `wks migrate up`' });
+    throw new OperationError(
+      `${st.pending.length} migration(s) pending: ${st.pending.map((p) => p.version).join(', ')}`,
+      { hint: 'run `wks migrate up`' },
+    );
   }
 };
 export default status;

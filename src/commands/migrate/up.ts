@@ -68,7 +68,8 @@ const up: Action<Opts> = async (ctx, _args, opts) => {
       printPlan(r, d.pending);
       return;
     }
-    if (d.applied.length === 0) r.line(`${r.c.green('✔')} database is up to date at ${d.current ?? '(no migrations)'} (${d.database})`);
+    if (d.applied.length === 0)
+      r.line(`${r.c.green('✔')} database is up to date at ${d.current ?? '(no migrations)'} (${d.database})`);
     else r.line(`${r.c.green('✔')} applied ${d.applied.length} migration(s); now at ${d.current} (${d.database})`);
   });
 };

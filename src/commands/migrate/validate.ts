@@ -12,9 +12,11 @@ const validate: Action = async (ctx) => {
   const v = await validateMigrations(config);
   ctx.out.result(v, (d, r) => {
     for (const x of d.drift) {
-      r.line(x.kind === 'changed'
-        ? `${r.c.red('✖')} ${x.version}_${x.name}: ${x.file} changed since it was applied (recorded ${x.recorded.slice(0, 12)}, now ${x.actual?.slice(0, 12)})`
-        : `${r.c.red('✖')} ${x.version}_${x.name}: applied, but its file is missing`);
+      r.line(
+        x.kind === 'changed'
+          ? `${r.c.red('✖')} ${x.version}_${x.name}: ${x.file} changed since it was applied (recorded ${x.recorded.slice(0, 12)}, now ${x.actual?.slice(0, 12)})`
+          : `${r.c.red('✖')} ${x.version}_${x.name}: applied, but its file is missing`,
+      );
     }
     for (const x of d.invalid) r.line(`${r.c.red('✖')} ${x.message}`);
     for (const x of d.dirty) r.line(`${r.c.red('✖')} dirty: ${x.recovery}`);
@@ -26,7 +28,11 @@ const validate: Action = async (ctx) => {
       details: { drift: v.drift },
     });
   }
-  if (v.invalid.length > 0) throw new OperationError(`${v.invalid.length} migration file(s) cannot be parsed`, { hint: 'fix them: dbmate format, -- migrate:up / -- migrate:down' });
-  if (v.dirty.length > 0) throw new OperationError(`the database is dirty at ${v.dirty[0]!.version}`, { hint: v.dirty[0]!.recovery });
+  if (v.invalid.length > 0)
+    throw new OperationError(`${v.invalid.length} migration file(s) cannot be parsed`, {
+      hint: 'fix them: dbmate format, -- migrate:up / -- migrate:down',
+    });
+  if (v.dirty.length > 0)
+    throw new OperationError(`the database is dirty at ${v.dirty[0]!.version}`, { hint: v.dirty[0]!.recovery });
 };
 export default validate;

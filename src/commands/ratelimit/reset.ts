@@ -8,7 +8,8 @@ const reset: Action<{ endpoint?: string; dryRun?: boolean }> = async (ctx, args,
   const res = await resetRateLimits(config, userId, {
     endpoint: opts.endpoint,
     dryRun: !!opts.dryRun,
-    confirm: (keys) => ctx.out.confirm(`Reset ${keys.length} rate-limit counter(s) of user ${userId}?`, { action: 'reset rate limits' }),
+    confirm: (keys) =>
+      ctx.out.confirm(`Reset ${keys.length} rate-limit counter(s) of user ${userId}?`, { action: 'reset rate limits' }),
   });
   ctx.out.result(res, (d, r) => {
     if (d.dryRun) {

@@ -8,7 +8,10 @@ const revoke: Action<{ dryRun?: boolean }> = async (ctx, args, opts) => {
   const userId = args[0]!;
   const res = await revokeSession(config, userId, {
     dryRun: !!opts.dryRun,
-    confirm: (s) => ctx.out.confirm(`Revoke the session of user ${s.userId} (last active ${when(s.lastActivity)})?`, { action: 'revoke the session' }),
+    confirm: (s) =>
+      ctx.out.confirm(`Revoke the session of user ${s.userId} (last active ${when(s.lastActivity)})?`, {
+        action: 'revoke the session',
+      }),
   });
   ctx.out.result({ ...res, dryRun: !!opts.dryRun }, (d, r) => {
     if (d.dryRun) r.line(`dry run: would revoke the session of user ${d.userId}; nothing changed`);

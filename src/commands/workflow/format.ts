@@ -8,20 +8,32 @@ import type { Discrepancy } from '../../workflow/inspect.js';
 export function durationFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
-  if (ms === undefined) throw new UsageError(`${flag} expects a duration such as 90s, 15m, 2h, 1d (got "${value}")`, { hint: `e.g. ${flag} 30m` });
+  if (ms === undefined)
+    throw new UsageError(`${flag} expects a duration such as 90s, 15m, 2h, 1d (got "${value}")`, {
+      hint: `e.g. ${flag} 30m`,
+    });
   return ms;
 }
 
 /** Parse a non-negative integer flag or throw a UsageError naming it. */
 export function intFlag(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`${flag} expects a whole number (got "${value}")`, { hint: `e.g. ${flag} 100` });
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(`${flag} expects a whole number (got "${value}")`, { hint: `e.g. ${flag} 100` });
   return Number(value);
 }
 
-export const dur = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '-' : formatDuration(ms));
-export const ttl = (ms: number | null | undefined): string => (ms === null || ms === undefined ? 'no TTL' : formatDuration(ms));
-export const when = (d: Date | null | undefined): string => (d ? d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z') : '-');
+export const dur = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined ? '-' : formatDuration(ms);
+export const ttl = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined ? 'no TTL' : formatDuration(ms);
+export const when = (d: Date | null | undefined): string =>
+  d
+    ? d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d{3}Z$/, 'Z')
+    : '-';
 
 /** Print the "Redis state not included" note when it applies. */
 export function redisNote(r: Reporter, redis: { included: boolean; reason: string | null }): void {

@@ -6,7 +6,14 @@ export function register(program: Command): void {
   const g = program.command('workflow').description('inspect workflow executions and reap stale ones');
   g.command('list')
     .description('list executions with their Redis state, and every database/Redis discrepancy')
-    .addOption(new Option('--status <status>', 'only executions with this status').choices(['pending', 'running', 'completed', 'failed']))
+    .addOption(
+      new Option('--status <status>', 'only executions with this status').choices([
+        'pending',
+        'running',
+        'completed',
+        'failed',
+      ]),
+    )
     .option('--stuck', 'only running executions past WORKFLOW_TIMEOUT_MS or with a discrepancy')
     .option('--limit <n>', 'at most N executions (0 = all)', '50')
     .action(lazy(() => import('./list.js')));

@@ -23,15 +23,32 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
         {
           header: 'STATUS',
           value: 'status',
-          style: (t, e) => (e.pastTimeout ? r.c.red(t) : t === 'running' ? r.c.cyan(t) : t === 'failed' ? r.c.red(t) : t === 'completed' ? r.c.green(t) : t),
+          style: (t, e) =>
+            e.pastTimeout
+              ? r.c.red(t)
+              : t === 'running'
+                ? r.c.cyan(t)
+                : t === 'failed'
+                  ? r.c.red(t)
+                  : t === 'completed'
+                    ? r.c.green(t)
+                    : t,
         },
         { header: 'STARTED', value: (e) => when(e.startedAt ?? e.tracking?.startedAt) },
         { header: 'AGE', value: (e) => dur(e.ageMs) + (e.pastTimeout ? ' (timeout)' : ''), align: 'right' },
         { header: 'RETRIES', value: (e) => e.tracking?.retryCount ?? '-', align: 'right' },
         ...(d.redis.included
           ? [
-              { header: 'REDIS', value: (e: (typeof d.executions)[number]) => (e.redis?.state ? `${e.redis.state.status ?? '?'} (${e.redis.state.form})` : 'none') },
-              { header: 'PROGRESS', value: (e: (typeof d.executions)[number]) => (e.progress === null ? '-' : `${e.progress}%`), align: 'right' as const },
+              {
+                header: 'REDIS',
+                value: (e: (typeof d.executions)[number]) =>
+                  e.redis?.state ? `${e.redis.state.status ?? '?'} (${e.redis.state.form})` : 'none',
+              },
+              {
+                header: 'PROGRESS',
+                value: (e: (typeof d.executions)[number]) => (e.progress === null ? '-' : `${e.progress}%`),
+                align: 'right' as const,
+              },
               { header: 'ACTIVE', value: (e: (typeof d.executions)[number]) => (e.redis?.active ? 'yes' : 'no') },
               { header: 'LOCK', value: (e: (typeof d.executions)[number]) => e.redis?.lock?.holder ?? '-' },
             ]

@@ -15,20 +15,30 @@ const reap: Action<Opts> = async (ctx, _args, opts) => {
     olderThanMs,
     dryRun: !!opts.dryRun,
     confirm: async (c) => {
-      for (const x of c) ctx.out.info(`  ${x.id}  ${x.workflowName ?? '?'}  running ${dur(x.ageMs)}  worker ${x.workerId ?? '-'}`);
-      return ctx.out.confirm(`Mark ${c.length} execution(s) failed, clear their Redis state and release their locks?`, { action: 'reap executions' });
+      for (const x of c)
+        ctx.out.info(`  ${x.id}  ${x.workflowName ?? '?'}  running ${dur(x.ageMs)}  worker ${x.workerId ?? '-'}`);
+      return ctx.out.confirm(`Mark ${c.length} execution(s) failed, clear their Redis state and release their locks?`, {
+        action: 'reap executions',
+      });
     },
   });
   redisNote(ctx.out, res.redis);
   for (const w of res.auditWarnings) ctx.out.warn(w);
-  if (res.unknownAge.length) ctx.out.warn(`${res.unknownAge.length} running execution(s) have no start time and were not considered: ${res.unknownAge.join(', ')}`);
+  if (res.unknownAge.length)
+    ctx.out.warn(
+      `${res.unknownAge.length} running execution(s) have no start time and were not considered: ${res.unknownAge.join(', ')}`,
+    );
   ctx.out.result(res, (d, r) => {
     if (d.candidates.length === 0) {
       r.line(`nothing to reap: no execution has been running longer than ${dur(d.olderThanMs)}`);
       return;
     }
     if (d.dryRun || d.declined) {
-      r.line(d.dryRun ? `dry run: would reap ${d.candidates.length} execution(s) running longer than ${dur(d.olderThanMs)}` : 'declined: nothing changed');
+      r.line(
+        d.dryRun
+          ? `dry run: would reap ${d.candidates.length} execution(s) running longer than ${dur(d.olderThanMs)}`
+          : 'declined: nothing changed',
+      );
       r.table(d.candidates, [
         { header: 'ID', value: 'id', align: 'right' },
         { header: 'WORKFLOW', value: 'workflowName' },

@@ -14,7 +14,12 @@ const show: Action = async (ctx, args) => {
     if (e) {
       r.keyValues([
         ['workflow', `${e.workflowName ?? '?'} (id ${e.workflowId ?? '?'})`],
-        ['status', e.pastTimeout ? r.c.red(`${e.status} (past the ${dur(config.execution.timeouts.default_workflow_timeout_ms)} timeout)`) : e.status],
+        [
+          'status',
+          e.pastTimeout
+            ? r.c.red(`${e.status} (past the ${dur(config.execution.timeouts.default_workflow_timeout_ms)} timeout)`)
+            : e.status,
+        ],
         ['started', when(e.startedAt)],
         ['completed', when(e.completedAt)],
         ['age', dur(e.ageMs)],
@@ -43,9 +48,19 @@ const show: Action = async (ctx, args) => {
       r.line();
       r.line(r.c.bold('redis'));
       r.keyValues([
-        ['state', s?.state ? `${s.state.status ?? '?'} (stored as ${s.state.form === 'hash' ? 'hash' : 'legacy JSON string'}, ${ttl(s.stateTtlMs)})` : s && s.stateType !== 'none' ? `unreadable ${s.stateType}` : 'none'],
+        [
+          'state',
+          s?.state
+            ? `${s.state.status ?? '?'} (stored as ${s.state.form === 'hash' ? 'hash' : 'legacy JSON string'}, ${ttl(s.stateTtlMs)})`
+            : s && s.stateType !== 'none'
+              ? `unreadable ${s.stateType}`
+              : 'none',
+        ],
         ['current step', s?.state?.currentStep],
-        ['redis progress', s?.state?.progress === null || s?.state?.progress === undefined ? null : `${s.state.progress}%`],
+        [
+          'redis progress',
+          s?.state?.progress === null || s?.state?.progress === undefined ? null : `${s.state.progress}%`,
+        ],
         ['data', s?.state?.data === null || s?.state?.data === undefined ? null : JSON.stringify(s.state.data)],
         ['in active set', s ? (s.active ? 'yes' : 'no') : null],
         ['lock holder', s?.lock?.holder],

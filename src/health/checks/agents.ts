@@ -26,7 +26,14 @@ export const agentsCheck: CheckDefinition = {
     const { parseDbTime } = await import('../../db/time.js');
     let rows;
     try {
-      rows = await db.query<{ id: unknown; name: unknown; agent_status: unknown; status: unknown; check_time: unknown; error_message: unknown }>(LATEST);
+      rows = await db.query<{
+        id: unknown;
+        name: unknown;
+        agent_status: unknown;
+        status: unknown;
+        check_time: unknown;
+        error_message: unknown;
+      }>(LATEST);
     } catch (err) {
       if (isMissingTable(err)) return missingTable('agent_health_checks');
       throw err;
@@ -40,16 +47,26 @@ export const agentsCheck: CheckDefinition = {
       const name = String(r.name);
       const checkedAt = parseDbTime(r.check_time);
       const status = r.status === null || r.status === undefined ? null : String(r.status);
-      if (status === 'degraded' || status === 'unhealthy' || r.agent_status === 'error') unhealthy.push(`${name} (${status ?? String(r.agent_status)})`);
-      else if (!checkedAt || now - checkedAt.getTime() > staleMs) stale.push(`${name} (${checkedAt ? `${formatDuration(now - checkedAt.getTime())} ago` : 'never checked'})`);
+      if (status === 'degraded' || status === 'unhealthy' || r.agent_status === 'error')
+        unhealthy.push(`${name} (${status ?? String(r.agent_status)})`);
+      else if (!checkedAt || now - checkedAt.getTime() > staleMs)
+        stale.push(`${name} (${checkedAt ? `${formatDuration(now - checkedAt.getTime())} ago` : 'never checked'})`);
       return { name, status, checkedAt: checkedAt?.toISOString() ?? null };
     });
     const healthy = rows.length - unhealthy.length - stale.length;
-    const data = { agents: rows.length, healthy, unhealthy: unhealthy.length, stale: stale.length, staleAfterMs: staleMs, list: agents };
+    const data = {
+      agents: rows.length,
+      healthy,
+      unhealthy: unhealthy.length,
+      stale: stale.length,
+      staleAfterMs: staleMs,
+      list: agents,
+    };
     const problems: string[] = [];
     const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? ', ...' : '');
     if (unhealthy.length) problems.push(`${plural(unhealthy.length, 'agent')} unhealthy: ${list(unhealthy)}`);
-    if (stale.length) problems.push(`${plural(stale.length, 'agent')} stale (no check in ${formatDuration(staleMs)}): ${list(stale)}`);
+    if (stale.length)
+      problems.push(`${plural(stale.length, 'agent')} stale (no check in ${formatDuration(staleMs)}): ${list(stale)}`);
     if (problems.length > 0) {
       return {
         status: 'warn',

@@ -19,7 +19,9 @@ import { freeSpace } from '../../util/disk.js';
 import { plural } from './util.js';
 
 /** The newest backup_log row, or null when the database or table is not readable (the catalog is the source of truth). */
-async function lastLoggedAttempt(ctx: Parameters<CheckDefinition['run']>[0]): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {
+async function lastLoggedAttempt(
+  ctx: Parameters<CheckDefinition['run']>[0],
+): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {
   try {
     const db = await ctx.resources.db();
     const { parseDbTime } = await import('../../db/time.js');
@@ -27,7 +29,11 @@ async function lastLoggedAttempt(ctx: Parameters<CheckDefinition['run']>[0]): Pr
       'SELECT status, started_at, error_message FROM backup_log ORDER BY started_at DESC, id DESC LIMIT 1',
     );
     if (!row) return null;
-    return { status: String(row.status), startedAt: parseDbTime(row.started_at), error: row.error_message ? String(row.error_message) : null };
+    return {
+      status: String(row.status),
+      startedAt: parseDbTime(row.started_at),
+      error: row.error_message ? String(row.error_message) : null,
+    };
   } catch {
     return null;
   }
@@ -65,26 +71,62 @@ export const backupsCheck: CheckDefinition = {
     const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
 
     if (!newest) add('critical', `no backups in ${dir}`, 'run `wks backup create`, then `wks backup verify --latest`');
-    else if (!verified) add('critical', `no verified backup (${plural(entries.length, 'backup')}, none verified ok)`, 'run `wks backup verify --latest`');
+    else if (!verified)
+      add(
+        'critical',
+        `no verified backup (${plural(entries.length, 'backup')}, none verified ok)`,
+        'run `wks backup verify --latest`',
+      );
     else if (ageMs! > rpoMs) {
-      add('critical', `newest verified backup is ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)})`, 'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)');
+      add(
+        'critical',
+        `newest verified backup is ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)})`,
+        'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)',
+      );
     }
     if (newest && verified && newest !== verified) {
-      if (!newest.data_present) add('warn', `newest backup ${newest.id} has no data file`, 'run `wks backup list`; then `wks backup create`');
-      else if (newest.verification?.ok === false) add('warn', `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`, 'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`');
-      else if (!newest.verification) add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');
+      if (!newest.data_present)
+        add('warn', `newest backup ${newest.id} has no data file`, 'run `wks backup list`; then `wks backup create`');
+      else if (newest.verification?.ok === false)
+        add(
+          'warn',
+          `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
+          'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`',
+        );
+      else if (!newest.verification)
+        add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');
     }
-    if (attempt && attempt.status === 'failed' && (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= new Date(newest.created_at).getTime())) {
-      add('warn', `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`, 'run `wks backup create -v` to see why');
+    if (
+      attempt &&
+      attempt.status === 'failed' &&
+      (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= new Date(newest.created_at).getTime())
+    ) {
+      add(
+        'warn',
+        `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`,
+        'run `wks backup create -v` to see why',
+      );
     }
     if (list.problems.length > 0) {
-      add('warn', `${plural(list.problems.length, 'unreadable manifest')} in ${dir} (${list.problems[0]!.file}: ${list.problems[0]!.problem})`, 'run `wks backup list` and inspect the files named');
+      add(
+        'warn',
+        `${plural(list.problems.length, 'unreadable manifest')} in ${dir} (${list.problems[0]!.file}: ${list.problems[0]!.problem})`,
+        'run `wks backup list` and inspect the files named',
+      );
     }
     const newestSize = newest?.stored_size ?? 0;
     if (newestSize > 0 && space.freeBytes < newestSize) {
-      add('critical', `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`, 'free space or run `wks backup rotate`');
+      add(
+        'critical',
+        `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`,
+        'free space or run `wks backup rotate`',
+      );
     } else if (space.freeBytes < config.health.min_free_bytes) {
-      add('warn', `only ${formatBytes(space.freeBytes)} free in ${space.path} (< ${formatBytes(config.health.min_free_bytes)})`, 'free space, run `wks backup rotate`, or lower health.min_free_bytes');
+      add(
+        'warn',
+        `only ${formatBytes(space.freeBytes)} free in ${space.path} (< ${formatBytes(config.health.min_free_bytes)})`,
+        'free space, run `wks backup rotate`, or lower health.min_free_bytes',
+      );
     }
 
     const data = {
@@ -106,6 +148,11 @@ export const backupsCheck: CheckDefinition = {
       };
     }
     findings.sort((a, b) => STATUS_RANK[b.status] - STATUS_RANK[a.status]);
-    return { status: findings[0]!.status, detail: findings.map((f) => f.text).join('; '), hint: findings[0]!.hint, data };
+    return {
+      status: findings[0]!.status,
+      detail: findings.map((f) => f.text).join('; '),
+      hint: findings[0]!.hint,
+      data,
+    };
   },
 };

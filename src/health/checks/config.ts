@@ -47,11 +47,14 @@ export const configCheck: CheckDefinition = {
         problems.push(`backup directory ${dir} is not writable`);
       }
     }
-    if (problems.length > 0 && !hint) hint = 'fix BACKUP_STORAGE_PATH (phase4.database.backup.storage_path) or the directory permissions';
+    if (problems.length > 0 && !hint)
+      hint = 'fix BACKUP_STORAGE_PATH (phase4.database.backup.storage_path) or the directory permissions';
 
     const h = config.health;
     if (h.check_timeout_ms > h.timeout_ms) {
-      warnings.push(`health.check_timeout_ms (${h.check_timeout_ms}) exceeds health.timeout_ms (${h.timeout_ms}); checks get ${h.timeout_ms} ms`);
+      warnings.push(
+        `health.check_timeout_ms (${h.check_timeout_ms}) exceeds health.timeout_ms (${h.timeout_ms}); checks get ${h.timeout_ms} ms`,
+      );
     }
     const rpo = parseDuration(h.backup_rpo) ?? 0;
     const interval = config.database.backup.interval_hours * 3_600_000;
@@ -59,7 +62,12 @@ export const configCheck: CheckDefinition = {
 
     if (problems.length > 0) return { status: 'critical', detail: problems.join('; '), hint, data };
     if (warnings.length > 0) {
-      return { status: 'warn', detail: warnings.join('; '), hint: 'run `wks config validate` and `wks config show --sources`', data };
+      return {
+        status: 'warn',
+        detail: warnings.join('; '),
+        hint: 'run `wks config validate` and `wks config show --sources`',
+        data,
+      };
     }
     return {
       status: 'ok',

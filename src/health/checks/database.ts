@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
 import { formatBytes } from '../../util/size.js';
 
-const CORRUPT_HINT = 'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
+const CORRUPT_HINT =
+  'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
 
 export const databaseCheck: CheckDefinition = {
   name: 'database',
@@ -29,12 +30,24 @@ export const databaseCheck: CheckDefinition = {
         rows = await db.query<Record<string, unknown>>(`PRAGMA ${pragma}(20)`);
       } catch (err) {
         // SQLITE_CORRUPT / SQLITE_NOTADB surface as an error rather than as check rows.
-        if (!/malformed|corrupt|not a database/i.test(`${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`)) throw err;
-        return { status: 'critical', detail: `${pragma} failed: ${(err as Error).message}`, hint: CORRUPT_HINT, data: { dialect: 'sqlite', target: db.target, check: pragma } };
+        if (
+          !/malformed|corrupt|not a database/i.test(
+            `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
+          )
+        )
+          throw err;
+        return {
+          status: 'critical',
+          detail: `${pragma} failed: ${(err as Error).message}`,
+          hint: CORRUPT_HINT,
+          data: { dialect: 'sqlite', target: db.target, check: pragma },
+        };
       }
       const messages = rows.map((r) => String(Object.values(r)[0]));
       const ms = Math.round(performance.now() - t0);
-      const [size] = await db.query<{ size: unknown }>('SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()');
+      const [size] = await db.query<{ size: unknown }>(
+        'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
+      );
       const bytes = Number(size?.size ?? 0);
       const data = { dialect: 'sqlite', target: db.target, check: pragma, sizeBytes: bytes, latencyMs: ms };
       if (messages.length === 1 && messages[0] === 'ok') {
@@ -63,7 +76,9 @@ export const databaseCheck: CheckDefinition = {
     if (max > 0 && (used / max) * 100 >= pct) warnings.push(`server connections ${used}/${max} (>= ${pct}%)`);
 
     // Data-page checksum failures the server has seen (NULL when data checksums are off).
-    const [cs] = await db.query<{ failures: unknown }>('SELECT checksum_failures AS failures FROM pg_stat_database WHERE datname = current_database()');
+    const [cs] = await db.query<{ failures: unknown }>(
+      'SELECT checksum_failures AS failures FROM pg_stat_database WHERE datname = current_database()',
+    );
     const checksumFailures = cs?.failures === null || cs?.failures === undefined ? null : Number(cs.failures);
     data.checksumFailures = checksumFailures;
     if (checksumFailures && checksumFailures > 0) {
@@ -80,12 +95,18 @@ export const databaseCheck: CheckDefinition = {
     if (pool) {
       const inUse = pool.total - pool.idle;
       data.pool = { ...pool, inUse, max: poolMax };
-      if ((inUse / poolMax) * 100 >= pct) warnings.push(`pool ${inUse}/${poolMax} connections in use (>= ${pct}% of DB_POOL_MAX)`);
+      if ((inUse / poolMax) * 100 >= pct)
+        warnings.push(`pool ${inUse}/${poolMax} connections in use (>= ${pct}% of DB_POOL_MAX)`);
       if (pool.waiting > 0) warnings.push(`${pool.waiting} client(s) waiting for a pool connection`);
     }
     const base = `SELECT 1 in ${latencyMs} ms; server connections ${used}/${max}`;
     if (warnings.length > 0) {
-      return { status: 'warn', detail: `${base}; ${warnings.join('; ')}`, hint: 'raise DB_POOL_MAX or max_connections, or find what holds connections (pg_stat_activity)', data };
+      return {
+        status: 'warn',
+        detail: `${base}; ${warnings.join('; ')}`,
+        hint: 'raise DB_POOL_MAX or max_connections, or find what holds connections (pg_stat_activity)',
+        data,
+      };
     }
     return { status: 'ok', detail: base, data };
   },

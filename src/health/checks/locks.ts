@@ -34,7 +34,10 @@ export const locksCheck: CheckDefinition = {
     const { queryExecutionsByIds } = await import('../../workflow/rows.js');
     let rows;
     try {
-      rows = await queryExecutionsByIds(db, locks.map((l) => l.executionId));
+      rows = await queryExecutionsByIds(
+        db,
+        locks.map((l) => l.executionId),
+      );
     } catch (err) {
       if (isMissingTable(err)) return missingTable('workflow_executions');
       throw err;
@@ -51,8 +54,10 @@ export const locksCheck: CheckDefinition = {
     const data = { held: locks.length, truncated: state.truncated, finished, unknown, withoutTtl: noTtl };
     const problems: string[] = [];
     const list = (ids: string[]) => ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', ...' : '');
-    if (finished.length) problems.push(`${plural(finished.length, 'lock')} held for finished executions (${list(finished)})`);
-    if (unknown.length) problems.push(`${plural(unknown.length, 'lock')} for executions not in the database (${list(unknown)})`);
+    if (finished.length)
+      problems.push(`${plural(finished.length, 'lock')} held for finished executions (${list(finished)})`);
+    if (unknown.length)
+      problems.push(`${plural(unknown.length, 'lock')} for executions not in the database (${list(unknown)})`);
     if (noTtl.length) problems.push(`${plural(noTtl.length, 'lock')} without a TTL (${list(noTtl)})`);
     const scanned = `${plural(locks.length, 'lock')} held${state.truncated ? ` (first ${LOCK_SCAN_CAP} examined)` : ''}`;
     if (problems.length > 0) {

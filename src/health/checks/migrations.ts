@@ -62,9 +62,18 @@ export const migrationsCheck: CheckDefinition = {
       });
     }
     if (findings.length === 0) {
-      return { status: 'ok', detail: `up to date at ${current} (${plural(st.applied.length, 'migration')} applied)`, data };
+      return {
+        status: 'ok',
+        detail: `up to date at ${current} (${plural(st.applied.length, 'migration')} applied)`,
+        data,
+      };
     }
     findings.sort((a, b) => STATUS_RANK[b.status] - STATUS_RANK[a.status]);
-    return { status: findings[0]!.status, detail: `${findings.map((f) => f.text).join('; ')}; at ${current}`, hint: findings[0]!.hint, data };
+    return {
+      status: findings[0]!.status,
+      detail: `${findings.map((f) => f.text).join('; ')}; at ${current}`,
+      hint: findings[0]!.hint,
+      data,
+    };
   },
 };

@@ -36,14 +36,28 @@ export const redisCheck: CheckDefinition = {
     const policy = info.maxmemory_policy ?? 'unknown';
     const evicted = Number(info.evicted_keys ?? 0);
     const h = ctx.config.health;
-    const data = { enabled: true, address, latencyMs, usedMemoryBytes: used, maxMemoryBytes: max, maxMemoryPolicy: policy, evictedKeys: evicted };
+    const data = {
+      enabled: true,
+      address,
+      latencyMs,
+      usedMemoryBytes: used,
+      maxMemoryBytes: max,
+      maxMemoryPolicy: policy,
+      evictedKeys: evicted,
+    };
 
     const warnings: string[] = [];
-    if (latencyMs > h.redis_latency_warn_ms) warnings.push(`PING took ${latencyMs} ms (> ${h.redis_latency_warn_ms} ms)`);
+    if (latencyMs > h.redis_latency_warn_ms)
+      warnings.push(`PING took ${latencyMs} ms (> ${h.redis_latency_warn_ms} ms)`);
     if (max > 0 && (used / max) * 100 >= h.redis_memory_warn_percent) {
-      warnings.push(`memory ${formatBytes(used)} of ${formatBytes(max)} (>= ${h.redis_memory_warn_percent}%, policy ${policy})`);
+      warnings.push(
+        `memory ${formatBytes(used)} of ${formatBytes(max)} (>= ${h.redis_memory_warn_percent}%, policy ${policy})`,
+      );
     }
-    if (evicted > 0) warnings.push(`${evicted} key(s) evicted since restart (policy ${policy}): locks or workflow state may have been lost`);
+    if (evicted > 0)
+      warnings.push(
+        `${evicted} key(s) evicted since restart (policy ${policy}): locks or workflow state may have been lost`,
+      );
 
     const base = `PING ${latencyMs} ms at ${address}; memory ${formatBytes(used)}${max > 0 ? ` of ${formatBytes(max)}` : ' (no maxmemory)'}`;
     if (warnings.length > 0) {

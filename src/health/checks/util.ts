@@ -36,4 +36,3 @@ export function missingTable(table: string): CheckOutcome {
 export function plural(n: number, word: string, pluralWord = `${word}s`): string {
   return `${n} ${n === 1 ? word : pluralWord}`;
 }
-

@@ -39,10 +39,15 @@ export const workflowsCheck: CheckDefinition = {
     };
     const warnings: string[] = [];
     if (overdue.length > 0) {
-      const ids = overdue.slice(0, 5).map((r) => r.id).join(', ') + (overdue.length > 5 ? ', ...' : '');
+      const ids =
+        overdue
+          .slice(0, 5)
+          .map((r) => r.id)
+          .join(', ') + (overdue.length > 5 ? ', ...' : '');
       warnings.push(`${plural(overdue.length, 'execution')} running longer than ${formatDuration(timeoutMs)} (${ids})`);
     }
-    if (active.length >= max) warnings.push(`${active.length} active executions at or above MAX_CONCURRENT_WORKFLOWS (${max})`);
+    if (active.length >= max)
+      warnings.push(`${active.length} active executions at or above MAX_CONCURRENT_WORKFLOWS (${max})`);
     const base = `${active.length} active (${running.length} running, ${data.pending} pending) of max ${max}`;
     if (warnings.length > 0) {
       return {
