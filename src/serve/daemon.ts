@@ -198,9 +198,9 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     instanceId: opts.instanceId,
     log,
     onChange: (leader) =>
-      metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
+      metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
   });
-  metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, 0);
+  metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, 0);
 
   // --- jobs
   let lastBackupFailed = false;
@@ -344,6 +344,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       ready,
       checks,
       leader: {
+        role: lease.role(),
         mechanism: lease.mechanism,
         instance: lease.instanceId,
         leader: lease.isLeader(),

@@ -45,7 +45,7 @@ async function leaderOf(
 ): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
   const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
   const text = await (await fetch(`${i.url}/metrics`)).text();
-  const m = text.match(new RegExp(`^wks_leader\\{instance="([^"]+)",mechanism="${mechanism}"\\} (\\S+)$`, 'm'));
+  const m = text.match(new RegExp(`^wks_leader\\{wks_instance="([^"]+)",mechanism="${mechanism}"\\} (\\S+)$`, 'm'));
   return {
     leader: ready.leader.leader,
     instance: ready.leader.instance,

@@ -91,7 +91,7 @@ describe('wks serve under faults', () => {
       const m = await (await fetch(`${s.url}/metrics`)).text();
       expect(m).toMatch(/^wks_up\{dependency="redis"\} 0$/m);
       expect(m).toMatch(/^wks_up\{dependency="database"\} 1$/m);
-      expect(m).toMatch(/^wks_leader\{instance="[^"]+",mechanism="redis"\} 0$/m);
+      expect(m).toMatch(/^wks_leader\{wks_instance="[^"]+",mechanism="redis"\} 0$/m);
       const r = await fetch(`${s.url}/ready`);
       expect(r.status).toBe(503);
       expect(((await r.json()) as any).leader.leader).toBe(false);
@@ -116,15 +116,15 @@ describe('wks serve under faults', () => {
       const m = await eventually(
         () => fetch(`${s.url}/metrics`).then((x) => x.text()),
         (t) =>
-          /^wks_job_runs_total\{job="backup",result="failure"\} [2-9]/m.test(t) &&
+          /^wks_job_runs_total\{job_name="backup",result="failure"\} [2-9]/m.test(t) &&
           /^wks_alerts_firing\{alert="backup_failed"\} 1$/m.test(t),
         8000,
       );
-      expect(m).toMatch(/^wks_job_runs_total\{job="backup",result="failure"\} [2-9]/m);
+      expect(m).toMatch(/^wks_job_runs_total\{job_name="backup",result="failure"\} [2-9]/m);
       expect(m).toMatch(/^wks_backup_failures_total [2-9]/m);
       expect(m).toMatch(/^wks_backup_last_failure_timestamp_seconds \d/m);
       expect(m).toMatch(/^wks_alerts_firing\{alert="backup_failed"\} 1$/m);
-      expect(s.stderr()).toMatch(/ERROR job backup failed: /);
+      expect(s.stderr()).toMatch(/ERROR:? job backup failed: /);
       expect((await fetch(`${s.url}/health`)).status).toBe(200);
     } finally {
       expect(await s.stop()).toBe(0);
