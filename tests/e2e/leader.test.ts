@@ -42,12 +42,13 @@ async function start(args: string[], env: Record<string, string>, cwd: string): 
 async function leaderOf(
   i: Instance,
   mechanism = 'redis',
-): Promise<{ leader: boolean; instance: string; holder: string | null; metric: number }> {
+): Promise<{ leader: boolean; role: string; instance: string; holder: string | null; metric: number }> {
   const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
   const text = await (await fetch(`${i.url}/metrics`)).text();
   const m = text.match(new RegExp(`^wks_leader\\{wks_instance="([^"]+)",mechanism="${mechanism}"\\} (\\S+)$`, 'm'));
   return {
     leader: ready.leader.leader,
+    role: ready.leader.role,
     instance: ready.leader.instance,
     holder: ready.leader.holder,
     metric: Number(m?.[2]),
@@ -89,8 +90,15 @@ describe('two wks serve instances on one Redis', () => {
       const leaderId = (la.leader ? la : lb).instance;
       expect(lf.holder).toBe(leaderId);
       expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBe(leaderId);
-      // Followers keep serving probes and metrics.
+      // Followers keep serving probes and metrics, and say what they are: in /ready, and once in the log.
       expect((await fetch(`${follower.url}/ready`)).status).toBe(200);
+      expect([lf.role, (la.leader ? la : lb).role]).toEqual(['follower', 'leader']);
+      await new Promise((r) => setTimeout(r, 1000)); // ~5 lease polls
+      expect(
+        follower.stderr().match(/role: follower \(redis lease; the leader is [^)]+\)/g),
+        follower.stderr(),
+      ).toHaveLength(1);
+      expect(leader.stderr().match(/role: leader/g)).toHaveLength(1);
 
       leader.child.kill('SIGKILL');
       await leader.exited;
@@ -108,6 +116,7 @@ describe('two wks serve instances on one Redis', () => {
       expect(took).toBeLessThanOrEqual(LEASE_MS + 200 + 300);
       const after = await leaderOf(follower);
       expect(after.metric).toBe(1);
+      expect(after.role).toBe('leader');
       expect(await redis.client.get(`${redis.namespace}:leader:serve`)).toBe(after.instance);
       expect(follower.stderr()).toMatch(/became leader \(redis lease\)/);
     } finally {
