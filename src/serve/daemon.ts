@@ -20,6 +20,7 @@ import { sampleMetrics } from '../metrics/sample.js';
 import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
+import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
 import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
@@ -175,7 +176,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       retryStrategy: (n) => Math.min(n * 250, 2000),
       connectionName: 'wks-serve',
     });
-    redis.on('error', () => undefined);
+    // Redis being down is logged on a change of state plus a periodic summary
+    // (ioredis retries every 2 s; one line per retry would flood the log).
+    const outages = new OutageLog(log);
+    redis.on('error', (err) => outages.failure('Redis', err));
+    redis.on('ready', () => outages.success('Redis'));
     redis.connect().catch(() => undefined);
   }
   const countLocks = redis
