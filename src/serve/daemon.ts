@@ -26,6 +26,8 @@ import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
 import { notifyAll, configuredChannels } from '../alerts/notify.js';
 
+export { installCrashGuard } from './guard.js';
+
 export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
@@ -383,6 +385,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         instance: lease.instanceId,
       }),
       readiness,
+      onError: (err) => {
+        metrics.unexpectedErrorsTotal.inc({ source: 'http' });
+        log('error', `unexpected error while answering a request (kept running): ${(err as Error)?.stack ?? err}`);
+      },
     });
   } catch (err) {
     redis?.disconnect();
