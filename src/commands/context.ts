@@ -69,7 +69,7 @@ export class CommandContext {
           file: fileSet ? c.app.log_file : null,
           json: this.out.json,
           color: this.out.colorEnabled,
-          repeatIntervalMs: parseDuration(c.serve.log_repeat_interval) ?? 300_000,
+          repeatIntervalMs: parseDuration(c.serve.log_repeat_interval) ?? 60_000,
         });
       })();
     }

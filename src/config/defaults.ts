@@ -113,7 +113,7 @@ export const DEFAULTS: Config = {
     shutdown_grace_ms: 60000,
     leader_lease_ms: 15000,
     metrics_sample_retention: '7d',
-    log_repeat_interval: '5m',
+    log_repeat_interval: '1m',
     jobs: {
       backup: { enabled: true }, // schedule: database.backup.schedule
       rotate: { enabled: true, schedule: '30 2 * * *' },
