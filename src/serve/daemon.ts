@@ -20,10 +20,13 @@ import { sampleMetrics } from '../metrics/sample.js';
 import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
+import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
 import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
 import { notifyAll, configuredChannels } from '../alerts/notify.js';
+
+export { installCrashGuard } from './guard.js';
 
 export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
@@ -175,7 +178,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       retryStrategy: (n) => Math.min(n * 250, 2000),
       connectionName: 'wks-serve',
     });
-    redis.on('error', () => undefined);
+    // Redis being down is logged on a change of state plus a periodic summary
+    // (ioredis retries every 2 s; one line per retry would flood the log).
+    const outages = new OutageLog(log);
+    redis.on('error', (err) => outages.failure('Redis', err));
+    redis.on('ready', () => outages.success('Redis'));
     redis.connect().catch(() => undefined);
   }
   const countLocks = redis
@@ -378,6 +385,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         instance: lease.instanceId,
       }),
       readiness,
+      onError: (err) => {
+        metrics.unexpectedErrorsTotal.inc({ source: 'http' });
+        log('error', `unexpected error while answering a request (kept running): ${(err as Error)?.stack ?? err}`);
+      },
     });
   } catch (err) {
     redis?.disconnect();
