@@ -304,8 +304,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let stopping = false;
   // The dependency checks behind /ready (config, database, redis; the health
   // library's readiness set). A passing result is reused for READY_CACHE_MS and
-  // concurrent probes share one run: on SQLite the database check is a
-  // quick_check, which reads the whole file synchronously. A failing result is
+  // concurrent probes share one run. A failing result is
   // never reused, so readiness returns as soon as the dependency does.
   type Check = { name: string; status: string; detail?: unknown };
   let readyCache: { checks: Check[]; at: number } | null = null;
