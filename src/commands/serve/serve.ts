@@ -52,8 +52,10 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       if (stopping) {
         log('warn', `second ${sig}: exiting now`);
-        process.removeListener('SIGTERM', onSignal);
-        process.removeListener('SIGINT', onSignal);
+        logger.close();
+        // Every listener (the CLI's cleanup handler too): the signal's default action ends the process.
+        process.removeAllListeners('SIGTERM');
+        process.removeAllListeners('SIGINT');
         process.kill(process.pid, sig);
         return;
       }
