@@ -60,7 +60,7 @@ export function currentContext(): CommandContext | undefined {
  * Wrap a lazily imported command module as a commander action. The module
  * is imported only when the command runs, so `--help` stays fast.
  */
-export function lazy(load: () => Promise<{ default: Action<any> }>) {
+export function lazy(load: () => Promise<{ default: Action<never> }>) {
   return async (...argv: unknown[]): Promise<void> => {
     const cmd = argv[argv.length - 1] as Command;
     const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);

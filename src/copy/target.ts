@@ -54,7 +54,10 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
   const tables = new Map<string, TargetTable>();
   for (const r of cols.rows) {
     let t = tables.get(r.table_name);
-    if (!t) tables.set(r.table_name, (t = { name: r.table_name, columns: [], references: [], sequences: [] }));
+    if (!t) {
+      t = { name: r.table_name, columns: [], references: [], sequences: [] };
+      tables.set(r.table_name, t);
+    }
     t.columns.push({
       name: r.column_name,
       dataType: r.data_type,

@@ -239,6 +239,7 @@ export function scanKeys(
 ): AsyncGenerator<string[]> {
   const args: Array<string | number> = ['MATCH', pattern, 'COUNT', opts.count ?? SCAN_COUNT];
   if (opts.type) args.push('TYPE', opts.type);
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types have no overload for a spread argument list
   return capped((cursor) => (client as any).scan(cursor, ...args), opts.cap ?? SCAN_CAP, opts.state);
 }
 

@@ -68,7 +68,8 @@ export async function showRateLimits(
     const oldest = new Map<string, number>();
     if (zsets.length) {
       const p2 = client.pipeline();
-      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES'); // ioredis 6 types lack the WITHSCORES overload on pipelines
+      // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types lack the WITHSCORES overload on pipelines
+      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES');
       const r2 = (await p2.exec()) ?? [];
       zsets.forEach((k, j) => {
         const v = r2[j]?.[1] as string[] | undefined;

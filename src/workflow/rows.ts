@@ -86,13 +86,13 @@ export async function queryExecutions(
   const params: unknown[] = [];
   const statuses = opts.status === undefined ? [] : Array.isArray(opts.status) ? opts.status : [opts.status];
   if (statuses.length) {
-    where.push(`e.status IN (${statuses.map((s) => (params.push(s), `$${params.length}`)).join(', ')})`);
+    where.push(`e.status IN (${statuses.map((s) => `$${params.push(s)}`).join(', ')})`);
   }
   if (opts.ids) {
     if (opts.ids.length === 0) return [];
     const ints = opts.ids.filter((i) => /^-?\d+$/.test(i));
     if (ints.length === 0) return [];
-    where.push(`e.id IN (${ints.map((i) => (params.push(Number(i)), `$${params.length}`)).join(', ')})`);
+    where.push(`e.id IN (${ints.map((i) => `$${params.push(Number(i))}`).join(', ')})`);
   }
   let sql = SELECT_EXECUTIONS;
   if (where.length) sql += `\nWHERE ${where.join(' AND ')}`;

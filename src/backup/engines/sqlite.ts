@@ -27,7 +27,7 @@ import { fsyncDir } from '../../util/fs.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
-import type { Manifest, VerifyCheck } from '../types.js';
+import type { VerifyCheck } from '../types.js';
 import { quoteIdent } from '../../db/sql.js';
 
 type DB = BetterSqlite3.Database;

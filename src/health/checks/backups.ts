@@ -91,7 +91,7 @@ export const backupsCheck: CheckDefinition = {
         add(
           'warn',
           `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
-          'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`',
+          `run \`wks backup verify ${newest.id}\` for details, then \`wks backup create\``,
         );
       else if (!newest.verification)
         add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');
