@@ -4,7 +4,7 @@
  * for configuration).
  */
 import type { Command } from 'commander';
-import { Reporter } from '../ui/reporter.js';
+import { Reporter } from '../ui/index.js';
 import type { Config, LoadedConfig, LoadOptions } from '../config/index.js';
 
 export interface GlobalOptions {
@@ -33,7 +33,7 @@ export class CommandContext {
   /** Load and validate configuration (once). Throws ConfigError (exit 78). Warnings are printed to stderr. */
   async loadConfig(overrides: Overrides = {}): Promise<LoadedConfig> {
     if (!this.loaded) {
-      const { loadConfig } = await import('../config/loader.js');
+      const { loadConfig } = await import('../config/index.js');
       this.loaded = loadConfig({ configPath: this.global.config, env: this.env, cwd: this.cwd, overrides });
       for (const w of this.loaded.warnings) this.out.warn(w);
     }

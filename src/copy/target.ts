@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { TableChecksum } from './checksum.js';
 import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
-import { quoteIdent } from '../db/sql.js';
+import { quoteIdent } from '../db/index.js';
 import { OperationError } from '../errors.js';
 
 export const PROGRESS_TABLE = 'wks_copy_progress';

@@ -13,7 +13,7 @@
  * ioredis is imported lazily: `wks --help` never loads it.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConfigError, DependencyError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { sleep } from '../util/process.js';

@@ -3,7 +3,7 @@
  * incremented per request, expiring with the window) shown against
  * RATE_LIMIT_MAX_REQUESTS / RATE_LIMIT_WINDOW_MS.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { requireRedisEnabled, scanKeys, withRedis } from './client.js';
 

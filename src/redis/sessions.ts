@@ -4,7 +4,7 @@
  * sha256 fingerprint, so two sessions can be told apart.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { requireRedisEnabled, scanKeys, withRedis } from './client.js';
 import { epochToDate, type SessionInfo } from './keyspace.js';

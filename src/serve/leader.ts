@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
 import type { Logger } from './scheduler.js';
@@ -185,7 +185,7 @@ export class RedisLease extends PollingLease {
   private async redis(): Promise<import('ioredis').Redis> {
     if (!this.client) {
       const { Redis } = await import('ioredis');
-      const { redisServerOptions } = await import('../redis/client.js');
+      const { redisServerOptions } = await import('../redis/index.js');
       this.client = new Redis({
         ...redisServerOptions(this.config),
         connectTimeout: this.config.redis.connection.connect_timeout_ms,

@@ -6,8 +6,8 @@
  * Tables (seed, migrations 0001/0002): workflow_executions, workflows,
  * workflow_execution_tracking; 0003 adds lock_release_audit.
  */
-import type { DatabaseAdapter } from '../db/types.js';
-import { parseDbTime, toDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { parseDbTime, toDbTime } from '../db/index.js';
 
 export interface TrackingRow {
   userId: string | null;

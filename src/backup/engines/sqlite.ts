@@ -28,7 +28,7 @@ import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import type { VerifyCheck } from '../types.js';
-import { quoteIdent } from '../../db/sql.js';
+import { quoteIdent } from '../../db/index.js';
 
 type DB = BetterSqlite3.Database;
 
