@@ -8,7 +8,9 @@ import ts from 'typescript';
 
 const SOFT = 80;
 const HARD = 120;
-const files = execFileSync('git', ['ls-files', 'src/**/*.ts', 'src/*.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+const files = execFileSync('git', ['ls-files', 'src/**/*.ts', 'src/*.ts'], { encoding: 'utf8' })
+  .split('\n')
+  .filter(Boolean);
 let bad = 0;
 for (const file of files) {
   let text;
@@ -25,8 +27,12 @@ for (const file of files) {
       const lines = end - start + 1;
       if (lines > SOFT) {
         const leading = text.slice(0, node.getStart(sf)).split('\n').slice(-8).join('\n');
-        const reasoned = /long:/i.test(leading) || /long:/i.test(node.getFullText(sf).slice(0, node.getStart(sf) - node.getFullStart()));
-        const name = node.name?.getText(sf) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
+        const reasoned =
+          /long:/i.test(leading) ||
+          /long:/i.test(node.getFullText(sf).slice(0, node.getStart(sf) - node.getFullStart()));
+        const name =
+          node.name?.getText(sf) ??
+          (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
         const verdict = lines > HARD ? 'over 120' : reasoned ? 'ok (reason given)' : 'over 80, no reason';
         if (lines > HARD || !reasoned) bad++;
         console.log(`${file}:${start + 1} ${name} ${lines} lines: ${verdict}`);
@@ -37,6 +43,8 @@ for (const file of files) {
   visit(sf);
 }
 if (bad) {
-  console.error(`${bad} function(s) too long: split them, or say why in a "long: ..." comment above (never over ${HARD} lines)`);
+  console.error(
+    `${bad} function(s) too long: split them, or say why in a "long: ..." comment above (never over ${HARD} lines)`,
+  );
   process.exit(1);
 }
