@@ -13,3 +13,4 @@ export * from './sql.js';
 export * from './sqlite.js';
 export * from './time.js';
 export * from './types.js';
+export * from './sqlite-check.js';
