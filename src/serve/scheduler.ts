@@ -9,8 +9,8 @@
  *  - stop() stops future ticks at once; drain(ms) waits for in-flight runs.
  */
 import { Cron } from 'croner';
-import type { WksMetrics } from '../metrics/registry.js';
-import type { Logger } from '../log/types.js';
+import type { WksMetrics } from '../metrics/index.js';
+import type { Logger } from '../log/index.js';
 
 export interface JobContext {
   now: Date;
@@ -40,7 +40,7 @@ export interface JobState {
   failures: number;
 }
 
-export type { Logger } from '../log/types.js';
+export type { Logger } from '../log/index.js';
 
 export interface SchedulerOptions {
   metrics?: WksMetrics;
