@@ -11,7 +11,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import type { DatabaseAdapter } from '../db/index.js';
+import { isConnectionLoss, type DatabaseAdapter } from '../db/index.js';
 import { parseDuration } from '../util/duration.js';
 import { createMetrics, type WksMetrics } from '../metrics/index.js';
 import { PlatformCollector } from '../metrics/index.js';
@@ -154,7 +154,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     try {
       return await fn(d);
     } catch (err) {
-      if (db === d && d.dialect === 'postgres' && /connect|terminat|ECONN/i.test((err as Error).message)) {
+      if (db === d && d.dialect === 'postgres' && isConnectionLoss(err)) {
         db = null;
         await d.close().catch(() => undefined);
       }
