@@ -363,7 +363,10 @@ export class DecryptStream extends Transform {
       this.pending.push(data);
       this.pendingLen += data.length;
       if (!this.header) {
-        if (this.pendingLen < this.headerLen) return cb();
+        if (this.pendingLen < this.headerLen) {
+          cb();
+          return;
+        }
         const buf = this.takePending();
         const h = buf.subarray(0, this.headerLen);
         const why = headerMismatch(h, this.expect);

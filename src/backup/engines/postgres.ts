@@ -58,8 +58,8 @@ import {
   stderrSummary,
   type PgConn,
 } from './pg-tools.js';
-import { quoteIdent } from '../../db/sql.js';
-import { describePostgres } from '../../db/postgres.js';
+import { quoteIdent } from '../../db/index.js';
+import { describePostgres } from '../../db/index.js';
 
 type Client = pg.Client;
 
