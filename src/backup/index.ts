@@ -4,7 +4,7 @@
  * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
  */
 import type { Config } from '../config/index.js';
-import { readCatalog } from './catalog.js';
+import { readCatalog, type CatalogProblem } from './catalog.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
 export { createBackup, type CreateOptions, type CreateResult } from './create.js';
@@ -12,6 +12,8 @@ export {
   verifyBackup,
   verifyEntry,
   selectBackups,
+  brokenBackups,
+  brokenRecord,
   verificationFailure,
   type VerifyOptions,
   type Selection,
@@ -26,7 +28,7 @@ export {
   type RetentionDecision,
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
-export { parseAt } from './catalog.js';
+export { parseAt, type CatalogProblem } from './catalog.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';
 
@@ -50,8 +52,8 @@ export interface BackupListItem {
 export interface BackupList {
   directory: string;
   backups: BackupListItem[];
-  /** Manifests that could not be read (listed, never fatal). */
-  problems: Array<{ file: string; problem: string }>;
+  /** Broken backups: manifests that cannot be used (failed backups; `verify` exits 3 for them). */
+  problems: CatalogProblem[];
 }
 
 function toItem(e: CatalogEntry, now: Date): BackupListItem {
