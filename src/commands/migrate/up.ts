@@ -48,6 +48,7 @@ function preMigrationBackup(ctx: CommandContext, config: Config, result: { backu
 /** `wks migrate up [--to V] [--dry-run] [--no-backup]`. */
 const up: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
+  if (!opts.dryRun) ctx.reportRun('migrate_up');
   const { migrateUp } = await import('../../migrate/index.js');
   const extra: { backup: unknown } = { backup: opts.backup === false ? { skipped: '--no-backup' } : null };
   const res = await migrateUp(config, {
