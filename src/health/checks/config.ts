@@ -21,11 +21,15 @@ export const configCheck: CheckDefinition = {
 
     const keyFile = config.database.backup.encryption.key_file;
     if (config.database.backup.encryption.enabled && keyFile) {
+      // The same checks a backup makes: readable, owned by this user or root, not writable by others.
+      const { keySourceFromConfig } = await import('../../backup/index.js');
       try {
-        accessSync(keyFile, constants.R_OK);
-      } catch {
-        problems.push(`encryption key file ${keyFile} is not readable`);
-        hint = 'fix BACKUP_ENCRYPTION_KEY_FILE (phase4.database.backup.encryption.key_file) or its permissions';
+        keySourceFromConfig(config, (w) => warnings.push(w));
+      } catch (err) {
+        problems.push((err as Error).message);
+        hint =
+          (err as { hint?: string }).hint ??
+          'fix BACKUP_ENCRYPTION_KEY_FILE (phase4.database.backup.encryption.key_file)';
       }
     }
 
