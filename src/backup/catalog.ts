@@ -1,14 +1,15 @@
 /**
  * The catalog is the backup directory itself: one `<id>.json` manifest per
  * complete backup (written last, atomically), the data file it names, and an
- * optional `<id>.verify.json` sidecar with the last verification. A data file
+ * optional `<id>.verify.json` sidecar with the last verification, and an optional
+ * `<id>.drill.json` sidecar with the last restore drill. A data file
  * without a manifest is not a backup. Listing works without the database.
  */
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NotFoundError, UsageError } from '../errors.js';
-import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
+import type { CatalogEntry, DrillRecord, Manifest, VerificationRecord } from './types.js';
 import { fsError, writeJsonAtomic } from './files.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
@@ -25,6 +26,7 @@ export function newBackupId(now: Date): string {
 
 export const manifestPath = (dir: string, id: string): string => path.join(dir, `${id}.json`);
 export const verifyPath = (dir: string, id: string): string => path.join(dir, `${id}.verify.json`);
+export const drillPath = (dir: string, id: string): string => path.join(dir, `${id}.drill.json`);
 
 /** Problems met while reading the catalog (unreadable manifests); reported, never fatal. */
 export interface CatalogProblem {
@@ -83,12 +85,14 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
     }
     const dataPath = path.join(dir, path.basename(manifest.file));
     const v = readJson<VerificationRecord>(verifyPath(dir, manifest.id));
+    const d = readJson<DrillRecord>(drillPath(dir, manifest.id));
     entries.push({
       manifest,
       manifestPath: file,
       dataPath,
       dataPresent: existsSync(dataPath),
       verification: v && v.id === manifest.id ? v : null,
+      drill: d && d.id === manifest.id ? d : null,
     });
   }
   entries.sort((a, b) =>
@@ -172,6 +176,32 @@ export function writeVerification(dir: string, rec: VerificationRecord): void {
 }
 
 /**
+ * The newest drill (by completion) and the newest passed drill across the catalog (either may be null),
+ * and when the drill window starts before any drill passed: the oldest backup's creation (null without backups).
+ */
+export function lastDrills(entries: CatalogEntry[]): {
+  last: DrillRecord | null;
+  lastPassed: DrillRecord | null;
+  windowStart: Date | null;
+} {
+  let last: DrillRecord | null = null;
+  let lastPassed: DrillRecord | null = null;
+  for (const e of entries) {
+    const d = e.drill;
+    if (!d) continue;
+    if (!last || d.completed_at > last.completed_at) last = d;
+    if (d.ok && (!lastPassed || d.completed_at > lastPassed.completed_at)) lastPassed = d;
+  }
+  const oldest = entries[entries.length - 1];
+  return { last, lastPassed, windowStart: oldest ? new Date(oldest.manifest.created_at) : null };
+}
+
+/** Record a restore drill's result (atomic sidecar write). */
+export function writeDrill(dir: string, rec: DrillRecord): void {
+  writeJsonAtomic(drillPath(dir, rec.id), rec);
+}
+
+/**
  * Remove what a crashed create can leave that is not a temp file: a data
  * file renamed into place whose manifest was never written (not a backup),
  * and verification sidecars of deleted backups. Call only under the backup lock.
@@ -186,7 +216,7 @@ export function sweepOrphans(dir: string): string[] {
   }
   const set = new Set(names);
   for (const name of names) {
-    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|drill\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
     if (!m || set.has(`${m[1]}.json`)) continue;
     try {
       unlinkSync(path.join(dir, name));
