@@ -5,9 +5,10 @@
  *
  *   fetch   reads the stored backup and checks its size and sha256 against the manifest;
  *   decode  decrypts and decompresses it (nothing to do for a plain image);
- *   load    restores it into a scratch target: a file in a private temporary
- *           directory (SQLite; for an encoded backup the decode writes it
- *           there directly), or a scratch database (PostgreSQL, pg_restore);
+ *   load    restores it into a scratch target: a file in the private scratch
+ *           area (util/scratch: 0700, outside the catalog; SQLite; for an
+ *           encoded backup the decode writes it there directly), or a scratch
+ *           database (PostgreSQL, pg_restore);
  *   check   runs the full integrity check (SQLite integrity_check; PostgreSQL
  *           a complete pg_restore) and compares every table's row count with
  *           the manifest.
@@ -18,15 +19,14 @@
  * always removed, whatever happened. A failed drill is a result, not an
  * exception: the caller decides the exit code (drillFailure).
  */
-import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import path from 'node:path';
+import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
 import { VerificationError } from '../errors.js';
 import { parseDuration, formatDuration } from '../util/duration.js';
-import { pidAlive } from '../util/process.js';
+import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { engineForManifest } from './engine.js';
 import { writeDrill } from './catalog.js';
 import { keySourceFromConfig } from './codecs/encryption.js';
@@ -48,23 +48,6 @@ export interface DrillOptions {
 /** The configured RTO target in ms. */
 export function drillRtoTargetMs(config: Config): number {
   return parseDuration(config.database.backup.drill.rto_target) ?? 15 * 60_000;
-}
-
-const SCRATCH_PREFIX = 'wks-drill-';
-
-/** Remove scratch directories of drills whose process died (kill -9): decoded data must not outlive its process. */
-function sweepDeadScratch(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = new RegExp(`^${SCRATCH_PREFIX}(\\d+)-`).exec(name);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
-  }
 }
 
 /** Phase timer: enter(p) closes the running phase and starts p (re-entering the running phase is a no-op). */
@@ -89,11 +72,11 @@ function phaseClock(onPhase?: (p: DrillPhase) => void) {
   };
 }
 
-/** fetch + decode + load + check for one catalog entry; pushes checks, returns the scratch target's description. */
+/** fetch + decode + load + check for one catalog entry into the scratch file `image`; pushes checks. */
 async function drillSteps(
   config: Config,
   entry: CatalogEntry,
-  work: string,
+  scratchImage: string,
   clock: ReturnType<typeof phaseClock>,
   checks: VerifyCheck[],
   log?: LogFn,
@@ -119,7 +102,7 @@ async function drillSteps(
 
   clock.enter('decode');
   const plain = m.compression === 'none' && !m.encryption;
-  let image = path.join(work, `${m.id}${engine.extension}`);
+  let image = scratchImage;
   if (plain) {
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
     if (engine.name === 'sqlite') {
@@ -165,18 +148,18 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
   const clock = phaseClock(opts.onPhase);
   const checks: VerifyCheck[] = [];
   let error: string | null = null;
-  sweepDeadScratch();
-  const work = mkdtempSync(path.join(tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`)); // 0700
-  const scratch =
-    m.engine === 'sqlite' ? path.join(work, `${m.id}.db`) : 'a scratch database on the configured server (dropped)';
+  sweepScratch();
+  // The scratch file lives in the private scratch area (0700, outside the catalog, removed with the process).
+  const image = scratchPath(`${m.id}.drill${m.engine === 'sqlite' ? '.db' : '.dump'}`);
+  const scratch = m.engine === 'sqlite' ? image : 'a scratch database on the configured server (dropped)';
   try {
-    await drillSteps(config, entry!, work, clock, checks, opts.log);
+    await drillSteps(config, entry!, image, clock, checks, opts.log);
   } catch (err) {
     // A key, a tool or the server missing is a failed drill too: a restore now would fail the same way.
     error = (err as Error).message;
   } finally {
     clock.stop();
-    rmSync(work, { recursive: true, force: true });
+    removeScratch(image);
   }
   const duration = clock.ms.fetch + clock.ms.decode + clock.ms.load + clock.ms.check;
   const failedCheck = checks.find((c) => !c.ok)?.name ?? null;
@@ -195,7 +178,7 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
     failed: failedCheck ?? (error ? 'error' : passedChecks ? null : 'row_counts'),
     error,
     scratch,
-    scratch_removed: !existsSync(work),
+    scratch_removed: !existsSync(image),
     hostname: hostname(),
   };
   await recordDrill(config, rec, opts.log);

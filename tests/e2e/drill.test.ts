@@ -26,6 +26,13 @@ interface Setup {
   scratchDatabases(): Promise<string[]>;
 }
 
+/** Every file (not directory) under `dir`: the private scratch area may stay, its content may not. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
 function flipByte(file: string): void {
   const buf = readFileSync(file);
   const at = Math.floor(buf.length / 2);
@@ -52,7 +59,7 @@ async function drillScenario(s: Setup): Promise<void> {
   expect(rec.checks.every((c: any) => c.ok)).toBe(true);
   const sidecar = JSON.parse(readFileSync(path.join(backups, `${id}.drill.json`), 'utf8'));
   expect(sidecar).toMatchObject({ id, outcome: 'passed' });
-  expect(readdirSync(s.scratchRoot)).toEqual([]);
+  expect(filesUnder(s.scratchRoot)).toEqual([]);
   expect(await s.scratchDatabases()).toEqual([]);
   let health = await runWks(['health', '--check', 'drills', '--json'], { env, cwd: dir });
   expect(health.code, health.stdout).toBe(0);
@@ -69,7 +76,7 @@ async function drillScenario(s: Setup): Promise<void> {
     ok: false,
     rto_target_ms: 1,
   });
-  expect(readdirSync(s.scratchRoot)).toEqual([]);
+  expect(filesUnder(s.scratchRoot)).toEqual([]);
   expect(await s.scratchDatabases()).toEqual([]);
   health = await runWks(['health', '--check', 'drills', '--json'], { env, cwd: dir });
   expect(health.code).toBe(1);
@@ -87,7 +94,7 @@ async function drillScenario(s: Setup): Promise<void> {
     outcome: 'failed',
     failed: 'checksum',
   });
-  expect(readdirSync(s.scratchRoot)).toEqual([]);
+  expect(filesUnder(s.scratchRoot)).toEqual([]);
   expect(await s.scratchDatabases()).toEqual([]);
   health = await runWks(['health', '--check', 'drills', '--json'], { env, cwd: dir });
   expect(health.code).toBe(2);

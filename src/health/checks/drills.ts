@@ -18,7 +18,7 @@ export const drillsCheck: CheckDefinition = {
   async run({ config, now }): Promise<CheckOutcome> {
     const dir = config.database.backup.storage_path;
     const maxAgeMs = parseDuration(config.database.backup.drill.max_age) ?? 8 * 86_400_000;
-    const { readCatalog, lastDrills } = await import('../../backup/catalog.js');
+    const { readCatalog, lastDrills } = await import('../../backup/index.js');
     const { entries } = readCatalog(dir);
     const { last, lastPassed, windowStart } = lastDrills(entries);
     const age = (iso: string): number => Math.max(0, now.getTime() - new Date(iso).getTime());
