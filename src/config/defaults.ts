@@ -116,6 +116,7 @@ export const DEFAULTS: Config = {
     shutdown_grace_ms: 60000,
     leader_lease_ms: 15000,
     metrics_sample_retention: '7d',
+    log_repeat_interval: '1m',
     jobs: {
       backup: { enabled: true }, // schedule: database.backup.schedule
       rotate: { enabled: true, schedule: '30 2 * * *' },
@@ -218,6 +219,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   // Migrations (wks's own)
   WKS_MIGRATIONS_DIR: 'database.migrations.directory',
   WKS_MIGRATIONS_LOCK_TIMEOUT_MS: 'database.migrations.lock_timeout_ms',
+  WKS_LOG_REPEAT_INTERVAL: 'serve.log_repeat_interval',
   // Alerting
   ALERT_EMAIL_ENABLED: 'monitoring.alerts.email.enabled',
   ALERT_EMAIL_TO: 'monitoring.alerts.email.to',

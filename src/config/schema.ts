@@ -269,6 +269,7 @@ export const configSchema = strictObject({
     shutdown_grace_ms: int(0),
     leader_lease_ms: int(1000),
     metrics_sample_retention: duration(),
+    log_repeat_interval: duration(),
     jobs: strictObject({
       // The backup job's schedule is the seed's database.backup.schedule (BACKUP_SCHEDULE): one key, not two.
       backup: strictObject({ enabled: bool() }),

@@ -51,7 +51,7 @@ import {
   writeProgress,
   type TargetTable,
 } from './target.js';
-import { quoteIdent } from '../db/index.js';
+import { isConnectionLoss, quoteIdent } from '../db/index.js';
 
 /** The zone assumed for SQLite DATETIME text without an explicit offset. */
 export const ASSUMED_ZONE = 'UTC';
@@ -650,9 +650,7 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     onEvent({ type: 'phase', phase: 'done' });
     return result;
   } catch (err) {
-    const e = err as { code?: string };
-    if (e?.code && /^(08|57P)/.test(e.code)) broken = err as Error;
-    if (!isWksError(err) && err instanceof Error && /terminat|ECONNRESET|Connection/i.test(err.message)) broken = err;
+    if (isConnectionLoss(err)) broken = err as Error;
     throw err;
   } finally {
     log.close();

@@ -59,12 +59,12 @@ export interface WksMetrics {
   readonly drillLastDuration: Gauge<string>;
   readonly drillLastFailed: Gauge<string>;
   readonly drillRtoTarget: Gauge<string>;
-  readonly jobRunsTotal: Counter<'job' | 'result'>;
-  readonly jobLastSuccess: Gauge<'job'>;
-  readonly jobDuration: Histogram<'job'>;
+  readonly jobRunsTotal: Counter<'job_name' | 'result'>;
+  readonly jobLastSuccess: Gauge<'job_name'>;
+  readonly jobDuration: Histogram<'job_name'>;
   readonly locksHeld: Gauge<string>;
   readonly workflowsStuck: Gauge<string>;
-  readonly leader: Gauge<'instance' | 'mechanism'>;
+  readonly leader: Gauge<'wks_instance' | 'mechanism'>;
   readonly up: Gauge<'dependency'>;
   readonly scrapeErrorsTotal: Counter<'collector'>;
   readonly alertsFiring: Gauge<'alert'>;
@@ -222,19 +222,19 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     jobRunsTotal: new Counter({
       name: 'wks_job_runs_total',
       help: 'Scheduled job runs by result (success, failure, skipped_overlap)',
-      labelNames: ['job', 'result'],
+      labelNames: ['job_name', 'result'],
       registers: r,
     }),
     jobLastSuccess: new Gauge({
       name: 'wks_job_last_success_timestamp_seconds',
       help: 'Unix time of the last successful run of a scheduled job',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       registers: r,
     }),
     jobDuration: new Histogram({
       name: 'wks_job_duration_seconds',
       help: 'Duration of scheduled job runs',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       buckets: JOB_BUCKETS,
       registers: r,
     }),
@@ -247,7 +247,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     leader: new Gauge({
       name: 'wks_leader',
       help: '1 when this instance holds the scheduler leader lease, else 0',
-      labelNames: ['instance', 'mechanism'],
+      labelNames: ['wks_instance', 'mechanism'],
       registers: r,
     }),
     up: new Gauge({

@@ -3,6 +3,7 @@ import { createMetrics, SEED_BUCKETS } from '../../src/metrics/registry.js';
 import { classifySql } from '../../src/metrics/instrument.js';
 import { applyCatalog, newestBackupMs } from '../../src/metrics/collect.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
+import { reservedLabels } from '../helpers/prometheus.js';
 
 // The seed's Prometheus schema, section 4: name -> [type, labels].
 const SEED: Record<string, [string, string[]]> = {
@@ -36,6 +37,32 @@ const WKS = [
 ];
 
 describe('metrics registry', () => {
+  it('no metric declares a label Prometheus reserves for targets (job, instance, __*)', () => {
+    const m = createMetrics();
+    const bad: string[] = [];
+    for (const metric of m.registry.getMetricsAsArray()) {
+      const names = ((metric as unknown as { labelNames?: string[] }).labelNames ?? []) as string[];
+      for (const l of names)
+        if (l === 'job' || l === 'instance' || l.startsWith('__')) bad.push(`${metric.name}{${l}}`);
+    }
+    expect(bad).toEqual([]);
+    // The job metrics say job_name, the leader gauge wks_instance.
+    expect(
+      (m.registry.getSingleMetric('wks_job_runs_total') as unknown as { labelNames: string[] }).labelNames,
+    ).toEqual(['job_name', 'result']);
+    expect((m.registry.getSingleMetric('wks_leader') as unknown as { labelNames: string[] }).labelNames).toEqual([
+      'wks_instance',
+      'mechanism',
+    ]);
+  });
+
+  it('reservedLabels() finds reserved labels in an exposition', () => {
+    expect(
+      reservedLabels('a_total{job="x",result="y"} 1\nb{instance="h:1"} 0\nc{__x="1"} 2\nd{job_name="j"} 1\n'),
+    ).toEqual(['job', 'instance', '__x']);
+    expect(reservedLabels('# HELP a job="x"\nd{job_name="j",wks_instance="i"} 1\n')).toEqual([]);
+  });
+
   it('registers every seed metric with its type and labels', async () => {
     const m = createMetrics({ processDefaults: false });
     const json = await m.registry.getMetricsAsJSON();

@@ -5,7 +5,7 @@ import { describeSchedule } from '../../src/serve/daemon.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 
 const val = async (m: ReturnType<typeof createMetrics>, job: string, result: string) =>
-  (await m.jobRunsTotal.get()).values.find((v) => v.labels.job === job && v.labels.result === result)?.value ?? 0;
+  (await m.jobRunsTotal.get()).values.find((v) => v.labels.job_name === job && v.labels.result === result)?.value ?? 0;
 
 describe('nextRuns', () => {
   it('computes the seed backup schedule from a fixed time', () => {
