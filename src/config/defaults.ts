@@ -1,6 +1,6 @@
 /**
- * The one place where defaults live. Values follow the seed (Phase 4 schema
- * document); keys the seed does not have are wks's own and say why in
+ * The one place where defaults live. Values follow the platform's schema
+ * (docs/platform-schema.md); keys it does not have are wks's own and say why in
  * docs/configuration.md. Commands reuse these as their flag defaults.
  *
  * This module is light on purpose (type-only import of the schema) so that
@@ -148,7 +148,7 @@ export const URL_PATHS: readonly string[] = ['database.postgresql.url', 'monitor
 export type EnvKind = 'string' | 'int' | 'bool';
 
 /**
- * Every environment variable from the seed (Phase 1-3 and Phase 4) plus wks's
+ * Every environment variable of the platform's schema (Phase 1-3 and Phase 4) plus wks's
  * own, mapped onto a config key path. Values stay strings here; the schema
  * coerces and validates them, and errors name the variable.
  */

@@ -1,5 +1,5 @@
 /**
- * PostgreSQL adapter (pg.Pool). Pool settings come from the seed:
+ * PostgreSQL adapter (pg.Pool). Pool settings come from the platform's schema:
  * DB_POOL_MIN / DB_POOL_MAX / DB_POOL_IDLE_TIMEOUT_MS / DB_CONNECTION_TIMEOUT_MS,
  * the 10 s query timeout (DB_QUERY_TIMEOUT_MS, applied server-side as
  * statement_timeout so the server cancels the work), PG_SSL, and either PG_URL

@@ -63,7 +63,7 @@ export interface ServeHandle {
   stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
 }
 
-/** A job's cron expression: the backup job runs on the seed's database.backup.schedule (BACKUP_SCHEDULE). */
+/** A job's cron expression: the backup job runs on the platform's database.backup.schedule (BACKUP_SCHEDULE). */
 function jobSchedule(config: Config, name: JobName): string {
   return name === 'backup' ? config.database.backup.schedule : config.serve.jobs[name].schedule;
 }

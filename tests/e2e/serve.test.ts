@@ -233,7 +233,7 @@ describe('templates', () => {
     expect(r.stdout).toMatch(/SUCCESS: \d+ rules found/);
   });
 
-  it('the Grafana dashboards are valid JSON with the seed names', () => {
+  it("the Grafana dashboards are valid JSON with the platform's dashboard names", () => {
     for (const name of ['system_overview', 'workflow_performance', 'agent_health']) {
       const d = JSON.parse(readFileSync(path.join(REPO, `templates/grafana/${name}.json`), 'utf8'));
       expect(d.tags).toContain(name);

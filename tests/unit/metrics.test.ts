@@ -1,12 +1,12 @@
 import { describe, it, expect } from 'vitest';
-import { createMetrics, SEED_BUCKETS } from '../../src/metrics/registry.js';
+import { createMetrics, PLATFORM_BUCKETS } from '../../src/metrics/registry.js';
 import { classifySql } from '../../src/metrics/instrument.js';
 import { applyCatalog, newestBackupMs } from '../../src/metrics/collect.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
 import { reservedLabels } from '../helpers/prometheus.js';
 
-// The seed's Prometheus schema, section 4: name -> [type, labels].
-const SEED: Record<string, [string, string[]]> = {
+// The platform's Prometheus metrics (docs/platform-schema.md): name -> [type, labels].
+const PLATFORM_METRICS: Record<string, [string, string[]]> = {
   http_requests_total: ['counter', ['method', 'endpoint', 'status_code']],
   workflow_executions_total: ['counter', ['workflow_name', 'status']],
   agent_invocations_total: ['counter', ['agent_name', 'status']],
@@ -63,10 +63,10 @@ describe('metrics registry', () => {
     expect(reservedLabels('# HELP a job="x"\nd{job_name="j",wks_instance="i"} 1\n')).toEqual([]);
   });
 
-  it('registers every seed metric with its type and labels', async () => {
+  it("registers every metric of the platform's schema with its type and labels", async () => {
     const m = createMetrics({ processDefaults: false });
     const json = await m.registry.getMetricsAsJSON();
-    for (const [name, [type, labels]] of Object.entries(SEED)) {
+    for (const [name, [type, labels]] of Object.entries(PLATFORM_METRICS)) {
       const metric = m.registry.getSingleMetric(name) as unknown as { labelNames: string[] } | undefined;
       expect(metric, name).toBeDefined();
       expect(json.find((j) => j.name === name)?.type, name).toBe(type);
@@ -74,7 +74,7 @@ describe('metrics registry', () => {
     }
   });
 
-  it('uses the seed buckets and summary quantiles exactly', async () => {
+  it("uses the platform's buckets and summary quantiles exactly", async () => {
     const m = createMetrics({ processDefaults: false });
     m.httpRequestDuration.observe({ method: 'GET', endpoint: '/metrics' }, 0.003);
     m.workflowExecutionDuration.observe({ workflow_name: 'w' }, 42);
@@ -85,11 +85,13 @@ describe('metrics registry', () => {
       [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",`, 'gm'))]
         .map((x) => Number(x[1]))
         .filter(Number.isFinite);
-    expect(lesLabelled('http_request_duration_seconds')).toEqual([...SEED_BUCKETS.http_request_duration_seconds]);
+    expect(lesLabelled('http_request_duration_seconds')).toEqual([...PLATFORM_BUCKETS.http_request_duration_seconds]);
     expect(lesLabelled('workflow_execution_duration_seconds')).toEqual([
-      ...SEED_BUCKETS.workflow_execution_duration_seconds,
+      ...PLATFORM_BUCKETS.workflow_execution_duration_seconds,
     ]);
-    expect(lesLabelled('database_query_duration_seconds')).toEqual([...SEED_BUCKETS.database_query_duration_seconds]);
+    expect(lesLabelled('database_query_duration_seconds')).toEqual([
+      ...PLATFORM_BUCKETS.database_query_duration_seconds,
+    ]);
     const q = [...text.matchAll(/^workflow_queue_wait_seconds\{quantile="([^"]+)"/gm)].map((x) => Number(x[1]));
     expect(q).toEqual([0.5, 0.9, 0.99]);
   });

@@ -8,7 +8,7 @@ const val = async (m: ReturnType<typeof createMetrics>, job: string, result: str
   (await m.jobRunsTotal.get()).values.find((v) => v.labels.job_name === job && v.labels.result === result)?.value ?? 0;
 
 describe('nextRuns', () => {
-  it('computes the seed backup schedule from a fixed time', () => {
+  it("computes the platform's backup schedule from a fixed time", () => {
     const from = new Date('2026-03-01T03:00:00');
     const runs = nextRuns('0 2 * * *', 2, from);
     expect(runs.map((d) => [d.getDate(), d.getHours(), d.getMinutes()])).toEqual([
