@@ -29,7 +29,7 @@ import { parseDuration, formatDuration } from '../util/duration.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { engineForManifest } from './engine.js';
 import { writeDrill } from './catalog.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, type Selection } from './verify.js';
@@ -41,6 +41,8 @@ export interface DrillOptions {
   /** RTO target in ms. Default: database.backup.drill.rto_target (15 min, the platform's target). */
   rtoTargetMs?: number;
   log?: LogFn;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled (see authenticate.ts). */
+  allowUnauthenticated?: boolean;
   /** Called when each phase begins. */
   onPhase?: (phase: DrillPhase) => void;
 }
@@ -79,8 +81,9 @@ async function drillSteps(
   scratchImage: string,
   clock: ReturnType<typeof phaseClock>,
   checks: VerifyCheck[],
-  log?: LogFn,
+  opts: Pick<DrillOptions, 'log' | 'allowUnauthenticated'>,
 ): Promise<void> {
+  const { log, allowUnauthenticated } = opts;
   const m = entry.manifest;
   const engine = await engineForManifest(m);
   clock.enter('fetch');
@@ -88,7 +91,9 @@ async function drillSteps(
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
     return;
   }
-  checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
+  // Authenticity first (as verify does): a planted or relabelled backup is never loaded into a database.
+  checks.push(authenticateManifest(config, m, { allowUnauthenticated }));
+  if (!checks[checks.length - 1]!.ok) return;
   const h = await hashFileInWorker(entry.dataPath);
   const sumOk = h.size === m.stored_size && h.sha256 === m.sha256;
   checks.push({
@@ -113,9 +118,7 @@ async function drillSteps(
     try {
       const d = await decodeTo(entry.dataPath, image, {
         compression: m.compression,
-        encryption: m.encryption,
-        keySource: m.encryption ? keySourceFromConfig(config) : null,
-        what: `backup ${m.id}`,
+        encryption: decryptExpectation(config, m),
       });
       const ok = d.rawSize === m.raw_size && d.rawSha256 === m.raw_sha256;
       checks.push({
@@ -153,7 +156,7 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
   const image = scratchPath(`${m.id}.drill${m.engine === 'sqlite' ? '.db' : '.dump'}`);
   const scratch = m.engine === 'sqlite' ? image : 'a scratch database on the configured server (dropped)';
   try {
-    await drillSteps(config, entry!, image, clock, checks, opts.log);
+    await drillSteps(config, entry!, image, clock, checks, opts);
   } catch (err) {
     // A key, a tool or the server missing is a failed drill too: a restore now would fail the same way.
     error = (err as Error).message;

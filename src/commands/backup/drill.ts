@@ -7,9 +7,10 @@ interface Opts {
   latest?: boolean;
   at?: string;
   rtoTarget?: string;
+  allowUnauthenticated?: boolean;
 }
 
-/** `wks backup drill [ID | --latest | --at TIME] [--rto-target 15m]`: restore into a scratch target, check, time; exit 3 on failure or a missed RTO. */
+/** `wks backup drill [ID | --latest | --at TIME] [--rto-target 15m] [--allow-unauthenticated]`: restore into a scratch target, check, time; exit 3 on failure or a missed RTO. */
 const drill: Action<Opts> = async (ctx, args, opts) => {
   const id = args[0];
   if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length > 1) {
@@ -26,6 +27,7 @@ const drill: Action<Opts> = async (ctx, args, opts) => {
   const spin = await ctx.out.progress('restore drill: selecting the backup');
   const rec = await runDrill(config, {
     select,
+    allowUnauthenticated: opts.allowUnauthenticated,
     log: logTo(ctx.out),
     onPhase: (p) => spin.update(`restore drill: ${p}`),
   }).catch((err) => {

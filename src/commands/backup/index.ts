@@ -72,6 +72,10 @@ export function register(program: Command): void {
       '--rto-target <duration>',
       'RTO target, e.g. 15m, 90s, 1ms (default: database.backup.drill.rto_target, 15m)',
     )
+    .option(
+      '--allow-unauthenticated',
+      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
+    )
     .action(lazy(() => import('./drill.js')));
   g.command('rotate')
     .description(
