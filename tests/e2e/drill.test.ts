@@ -55,7 +55,14 @@ async function drillScenario(s: Setup): Promise<void> {
   expect(rec).toMatchObject({ id, outcome: 'passed', ok: true, rto_target_ms: 900_000, scratch_removed: true });
   expect(Object.keys(rec.phases_ms)).toEqual(['fetch', 'decode', 'load', 'check']);
   expect(rec.duration_ms).toBe(rec.phases_ms.fetch + rec.phases_ms.decode + rec.phases_ms.load + rec.phases_ms.check);
-  expect(rec.checks.map((c: any) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
+  expect(rec.checks.map((c: any) => c.name)).toEqual([
+    'manifest',
+    'checksum',
+    'decode',
+    'integrity',
+    'row_counts',
+    'schema_version',
+  ]);
   expect(rec.checks.every((c: any) => c.ok)).toBe(true);
   const sidecar = JSON.parse(readFileSync(path.join(backups, `${id}.drill.json`), 'utf8'));
   expect(sidecar).toMatchObject({ id, outcome: 'passed' });
