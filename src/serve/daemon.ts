@@ -28,7 +28,16 @@ import { notifyAll, configuredChannels } from '../alerts/index.js';
 
 export { installCrashGuard } from './guard.js';
 
-export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
+export const JOB_NAMES = [
+  'backup',
+  'rotate',
+  'verify',
+  'drill',
+  'reap',
+  'agent_health',
+  'alerts',
+  'metrics_sample',
+] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 /** How long a passing /ready dependency check is reused (ms). */
@@ -99,6 +108,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const clock = opts.now ?? (() => new Date());
   // How often a dependency that stays down is summarised in the log (serve.log_repeat_interval).
   const repeatMs = parseDuration(config.serve.log_repeat_interval) ?? 60_000;
+  const startedAt = new Date();
   const metrics = createMetrics();
   // Backups, health and the reaper are imported here, not at the top: loading the daemon module stays cheap.
   const [backups, health] = await Promise.all([import('../backup/index.js'), import('../health/index.js')]);
@@ -263,6 +273,18 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       if (entries.length) metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
       return { verified: entries.length };
     },
+    drill: async () => {
+      // A restore drill of the newest backup into a scratch target; recorded in the catalog and the database.
+      const rec = await backups.runDrill(config, { log });
+      collector.invalidateCatalog();
+      await collector.collect();
+      if (!rec.ok) throw backups.drillFailure(rec);
+      log(
+        'info',
+        `restore drill of ${rec.id} passed: measured RTO ${rec.duration_ms} ms (target ${rec.rto_target_ms} ms)`,
+      );
+      return rec;
+    },
     reap: async ({ now }) => {
       const { reapStale } = await import('../workflow/index.js');
       return reapStale(config, { dryRun: false, now });
@@ -272,7 +294,13 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       if (!engine) return;
       const signals = await gatherSignals(
         config,
-        { db: getDb, executions: collector, pingRedis, lastBackupFailed: () => lastBackupFailed },
+        {
+          db: getDb,
+          executions: collector,
+          pingRedis,
+          lastBackupFailed: () => lastBackupFailed,
+          watchingSince: startedAt,
+        },
         now,
       );
       const events = engine.evaluate(signals, now);
@@ -376,7 +404,6 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     };
   };
 
-  const startedAt = new Date();
   let server: RunningServer;
   try {
     server = await startHttpServer(config.monitoring.prometheus.host, config.monitoring.prometheus.port, {
