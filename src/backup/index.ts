@@ -4,7 +4,7 @@
  * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
  */
 import type { Config } from '../config/index.js';
-import { readCatalog } from './catalog.js';
+import { catalogOf } from './catalog.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
 export { createBackup, type CreateOptions, type CreateResult } from './create.js';
@@ -26,7 +26,8 @@ export {
   type RetentionDecision,
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
-export { parseAt } from './catalog.js';
+export { parseAt, catalogOf } from './catalog.js';
+export { openRepository, type BackupRepository } from './repository/index.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';
 
@@ -48,6 +49,7 @@ export interface BackupListItem {
 }
 
 export interface BackupList {
+  /** The repository: a directory, or `s3://bucket/prefix`. */
   directory: string;
   backups: BackupListItem[];
   /** Manifests that could not be read (listed, never fatal). */
@@ -77,12 +79,15 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
 }
 
 /**
- * The catalog, newest first, read from the backup directory's manifests
- * (works without the database). A missing directory is an empty list.
+ * The catalog, newest first, read from the repository's manifests (works
+ * without the database, and on a new host with only the configuration). A
+ * missing directory or prefix is an empty list. Request counts go to `log` at debug.
  */
-export function listBackups(config: Config, opts: { now?: Date } = {}): BackupList {
-  const dir = config.database.backup.storage_path;
-  const { entries, problems } = readCatalog(dir);
+export async function listBackups(
+  config: Config,
+  opts: { now?: Date; log?: import('./types.js').LogFn } = {},
+): Promise<BackupList> {
+  const { location, entries, problems } = await catalogOf(config, opts.log);
   const now = opts.now ?? new Date();
-  return { directory: dir, backups: entries.map((e) => toItem(e, now)), problems };
+  return { directory: location, backups: entries.map((e) => toItem(e, now)), problems };
 }

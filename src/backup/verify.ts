@@ -1,9 +1,10 @@
 /**
- * `verifyBackup`: checksum of the stored file, then decode (decrypt and
+ * `verifyBackup`: checksum of the stored object, then decode (decrypt and
  * decompress, checking the raw image's sha256 and size), then the engine's
  * image checks (SQLite: PRAGMA quick_check, or integrity_check with deep, and
- * row counts against the manifest). The result is recorded in the
- * `<id>.verify.json` sidecar and shown by `list`.
+ * row counts against the manifest). A remote object is streamed once through
+ * the same checks into a private scratch file in the staging directory. The
+ * result is recorded in the `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
 import { VerificationError, WksError } from '../errors.js';
@@ -12,7 +13,8 @@ import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification }
 import { keySourceFromConfig } from './codecs/encryption.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
-import { ownedTempPath, removeQuietly } from './files.js';
+import { ensurePrivateDir, ownedTempPath, removeQuietly } from './files.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
@@ -21,6 +23,8 @@ export interface VerifyOptions {
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
+  /** The repository holding the entry; default: the configured one (opened and closed here). */
+  repo?: BackupRepository;
 }
 
 const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' && !e.manifest.encryption;
@@ -35,11 +39,25 @@ export async function verifyEntry(
   entry: CatalogEntry,
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
+  if (opts.repo) return verifyIn(config, opts.repo, entry, opts);
+  const repo = openRepository(config);
+  try {
+    return await verifyIn(config, repo, entry, opts);
+  } finally {
+    repo.close(opts.log);
+  }
+}
+
+async function verifyIn(
+  config: Config,
+  repo: BackupRepository,
+  entry: CatalogEntry,
+  opts: VerifyOptions,
+): Promise<VerificationRecord> {
   const m = entry.manifest;
   const t0 = Date.now();
   const checks: VerifyCheck[] = [];
-  const dir = config.database.backup.storage_path;
-  const finish = (): VerificationRecord => {
+  const finish = async (): Promise<VerificationRecord> => {
     const failed = checks.find((c) => !c.ok)?.name ?? null;
     const rec: VerificationRecord = {
       id: m.id,
@@ -51,7 +69,7 @@ export async function verifyEntry(
       duration_ms: Date.now() - t0,
     };
     try {
-      writeVerification(dir, rec);
+      await writeVerification(repo, rec);
     } catch (err) {
       opts.log?.('warn', `could not record the verification of ${m.id}: ${(err as Error).message}`);
     }
@@ -60,7 +78,7 @@ export async function verifyEntry(
 
   if (!entry.dataPresent) {
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
-    return finish();
+    return await finish();
   }
   checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
   const engine = await engineForManifest(m);
@@ -79,27 +97,29 @@ export async function verifyEntry(
     };
   };
 
-  if (isPlain(entry)) {
+  const local = repo.localPath(entry.dataName);
+  if (isPlain(entry) && local) {
     // The checksum (worker thread) and the read-only image checks run in parallel;
     // the checksum is still reported first, and a mismatch wins.
     opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
-    const hashing = hashFileInWorker(entry.dataPath);
+    const hashing = hashFileInWorker(local);
     hashing.catch(() => undefined);
-    const image = await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep, config, log: opts.log });
+    const image = await engine.checkImage(local, m, { deep: !!opts.deep, config, log: opts.log });
     const h = await hashing;
     checks.push(checksumCheck(h.size, h.sha256));
-    if (!checks[checks.length - 1]!.ok) return finish();
+    if (!checks[checks.length - 1]!.ok) return await finish();
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
     checks.push(...image);
-    return finish();
+    return await finish();
   }
 
   const keySource = m.encryption ? keySourceFromConfig(config) : null;
-  const scratch = ownedTempPath(dir, `${m.id}.verify${engine.extension}`);
+  ensurePrivateDir(repo.stagingDir);
+  const scratch = ownedTempPath(repo.stagingDir, `${m.id}.verify${engine.extension}`);
   try {
     let decoded;
     try {
-      decoded = await decodeTo(entry.dataPath, scratch, {
+      decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
         compression: m.compression,
         encryption: m.encryption,
         keySource,
@@ -110,17 +130,17 @@ export async function verifyEntry(
       // A missing key or tool (ConfigError, DependencyError) says nothing about the backup: not recorded as a failure.
       if (err instanceof WksError) throw err;
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
-      const h = await hashFile(entry.dataPath);
+      const h = await hashFile(local ?? (await repo.read(entry.dataName)));
       checks.push(checksumCheck(h.size, h.sha256));
       checks.push({
         name: 'decode',
         ok: false,
         detail: `${m.encryption ? 'decrypt/' : ''}decompress failed: ${(err as Error).message}`,
       });
-      return finish();
+      return await finish();
     }
     checks.push(checksumCheck(decoded.storedSize, decoded.storedSha256));
-    if (!checks[checks.length - 1]!.ok) return finish();
+    if (!checks[checks.length - 1]!.ok) return await finish();
     const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
     checks.push({
       name: 'decode',
@@ -129,10 +149,10 @@ export async function verifyEntry(
         ? `decoded ${decoded.rawSize} bytes, raw sha256 matches`
         : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size`,
     });
-    if (!rawOk) return finish();
+    if (!rawOk) return await finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
-    return finish();
+    return await finish();
   } finally {
     for (const f of [scratch, `${scratch}-journal`, `${scratch}-wal`, `${scratch}-shm`]) removeQuietly(f);
   }
@@ -157,20 +177,37 @@ export async function verifyBackup(
   selector: string,
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
-  const dir = config.database.backup.storage_path;
-  const entry = resolveBackup(readCatalog(dir).entries, selector, dir);
-  const rec = await verifyEntry(config, entry, opts);
-  if (!rec.ok) throw verificationFailure(rec);
-  return rec;
+  const repo = opts.repo ?? openRepository(config);
+  try {
+    const entry = resolveBackup((await readCatalog(repo)).entries, selector, repo.location);
+    const rec = await verifyEntry(config, entry, { ...opts, repo });
+    if (!rec.ok) throw verificationFailure(rec);
+    return rec;
+  } finally {
+    if (!opts.repo) repo.close(opts.log);
+  }
 }
 
 /** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
 export type Selection = { id: string } | { latest: true } | { at: Date } | { all: true };
 
-/** Resolve a selection against the catalog. Throws NotFoundError (5) / UsageError (2). */
-export function selectBackups(config: Config, sel: Selection): CatalogEntry[] {
-  const dir = config.database.backup.storage_path;
-  const { entries } = readCatalog(dir);
+/**
+ * Resolve a selection against the catalog of `repo` (default: the configured
+ * repository). Throws NotFoundError (5) / UsageError (2).
+ */
+export async function selectBackups(
+  config: Config,
+  sel: Selection,
+  opts: { repo?: BackupRepository; log?: LogFn } = {},
+): Promise<CatalogEntry[]> {
+  const repo = opts.repo ?? openRepository(config);
+  let entries: CatalogEntry[];
+  try {
+    entries = (await readCatalog(repo)).entries;
+  } finally {
+    if (!opts.repo) repo.close(opts.log);
+  }
+  const dir = repo.location;
   if ('all' in sel) return entries;
   if ('latest' in sel) return [latestBackup(entries, dir)];
   if ('at' in sel) return [backupAt(entries, sel.at, dir)];

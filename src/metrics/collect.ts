@@ -368,8 +368,8 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { readCatalog } = await import('../backup/catalog.js');
-        applyCatalog(this.metrics, readCatalog(this.config.database.backup.storage_path).entries);
+        const { catalogOf } = await import('../backup/catalog.js');
+        applyCatalog(this.metrics, (await catalogOf(this.config)).entries);
         this.catalogAt = now.getTime();
       } catch {
         this.fail('backup_catalog');
