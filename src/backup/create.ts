@@ -13,7 +13,7 @@
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files, the orphaned data object and abandoned uploads.
  */
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
@@ -27,6 +27,8 @@ import { hashFileInWorker } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
 import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { assertScratchSpace, createPrivateFile, scratchPath } from '../util/scratch.js';
 import {
   BACKUP_TYPES,
   COMPRESSIONS,
@@ -153,11 +155,28 @@ export async function createLocked(
   const id = await freshId(repo, createdAt, suffix);
   const fileName = `${id}${suffix}`;
   const finalPath = repo.describe(fileName);
-  const rawTmp = ownedTempPath(repo.stagingDir, `${id}${engine.extension}`);
+  const plain = r.compression === 'none' && !r.encryption;
+  // A plain backup's raw image is the backup itself (staged beside the repository, or in it);
+  // any other raw image is plaintext the repository must never hold, so it is staged in the
+  // private scratch directory.
+  const rawTmp = plain
+    ? ownedTempPath(repo.stagingDir, `${id}${engine.extension}`)
+    : scratchPath(`${id}${engine.extension}`);
   let stored = false;
+  const leftovers = (): string[] => [rawTmp, `${rawTmp}-journal`, `${rawTmp}-wal`, `${rawTmp}-shm`];
+  const unregister = onInterrupt(() => {
+    for (const f of leftovers()) rmSync(f, { force: true });
+    // A stored data object without its manifest is not a backup; the next run's orphan sweep removes it.
+  });
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
   try {
-    const plain = r.compression === 'none' && !r.encryption;
+    const rawBytes = plain ? null : (engine.rawImageBytes?.(config) ?? null);
+    if (rawBytes)
+      await assertScratchSpace(
+        rawBytes,
+        `a ${r.compression === 'none' ? '' : 'compressed '}${r.encryption ? 'encrypted ' : ''}backup`,
+      );
+    createPrivateFile(rawTmp);
     // Plain backups: hash the finished image on a worker thread while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
@@ -230,7 +249,7 @@ export async function createLocked(
       );
     return { manifest, path: finalPath };
   } catch (err) {
-    for (const f of [rawTmp, `${rawTmp}-journal`, `${rawTmp}-wal`, `${rawTmp}-shm`]) {
+    for (const f of leftovers()) {
       try {
         removeQuietly(f);
       } catch {
@@ -242,6 +261,8 @@ export async function createLocked(
     if (rowId !== null)
       await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
     throw e;
+  } finally {
+    unregister();
   }
 }
 

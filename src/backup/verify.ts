@@ -13,8 +13,9 @@ import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification }
 import { keySourceFromConfig } from './codecs/encryption.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
-import { ensurePrivateDir, ownedTempPath, removeQuietly } from './files.js';
+import { sweepLeftovers } from './files.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
+import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
@@ -56,6 +57,7 @@ async function verifyIn(
 ): Promise<VerificationRecord> {
   const m = entry.manifest;
   const t0 = Date.now();
+  sweepDeadScratch(config, opts.log);
   const checks: VerifyCheck[] = [];
   const finish = async (): Promise<VerificationRecord> => {
     const failed = checks.find((c) => !c.ok)?.name ?? null;
@@ -114,8 +116,8 @@ async function verifyIn(
   }
 
   const keySource = m.encryption ? keySourceFromConfig(config) : null;
-  ensurePrivateDir(repo.stagingDir);
-  const scratch = ownedTempPath(repo.stagingDir, `${m.id}.verify${engine.extension}`);
+  // Decoded data lives only in this process's private scratch directory, never in the repository.
+  const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {
     let decoded;
     try {
@@ -154,8 +156,18 @@ async function verifyIn(
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
     return await finish();
   } finally {
-    for (const f of [scratch, `${scratch}-journal`, `${scratch}-wal`, `${scratch}-shm`]) removeQuietly(f);
+    removeScratch(scratch);
   }
+}
+
+/**
+ * Remove what killed wks processes left: their scratch directories, and the
+ * decoded images older versions wrote into the repository (owned temp names
+ * of dead pids only: a live writer's files are never touched). Never throws.
+ */
+export function sweepDeadScratch(config: Config, log?: VerifyOptions['log']): void {
+  const removed = [...sweepScratch(), ...sweepLeftovers(config.database.backup.storage_path, { ownedOnly: true })];
+  if (removed.length) log?.('info', `removed ${removed.length} leftover file(s) of interrupted runs`);
 }
 
 /** The VerificationError (exit 3) for a failed record, naming the failed check. */

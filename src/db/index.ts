@@ -13,6 +13,7 @@ export type { SqliteAdapter } from './sqlite.js';
 export type { PostgresAdapter } from './postgres.js';
 export { DatabaseError } from './errors.js';
 export { parseDbTime, dbNow, toDbTime, formatSqliteTime } from './time.js';
+export { sqliteCheckInChild, type SqliteCheckPragma } from './sqlite-check.js';
 
 /** The PostgreSQL connection settings derived from configuration. */
 export function postgresSettings(config: Config): PostgresSettings {

@@ -68,6 +68,7 @@ export interface WksMetrics {
   readonly longestRunning: Gauge<string>;
   readonly backupLastFailure: Gauge<string>;
   readonly diskFree: Gauge<'volume'>;
+  readonly unexpectedErrorsTotal: Counter<'source'>;
 }
 
 export interface CreateMetricsOptions {
@@ -263,6 +264,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       name: 'wks_disk_free_bytes',
       help: 'Free bytes for unprivileged users on the filesystem of the database or the backups',
       labelNames: ['volume'],
+      registers: r,
+    }),
+    unexpectedErrorsTotal: new Counter({
+      name: 'wks_unexpected_errors_total',
+      help: 'Errors that escaped their handler in wks serve (a bug), logged and survived; source: http, uncaught_exception, unhandled_rejection',
+      labelNames: ['source'],
       registers: r,
     }),
   };

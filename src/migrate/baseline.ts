@@ -81,14 +81,12 @@ async function pgShape(db: DatabaseAdapter, schema: string | null): Promise<Shap
   for (const c of cols) {
     if (IGNORED.has(c.table_name)) continue;
     if (!tables.has(c.table_name)) tables.set(c.table_name, new Map());
-    tables
-      .get(c.table_name)!
-      .set(c.column_name, {
-        name: c.column_name,
-        type: norm(c.data_type),
-        notnull: c.is_nullable === 'NO',
-        pk: !!c.pk,
-      });
+    tables.get(c.table_name)!.set(c.column_name, {
+      name: c.column_name,
+      type: norm(c.data_type),
+      notnull: c.is_nullable === 'NO',
+      pk: !!c.pk,
+    });
   }
   const idx = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = ${s}`, p);
   return { tables, indexes: new Set(idx.map((r) => r.indexname)) };

@@ -20,10 +20,13 @@ import { sampleMetrics } from '../metrics/sample.js';
 import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
+import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
 import { AlertEngine, buildRules } from '../alerts/rules.js';
 import { gatherSignals } from '../alerts/signals.js';
 import { notifyAll, configuredChannels } from '../alerts/notify.js';
+
+export { installCrashGuard } from './guard.js';
 
 export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
@@ -175,7 +178,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       retryStrategy: (n) => Math.min(n * 250, 2000),
       connectionName: 'wks-serve',
     });
-    redis.on('error', () => undefined);
+    // Redis being down is logged on a change of state plus a periodic summary
+    // (ioredis retries every 2 s; one line per retry would flood the log).
+    const outages = new OutageLog(log);
+    redis.on('error', (err) => outages.failure('Redis', err));
+    redis.on('ready', () => outages.success('Redis'));
     redis.connect().catch(() => undefined);
   }
   const countLocks = redis
@@ -297,8 +304,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let stopping = false;
   // The dependency checks behind /ready (config, database, redis; the health
   // library's readiness set). A passing result is reused for READY_CACHE_MS and
-  // concurrent probes share one run: on SQLite the database check is a
-  // quick_check, which reads the whole file synchronously. A failing result is
+  // concurrent probes share one run. A failing result is
   // never reused, so readiness returns as soon as the dependency does.
   type Check = { name: string; status: string; detail?: unknown };
   let readyCache: { checks: Check[]; at: number } | null = null;
@@ -378,6 +384,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         instance: lease.instanceId,
       }),
       readiness,
+      onError: (err) => {
+        metrics.unexpectedErrorsTotal.inc({ source: 'http' });
+        log('error', `unexpected error while answering a request (kept running): ${(err as Error)?.stack ?? err}`);
+      },
     });
   } catch (err) {
     redis?.disconnect();

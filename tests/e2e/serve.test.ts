@@ -3,14 +3,14 @@
  * it over HTTP, check the exposition with promtool, signal it.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, statSync, readFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { runWks, baseEnv, WKS_BIN, REPO } from '../helpers/cli.js';
-import { freePort } from '../helpers/net.js';
+import { runWks, REPO } from '../helpers/cli.js';
+import { startServe } from '../helpers/serve.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
@@ -22,43 +22,6 @@ const needPromtool = (ctx: { skip: () => void }): boolean => {
   ctx.skip();
   return false;
 };
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  url: string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitFor: (re: RegExp, ms?: number) => Promise<RegExpMatchArray>;
-}
-
-/** Start `wks serve` and wait until it says it is serving. */
-async function startServe(args: string[], env: Record<string, string>, cwd = REPO): Promise<Served> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [WKS_BIN, ...args, 'serve', '--port', String(port)], {
-    cwd,
-    env: baseEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (d) => (err += d));
-  child.stdout!.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
-    child.on('exit', (code, signal) => r({ code, signal })),
-  );
-  const waitFor = async (re: RegExp, ms = 15_000): Promise<RegExpMatchArray> => {
-    const t0 = Date.now();
-    for (;;) {
-      const m = err.match(re);
-      if (m) return m;
-      if (child.exitCode !== null) throw new Error(`wks serve exited (${child.exitCode}) before ${re}:\n${err}`);
-      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${re}:\n${err}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
-  await waitFor(/serving http:\/\//);
-  return { child, port, url: `http://127.0.0.1:${port}`, stderr: () => err, exited, waitFor };
-}
 
 function promtoolCheck(text: string): { status: number | null; out: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

@@ -18,6 +18,7 @@ import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
 import { redactText, registerSecret } from '../../redact.js';
 import { pidAlive } from '../../util/process.js';
+import { onInterrupt, trackChild } from '../../util/interrupt.js';
 
 /** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
 export interface PgConn {
@@ -131,6 +132,7 @@ export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanu
   env.PGAPPNAME = 'wks-backup';
   env.PGCONNECT_TIMEOUT = '10';
   let dir: string | null = null;
+  let unregister = (): void => undefined;
   if (conn.password) {
     sweepPassfiles();
     dir = mkdtempSync(path.join(tmpdir(), `${PASS_PREFIX}${process.pid}-`)); // 0700
@@ -139,13 +141,14 @@ export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanu
     writeFileSync(file, `*:*:*:*:${passEscape(conn.password)}\n`, { mode: 0o600, flag: 'wx' });
     env.PGPASSFILE = file;
   }
-  return {
-    env,
-    cleanup: () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      dir = null;
-    },
+  const cleanup = (): void => {
+    unregister();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = null;
   };
+  // Interrupted (SIGINT/SIGTERM): the password must not stay on disk.
+  if (dir) unregister = onInterrupt(cleanup);
+  return { env, cleanup };
 }
 
 export interface PgTool {
@@ -273,7 +276,7 @@ export function runTool(
 ): Promise<RunResult> {
   const max = opts.maxOutput ?? 4 * 1024 * 1024;
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = trackChild(spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {

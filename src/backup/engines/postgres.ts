@@ -40,7 +40,9 @@ import {
   VerificationError,
   WksError,
 } from '../../errors.js';
-import { ownedTempPath, removeQuietly } from '../files.js';
+import { removeQuietly } from '../files.js';
+import { scratchPath } from '../../util/scratch.js';
+import { trackChild } from '../../util/interrupt.js';
 import { pidAlive, sleep } from '../../util/process.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
@@ -62,7 +64,7 @@ type Client = pg.Client;
 /** A PostgreSQL restore target: the database name plus what install needs. */
 export interface PgRestoreTarget extends RestoreTarget {
   conn: PgConn;
-  /** The backup directory (the decoded archive is written there, never beside the data directory). */
+  /** The backup directory. */
   storageDir: string;
   config: Config;
 }
@@ -397,13 +399,15 @@ export const postgresEngine: BackupEngine = {
 
       ce = childEnvironment(conn);
       const env = ce;
-      const child = (await import('node:child_process')).spawn(
-        dump.bin,
-        ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`],
-        {
-          env: env.env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
+      const child = trackChild(
+        (await import('node:child_process')).spawn(
+          dump.bin,
+          ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`],
+          {
+            env: env.env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        ),
       );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -575,7 +579,8 @@ export const postgresEngine: BackupEngine = {
     const t = target as PgRestoreTarget;
     const { conn, config } = t;
     if (!existsSync(t.storageDir)) throw new NotFoundError(`backup directory ${t.storageDir} does not exist`);
-    const image = ownedTempPath(t.storageDir, `${manifest.id}.restore.dump`);
+    // The decoded archive is plaintext: private scratch directory, never the repository.
+    const image = scratchPath(`${manifest.id}.restore.dump`);
     const admin = await connectMaintenance(conn, [t.location]);
     let fresh: string | null = null;
     try {

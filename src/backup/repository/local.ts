@@ -12,12 +12,14 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
 } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fsyncDir } from '../../util/fs.js';
+import { onInterrupt } from '../../util/interrupt.js';
 import {
   FILE_MODE,
   ensurePrivateDir,
@@ -98,6 +100,7 @@ export class LocalRepository implements BackupRepository {
 
   async putStream(name: string, body: Readable): Promise<void> {
     const tmp = ownedTempPath(this.location, name);
+    const unregister = onInterrupt(() => rmSync(tmp, { force: true }));
     try {
       await pipeline(
         body,
@@ -108,6 +111,8 @@ export class LocalRepository implements BackupRepository {
     } catch (err) {
       removeQuietly(tmp);
       throw err;
+    } finally {
+      unregister();
     }
     fsyncDir(this.location);
   }

@@ -17,7 +17,7 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     'monitoring.prometheus.host': { value: opts.host, flag: '--host' },
     'monitoring.prometheus.port': { value: opts.port, flag: '--port' },
   });
-  const { describeSchedule, startServe } = await import('../../serve/daemon.js');
+  const { describeSchedule, startServe, installCrashGuard } = await import('../../serve/daemon.js');
 
   if (opts.printSchedule) {
     const s = await describeSchedule(config);
@@ -40,6 +40,7 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     out.stderr(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
   };
   const handle = await startServe(config, { log });
+  installCrashGuard(handle.metrics.unexpectedErrorsTotal, log);
   out.result({ url: handle.url, instance: handle.lease.instanceId, leader: handle.lease.mechanism });
 
   const result = await new Promise<{ clean: boolean; abandoned: string[] }>((resolve) => {
