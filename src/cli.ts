@@ -7,7 +7,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { currentContext } from './commands/context.js';
-import { Reporter } from './ui/reporter.js';
+import { Reporter } from './ui/index.js';
 import { ConfigError, ExitCode, isWksError } from './errors.js';
 import { redactText } from './redact.js';
 import { runInterruptCleanup, signalExitCode } from './util/interrupt.js';

@@ -30,7 +30,7 @@ import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import type { Manifest, VerifyCheck } from '../types.js';
-import { quoteIdent } from '../../db/sql.js';
+import { quoteIdent } from '../../db/index.js';
 
 type DB = BetterSqlite3.Database;
 
