@@ -21,7 +21,8 @@ import { WksError } from '../errors.js';
 import { engineFor, type BackupEngine } from './engine.js';
 import { manifestName, newBackupId, sweepOrphans } from './catalog.js';
 import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
-import { keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
+import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
+import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
@@ -207,7 +208,7 @@ export async function createLocked(
         },
         {
           compression: r.compression,
-          encryption: r.encryption,
+          encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
           onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
         },
       );
@@ -239,6 +240,8 @@ export async function createLocked(
       wks_version: VERSION,
       hostname: hostname(),
     };
+    // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
+    if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
     await repo.writeText(manifestName(id), `${JSON.stringify(manifest, null, 2)}\n`);
     if (rowId !== null)
       await engine.logFinish(

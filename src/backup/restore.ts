@@ -14,7 +14,7 @@ import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
 import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
@@ -37,6 +37,8 @@ export interface RestoreOptions {
   force?: boolean;
   /** integrity_check instead of quick_check during the pre-restore verification. */
   deep?: boolean;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled. */
+  allowUnauthenticated?: boolean;
   /** Asked after verification and the in-use check; return false to cancel. Default: proceed. */
   confirm?: (plan: RestorePlan) => Promise<boolean>;
   now?: Date;
@@ -98,6 +100,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const verification = await verifyEntry(config, entry!, {
     repo,
     deep: opts.deep,
+    allowUnauthenticated: opts.allowUnauthenticated,
     now: opts.now,
     log: opts.log,
     onProgress: opts.onProgress,
@@ -159,7 +162,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
-      const keySource = m.encryption ? keySourceFromConfig(config) : null;
+      const encryption = decryptExpectation(config, m);
       const ti = Date.now();
       let integrity: string;
       try {
@@ -185,9 +188,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
             }
             const d = await decodeTo(local ?? (await repo.read(entry!.dataName)), dest, {
               compression: m.compression,
-              encryption: m.encryption,
-              keySource,
-              what: `backup ${m.id}`,
+              encryption,
               onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
             });
             if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {

@@ -10,7 +10,7 @@ import type { Config } from '../config/index.js';
 import { VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
 import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
@@ -26,6 +26,8 @@ export interface VerifyOptions {
   log?: LogFn;
   /** The repository holding the entry; default: the configured one (opened and closed here). */
   repo?: BackupRepository;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled (see authenticate.ts). */
+  allowUnauthenticated?: boolean;
 }
 
 const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' && !e.manifest.encryption;
@@ -82,7 +84,9 @@ async function verifyIn(
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
     return await finish();
   }
-  checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
+  // Authenticity first: a planted or relabelled backup is never decoded, let alone loaded into a database.
+  checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated }));
+  if (!checks[0]!.ok) return finish();
   const engine = await engineForManifest(m);
   const progress = (phase: 'checksum' | 'decode') => (n: number) =>
     opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
@@ -115,7 +119,7 @@ async function verifyIn(
     return await finish();
   }
 
-  const keySource = m.encryption ? keySourceFromConfig(config) : null;
+  const encryption = decryptExpectation(config, m);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {
@@ -123,9 +127,7 @@ async function verifyIn(
     try {
       decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
         compression: m.compression,
-        encryption: m.encryption,
-        keySource,
-        what: `backup ${m.id}`,
+        encryption,
         onBytes: progress('decode'),
       });
     } catch (err) {
