@@ -36,6 +36,8 @@ export interface RotateResult {
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
+  /** Broken backups (unusable manifest): never counted as kept, never deleted; fix or remove them by hand. */
+  broken: Array<{ id: string; problem: string }>;
 }
 
 function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
@@ -78,14 +80,18 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
 async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
+  const brokenOf = (c: Awaited<ReturnType<typeof readCatalog>>) =>
+    c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   if (opts.dryRun) {
-    const p = plan((await readCatalog(repo)).entries, policy, now);
+    const c = await readCatalog(repo);
+    const p = plan(c.entries, policy, now);
     return {
       dry_run: true,
       policy,
       kept: p.kept,
       deleted: p.deleted,
       freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0),
+      broken: brokenOf(c),
     };
   }
   await repo.prepare();
@@ -94,7 +100,8 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
     async () => {
       await repo.sweep(opts.log);
       await sweepOrphans(repo);
-      const p = plan((await readCatalog(repo)).entries, policy, now);
+      const c = await readCatalog(repo);
+      const p = plan(c.entries, policy, now);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -104,7 +111,9 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
         freed += d.stored_size;
         opts.log?.('debug', `deleted ${d.id} (${e.dataName}): ${d.reasons.join('; ')}`);
       }
-      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+      const broken = brokenOf(c);
+      for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
+      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed, broken };
     },
   );
 }

@@ -61,7 +61,7 @@ export interface Manifest {
 }
 
 export interface VerifyCheck {
-  name: 'manifest' | 'checksum' | 'decode' | 'integrity' | 'row_counts';
+  name: 'manifest' | 'checksum' | 'decode' | 'integrity' | 'row_counts' | 'schema_version';
   ok: boolean;
   detail: string;
 }

@@ -9,7 +9,16 @@
 import type { Config } from '../config/index.js';
 import { VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
-import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
+import path from 'node:path';
+import {
+  backupAt,
+  catalogOf,
+  latestBackup,
+  readCatalog,
+  resolveBackup,
+  writeVerification,
+  type CatalogProblem,
+} from './catalog.js';
 import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
@@ -207,7 +216,9 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
 
 /**
  * Resolve a selection against the catalog of `repo` (default: the configured
- * repository). Throws NotFoundError (5) / UsageError (2).
+ * repository). Throws NotFoundError (5) / UsageError (2), and
+ * VerificationError (3) when an id names a backup whose manifest is broken
+ * (a failed backup, not an absent one).
  */
 export async function selectBackups(
   config: Config,
@@ -215,15 +226,53 @@ export async function selectBackups(
   opts: { repo?: BackupRepository; log?: LogFn } = {},
 ): Promise<CatalogEntry[]> {
   const repo = opts.repo ?? openRepository(config);
-  let entries: CatalogEntry[];
+  let catalog: Awaited<ReturnType<typeof readCatalog>>;
   try {
-    entries = (await readCatalog(repo)).entries;
+    catalog = await readCatalog(repo);
   } finally {
     if (!opts.repo) repo.close(opts.log);
   }
+  const { entries, problems } = catalog;
   const dir = repo.location;
   if ('all' in sel) return entries;
   if ('latest' in sel) return [latestBackup(entries, dir)];
   if ('at' in sel) return [backupAt(entries, sel.at, dir)];
+  const s = sel.id.trim();
+  const broken = problems.filter((p) => p.id === s || (s && p.id.startsWith(s)));
+  const exact = entries.some((e) => e.manifest.id === s);
+  if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
+    throw brokenFailure(broken[0]!);
   return [resolveBackup(entries, sel.id, dir)];
+}
+
+/** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
+export async function brokenBackups(config: Config, opts: { log?: LogFn } = {}): Promise<CatalogProblem[]> {
+  return (await catalogOf(config, opts.log)).problems;
+}
+
+/** The failed verification record of a backup whose manifest is broken (not written to disk). */
+export function brokenRecord(p: CatalogProblem, now = new Date()): VerificationRecord {
+  return {
+    id: p.id,
+    at: now.toISOString(),
+    ok: false,
+    deep: false,
+    checks: [
+      {
+        name: 'manifest',
+        ok: false,
+        detail: `${path.basename(p.file)}: ${p.problem}${p.data_files.length ? ` (data: ${p.data_files.join(', ')})` : ' (no data file)'}`,
+      },
+    ],
+    failed: 'manifest',
+    duration_ms: 0,
+  };
+}
+
+/** The VerificationError (exit 3) for a backup whose manifest is broken. */
+export function brokenFailure(p: CatalogProblem): VerificationError {
+  return new VerificationError(`backup ${p.id} is broken: its manifest ${p.file} cannot be used: ${p.problem}`, {
+    hint: 'do not restore from it; take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)',
+    details: { verification: brokenRecord(p), data_files: p.data_files },
+  });
 }
