@@ -5,6 +5,7 @@
  * `<id>.verify.json` sidecar with the last verification. A data object
  * without a manifest is not a backup. Listing works without the database,
  * and reads one listing plus the small documents: never a data object.
+ * An optional `<id>.drill.json` sidecar holds the last restore drill.
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import {
   type CatalogEntry,
   type Compression,
   type LogFn,
+  type DrillRecord,
   type Manifest,
   type VerificationRecord,
 } from './types.js';
@@ -36,6 +38,7 @@ export function newBackupId(now: Date): string {
 
 export const manifestName = (id: string): string => `${id}.json`;
 export const verifyName = (id: string): string => `${id}.verify.json`;
+export const drillName = (id: string): string => `${id}.drill.json`;
 
 /**
  * A backup whose manifest cannot be trusted (invalid JSON, empty, a required
@@ -144,7 +147,7 @@ export async function readCatalog(
     const manifest = await readJson<unknown>(repo, manifestName(id));
     const problem = manifestProblem(manifest, id);
     if (problem) {
-      const dataRe = new RegExp(`^${id}\\.(?!json$|verify\\.json$)`);
+      const dataRe = new RegExp(`^${id}\\.(?!json$|verify\\.json$|drill\\.json$)`);
       problems.push({
         file: repo.describe(manifestName(id)),
         id,
@@ -155,6 +158,7 @@ export async function readCatalog(
     }
     const m = manifest as Manifest;
     const v = names.has(verifyName(id)) ? await readJson<VerificationRecord>(repo, verifyName(id)) : null;
+    const d = names.has(drillName(id)) ? await readJson<DrillRecord>(repo, drillName(id)) : null;
     const entry: CatalogEntry = {
       manifest: m,
       manifestPath: repo.describe(manifestName(id)),
@@ -162,6 +166,7 @@ export async function readCatalog(
       dataPath: repo.describe(m.file),
       dataPresent: names.has(m.file),
       verification: v && v.id === id ? v : null,
+      drill: d && d.id === id ? d : null,
     };
     return entry;
   });
@@ -261,6 +266,32 @@ export async function writeVerification(repo: BackupRepository, rec: Verificatio
 }
 
 /**
+ * The newest drill (by completion) and the newest passed drill across the catalog (either may be null),
+ * and when the drill window starts before any drill passed: the oldest backup's creation (null without backups).
+ */
+export function lastDrills(entries: CatalogEntry[]): {
+  last: DrillRecord | null;
+  lastPassed: DrillRecord | null;
+  windowStart: Date | null;
+} {
+  let last: DrillRecord | null = null;
+  let lastPassed: DrillRecord | null = null;
+  for (const e of entries) {
+    const d = e.drill;
+    if (!d) continue;
+    if (!last || d.completed_at > last.completed_at) last = d;
+    if (d.ok && (!lastPassed || d.completed_at > lastPassed.completed_at)) lastPassed = d;
+  }
+  const oldest = entries[entries.length - 1];
+  return { last, lastPassed, windowStart: oldest ? new Date(oldest.manifest.created_at) : null };
+}
+
+/** Record a restore drill's result (atomic sidecar write). */
+export async function writeDrill(repo: BackupRepository, rec: DrillRecord): Promise<void> {
+  await repo.writeText(drillName(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
+}
+
+/**
  * Remove what a crashed create can leave that is not a temp file: a data
  * object stored whose manifest was never written (not a backup), and
  * verification sidecars of deleted backups, once older than the
@@ -271,7 +302,7 @@ export async function sweepOrphans(repo: BackupRepository, now = Date.now()): Pr
   const objects = await repo.list();
   const set = new Set(objects.map((o) => o.name));
   for (const o of objects) {
-    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(o.name);
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|drill\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(o.name);
     if (!m || set.has(`${m[1]}.json`)) continue;
     if (now - o.modified.getTime() < repo.orphanGraceMs) continue;
     try {

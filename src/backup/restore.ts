@@ -162,7 +162,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
-      const encryption = decryptExpectation(config, m);
+      const encryption = decryptExpectation(config, m, opts.log);
       const ti = Date.now();
       let integrity: string;
       try {

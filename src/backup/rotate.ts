@@ -5,7 +5,7 @@
  * object, then the sidecar: a half-deleted backup is never listed as complete.
  */
 import type { Config } from '../config/index.js';
-import { manifestName, readCatalog, sweepOrphans, verifyName } from './catalog.js';
+import { drillName, manifestName, readCatalog, sweepOrphans, verifyName } from './catalog.js';
 import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
@@ -108,6 +108,7 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
         await repo.remove(manifestName(d.id));
         await repo.remove(e.dataName);
         await repo.remove(verifyName(d.id));
+        await repo.remove(drillName(d.id));
         freed += d.stored_size;
         opts.log?.('debug', `deleted ${d.id} (${e.dataName}): ${d.reasons.join('; ')}`);
       }
