@@ -1,6 +1,6 @@
 /**
  * Where the alert state lives between leaders: the `alert_state` table
- * (migration 0004), in the database every instance already shares (the
+ * (migration 0005), in the database every instance already shares (the
  * leader lease lives there too, so whoever leads can reach it).
  *
  * The alerts job loads the stored state before each evaluation and stores
