@@ -110,7 +110,7 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
   const engine = await engineFor(config);
   const resolved = resolveOptions(config, opts);
   const dir = config.database.backup.storage_path;
-  ensurePrivateDir(dir);
+  ensurePrivateDir(dir, { allowForeignOwner: config.database.backup.allow_foreign_owner });
   const result: CreateResult = await withBackupLock(
     dir,
     {

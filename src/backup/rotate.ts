@@ -87,7 +87,7 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
       broken: brokenOf(c),
     };
   }
-  ensurePrivateDir(dir);
+  ensurePrivateDir(dir, { allowForeignOwner: config.database.backup.allow_foreign_owner });
   return withBackupLock(
     dir,
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
