@@ -170,6 +170,7 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
   const rec: DrillRecord = {
     id: m.id,
     engine: m.engine,
+    stored_size: m.stored_size,
     started_at: startedAt.toISOString(),
     completed_at: new Date().toISOString(),
     outcome: !passedChecks ? 'failed' : duration > rtoTargetMs ? 'rto_missed' : 'passed',
