@@ -42,6 +42,8 @@ export type JobName = (typeof JOB_NAMES)[number];
 
 /** How long a passing /ready dependency check is reused (ms). */
 export const READY_CACHE_MS = 5000;
+/** How long a failing one is reused (ms): a probe storm during an outage runs the checks at most this often. */
+export const READY_FAIL_CACHE_MS = 2000;
 
 export interface ServeOptions {
   log?: Logger;
@@ -252,9 +254,9 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     },
     verify: async () => {
       // Every backup in the catalog, deep; one failure does not stop the others.
-      let entries: ReturnType<typeof backups.selectBackups> = [];
+      let entries: Awaited<ReturnType<typeof backups.selectBackups>> = [];
       try {
-        entries = backups.selectBackups(config, { all: true });
+        entries = await backups.selectBackups(config, { all: true });
       } catch (err) {
         if ((err as { code?: string }).code !== 'not_found') throw err;
       }
@@ -334,14 +336,14 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
 
   let stopping = false;
   // The dependency checks behind /ready (config, database, redis; the health
-  // library's readiness set). A passing result is reused for READY_CACHE_MS and
-  // concurrent probes share one run. A failing result is
-  // never reused, so readiness returns as soon as the dependency does.
+  // library's readiness set). A passing result is reused for READY_CACHE_MS, a
+  // failing one for READY_FAIL_CACHE_MS (so an outage plus a probe storm cannot
+  // turn into back-to-back checks), and concurrent probes share one run.
   type Check = { name: string; status: string; detail?: unknown };
-  let readyCache: { checks: Check[]; at: number } | null = null;
+  let readyCache: { checks: Check[]; at: number; ttl: number } | null = null;
   let readyRun: Promise<Check[]> | null = null;
   const dependencyChecks = async (): Promise<Check[]> => {
-    if (readyCache && Date.now() - readyCache.at < READY_CACHE_MS) return readyCache.checks;
+    if (readyCache && Date.now() - readyCache.at < readyCache.ttl) return readyCache.checks;
     if (!readyRun) {
       readyRun = (async () => {
         const out: Check[] = [];
@@ -361,7 +363,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         } catch (err) {
           out.push({ name: 'readiness', status: 'critical', detail: (err as Error).message });
         }
-        readyCache = out.every(passing) ? { checks: out, at: Date.now() } : null;
+        readyCache = { checks: out, at: Date.now(), ttl: out.every(passing) ? READY_CACHE_MS : READY_FAIL_CACHE_MS };
         return out;
       })().finally(() => {
         readyRun = null;
@@ -376,9 +378,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     if (stopping) checks.push({ name: 'shutdown', status: 'critical', detail: 'shutting down' });
     checks.push(...(await dependencyChecks()));
     const ready = checks.every(passing);
+    const checkedAt = readyCache ? new Date(readyCache.at).toISOString() : new Date().toISOString();
     const jobsState: JobState[] = scheduler.status();
     return {
       ready,
+      checked_at: checkedAt,
       checks,
       leader: {
         role: lease.role(),
