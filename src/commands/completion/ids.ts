@@ -9,8 +9,8 @@ import type { Action } from '../context.js';
 const ids: Action = async (ctx) => {
   try {
     const config = await ctx.config();
-    const { readCatalog } = await import('../../backup/index.js');
-    const { entries } = readCatalog(config.database.backup.storage_path);
+    const { catalogOf } = await import('../../backup/index.js');
+    const { entries } = await catalogOf(config);
     ctx.out.result({ ids: entries.map((e) => e.manifest.id) }, (d, r) => {
       for (const id of d.ids) r.line(id);
     });
