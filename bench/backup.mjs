@@ -13,8 +13,8 @@
 // `.backup` + `zstd -3 -T2`; verify <= 1.3x `openssl dgst -sha256` + quick_check;
 // restore (verify excluded) <= 2x `cp` + `sync`; writer p99 during a backup <= 50 ms;
 // peak RSS of create <= 150 MB.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

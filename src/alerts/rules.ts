@@ -17,7 +17,7 @@
  * false. A transition to firing and one to resolved are each reported once:
  * that is the de-duplication contract notifiers rely on.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 

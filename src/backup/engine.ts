@@ -58,6 +58,12 @@ export interface BackupEngine {
   /** The source, credentials redacted. */
   source(config: Config): string;
   /**
+   * Upper estimate of the raw image `snapshot` writes to `tempPath`, for a
+   * free-space check before it starts; absent or null when the image is
+   * streamed (nothing is staged) or the size is unknown.
+   */
+  rawImageBytes?(config: Config): number | null;
+  /**
    * Take a consistent online snapshot into `tempPath` (or as a stream).
    * `onImageReady(file)` is called as soon as the image file is final (before
    * row counting), so the caller can start hashing it in parallel.

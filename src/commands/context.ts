@@ -4,7 +4,7 @@
  * for configuration).
  */
 import type { Command } from 'commander';
-import { Reporter } from '../ui/reporter.js';
+import { Reporter } from '../ui/index.js';
 import type { Config, LoadedConfig, LoadOptions } from '../config/index.js';
 
 export interface GlobalOptions {
@@ -33,7 +33,7 @@ export class CommandContext {
   /** Load and validate configuration (once). Throws ConfigError (exit 78). Warnings are printed to stderr. */
   async loadConfig(overrides: Overrides = {}): Promise<LoadedConfig> {
     if (!this.loaded) {
-      const { loadConfig } = await import('../config/loader.js');
+      const { loadConfig } = await import('../config/index.js');
       this.loaded = loadConfig({ configPath: this.global.config, env: this.env, cwd: this.cwd, overrides });
       for (const w of this.loaded.warnings) this.out.warn(w);
     }
@@ -60,7 +60,7 @@ export function currentContext(): CommandContext | undefined {
  * Wrap a lazily imported command module as a commander action. The module
  * is imported only when the command runs, so `--help` stays fast.
  */
-export function lazy(load: () => Promise<{ default: Action<any> }>) {
+export function lazy(load: () => Promise<{ default: Action<never> }>) {
   return async (...argv: unknown[]): Promise<void> => {
     const cmd = argv[argv.length - 1] as Command;
     const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);

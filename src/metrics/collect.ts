@@ -22,11 +22,11 @@
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import type { CatalogEntry } from '../backup/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import type { CatalogEntry } from '../backup/index.js';
 import type { WksMetrics } from './registry.js';
-import { parseDbTime } from '../db/time.js';
+import { parseDbTime } from '../db/index.js';
 import { freeBytes } from '../util/disk.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -368,7 +368,7 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { readCatalog } = await import('../backup/catalog.js');
+        const { readCatalog } = await import('../backup/index.js');
         applyCatalog(this.metrics, readCatalog(this.config.database.backup.storage_path).entries);
         this.catalogAt = now.getTime();
       } catch {

@@ -4,8 +4,8 @@
  * older than serve.metrics_sample_retention. Run by the metrics_sample job
  * after a collector refresh.
  */
-import type { DatabaseAdapter } from '../db/types.js';
-import { toDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { toDbTime } from '../db/index.js';
 import type { WksMetrics } from './registry.js';
 
 /** The gauges recorded on each sample (every label combination of each). */

@@ -10,15 +10,15 @@
  * tables, columns or indexes, and columns whose type, NOT NULL or primary
  * key differ, are refusals; extra columns and tables are reported as notes.
  */
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
 import { VerificationError, OperationError } from '../errors.js';
 import { dialectOf, withMigrationLock, type SessionOptions } from './engine.js';
 import { LOCK_TABLE } from './lock.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
 import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
-import { quoteIdent } from '../db/sql.js';
+import { quoteIdent } from '../db/index.js';
 
 interface Column {
   name: string;
@@ -81,14 +81,12 @@ async function pgShape(db: DatabaseAdapter, schema: string | null): Promise<Shap
   for (const c of cols) {
     if (IGNORED.has(c.table_name)) continue;
     if (!tables.has(c.table_name)) tables.set(c.table_name, new Map());
-    tables
-      .get(c.table_name)!
-      .set(c.column_name, {
-        name: c.column_name,
-        type: norm(c.data_type),
-        notnull: c.is_nullable === 'NO',
-        pk: !!c.pk,
-      });
+    tables.get(c.table_name)!.set(c.column_name, {
+      name: c.column_name,
+      type: norm(c.data_type),
+      notnull: c.is_nullable === 'NO',
+      pk: !!c.pk,
+    });
   }
   const idx = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = ${s}`, p);
   return { tables, indexes: new Set(idx.map((r) => r.indexname)) };

@@ -10,21 +10,21 @@
  * Signal handling lives in the command (src/commands/serve/serve.ts).
  */
 import { statSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
 import { parseDuration } from '../util/duration.js';
-import { createMetrics, type WksMetrics } from '../metrics/registry.js';
-import { PlatformCollector } from '../metrics/collect.js';
-import { instrumentDb } from '../metrics/instrument.js';
-import { sampleMetrics } from '../metrics/sample.js';
+import { createMetrics, type WksMetrics } from '../metrics/index.js';
+import { PlatformCollector } from '../metrics/index.js';
+import { instrumentDb } from '../metrics/index.js';
+import { sampleMetrics } from '../metrics/index.js';
 import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
 import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
-import { AlertEngine, buildRules } from '../alerts/rules.js';
-import { gatherSignals } from '../alerts/signals.js';
-import { notifyAll, configuredChannels } from '../alerts/notify.js';
+import { AlertEngine, buildRules } from '../alerts/index.js';
+import { gatherSignals } from '../alerts/index.js';
+import { notifyAll, configuredChannels } from '../alerts/index.js';
 
 export { installCrashGuard } from './guard.js';
 
@@ -165,10 +165,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let locksPattern = '';
   if (config.redis.enabled) {
     const { Redis } = await import('ioredis');
-    const { keyspace } = await import('../redis/keyspace.js');
+    const { keyspace } = await import('../redis/index.js');
     const c = config.redis.connection;
     locksPattern = keyspace(config.redis.namespace).patterns.locks;
-    const { redisServerOptions } = await import('../redis/client.js');
+    const { redisServerOptions } = await import('../redis/index.js');
     redis = new Redis({
       ...redisServerOptions(config),
       connectTimeout: c.connect_timeout_ms,
@@ -187,7 +187,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   }
   const countLocks = redis
     ? async (): Promise<number> => {
-        const { countKeys } = await import('../redis/client.js');
+        const { countKeys } = await import('../redis/index.js');
         return countKeys(redis!, locksPattern);
       }
     : null;

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { OperationError } from '../errors.js';
 import { redactDeep } from '../redact.js';
-import type { WksMetrics } from '../metrics/registry.js';
+import type { WksMetrics } from '../metrics/index.js';
 
 export interface ReadyResult {
   ready: boolean;

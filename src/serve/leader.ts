@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
 import type { Logger } from './scheduler.js';

@@ -9,7 +9,7 @@
  *  - stop() stops future ticks at once; drain(ms) waits for in-flight runs.
  */
 import { Cron } from 'croner';
-import type { WksMetrics } from '../metrics/registry.js';
+import type { WksMetrics } from '../metrics/index.js';
 
 export interface JobContext {
   now: Date;

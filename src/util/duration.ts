@@ -23,8 +23,7 @@ export function parseDuration(input: string | number): number | undefined {
   PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;
-  let m: RegExpExecArray | null;
-  while ((m = PART.exec(text)) !== null) {
+  for (let m = PART.exec(text); m !== null; m = PART.exec(text)) {
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
     consumed = PART.lastIndex;
   }

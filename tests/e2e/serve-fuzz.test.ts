@@ -92,7 +92,7 @@ describe('wks serve under hostile requests', () => {
     const statuses = new Map<string, number | null>();
     for (const method of METHODS) {
       const answers = await Promise.all(TARGETS.map((t) => raw(s.port, req(method, t))));
-      answers.forEach((st, i) => statuses.set(`${method} ${String(TARGETS[i]).slice(0, 40)}`, st));
+      for (const [i, st] of answers.entries()) statuses.set(`${method} ${String(TARGETS[i]).slice(0, 40)}`, st);
       expect(s.child.exitCode, s.stderr()).toBeNull();
       expect((await fetch(`${s.url}/health`)).status).toBe(200);
     }

@@ -260,7 +260,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         await held;
       });
       await isLocked;
-      let seen: unknown = undefined;
+      let seen: unknown;
       const err = await migrateUp(f.config, { lockTimeoutMs: 300, onLockWait: (h) => (seen = h) }).catch((e) => e);
       expect(err).toBeInstanceOf(ConflictError);
       expect(err.exitCode).toBe(4);

@@ -175,8 +175,8 @@ describe('loadConfig', () => {
     );
     const err = expectConfigError(() => loadConfig({ cwd: dir, env: { REDIS_PORT: 'abc', METRICS_PORT: '70000' } }));
     const byKey = Object.fromEntries(err.issues.map((i) => [i.key, i]));
-    expect(byKey['REDIS_PORT']).toMatchObject({ source: 'env', value: '"abc"' });
-    expect(byKey['METRICS_PORT']!.message).toMatch(/65535/);
+    expect(byKey.REDIS_PORT).toMatchObject({ source: 'env', value: '"abc"' });
+    expect(byKey.METRICS_PORT!.message).toMatch(/65535/);
     expect(byKey['phase4.databse']).toMatchObject({ source: 'phase4-config.yml:2' });
     expect(byKey['phase4.databse']!.message).toMatch(/did you mean database/);
     expect(byKey['phase4.database.backup.schedule']!.message).toMatch(/cron/);

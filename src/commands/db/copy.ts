@@ -1,7 +1,7 @@
 import type { Action } from '../context.js';
-import type { Progress } from '../../ui/reporter.js';
+import type { Progress } from '../../ui/index.js';
 import type { CopyEvent, CopyResult, OnTypeError, TableResult } from '../../copy/index.js';
-import type { Column } from '../../ui/table.js';
+import type { Column } from '../../ui/index.js';
 import { UsageError } from '../../errors.js';
 
 interface Opts {

@@ -1,12 +1,12 @@
 /** Helpers shared by the migrate commands (command edge only). */
 import type { CommandContext } from '../context.js';
 import type { LockHolder, MigrationInfo } from '../../migrate/index.js';
-import type { Reporter } from '../../ui/reporter.js';
+import type { Reporter } from '../../ui/index.js';
 import { UsageError } from '../../errors.js';
 
 export function lockWaitNotice(ctx: CommandContext) {
   return async (holder: LockHolder | null): Promise<void> => {
-    const { describeHolder } = await import('../../migrate/lock.js');
+    const { describeHolder } = await import('../../migrate/index.js');
     ctx.out.warn(`waiting for the migration lock, held by ${describeHolder(holder)}`);
   };
 }

@@ -1,6 +1,6 @@
 import type { Action, CommandContext } from '../context.js';
-import type { Config } from '../../config/schema.js';
-import type { DatabaseAdapter } from '../../db/types.js';
+import type { Config } from '../../config/index.js';
+import type { DatabaseAdapter } from '../../db/index.js';
 import type { MigrationInfo } from '../../migrate/index.js';
 import { OperationError, isWksError } from '../../errors.js';
 import { fmtMs, lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import type { Logger } from '../../serve/scheduler.js';
+import type { Logger } from '../../serve/index.js';
 
 interface Opts {
   host?: string;
@@ -17,7 +17,7 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     'monitoring.prometheus.host': { value: opts.host, flag: '--host' },
     'monitoring.prometheus.port': { value: opts.port, flag: '--port' },
   });
-  const { describeSchedule, startServe, installCrashGuard } = await import('../../serve/daemon.js');
+  const { describeSchedule, startServe, installCrashGuard } = await import('../../serve/index.js');
 
   if (opts.printSchedule) {
     const s = await describeSchedule(config);

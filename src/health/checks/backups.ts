@@ -24,7 +24,7 @@ async function lastLoggedAttempt(
 ): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {
   try {
     const db = await ctx.resources.db();
-    const { parseDbTime } = await import('../../db/time.js');
+    const { parseDbTime } = await import('../../db/index.js');
     const [row] = await db.query<{ status: unknown; started_at: unknown; error_message: unknown }>(
       'SELECT status, started_at, error_message FROM backup_log ORDER BY started_at DESC, id DESC LIMIT 1',
     );
@@ -48,7 +48,7 @@ export const backupsCheck: CheckDefinition = {
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
     // readCatalog (not listBackups from backup/index.js): the same catalog without loading the
     // create/verify/restore code and codecs, which would double this check's start-up cost.
-    const { readCatalog } = await import('../../backup/catalog.js');
+    const { readCatalog } = await import('../../backup/index.js');
     const [list, space, attempt] = await Promise.all([
       Promise.resolve().then(() => readCatalog(dir)),
       freeSpace(dir),
@@ -91,7 +91,7 @@ export const backupsCheck: CheckDefinition = {
         add(
           'warn',
           `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
-          'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`',
+          `run \`wks backup verify ${newest.id}\` for details, then \`wks backup create\``,
         );
       else if (!newest.verification)
         add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');

@@ -16,8 +16,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CheckContext, CheckDefinition, CheckOutcome } from '../types.js';
-import type { DatabaseAdapter } from '../../db/types.js';
-import { quoteIdent } from '../../db/sql.js';
+import type { DatabaseAdapter } from '../../db/index.js';
+import { quoteIdent } from '../../db/index.js';
 import { formatBytes } from '../../util/size.js';
 
 const CORRUPT_HINT =
