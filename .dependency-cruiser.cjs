@@ -5,13 +5,13 @@
  *   face      src/cli.ts, src/commands/, src/ui/          (the only code that may use CLI libraries)
  *   domain    src/backup, migrate, copy, workflow, health, metrics, serve, alerts
  *   adapters  src/db, src/redis                            (connections and drivers)
- *   floor     src/config, src/util, src/errors.ts, src/redact.ts, src/version.ts
+ *   floor     src/config, src/log, src/util, src/errors.ts, src/redact.ts, src/version.ts
  * A layer imports only the layers below it, and another area only through that area's index.ts.
  */
 const FACE = '^src/(cli\\.ts|commands/|ui/)';
 const DOMAIN = '^src/(backup|migrate|copy|workflow|health|metrics|serve|alerts)/';
 const ADAPTERS = '^src/(db|redis)/';
-const FLOOR = '^src/(config/|util/|errors\\.ts|redact\\.ts|version\\.ts)';
+const FLOOR = '^src/(config/|log/|util/|errors\\.ts|redact\\.ts|version\\.ts)';
 
 module.exports = {
   forbidden: [

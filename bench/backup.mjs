@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for `wks backup` (issue #4), each printed as a ratio against the
 // reference tool run in the same script, on a generated database with mixed,
-// realistic data in the seed schema (users, workflows, executions, metrics,
+// realistic data in the platform's schema (users, workflows, executions, metrics,
 // agent health checks, rate limits, backup_log).
 //
 //   npm run build && node bench/backup.mjs           # ~1 GiB (BENCH_SIZE_MB=1024)
@@ -44,7 +44,7 @@ const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 // ---------------------------------------------------------------- data
 function generate() {
-  console.log(`generating ${SIZE_MB} MiB of seed-schema data into ${DB} (once) ...`);
+  console.log(`generating ${SIZE_MB} MiB of data in the platform's schema into ${DB} (once) ...`);
   rmSync(DB, { force: true });
   const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], { env: env(), encoding: 'utf8' });
   if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);

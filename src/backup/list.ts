@@ -4,7 +4,7 @@
  * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
  */
 import type { Config } from '../config/index.js';
-import { readCatalog } from './catalog.js';
+import { readCatalog, type CatalogProblem } from './catalog.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
 export interface BackupListItem {
@@ -28,7 +28,8 @@ export interface BackupList {
   directory: string;
   backups: BackupListItem[];
   /** Manifests that could not be read (listed, never fatal). */
-  problems: Array<{ file: string; problem: string }>;
+  /** Broken backups: manifests that cannot be used (failed backups; `verify` exits 3 for them). */
+  problems: CatalogProblem[];
 }
 
 function toItem(e: CatalogEntry, now: Date): BackupListItem {

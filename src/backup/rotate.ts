@@ -38,6 +38,8 @@ export interface RotateResult {
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
+  /** Broken backups (unusable manifest): never counted as kept, never deleted; fix or remove them by hand. */
+  broken: Array<{ id: string; problem: string }>;
 }
 
 function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
@@ -72,14 +74,17 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
   const dir = config.database.backup.storage_path;
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
+  const brokenOf = (c: ReturnType<typeof readCatalog>) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   if (opts.dryRun) {
-    const p = plan(readCatalog(dir).entries, policy, now);
+    const c = readCatalog(dir);
+    const p = plan(c.entries, policy, now);
     return {
       dry_run: true,
       policy,
       kept: p.kept,
       deleted: p.deleted,
       freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0),
+      broken: brokenOf(c),
     };
   }
   ensurePrivateDir(dir);
@@ -89,7 +94,8 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
     async () => {
       sweepLeftovers(dir);
       sweepOrphans(dir);
-      const p = plan(readCatalog(dir).entries, policy, now);
+      const c = readCatalog(dir);
+      const p = plan(c.entries, policy, now);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -101,7 +107,9 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
         opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
       }
       if (p.deleted.length) fsyncDir(dir);
-      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+      const broken = brokenOf(c);
+      for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
+      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed, broken };
     },
   );
 }

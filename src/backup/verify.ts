@@ -8,8 +8,16 @@
 import type { Config } from '../config/index.js';
 import { VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
-import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import path from 'node:path';
+import {
+  backupAt,
+  latestBackup,
+  readCatalog,
+  resolveBackup,
+  writeVerification,
+  type CatalogProblem,
+} from './catalog.js';
+import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
@@ -22,6 +30,8 @@ export interface VerifyOptions {
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled (see authenticate.ts). */
+  allowUnauthenticated?: boolean;
 }
 
 const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' && !e.manifest.encryption;
@@ -64,7 +74,9 @@ export async function verifyEntry(
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
     return finish();
   }
-  checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
+  // Authenticity first: a planted or relabelled backup is never decoded, let alone loaded into a database.
+  checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated }));
+  if (!checks[0]!.ok) return finish();
   const engine = await engineForManifest(m);
   const progress = (phase: 'checksum' | 'decode') => (n: number) =>
     opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
@@ -96,7 +108,7 @@ export async function verifyEntry(
     return finish();
   }
 
-  const keySource = m.encryption ? keySourceFromConfig(config) : null;
+  const encryption = decryptExpectation(config, m);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {
@@ -104,9 +116,7 @@ export async function verifyEntry(
     try {
       decoded = await decodeTo(entry.dataPath, scratch, {
         compression: m.compression,
-        encryption: m.encryption,
-        keySource,
-        what: `backup ${m.id}`,
+        encryption,
         onBytes: progress('decode'),
       });
     } catch (err) {
@@ -180,12 +190,53 @@ export async function verifyBackup(
 /** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
 export type Selection = { id: string } | { latest: true } | { at: Date } | { all: true };
 
-/** Resolve a selection against the catalog. Throws NotFoundError (5) / UsageError (2). */
+/**
+ * Resolve a selection against the catalog. Throws NotFoundError (5) /
+ * UsageError (2), and VerificationError (3) when an id names a backup whose
+ * manifest is broken (a failed backup, not an absent one).
+ */
 export function selectBackups(config: Config, sel: Selection): CatalogEntry[] {
   const dir = config.database.backup.storage_path;
-  const { entries } = readCatalog(dir);
+  const { entries, problems } = readCatalog(dir);
   if ('all' in sel) return entries;
   if ('latest' in sel) return [latestBackup(entries, dir)];
   if ('at' in sel) return [backupAt(entries, sel.at, dir)];
+  const s = sel.id.trim();
+  const broken = problems.filter((p) => p.id === s || (s && p.id.startsWith(s)));
+  const exact = entries.some((e) => e.manifest.id === s);
+  if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
+    throw brokenFailure(broken[0]!);
   return [resolveBackup(entries, sel.id, dir)];
+}
+
+/** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
+export function brokenBackups(config: Config): CatalogProblem[] {
+  return readCatalog(config.database.backup.storage_path).problems;
+}
+
+/** The failed verification record of a backup whose manifest is broken (not written to disk). */
+export function brokenRecord(p: CatalogProblem, now = new Date()): VerificationRecord {
+  return {
+    id: p.id,
+    at: now.toISOString(),
+    ok: false,
+    deep: false,
+    checks: [
+      {
+        name: 'manifest',
+        ok: false,
+        detail: `${path.basename(p.file)}: ${p.problem}${p.data_files.length ? ` (data: ${p.data_files.join(', ')})` : ' (no data file)'}`,
+      },
+    ],
+    failed: 'manifest',
+    duration_ms: 0,
+  };
+}
+
+/** The VerificationError (exit 3) for a backup whose manifest is broken. */
+export function brokenFailure(p: CatalogProblem): VerificationError {
+  return new VerificationError(`backup ${p.id} is broken: its manifest ${p.file} cannot be used: ${p.problem}`, {
+    hint: 'do not restore from it; take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)',
+    details: { verification: brokenRecord(p), data_files: p.data_files },
+  });
 }

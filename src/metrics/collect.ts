@@ -8,7 +8,7 @@
  *    workflow_queue_wait_seconds are updated incrementally. The collector
  *    remembers the highest execution id it has seen and the ids it saw while
  *    they were still pending/running. Each scrape reads only rows with a
- *    higher id (primary key range) and the active set (the seed's partial
+ *    higher id (primary key range) and the active set (the platform's partial
  *    index idx_workflow_execution_status); an id that has left the active set
  *    is re-read by primary key and counted once, when it reaches a terminal
  *    status. Ids skipped inside the range (committed out of order) are

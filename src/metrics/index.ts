@@ -1,7 +1,7 @@
 /**
  * The public surface of src/metrics: other areas import only from here (ARCHITECTURE.md).
  */
-export { createMetrics, SEED_BUCKETS, SEED_SUMMARY_OBJECTIVES } from './registry.js';
+export { createMetrics, PLATFORM_BUCKETS, PLATFORM_SUMMARY_OBJECTIVES } from './registry.js';
 export type { WksMetrics } from './registry.js';
 export { PlatformCollector, applyCatalog } from './collect.js';
 export { instrumentDb, classifySql } from './instrument.js';

@@ -1,5 +1,5 @@
 /**
- * History without Prometheus: copy key gauges into the seed's `metrics`
+ * History without Prometheus: copy key gauges into the platform's `metrics`
  * table (metric_name, metric_value, labels_json, timestamp) and prune rows
  * older than serve.metrics_sample_retention. Run by the metrics_sample job
  * after a collector refresh.

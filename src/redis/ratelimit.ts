@@ -11,7 +11,7 @@ export interface RateLimitCounter {
   userId: string;
   endpoint: string;
   key: string;
-  /** `counter`: the seed's string counter; `sliding-window`: a sorted set of request times. */
+  /** `counter`: the platform's string counter; `sliding-window`: a sorted set of request times. */
   kind: 'counter' | 'sliding-window';
   /** Requests counted in the current window. */
   count: number;
@@ -58,7 +58,7 @@ export async function showRateLimits(
   return withRedis(config, async ({ client, keys }) => {
     const found = await counterKeys(client, keys, userId, opts.endpoint);
     if (found.length === 0) return { userId, limit, windowMs, counters: [] };
-    // The seed stores a string counter expiring with the window. A sliding-
+    // The platform stores a string counter expiring with the window. A sliding-
     // window limiter (performance.rate_limiting.strategy) may keep a sorted
     // set of request timestamps instead: both are read.
     const p1 = client.pipeline();

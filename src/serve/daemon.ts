@@ -11,7 +11,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import type { DatabaseAdapter } from '../db/index.js';
+import { isConnectionLoss, type DatabaseAdapter } from '../db/index.js';
 import { parseDuration } from '../util/duration.js';
 import { createMetrics, type WksMetrics } from '../metrics/index.js';
 import { PlatformCollector } from '../metrics/index.js';
@@ -54,7 +54,7 @@ export interface ServeHandle {
   stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
 }
 
-/** A job's cron expression: the backup job runs on the seed's database.backup.schedule (BACKUP_SCHEDULE). */
+/** A job's cron expression: the backup job runs on the platform's database.backup.schedule (BACKUP_SCHEDULE). */
 function jobSchedule(config: Config, name: JobName): string {
   return name === 'backup' ? config.database.backup.schedule : config.serve.jobs[name].schedule;
 }
@@ -95,6 +95,8 @@ export function describeSchedule(config: Config, opts: { n?: number; from?: Date
 export async function startServe(config: Config, opts: ServeOptions = {}): Promise<ServeHandle> {
   const log: Logger = opts.log ?? (() => undefined);
   const clock = opts.now ?? (() => new Date());
+  // How often a dependency that stays down is summarised in the log (serve.log_repeat_interval).
+  const repeatMs = parseDuration(config.serve.log_repeat_interval) ?? 60_000;
   const metrics = createMetrics();
   // Backups, health and the reaper are imported here, not at the top: loading the daemon module stays cheap.
   const [backups, health] = await Promise.all([import('../backup/index.js'), import('../health/index.js')]);
@@ -152,7 +154,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     try {
       return await fn(d);
     } catch (err) {
-      if (db === d && d.dialect === 'postgres' && /connect|terminat|ECONN/i.test((err as Error).message)) {
+      if (db === d && d.dialect === 'postgres' && isConnectionLoss(err)) {
         db = null;
         await d.close().catch(() => undefined);
       }
@@ -180,7 +182,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     });
     // Redis being down is logged on a change of state plus a periodic summary
     // (ioredis retries every 2 s; one line per retry would flood the log).
-    const outages = new OutageLog(log);
+    const outages = new OutageLog(log, repeatMs);
     redis.on('error', (err) => outages.failure('Redis', err));
     redis.on('ready', () => outages.success('Redis'));
     redis.connect().catch(() => undefined);
@@ -204,10 +206,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     leaseMs: config.serve.leader_lease_ms,
     instanceId: opts.instanceId,
     log,
+    outageSummaryMs: repeatMs,
     onChange: (leader) =>
-      metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
+      metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
   });
-  metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, 0);
+  metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, 0);
 
   // --- jobs
   let lastBackupFailed = false;
@@ -350,6 +353,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       ready,
       checks,
       leader: {
+        role: lease.role(),
         mechanism: lease.mechanism,
         instance: lease.instanceId,
         leader: lease.isLeader(),

@@ -43,6 +43,8 @@ export interface LeaderLease {
   isLeader(): boolean;
   /** Who holds the lease now, as far as this instance knows (null when unknown/nobody). */
   holder(): string | null;
+  /** `leader` or `follower` (logged at start and on every change). */
+  role(): 'leader' | 'follower';
   /** First acquisition attempt, then keep renewing/polling in the background. */
   start(): Promise<void>;
   /** Stop renewing and release the lease if held. Idempotent. */
@@ -109,20 +111,32 @@ abstract class PollingLease implements LeaderLease {
   protected abstract release(): Promise<void>;
   protected abstract dispose(): Promise<void>;
 
+  /** The role last logged (null before the first acquisition attempt). */
+  private announced: boolean | null = null;
+
+  /** This instance's role, as shown in /ready. */
+  role(): 'leader' | 'follower' {
+    return this.isLeader() ? 'leader' : 'follower';
+  }
+
   private setLeader(leader: boolean, startedAt: number): void {
     const was = this.isLeader();
     this.deadline = leader ? startedAt + Math.floor(this.opts.leaseMs * 0.9) : 0;
     if (leader) this.currentHolder = this.instanceId;
-    if (was !== leader) {
-      this.opts.log?.(
-        leader ? 'info' : 'warn',
-        leader ? `became leader (${this.mechanism} lease)` : `lost leadership (${this.mechanism} lease)`,
-        {
-          instance: this.instanceId,
-        },
-      );
-      this.opts.onChange?.(leader);
+    // The role is logged once at start and on every change, never per poll.
+    if (this.announced !== leader) {
+      const first = this.announced === null;
+      this.announced = leader;
+      const holder = this.currentHolder ? `; the leader is ${this.currentHolder}` : '';
+      const message = leader
+        ? `${first ? 'role: leader' : 'became leader'} (${this.mechanism} lease)`
+        : `${first ? 'role: follower' : 'lost leadership; now a follower'} (${this.mechanism} lease${holder})`;
+      this.opts.log?.(leader || first ? 'info' : 'warn', message, {
+        instance: this.instanceId,
+        role: leader ? 'leader' : 'follower',
+      });
     }
+    if (was !== leader) this.opts.onChange?.(leader);
   }
 
   private async tick(): Promise<void> {

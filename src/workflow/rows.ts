@@ -3,7 +3,7 @@
  * accept (`$n` placeholders; timestamps compared in JS via parseDbTime, so
  * SQLite text and PostgreSQL timestamptz behave the same).
  *
- * Tables (seed, migrations 0001/0002): workflow_executions, workflows,
+ * Tables (the platform's schema, migrations 0001/0002): workflow_executions, workflows,
  * workflow_execution_tracking; 0003 adds lock_release_audit.
  */
 import type { DatabaseAdapter } from '../db/index.js';

@@ -45,9 +45,14 @@ async function start(args: string[], env: Record<string, string>, cwd: string): 
   return { child, url: `http://127.0.0.1:${port}`, stderr: () => err, exited };
 }
 
-async function leaderOf(i: Instance): Promise<{ leader: boolean; instance: string; mechanism: string }> {
+async function leaderOf(i: Instance): Promise<{ leader: boolean; role: string; instance: string; mechanism: string }> {
   const ready = (await (await fetch(`${i.url}/ready`)).json()) as any;
-  return { leader: ready.leader.leader, instance: ready.leader.instance, mechanism: ready.leader.mechanism };
+  return {
+    leader: ready.leader.leader,
+    role: ready.leader.role,
+    instance: ready.leader.instance,
+    mechanism: ready.leader.mechanism,
+  };
 }
 
 /** The scheduled backups in the catalog, by created_at. */
@@ -87,9 +92,13 @@ async function scenario(env: Record<string, string>, dir: string, mechanism: str
     expect([la.leader, lb.leader].filter(Boolean)).toHaveLength(1);
     expect(la.mechanism).toBe(mechanism);
     const [leader, follower] = la.leader ? [a, b] : [b, a];
+    // Each says what it is: in /ready, and once in its log (not once per lease poll).
+    expect([la, lb].map((x) => x.role).sort()).toEqual(['follower', 'leader']);
 
     // Scheduled backups run while Redis is down.
     await until('3 scheduled backups', () => scheduledBackups(backups).length >= 3 || undefined, 30_000);
+    expect(follower.stderr().match(/role: follower/g), follower.stderr()).toHaveLength(1);
+    expect(leader.stderr().match(/role: leader/g), leader.stderr()).toHaveLength(1);
 
     // Kill the leader without a release: the follower takes over and the backups go on.
     leader.child.kill('SIGKILL');
@@ -102,6 +111,7 @@ async function scenario(env: Record<string, string>, dir: string, mechanism: str
       30_000,
     );
     expect(follower.stderr()).toMatch(new RegExp(`became leader \\(${mechanism} lease\\)`));
+    expect((await leaderOf(follower)).role).toBe('leader');
   } finally {
     for (const i of [a, b]) if (i.child.exitCode === null && i.child.signalCode === null) i.child.kill('SIGTERM');
     await Promise.all([a.exited, b.exited]);

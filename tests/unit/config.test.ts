@@ -35,10 +35,10 @@ describe('loadConfig', () => {
     expect(config.database.backup.schedule).toBe('0 2 * * *');
   });
 
-  it('reads the committed seed file unchanged', () => {
-    const seed = path.resolve(__dirname, '../../phase4-config.yml');
-    const { config } = loadConfig({ env: {}, cwd: dir, configPath: seed });
-    expect(config.database.backup.compression).toBe('gzip'); // seed says `compression: true`
+  it("reads the committed phase4-config.yml (the platform's file) unchanged", () => {
+    const committed = path.resolve(__dirname, '../../phase4-config.yml');
+    const { config } = loadConfig({ env: {}, cwd: dir, configPath: committed });
+    expect(config.database.backup.compression).toBe('gzip'); // the file says `compression: true`
     expect(config.monitoring.alerts.rules.map((r) => r.name)).toEqual(['high_error_rate', 'workflow_timeout']);
   });
 
@@ -61,7 +61,7 @@ describe('loadConfig', () => {
     expect(loaded.sources['database.pooling.max']).toEqual({ layer: 'default', origin: 'default' });
   });
 
-  it('maps every seed variable onto the config', () => {
+  it("maps every variable of the platform's schema onto the config", () => {
     const { config } = loadConfig({
       cwd: dir,
       env: {
@@ -191,7 +191,7 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/phase4-config\.yml:4/);
   });
 
-  it('enforces the seed cross-field rules', () => {
+  it("enforces the platform's cross-field rules", () => {
     const err = expectConfigError(() =>
       loadConfig({ cwd: dir, env: { PG_ENABLED: 'true', ALERT_EMAIL_ENABLED: 'true' } }),
     );

@@ -9,6 +9,7 @@ interface Opts {
   to?: string;
   toDatabase?: string;
   deep?: boolean;
+  allowUnauthenticated?: boolean;
   force?: boolean;
   dryRun?: boolean;
 }
@@ -39,6 +40,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       to: opts.to ?? opts.toDatabase,
       force: opts.force,
       deep: opts.deep,
+      allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'restore'),
       onLockWait: (o) => spin.update(lockWaitText(o)),

@@ -17,10 +17,6 @@ export function parseLockTimeout(v: string | undefined): number | undefined {
   return Number(v);
 }
 
-export function fmtMs(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
 /** A dry-run plan for people: each migration's header, then its statements as they would run. */
 export function printPlan(r: Reporter, plan: MigrationInfo[]): void {
   for (const m of plan) {
