@@ -14,6 +14,7 @@ export {
 } from './verify.js';
 export { restoreBackup, type RestoreOptions, type RestoreResult, type RestorePlan } from './restore.js';
 export { rotateBackups, type RotateOptions, type RotateResult } from './rotate.js';
+export { runDrill, drillFailure, drillRtoTargetMs, type DrillOptions } from './drill.js';
 export {
   planRetention,
   policyFromConfig,
@@ -22,6 +23,7 @@ export {
   type RetentionDecision,
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
+export { keySourceFromConfig } from './codecs/encryption.js';
 export { parseAt } from './catalog.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';

@@ -3,7 +3,7 @@
  * PostgreSQL and Redis (each with its own database / namespace).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import { chmodSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -51,7 +51,7 @@ describe('health on SQLite', () => {
     });
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
     expect(byName(r, 'database').detail).toMatch(/^header, schema and table roots ok \(.*, \d+ tables\)/);
-    expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0003/);
+    expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0004/);
     expect(r).toMatchObject({ status: 'ok', ok: true, exitCode: 0 });
     const deep = await runHealthChecks(config, { checks: ['database'], deep: true, now: NOW });
     expect(deep.checks[0]!.detail).toMatch(/^integrity_check ok/);
@@ -63,7 +63,7 @@ describe('health on SQLite', () => {
     const r = await runHealthChecks(config, { checks: ['database', 'migrations', 'workflows', 'agents'], now: NOW });
     expect(byName(r, 'database').status).toBe('ok');
     expect(byName(r, 'migrations')).toMatchObject({ status: 'warn', hint: expect.stringMatching(/migrate up/) });
-    expect(byName(r, 'migrations').detail).toMatch(/3 pending migrations/);
+    expect(byName(r, 'migrations').detail).toMatch(/4 pending migrations/);
     expect(byName(r, 'workflows').detail).toMatch(/table workflow_executions does not exist/);
     expect(byName(r, 'agents').status).toBe('warn');
     expect(r.exitCode).toBe(1);
@@ -305,9 +305,15 @@ describe('config check', () => {
     config.database.backup.encryption.key_file = path.join(dir, 'missing.key');
     r = await runHealthChecks(config, { checks: ['config'], now: NOW });
     expect(r.checks[0]!.status).toBe('critical');
-    expect(r.checks[0]!.detail).toMatch(/encryption key file .*missing\.key is not readable/);
+    expect(r.checks[0]!.detail).toMatch(/cannot read the backup key file .*missing\.key: ENOENT/);
     expect(r.checks[0]!.detail).toMatch(/backup path .*not-a-dir is not a directory/);
     expect(r.exitCode).toBe(2);
+    // A key file others can write is as unusable as a missing one (whoever replaces it chooses the key).
+    writeFileSync(path.join(dir, 'loose.key'), 'a passphrase long enough', { mode: 0o666 });
+    chmodSync(path.join(dir, 'loose.key'), 0o666);
+    config.database.backup.encryption.key_file = path.join(dir, 'loose.key');
+    r = await runHealthChecks(config, { checks: ['config'], now: NOW });
+    expect(r.checks[0]!.detail).toMatch(/loose\.key is writable by others/);
   });
 });
 
