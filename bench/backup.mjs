@@ -311,12 +311,9 @@ if (want('writer')) {
       'writer p99 during Python backup()',
       `reference: one-step backup finished in ${sec(med(runs.ref, 'backupMs'))}; p50 ${med(runs.ref, 'p50').toFixed(2)} ms, p99 ${med(runs.ref, 'p99').toFixed(2)} ms (sqlite3 .backup never finishes under this writer)`,
     );
-    report(
+    note(
       'create (zstd) under a 1 ms writer',
-      med(runs.wks, 'backupMs'),
-      'Python backup()',
-      med(runs.ref, 'backupMs'),
-      1.2,
+      `wks finished in ${sec(med(runs.wks, 'backupMs'))}, Python backup() in ${sec(med(runs.ref, 'backupMs'))} (both finish; no target)`,
     );
   } else console.log('(python3 not found: the reference writer run is skipped)');
 }
