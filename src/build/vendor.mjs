@@ -73,7 +73,10 @@ async function main() {
   const tmp = mkdtempSync(path.join(dist, '.vendor-'));
   try {
     for (const [pkg, names] of used) {
-      const list = names ? [...names] : Object.keys(await import(pkg)).filter((n) => n !== 'default');
+      // Every export that is a plain name: Node >= 23 also lists a CommonJS module's `module.exports`.
+      const list = names
+        ? [...names]
+        : Object.keys(await import(pkg)).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
       const entry = path.join(tmp, `${pkg}.mjs`);
       writeFileSync(entry, `export { ${list.join(', ')} } from '${pkg}';\n`);
       await build({
