@@ -62,8 +62,8 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.catalog !== false) {
     try {
-      const { readCatalog } = await import('../backup/index.js');
-      const newest = newestBackupMs(readCatalog(config.database.backup.storage_path).entries);
+      const { catalogOf } = await import('../backup/index.js');
+      const newest = newestBackupMs((await catalogOf(config)).entries);
       const since = newest > 0 ? newest : (src.watchingSince?.getTime() ?? null);
       sig.backup_age = since !== null ? Math.max(0, (now.getTime() - since) / 1000) : Number.POSITIVE_INFINITY;
     } catch {

@@ -4,8 +4,8 @@
  * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
  */
 import type { Config } from '../config/index.js';
-import { readCatalog, type CatalogProblem } from './catalog.js';
-import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
+import { catalogOf, type CatalogProblem } from './catalog.js';
+import type { CatalogEntry, LogFn, Manifest, VerificationRecord } from './types.js';
 
 export interface BackupListItem {
   id: string;
@@ -25,6 +25,7 @@ export interface BackupListItem {
 }
 
 export interface BackupList {
+  /** The repository: a directory, or `s3://bucket/prefix`. */
   directory: string;
   backups: BackupListItem[];
   /** Manifests that could not be read (listed, never fatal). */
@@ -55,12 +56,12 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
 }
 
 /**
- * The catalog, newest first, read from the backup directory's manifests
- * (works without the database). A missing directory is an empty list.
+ * The catalog, newest first, read from the repository's manifests (works
+ * without the database, and on a new host with only the configuration). A
+ * missing directory or prefix is an empty list. Request counts go to `log` at debug.
  */
-export function listBackups(config: Config, opts: { now?: Date } = {}): BackupList {
-  const dir = config.database.backup.storage_path;
-  const { entries, problems } = readCatalog(dir);
+export async function listBackups(config: Config, opts: { now?: Date; log?: LogFn } = {}): Promise<BackupList> {
+  const { location, entries, problems } = await catalogOf(config, opts.log);
   const now = opts.now ?? new Date();
-  return { directory: dir, backups: entries.map((e) => toItem(e, now)), problems };
+  return { directory: location, backups: entries.map((e) => toItem(e, now)), problems };
 }

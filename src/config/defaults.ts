@@ -44,7 +44,7 @@ export const DEFAULTS: Config = {
       // Every 30 minutes: the newest backup is at most ~30 min old, inside the
       // 1 h RPO (health.backup_rpo) even when one run is late. See docs/backup-and-recovery.md.
       schedule: '*/30 * * * *',
-      interval_hours: 1, // the seed's BACKUP_INTERVAL_HOURS; wks schedules by `schedule`
+      interval_hours: 1, // the platform's BACKUP_INTERVAL_HOURS; wks schedules by `schedule`
       retention_days: 30,
       compression: 'gzip',
       storage_path: './backups',
@@ -60,6 +60,20 @@ export const DEFAULTS: Config = {
       // Restore drills: the platform's RTO target (15 min), and how old the last successful drill may be
       // before health and the alert rule complain (the weekly drill job plus a day of slack).
       drill: { rto_target: '15m', max_age: '8d' },
+      repository: null,
+      s3: {
+        endpoint: null,
+        region: null,
+        force_path_style: false,
+        storage_class: null,
+        sse: null,
+        sse_kms_key_id: null,
+        part_size_mb: 16,
+        max_attempts: 6,
+        retry_budget_ms: 60000,
+        request_timeout_ms: 30000,
+        stale_upload_minutes: 1440,
+      },
     },
   },
   redis: {
@@ -202,6 +216,18 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   BACKUP_ENCRYPTION_KEY_FILE: 'database.backup.encryption.key_file',
   BACKUP_DRILL_RTO_TARGET: 'database.backup.drill.rto_target',
   BACKUP_DRILL_MAX_AGE: 'database.backup.drill.max_age',
+  BACKUP_REPOSITORY: 'database.backup.repository',
+  BACKUP_S3_ENDPOINT: 'database.backup.s3.endpoint',
+  BACKUP_S3_REGION: 'database.backup.s3.region',
+  BACKUP_S3_FORCE_PATH_STYLE: 'database.backup.s3.force_path_style',
+  BACKUP_S3_STORAGE_CLASS: 'database.backup.s3.storage_class',
+  BACKUP_S3_SSE: 'database.backup.s3.sse',
+  BACKUP_S3_SSE_KMS_KEY_ID: 'database.backup.s3.sse_kms_key_id',
+  BACKUP_S3_PART_SIZE_MB: 'database.backup.s3.part_size_mb',
+  BACKUP_S3_MAX_ATTEMPTS: 'database.backup.s3.max_attempts',
+  BACKUP_S3_RETRY_BUDGET_MS: 'database.backup.s3.retry_budget_ms',
+  BACKUP_S3_REQUEST_TIMEOUT_MS: 'database.backup.s3.request_timeout_ms',
+  BACKUP_S3_STALE_UPLOAD_MINUTES: 'database.backup.s3.stale_upload_minutes',
   // Performance
   ENABLE_CLUSTERING: 'performance.clustering.enabled',
   CLUSTER_WORKERS: 'performance.clustering.worker_count',

@@ -368,8 +368,8 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { readCatalog, lastDrills } = await import('../backup/index.js');
-        const { entries } = readCatalog(this.config.database.backup.storage_path);
+        const { catalogOf, lastDrills } = await import('../backup/index.js');
+        const { entries } = await catalogOf(this.config);
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();

@@ -22,9 +22,8 @@ import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from '.
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
 import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
-import { AlertEngine, buildRules } from '../alerts/index.js';
-import { gatherSignals } from '../alerts/index.js';
-import { notifyAll, configuredChannels } from '../alerts/index.js';
+import { AlertEngine, buildRules, configuredChannels } from '../alerts/index.js';
+import { runAlertJob } from './alert-job.js';
 
 export { installCrashGuard } from './guard.js';
 
@@ -254,9 +253,9 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     },
     verify: async () => {
       // Every backup in the catalog, deep; one failure does not stop the others.
-      let entries: ReturnType<typeof backups.selectBackups> = [];
+      let entries: Awaited<ReturnType<typeof backups.selectBackups>> = [];
       try {
-        entries = backups.selectBackups(config, { all: true });
+        entries = await backups.selectBackups(config, { all: true });
       } catch (err) {
         if ((err as { code?: string }).code !== 'not_found') throw err;
       }
@@ -292,28 +291,23 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
     alerts: async ({ now }) => {
       if (!engine) return;
-      const signals = await gatherSignals(
-        config,
+      return runAlertJob(
         {
+          config,
+          engine,
+          metrics,
+          log,
+          instance: lease.instanceId,
           db: getDb,
-          executions: collector,
-          pingRedis,
-          lastBackupFailed: () => lastBackupFailed,
-          watchingSince: startedAt,
+          signals: {
+            executions: collector,
+            pingRedis,
+            lastBackupFailed: () => lastBackupFailed,
+            watchingSince: startedAt,
+          },
         },
         now,
       );
-      const events = engine.evaluate(signals, now);
-      for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
-      for (const ev of events) {
-        log(ev.kind === 'firing' ? 'warn' : 'info', `alert ${ev.rule} ${ev.kind}: ${ev.summary}`);
-        const results = await notifyAll(config, ev);
-        for (const r of results) {
-          metrics.notificationsTotal.inc({ channel: r.channel, result: r.ok ? 'success' : 'failure' });
-          if (!r.ok) log('error', r.error ?? `could not notify ${r.channel}`);
-        }
-      }
-      return events;
     },
     metrics_sample: async ({ now }) => {
       await collector.collect();

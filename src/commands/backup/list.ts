@@ -1,12 +1,12 @@
 import type { Action } from '../context.js';
-import { ago } from './format.js';
+import { ago, logTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 /** `wks backup list`: the catalog, newest first. */
 const list: Action = async (ctx) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
-  const l = listBackups(config);
+  const l = await listBackups(config, { log: logTo(ctx.out) });
   for (const p of l.problems) ctx.out.warn(`backup ${p.id} is BROKEN: ${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
     // Broken backups (unusable manifest) are listed as failed rows, newest first with the others.

@@ -1,7 +1,7 @@
 /**
  * `backups`: are we protected? Reads the backup catalog (the manifests in the
- * backup directory, through src/backup's readCatalog: works when the database
- * is gone) and the filesystem.
+ * configured repository, a directory or a bucket, through src/backup's
+ * catalogOf: works when the database is gone) and the local filesystem.
  *
  *  critical: no backup verified ok; the newest verified backup is older than
  *            health.backup_rpo; free space below the newest backup's size
@@ -46,14 +46,10 @@ export const backupsCheck: CheckDefinition = {
     const { config, now } = ctx;
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
-    // readCatalog (not listBackups from backup/index.js): the same catalog without loading the
+    // catalogOf (not listBackups from backup/index.js): the same catalog without loading the
     // create/verify/restore code and codecs, which would double this check's start-up cost.
-    const { readCatalog } = await import('../../backup/index.js');
-    const [list, space, attempt] = await Promise.all([
-      Promise.resolve().then(() => readCatalog(dir)),
-      freeSpace(dir),
-      lastLoggedAttempt(ctx),
-    ]);
+    const { catalogOf } = await import('../../backup/index.js');
+    const [list, space, attempt] = await Promise.all([catalogOf(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
     // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
     const entries = list.entries.map((e) => ({
       id: e.manifest.id,
@@ -70,7 +66,8 @@ export const backupsCheck: CheckDefinition = {
     const findings: Array<{ status: HealthStatus; text: string; hint: string }> = [];
     const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
 
-    if (!newest) add('critical', `no backups in ${dir}`, 'run `wks backup create`, then `wks backup verify --latest`');
+    if (!newest)
+      add('critical', `no backups in ${list.location}`, 'run `wks backup create`, then `wks backup verify --latest`');
     else if (!verified)
       add(
         'critical',
@@ -110,7 +107,7 @@ export const backupsCheck: CheckDefinition = {
     if (list.problems.length > 0) {
       add(
         'warn',
-        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${dir} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
+        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${list.location} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
         'run `wks backup verify --all` and `wks backup list`; take a new backup and inspect the files named',
       );
     }
@@ -130,7 +127,7 @@ export const backupsCheck: CheckDefinition = {
     }
 
     const data = {
-      directory: dir,
+      directory: list.location,
       count: entries.length,
       newestId: newest?.id ?? null,
       newestVerifiedId: verified?.id ?? null,

@@ -16,10 +16,9 @@ export const drillsCheck: CheckDefinition = {
   name: 'drills',
   description: 'age and outcome of the last restore drill, against database.backup.drill.max_age and the RTO target',
   async run({ config, now }): Promise<CheckOutcome> {
-    const dir = config.database.backup.storage_path;
     const maxAgeMs = parseDuration(config.database.backup.drill.max_age) ?? 8 * 86_400_000;
-    const { readCatalog, lastDrills } = await import('../../backup/index.js');
-    const { entries } = readCatalog(dir);
+    const { catalogOf, lastDrills } = await import('../../backup/index.js');
+    const { entries } = await catalogOf(config);
     const { last, lastPassed, windowStart } = lastDrills(entries);
     const age = (iso: string): number => Math.max(0, now.getTime() - new Date(iso).getTime());
     const data = {
