@@ -56,8 +56,9 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.catalog !== false) {
     try {
-      const { readCatalog } = await import('../backup/catalog.js');
-      const newest = newestBackupMs(readCatalog(config.database.backup.storage_path).entries);
+      const { configuredSource, sourceCatalog } = await import('../backup/source.js');
+      const source = await configuredSource(config, { reuse: true });
+      const newest = newestBackupMs((await sourceCatalog(config, source)).entries);
       sig.backup_age = newest ? Math.max(0, (now.getTime() - newest) / 1000) : Number.POSITIVE_INFINITY;
     } catch {
       sig.backup_age = null;

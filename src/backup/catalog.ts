@@ -91,16 +91,26 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
       verification: v && v.id === manifest.id ? v : null,
     });
   }
-  entries.sort((a, b) =>
-    a.manifest.created_at === b.manifest.created_at
-      ? a.manifest.id < b.manifest.id
-        ? 1
-        : -1
-      : a.manifest.created_at < b.manifest.created_at
-        ? 1
-        : -1,
-  );
+  entries.sort(catalogOrder);
   return { entries, problems };
+}
+
+/** Newest first: by created_at, then id. */
+export function catalogOrder(a: CatalogEntry, b: CatalogEntry): number {
+  return a.manifest.created_at === b.manifest.created_at
+    ? a.manifest.id < b.manifest.id
+      ? 1
+      : -1
+    : a.manifest.created_at < b.manifest.created_at
+      ? 1
+      : -1;
+}
+
+/** NotFoundError (5) for a backup directory that does not exist (an unmounted volume, a wrong BACKUP_STORAGE_PATH). */
+export function missingDirectory(dir: string): NotFoundError {
+  return new NotFoundError(`the backup directory ${dir} does not exist`, {
+    hint: 'check BACKUP_STORAGE_PATH (database.backup.storage_path): is the backup volume mounted? `wks backup create` creates the directory',
+  });
 }
 
 /**

@@ -139,7 +139,7 @@ export async function createLocked(
   config: Config,
   engine: BackupEngine,
   r: ReturnType<typeof resolveOptions>,
-  opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'>,
+  opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'> & { stampIdentity?: boolean },
 ): Promise<{ manifest: Manifest; path: string }> {
   const dir = config.database.backup.storage_path;
   const createdAt = opts.now ?? new Date();
@@ -161,6 +161,7 @@ export async function createLocked(
       tempPath: rawTmp,
       onProgress: opts.onProgress,
       log: opts.log,
+      stampIdentity: opts.stampIdentity,
       onImageReady: plain
         ? (file) => {
             early = hashFileInWorker(file);
@@ -215,6 +216,12 @@ export async function createLocked(
       engine_details: snap.details,
       wks_version: VERSION,
       hostname: hostname(),
+      source_identity: {
+        engine: engine.name,
+        key: snap.identityKey,
+        location: engine.location(config),
+        hostname: hostname(),
+      },
     };
     writeJsonAtomic(manifestPath(dir, id), manifest);
     if (rowId !== null)

@@ -4,7 +4,9 @@
  * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
  */
 import type { Config } from '../config/index.js';
-import { readCatalog } from './catalog.js';
+import { existsSync } from 'node:fs';
+import { catalogOrder, missingDirectory } from './catalog.js';
+import { manifestIdentity, matchesSourceFilter, sourceCatalog, sourceLabel } from './source.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
 export { createBackup, type CreateOptions, type CreateResult } from './create.js';
@@ -27,6 +29,16 @@ export {
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
 export { parseAt } from './catalog.js';
+export {
+  configuredSource,
+  sourceCatalog,
+  sourceLabel,
+  describeSource,
+  isBackupOf,
+  manifestIdentity,
+  type ConfiguredSource,
+  type SourceCatalog,
+} from './source.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';
 
@@ -42,6 +54,13 @@ export interface BackupListItem {
   encrypted: boolean;
   schema_version: string | null;
   engine: Manifest['engine'];
+  /** The source's label (`sqlite:1a2b3c4d`, `postgres:<system id>/<db>`, or its location when it has no id), see docs/backup-and-recovery.md. */
+  source: string;
+  /** The full identity key, or null for backups without one (attributed by location). */
+  source_key: string | null;
+  source_location: string;
+  /** True when this is a backup of the configured database. */
+  own: boolean;
   file: string;
   data_present: boolean;
   verification: Pick<VerificationRecord, 'ok' | 'at' | 'deep' | 'failed'> | null;
@@ -49,13 +68,17 @@ export interface BackupListItem {
 
 export interface BackupList {
   directory: string;
+  /** The configured database's source label, and the filter applied (null: every source). */
+  configured_source: string;
+  filter: string | null;
   backups: BackupListItem[];
   /** Manifests that could not be read (listed, never fatal). */
   problems: Array<{ file: string; problem: string }>;
 }
 
-function toItem(e: CatalogEntry, now: Date): BackupListItem {
+function toItem(e: CatalogEntry, now: Date, own: boolean): BackupListItem {
   const m = e.manifest;
+  const id = manifestIdentity(m);
   return {
     id: m.id,
     type: m.type,
@@ -68,6 +91,10 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
     encrypted: !!m.encryption,
     schema_version: m.schema_version,
     engine: m.engine,
+    source: sourceLabel(id),
+    source_key: id.key,
+    source_location: id.location,
+    own,
     file: m.file,
     data_present: e.dataPresent,
     verification: e.verification
@@ -78,11 +105,27 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
 
 /**
  * The catalog, newest first, read from the backup directory's manifests
- * (works without the database). A missing directory is an empty list.
+ * (works without the database). `source` filters it: `configured` (or `.`)
+ * for the configured database's backups, otherwise a key, key prefix,
+ * label, location or engine name (source.ts matchesSourceFilter).
+ * Throws NotFoundError (5) when the backup directory does not exist.
  */
-export function listBackups(config: Config, opts: { now?: Date } = {}): BackupList {
+export async function listBackups(config: Config, opts: { now?: Date; source?: string } = {}): Promise<BackupList> {
   const dir = config.database.backup.storage_path;
-  const { entries, problems } = readCatalog(dir);
+  if (!existsSync(dir)) throw missingDirectory(dir);
+  const cat = await sourceCatalog(config);
   const now = opts.now ?? new Date();
-  return { directory: dir, backups: entries.map((e) => toItem(e, now)), problems };
+  const own = new Set(cat.entries);
+  const filter = opts.source?.trim() || null;
+  const all = [...cat.entries, ...cat.others].sort((a, b) => catalogOrder(a, b));
+  const shown = all.filter((e) =>
+    !filter ? true : filter === 'configured' || filter === '.' ? own.has(e) : matchesSourceFilter(e.manifest, filter),
+  );
+  return {
+    directory: dir,
+    configured_source: sourceLabel(cat.source),
+    filter,
+    backups: shown.map((e) => toItem(e, now, own.has(e))),
+    problems: cat.problems,
+  };
 }

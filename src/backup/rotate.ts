@@ -7,7 +7,8 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { fsyncDir } from '../util/fs.js';
-import { readCatalog, sweepOrphans, verifyPath } from './catalog.js';
+import { sweepOrphans, verifyPath } from './catalog.js';
+import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
 import { ensurePrivateDir, removeQuietly, sweepLeftovers } from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
 import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
@@ -22,10 +23,18 @@ export interface RotateOptions {
   policy?: RetentionPolicy;
   log?: LogFn;
   onLockWait?: (owner: LockOwner | null) => void;
+  /**
+   * Also rotate the backups of every other source in the directory, each
+   * source on its own (the policy is applied per source). Default false: only
+   * the configured database's backups are considered.
+   */
+  allSources?: boolean;
 }
 
 export interface RotateItem {
   id: string;
+  /** The backup's source (source.ts sourceLabel). */
+  source: string;
   type: string;
   created_at: string;
   stored_size: number;
@@ -34,15 +43,17 @@ export interface RotateItem {
 
 export interface RotateResult {
   dry_run: boolean;
+  /** The sources whose backups were considered (labels); the configured one first. */
+  sources: string[];
   policy: RetentionPolicy;
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
 }
 
-function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
-  const byId = new Map(entries.map((e) => [e.manifest.id, e]));
-  const decisions = planRetention(
+/** The retention decisions for one source's backups. */
+function planOne(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
+  return planRetention(
     entries.map((e) => ({
       id: e.manifest.id,
       type: e.manifest.type,
@@ -52,14 +63,30 @@ function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
     policy,
     now,
   );
+}
+
+/** The plan over the configured source's backups, or (allSources) over each source's backups separately. */
+function plan(cat: SourceCatalog, policy: RetentionPolicy, now: Date, allSources: boolean) {
+  const groups = new Map<string, CatalogEntry[]>([[sourceLabel(cat.source), cat.entries]]);
+  if (allSources) {
+    for (const e of cat.others) {
+      const label = sourceLabel(manifestIdentity(e.manifest));
+      groups.set(label, [...(groups.get(label) ?? []), e]);
+    }
+  }
+  const byId = new Map<string, { e: CatalogEntry; source: string }>();
+  for (const [source, list] of groups) for (const e of list) byId.set(e.manifest.id, { e, source });
+  const decisions = [...groups.values()].flatMap((list) => planOne(list, policy, now));
   const item = (id: string, reasons: string[]): RotateItem => {
-    const m = byId.get(id)!.manifest;
-    return { id, type: m.type, created_at: m.created_at, stored_size: m.stored_size, reasons };
+    const { e, source } = byId.get(id)!;
+    const m = e.manifest;
+    return { id, source, type: m.type, created_at: m.created_at, stored_size: m.stored_size, reasons };
   };
   return {
+    sources: [...groups.keys()],
     kept: decisions.filter((d) => d.keep).map((d) => item(d.id, d.reasons)),
     deleted: decisions.filter((d) => !d.keep).map((d) => item(d.id, d.reasons)),
-    byId,
+    byId: new Map([...byId].map(([id, v]) => [id, v.e])),
   };
 }
 
@@ -72,10 +99,13 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
   const dir = config.database.backup.storage_path;
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
+  const source = await configuredSource(config);
+  const all = !!opts.allSources;
   if (opts.dryRun) {
-    const p = plan(readCatalog(dir).entries, policy, now);
+    const p = plan(await sourceCatalog(config, source), policy, now, all);
     return {
       dry_run: true,
+      sources: p.sources,
       policy,
       kept: p.kept,
       deleted: p.deleted,
@@ -89,7 +119,7 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
     async () => {
       sweepLeftovers(dir);
       sweepOrphans(dir);
-      const p = plan(readCatalog(dir).entries, policy, now);
+      const p = plan(await sourceCatalog(config, source), policy, now, all);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -101,7 +131,7 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
         opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
       }
       if (p.deleted.length) fsyncDir(dir);
-      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+      return { dry_run: false, sources: p.sources, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
     },
   );
 }

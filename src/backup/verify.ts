@@ -6,14 +6,16 @@
  * `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
-import { VerificationError, WksError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { NotFoundError, VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
-import { backupAt, latestBackup, readCatalog, resolveBackup, writeVerification } from './catalog.js';
+import { backupAt, latestBackup, missingDirectory, readCatalog, resolveBackup, writeVerification } from './catalog.js';
 import { keySourceFromConfig } from './codecs/encryption.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { ownedTempPath, removeQuietly } from './files.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
+import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 
 export interface VerifyOptions {
   /** Full integrity_check instead of quick_check. Default false. */
@@ -164,15 +166,28 @@ export async function verifyBackup(
   return rec;
 }
 
-/** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
+/** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all (of the configured source). */
 export type Selection = { id: string } | { latest: true } | { at: Date } | { all: true };
 
-/** Resolve a selection against the catalog. Throws NotFoundError (5) / UsageError (2). */
-export function selectBackups(config: Config, sel: Selection): CatalogEntry[] {
-  const dir = config.database.backup.storage_path;
-  const { entries } = readCatalog(dir);
-  if ('all' in sel) return entries;
-  if ('latest' in sel) return [latestBackup(entries, dir)];
-  if ('at' in sel) return [backupAt(entries, sel.at, dir)];
-  return [resolveBackup(entries, sel.id, dir)];
+/**
+ * Resolve a selection against the catalog. An id or prefix may name any
+ * backup in the directory; `latest`, `at` and `all` consider only the
+ * backups of the configured source (source.ts). Throws NotFoundError (5),
+ * naming the other sources' backups when only those exist, / UsageError (2).
+ */
+export async function selectBackups(config: Config, sel: Selection, cat?: SourceCatalog): Promise<CatalogEntry[]> {
+  const c = cat ?? (await sourceCatalog(config));
+  const dir = c.directory;
+  if ('id' in sel) return [resolveBackup([...c.entries, ...c.others], sel.id, dir)];
+  if ('all' in sel) return c.entries;
+  if (!c.entries.length) {
+    if (!existsSync(dir)) throw missingDirectory(dir);
+    throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
+      hint: c.others.length
+        ? 'see them with `wks backup list`; restore one by id with --allow-other-source, or create one with `wks backup create`'
+        : 'create one with `wks backup create`',
+    });
+  }
+  if ('latest' in sel) return [latestBackup(c.entries, dir)];
+  return [backupAt(c.entries, sel.at, dir)];
 }

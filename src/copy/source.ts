@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3';
 import { TableChecksum } from './checksum.js';
 import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, type ColumnKind } from './convert.js';
 import { quoteIdent } from '../db/sql.js';
+import { IDENTITY_TABLE } from '../db/index.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
 export const INTERNAL_TABLES = new Set([
@@ -18,6 +19,7 @@ export const INTERNAL_TABLES = new Set([
   'wks_migration_lock',
   'wks_copy_progress',
   'wks_backup_lock',
+  IDENTITY_TABLE,
 ]);
 
 export interface SourceColumn {

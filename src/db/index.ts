@@ -72,3 +72,4 @@ export function isSqlite(db: DatabaseAdapter): db is SqliteAdapter {
 export function isPostgres(db: DatabaseAdapter): db is PostgresAdapter {
   return db.dialect === 'postgres' && typeof (db as PostgresAdapter).pinned === 'function';
 }
+export { IDENTITY_TABLE, PG_IDENTITY_SQL, readSqliteIdentity, stampSqliteIdentity } from './identity.js';

@@ -368,8 +368,10 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { readCatalog } = await import('../backup/catalog.js');
-        applyCatalog(this.metrics, readCatalog(this.config.database.backup.storage_path).entries);
+        // Only the configured database's backups (a shared directory holds other sources' too).
+        const { configuredSource, sourceCatalog } = await import('../backup/source.js');
+        const source = await configuredSource(this.config, { reuse: true });
+        applyCatalog(this.metrics, (await sourceCatalog(this.config, source)).entries);
         this.catalogAt = now.getTime();
       } catch {
         this.fail('backup_catalog');

@@ -15,6 +15,7 @@ import type { DatabaseAdapter } from '../db/types.js';
 import { VerificationError, OperationError } from '../errors.js';
 import { dialectOf, withMigrationLock, type SessionOptions } from './engine.js';
 import { LOCK_TABLE } from './lock.js';
+import { IDENTITY_TABLE } from '../db/index.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
 import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
@@ -31,7 +32,7 @@ interface Shape {
   indexes: Set<string>;
 }
 
-const IGNORED = new Set([TABLE, LOCK_TABLE]);
+const IGNORED = new Set([TABLE, LOCK_TABLE, IDENTITY_TABLE]);
 const norm = (t: string) => t.trim().replace(/\s+/g, ' ').toUpperCase();
 
 /** The shape of a SQLite schema, read through `q` (the adapter, or a raw in-memory handle). */
@@ -81,14 +82,12 @@ async function pgShape(db: DatabaseAdapter, schema: string | null): Promise<Shap
   for (const c of cols) {
     if (IGNORED.has(c.table_name)) continue;
     if (!tables.has(c.table_name)) tables.set(c.table_name, new Map());
-    tables
-      .get(c.table_name)!
-      .set(c.column_name, {
-        name: c.column_name,
-        type: norm(c.data_type),
-        notnull: c.is_nullable === 'NO',
-        pk: !!c.pk,
-      });
+    tables.get(c.table_name)!.set(c.column_name, {
+      name: c.column_name,
+      type: norm(c.data_type),
+      notnull: c.is_nullable === 'NO',
+      pk: !!c.pk,
+    });
   }
   const idx = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = ${s}`, p);
   return { tables, indexes: new Set(idx.map((r) => r.indexname)) };

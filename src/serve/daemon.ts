@@ -231,10 +231,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       return res;
     },
     verify: async () => {
-      // Every backup in the catalog, deep; one failure does not stop the others.
-      let entries: ReturnType<typeof backups.selectBackups> = [];
+      // Every backup of the configured source, deep; one failure does not stop the others.
+      let entries: Awaited<ReturnType<typeof backups.selectBackups>> = [];
       try {
-        entries = backups.selectBackups(config, { all: true });
+        entries = await backups.selectBackups(config, { all: true });
       } catch (err) {
         if ((err as { code?: string }).code !== 'not_found') throw err;
       }

@@ -213,7 +213,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
       ).rejects.toMatchObject({ exitCode: 3 });
       expect(await databases(`${db!.name}\\_never%`)).toEqual([]);
     }
-    expect(listBackups(config).backups.every((x) => x.verification?.ok === false)).toBe(true);
+    expect((await listBackups(config)).backups.every((x) => x.verification?.ok === false)).toBe(true);
   });
 
   it('restores over the live database: refuses while sessions are connected (listing them), --force terminates them; a safety backup is taken', async () => {
@@ -248,7 +248,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const [late] = await q<{ n: string }>(db!.name, "SELECT count(*) AS n FROM users WHERE username = 'late'");
     expect(Number(late!.n)).toBe(0);
     // the safety backup holds what was replaced
-    const safety = listBackups(config).backups.find((x) => x.id === res.safety_backup_id)!;
+    const safety = (await listBackups(config)).backups.find((x) => x.id === res.safety_backup_id)!;
     expect(safety).toMatchObject({ type: 'manual', label: 'pre-restore', engine: 'postgres' });
     const sm = JSON.parse(readFileSync(path.join(config.database.backup.storage_path, `${safety.id}.json`), 'utf8'));
     expect(sm.row_counts.workflows).toBe(100);
@@ -312,7 +312,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     expect(e2.message).toMatch(/^pg_dump 9\.6\.24 is older than the PostgreSQL \d+ server/);
     expect(e2.hint).toMatch(/postgresql-client-\d+/);
     // nothing was written, and the backup_log row says failed
-    expect(listBackups(missing).backups).toEqual([]);
+    expect((await listBackups(missing)).backups).toEqual([]);
     const rows = await q<{ status: string; error_message: string }>(
       db!.name,
       'SELECT status, error_message FROM backup_log WHERE file_path LIKE $1',
@@ -336,7 +336,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const e = await createBackup(config, { compression: 'gzip' }).catch((x) => x);
     expect(e).toMatchObject({ exitCode: 1 });
     expect(e.message).toMatch(/^pg_dump failed \(exit 1\): pg_dump: error: simulated crash/);
-    expect(listBackups(config).backups).toEqual([]);
+    expect((await listBackups(config)).backups).toEqual([]);
     expect(readdirSync(config.database.backup.storage_path).filter((n) => !n.startsWith('.wks-backup.lock'))).toEqual(
       [],
     );
@@ -353,6 +353,6 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     const e = await createBackup(config).catch((x) => x);
     expect(e).toMatchObject({ exitCode: 5 });
     expect(e.message).toMatch(/does not exist/);
-    expect(listBackups(config).backups).toEqual([]);
+    expect((await listBackups(config)).backups).toEqual([]);
   });
 });

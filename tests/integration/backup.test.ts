@@ -94,7 +94,7 @@ describe('createBackup / listBackups / verifyBackup', () => {
       const rec = await verifyBackup(config, m.id, { deep: true });
       expect(rec.ok).toBe(true);
       expect(rec.checks.map((c) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
-      const listed = listBackups(config).backups.find((b) => b.id === m.id)!;
+      const listed = (await listBackups(config)).backups.find((b) => b.id === m.id)!;
       expect(listed.verification).toMatchObject({ ok: true, deep: true, failed: null });
       expect(listed.encrypted).toBe(encrypt);
       // backup_log mirror: completed with the checksum
@@ -110,8 +110,8 @@ describe('createBackup / listBackups / verifyBackup', () => {
     });
   }
 
-  it('lists newest first and leaves no temporary files behind', () => {
-    const l = listBackups(env.config);
+  it('lists newest first and leaves no temporary files behind', async () => {
+    const l = await listBackups(env.config);
     expect(l.backups.length).toBe(4);
     const times = l.backups.map((b) => b.created_at);
     expect([...times].sort().reverse()).toEqual(times);
@@ -119,7 +119,7 @@ describe('createBackup / listBackups / verifyBackup', () => {
   });
 
   it('refuses to verify an encrypted backup without the key, and names a wrong key (exit 78)', async () => {
-    const enc = listBackups(env.config).backups.find((b) => b.encrypted)!;
+    const enc = (await listBackups(env.config)).backups.find((b) => b.encrypted)!;
     const noKey = configFor(env.dir, { BACKUP_ENCRYPTION_KEY: '' });
     await expect(verifyBackup(noKey, enc.id)).rejects.toMatchObject({
       exitCode: 78,
@@ -141,7 +141,7 @@ describe('createBackup / listBackups / verifyBackup', () => {
     const notes: string[] = [];
     const r = await createBackup(config, { compression: 'gzip', log: (_l, t) => notes.push(t) });
     expect(r.manifest.schema_version).toBeNull();
-    expect(r.manifest.row_counts).toEqual({ t: 2 });
+    expect(r.manifest.row_counts).toEqual({ t: 2, wks_identity: 1 });
     expect(notes.join('\n')).toMatch(/backup_log table not found/);
   });
 
@@ -150,7 +150,7 @@ describe('createBackup / listBackups / verifyBackup', () => {
     const config = configFor(dir);
     await expect(createBackup(config)).rejects.toMatchObject({ exitCode: 5 });
     expect(existsSync(config.database.path)).toBe(false);
-    expect(listBackups(config).backups).toEqual([]);
+    expect((await listBackups(config)).backups).toEqual([]);
   });
 });
 
@@ -218,7 +218,7 @@ describe('restoreBackup', () => {
     expect(check.pragma('journal_mode', { simple: true })).toBe('wal');
     check.close();
     // the safety backup holds the replaced state, and is recorded as manual / pre-restore
-    const safety = listBackups(config).backups.find((x) => x.id === r.safety_backup_id)!;
+    const safety = (await listBackups(config)).backups.find((x) => x.id === r.safety_backup_id)!;
     expect(safety).toMatchObject({ type: 'manual', label: 'pre-restore' });
     const m = JSON.parse(readFileSync(path.join(config.database.backup.storage_path, `${safety.id}.json`), 'utf8'));
     expect(m.row_counts.workflows).toBe(0);
@@ -243,7 +243,7 @@ describe('restoreBackup', () => {
     const c = await restoreBackup(config, { select: { latest: true }, confirm: async () => false });
     expect(c.cancelled).toBe(true);
     expect(statSync(config.database.path).mtimeMs).toBe(before);
-    expect(listBackups(config).backups).toHaveLength(2);
+    expect((await listBackups(config)).backups).toHaveLength(2);
   });
 
   it('refuses while another process has the database open (exit 4), unless force', async () => {
@@ -296,9 +296,18 @@ describe('restoreBackup', () => {
 describe('emergency restore and stale locks', () => {
   it('restores onto a host where the database (and its directory) is gone, from the catalog alone', async () => {
     const { config, dir } = await freshDb('bk-emerg');
-    const b = await createBackup(config, { compression: 'zstd', encrypt: true });
+    const notes: string[] = [];
+    const b = await createBackup(config, { compression: 'zstd', encrypt: true, log: (_l, t) => notes.push(t) });
+    expect(b.manifest.source_identity?.key, notes.join('\n')).toMatch(/^sqlite:/);
     const gone = configFor(dir, { DATABASE_PATH: path.join(dir, 'newhost', 'data', 'app.db') });
-    const r = await restoreBackup(gone, { select: { latest: true } });
+    // Another path is another source: --latest does not pick it, and says whose backup is there.
+    const e = await restoreBackup(gone, { select: { latest: true } }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 5, message: expect.stringContaining('1 backup of other sources: sqlite:') });
+    const refused = await restoreBackup(gone, { select: { id: b.manifest.id } }).catch((x) => x);
+    expect(refused).toMatchObject({ exitCode: 4, hint: expect.stringContaining('--allow-other-source') });
+    expect(refused.message).toContain(`is a backup of ${b.manifest.source_identity!.key!.slice(0, 15)}`);
+    const r = await restoreBackup(gone, { select: { id: b.manifest.id }, allowOtherSource: true });
+    expect(r.other_source).toBe(true);
     expect(r).toMatchObject({
       backup_id: b.manifest.id,
       live: true,
@@ -365,10 +374,10 @@ describe('rotateBackups', () => {
     const dry = await rotateBackups(config, { dryRun: true, now, policy });
     expect(dry.deleted.map((d) => d.id)).toEqual([ids[4]]);
     expect(dry.deleted[0]!.reasons[0]).toMatch(/older than retention_days 10/);
-    expect(listBackups(config).backups).toHaveLength(6);
+    expect((await listBackups(config)).backups).toHaveLength(6);
     const real = await rotateBackups(config, { now, policy });
     expect(real.deleted.map((d) => d.id)).toEqual([ids[4]]);
-    const left = listBackups(config).backups.map((b) => b.id);
+    const left = (await listBackups(config)).backups.map((b) => b.id);
     expect(left).toEqual([ids[0], ids[1], ids[2], ids[3], ids[5]]);
     const files = readdirSync(config.database.backup.storage_path);
     expect(files.filter((f) => f.startsWith(ids[4]!))).toEqual([]);
@@ -389,7 +398,7 @@ describe('rotateBackups', () => {
         exitCode: 4,
         message: expect.stringMatching(/holds the backup lock: pid \d+/),
       });
-      expect(listBackups(config).backups).toHaveLength(2);
+      expect((await listBackups(config)).backups).toHaveLength(2);
     } finally {
       release();
     }

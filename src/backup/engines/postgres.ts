@@ -56,6 +56,8 @@ import {
 } from './pg-tools.js';
 import { quoteIdent } from '../../db/sql.js';
 import { describePostgres } from '../../db/postgres.js';
+import { PG_IDENTITY_SQL } from '../../db/index.js';
+import type { ConfiguredSource } from '../source.js';
 
 type Client = pg.Client;
 
@@ -74,6 +76,11 @@ const RESTORE_JOBS = 2;
 const MAINTENANCE_DBS = ['postgres', 'template1'];
 
 const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** `host:port/database`: the location part of a PostgreSQL source identity. */
+export function pgLocation(conn: PgConn, database = conn.database): string {
+  return `${conn.host}:${conn.port}/${database}`;
+}
 
 /** postgres://user:****@host:port/database, for messages. */
 function describe(conn: PgConn, database: string): string {
@@ -375,6 +382,25 @@ export const postgresEngine: BackupEngine = {
     return describe(conn, conn.database);
   },
 
+  location(config: Config): string {
+    return pgLocation(pgConn(config));
+  },
+
+  async identify(config): Promise<ConfiguredSource> {
+    const conn = pgConn(config);
+    const base = { engine: 'postgres' as const, location: pgLocation(conn), hostname: hostname() };
+    let c: Client | undefined;
+    try {
+      c = await connect(conn);
+      const key = (await c.query<{ key: string }>(PG_IDENTITY_SQL)).rows[0]?.key ?? null;
+      return { ...base, key, note: key ? null : 'pg_control_system() returned nothing' };
+    } catch (err) {
+      return { ...base, key: null, note: (err as Error).message };
+    } finally {
+      await c?.end().catch(() => {});
+    }
+  },
+
   async snapshot(config, { log }): Promise<SnapshotResult> {
     const conn = pgConn(config);
     const client = await connect(conn);
@@ -389,6 +415,7 @@ export const postgresEngine: BackupEngine = {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const snapshotId = String((await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s);
       const schemaVersion = await schemaVersionIn(client);
+      const identityKey = (await client.query<{ key: string }>(PG_IDENTITY_SQL)).rows[0]?.key ?? null;
       const tables = await listTables(client);
       log?.(
         'debug',
@@ -455,6 +482,7 @@ export const postgresEngine: BackupEngine = {
       finished.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
       handedOver = true;
       return {
+        identityKey,
         schemaVersion,
         rowCounts,
         engineVersion: `PostgreSQL ${ver.text}`,

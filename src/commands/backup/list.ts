@@ -2,17 +2,22 @@ import type { Action } from '../context.js';
 import { ago } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
-/** `wks backup list`: the catalog, newest first. */
-const list: Action = async (ctx) => {
+interface Opts {
+  source?: string;
+}
+
+/** `wks backup list [--source S]`: the catalog, newest first, with each backup's source. */
+const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
-  const l = listBackups(config);
+  const l = await listBackups(config, { source: opts.source });
   for (const p of l.problems) ctx.out.warn(`${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
     r.table(
       d.backups,
       [
         { header: 'ID', value: 'id' },
+        { header: 'SOURCE', value: (b) => (b.own ? b.source : r.c.dim(b.source)) },
         { header: 'TYPE', value: (b) => b.type + (b.label ? ` (${b.label})` : '') },
         { header: 'AGE', value: (b) => ago(b.age_ms) },
         { header: 'SIZE', value: (b) => formatBytes(b.stored_size), align: 'right' },
@@ -33,8 +38,9 @@ const list: Action = async (ctx) => {
                   : r.c.red(`FAILED (${b.verification.failed})`),
         },
       ],
-      { empty: `no backups in ${d.directory}` },
+      { empty: d.filter ? `no backups of source "${d.filter}" in ${d.directory}` : `no backups in ${d.directory}` },
     );
+    if (d.backups.some((b) => !b.own)) r.line(r.c.dim(`this database is ${d.configured_source}`));
   });
 };
 export default list;

@@ -18,7 +18,7 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
   }
   const config = await ctx.config();
   const { selectBackups, verifyEntry, verificationFailure } = await import('../../backup/index.js');
-  const entries = selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true });
+  const entries = await selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true });
   const records = [];
   for (const e of entries) {
     const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);

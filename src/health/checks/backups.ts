@@ -46,14 +46,10 @@ export const backupsCheck: CheckDefinition = {
     const { config, now } = ctx;
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
-    // readCatalog (not listBackups from backup/index.js): the same catalog without loading the
+    // source.ts (not backup/index.js): the configured database's backups without loading the
     // create/verify/restore code and codecs, which would double this check's start-up cost.
-    const { readCatalog } = await import('../../backup/catalog.js');
-    const [list, space, attempt] = await Promise.all([
-      Promise.resolve().then(() => readCatalog(dir)),
-      freeSpace(dir),
-      lastLoggedAttempt(ctx),
-    ]);
+    const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/source.js');
+    const [list, space, attempt] = await Promise.all([sourceCatalog(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
     // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
     const entries = list.entries.map((e) => ({
       id: e.manifest.id,
@@ -70,7 +66,14 @@ export const backupsCheck: CheckDefinition = {
     const findings: Array<{ status: HealthStatus; text: string; hint: string }> = [];
     const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
 
-    if (!newest) add('critical', `no backups in ${dir}`, 'run `wks backup create`, then `wks backup verify --latest`');
+    if (!newest)
+      add(
+        'critical',
+        list.others.length
+          ? `no backups of this database (${describeSource(list.source)}) in ${dir}${othersNote(list.others)}`
+          : `no backups in ${dir}`,
+        'run `wks backup create`, then `wks backup verify --latest`',
+      );
     else if (!verified)
       add(
         'critical',
@@ -131,7 +134,9 @@ export const backupsCheck: CheckDefinition = {
 
     const data = {
       directory: dir,
+      source: sourceLabel(list.source),
       count: entries.length,
+      otherSources: list.others.length,
       newestId: newest?.id ?? null,
       newestVerifiedId: verified?.id ?? null,
       newestVerifiedAgeMs: ageMs,
