@@ -178,10 +178,10 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
 export async function selectBackups(config: Config, sel: Selection, cat?: SourceCatalog): Promise<CatalogEntry[]> {
   const c = cat ?? (await sourceCatalog(config));
   const dir = c.directory;
+  if (!existsSync(dir)) throw missingDirectory(dir);
   if ('id' in sel) return [resolveBackup([...c.entries, ...c.others], sel.id, dir)];
   if ('all' in sel) return c.entries;
   if (!c.entries.length) {
-    if (!existsSync(dir)) throw missingDirectory(dir);
     throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
       hint: c.others.length
         ? 'see them with `wks backup list`; restore one by id with --allow-other-source, or create one with `wks backup create`'
