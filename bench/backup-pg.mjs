@@ -13,7 +13,7 @@
 //
 // PostgreSQL from WKS_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 // The database is generated server-side (generate_series) with mixed data in
-// the seed schema plus a large `events` table (jsonb, text, timestamps, arrays).
+// the platform's schema plus a large `events` table (jsonb, text, timestamps, arrays).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -98,7 +98,7 @@ async function generate() {
   await sql('postgres', `CREATE DATABASE ${DBNAME}`);
   const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], { env: wksEnv(), encoding: 'utf8' });
   if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);
-  // Measured: ~350 bytes per events row on disk (heap + indexes) plus ~22 MiB of seed tables.
+  // Measured: ~350 bytes per events row on disk (heap + indexes) plus ~22 MiB of the platform's other tables.
   const events = Math.max(10_000, Math.round((Math.max(SIZE_MB - 22, 5) * 1048576) / 350));
   await sql(
     DBNAME,

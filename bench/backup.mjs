@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks for `wks backup` (issue #4), each printed as a ratio against the
 // reference tool run in the same script, on a generated database with mixed,
-// realistic data in the seed schema (users, workflows, executions, metrics,
+// realistic data in the platform's schema (users, workflows, executions, metrics,
 // agent health checks, rate limits, backup_log).
 //
 //   npm run build && node bench/backup.mjs           # ~1 GiB (BENCH_SIZE_MB=1024)
@@ -13,8 +13,8 @@
 // `.backup` + `zstd -3 -T2`; verify <= 1.3x `openssl dgst -sha256` + quick_check;
 // restore (verify excluded) <= 2x `cp` + `sync`; writer p99 during a backup <= 50 ms;
 // peak RSS of create <= 150 MB.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +44,7 @@ const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 // ---------------------------------------------------------------- data
 function generate() {
-  console.log(`generating ${SIZE_MB} MiB of seed-schema data into ${DB} (once) ...`);
+  console.log(`generating ${SIZE_MB} MiB of data in the platform's schema into ${DB} (once) ...`);
   rmSync(DB, { force: true });
   const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], { env: env(), encoding: 'utf8' });
   if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);

@@ -6,7 +6,7 @@
 //   BENCH_SIZE_MB=256 node bench/copy.mjs             # smaller, faster
 //   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL used to create the bench databases)
 //
-// Data: the seed schema (wks's own migrations), a few thousand rows in the
+// Data: the platform's schema (wks's own migrations), a few thousand rows in the
 // small tables and the bulk in `metrics` (full-precision doubles, JSON labels,
 // DATETIME text). Generated once into bench/.data/ (gitignored) and reused.
 //
@@ -42,7 +42,7 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 // ---------------------------------------------------------------- data
 function generate() {
-  console.log(`generating ~${SIZE_MB} MiB of seed-schema data into ${DB} (once) ...`);
+  console.log(`generating ~${SIZE_MB} MiB of data in the platform's schema into ${DB} (once) ...`);
   rmSync(DB, { force: true });
   const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB },

@@ -4,7 +4,7 @@
 // applying the same 200 files, on SQLite and on the local PostgreSQL.
 // Target: <= 1.5x. Both are timed end to end as a CLI process (start-up
 // included), each on a fresh database, alternating, R rounds, medians.
-// wks also applies its own built-in migrations (0001-0003: the 9 seed tables
+// wks also applies its own built-in migrations (0001-0003: the platform's 9 tables
 // and the lock audit table) on top of the 200; that work is counted against wks.
 //
 // dbmate is installed into a temp prefix, never into package.json:

@@ -7,9 +7,10 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { currentContext } from './commands/context.js';
-import { Reporter } from './ui/reporter.js';
+import { Reporter } from './ui/index.js';
 import { ConfigError, ExitCode, isWksError } from './errors.js';
 import { redactText } from './redact.js';
+import { runInterruptCleanup, signalExitCode } from './util/interrupt.js';
 import { VERSION } from './version.js';
 import { register as registerInit } from './commands/init/index.js';
 import { register as registerConfig } from './commands/config/index.js';
@@ -143,8 +144,35 @@ export function handleError(err: unknown, argv: string[]): number {
   return ExitCode.FAILED;
 }
 
-/** Entry point used by bin/wks.js. Sets process.exitCode; never calls process.exit. */
+/**
+ * SIGINT/SIGTERM for every command except those that handle signals
+ * themselves (`serve` adds its own listener, and this one then stands back):
+ * kill the children, remove temporary plaintext, passfiles and the backup
+ * lock (src/util/interrupt.ts), then exit 130 / 143 at once.
+ */
+function installSignalHandlers(): void {
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
+    if (process.listenerCount(sig) > 1) return;
+    runInterruptCleanup();
+    const out = currentContext()?.out ?? new Reporter({ json: false, verbose: 0, color: false });
+    const code = signalExitCode(sig);
+    out.jsonError({
+      ok: false,
+      error: { code: 'interrupted', exitCode: code, message: `interrupted by ${sig}`, hint: null },
+    });
+    out.stderr(`Error: interrupted by ${sig}; temporary files removed, nothing half-written was kept\n`);
+    process.exit(code);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/**
+ * Entry point used by bin/wks.js. Sets process.exitCode; calls process.exit
+ * only from the signal handler (exit 130/143 after cleaning up).
+ */
 export async function main(argv: string[]): Promise<void> {
+  installSignalHandlers();
   // `wks ... | head`: a reader that goes away is not an error worth a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {

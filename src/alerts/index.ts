@@ -16,3 +16,6 @@ export {
   CHANNELS,
 } from './notify.js';
 export type { Channel, DeliveryResult, RetryOptions } from './notify.js';
+export * from './notify.js';
+export * from './rules.js';
+export * from './signals.js';

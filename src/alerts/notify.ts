@@ -10,7 +10,7 @@
  * and the HTTP status, not the URL.
  */
 import { hostname } from 'node:os';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConfigError, OperationError } from '../errors.js';
 import { registerSecret, redactText } from '../redact.js';
 import { sleep } from '../util/process.js';

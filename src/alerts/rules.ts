@@ -2,7 +2,7 @@
  * Built-in alert rules and their evaluation (pure: time is a parameter).
  *
  * A rule is `<signal> <op> <number>[unit]` held for `for` milliseconds, as in
- * the seed (`error_rate > 0.05` for 5m, `workflow_duration > 600s` for 1m).
+ * the platform's schema (`error_rate > 0.05` for 5m, `workflow_duration > 600s` for 1m).
  * Signals (computed by signals.ts):
  *   error_rate         failed / (completed + failed) over the last 5 minutes (no data: not evaluated)
  *   workflow_duration  seconds the longest-running execution has been running
@@ -17,7 +17,7 @@
  * false. A transition to firing and one to resolved are each reported once:
  * that is the de-duplication contract notifiers rely on.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -74,7 +74,7 @@ const SUMMARIES: Record<string, string> = {
 
 /**
  * The effective rule set: the configured rules (monitoring.alerts.rules; the
- * seed's high_error_rate and workflow_timeout by default) plus the built-in
+ * platform's high_error_rate and workflow_timeout by default) plus the built-in
  * backup_stale (RPO = health.backup_rpo), backup_failed, disk_low
  * (health.min_free_bytes) and dependency_down. A configured rule with a
  * built-in's name replaces it. Throws ConfigError (78) naming the rule's key.

@@ -5,9 +5,9 @@
  * dependency down. Time is a parameter.
  */
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import { newestBackupMs, type PlatformCollector } from '../metrics/collect.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { newestBackupMs, type PlatformCollector } from '../metrics/index.js';
 import { freeBytes } from '../util/disk.js';
 import type { AlertSignals } from './rules.js';
 
@@ -56,7 +56,7 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.catalog !== false) {
     try {
-      const { configuredSource, sourceCatalog } = await import('../backup/source.js');
+      const { configuredSource, sourceCatalog } = await import('../backup/index.js');
       const source = await configuredSource(config, { reuse: true });
       const newest = newestBackupMs((await sourceCatalog(config, source)).entries);
       sig.backup_age = newest ? Math.max(0, (now.getTime() - newest) / 1000) : Number.POSITIVE_INFINITY;

@@ -10,7 +10,7 @@
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files and the orphaned data file.
  */
-import { chmodSync, existsSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { VERSION } from '../version.js';
@@ -34,6 +34,8 @@ import {
   writeJsonAtomic,
 } from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { assertScratchSpace, createPrivateFile, scratchPath } from '../util/scratch.js';
 import {
   BACKUP_TYPES,
   COMPRESSIONS,
@@ -149,12 +151,32 @@ export async function createLocked(
   while (existsSync(manifestPath(dir, id)) || existsSync(path.join(dir, `${id}${suffix}`))) id = newBackupId(createdAt);
   const fileName = `${id}${suffix}`;
   const finalPath = path.join(dir, fileName);
-  const rawTmp = ownedTempPath(dir, `${id}${engine.extension}`);
+  const plain = r.compression === 'none' && !r.encryption;
+  // A plain backup's raw image is the backup itself; any other raw image is plaintext the
+  // repository must never hold, so it is staged in the private scratch directory.
+  const rawTmp = plain ? ownedTempPath(dir, `${id}${engine.extension}`) : scratchPath(`${id}${engine.extension}`);
   const storedTmp = ownedTempPath(dir, fileName);
   let renamed = false;
+  const leftovers = (): string[] => [
+    rawTmp,
+    `${rawTmp}-journal`,
+    `${rawTmp}-wal`,
+    `${rawTmp}-shm`,
+    storedTmp,
+    ...(renamed ? [finalPath] : []),
+  ];
+  const unregister = onInterrupt(() => {
+    for (const f of leftovers()) rmSync(f, { force: true });
+  });
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
   try {
-    const plain = r.compression === 'none' && !r.encryption;
+    const rawBytes = plain ? null : (engine.rawImageBytes?.(config) ?? null);
+    if (rawBytes)
+      await assertScratchSpace(
+        rawBytes,
+        `a ${r.compression === 'none' ? '' : 'compressed '}${r.encryption ? 'encrypted ' : ''}backup`,
+      );
+    createPrivateFile(rawTmp);
     // Plain backups: hash the finished image on a worker thread while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
@@ -233,14 +255,7 @@ export async function createLocked(
       );
     return { manifest, path: finalPath };
   } catch (err) {
-    for (const f of [
-      rawTmp,
-      `${rawTmp}-journal`,
-      `${rawTmp}-wal`,
-      `${rawTmp}-shm`,
-      storedTmp,
-      ...(renamed ? [finalPath] : []),
-    ]) {
+    for (const f of leftovers()) {
       try {
         removeQuietly(f);
       } catch {
@@ -251,6 +266,8 @@ export async function createLocked(
     if (rowId !== null)
       await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
     throw e;
+  } finally {
+    unregister();
   }
 }
 

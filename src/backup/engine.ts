@@ -68,6 +68,12 @@ export interface BackupEngine {
    */
   identify(config: Config): Promise<ConfiguredSource>;
   /**
+   * Upper estimate of the raw image `snapshot` writes to `tempPath`, for a
+   * free-space check before it starts; absent or null when the image is
+   * streamed (nothing is staged) or the size is unknown.
+   */
+  rawImageBytes?(config: Config): number | null;
+  /**
    * Take a consistent online snapshot into `tempPath` (or as a stream).
    * `onImageReady(file)` is called as soon as the image file is final (before
    * row counting), so the caller can start hashing it in parallel.

@@ -1,14 +1,6 @@
 /**
- * Backups: the library behind `wks backup ...`. Other areas call these
- * (e.g. `migrate up` calls `createBackup(config, { type: 'pre-migration' })`,
- * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
+ * The public surface of src/backup: other areas import only from here (ARCHITECTURE.md).
  */
-import type { Config } from '../config/index.js';
-import { existsSync } from 'node:fs';
-import { catalogOrder, missingDirectory } from './catalog.js';
-import { manifestIdentity, matchesSourceFilter, sourceCatalog, sourceLabel } from './source.js';
-import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
-
 export { createBackup, type CreateOptions, type CreateResult } from './create.js';
 export {
   verifyBackup,
@@ -29,103 +21,10 @@ export {
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
 export { parseAt } from './catalog.js';
-export {
-  configuredSource,
-  sourceCatalog,
-  sourceLabel,
-  describeSource,
-  isBackupOf,
-  manifestIdentity,
-  type ConfiguredSource,
-  type SourceCatalog,
-} from './source.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';
-
-export interface BackupListItem {
-  id: string;
-  type: Manifest['type'];
-  label: string | null;
-  created_at: string;
-  age_ms: number;
-  raw_size: number;
-  stored_size: number;
-  compression: Manifest['compression'];
-  encrypted: boolean;
-  schema_version: string | null;
-  engine: Manifest['engine'];
-  /** The source's label (`sqlite:1a2b3c4d`, `postgres:<system id>/<db>`, or its location when it has no id), see docs/backup-and-recovery.md. */
-  source: string;
-  /** The full identity key, or null for backups without one (attributed by location). */
-  source_key: string | null;
-  source_location: string;
-  /** True when this is a backup of the configured database. */
-  own: boolean;
-  file: string;
-  data_present: boolean;
-  verification: Pick<VerificationRecord, 'ok' | 'at' | 'deep' | 'failed'> | null;
-}
-
-export interface BackupList {
-  directory: string;
-  /** The configured database's source label, and the filter applied (null: every source). */
-  configured_source: string;
-  filter: string | null;
-  backups: BackupListItem[];
-  /** Manifests that could not be read (listed, never fatal). */
-  problems: Array<{ file: string; problem: string }>;
-}
-
-function toItem(e: CatalogEntry, now: Date, own: boolean): BackupListItem {
-  const m = e.manifest;
-  const id = manifestIdentity(m);
-  return {
-    id: m.id,
-    type: m.type,
-    label: m.label,
-    created_at: m.created_at,
-    age_ms: Math.max(0, now.getTime() - new Date(m.created_at).getTime()),
-    raw_size: m.raw_size,
-    stored_size: m.stored_size,
-    compression: m.compression,
-    encrypted: !!m.encryption,
-    schema_version: m.schema_version,
-    engine: m.engine,
-    source: sourceLabel(id),
-    source_key: id.key,
-    source_location: id.location,
-    own,
-    file: m.file,
-    data_present: e.dataPresent,
-    verification: e.verification
-      ? { ok: e.verification.ok, at: e.verification.at, deep: e.verification.deep, failed: e.verification.failed }
-      : null,
-  };
-}
-
-/**
- * The catalog, newest first, read from the backup directory's manifests
- * (works without the database). `source` filters it: `configured` (or `.`)
- * for the configured database's backups, otherwise a key, key prefix,
- * label, location or engine name (source.ts matchesSourceFilter).
- * Throws NotFoundError (5) when the backup directory does not exist.
- */
-export async function listBackups(config: Config, opts: { now?: Date; source?: string } = {}): Promise<BackupList> {
-  const dir = config.database.backup.storage_path;
-  if (!existsSync(dir)) throw missingDirectory(dir);
-  const cat = await sourceCatalog(config);
-  const now = opts.now ?? new Date();
-  const own = new Set(cat.entries);
-  const filter = opts.source?.trim() || null;
-  const all = [...cat.entries, ...cat.others].sort((a, b) => catalogOrder(a, b));
-  const shown = all.filter((e) =>
-    !filter ? true : filter === 'configured' || filter === '.' ? own.has(e) : matchesSourceFilter(e.manifest, filter),
-  );
-  return {
-    directory: dir,
-    configured_source: sourceLabel(cat.source),
-    filter,
-    backups: shown.map((e) => toItem(e, now, own.has(e))),
-    problems: cat.problems,
-  };
-}
+export * from './list.js';
+export * from './catalog.js';
+export * from './lock.js';
+export * from './types.js';
+export * from './source.js';

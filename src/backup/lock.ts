@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { ConflictError } from '../errors.js';
 import { FILE_MODE, fsError, ownedTempPath, removeQuietly } from './files.js';
 import { pidAlive, sleep } from '../util/process.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { sweepScratch } from '../util/scratch.js';
 
 export const LOCK_NAME = '.wks-backup.lock';
 
@@ -84,10 +86,13 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
       }
       linkSync(tmp, file);
       removeQuietly(tmp);
-      return () => {
+      const release = (): void => {
+        unregister();
         const cur = readOwner(file);
         if (cur && cur.token === me.token) removeQuietly(file);
       };
+      const unregister = onInterrupt(release);
+      return release;
     } catch (err) {
       removeQuietly(tmp);
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
@@ -133,10 +138,15 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
   }
 }
 
-/** Run `fn` while holding the backup lock of `dir`; always releases. */
+/**
+ * Run `fn` while holding the backup lock of `dir`; always releases. Holding
+ * the lock, it first removes the private scratch directories of wks
+ * processes that died (a killed verify's decoded image).
+ */
 export async function withBackupLock<T>(dir: string, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
   const release = await acquireBackupLock(dir, opts);
   try {
+    sweepScratch();
     return await fn();
   } finally {
     release();

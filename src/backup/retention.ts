@@ -85,7 +85,7 @@ export function planRetention(items: RetentionItem[], policy: RetentionPolicy, n
     if (i.type === 'pre-migration' && a < policy.preMigrationMinAgeMs)
       add(i.id, `pre-migration backup younger than ${age(policy.preMigrationMinAgeMs)}`);
   }
-  sorted.slice(0, policy.keepLast).forEach((i, n) => add(i.id, `keep_last ${n + 1}/${policy.keepLast}`));
+  for (const [n, i] of sorted.slice(0, policy.keepLast).entries()) add(i.id, `keep_last ${n + 1}/${policy.keepLast}`);
 
   const inWindow = sorted.filter(
     (i) => policy.retentionDays <= 0 || nowMs - i.createdAt.getTime() <= policy.retentionDays * DAY,

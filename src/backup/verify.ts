@@ -13,7 +13,8 @@ import { backupAt, latestBackup, missingDirectory, readCatalog, resolveBackup, w
 import { keySourceFromConfig } from './codecs/encryption.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
-import { ownedTempPath, removeQuietly } from './files.js';
+import { sweepLeftovers } from './files.js';
+import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 
@@ -39,6 +40,7 @@ export async function verifyEntry(
 ): Promise<VerificationRecord> {
   const m = entry.manifest;
   const t0 = Date.now();
+  sweepDeadScratch(config, opts.log);
   const checks: VerifyCheck[] = [];
   const dir = config.database.backup.storage_path;
   const finish = (): VerificationRecord => {
@@ -97,7 +99,8 @@ export async function verifyEntry(
   }
 
   const keySource = m.encryption ? keySourceFromConfig(config) : null;
-  const scratch = ownedTempPath(dir, `${m.id}.verify${engine.extension}`);
+  // Decoded data lives only in this process's private scratch directory, never in the repository.
+  const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {
     let decoded;
     try {
@@ -136,8 +139,18 @@ export async function verifyEntry(
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
     return finish();
   } finally {
-    for (const f of [scratch, `${scratch}-journal`, `${scratch}-wal`, `${scratch}-shm`]) removeQuietly(f);
+    removeScratch(scratch);
   }
+}
+
+/**
+ * Remove what killed wks processes left: their scratch directories, and the
+ * decoded images older versions wrote into the repository (owned temp names
+ * of dead pids only: a live writer's files are never touched). Never throws.
+ */
+export function sweepDeadScratch(config: Config, log?: VerifyOptions['log']): void {
+  const removed = [...sweepScratch(), ...sweepLeftovers(config.database.backup.storage_path, { ownedOnly: true })];
+  if (removed.length) log?.('info', `removed ${removed.length} leftover file(s) of interrupted runs`);
 }
 
 /** The VerificationError (exit 3) for a failed record, naming the failed check. */

@@ -67,7 +67,7 @@ async function main() {
   const tmp = mkdtempSync(path.join(dist, '.vendor-'));
   try {
     for (const [pkg, names] of used) {
-      let list = names ? [...names] : Object.keys(await import(pkg)).filter((n) => n !== 'default');
+      const list = names ? [...names] : Object.keys(await import(pkg)).filter((n) => n !== 'default');
       const entry = path.join(tmp, `${pkg}.mjs`);
       writeFileSync(entry, `export { ${list.join(', ')} } from '${pkg}';\n`);
       await build({

@@ -4,8 +4,9 @@
  * for configuration).
  */
 import type { Command } from 'commander';
-import { Reporter } from '../ui/reporter.js';
+import { Reporter } from '../ui/index.js';
 import type { Config, LoadedConfig, LoadOptions } from '../config/index.js';
+import type { AppLogger } from '../log/index.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -33,11 +34,46 @@ export class CommandContext {
   /** Load and validate configuration (once). Throws ConfigError (exit 78). Warnings are printed to stderr. */
   async loadConfig(overrides: Overrides = {}): Promise<LoadedConfig> {
     if (!this.loaded) {
-      const { loadConfig } = await import('../config/loader.js');
+      const { loadConfig } = await import('../config/index.js');
       this.loaded = loadConfig({ configPath: this.global.config, env: this.env, cwd: this.cwd, overrides });
       for (const w of this.loaded.warnings) this.out.warn(w);
+      // -v: detail goes through the structured logger (LOG_FILE, --json lines).
+      if (this.out.verbose > 0) {
+        const logger = await this.logger();
+        this.out.attachLogger((level, message) => logger.log(level, message));
+      }
     }
     return this.loaded;
+  }
+
+  private appLogger?: Promise<AppLogger>;
+
+  /**
+   * The structured logger (pino, imported here, so only commands that log pay
+   * for it). Level: debug with -v, warn with -q, else LOG_LEVEL (app.log_level).
+   * LOG_FILE (app.log_file) is used when it was set in the environment or the
+   * config file; its built-in default is the platform's own log file, which
+   * wks does not write to unasked. Needs the configuration loaded first.
+   */
+  logger(): Promise<AppLogger> {
+    if (!this.appLogger) {
+      const loaded = this.loaded;
+      if (!loaded) throw new Error('context: load the configuration before asking for the logger');
+      this.appLogger = (async () => {
+        const { createLogger } = await import('../log/index.js');
+        const { parseDuration } = await import('../util/duration.js');
+        const c = loaded.config;
+        const fileSet = loaded.sources['app.log_file']?.layer !== 'default';
+        return createLogger({
+          level: this.out.verbose > 0 ? 'debug' : this.out.quiet ? 'warn' : c.app.log_level,
+          file: fileSet ? c.app.log_file : null,
+          json: this.out.json,
+          color: this.out.colorEnabled,
+          repeatIntervalMs: parseDuration(c.serve.log_repeat_interval) ?? 60_000,
+        });
+      })();
+    }
+    return this.appLogger;
   }
 
   /** The validated Config (see loadConfig). */
@@ -60,7 +96,7 @@ export function currentContext(): CommandContext | undefined {
  * Wrap a lazily imported command module as a commander action. The module
  * is imported only when the command runs, so `--help` stays fast.
  */
-export function lazy(load: () => Promise<{ default: Action<any> }>) {
+export function lazy(load: () => Promise<{ default: Action<never> }>) {
   return async (...argv: unknown[]): Promise<void> => {
     const cmd = argv[argv.length - 1] as Command;
     const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);

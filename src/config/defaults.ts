@@ -1,6 +1,6 @@
 /**
- * The one place where defaults live. Values follow the seed (Phase 4 schema
- * document); keys the seed does not have are wks's own and say why in
+ * The one place where defaults live. Values follow the platform's schema
+ * (docs/platform-schema.md); keys it does not have are wks's own and say why in
  * docs/configuration.md. Commands reuse these as their flag defaults.
  *
  * This module is light on purpose (type-only import of the schema) so that
@@ -113,6 +113,7 @@ export const DEFAULTS: Config = {
     shutdown_grace_ms: 60000,
     leader_lease_ms: 15000,
     metrics_sample_retention: '7d',
+    log_repeat_interval: '1m',
     jobs: {
       backup: { enabled: true }, // schedule: database.backup.schedule
       rotate: { enabled: true, schedule: '30 2 * * *' },
@@ -143,7 +144,7 @@ export const URL_PATHS: readonly string[] = ['database.postgresql.url', 'monitor
 export type EnvKind = 'string' | 'int' | 'bool';
 
 /**
- * Every environment variable from the seed (Phase 1-3 and Phase 4) plus wks's
+ * Every environment variable of the platform's schema (Phase 1-3 and Phase 4) plus wks's
  * own, mapped onto a config key path. Values stay strings here; the schema
  * coerces and validates them, and errors name the variable.
  */
@@ -212,6 +213,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   // Migrations (wks's own)
   WKS_MIGRATIONS_DIR: 'database.migrations.directory',
   WKS_MIGRATIONS_LOCK_TIMEOUT_MS: 'database.migrations.lock_timeout_ms',
+  WKS_LOG_REPEAT_INTERVAL: 'serve.log_repeat_interval',
   // Alerting
   ALERT_EMAIL_ENABLED: 'monitoring.alerts.email.enabled',
   ALERT_EMAIL_TO: 'monitoring.alerts.email.to',

@@ -1,6 +1,6 @@
 /**
- * The zod schema of wks configuration: the seed's `phase4:` document, extended
- * with the keys that carry the seed's environment variables and wks's own
+ * The zod schema of wks configuration: the platform's `phase4:` document, extended
+ * with the keys that carry the platform's environment variables and wks's own
  * settings. Keys are snake_case so that a key path in an error is exactly
  * what the operator types in phase4-config.yml.
  *
@@ -265,8 +265,9 @@ export const configSchema = strictObject({
     shutdown_grace_ms: int(0),
     leader_lease_ms: int(1000),
     metrics_sample_retention: duration(),
+    log_repeat_interval: duration(),
     jobs: strictObject({
-      // The backup job's schedule is the seed's database.backup.schedule (BACKUP_SCHEDULE): one key, not two.
+      // The backup job's schedule is the platform's database.backup.schedule (BACKUP_SCHEDULE): one key, not two.
       backup: strictObject({ enabled: bool() }),
       rotate: job(),
       verify: job(),

@@ -202,7 +202,7 @@ export function convertDateTime(s: string, withZone: boolean): string | TypeProb
 }
 
 function utf8Len(s: string): number {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range test is the point
   return /^[\x00-\x7f]*$/.test(s) ? s.length : Buffer.byteLength(s);
 }
 

@@ -134,6 +134,7 @@ class WorkerReader implements SourceReader {
 
   private request<T>(
     msg: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: messages come from our own worker and are told apart by their `type` field
     onMessage: (m: any, resolve: (v: T) => void, reject: (e: Error) => void) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -142,8 +143,15 @@ class WorkerReader implements SourceReader {
         this.worker.off('error', onError);
         this.worker.off('exit', onExit);
       };
-      const res = (v: T) => (cleanup(), resolve(v));
-      const rej = (e: Error) => (cleanup(), reject(e));
+      const res = (v: T) => {
+        cleanup();
+        resolve(v);
+      };
+      const rej = (e: Error) => {
+        cleanup();
+        reject(e);
+      };
+      // biome-ignore lint/suspicious/noExplicitAny: see onMessage
       const handler = (m: any) => onMessage(m, res, rej);
       const onError = (e: Error) => rej(e);
       const onExit = (code: number) => rej(new Error(`copy worker exited (${code})`));

@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { TableChecksum } from './checksum.js';
 import { canonicalFromTarget, kindOf, type ColumnKind } from './convert.js';
-import { quoteIdent } from '../db/sql.js';
+import { quoteIdent } from '../db/index.js';
 import { OperationError } from '../errors.js';
 
 export const PROGRESS_TABLE = 'wks_copy_progress';
@@ -54,7 +54,10 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
   const tables = new Map<string, TargetTable>();
   for (const r of cols.rows) {
     let t = tables.get(r.table_name);
-    if (!t) tables.set(r.table_name, (t = { name: r.table_name, columns: [], references: [], sequences: [] }));
+    if (!t) {
+      t = { name: r.table_name, columns: [], references: [], sequences: [] };
+      tables.set(r.table_name, t);
+    }
     t.columns.push({
       name: r.column_name,
       dataType: r.data_type,

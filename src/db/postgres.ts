@@ -1,5 +1,5 @@
 /**
- * PostgreSQL adapter (pg.Pool). Pool settings come from the seed:
+ * PostgreSQL adapter (pg.Pool). Pool settings come from the platform's schema:
  * DB_POOL_MIN / DB_POOL_MAX / DB_POOL_IDLE_TIMEOUT_MS / DB_CONNECTION_TIMEOUT_MS,
  * the 10 s query timeout (DB_QUERY_TIMEOUT_MS, applied server-side as
  * statement_timeout so the server cancels the work), PG_SSL, and either PG_URL
@@ -9,7 +9,7 @@
  * a double exactly, else as strings; jsonb comes back parsed; timestamptz as Date.
  */
 import type pg from 'pg';
-import { DependencyError } from '../errors.js';
+import { DependencyError, isWksError } from '../errors.js';
 import { redactUrl, registerSecret } from '../redact.js';
 import { DatabaseError, wrapDbError } from './errors.js';
 import type { DatabaseAdapter, OpenOptions, PoolStats } from './types.js';
@@ -87,6 +87,18 @@ export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (e?.code && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08'))) return true;
   return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/i.test(e?.message ?? '');
+}
+
+/**
+ * True when an error means the session's connection is gone (server shut down or restarted, socket reset,
+ * connection terminated), so the client must be discarded rather than reused. wks's own typed errors never
+ * count. The one classification for the daemon's database handle and `db copy`'s sessions.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  if (!(err instanceof Error) || isWksError(err)) return false;
+  const code = (err as { code?: string }).code;
+  if (code && (/^(08|57P)/.test(code) || CONNECTION_CODES.has(code))) return true;
+  return /terminat|ECONN|connection/i.test(err.message);
 }
 
 function connectionError(err: unknown, target: string): DependencyError {

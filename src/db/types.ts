@@ -1,6 +1,6 @@
 /**
- * The DatabaseAdapter contract shared by every area of wks (see the
- * cross-team contract in the team notes and DESIGN.md "Layout").
+ * The DatabaseAdapter contract shared by every area of wks (ARCHITECTURE.md:
+ * connections are opened through src/db only).
  *
  * SQL in application code uses `$1, $2, ...` placeholders in both dialects;
  * the SQLite adapter rewrites them. Timestamps: see time.ts.

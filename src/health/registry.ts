@@ -17,7 +17,8 @@ export const REGISTRY: Readonly<Record<string, Entry>> = {
     load: async () => (await import('./checks/config.js')).configCheck,
   },
   database: {
-    description: 'reachable; SQLite quick_check (integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
+    description:
+      'reachable; SQLite header, schema and table roots (full integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
     load: async () => (await import('./checks/database.js')).databaseCheck,
   },
   migrations: {

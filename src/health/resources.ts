@@ -9,7 +9,7 @@
  * SQLite call cannot be interrupted by a timer: bounding it at the source is
  * the only way to keep the overall deadline.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import type { DatabaseAdapter } from '../db/index.js';
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../errors.js';
@@ -84,7 +84,7 @@ export class HealthResources {
   redis(): Promise<HealthRedis> {
     if (!this.redisPromise) {
       this.redisPromise = (async () => {
-        const { redisAddress, redisServerOptions, describeRedisError } = await import('../redis/client.js');
+        const { redisAddress, redisServerOptions, describeRedisError } = await import('../redis/index.js');
         const { Redis } = await import('ioredis');
         const c = this.config.redis.connection;
         const address = redisAddress(this.config);

@@ -3,7 +3,7 @@
  * report. The report is a documented, stable JSON contract (docs/health.md):
  * fields may be added, never renamed or removed.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import type { HealthResources } from './resources.js';
 
 /** ok < warn < unknown < critical. `unknown` means the check could not answer (timed out, skipped, crashed). */

@@ -8,7 +8,7 @@
  *    workflow_queue_wait_seconds are updated incrementally. The collector
  *    remembers the highest execution id it has seen and the ids it saw while
  *    they were still pending/running. Each scrape reads only rows with a
- *    higher id (primary key range) and the active set (the seed's partial
+ *    higher id (primary key range) and the active set (the platform's partial
  *    index idx_workflow_execution_status); an id that has left the active set
  *    is re-read by primary key and counted once, when it reaches a terminal
  *    status. Ids skipped inside the range (committed out of order) are
@@ -22,11 +22,11 @@
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import type { CatalogEntry } from '../backup/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import type { CatalogEntry } from '../backup/index.js';
 import type { WksMetrics } from './registry.js';
-import { parseDbTime } from '../db/time.js';
+import { parseDbTime } from '../db/index.js';
 import { freeBytes } from '../util/disk.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -369,7 +369,7 @@ export class PlatformCollector {
     this.catalogBusy = (async () => {
       try {
         // Only the configured database's backups (a shared directory holds other sources' too).
-        const { configuredSource, sourceCatalog } = await import('../backup/source.js');
+        const { configuredSource, sourceCatalog } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
         applyCatalog(this.metrics, (await sourceCatalog(this.config, source)).entries);
         this.catalogAt = now.getTime();

@@ -4,7 +4,7 @@
  * and timed. The wrapper forwards everything else (transaction, close,
  * poolStats, dialect, target) to the real adapter.
  */
-import type { DatabaseAdapter } from '../db/types.js';
+import type { DatabaseAdapter } from '../db/index.js';
 import type { WksMetrics } from './registry.js';
 
 const TABLE_RE = /\b(?:from|into|update|join|table(?:\s+if\s+(?:not\s+)?exists)?)\s+["`]?([A-Za-z_][A-Za-z0-9_]*)/i;

@@ -1,6 +1,6 @@
 /**
- * The one prom-client registry of wks: every metric of the seed's Prometheus
- * schema (names, labels, buckets and summary quantiles exactly as the seed
+ * The one prom-client registry of wks: every metric of the platform's Prometheus
+ * schema (names, labels, buckets and summary quantiles exactly as the platform
  * gives them) plus wks's own `wks_*` metrics and the process defaults.
  *
  * Each call to createMetrics() builds a fresh Registry (never prom-client's
@@ -14,39 +14,39 @@
  */
 import { Registry, Counter, Gauge, Histogram, Summary, collectDefaultMetrics } from 'prom-client';
 
-/** Bucket layouts from the seed (section 4, "Prometheus Metrics Schema"). */
-export const SEED_BUCKETS = {
+/** Bucket layouts of the platform's metrics (docs/platform-schema.md, docs/metrics.md). */
+export const PLATFORM_BUCKETS = {
   http_request_duration_seconds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   workflow_execution_duration_seconds: [1, 5, 10, 30, 60, 120, 300, 600],
   database_query_duration_seconds: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
 } as const;
 
 /**
- * The seed's summary objectives {0.5: 0.05, 0.9: 0.01, 0.99: 0.001}. prom-client
+ * The platform's summary objectives {0.5: 0.05, 0.9: 0.01, 0.99: 0.001}. prom-client
  * estimates quantiles with a t-digest and has no per-quantile error setting,
  * so the quantiles are honoured and the error targets are documented only.
  */
-export const SEED_SUMMARY_OBJECTIVES = { 0.5: 0.05, 0.9: 0.01, 0.99: 0.001 } as const;
+export const PLATFORM_SUMMARY_OBJECTIVES = { 0.5: 0.05, 0.9: 0.01, 0.99: 0.001 } as const;
 
 /** Buckets for wks's job and backup durations (seconds: sub-second jobs up to hour-long backups). */
 export const JOB_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
 
 export interface WksMetrics {
   readonly registry: Registry;
-  // --- seed: counters
+  // --- the platform's: counters
   readonly httpRequestsTotal: Counter<'method' | 'endpoint' | 'status_code'>;
   readonly workflowExecutionsTotal: Counter<'workflow_name' | 'status'>;
   readonly agentInvocationsTotal: Counter<'agent_name' | 'status'>;
   readonly databaseQueriesTotal: Counter<'query_type' | 'table'>;
-  // --- seed: gauges
+  // --- the platform's: gauges
   readonly activeWorkflows: Gauge<string>;
   readonly databaseConnections: Gauge<'pool_name'>;
   readonly agentHealthStatus: Gauge<'agent_name'>;
-  // --- seed: histograms
+  // --- the platform's: histograms
   readonly httpRequestDuration: Histogram<'method' | 'endpoint'>;
   readonly workflowExecutionDuration: Histogram<'workflow_name'>;
   readonly databaseQueryDuration: Histogram<'query_type'>;
-  // --- seed: summary
+  // --- the platform's: summary
   readonly workflowQueueWait: Summary<'priority'>;
   // --- wks's own
   readonly backupLastSuccess: Gauge<'engine' | 'type'>;
@@ -55,12 +55,12 @@ export interface WksMetrics {
   readonly backupFailuresTotal: Counter<string>;
   readonly backups: Gauge<'state'>;
   readonly backupVerifyLastSuccess: Gauge<string>;
-  readonly jobRunsTotal: Counter<'job' | 'result'>;
-  readonly jobLastSuccess: Gauge<'job'>;
-  readonly jobDuration: Histogram<'job'>;
+  readonly jobRunsTotal: Counter<'job_name' | 'result'>;
+  readonly jobLastSuccess: Gauge<'job_name'>;
+  readonly jobDuration: Histogram<'job_name'>;
   readonly locksHeld: Gauge<string>;
   readonly workflowsStuck: Gauge<string>;
-  readonly leader: Gauge<'instance' | 'mechanism'>;
+  readonly leader: Gauge<'wks_instance' | 'mechanism'>;
   readonly up: Gauge<'dependency'>;
   readonly scrapeErrorsTotal: Counter<'collector'>;
   readonly alertsFiring: Gauge<'alert'>;
@@ -68,6 +68,7 @@ export interface WksMetrics {
   readonly longestRunning: Gauge<string>;
   readonly backupLastFailure: Gauge<string>;
   readonly diskFree: Gauge<'volume'>;
+  readonly unexpectedErrorsTotal: Counter<'source'>;
 }
 
 export interface CreateMetricsOptions {
@@ -136,21 +137,21 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       name: 'http_request_duration_seconds',
       help: 'HTTP request duration',
       labelNames: ['method', 'endpoint'],
-      buckets: [...SEED_BUCKETS.http_request_duration_seconds],
+      buckets: [...PLATFORM_BUCKETS.http_request_duration_seconds],
       registers: r,
     }),
     workflowExecutionDuration: new Histogram({
       name: 'workflow_execution_duration_seconds',
       help: 'Workflow execution duration',
       labelNames: ['workflow_name'],
-      buckets: [...SEED_BUCKETS.workflow_execution_duration_seconds],
+      buckets: [...PLATFORM_BUCKETS.workflow_execution_duration_seconds],
       registers: r,
     }),
     databaseQueryDuration: new Histogram({
       name: 'database_query_duration_seconds',
       help: 'Database query duration',
       labelNames: ['query_type'],
-      buckets: [...SEED_BUCKETS.database_query_duration_seconds],
+      buckets: [...PLATFORM_BUCKETS.database_query_duration_seconds],
       registers: r,
     }),
 
@@ -158,7 +159,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       name: 'workflow_queue_wait_seconds',
       help: 'Time workflows wait in queue',
       labelNames: ['priority'],
-      percentiles: Object.keys(SEED_SUMMARY_OBJECTIVES).map(Number),
+      percentiles: Object.keys(PLATFORM_SUMMARY_OBJECTIVES).map(Number),
       registers: r,
     }),
 
@@ -197,19 +198,19 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     jobRunsTotal: new Counter({
       name: 'wks_job_runs_total',
       help: 'Scheduled job runs by result (success, failure, skipped_overlap)',
-      labelNames: ['job', 'result'],
+      labelNames: ['job_name', 'result'],
       registers: r,
     }),
     jobLastSuccess: new Gauge({
       name: 'wks_job_last_success_timestamp_seconds',
       help: 'Unix time of the last successful run of a scheduled job',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       registers: r,
     }),
     jobDuration: new Histogram({
       name: 'wks_job_duration_seconds',
       help: 'Duration of scheduled job runs',
-      labelNames: ['job'],
+      labelNames: ['job_name'],
       buckets: JOB_BUCKETS,
       registers: r,
     }),
@@ -222,7 +223,7 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     leader: new Gauge({
       name: 'wks_leader',
       help: '1 when this instance holds the scheduler leader lease, else 0',
-      labelNames: ['instance', 'mechanism'],
+      labelNames: ['wks_instance', 'mechanism'],
       registers: r,
     }),
     up: new Gauge({
@@ -263,6 +264,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       name: 'wks_disk_free_bytes',
       help: 'Free bytes for unprivileged users on the filesystem of the database or the backups',
       labelNames: ['volume'],
+      registers: r,
+    }),
+    unexpectedErrorsTotal: new Counter({
+      name: 'wks_unexpected_errors_total',
+      help: 'Errors that escaped their handler in wks serve (a bug), logged and survived; source: http, uncaught_exception, unhandled_rejection',
+      labelNames: ['source'],
       registers: r,
     }),
   };

@@ -1,11 +1,11 @@
 /**
- * History without Prometheus: copy key gauges into the seed's `metrics`
+ * History without Prometheus: copy key gauges into the platform's `metrics`
  * table (metric_name, metric_value, labels_json, timestamp) and prune rows
  * older than serve.metrics_sample_retention. Run by the metrics_sample job
  * after a collector refresh.
  */
-import type { DatabaseAdapter } from '../db/types.js';
-import { toDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { toDbTime } from '../db/index.js';
 import type { WksMetrics } from './registry.js';
 
 /** The gauges recorded on each sample (every label combination of each). */

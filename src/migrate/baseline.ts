@@ -10,8 +10,8 @@
  * tables, columns or indexes, and columns whose type, NOT NULL or primary
  * key differ, are refusals; extra columns and tables are reported as notes.
  */
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
 import { VerificationError, OperationError } from '../errors.js';
 import { dialectOf, withMigrationLock, type SessionOptions } from './engine.js';
 import { LOCK_TABLE } from './lock.js';
@@ -19,7 +19,7 @@ import { IDENTITY_TABLE } from '../db/index.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
 import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
-import { quoteIdent } from '../db/sql.js';
+import { quoteIdent } from '../db/index.js';
 
 interface Column {
   name: string;

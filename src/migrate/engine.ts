@@ -4,11 +4,11 @@
  * thin adapters over them.
  */
 import { existsSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter, Dialect } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter, Dialect } from '../db/index.js';
 import { openDatabase, isSqlite, isPostgres } from '../db/index.js';
-import { DatabaseError } from '../db/errors.js';
-import { parseDbTime } from '../db/time.js';
+import { DatabaseError } from '../db/index.js';
+import { parseDbTime } from '../db/index.js';
 import { NotFoundError, OperationError, UsageError } from '../errors.js';
 import { withPgLock, withSqliteLock, pgApplicationName, type LockHolder } from './lock.js';
 import { splitStatements, type Section, type Statement } from './parse.js';

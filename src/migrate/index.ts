@@ -34,3 +34,6 @@ export { checksum, normalizeForChecksum, parseMigration, splitStatements } from 
 export { baselineDatabase, type BaselineOptions, type BaselineResult } from './baseline.js';
 export { newMigration, type NewMigrationOptions, type NewMigrationResult } from './new.js';
 export { userTableCount } from './store.js';
+export * from './baseline.js';
+export * from './lock.js';
+export * from './new.js';

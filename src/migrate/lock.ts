@@ -15,9 +15,9 @@
  * throws ConflictError (exit 4) naming the holder.
  */
 import { hostname } from 'node:os';
-import type { DatabaseAdapter } from '../db/types.js';
-import type { SqliteAdapter } from '../db/sqlite.js';
-import { formatSqliteTime, parseDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import type { SqliteAdapter } from '../db/index.js';
+import { formatSqliteTime, parseDbTime } from '../db/index.js';
 import { ConflictError } from '../errors.js';
 import { pidAlive, sleep } from '../util/process.js';
 

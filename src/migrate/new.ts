@@ -1,7 +1,7 @@
 /** `wks migrate new <name>`: create an empty dbmate-format migration in the user's directory. */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConflictError, UsageError } from '../errors.js';
 import { FILE_RE } from './source.js';
 

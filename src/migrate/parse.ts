@@ -12,7 +12,7 @@
  * checkout or an editor's whitespace trimming never looks like an edit.
  */
 import { createHash } from 'node:crypto';
-import type { Dialect } from '../db/types.js';
+import type { Dialect } from '../db/index.js';
 
 export interface SectionOptions {
   /** false when the marker says `transaction:false`. */

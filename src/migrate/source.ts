@@ -9,8 +9,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/schema.js';
-import type { Dialect } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import type { Dialect } from '../db/index.js';
 import { ConfigError, NotFoundError, OperationError } from '../errors.js';
 import { checksum, MigrationFormatError, parseMigration, type ParsedMigration } from './parse.js';
 

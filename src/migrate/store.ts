@@ -3,8 +3,8 @@
  * name, checksum, applied_at and duration; `dirty` marks a non-transactional
  * migration that started but did not finish (see docs/migrations.md).
  */
-import type { DatabaseAdapter } from '../db/types.js';
-import { toDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { toDbTime } from '../db/index.js';
 import { OperationError } from '../errors.js';
 import { LOCK_TABLE } from './lock.js';
 import { IDENTITY_TABLE } from '../db/index.js';

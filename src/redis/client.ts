@@ -13,7 +13,7 @@
  * ioredis is imported lazily: `wks --help` never loads it.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { ConfigError, DependencyError } from '../errors.js';
 import { registerSecret } from '../redact.js';
 import { sleep } from '../util/process.js';
@@ -239,6 +239,7 @@ export function scanKeys(
 ): AsyncGenerator<string[]> {
   const args: Array<string | number> = ['MATCH', pattern, 'COUNT', opts.count ?? SCAN_COUNT];
   if (opts.type) args.push('TYPE', opts.type);
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types have no overload for a spread argument list
   return capped((cursor) => (client as any).scan(cursor, ...args), opts.cap ?? SCAN_CAP, opts.state);
 }
 

@@ -1,5 +1,5 @@
 /**
- * The Redis key convention of the Phase 4 seed, under a configurable
+ * The Redis key convention of the platform's schema (docs/platform-schema.md), under a configurable
  * namespace (config.redis.namespace, REDIS_NAMESPACE; default `wks`):
  *
  *   {ns}:session:{userId}               hash   token, expires_at, user_data, last_activity  (TTL 24h)
@@ -49,7 +49,7 @@ export interface Keyspace {
   parseRateLimitKey(key: string): { userId: string; endpoint: string } | null;
 }
 
-/** Build the keyspace for `namespace` (default `wks`, as in the seed). */
+/** Build the keyspace for `namespace` (default `wks`, the platform's). */
 export function keyspace(namespace = 'wks'): Keyspace {
   const ns = namespace;
   const esc = escapeGlob(ns);
@@ -92,7 +92,7 @@ export function keyspace(namespace = 'wks'): Keyspace {
 
 /** Workflow execution state as stored in Redis, normalised from either form. */
 export interface WorkflowState {
-  /** Which form it was stored in: the seed's hash or the legacy JSON string. */
+  /** Which form it was stored in: the platform's hash or the legacy JSON string. */
   form: 'hash' | 'json';
   status: string | null;
   /** 0-100, or null when absent/unparseable. */

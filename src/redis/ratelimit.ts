@@ -3,7 +3,7 @@
  * incremented per request, expiring with the window) shown against
  * RATE_LIMIT_MAX_REQUESTS / RATE_LIMIT_WINDOW_MS.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { requireRedisEnabled, scanKeys, withRedis } from './client.js';
 
@@ -11,7 +11,7 @@ export interface RateLimitCounter {
   userId: string;
   endpoint: string;
   key: string;
-  /** `counter`: the seed's string counter; `sliding-window`: a sorted set of request times. */
+  /** `counter`: the platform's string counter; `sliding-window`: a sorted set of request times. */
   kind: 'counter' | 'sliding-window';
   /** Requests counted in the current window. */
   count: number;
@@ -58,7 +58,7 @@ export async function showRateLimits(
   return withRedis(config, async ({ client, keys }) => {
     const found = await counterKeys(client, keys, userId, opts.endpoint);
     if (found.length === 0) return { userId, limit, windowMs, counters: [] };
-    // The seed stores a string counter expiring with the window. A sliding-
+    // The platform stores a string counter expiring with the window. A sliding-
     // window limiter (performance.rate_limiting.strategy) may keep a sorted
     // set of request timestamps instead: both are read.
     const p1 = client.pipeline();
@@ -68,7 +68,8 @@ export async function showRateLimits(
     const oldest = new Map<string, number>();
     if (zsets.length) {
       const p2 = client.pipeline();
-      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES'); // ioredis 6 types lack the WITHSCORES overload on pipelines
+      // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types lack the WITHSCORES overload on pipelines
+      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES');
       const r2 = (await p2.exec()) ?? [];
       zsets.forEach((k, j) => {
         const v = r2[j]?.[1] as string[] | undefined;

@@ -4,7 +4,7 @@
  * sha256 fingerprint, so two sessions can be told apart.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { requireRedisEnabled, scanKeys, withRedis } from './client.js';
 import { epochToDate, type SessionInfo } from './keyspace.js';
@@ -88,9 +88,9 @@ export async function listSessions(config: Config, opts: { user?: string; cap?: 
         reads.push({ key: k, type, pttl: Number(r1[2 * j + 1]?.[1]) });
       });
       const r2 = reads.length ? ((await p2.exec()) ?? []) : [];
-      reads.forEach((r, j) =>
-        sessions.push(toSession(keys.parseSessionKey(r.key) ?? r.key, r.type, r2[j]?.[1], r.pttl)),
-      );
+      for (const [j, r] of reads.entries()) {
+        sessions.push(toSession(keys.parseSessionKey(r.key) ?? r.key, r.type, r2[j]?.[1], r.pttl));
+      }
     }
     sessions.sort((a, b) => (b.lastActivity?.getTime() ?? 0) - (a.lastActivity?.getTime() ?? 0));
     return { namespace: keys.namespace, sessions, truncated: state.truncated };

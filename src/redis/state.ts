@@ -55,7 +55,7 @@ export async function readExecutionStates(
     });
     const r2 = reads.length ? ((await p2.exec()) ?? []) : [];
     const values = new Map<string, unknown>();
-    reads.forEach((r, k) => values.set(r.id, r2[k]?.[1]));
+    for (const [k, r] of reads.entries()) values.set(r.id, r2[k]?.[1]);
     batch.forEach((id, j) => {
       const type = String(r1[5 * j]?.[1] ?? 'none');
       const stateTtl = Number(r1[5 * j + 1]?.[1]);

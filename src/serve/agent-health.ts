@@ -12,9 +12,9 @@
  * rows carry the HTTP status in metrics_json.
  * Agents without health_url, and inactive agents, are skipped.
  */
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import { toDbTime } from '../db/time.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { toDbTime } from '../db/index.js';
 
 export interface AgentCheck {
   agentId: number;

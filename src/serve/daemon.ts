@@ -10,20 +10,23 @@
  * Signal handling lives in the command (src/commands/serve/serve.ts).
  */
 import { statSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
+import type { Config } from '../config/index.js';
+import { isConnectionLoss, type DatabaseAdapter } from '../db/index.js';
 import { parseDuration } from '../util/duration.js';
-import { createMetrics, type WksMetrics } from '../metrics/registry.js';
-import { PlatformCollector } from '../metrics/collect.js';
-import { instrumentDb } from '../metrics/instrument.js';
-import { sampleMetrics } from '../metrics/sample.js';
+import { createMetrics, type WksMetrics } from '../metrics/index.js';
+import { PlatformCollector } from '../metrics/index.js';
+import { instrumentDb } from '../metrics/index.js';
+import { sampleMetrics } from '../metrics/index.js';
 import { startHttpServer, type RunningServer, type ReadyResult } from './http.js';
 import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from './scheduler.js';
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
+import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
-import { AlertEngine, buildRules } from '../alerts/rules.js';
-import { gatherSignals } from '../alerts/signals.js';
-import { notifyAll, configuredChannels } from '../alerts/notify.js';
+import { AlertEngine, buildRules } from '../alerts/index.js';
+import { gatherSignals } from '../alerts/index.js';
+import { notifyAll, configuredChannels } from '../alerts/index.js';
+
+export { installCrashGuard } from './guard.js';
 
 export const JOB_NAMES = ['backup', 'rotate', 'verify', 'reap', 'agent_health', 'alerts', 'metrics_sample'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
@@ -51,7 +54,7 @@ export interface ServeHandle {
   stop(opts?: { graceMs?: number }): Promise<{ clean: boolean; abandoned: string[] }>;
 }
 
-/** A job's cron expression: the backup job runs on the seed's database.backup.schedule (BACKUP_SCHEDULE). */
+/** A job's cron expression: the backup job runs on the platform's database.backup.schedule (BACKUP_SCHEDULE). */
 function jobSchedule(config: Config, name: JobName): string {
   return name === 'backup' ? config.database.backup.schedule : config.serve.jobs[name].schedule;
 }
@@ -92,6 +95,8 @@ export function describeSchedule(config: Config, opts: { n?: number; from?: Date
 export async function startServe(config: Config, opts: ServeOptions = {}): Promise<ServeHandle> {
   const log: Logger = opts.log ?? (() => undefined);
   const clock = opts.now ?? (() => new Date());
+  // How often a dependency that stays down is summarised in the log (serve.log_repeat_interval).
+  const repeatMs = parseDuration(config.serve.log_repeat_interval) ?? 60_000;
   const metrics = createMetrics();
   // Backups, health and the reaper are imported here, not at the top: loading the daemon module stays cheap.
   const [backups, health] = await Promise.all([import('../backup/index.js'), import('../health/index.js')]);
@@ -149,7 +154,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     try {
       return await fn(d);
     } catch (err) {
-      if (db === d && d.dialect === 'postgres' && /connect|terminat|ECONN/i.test((err as Error).message)) {
+      if (db === d && d.dialect === 'postgres' && isConnectionLoss(err)) {
         db = null;
         await d.close().catch(() => undefined);
       }
@@ -162,10 +167,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let locksPattern = '';
   if (config.redis.enabled) {
     const { Redis } = await import('ioredis');
-    const { keyspace } = await import('../redis/keyspace.js');
+    const { keyspace } = await import('../redis/index.js');
     const c = config.redis.connection;
     locksPattern = keyspace(config.redis.namespace).patterns.locks;
-    const { redisServerOptions } = await import('../redis/client.js');
+    const { redisServerOptions } = await import('../redis/index.js');
     redis = new Redis({
       ...redisServerOptions(config),
       connectTimeout: c.connect_timeout_ms,
@@ -175,12 +180,16 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       retryStrategy: (n) => Math.min(n * 250, 2000),
       connectionName: 'wks-serve',
     });
-    redis.on('error', () => undefined);
+    // Redis being down is logged on a change of state plus a periodic summary
+    // (ioredis retries every 2 s; one line per retry would flood the log).
+    const outages = new OutageLog(log, repeatMs);
+    redis.on('error', (err) => outages.failure('Redis', err));
+    redis.on('ready', () => outages.success('Redis'));
     redis.connect().catch(() => undefined);
   }
   const countLocks = redis
     ? async (): Promise<number> => {
-        const { countKeys } = await import('../redis/client.js');
+        const { countKeys } = await import('../redis/index.js');
         return countKeys(redis!, locksPattern);
       }
     : null;
@@ -197,10 +206,11 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     leaseMs: config.serve.leader_lease_ms,
     instanceId: opts.instanceId,
     log,
+    outageSummaryMs: repeatMs,
     onChange: (leader) =>
-      metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
+      metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, leader ? 1 : 0),
   });
-  metrics.leader.set({ instance: lease.instanceId, mechanism: lease.mechanism }, 0);
+  metrics.leader.set({ wks_instance: lease.instanceId, mechanism: lease.mechanism }, 0);
 
   // --- jobs
   let lastBackupFailed = false;
@@ -297,8 +307,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let stopping = false;
   // The dependency checks behind /ready (config, database, redis; the health
   // library's readiness set). A passing result is reused for READY_CACHE_MS and
-  // concurrent probes share one run: on SQLite the database check is a
-  // quick_check, which reads the whole file synchronously. A failing result is
+  // concurrent probes share one run. A failing result is
   // never reused, so readiness returns as soon as the dependency does.
   type Check = { name: string; status: string; detail?: unknown };
   let readyCache: { checks: Check[]; at: number } | null = null;
@@ -344,6 +353,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       ready,
       checks,
       leader: {
+        role: lease.role(),
         mechanism: lease.mechanism,
         instance: lease.instanceId,
         leader: lease.isLeader(),
@@ -378,6 +388,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
         instance: lease.instanceId,
       }),
       readiness,
+      onError: (err) => {
+        metrics.unexpectedErrorsTotal.inc({ source: 'http' });
+        log('error', `unexpected error while answering a request (kept running): ${(err as Error)?.stack ?? err}`);
+      },
     });
   } catch (err) {
     redis?.disconnect();

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { OperationError } from '../errors.js';
 import { redactDeep } from '../redact.js';
-import type { WksMetrics } from '../metrics/registry.js';
+import type { WksMetrics } from '../metrics/index.js';
 
 export interface ReadyResult {
   ready: boolean;
@@ -38,6 +38,8 @@ export interface HttpHandlers {
   beforeScrape: () => Promise<void>;
   liveness: () => Promise<Record<string, unknown>>;
   readiness: () => Promise<ReadyResult>;
+  /** Called with an error that escaped request handling (a bug); the request got a 500. */
+  onError?: (err: unknown) => void;
 }
 
 export interface RunningServer {
@@ -45,6 +47,22 @@ export interface RunningServer {
   readonly port: number;
   /** Stop accepting, close idle keep-alive sockets, wait for in-flight requests (bounded by `timeoutMs`, default 5000). */
   close(timeoutMs?: number): Promise<void>;
+}
+
+/** Methods counted under their own name; anything else is `other` (bounded label values). */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT']);
+
+/**
+ * The path of a request target (origin-form `/x?y`, absolute-form
+ * `http://h/x`, or `*`), or null when the target is not a valid URL. Never throws.
+ */
+export function requestPath(target: string | undefined): string | null {
+  if (!target) return null;
+  try {
+    return new URL(target, 'http://localhost').pathname;
+  } catch {
+    return null;
+  }
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -77,13 +95,13 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
     }
     return rendering;
   };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    const endpoint = path === h.metricsPath || path === '/health' || path === '/ready' ? path : 'other';
-    const method = req.method ?? 'GET';
+  const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const target = requestPath(req.url);
+    const endpoint = target === h.metricsPath || target === '/health' || target === '/ready' ? target : 'other';
+    const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'other';
     const end = metrics.httpRequestDuration.startTimer({ method, endpoint });
     const send = (status: number, body: string, type: string, extra: Record<string, string> = {}): void => {
+      if (res.headersSent || res.destroyed) return;
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', ...extra });
       res.end(method === 'HEAD' ? undefined : body);
       end();
@@ -92,31 +110,41 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
     // Probe documents carry check details and error messages: redacted like every other output.
     const json = (status: number, doc: unknown): void =>
       send(status, `${JSON.stringify(redactDeep(doc))}\n`, 'application/json; charset=utf-8');
-    if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
-
-    void (async () => {
-      try {
-        if (endpoint === h.metricsPath) {
-          if (h.metricsEnabled === false)
-            return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
-          if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
-            return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', {
-              'WWW-Authenticate': 'Bearer realm="wks metrics"',
-            });
-          }
-          return send(200, await scrape(), metrics.registry.contentType);
+    try {
+      if (target === null) return json(400, { error: 'bad request target' });
+      if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
+      if (endpoint === h.metricsPath) {
+        if (h.metricsEnabled === false)
+          return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
+        if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
+          return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', {
+            'WWW-Authenticate': 'Bearer realm="wks metrics"',
+          });
         }
-        if (endpoint === '/health') return json(200, await h.liveness());
-        if (endpoint === '/ready') {
-          const r = await h.readiness();
-          return json(r.ready ? 200 : 503, r);
-        }
-        return json(404, { error: 'not found', routes: [h.metricsPath, '/health', '/ready'] });
-      } catch (err) {
-        return json(500, { error: (err as Error).message });
+        return send(200, await scrape(), metrics.registry.contentType);
       }
-    })();
+      if (endpoint === '/health') return json(200, await h.liveness());
+      if (endpoint === '/ready') {
+        const r = await h.readiness();
+        return json(r.ready ? 200 : 503, r);
+      }
+      return json(404, { error: 'not found', routes: [h.metricsPath, '/health', '/ready'] });
+    } catch (err) {
+      return json(500, { error: (err as Error).message });
+    }
+  };
+  // Nothing a client sends may throw out of here: an exception in a request
+  // handler would otherwise end the daemon (and with it the backups).
+  const server = http.createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      h.onError?.(err);
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.end('internal error\n');
+      } else res.destroy();
+    });
   });
+  // Requests the HTTP parser itself rejects (NUL bytes, oversized headers) get Node's own 400/431 and are closed.
   server.keepAliveTimeout = 5000;
 
   await new Promise<void>((resolve, reject) => {

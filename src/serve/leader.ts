@@ -2,10 +2,14 @@
  * Leader lease: with several `wks serve` instances, only the leader runs
  * scheduled jobs; followers keep serving metrics and probes.
  *
+ * The lease lives with the database being backed up, never in Redis: the
+ * jobs that protect data (backup, verify, rotate) need the database and the
+ * backup repository only, so a Redis outage must not leave the installation
+ * without a leader (and without scheduled backups). It also means an
+ * instance that cannot reach the database cannot lead, and an instance that
+ * could not reach it could not take a backup anyway.
+ *
  * Mechanism, chosen from the config (chooseMechanism):
- *  - redis: `SET <ns>:leader:serve <instance> NX PX <lease>`, renewed every
- *    lease/3 with a compare-and-PEXPIRE Lua script (only the owner renews),
- *    released on shutdown with compare-and-DEL.
  *  - postgres: a session-level advisory lock (pg_try_advisory_lock) on a
  *    dedicated connection; it is released by PostgreSQL when that connection
  *    dies, so a killed leader is replaced at the followers' next poll.
@@ -24,12 +28,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
 import type { Logger } from './scheduler.js';
+import { OutageLog } from './outage.js';
 
-export type LeaseMechanism = 'redis' | 'postgres' | 'file';
+export type LeaseMechanism = 'postgres' | 'file';
 
 export interface LeaderLease {
   readonly mechanism: LeaseMechanism;
@@ -38,6 +43,8 @@ export interface LeaderLease {
   isLeader(): boolean;
   /** Who holds the lease now, as far as this instance knows (null when unknown/nobody). */
   holder(): string | null;
+  /** `leader` or `follower` (logged at start and on every change). */
+  role(): 'leader' | 'follower';
   /** First acquisition attempt, then keep renewing/polling in the background. */
   start(): Promise<void>;
   /** Stop renewing and release the lease if held. Idempotent. */
@@ -49,11 +56,12 @@ export interface LeaseOptions {
   instanceId?: string;
   log?: Logger;
   onChange?: (leader: boolean) => void;
+  /** Interval between "still unavailable" log summaries while the lease's store is down (default 60 s). */
+  outageSummaryMs?: number;
 }
 
-/** Redis when enabled, else PostgreSQL advisory lock on PostgreSQL, else a file lock beside the SQLite database. */
+/** A PostgreSQL advisory lock on PostgreSQL, else a file lock beside the SQLite database; Redis plays no part. */
 export function chooseMechanism(config: Config): LeaseMechanism {
-  if (config.redis.enabled) return 'redis';
   if (config.database.type === 'postgresql') return 'postgres';
   return 'file';
 }
@@ -66,8 +74,6 @@ export function newInstanceId(): string {
 /** Create the lease the config calls for (not yet started). */
 export function createLease(config: Config, opts: LeaseOptions): LeaderLease {
   switch (chooseMechanism(config)) {
-    case 'redis':
-      return new RedisLease(config, opts);
     case 'postgres':
       return new PgLease(config, opts);
     default:
@@ -83,9 +89,11 @@ abstract class PollingLease implements LeaderLease {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private busy = false;
+  private readonly outages: OutageLog;
 
   constructor(protected readonly opts: LeaseOptions) {
     this.instanceId = opts.instanceId ?? newInstanceId();
+    this.outages = new OutageLog(opts.log ?? (() => undefined), opts.outageSummaryMs);
   }
 
   isLeader(): boolean {
@@ -103,20 +111,32 @@ abstract class PollingLease implements LeaderLease {
   protected abstract release(): Promise<void>;
   protected abstract dispose(): Promise<void>;
 
+  /** The role last logged (null before the first acquisition attempt). */
+  private announced: boolean | null = null;
+
+  /** This instance's role, as shown in /ready. */
+  role(): 'leader' | 'follower' {
+    return this.isLeader() ? 'leader' : 'follower';
+  }
+
   private setLeader(leader: boolean, startedAt: number): void {
     const was = this.isLeader();
     this.deadline = leader ? startedAt + Math.floor(this.opts.leaseMs * 0.9) : 0;
     if (leader) this.currentHolder = this.instanceId;
-    if (was !== leader) {
-      this.opts.log?.(
-        leader ? 'info' : 'warn',
-        leader ? `became leader (${this.mechanism} lease)` : `lost leadership (${this.mechanism} lease)`,
-        {
-          instance: this.instanceId,
-        },
-      );
-      this.opts.onChange?.(leader);
+    // The role is logged once at start and on every change, never per poll.
+    if (this.announced !== leader) {
+      const first = this.announced === null;
+      this.announced = leader;
+      const holder = this.currentHolder ? `; the leader is ${this.currentHolder}` : '';
+      const message = leader
+        ? `${first ? 'role: leader' : 'became leader'} (${this.mechanism} lease)`
+        : `${first ? 'role: follower' : 'lost leadership; now a follower'} (${this.mechanism} lease${holder})`;
+      this.opts.log?.(leader || first ? 'info' : 'warn', message, {
+        instance: this.instanceId,
+        role: leader ? 'leader' : 'follower',
+      });
     }
+    if (was !== leader) this.opts.onChange?.(leader);
   }
 
   private async tick(): Promise<void> {
@@ -125,9 +145,11 @@ abstract class PollingLease implements LeaderLease {
     const t0 = Date.now();
     try {
       const ok = this.isLeader() ? await this.renew() : await this.acquire();
+      this.outages.success(`the leader lease's ${this.mechanism === 'file' ? 'lock file' : 'database'}`);
       if (!this.stopped) this.setLeader(ok, t0);
     } catch (err) {
-      this.opts.log?.('warn', `leader lease (${this.mechanism}): ${(err as Error).message}`);
+      // Logged on a change of state and as a periodic summary, not once per poll.
+      this.outages.failure(`the leader lease's ${this.mechanism === 'file' ? 'lock file' : 'database'}`, err);
       this.setLeader(false, t0);
     } finally {
       this.busy = false;
@@ -162,70 +184,6 @@ abstract class PollingLease implements LeaderLease {
       await this.dispose().catch(() => undefined);
     }
     if (was) this.opts.onChange?.(false);
-  }
-}
-
-const RENEW_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
-/** Redis lease (SET NX PX + owner-checked renewal). */
-export class RedisLease extends PollingLease {
-  readonly mechanism = 'redis' as const;
-  readonly key: string;
-  private client?: import('ioredis').Redis;
-
-  constructor(
-    private readonly config: Config,
-    opts: LeaseOptions,
-  ) {
-    super(opts);
-    this.key = `${config.redis.namespace}:leader:serve`;
-  }
-
-  private async redis(): Promise<import('ioredis').Redis> {
-    if (!this.client) {
-      const { Redis } = await import('ioredis');
-      const { redisServerOptions } = await import('../redis/client.js');
-      this.client = new Redis({
-        ...redisServerOptions(this.config),
-        connectTimeout: this.config.redis.connection.connect_timeout_ms,
-        maxRetriesPerRequest: 1,
-        // Fail a command at once while disconnected (the next tick retries);
-        // ioredis keeps reconnecting in the background.
-        enableOfflineQueue: false,
-        commandTimeout: Math.max(500, Math.floor(this.opts.leaseMs / 3)),
-        retryStrategy: (n) => Math.min(n * 200, 2000),
-      });
-      this.client.on('error', () => undefined); // surfaced by the failing command instead
-      await this.client.connect().catch(() => undefined);
-    }
-    return this.client;
-  }
-
-  protected async acquire(): Promise<boolean> {
-    const r = await this.redis();
-    const ok = await r.set(this.key, this.instanceId, 'PX', this.opts.leaseMs, 'NX');
-    if (ok === 'OK') return true;
-    this.currentHolder = await r.get(this.key);
-    return false;
-  }
-
-  protected async renew(): Promise<boolean> {
-    const r = await this.redis();
-    const n = (await r.eval(RENEW_LUA, 1, this.key, this.instanceId, String(this.opts.leaseMs))) as number;
-    if (n !== 1) this.currentHolder = await r.get(this.key);
-    return n === 1;
-  }
-
-  protected async release(): Promise<void> {
-    const r = await this.redis();
-    await r.eval(RELEASE_LUA, 1, this.key, this.instanceId);
-  }
-
-  protected async dispose(): Promise<void> {
-    const c = this.client;
-    this.client = undefined;
-    if (c) await c.quit().catch(() => c.disconnect());
   }
 }
 

@@ -9,7 +9,8 @@
  *  - stop() stops future ticks at once; drain(ms) waits for in-flight runs.
  */
 import { Cron } from 'croner';
-import type { WksMetrics } from '../metrics/registry.js';
+import type { WksMetrics } from '../metrics/index.js';
+import type { Logger } from '../log/index.js';
 
 export interface JobContext {
   now: Date;
@@ -39,11 +40,7 @@ export interface JobState {
   failures: number;
 }
 
-export type Logger = (
-  level: 'info' | 'warn' | 'error' | 'debug',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
+export type { Logger } from '../log/index.js';
 
 export interface SchedulerOptions {
   metrics?: WksMetrics;
@@ -110,7 +107,7 @@ export class Scheduler {
     const m = this.opts.metrics;
     if (this.stopped) return 'stopped';
     if (this.inflight.has(name)) {
-      m?.jobRunsTotal.inc({ job: name, result: 'skipped_overlap' });
+      m?.jobRunsTotal.inc({ job_name: name, result: 'skipped_overlap' });
       this.opts.log?.('warn', `job ${name} is still running; this run is skipped`, { job: name });
       return 'skipped_overlap';
     }
@@ -121,21 +118,24 @@ export class Scheduler {
     let result: 'success' | 'failure' = 'success';
     this.opts.log?.('debug', `job ${name} started`, { job: name });
     const p = (async () => {
-      const end = m?.jobDuration.startTimer({ job: name });
+      const end = m?.jobDuration.startTimer({ job_name: name });
       try {
         await job.run({ now: startedAt, signal: this.abort.signal });
+        if (st.lastError !== null)
+          this.opts.log?.('info', `job ${name} succeeded again`, { job: name, key: `job:${name}` });
         st.lastSuccess = new Date().toISOString();
         st.lastError = null;
-        m?.jobLastSuccess.set({ job: name }, Date.now() / 1000);
+        m?.jobLastSuccess.set({ job_name: name }, Date.now() / 1000);
         this.opts.log?.('debug', `job ${name} succeeded`, { job: name, ms: Date.now() - startedAt.getTime() });
       } catch (err) {
         result = 'failure';
         st.failures++;
         st.lastError = (err as Error)?.message ?? String(err);
-        this.opts.log?.('error', `job ${name} failed: ${st.lastError}`, { job: name });
+        // Keyed: the same failure every minute is logged once, then counted (src/log).
+        this.opts.log?.('error', `job ${name} failed: ${st.lastError}`, { job: name, key: `job:${name}` });
       } finally {
         end?.();
-        m?.jobRunsTotal.inc({ job: name, result });
+        m?.jobRunsTotal.inc({ job_name: name, result });
         st.running = false;
       }
     })();

@@ -78,6 +78,11 @@ export class Reporter {
     this.interactive = !!this.err.isTTY && !this.json && !this.quiet;
   }
 
+  /** True when colour is on for stderr (a TTY, or FORCE_COLOR; never with NO_COLOR). */
+  get colorEnabled(): boolean {
+    return this.c.level > 0;
+  }
+
   /** True when human output goes to a terminal (e.g. status icons); false off a TTY and with --json. */
   get stdoutIsTTY(): boolean {
     return !this.json && !!this.out.isTTY;
@@ -221,9 +226,18 @@ export class Reporter {
     this.err.write(`${this.c.yellow('warning:')} ${redactText(text)}\n`);
   }
 
-  /** Detail for -v. */
+  /** Detail for -v: through the structured logger once one is attached (attachLogger), else dimmed on stderr. */
   debug(text: string): void {
-    if (this.verbose > 0) this.err.write(`${this.c.dim(redactText(text))}\n`);
+    if (this.verbose <= 0) return;
+    if (this.logSink) this.logSink('debug', text);
+    else this.err.write(`${this.c.dim(redactText(text))}\n`);
+  }
+
+  private logSink: ((level: 'debug', message: string) => void) | null = null;
+
+  /** Route debug() lines through a structured logger (set up by the command context for -v). */
+  attachLogger(sink: (level: 'debug', message: string) => void): void {
+    this.logSink = sink;
   }
 
   /** Raw write to stderr, redacted (the error handler uses this). */

@@ -11,7 +11,7 @@ export interface Column<R> {
   style?: (text: string, row: R) => string;
 }
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matches ANSI escape sequences
 const ANSI = /\u001b\[[0-9;]*m/g;
 const visibleLength = (s: string): number => [...s.replace(ANSI, '')].length;
 

@@ -23,20 +23,23 @@ export function parseDuration(input: string | number): number | undefined {
   PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;
-  let m: RegExpExecArray | null;
-  while ((m = PART.exec(text)) !== null) {
+  for (let m = PART.exec(text); m !== null; m = PART.exec(text)) {
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
     consumed = PART.lastIndex;
   }
   return consumed === text.length ? Math.round(total) : undefined;
 }
 
-/** Format milliseconds compactly for people: `850ms`, `42s`, `5m 3s`, `2h 10m`, `3d 4h`. */
+/**
+ * Format milliseconds for people, the one format wks shows durations in: `850ms`, `4.2s` (one decimal
+ * under 10 s), `42s`, `5m 3s`, `2h 10m`, `3d 4h`.
+ */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
   const neg = ms < 0;
   let rest = Math.abs(Math.round(ms));
   if (rest < 1000) return `${neg ? '-' : ''}${rest}ms`;
+  if (rest < 10_000) return `${neg ? '-' : ''}${(Math.floor(rest / 100) / 10).toString()}s`;
   const parts: string[] = [];
   for (const [unit, size] of [
     ['d', 86_400_000],

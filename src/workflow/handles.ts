@@ -4,9 +4,9 @@
  * "not included", unreachable means "not included" for views, or an error
  * for commands that change state).
  */
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import { openRedis, type RedisHandle } from '../redis/client.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { openRedis, type RedisHandle } from '../redis/index.js';
 import { WksError } from '../errors.js';
 
 /** Whether Redis state is part of a result, and why not. */

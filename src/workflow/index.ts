@@ -3,3 +3,4 @@ export * from './inspect.js';
 export * from './locks.js';
 export * from './reap.js';
 export { withHandles, type Handles, type RedisInclusion } from './handles.js';
+export * from './rows.js';

@@ -7,13 +7,13 @@
  * or unreachable the database-only parts still work and the result says
  * Redis state is not included (`redis.included = false` with the reason).
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { formatDuration } from '../util/duration.js';
-import { scanLocks } from '../redis/locks.js';
-import { scanSet } from '../redis/client.js';
-import { readExecutionStates, type ExecutionRedisState } from '../redis/state.js';
-import type { WorkflowState } from '../redis/keyspace.js';
+import { scanLocks } from '../redis/index.js';
+import { scanSet } from '../redis/index.js';
+import { readExecutionStates, type ExecutionRedisState } from '../redis/index.js';
+import type { WorkflowState } from '../redis/index.js';
 import { withHandles, type Handles, type RedisInclusion } from './handles.js';
 import {
   countByStatus,

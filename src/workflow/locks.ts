@@ -5,12 +5,12 @@
  * lock columns; audited in lock_release_audit).
  */
 import os from 'node:os';
-import type { Config } from '../config/schema.js';
-import type { DatabaseAdapter } from '../db/types.js';
-import type { SqliteAdapter } from '../db/sqlite.js';
+import type { Config } from '../config/index.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import type { SqliteAdapter } from '../db/index.js';
 import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js';
-import { withRedis, requireRedisEnabled } from '../redis/client.js';
-import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/locks.js';
+import { withRedis, requireRedisEnabled } from '../redis/index.js';
+import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/index.js';
 import { openDb } from './handles.js';
 import {
   clearTrackingLock,

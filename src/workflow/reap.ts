@@ -5,10 +5,10 @@
  * are released owner-checked. Idempotent: only rows still `running` change,
  * so a second run (or a worker that completes meanwhile) is left alone.
  */
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 import { formatDuration } from '../util/duration.js';
-import { releaseIfHolder, readLock } from '../redis/locks.js';
-import { markStateFailed } from '../redis/state.js';
+import { releaseIfHolder, readLock } from '../redis/index.js';
+import { markStateFailed } from '../redis/index.js';
 import { withHandles, type RedisInclusion } from './handles.js';
 import { operatorIdentity } from './locks.js';
 import { clearTrackingLock, insertLockAudit, markFailed, queryExecutions, startedAtOf } from './rows.js';

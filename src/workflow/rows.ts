@@ -3,11 +3,11 @@
  * accept (`$n` placeholders; timestamps compared in JS via parseDbTime, so
  * SQLite text and PostgreSQL timestamptz behave the same).
  *
- * Tables (seed, migrations 0001/0002): workflow_executions, workflows,
+ * Tables (the platform's schema, migrations 0001/0002): workflow_executions, workflows,
  * workflow_execution_tracking; 0003 adds lock_release_audit.
  */
-import type { DatabaseAdapter } from '../db/types.js';
-import { parseDbTime, toDbTime } from '../db/time.js';
+import type { DatabaseAdapter } from '../db/index.js';
+import { parseDbTime, toDbTime } from '../db/index.js';
 
 export interface TrackingRow {
   userId: string | null;
@@ -86,13 +86,13 @@ export async function queryExecutions(
   const params: unknown[] = [];
   const statuses = opts.status === undefined ? [] : Array.isArray(opts.status) ? opts.status : [opts.status];
   if (statuses.length) {
-    where.push(`e.status IN (${statuses.map((s) => (params.push(s), `$${params.length}`)).join(', ')})`);
+    where.push(`e.status IN (${statuses.map((s) => `$${params.push(s)}`).join(', ')})`);
   }
   if (opts.ids) {
     if (opts.ids.length === 0) return [];
     const ints = opts.ids.filter((i) => /^-?\d+$/.test(i));
     if (ints.length === 0) return [];
-    where.push(`e.id IN (${ints.map((i) => (params.push(Number(i)), `$${params.length}`)).join(', ')})`);
+    where.push(`e.id IN (${ints.map((i) => `$${params.push(Number(i))}`).join(', ')})`);
   }
   let sql = SELECT_EXECUTIONS;
   if (where.length) sql += `\nWHERE ${where.join(' AND ')}`;

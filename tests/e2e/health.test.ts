@@ -87,7 +87,7 @@ describe('wks health (e2e)', () => {
     const r = await runWks(['health', '--check', 'database,backups'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/^STATUS\s+CHECK\s+TIME\s+DETAIL$/m);
-    expect(r.stdout).toMatch(/^ok\s+database\s+\d+ms\s+quick_check ok/m);
+    expect(r.stdout).toMatch(/^ok\s+database\s+\d+ms\s+header, schema and table roots ok/m);
     expect(r.stdout).toMatch(/^critical\s+backups\s+/m);
     expect(r.stdout).toMatch(/^status: critical \(1 critical, 1 ok\) in \d+ ms$/m);
     expect(r.stdout).not.toMatch(/[✔✖]/);

@@ -13,7 +13,7 @@ import { runWks } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const SEED_TABLES = [
+const PLATFORM_TABLES = [
   'agent_health_checks',
   'agents',
   'backup_log',
@@ -24,7 +24,7 @@ const SEED_TABLES = [
   'workflow_executions',
   'workflows',
 ];
-const SEED_INDEXES = [
+const PLATFORM_INDEXES = [
   'idx_agent_health_recent',
   'idx_metrics_timestamp',
   'idx_rate_limits_lookup',
@@ -48,15 +48,15 @@ function sqliteNames(file: string, type: 'table' | 'index'): string[] {
 }
 
 describe('wks migrate (SQLite)', () => {
-  it('fresh `migrate up` creates ./workstation.db with the 9 seed tables and indexes; a second up is a no-op', async () => {
+  it("fresh `migrate up` creates ./workstation.db with the platform's 9 tables and indexes; a second up is a no-op", async () => {
     const cwd = tmpDir('e2e-mig');
     const r = await runWks(['migrate', 'up'], { cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/applied \d+ migration/);
     const file = path.join(cwd, 'workstation.db');
     expect(existsSync(file)).toBe(true);
-    expect(sqliteNames(file, 'table')).toEqual(expect.arrayContaining(SEED_TABLES));
-    expect(sqliteNames(file, 'index')).toEqual(expect.arrayContaining(SEED_INDEXES));
+    expect(sqliteNames(file, 'table')).toEqual(expect.arrayContaining(PLATFORM_TABLES));
+    expect(sqliteNames(file, 'index')).toEqual(expect.arrayContaining(PLATFORM_INDEXES));
 
     const again = await runWks(['migrate', 'up', '--json'], { cwd });
     expect(again.code).toBe(0);
@@ -148,14 +148,17 @@ describe('wks migrate (SQLite)', () => {
     expect(sqliteNames(path.join(cwd, 'workstation.db'), 'table')).not.toContain('metrics');
   });
 
-  it('baseline adopts a database made with the seed statements, and refuses (exit 3) one that does not match', async () => {
+  it("baseline adopts a database made with the platform's statements, and refuses (exit 3) one that does not match", async () => {
     const cwd = tmpDir('e2e-mig');
-    const seed = readFileSync(path.resolve(__dirname, '../../src/migrate/sql/sqlite/0001_phase1_3_tables.sql'), 'utf8')
+    const platformSql = readFileSync(
+      path.resolve(__dirname, '../../src/migrate/sql/sqlite/0001_phase1_3_tables.sql'),
+      'utf8',
+    )
       .split('-- migrate:down')[0]!
       .split('-- migrate:up')[1]!
       .replace(/CREATE TABLE /g, 'CREATE TABLE IF NOT EXISTS ');
     const db = new Database(path.join(cwd, 'workstation.db'));
-    db.exec(seed);
+    db.exec(platformSql);
     db.close();
     const b = await runWks(['migrate', 'baseline'], { cwd });
     expect(b.code, b.stderr).toBe(0);
@@ -165,7 +168,7 @@ describe('wks migrate (SQLite)', () => {
 
     const cwd2 = tmpDir('e2e-mig');
     const db2 = new Database(path.join(cwd2, 'workstation.db'));
-    db2.exec(seed.replace('  email TEXT UNIQUE NOT NULL,\n', ''));
+    db2.exec(platformSql.replace('  email TEXT UNIQUE NOT NULL,\n', ''));
     db2.close();
     const refused = await runWks(['migrate', 'baseline'], { cwd: cwd2 });
     expect(refused.code).toBe(3);
@@ -237,11 +240,11 @@ describe('wks migrate (PostgreSQL)', () => {
           `SELECT table_name AS n FROM information_schema.tables WHERE table_schema = 'public'`,
         )
       ).map((x) => x.n);
-      expect(t).toEqual(expect.arrayContaining(SEED_TABLES));
+      expect(t).toEqual(expect.arrayContaining(PLATFORM_TABLES));
       const i = (
         await db.query<{ n: string }>(`SELECT indexname AS n FROM pg_indexes WHERE schemaname = 'public'`)
       ).map((x) => x.n);
-      expect(i).toEqual(expect.arrayContaining(SEED_INDEXES));
+      expect(i).toEqual(expect.arrayContaining(PLATFORM_INDEXES));
       const types = await db.query<{ column_name: string; data_type: string }>(
         `SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'agents' AND column_name IN ('id', 'config_json', 'created_at') ORDER BY column_name`,
       );

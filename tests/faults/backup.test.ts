@@ -85,9 +85,12 @@ const ls = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
 describe('kill -9 during backup create', () => {
   let env: Record<string, string>;
   let bk: string;
+  let scratch: string;
   beforeAll(async () => {
     const dir = tmpDir('fault-create');
-    env = envFor(dir);
+    scratch = path.join(dir, 'tmp');
+    mkdirSync(scratch);
+    env = envFor(dir, { TMPDIR: scratch });
     bk = env.BACKUP_STORAGE_PATH!;
     await bigDb(env, 40, 'original');
   });
@@ -95,7 +98,11 @@ describe('kill -9 during backup create', () => {
   const points: Array<[string, () => boolean, number, boolean]> = [
     [
       'while the snapshot is being copied',
-      () => ls(bk).some((n) => /^\.wks-tmp-\d+-[0-9a-f]{8}-\d{8}T\d{6}Z-[0-9a-f]{4}\.db$/.test(n)),
+      // An encrypted backup's raw snapshot is staged in the private scratch directory ($TMPDIR/wks-<uid>/<pid>-*/).
+      () =>
+        ls(path.join(scratch, `wks-${process.getuid!()}`)).some((d) =>
+          ls(path.join(scratch, `wks-${process.getuid!()}`, d)).some((n) => /\d{8}T\d{6}Z-[0-9a-f]{4}\.db$/.test(n)),
+        ),
       20_000,
       true,
     ],
@@ -132,6 +139,8 @@ describe('kill -9 during backup create', () => {
     expect(r.code, r.stderr).toBe(0);
     const names = ls(bk);
     expect(names.filter((n) => n.startsWith('.'))).toEqual([]);
+    // the killed runs' scratch directories (their raw plaintext snapshots) are gone too
+    expect(ls(path.join(scratch, `wks-${process.getuid!()}`))).toEqual([]);
     // every data file has its manifest
     const ids = new Set(
       names.filter((n) => n.endsWith('.json') && !n.endsWith('.verify.json')).map((n) => n.slice(0, 21)),
@@ -276,15 +285,23 @@ describe('full disk', () => {
     const dir = tmpDir('fault-full-db');
     const env = envFor(dir, { BACKUP_STORAGE_PATH: path.join(mnt, 'backups') });
     await bigDb(env, 6, 'x');
-    for (const compress of ['none', 'gzip']) {
-      const r = await runWks(['backup', 'create', '--compress', compress], { env });
-      expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/^Error: .*no space left on device/m);
-      expect(r.stderr).toMatch(/^Try: free space/m);
-      expect(r.stderr).not.toMatch(/\n\s+at /);
-      expect(ls(env.BACKUP_STORAGE_PATH!)).toEqual([]);
-      expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toEqual([]);
-    }
+    const r = await runWks(['backup', 'create', '--compress', 'none'], { env });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^Error: .*no space left on device/m);
+    expect(r.stderr).toMatch(/^Try: free space/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(ls(env.BACKUP_STORAGE_PATH!)).toEqual([]);
+    expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toEqual([]);
+
+    // A compressed backup stages the raw image in the scratch directory ($TMPDIR): checked first, and said so.
+    const small = { ...env, BACKUP_STORAGE_PATH: path.join(dir, 'backups'), TMPDIR: mnt };
+    const z = await runWks(['backup', 'create', '--compress', 'gzip'], { env: small });
+    expect(z.code, z.stderr).toBe(1);
+    expect(z.stderr).toMatch(/^Error: not enough space for a compressed backup: .*scratch directory .* free/m);
+    expect(z.stderr).toMatch(/^Try: point TMPDIR at a private directory with at least \S+ \S+ free/m);
+    expect(ls(path.join(dir, 'backups')).filter((n) => !n.startsWith('.wks-backup.lock'))).toEqual([]);
+    expect(ls(path.join(mnt, `wks-${process.getuid!()}`))).toEqual([]);
+
     const db = new Database(env.DATABASE_PATH!, { readonly: true });
     const rows = db.prepare('SELECT status, error_message FROM backup_log ORDER BY id').all() as Array<{
       status: string;
@@ -292,9 +309,8 @@ describe('full disk', () => {
     }>;
     db.close();
     expect(rows).toHaveLength(2);
-    for (const row of rows) {
-      expect(row.status).toBe('failed');
-      expect(row.error_message).toMatch(/no space left on device/);
-    }
+    expect(rows.map((x) => x.status)).toEqual(['failed', 'failed']);
+    expect(rows[0]!.error_message).toMatch(/no space left on device/);
+    expect(rows[1]!.error_message).toMatch(/not enough space/);
   });
 });

@@ -19,7 +19,9 @@ const inCI = (): boolean => process.env.CI === 'true';
 function unavailable(service: string, url: string, err: unknown): null {
   const msg = `${service} at ${url} is unreachable (${(err as Error).message})`;
   if (inCI()) throw new Error(`${msg}; CI=true requires it (.ci/run starts it)`);
-  console.warn(`\n!!! SKIPPING ${service} tests: ${msg}\n!!! Start it (see DESIGN.md) to run them.\n`);
+  console.warn(
+    `\n!!! SKIPPING ${service} tests: ${msg}\n!!! Start it (README.md, "Run the tests"; .ci/run starts it) to run them.\n`,
+  );
   return null;
 }
 
@@ -72,7 +74,7 @@ export async function createTestDatabase(tag: string): Promise<TestDatabase | nu
       PG_PORT: u.port || '5432',
       PG_DATABASE: name,
       PG_USER: user,
-      // trust auth ignores it, but the seed requires PG_PASSWORD when PG is enabled
+      // trust auth ignores it, but the platform's schema requires PG_PASSWORD when PG is enabled
       PG_PASSWORD: decodeURIComponent(u.password) || 'unused-by-trust-auth',
     },
     async drop() {

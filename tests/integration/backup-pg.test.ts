@@ -273,7 +273,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
 
   it('passes the password through a private passfile, never the environment', () => {
     const conn = pgConn(configFor(tmpDir('bkpg-pass')));
-    const { env, cleanup } = childEnvironment(conn);
+    const { env, cleanup } = childEnvironment(conn, [conn.database, 'scratch:db']);
     try {
       expect(env.PGPASSWORD).toBeUndefined();
       expect(env.PG_PASSWORD).toBeUndefined();
@@ -282,7 +282,13 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
       const file = env.PGPASSFILE!;
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
-      expect(readFileSync(file, 'utf8')).toBe(`*:*:*:*:${PASSWORD.replace(/\\/g, '\\\\').replace(/:/g, '\\:')}\n`);
+      // The exact host, port, database and user: never a wildcard that would hand the password to any server.
+      const pw = PASSWORD.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+      const user = conn.user!.replace(/:/g, '\\:');
+      expect(readFileSync(file, 'utf8')).toBe(
+        `${conn.host}:${conn.port}:${conn.database}:${user}:${pw}\n${conn.host}:${conn.port}:scratch\\:db:${user}:${pw}\n`,
+      );
+      expect(Object.keys(env).filter((k) => k.startsWith('PG'))).toEqual(['PGPASSFILE']);
     } finally {
       cleanup();
     }
@@ -290,7 +296,7 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
     // a passfile left by a process that died (kill -9) is removed by the next one
     const dead = mkdtempSync(path.join(tmpdir(), 'wks-pgpass-999999999-'));
     writeFileSync(path.join(dead, 'pgpass'), '*:*:*:*:x\n', { mode: 0o600 });
-    const mine = childEnvironment(conn);
+    const mine = childEnvironment(conn, [conn.database]);
     mine.cleanup();
     expect(existsSync(dead)).toBe(false);
   });

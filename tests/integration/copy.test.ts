@@ -1,6 +1,6 @@
 /**
  * `wks db copy` against real SQLite files and the real local PostgreSQL:
- * the seed schema with edge cases (floats, NULLs, unicode, JSON, DATETIME,
+ * the platform's schema with edge cases (floats, NULLs, unicode, JSON, DATETIME,
  * a type-mismatched row), counts and checksums equal, bit-exact doubles,
  * sequences, refusals, dry-run, the three --on-type-error modes, resume and
  * a verification mismatch (exit 3).

@@ -96,7 +96,7 @@ function contract(name: string, makeConfig: () => Config | null) {
       expect(names).toEqual(['c2']);
     });
 
-    run('enforces the seed CHECK constraints and foreign keys', async () => {
+    run("enforces the platform's CHECK constraints and foreign keys", async () => {
       const bad = db.run(`INSERT INTO agents (name, type, status) VALUES ($1, $2, $3)`, ['x', 'llm', 'sleeping']);
       await expect(bad).rejects.toBeInstanceOf(DatabaseError);
       const fk = db.run(`INSERT INTO workflows (name, user_id, status) VALUES ($1, $2, $3)`, ['w', 999999, 'active']);

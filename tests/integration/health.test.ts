@@ -3,7 +3,8 @@
  * PostgreSQL and Redis (each with its own database / namespace).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -49,7 +50,7 @@ describe('health on SQLite', () => {
       now: NOW,
     });
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
-    expect(byName(r, 'database').detail).toMatch(/^quick_check ok/);
+    expect(byName(r, 'database').detail).toMatch(/^header, schema and table roots ok \(.*, \d+ tables\)/);
     expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0003/);
     expect(r).toMatchObject({ status: 'ok', ok: true, exitCode: 0 });
     const deep = await runHealthChecks(config, { checks: ['database'], deep: true, now: NOW });
@@ -97,7 +98,7 @@ describe('health on SQLite', () => {
     expect(r.exitCode).toBe(2);
   });
 
-  it('a corrupted page makes quick_check critical', async () => {
+  it('a corrupted page in the middle of the file makes --deep (integrity_check) critical', async () => {
     const config = sqliteConfig();
     const db = new Database(config.database.path);
     db.pragma('journal_mode = DELETE');
@@ -112,7 +113,7 @@ describe('health on SQLite', () => {
     // Scribble over a page in the middle (index/table b-tree pages), leaving the header intact.
     writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor(size / 4096 / 2) * 4096);
     closeSync(fd);
-    const r = await runHealthChecks(config, { checks: ['database'], now: NOW });
+    const r = await runHealthChecks(config, { checks: ['database'], deep: true, now: NOW });
     expect(r.checks[0]!.status).toBe('critical');
     expect(r.checks[0]!.hint).toMatch(/restore/);
   });
@@ -174,6 +175,20 @@ describe('health on SQLite', () => {
     expect(r.checks[0]!.detail).toMatch(/alpha \(1m ago\)/);
   });
 
+  it('the default check finds a truncated file (the header names pages the file does not have)', async () => {
+    const config = sqliteConfig();
+    await migrateUp(config);
+    const db = new Database(config.database.path);
+    db.pragma('journal_mode = DELETE');
+    db.exec('CREATE TABLE filler (v TEXT)');
+    db.prepare('INSERT INTO filler VALUES (?)').run('x'.repeat(200_000));
+    db.close();
+    truncateSync(config.database.path, statSync(config.database.path).size - 8192);
+    const r = await runHealthChecks(config, { checks: ['database'], now: NOW });
+    expect(r.checks[0]).toMatchObject({ status: 'critical', hint: expect.stringMatching(/restore/) });
+    expect(r.checks[0]!.detail).toMatch(/malformed/);
+  });
+
   it('a SQLite file locked by a writer cannot hold the check past its budget', async () => {
     const config = sqliteConfig();
     await migrateUp(config);
@@ -189,6 +204,78 @@ describe('health on SQLite', () => {
       writer.exec('ROLLBACK');
       writer.close();
     }
+  });
+});
+
+describe('health on a SQLite file too large to check in time', () => {
+  // ~90 MB with two secondary indexes: integrity_check needs seconds here (and well over a second on a quiet machine).
+  const dir = tmpDir('health-big');
+  const config = sqliteConfig(dir);
+  beforeAll(() => {
+    const db = new Database(config.database.path);
+    db.pragma('journal_mode = WAL');
+    db.exec(
+      'CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER); CREATE INDEX t_a ON t(a); CREATE INDEX t_b ON t(b, a);',
+    );
+    db.exec(
+      'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 600000) INSERT INTO t (a, b) SELECT hex(randomblob(16)), random() FROM c',
+    );
+    db.close();
+  });
+
+  const childAlive = () => {
+    try {
+      return execFileSync('pgrep', ['-f', config.database.path], { encoding: 'utf8' }).trim() !== '';
+    } catch {
+      return false; // pgrep exits 1 when nothing matches
+    }
+  };
+
+  it('--deep returns `unknown: timed out` within its timeout + 0.5 s, and the integrity_check process is gone', async () => {
+    const t0 = Date.now();
+    const r = await runHealthChecks(config, {
+      checks: ['database'],
+      deep: true,
+      timeoutMs: 2000,
+      checkTimeoutMs: 300,
+      now: NOW,
+    });
+    const wall = Date.now() - t0;
+    expect(r.checks[0]).toMatchObject({ status: 'unknown', detail: 'timed out after 300 ms' });
+    expect(r.checks[0]!.durationMs).toBeLessThan(300 + 500);
+    expect(wall).toBeLessThan(300 + 500);
+    expect(r.exitCode).toBe(2);
+    expect(childAlive()).toBe(false);
+  });
+
+  it('the event loop stays free while --deep runs: a timer set beside it fires on time', async () => {
+    const lags: number[] = [];
+    let last = Date.now();
+    const tick = setInterval(() => {
+      const now = Date.now();
+      lags.push(now - last);
+      last = now;
+    }, 20);
+    try {
+      await runHealthChecks(config, {
+        checks: ['database'],
+        deep: true,
+        timeoutMs: 3000,
+        checkTimeoutMs: 800,
+        now: NOW,
+      });
+    } finally {
+      clearInterval(tick);
+    }
+    expect(lags.length).toBeGreaterThan(10);
+    expect(Math.max(...lags)).toBeLessThan(400);
+  });
+
+  it('the default check answers without reading the whole file', async () => {
+    const r = await runHealthChecks(config, { checks: ['database'], timeoutMs: 3000, checkTimeoutMs: 2000, now: NOW });
+    expect(r.checks[0]!.status, r.checks[0]!.detail).toBe('ok');
+    expect(r.checks[0]!.data).toMatchObject({ check: 'header, schema and table roots', tables: 1 });
+    expect(r.checks[0]!.data!.sizeBytes as number).toBeGreaterThan(50_000_000);
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * Leader leases against the real Redis, PostgreSQL and filesystem: exactly
+ * Leader leases against the real PostgreSQL and filesystem: exactly
  * one leader, owner-checked renewal, takeover after release or expiry.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -9,9 +9,10 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/schema.js';
-import { RedisLease, PgLease, FileLease, chooseMechanism, type LeaderLease } from '../../src/serve/leader.js';
-import { createTestRedis, createTestDatabase, type TestRedis, type TestDatabase } from '../helpers/services.js';
+import { PgLease, FileLease, chooseMechanism, type LeaderLease } from '../../src/serve/leader.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { freePort } from '../helpers/net.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms: number): Promise<number> {
@@ -23,79 +24,51 @@ async function until(cond: () => boolean, ms: number): Promise<number> {
   return Date.now() - t0;
 }
 
-let redis: TestRedis | null = null;
 let pgdb: TestDatabase | null = null;
 beforeAll(async () => {
-  [redis, pgdb] = await Promise.all([createTestRedis('leader'), createTestDatabase('leader')]);
+  pgdb = await createTestDatabase('leader');
 });
 afterAll(async () => {
-  await redis?.cleanup();
   await pgdb?.drop();
 });
 
-function redisConfig(): Config {
-  const c = structuredClone(DEFAULTS);
-  c.redis.enabled = true;
-  c.redis.namespace = redis!.namespace;
-  Object.assign(c.redis.connection, { host: redis!.host, port: redis!.port, db: redis!.db });
-  return c;
-}
-
 describe('chooseMechanism', () => {
-  it('prefers Redis, then PostgreSQL, then a file lock', () => {
+  it('uses the database being backed up, never Redis (a Redis outage must not stop scheduled backups)', () => {
     const c = structuredClone(DEFAULTS);
+    c.redis.enabled = true;
     expect(chooseMechanism(c)).toBe('file');
     c.database.type = 'postgresql';
     expect(chooseMechanism(c)).toBe('postgres');
-    c.redis.enabled = true;
-    expect(chooseMechanism(c)).toBe('redis');
   });
 });
 
-describe('Redis lease', () => {
-  it('gives exactly one leader; the follower takes over after release', async (ctx) => {
-    if (!redis) return ctx.skip();
-    const c = redisConfig();
-    const a = new RedisLease(c, { leaseMs: 1500, instanceId: 'a' });
-    const b = new RedisLease(c, { leaseMs: 1500, instanceId: 'b' });
+describe('lease store down', () => {
+  it('logs the outage once (plus a periodic summary), not once per poll', async () => {
+    const lines: string[] = [];
+    const c = structuredClone(DEFAULTS);
+    c.database.type = 'postgresql';
+    Object.assign(c.database.postgresql, { host: '127.0.0.1', port: await freePort(), database: 'x', user: 'x' });
+    c.database.pooling.connection_timeout_ms = 500;
+    // Polls every 100 ms; a summary every 600 ms.
+    const lease = new PgLease(c, {
+      leaseMs: 1000,
+      instanceId: 'a',
+      outageSummaryMs: 600,
+      log: (level, message) => lines.push(`${level} ${message}`),
+    });
     try {
-      await a.start();
-      await b.start();
-      expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
-      expect(b.holder()).toBe('a');
-      expect(await redis!.client.get(`${redis!.namespace}:leader:serve`)).toBe('a');
-      expect(await redis!.client.pttl(`${redis!.namespace}:leader:serve`)).toBeGreaterThan(0);
-      await sleep(1800); // longer than the lease: renewal keeps it
-      expect([a.isLeader(), b.isLeader()]).toEqual([true, false]);
-      await a.stop();
-      await until(() => b.isLeader(), 1000);
-      expect(await redis!.client.get(`${redis!.namespace}:leader:serve`)).toBe('b');
+      await lease.start();
+      await sleep(1500);
+      expect(lease.isLeader()).toBe(false);
     } finally {
-      await a.stop();
-      await b.stop();
+      await lease.stop();
     }
-  });
-
-  it('takes over an expired lease of a dead owner, and never renews a lease it lost', async (ctx) => {
-    if (!redis) return ctx.skip();
-    const key = `${redis.namespace}:leader:serve`;
-    await redis.client.set(key, 'ghost', 'PX', 600);
-    const b = new RedisLease(redisConfig(), { leaseMs: 3000, instanceId: 'b' });
-    try {
-      await b.start();
-      expect(b.isLeader()).toBe(false);
-      expect(b.holder()).toBe('ghost');
-      const waited = await until(() => b.isLeader(), 2000);
-      expect(waited).toBeLessThan(1600);
-      // Someone else overwrites the key: b must step down at its next renewal.
-      await redis.client.set(key, 'intruder', 'PX', 10_000);
-      await until(() => !b.isLeader(), 2500);
-      expect(await redis.client.get(key)).toBe('intruder');
-    } finally {
-      await b.stop();
-      expect(await redis.client.get(key)).toBe('intruder'); // release is owner-checked too
-      await redis.client.del(key);
-    }
+    const first = lines.filter((l) => /unavailable: /.test(l) && !/still/.test(l));
+    const summaries = lines.filter((l) => /still unavailable after/.test(l));
+    expect(first, lines.join('\n')).toHaveLength(1);
+    expect(summaries.length, lines.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(summaries.length, lines.join('\n')).toBeLessThanOrEqual(3);
+    expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(4);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Five `wks migrate up` processes started at once on the same fresh database,
  * on each dialect: all exit 0 and each migration is applied exactly once
- * (DESIGN.md: "safe to run twice"; the lock is what makes it so).
+ * (docs/migrations.md: idempotent and locked against concurrent runs; the
+ * migration mutex is what makes it so).
  * Spawns the built bin/wks.js (run `npm run build` first).
  */
 import { describe, it, expect, afterAll } from 'vitest';

@@ -26,7 +26,7 @@ import { ConflictError, NotFoundError, VerificationError } from '../../src/error
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
-const SEED_TABLES = [
+const PLATFORM_TABLES = [
   'users',
   'workflows',
   'workflow_executions',
@@ -37,7 +37,7 @@ const SEED_TABLES = [
   'agent_health_checks',
   'rate_limits',
 ];
-const SEED_INDEXES = [
+const PLATFORM_INDEXES = [
   'idx_workflow_execution_status',
   'idx_metrics_timestamp',
   'idx_agent_health_recent',
@@ -95,14 +95,14 @@ const write = (dir: string, file: string, text: string) => writeFileSync(path.jo
 
 for (const dialect of ['sqlite', 'postgres'] as const) {
   describe(`migrations on ${dialect}`, () => {
-    it('creates every seed table and index, records them, and is a no-op the second time', async (ctx) => {
+    it("creates every table and index of the platform's schema, records them, and is a no-op the second time", async (ctx) => {
       const f = await fresh(dialect);
       if (!f) return ctx.skip();
       const first = await migrateUp(f.config);
       expect(first.applied.map((a) => a.version).slice(0, 2)).toEqual(['0001', '0002']);
       await withDb(f.config, async (db) => {
-        expect(await tables(db)).toEqual(expect.arrayContaining([...SEED_TABLES, 'schema_migrations']));
-        expect(await indexes(db)).toEqual(expect.arrayContaining(SEED_INDEXES));
+        expect(await tables(db)).toEqual(expect.arrayContaining([...PLATFORM_TABLES, 'schema_migrations']));
+        expect(await indexes(db)).toEqual(expect.arrayContaining(PLATFORM_INDEXES));
         expect(await currentSchemaVersion(db)).toBe(first.current);
         const rows = await db.query<{ version: string; checksum: string; duration_ms: number; applied_at: unknown }>(
           `SELECT version, checksum, duration_ms, applied_at FROM schema_migrations ORDER BY version`,
@@ -260,7 +260,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         await held;
       });
       await isLocked;
-      let seen: unknown = undefined;
+      let seen: unknown;
       const err = await migrateUp(f.config, { lockTimeoutMs: 300, onLockWait: (h) => (seen = h) }).catch((e) => e);
       expect(err).toBeInstanceOf(ConflictError);
       expect(err.exitCode).toBe(4);
@@ -277,8 +277,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 }
 
 describe('baseline', () => {
-  // The old application's own statements (seed, Phase 1-3), IF NOT EXISTS and all.
-  const SEED_0001_SQLITE = `
+  // The old application's own statements (the platform's schema, Phase 1-3), IF NOT EXISTS and all.
+  const PLATFORM_0001_SQLITE = `
 CREATE TABLE IF NOT EXISTS users (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   username TEXT UNIQUE NOT NULL,
@@ -319,7 +319,7 @@ CREATE TABLE IF NOT EXISTS agents (
   it('marks a database the old application created as 0001, keeps its data, then up applies the rest (SQLite)', async () => {
     const f = (await fresh('sqlite'))!;
     await withDb(f.config, async (db) => {
-      await db.exec(SEED_0001_SQLITE);
+      await db.exec(PLATFORM_0001_SQLITE);
       await db.run(`INSERT INTO users (username, email, password_hash) VALUES ('old', 'old@x', 'h')`);
     });
     const b = await baselineDatabase(f.config);
@@ -337,7 +337,7 @@ CREATE TABLE IF NOT EXISTS agents (
 
   it('up on such a database fails cleanly and points to baseline', async () => {
     const f = (await fresh('sqlite'))!;
-    await withDb(f.config, (db) => db.exec(SEED_0001_SQLITE));
+    await withDb(f.config, (db) => db.exec(PLATFORM_0001_SQLITE));
     const err = await migrateUp(f.config).catch((e) => e);
     expect(err).toBeInstanceOf(MigrationFailedError);
     expect(err.message).toMatch(/already exists/);
@@ -349,7 +349,7 @@ CREATE TABLE IF NOT EXISTS agents (
     const f = (await fresh('sqlite'))!;
     await withDb(f.config, (db) =>
       db.exec(
-        SEED_0001_SQLITE.replace('  password_hash TEXT NOT NULL,\n', '').replace(
+        PLATFORM_0001_SQLITE.replace('  password_hash TEXT NOT NULL,\n', '').replace(
           'config_json TEXT',
           'config_json BLOB',
         ),

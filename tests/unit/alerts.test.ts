@@ -12,7 +12,7 @@ const cfg = (patch: (c: Config) => void = () => undefined): Config => {
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 
 describe('alert conditions', () => {
-  it('parses the seed conditions, converting durations to seconds', () => {
+  it("parses the platform's conditions, converting durations to seconds", () => {
     expect(parseCondition('error_rate > 0.05')).toEqual({ signal: 'error_rate', op: '>', threshold: 0.05 });
     expect(parseCondition('workflow_duration > 600s')).toEqual({
       signal: 'workflow_duration',
@@ -30,7 +30,7 @@ describe('alert conditions', () => {
     expect(conditionHolds({ op: '>', threshold: 10 }, Number.POSITIVE_INFINITY)).toBe(true);
   });
 
-  it('builds the seed rules plus the built-ins, RPO from health.backup_rpo', () => {
+  it("builds the platform's rules plus the built-ins, RPO from health.backup_rpo", () => {
     const rules = buildRules(cfg((c) => (c.health.backup_rpo = '2h')));
     expect(rules.map((r) => r.name)).toEqual([
       'high_error_rate',

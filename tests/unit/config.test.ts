@@ -35,10 +35,10 @@ describe('loadConfig', () => {
     expect(config.database.backup.schedule).toBe('0 2 * * *');
   });
 
-  it('reads the committed seed file unchanged', () => {
-    const seed = path.resolve(__dirname, '../../phase4-config.yml');
-    const { config } = loadConfig({ env: {}, cwd: dir, configPath: seed });
-    expect(config.database.backup.compression).toBe('gzip'); // seed says `compression: true`
+  it("reads the committed phase4-config.yml (the platform's file) unchanged", () => {
+    const committed = path.resolve(__dirname, '../../phase4-config.yml');
+    const { config } = loadConfig({ env: {}, cwd: dir, configPath: committed });
+    expect(config.database.backup.compression).toBe('gzip'); // the file says `compression: true`
     expect(config.monitoring.alerts.rules.map((r) => r.name)).toEqual(['high_error_rate', 'workflow_timeout']);
   });
 
@@ -61,7 +61,7 @@ describe('loadConfig', () => {
     expect(loaded.sources['database.pooling.max']).toEqual({ layer: 'default', origin: 'default' });
   });
 
-  it('maps every seed variable onto the config', () => {
+  it("maps every variable of the platform's schema onto the config", () => {
     const { config } = loadConfig({
       cwd: dir,
       env: {
@@ -175,8 +175,8 @@ describe('loadConfig', () => {
     );
     const err = expectConfigError(() => loadConfig({ cwd: dir, env: { REDIS_PORT: 'abc', METRICS_PORT: '70000' } }));
     const byKey = Object.fromEntries(err.issues.map((i) => [i.key, i]));
-    expect(byKey['REDIS_PORT']).toMatchObject({ source: 'env', value: '"abc"' });
-    expect(byKey['METRICS_PORT']!.message).toMatch(/65535/);
+    expect(byKey.REDIS_PORT).toMatchObject({ source: 'env', value: '"abc"' });
+    expect(byKey.METRICS_PORT!.message).toMatch(/65535/);
     expect(byKey['phase4.databse']).toMatchObject({ source: 'phase4-config.yml:2' });
     expect(byKey['phase4.databse']!.message).toMatch(/did you mean database/);
     expect(byKey['phase4.database.backup.schedule']!.message).toMatch(/cron/);
@@ -191,7 +191,7 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/phase4-config\.yml:4/);
   });
 
-  it('enforces the seed cross-field rules', () => {
+  it("enforces the platform's cross-field rules", () => {
     const err = expectConfigError(() =>
       loadConfig({ cwd: dir, env: { PG_ENABLED: 'true', ALERT_EMAIL_ENABLED: 'true' } }),
     );

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { keyspace, escapeGlob, parseWorkflowState, epochToDate } from '../../src/redis/keyspace.js';
 
 describe('keyspace', () => {
-  it('builds the seed keys under the default namespace', () => {
+  it("builds the platform's keys under the default namespace", () => {
     const k = keyspace();
     expect(k.session(123)).toBe('wks:session:123');
     expect(k.workflow(456)).toBe('wks:workflow:456');
@@ -33,7 +33,7 @@ describe('keyspace', () => {
 });
 
 describe('workflow state', () => {
-  it('reads the seed hash form', () => {
+  it("reads the platform's hash form", () => {
     const s = parseWorkflowState('hash', {
       status: 'running',
       progress: '42',

@@ -1,11 +1,12 @@
 import { describe, it, expect } from 'vitest';
-import { createMetrics, SEED_BUCKETS } from '../../src/metrics/registry.js';
+import { createMetrics, PLATFORM_BUCKETS } from '../../src/metrics/registry.js';
 import { classifySql } from '../../src/metrics/instrument.js';
 import { applyCatalog, newestBackupMs } from '../../src/metrics/collect.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
+import { reservedLabels } from '../helpers/prometheus.js';
 
-// The seed's Prometheus schema, section 4: name -> [type, labels].
-const SEED: Record<string, [string, string[]]> = {
+// The platform's Prometheus metrics (docs/platform-schema.md): name -> [type, labels].
+const PLATFORM_METRICS: Record<string, [string, string[]]> = {
   http_requests_total: ['counter', ['method', 'endpoint', 'status_code']],
   workflow_executions_total: ['counter', ['workflow_name', 'status']],
   agent_invocations_total: ['counter', ['agent_name', 'status']],
@@ -36,10 +37,36 @@ const WKS = [
 ];
 
 describe('metrics registry', () => {
-  it('registers every seed metric with its type and labels', async () => {
+  it('no metric declares a label Prometheus reserves for targets (job, instance, __*)', () => {
+    const m = createMetrics();
+    const bad: string[] = [];
+    for (const metric of m.registry.getMetricsAsArray()) {
+      const names = ((metric as unknown as { labelNames?: string[] }).labelNames ?? []) as string[];
+      for (const l of names)
+        if (l === 'job' || l === 'instance' || l.startsWith('__')) bad.push(`${metric.name}{${l}}`);
+    }
+    expect(bad).toEqual([]);
+    // The job metrics say job_name, the leader gauge wks_instance.
+    expect(
+      (m.registry.getSingleMetric('wks_job_runs_total') as unknown as { labelNames: string[] }).labelNames,
+    ).toEqual(['job_name', 'result']);
+    expect((m.registry.getSingleMetric('wks_leader') as unknown as { labelNames: string[] }).labelNames).toEqual([
+      'wks_instance',
+      'mechanism',
+    ]);
+  });
+
+  it('reservedLabels() finds reserved labels in an exposition', () => {
+    expect(
+      reservedLabels('a_total{job="x",result="y"} 1\nb{instance="h:1"} 0\nc{__x="1"} 2\nd{job_name="j"} 1\n'),
+    ).toEqual(['job', 'instance', '__x']);
+    expect(reservedLabels('# HELP a job="x"\nd{job_name="j",wks_instance="i"} 1\n')).toEqual([]);
+  });
+
+  it("registers every metric of the platform's schema with its type and labels", async () => {
     const m = createMetrics({ processDefaults: false });
     const json = await m.registry.getMetricsAsJSON();
-    for (const [name, [type, labels]] of Object.entries(SEED)) {
+    for (const [name, [type, labels]] of Object.entries(PLATFORM_METRICS)) {
       const metric = m.registry.getSingleMetric(name) as unknown as { labelNames: string[] } | undefined;
       expect(metric, name).toBeDefined();
       expect(json.find((j) => j.name === name)?.type, name).toBe(type);
@@ -47,7 +74,7 @@ describe('metrics registry', () => {
     }
   });
 
-  it('uses the seed buckets and summary quantiles exactly', async () => {
+  it("uses the platform's buckets and summary quantiles exactly", async () => {
     const m = createMetrics({ processDefaults: false });
     m.httpRequestDuration.observe({ method: 'GET', endpoint: '/metrics' }, 0.003);
     m.workflowExecutionDuration.observe({ workflow_name: 'w' }, 42);
@@ -58,11 +85,13 @@ describe('metrics registry', () => {
       [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)",`, 'gm'))]
         .map((x) => Number(x[1]))
         .filter(Number.isFinite);
-    expect(lesLabelled('http_request_duration_seconds')).toEqual([...SEED_BUCKETS.http_request_duration_seconds]);
+    expect(lesLabelled('http_request_duration_seconds')).toEqual([...PLATFORM_BUCKETS.http_request_duration_seconds]);
     expect(lesLabelled('workflow_execution_duration_seconds')).toEqual([
-      ...SEED_BUCKETS.workflow_execution_duration_seconds,
+      ...PLATFORM_BUCKETS.workflow_execution_duration_seconds,
     ]);
-    expect(lesLabelled('database_query_duration_seconds')).toEqual([...SEED_BUCKETS.database_query_duration_seconds]);
+    expect(lesLabelled('database_query_duration_seconds')).toEqual([
+      ...PLATFORM_BUCKETS.database_query_duration_seconds,
+    ]);
     const q = [...text.matchAll(/^workflow_queue_wait_seconds\{quantile="([^"]+)"/gm)].map((x) => Number(x[1]));
     expect(q).toEqual([0.5, 0.9, 0.99]);
   });

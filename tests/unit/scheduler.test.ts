@@ -5,10 +5,10 @@ import { describeSchedule } from '../../src/serve/daemon.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 
 const val = async (m: ReturnType<typeof createMetrics>, job: string, result: string) =>
-  (await m.jobRunsTotal.get()).values.find((v) => v.labels.job === job && v.labels.result === result)?.value ?? 0;
+  (await m.jobRunsTotal.get()).values.find((v) => v.labels.job_name === job && v.labels.result === result)?.value ?? 0;
 
 describe('nextRuns', () => {
-  it('computes the seed backup schedule from a fixed time', () => {
+  it("computes the platform's backup schedule from a fixed time", () => {
     const from = new Date('2026-03-01T03:00:00');
     const runs = nextRuns('0 2 * * *', 2, from);
     expect(runs.map((d) => [d.getDate(), d.getHours(), d.getMinutes()])).toEqual([

@@ -14,6 +14,8 @@ describe('durations', () => {
   });
   it('formats compactly', () => {
     expect(formatDuration(850)).toBe('850ms');
+    expect(formatDuration(4_260)).toBe('4.2s');
+    expect(formatDuration(42_900)).toBe('42s');
     expect(formatDuration(303_000)).toBe('5m 3s');
     expect(formatDuration(90_000_000)).toBe('1d 1h');
   });

@@ -4,6 +4,7 @@
  * threads. Nothing is ever held whole in memory.
  */
 import { spawn } from 'node:child_process';
+import { trackChild } from '../../util/interrupt.js';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { Duplex, type Transform } from 'node:stream';
@@ -58,7 +59,7 @@ export function assertCompressionAvailable(c: Compression): void {
  * so a corrupt zstd frame can never look like a clean, short output.
  */
 function childCodec(bin: string, args: string[], what: string): Duplex {
-  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = trackChild(spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 2000) stderr += d;

@@ -271,7 +271,10 @@ export class DecryptStream extends Transform {
       this.pending.push(data);
       this.pendingLen += data.length;
       if (!this.header) {
-        if (this.pendingLen < HEADER_LEN) return cb();
+        if (this.pendingLen < HEADER_LEN) {
+          cb();
+          return;
+        }
         const buf = this.takePending();
         const h = buf.subarray(0, HEADER_LEN);
         if (!h.subarray(0, 8).equals(MAGIC)) throw new DecryptError('not a wks encrypted backup (bad header magic)');

@@ -6,9 +6,10 @@
  * Credentials contract: the password never appears on a command line or in a
  * child's environment. It is written to a temporary passfile (0600, in a 0700
  * directory of its own) that the child reads through PGPASSFILE, and removed
- * in `finally`. Children get a minimal environment (PATH, HOME, locale, TZ and
- * the PG* connection variables), so nothing else from wks's environment
- * (PG_PASSWORD, BACKUP_ENCRYPTION_KEY, ...) reaches them or their logs.
+ * in `finally`. Children get a minimal environment (util/process minimalEnv), so
+ * nothing else from wks's environment (PG_PASSWORD, BACKUP_ENCRYPTION_KEY, ...)
+ * reaches them or their logs. The connection is one conninfo string built by
+ * code (conninfo()), never a name pasted into an argument.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,8 @@ import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
 import { redactText, registerSecret } from '../../redact.js';
-import { pidAlive } from '../../util/process.js';
+import { minimalEnv, pidAlive } from '../../util/process.js';
+import { onInterrupt, trackChild } from '../../util/interrupt.js';
 
 /** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
 export interface PgConn {
@@ -111,41 +113,62 @@ export function sweepPassfiles(dir = tmpdir()): string[] {
   return removed;
 }
 
-/** One line of a passfile field: `\` and `:` escaped as libpq expects. */
+/** One field of a passfile line: `\` and `:` escaped as libpq expects. */
 const passEscape = (s: string): string => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
+/** A conninfo value: single-quoted, `\` and `'` backslash-escaped (libpq's rules), so any text is one literal value. */
+export const conninfoValue = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
 /**
- * A private passfile for `conn` plus the minimal child environment that uses
- * it, valid until `cleanup()`. Without a password no passfile is written (the
- * operator's own ~/.pgpass, if any, applies as usual).
+ * The libpq connection string for `database` on `conn`'s server, built by
+ * code: every value quoted and escaped, so a database name such as
+ * `host=evil dbname=x` or `postgres://evil/x` stays a literal name and can
+ * never choose the host, port or user. Carries no password (see childEnvironment).
  */
-export function childEnvironment(conn: PgConn): { env: NodeJS.ProcessEnv; cleanup: () => void } {
-  const env: NodeJS.ProcessEnv = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_MESSAGES', 'TZ', 'TMPDIR'])
-    if (process.env[k] !== undefined) env[k] = process.env[k];
-  env.PGHOST = conn.host;
-  env.PGPORT = String(conn.port);
-  env.PGDATABASE = conn.database;
-  if (conn.user) env.PGUSER = conn.user;
-  env.PGSSLMODE = conn.sslmode;
-  env.PGAPPNAME = 'wks-backup';
-  env.PGCONNECT_TIMEOUT = '10';
+export function conninfo(conn: PgConn, database: string): string {
+  const parts: [string, string][] = [
+    ['host', conn.host],
+    ['port', String(conn.port)],
+    ['dbname', database],
+  ];
+  if (conn.user) parts.push(['user', conn.user]);
+  parts.push(['sslmode', conn.sslmode], ['application_name', 'wks-backup'], ['connect_timeout', '10']);
+  return parts.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(' ');
+}
+
+/**
+ * The minimal environment for a PostgreSQL client tool, plus a private
+ * passfile valid until `cleanup()`. The tool gets its connection only from
+ * `--dbname=<conninfo(conn, db)>`; no PG* connection variable is set. The
+ * passfile names the exact host, port, user and each of `databases` (the ones
+ * this child connects to), so it can never hand the password to another
+ * server. Without a password no passfile is written (the operator's own
+ * ~/.pgpass, if any, applies as usual).
+ */
+export function childEnvironment(conn: PgConn, databases: string[]): { env: NodeJS.ProcessEnv; cleanup: () => void } {
+  const env = minimalEnv();
   let dir: string | null = null;
+  let unregister = (): void => undefined;
   if (conn.password) {
     sweepPassfiles();
     dir = mkdtempSync(path.join(tmpdir(), `${PASS_PREFIX}${process.pid}-`)); // 0700
     const file = path.join(dir, 'pgpass');
-    // Wildcards: the file serves exactly this child, for this server and the scratch/new databases.
-    writeFileSync(file, `*:*:*:*:${passEscape(conn.password)}\n`, { mode: 0o600, flag: 'wx' });
+    // libpq matches a Unix-socket connection against `localhost`.
+    const host = conn.host.startsWith('/') ? 'localhost' : conn.host;
+    const lines = databases.map((db) =>
+      [host, String(conn.port), db, conn.user ?? '*', conn.password!].map(passEscape).join(':'),
+    );
+    writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600, flag: 'wx' });
     env.PGPASSFILE = file;
   }
-  return {
-    env,
-    cleanup: () => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      dir = null;
-    },
+  const cleanup = (): void => {
+    unregister();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = null;
   };
+  // Interrupted (SIGINT/SIGTERM): the password must not stay on disk.
+  if (dir) unregister = onInterrupt(cleanup);
+  return { env, cleanup };
 }
 
 export interface PgTool {
@@ -273,7 +296,7 @@ export function runTool(
 ): Promise<RunResult> {
   const max = opts.maxOutput ?? 4 * 1024 * 1024;
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = trackChild(spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {

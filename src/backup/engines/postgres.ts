@@ -40,13 +40,17 @@ import {
   VerificationError,
   WksError,
 } from '../../errors.js';
-import { ownedTempPath, removeQuietly } from '../files.js';
-import { pidAlive, sleep } from '../../util/process.js';
+import { removeQuietly } from '../files.js';
+import { scratchPath } from '../../util/scratch.js';
+import { trackChild } from '../../util/interrupt.js';
+import { minimalEnv, pidAlive, sleep } from '../../util/process.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
 import {
   childEnvironment,
   clientOptions,
+  conninfo,
+  conninfoValue,
   pgConn,
   resolveTool,
   runTool,
@@ -54,9 +58,7 @@ import {
   stderrSummary,
   type PgConn,
 } from './pg-tools.js';
-import { quoteIdent } from '../../db/sql.js';
-import { describePostgres } from '../../db/postgres.js';
-import { PG_IDENTITY_SQL } from '../../db/index.js';
+import { describePostgres, PG_IDENTITY_SQL, quoteIdent } from '../../db/index.js';
 import type { ConfiguredSource } from '../source.js';
 
 type Client = pg.Client;
@@ -64,7 +66,7 @@ type Client = pg.Client;
 /** A PostgreSQL restore target: the database name plus what install needs. */
 export interface PgRestoreTarget extends RestoreTarget {
   conn: PgConn;
-  /** The backup directory (the decoded archive is written there, never beside the data directory). */
+  /** The backup directory. */
   storageDir: string;
   config: Config;
 }
@@ -80,6 +82,12 @@ const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 /** `host:port/database`: the location part of a PostgreSQL source identity. */
 export function pgLocation(conn: PgConn, database = conn.database): string {
   return `${conn.host}:${conn.port}/${database}`;
+}
+
+/** A database name as a shell-ready `psql -d` argument that libpq reads as a literal name. */
+function psqlDbArg(name: string): string {
+  if (/^[A-Za-z0-9_.-]+$/.test(name)) return name;
+  return `'${`dbname=${conninfoValue(name)}`.replace(/'/g, `'\\''`)}'`;
 }
 
 /** postgres://user:****@host:port/database, for messages. */
@@ -317,7 +325,7 @@ async function restoreTool(config: Config, manifest: Manifest, serverMajorVersio
 
 /** `pg_restore --list`: the archive's table of contents. Returns the failed/ok check. */
 async function listArchive(bin: string, image: string, manifest: Manifest): Promise<VerifyCheck> {
-  const r = await runTool(bin, ['--list', image], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } });
+  const r = await runTool(bin, ['--list', image], { env: minimalEnv({ LANG: 'C' }) });
   if (r.code !== 0)
     return { name: 'integrity', ok: false, detail: `pg_restore --list failed: ${stderrSummary(r.stderr)}` };
   const entries = r.stdout.split('\n').filter((l) => /^\d+;/.test(l));
@@ -351,9 +359,9 @@ async function pgRestoreInto(
   image: string,
   opts: { noOwner: boolean; jobs: number },
 ): Promise<void> {
-  const ce = childEnvironment(conn);
+  const ce = childEnvironment(conn, [database]);
   try {
-    const args = ['--exit-on-error', '--no-password', `--jobs=${opts.jobs}`, `--dbname=${database}`];
+    const args = ['--exit-on-error', '--no-password', `--jobs=${opts.jobs}`, `--dbname=${conninfo(conn, database)}`];
     if (opts.noOwner) args.push('--no-owner', '--no-privileges');
     args.push(image);
     const r = await runTool(bin, args, { env: ce.env, maxOutput: 64 * 1024 });
@@ -422,15 +430,23 @@ export const postgresEngine: BackupEngine = {
         `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`,
       );
 
-      ce = childEnvironment(conn);
+      ce = childEnvironment(conn, [conn.database]);
       const env = ce;
-      const child = (await import('node:child_process')).spawn(
-        dump.bin,
-        ['--format=custom', '--compress=0', '--no-password', `--snapshot=${snapshotId}`],
-        {
-          env: env.env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
+      const child = trackChild(
+        (await import('node:child_process')).spawn(
+          dump.bin,
+          [
+            '--format=custom',
+            '--compress=0',
+            '--no-password',
+            `--snapshot=${snapshotId}`,
+            `--dbname=${conninfo(conn, conn.database)}`,
+          ],
+          {
+            env: env.env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        ),
       );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -519,7 +535,8 @@ export const postgresEngine: BackupEngine = {
     // Deep: restore into a scratch database (always dropped), count, compare.
     const conn = pgConn(config);
     const admin = await connectMaintenance(conn);
-    const scratch = tempDbName(String(manifest.engine_details?.database ?? 'wks_verify'), 'scratch');
+    // Named after the configured database, never after the manifest: a manifest never chooses where wks writes.
+    const scratch = tempDbName(conn.database, 'scratch');
     try {
       const ver = await serverVersion(admin);
       if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
@@ -603,7 +620,8 @@ export const postgresEngine: BackupEngine = {
     const t = target as PgRestoreTarget;
     const { conn, config } = t;
     if (!existsSync(t.storageDir)) throw new NotFoundError(`backup directory ${t.storageDir} does not exist`);
-    const image = ownedTempPath(t.storageDir, `${manifest.id}.restore.dump`);
+    // The decoded archive is plaintext: private scratch directory, never the repository.
+    const image = scratchPath(`${manifest.id}.restore.dump`);
     const admin = await connectMaintenance(conn, [t.location]);
     let fresh: string | null = null;
     try {
@@ -677,7 +695,7 @@ export const postgresEngine: BackupEngine = {
     const t = target as PgRestoreTarget;
     return t.live
       ? ['refresh planner statistics: `vacuumdb --analyze-in-stages` (pg_restore does not copy them)']
-      : [`inspect it: psql -d ${t.location}`];
+      : [`inspect it: psql -d ${psqlDbArg(t.location)}`];
   },
 
   async logStart(config, row, log): Promise<number | null> {

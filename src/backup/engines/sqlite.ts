@@ -17,6 +17,7 @@ import {
   statSync,
   renameSync,
   chmodSync,
+  rmSync,
 } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -28,9 +29,9 @@ import { fsyncDir } from '../../util/fs.js';
 import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
-import type { LogFn, Manifest, VerifyCheck } from '../types.js';
-import { quoteIdent } from '../../db/sql.js';
-import { readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
+import { onInterrupt } from '../../util/interrupt.js';
+import type { LogFn, VerifyCheck } from '../types.js';
+import { quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
 import type { ConfiguredSource } from '../source.js';
 
 type DB = BetterSqlite3.Database;
@@ -185,6 +186,19 @@ export const sqliteEngine: BackupEngine = {
     } finally {
       db?.close();
     }
+  },
+
+  rawImageBytes(config: Config): number | null {
+    // The snapshot is the database file plus what its WAL holds (at most the WAL's size).
+    let n = 0;
+    for (const f of [config.database.path, `${config.database.path}-wal`]) {
+      try {
+        n += statSync(f).size;
+      } catch {
+        /* absent */
+      }
+    }
+    return n || null;
   },
 
   async snapshot(config, { tempPath, onProgress, log, onImageReady, stampIdentity: stamp }): Promise<SnapshotResult> {
@@ -375,6 +389,9 @@ export const sqliteEngine: BackupEngine = {
     const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
     const Database = await sqlite();
     let integrity = 'ok';
+    const unregister = onInterrupt(() => {
+      for (const x of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(x, { force: true });
+    });
     try {
       let pending: Promise<void> | undefined;
       try {
@@ -438,6 +455,7 @@ export const sqliteEngine: BackupEngine = {
       renameSync(tmp, f);
       fsyncDir(dir);
     } finally {
+      unregister();
       removeQuietly(tmp);
       removeQuietly(`${tmp}-wal`);
       removeQuietly(`${tmp}-shm`);

@@ -7,7 +7,7 @@ interface Opts {
 /** `wks alerts test --channel X`: send a test notification through one channel (with retries). */
 const test: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
-  const { requireChannel, sendTestNotification } = await import('../../alerts/notify.js');
+  const { requireChannel, sendTestNotification } = await import('../../alerts/index.js');
   // A channel that is not configured is a config error before any spinner starts.
   requireChannel(config, opts.channel);
   const p = await ctx.out.progress(`sending a test notification to ${opts.channel}`);

@@ -1,7 +1,7 @@
 import type { Action } from '../context.js';
 import { lockWaitText, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
-import type { BackupType, Compression } from '../../backup/types.js';
+import type { BackupType, Compression } from '../../backup/index.js';
 
 interface Opts {
   type?: BackupType;

@@ -1,7 +1,7 @@
 /** Formatting shared by the backup commands (people only; --json gets raw numbers). */
-import type { LogFn, ProgressEvent } from '../../backup/types.js';
-import type { LockOwner } from '../../backup/lock.js';
-import type { Reporter, Progress } from '../../ui/reporter.js';
+import type { LogFn, ProgressEvent } from '../../backup/index.js';
+import type { LockOwner } from '../../backup/index.js';
+import type { Reporter, Progress } from '../../ui/index.js';
 import { formatDuration } from '../../util/duration.js';
 import { formatBytes } from '../../util/size.js';
 

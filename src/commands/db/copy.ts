@@ -1,7 +1,8 @@
+import { formatDuration } from '../../util/duration.js';
 import type { Action } from '../context.js';
-import type { Progress } from '../../ui/reporter.js';
+import type { Progress } from '../../ui/index.js';
 import type { CopyEvent, CopyResult, OnTypeError, TableResult } from '../../copy/index.js';
-import type { Column } from '../../ui/table.js';
+import type { Column } from '../../ui/index.js';
 import { UsageError } from '../../errors.js';
 
 interface Opts {
@@ -68,11 +69,11 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       );
     } else if (e.type === 'table-done') {
       if (e.mode === 'verify') {
-        ctx.out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`);
+        ctx.out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`);
         return;
       }
       spin?.succeed(
-        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${(e.durationMs / 1000).toFixed(1)} s`,
+        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`,
       );
       spin = null;
     }
@@ -129,7 +130,7 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       );
     const b = d.backup && 'id' in d.backup ? `backup ${d.backup.id}` : 'no backup';
     r.line(
-      `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${(d.totals.durationMs / 1000).toFixed(1)} s (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
+      `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${formatDuration(d.totals.durationMs)} (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
     );
     r.line(
       r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`),

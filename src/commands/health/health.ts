@@ -2,7 +2,7 @@ import type { Action } from '../context.js';
 import { ConfigError, UsageError, WksError } from '../../errors.js';
 import { parseDuration, formatDuration } from '../../util/duration.js';
 import type { HealthReport, HealthStatus } from '../../health/index.js';
-import type { Reporter } from '../../ui/reporter.js';
+import type { Reporter } from '../../ui/index.js';
 
 interface Opts {
   check?: string;

@@ -12,7 +12,10 @@ export function register(program: Command): void {
       '--check <names>',
       'comma-separated checks to run: config,database,migrations,redis,backups,workflows,agents,locks (default: all)',
     )
-    .option('--deep', 'thorough variants: full SQLite integrity_check instead of quick_check')
+    .option(
+      '--deep',
+      'thorough variants: SQLite integrity_check over the whole file (needs a larger --timeout on big files)',
+    )
     .option('--timeout <duration>', 'overall budget, e.g. 5s or 1500 (default: health.timeout_ms, 5s)')
     .addHelpText(
       'after',

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { writeConfigTemplate } from '../../config/init.js';
+import { writeConfigTemplate } from '../../config/index.js';
 
 interface Opts {
   path: string;

@@ -1,6 +1,6 @@
 import type { Action } from '../context.js';
 import { redactText } from '../../redact.js';
-import { listLocks, streamLocks, type LockView } from '../../workflow/locks.js';
+import { listLocks, streamLocks, type LockView } from '../../workflow/index.js';
 import { dur, durationFlag, ttl } from '../workflow/format.js';
 
 interface Opts {

@@ -1,6 +1,6 @@
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { releaseLock } from '../../workflow/locks.js';
+import { releaseLock } from '../../workflow/index.js';
 import { ttl } from '../workflow/format.js';
 
 interface Opts {

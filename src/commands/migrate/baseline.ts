@@ -9,7 +9,7 @@ interface Opts {
 /** `wks migrate baseline [--version V] [--dry-run]`. */
 const baseline: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
-  const { baselineDatabase } = await import('../../migrate/baseline.js');
+  const { baselineDatabase } = await import('../../migrate/index.js');
   const res = await baselineDatabase(config, {
     version: opts.version,
     dryRun: !!opts.dryRun,

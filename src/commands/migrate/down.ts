@@ -1,6 +1,7 @@
+import { formatDuration } from '../../util/duration.js';
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { fmtMs, lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
+import { lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
 
 interface Opts {
   steps?: string;
@@ -44,7 +45,7 @@ const down: Action<Opts> = async (ctx, _args, opts) => {
   if (!ok) throw new UsageError('cancelled: nothing was rolled back');
   const res = await migrateDown(config, {
     ...base,
-    onDone: (r) => ctx.out.info(`rolled back ${r.version}_${r.name} (${fmtMs(r.durationMs)})`),
+    onDone: (r) => ctx.out.info(`rolled back ${r.version}_${r.name} (${formatDuration(r.durationMs)})`),
   });
   ctx.out.result(res, (d, r) => {
     r.line(

@@ -7,7 +7,7 @@ interface Opts {
 /** `wks migrate new <name> [--dir PATH]`: create an empty dbmate-format migration. */
 const create: Action<Opts> = async (ctx, args, opts) => {
   const config = await ctx.config();
-  const { newMigration } = await import('../../migrate/new.js');
+  const { newMigration } = await import('../../migrate/index.js');
   const res = newMigration(config, args[0] ?? '', { directory: opts.dir });
   if (res.unconfigured)
     ctx.out.warn(

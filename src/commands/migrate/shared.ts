@@ -1,12 +1,12 @@
 /** Helpers shared by the migrate commands (command edge only). */
 import type { CommandContext } from '../context.js';
 import type { LockHolder, MigrationInfo } from '../../migrate/index.js';
-import type { Reporter } from '../../ui/reporter.js';
+import type { Reporter } from '../../ui/index.js';
 import { UsageError } from '../../errors.js';
 
 export function lockWaitNotice(ctx: CommandContext) {
   return async (holder: LockHolder | null): Promise<void> => {
-    const { describeHolder } = await import('../../migrate/lock.js');
+    const { describeHolder } = await import('../../migrate/index.js');
     ctx.out.warn(`waiting for the migration lock, held by ${describeHolder(holder)}`);
   };
 }
@@ -15,10 +15,6 @@ export function parseLockTimeout(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new UsageError(`--lock-timeout must be a number of milliseconds (got ${v})`);
   return Number(v);
-}
-
-export function fmtMs(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** A dry-run plan for people: each migration's header, then its statements as they would run. */

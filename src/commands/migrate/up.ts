@@ -1,9 +1,10 @@
+import { formatDuration } from '../../util/duration.js';
 import type { Action, CommandContext } from '../context.js';
-import type { Config } from '../../config/schema.js';
-import type { DatabaseAdapter } from '../../db/types.js';
+import type { Config } from '../../config/index.js';
+import type { DatabaseAdapter } from '../../db/index.js';
 import type { MigrationInfo } from '../../migrate/index.js';
 import { OperationError, isWksError } from '../../errors.js';
-import { fmtMs, lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
+import { lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
 
 interface Opts {
   to?: string;
@@ -56,7 +57,7 @@ const up: Action<Opts> = async (ctx, _args, opts) => {
     onLockWait: lockWaitNotice(ctx),
     beforeApply: opts.backup === false ? undefined : preMigrationBackup(ctx, config, extra),
     onStart: (m) => ctx.out.debug(`applying ${m.version}_${m.name}${m.transaction ? '' : ' (no transaction)'}`),
-    onDone: (r) => ctx.out.info(`applied ${r.version}_${r.name} (${fmtMs(r.durationMs)})`),
+    onDone: (r) => ctx.out.info(`applied ${r.version}_${r.name} (${formatDuration(r.durationMs)})`),
   });
   ctx.out.result({ ...res, backup: extra.backup }, (d, r) => {
     if (d.dryRun) {

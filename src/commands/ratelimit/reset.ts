@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { resetRateLimits } from '../../redis/ratelimit.js';
+import { resetRateLimits } from '../../redis/index.js';
 
 /** `wks ratelimit reset <userId> [--endpoint E] [--dry-run]`: confirm, or --yes. */
 const reset: Action<{ endpoint?: string; dryRun?: boolean }> = async (ctx, args, opts) => {

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { showRateLimits } from '../../redis/ratelimit.js';
+import { showRateLimits } from '../../redis/index.js';
 import { dur, when } from '../workflow/format.js';
 
 /** `wks ratelimit show <userId> [--endpoint E]`. */

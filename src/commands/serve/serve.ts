@@ -1,5 +1,4 @@
 import type { Action } from '../context.js';
-import type { Logger } from '../../serve/scheduler.js';
 
 interface Opts {
   host?: string;
@@ -17,7 +16,7 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     'monitoring.prometheus.host': { value: opts.host, flag: '--host' },
     'monitoring.prometheus.port': { value: opts.port, flag: '--port' },
   });
-  const { describeSchedule, startServe } = await import('../../serve/daemon.js');
+  const { describeSchedule, startServe, installCrashGuard } = await import('../../serve/index.js');
 
   if (opts.printSchedule) {
     const s = await describeSchedule(config);
@@ -34,12 +33,18 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
   }
 
   const out = ctx.out;
-  const log: Logger = (level, message) => {
-    if (level === 'debug' && out.verbose < 1) return;
-    if (out.quiet && (level === 'info' || level === 'debug')) return;
-    out.stderr(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
+  const logger = await ctx.logger();
+  const log = logger.log;
+  // logrotate moves the file, then sends SIGHUP: reopen the path (a new file).
+  const onHup = (): void => {
+    if (!logger.file) return;
+    log('info', `SIGHUP: reopening the log file ${logger.file}`);
+    logger.reopen();
+    log('info', `log file ${logger.file} reopened`);
   };
+  process.on('SIGHUP', onHup);
   const handle = await startServe(config, { log });
+  installCrashGuard(handle.metrics.unexpectedErrorsTotal, log);
   out.result({ url: handle.url, instance: handle.lease.instanceId, leader: handle.lease.mechanism });
 
   const result = await new Promise<{ clean: boolean; abandoned: string[] }>((resolve) => {
@@ -47,8 +52,10 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       if (stopping) {
         log('warn', `second ${sig}: exiting now`);
-        process.removeListener('SIGTERM', onSignal);
-        process.removeListener('SIGINT', onSignal);
+        logger.close();
+        // Every listener (the CLI's cleanup handler too): the signal's default action ends the process.
+        process.removeAllListeners('SIGTERM');
+        process.removeAllListeners('SIGINT');
         process.kill(process.pid, sig);
         return;
       }
@@ -69,10 +76,13 @@ const serve: Action<Opts> = async (ctx, _args, opts) => {
     // A job (a backup) outlived the grace period; wks never cuts a backup off
     // itself, so it exits by the signal's default action instead (non-zero).
     log('error', `grace period (serve.shutdown_grace_ms) exceeded; abandoning ${result.abandoned.join(', ')}`);
+    logger.close();
     process.removeAllListeners('SIGTERM');
     process.kill(process.pid, 'SIGTERM');
     return;
   }
   log('info', 'stopped');
+  process.removeListener('SIGHUP', onHup);
+  logger.close();
 };
 export default serve;

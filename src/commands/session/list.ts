@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { listSessions } from '../../redis/sessions.js';
+import { listSessions } from '../../redis/index.js';
 import { ttl, when } from '../workflow/format.js';
 
 /** `wks session list [--user ID]`. */

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { revokeSession } from '../../redis/sessions.js';
+import { revokeSession } from '../../redis/index.js';
 import { when } from '../workflow/format.js';
 
 /** `wks session revoke <userId> [--dry-run]`: confirm, or --yes. */

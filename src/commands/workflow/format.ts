@@ -1,8 +1,8 @@
 /** Shared rendering helpers for the workflow, lock, session and ratelimit commands. */
 import { UsageError } from '../../errors.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
-import type { Reporter } from '../../ui/reporter.js';
-import type { Discrepancy } from '../../workflow/inspect.js';
+import type { Reporter } from '../../ui/index.js';
+import type { Discrepancy } from '../../workflow/index.js';
 
 /** Parse a duration flag or throw a UsageError naming it. */
 export function durationFlag(value: string | undefined, flag: string): number | undefined {

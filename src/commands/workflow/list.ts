@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { listExecutions } from '../../workflow/inspect.js';
+import { listExecutions } from '../../workflow/index.js';
 import { dur, intFlag, redisNote, renderDiscrepancies, when } from './format.js';
 
 interface Opts {

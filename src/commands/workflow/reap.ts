@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { reapStale } from '../../workflow/reap.js';
+import { reapStale } from '../../workflow/index.js';
 import { dur, durationFlag, redisNote, when } from './format.js';
 
 interface Opts {

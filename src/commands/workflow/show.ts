@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { showExecution } from '../../workflow/inspect.js';
+import { showExecution } from '../../workflow/index.js';
 import { dur, redisNote, renderDiscrepancies, ttl, when } from './format.js';
 
 /** `wks workflow show <executionId>`. */

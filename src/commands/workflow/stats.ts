@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { workflowStats } from '../../workflow/inspect.js';
+import { workflowStats } from '../../workflow/index.js';
 import { dur, redisNote, when } from './format.js';
 
 /** `wks workflow stats`. */

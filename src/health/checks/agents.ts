@@ -23,7 +23,7 @@ export const agentsCheck: CheckDefinition = {
   description: 'latest agent_health_checks status per agent; unhealthy, degraded or stale agents',
   async run(ctx): Promise<CheckOutcome> {
     const db = await needDb(ctx);
-    const { parseDbTime } = await import('../../db/time.js');
+    const { parseDbTime } = await import('../../db/index.js');
     let rows;
     try {
       rows = await db.query<{

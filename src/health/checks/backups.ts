@@ -1,7 +1,7 @@
 /**
  * `backups`: are we protected? Reads the backup catalog (the manifests in the
- * backup directory, through src/backup's readCatalog: works when the database
- * is gone) and the filesystem.
+ * backup directory, through src/backup's sourceCatalog: only the configured
+ * database's backups; works when the database is gone) and the filesystem.
  *
  *  critical: no backup verified ok; the newest verified backup is older than
  *            health.backup_rpo; free space below the newest backup's size
@@ -24,7 +24,7 @@ async function lastLoggedAttempt(
 ): Promise<{ status: string; startedAt: Date | null; error: string | null } | null> {
   try {
     const db = await ctx.resources.db();
-    const { parseDbTime } = await import('../../db/time.js');
+    const { parseDbTime } = await import('../../db/index.js');
     const [row] = await db.query<{ status: unknown; started_at: unknown; error_message: unknown }>(
       'SELECT status, started_at, error_message FROM backup_log ORDER BY started_at DESC, id DESC LIMIT 1',
     );
@@ -48,7 +48,8 @@ export const backupsCheck: CheckDefinition = {
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
     // source.ts (not backup/index.js): the configured database's backups without loading the
     // create/verify/restore code and codecs, which would double this check's start-up cost.
-    const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/source.js');
+    // backup/index.js: the configured database's backups (source.ts).
+    const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/index.js');
     const [list, space, attempt] = await Promise.all([sourceCatalog(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
     // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
     const entries = list.entries.map((e) => ({
@@ -94,7 +95,7 @@ export const backupsCheck: CheckDefinition = {
         add(
           'warn',
           `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
-          'run `wks backup verify ' + newest.id + '` for details, then `wks backup create`',
+          `run \`wks backup verify ${newest.id}\` for details, then \`wks backup create\``,
         );
       else if (!newest.verification)
         add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');

@@ -1,7 +1,12 @@
 /**
  * `database`: reachable and sound.
- *  - SQLite: PRAGMA quick_check (PRAGMA integrity_check with --deep); any
- *    reported problem is critical.
+ *  - SQLite, by default: a check whose cost does not grow with the file:
+ *    the header reads (SQLite itself reports a file shorter than its header
+ *    says as malformed), the schema parses, and the first page of every
+ *    table reads. With --deep: PRAGMA integrity_check (everything quick_check
+ *    checks, plus index contents) over the whole file, in a child process
+ *    that is killed when the check's time is up, so the timeout holds and the
+ *    event loop is never blocked however large the file is.
  *  - PostgreSQL: SELECT 1 round trip; data checksum failures reported by
  *    pg_stat_database are critical; server connections against
  *    max_connections and, when the handle is a long-lived pool (wks serve),
@@ -10,55 +15,92 @@
  * Unreachable or missing database: critical (the error's message and hint).
  */
 import { performance } from 'node:perf_hooks';
-import type { CheckDefinition, CheckOutcome } from '../types.js';
+import type { CheckContext, CheckDefinition, CheckOutcome } from '../types.js';
+import type { DatabaseAdapter } from '../../db/index.js';
+import { quoteIdent } from '../../db/index.js';
 import { formatBytes } from '../../util/size.js';
 
 const CORRUPT_HINT =
   'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
 
+const isCorruption = (err: unknown) =>
+  /malformed|corrupt|not a database/i.test(
+    `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
+  );
+
+/** page_count * page_size from the header: the database's size in bytes. */
+async function sizeOf(db: DatabaseAdapter): Promise<number> {
+  const [r] = await db.query<{ size: unknown }>(
+    'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
+  );
+  return Number(r?.size ?? 0);
+}
+
+/** The default SQLite check: header, schema and each table's first page; O(tables), not O(file). */
+async function sqliteBasic(db: DatabaseAdapter): Promise<CheckOutcome> {
+  const t0 = performance.now();
+  const check = 'header, schema and table roots';
+  const bytes = await sizeOf(db);
+  const data: Record<string, unknown> = { dialect: 'sqlite', target: db.target, check, sizeBytes: bytes };
+  const tables = await db.query<{ name: string }>(
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'",
+  );
+  for (const t of tables) await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`);
+  const ms = Math.round(performance.now() - t0);
+  Object.assign(data, { tables: tables.length, latencyMs: ms });
+  return {
+    status: 'ok',
+    detail: `${check} ok (${formatBytes(bytes)}, ${tables.length} tables) in ${ms} ms; --deep reads every page`,
+    data,
+  };
+}
+
+/** --deep on SQLite: integrity_check over the whole file, in a child process killed when the check's time is up. */
+async function sqliteDeep(db: DatabaseAdapter, ctx: CheckContext): Promise<CheckOutcome> {
+  const { sqliteCheckInChild } = await import('../../db/index.js');
+  const pragma = 'integrity_check';
+  const t0 = performance.now();
+  const bytes = await sizeOf(db);
+  // Bounded to 20 messages: enough to say what is wrong, never a flood.
+  const messages = await sqliteCheckInChild(ctx.config.database.path, {
+    pragma,
+    maxErrors: 20,
+    busyTimeoutMs: ctx.timeoutMs,
+    signal: ctx.signal,
+  });
+  const ms = Math.round(performance.now() - t0);
+  const data = { dialect: 'sqlite', target: db.target, check: pragma, sizeBytes: bytes, latencyMs: ms };
+  if (messages.length === 1 && messages[0] === 'ok') {
+    return { status: 'ok', detail: `${pragma} ok (${formatBytes(bytes)}) in ${ms} ms`, data };
+  }
+  return {
+    status: 'critical',
+    detail: `${pragma} found ${messages.length === 20 ? '20+' : messages.length} problem(s): ${messages[0]}`,
+    hint: CORRUPT_HINT,
+    data: { ...data, problems: messages },
+  };
+}
+
 export const databaseCheck: CheckDefinition = {
   name: 'database',
-  description: 'reachable; SQLite quick_check (integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
+  description:
+    'reachable; SQLite header, schema and table roots (full integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
   async run(ctx): Promise<CheckOutcome> {
     const db = await ctx.resources.db();
     const t0 = performance.now(); // the check's own latency, excluding the (shared) open
     if (db.dialect === 'sqlite') {
-      const pragma = ctx.deep ? 'integrity_check' : 'quick_check';
-      // Bounded to 20 messages: enough to say what is wrong, never a flood.
-      let rows: Record<string, unknown>[];
       try {
-        rows = await db.query<Record<string, unknown>>(`PRAGMA ${pragma}(20)`);
+        return await (ctx.deep ? sqliteDeep(db, ctx) : sqliteBasic(db));
       } catch (err) {
         // SQLITE_CORRUPT / SQLITE_NOTADB surface as an error rather than as check rows.
-        if (
-          !/malformed|corrupt|not a database/i.test(
-            `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
-          )
-        )
-          throw err;
+        if (ctx.signal.aborted || !isCorruption(err)) throw err;
         return {
           status: 'critical',
-          detail: `${pragma} failed: ${(err as Error).message}`,
+          detail: `${ctx.deep ? 'integrity_check' : 'the database'} failed: ${(err as Error).message}`,
           hint: CORRUPT_HINT,
-          data: { dialect: 'sqlite', target: db.target, check: pragma },
+          data: { dialect: 'sqlite', target: db.target },
         };
       }
-      const messages = rows.map((r) => String(Object.values(r)[0]));
-      const ms = Math.round(performance.now() - t0);
-      const [size] = await db.query<{ size: unknown }>(
-        'SELECT page_count * page_size AS size FROM pragma_page_count(), pragma_page_size()',
-      );
-      const bytes = Number(size?.size ?? 0);
-      const data = { dialect: 'sqlite', target: db.target, check: pragma, sizeBytes: bytes, latencyMs: ms };
-      if (messages.length === 1 && messages[0] === 'ok') {
-        return { status: 'ok', detail: `${pragma} ok (${formatBytes(bytes)}) in ${ms} ms`, data };
-      }
-      return {
-        status: 'critical',
-        detail: `${pragma} found ${messages.length === 20 ? '20+' : messages.length} problem(s): ${messages[0]}`,
-        hint: CORRUPT_HINT,
-        data: { ...data, problems: messages },
-      };
     }
 
     await db.query('SELECT 1');

@@ -19,8 +19,8 @@ export const locksCheck: CheckDefinition = {
       return { status: 'ok', detail: 'skipped: Redis disabled (REDIS_ENABLED=false)', data: { enabled: false } };
     }
     const { client } = await ctx.resources.redis();
-    const { scanLocks } = await import('../../redis/locks.js');
-    const { keyspace } = await import('../../redis/keyspace.js');
+    const { scanLocks } = await import('../../redis/index.js');
+    const { keyspace } = await import('../../redis/index.js');
     const keys = keyspace(ctx.config.redis.namespace);
     const state = { truncated: false };
     const locks = [];
@@ -31,7 +31,7 @@ export const locksCheck: CheckDefinition = {
     if (locks.length === 0) return { status: 'ok', detail: 'no execution locks held', data: { held: 0 } };
 
     const db = await needDb(ctx);
-    const { queryExecutionsByIds } = await import('../../workflow/rows.js');
+    const { queryExecutionsByIds } = await import('../../workflow/index.js');
     let rows;
     try {
       rows = await queryExecutionsByIds(

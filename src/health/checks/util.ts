@@ -1,5 +1,5 @@
 /** Small helpers shared by the data checks. */
-import type { DatabaseAdapter } from '../../db/types.js';
+import type { DatabaseAdapter } from '../../db/index.js';
 import { SkipCheck } from '../runner.js';
 import type { CheckContext, CheckOutcome } from '../types.js';
 

@@ -13,7 +13,7 @@ export const workflowsCheck: CheckDefinition = {
   description: 'executions running past WORKFLOW_TIMEOUT_MS; active executions against MAX_CONCURRENT_WORKFLOWS',
   async run(ctx): Promise<CheckOutcome> {
     const db = await needDb(ctx);
-    const { queryExecutions, startedAtOf } = await import('../../workflow/rows.js');
+    const { queryExecutions, startedAtOf } = await import('../../workflow/index.js');
     let active;
     try {
       active = await queryExecutions(db, { status: ['pending', 'running'] });

@@ -1,0 +1,129 @@
+/**
+ * The private scratch area for decrypted or decompressed data (a verify's
+ * decoded image, an encrypted backup's raw snapshot, a PostgreSQL archive
+ * being restored): `$TMPDIR/wks-<uid>/` (0700, owned by the running user,
+ * never a symlink) holding one `<pid>-<random>/` directory (0700) per
+ * process. It is never inside the backup directory, so copying the
+ * repository off the host never ships plaintext.
+ *
+ * The process's own directory is removed when it exits, when it is
+ * interrupted (SIGINT/SIGTERM), and, after a kill -9, by the next wks that
+ * calls `sweepScratch()` (every command that holds the backup lock or starts
+ * a verify). Files in it are created 0600 with `createPrivateFile`.
+ */
+import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { OperationError } from '../errors.js';
+import { onInterrupt } from './interrupt.js';
+import { pidAlive } from './process.js';
+
+const uid = (): number => (typeof process.getuid === 'function' ? process.getuid() : 0);
+
+/** `$TMPDIR/wks-<uid>`: the parent of every process's scratch directory. */
+export function scratchRoot(): string {
+  return path.join(tmpdir(), `wks-${uid()}`);
+}
+
+/** Create the root (0700) or check an existing one: a real directory, ours, tightened to 0700. Throws OperationError. */
+function ensureRoot(): string {
+  const root = scratchRoot();
+  const hint = 'set TMPDIR to a private directory with room for the decoded image';
+  try {
+    mkdirSync(root, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new OperationError(`cannot create the scratch directory ${root}: ${(err as Error).message}`, {
+        hint,
+        cause: err,
+      });
+  }
+  const st = lstatSync(root);
+  if (!st.isDirectory() || st.isSymbolicLink() || st.uid !== uid())
+    throw new OperationError(`the scratch directory ${root} is not a private directory of this user`, {
+      hint: `remove it, or ${hint}`,
+    });
+  if ((st.mode & 0o777) !== 0o700) chmodSync(root, 0o700);
+  return root;
+}
+
+let mine: string | null = null;
+let removeOnExit: (() => void) | null = null;
+
+function removeMine(): void {
+  if (mine) rmSync(mine, { recursive: true, force: true });
+  mine = null;
+}
+
+/** This process's scratch directory (created on first use, 0700). */
+export function processScratch(): string {
+  if (mine) return mine;
+  mine = mkdtempSync(path.join(ensureRoot(), `${process.pid}-`));
+  if (!removeOnExit) {
+    process.on('exit', removeMine);
+    removeOnExit = onInterrupt(removeMine);
+  }
+  return mine;
+}
+
+/** A fresh path `<process scratch>/<desc>` (not created). */
+export function scratchPath(desc: string): string {
+  return path.join(processScratch(), `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}-${desc}`);
+}
+
+/** Create an empty file at `file`, mode 0600 from creation (O_EXCL). Returns `file`. */
+export function createPrivateFile(file: string): string {
+  closeSync(openSync(file, 'wx', 0o600));
+  return file;
+}
+
+/** Remove a scratch file and SQLite's side files; never throws. */
+export function removeScratch(file: string): void {
+  for (const f of [file, `${file}-journal`, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+}
+
+/** Remove the scratch directories of processes that are gone (kill -9). Returns the names removed. Never throws. */
+export function sweepScratch(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(scratchRoot());
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    try {
+      rmSync(path.join(scratchRoot(), name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      /* a later run retries */
+    }
+  }
+  return removed;
+}
+
+/**
+ * Throw OperationError (exit 1) before any work when the scratch directory's
+ * filesystem has less than `bytes` free: a compressed or encrypted SQLite
+ * backup stages the whole raw image there (as large as the database) before
+ * it is encoded into the backup directory. Unmeasurable space is not an error.
+ */
+export async function assertScratchSpace(bytes: number, what: string): Promise<void> {
+  const { freeSpace } = await import('./disk.js');
+  const { formatBytes } = await import('./size.js');
+  const dir = processScratch();
+  const free = await freeSpace(dir).then(
+    (s) => s.freeBytes,
+    () => null,
+  );
+  if (free === null || free >= bytes) return;
+  throw new OperationError(
+    `not enough space for ${what}: it stages the raw image (~${formatBytes(bytes)}) in the scratch directory ${dir}, which has ${formatBytes(free)} free`,
+    {
+      hint: `point TMPDIR at a private directory with at least ${formatBytes(bytes)} free (it holds the raw image only while the backup is encoded), or use --compress none without encryption`,
+      details: { scratch: dir, needed_bytes: bytes, free_bytes: free },
+    },
+  );
+}
