@@ -20,7 +20,8 @@ import { WksError } from '../errors.js';
 import { engineFor, type BackupEngine } from './engine.js';
 import { manifestPath, newBackupId, sweepOrphans } from './catalog.js';
 import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
-import { keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
+import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
+import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import {
@@ -204,7 +205,7 @@ export async function createLocked(
       const rawTotal = 'file' in snap.output ? statSync(snap.output.file).size : null;
       enc = await encodeTo(source, storedTmp, {
         compression: r.compression,
-        encryption: r.encryption,
+        encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
         onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
       });
       if ('stream' in snap.output) await snap.output.finished;
@@ -245,6 +246,8 @@ export async function createLocked(
         hostname: hostname(),
       },
     };
+    // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
+    if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
     writeJsonAtomic(manifestPath(dir, id), manifest);
     if (rowId !== null)
       await engine.logFinish(

@@ -13,7 +13,7 @@ import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
 import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
@@ -41,6 +41,8 @@ export interface RestoreOptions {
   allowOtherSource?: boolean;
   /** integrity_check instead of quick_check during the pre-restore verification. */
   deep?: boolean;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled. */
+  allowUnauthenticated?: boolean;
   /** Asked after verification and the in-use check; return false to cancel. Default: proceed. */
   confirm?: (plan: RestorePlan) => Promise<boolean>;
   now?: Date;
@@ -114,6 +116,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   const tv = Date.now();
   const verification = await verifyEntry(config, entry!, {
     deep: opts.deep,
+    allowUnauthenticated: opts.allowUnauthenticated,
     now: opts.now,
     log: opts.log,
     onProgress: opts.onProgress,
@@ -182,7 +185,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
-      const keySource = m.encryption ? keySourceFromConfig(config) : null;
+      const encryption = decryptExpectation(config, m);
       const ti = Date.now();
       let integrity: string;
       try {
@@ -207,9 +210,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
             }
             const d = await decodeTo(entry!.dataPath, dest, {
               compression: m.compression,
-              encryption: m.encryption,
-              keySource,
-              what: `backup ${m.id}`,
+              encryption,
               onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
             });
             if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {

@@ -13,6 +13,8 @@ export const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
 
 export interface EncryptionParams {
   algorithm: 'aes-256-gcm';
+  /** Header version: 2 (KDF parameters and the backup binding in the header); absent for version 1. */
+  header?: 2;
   /** How the key was obtained: a raw 32-byte key, or scrypt from a passphrase (salt stored here and in the file header). */
   kdf: 'none' | 'scrypt';
   salt: string | null;
@@ -56,6 +58,12 @@ export interface Manifest {
    * location and host name.
    */
   source_identity?: SourceIdentity;
+  /**
+   * HMAC-SHA256 (hex) of the manifest's canonical form (every other field,
+   * keys sorted), keyed from the encryption key; encrypted backups only.
+   * Absent on unencrypted backups and on backups made before it existed.
+   */
+  manifest_mac?: string;
 }
 
 /**

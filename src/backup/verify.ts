@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { NotFoundError, VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
 import { backupAt, latestBackup, missingDirectory, readCatalog, resolveBackup, writeVerification } from './catalog.js';
-import { keySourceFromConfig } from './codecs/encryption.js';
+import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
@@ -24,6 +24,8 @@ export interface VerifyOptions {
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
+  /** Accept an unencrypted or pre-authentication backup although encryption is enabled (see authenticate.ts). */
+  allowUnauthenticated?: boolean;
 }
 
 const isPlain = (e: CatalogEntry): boolean => e.manifest.compression === 'none' && !e.manifest.encryption;
@@ -66,7 +68,9 @@ export async function verifyEntry(
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
     return finish();
   }
-  checks.push({ name: 'manifest', ok: true, detail: `${m.file}, ${m.stored_size} bytes` });
+  // Authenticity first: a planted or relabelled backup is never decoded, let alone loaded into a database.
+  checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated }));
+  if (!checks[0]!.ok) return finish();
   const engine = await engineForManifest(m);
   const progress = (phase: 'checksum' | 'decode') => (n: number) =>
     opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
@@ -98,7 +102,7 @@ export async function verifyEntry(
     return finish();
   }
 
-  const keySource = m.encryption ? keySourceFromConfig(config) : null;
+  const encryption = decryptExpectation(config, m);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {
@@ -106,9 +110,7 @@ export async function verifyEntry(
     try {
       decoded = await decodeTo(entry.dataPath, scratch, {
         compression: m.compression,
-        encryption: m.encryption,
-        keySource,
-        what: `backup ${m.id}`,
+        encryption,
         onBytes: progress('decode'),
       });
     } catch (err) {

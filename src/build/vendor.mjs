@@ -10,12 +10,16 @@
 //
 // Safe by construction: if bundling fails for any reason, dist/ is left with
 // its ordinary package imports (slower, identical behaviour) and a warning.
-// Tests that import src/ use the packages directly; e2e tests run this output.
+// Under CI=true the failure fails the build instead (exit 1), so a broken
+// bundle cannot slip through CI as a slower start-up nobody notices.
+// Tests that import src/ use the packages directly; e2e tests run this output;
+// tests/integration/build-vendor.test.ts checks dist/ and the failure path.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, rmSync, statSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
+import { VENDORED } from './vendored.mjs';
 
-const VENDORED = ['commander', 'chalk', 'yaml', 'zod', 'croner'];
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dist = path.join(root, 'dist');
 const vendorDir = path.join(dist, 'vendor');
@@ -103,7 +107,20 @@ async function main() {
   console.log(`vendor: bundled ${summary} into dist/vendor/`);
 }
 
-main().catch((err) => {
+function fail(err) {
   rmSync(vendorDir, { recursive: true, force: true });
-  console.warn(`vendor: bundling skipped (${err.message.split('\n')[0]}); dist/ keeps plain package imports`);
-});
+  const detail = stripVTControlCharacters(String(err?.message ?? err))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 2)
+    .join(' ');
+  if (process.env.CI === 'true') {
+    console.error(`vendor: bundling failed (${detail}); CI=true makes this fail the build`);
+    process.exitCode = 1;
+  } else {
+    console.warn(`vendor: bundling skipped (${detail}); dist/ keeps plain package imports`);
+  }
+}
+
+main().catch(fail);

@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type pg from 'pg';
 import type { Config } from '../config/index.js';
+import type { PreMigrationBackup } from '../migrate/index.js';
 import { ConflictError, NotFoundError, OperationError, UsageError, VerificationError, isWksError } from '../errors.js';
 import type { ColumnKind } from './convert.js';
 import { openSourceReader, type SourceReader } from './reader.js';
@@ -139,7 +140,7 @@ export interface CopyResult {
   runId: string;
   assumedZone: string;
   onTypeError: OnTypeError;
-  backup: { id: string | null; path: string | null } | { skipped: string } | null;
+  backup: PreMigrationBackup | null;
   migrations: { applied: string[]; current: string | null } | null;
   plan: TablePlan[];
   tables: TableResult[];
@@ -185,13 +186,6 @@ export function targetConfigOf(config: Config): Config {
 function hasTarget(config: Config): boolean {
   const p = config.database.postgresql;
   return !!p.url || p.enabled || config.database.type === 'postgresql';
-}
-
-/** The pre-migration backup of the source (createBackup, labelled `db copy`). */
-async function preMigrationBackup(config: Config): Promise<{ id: string | null; path: string | null }> {
-  const { createBackup } = await import('../backup/index.js');
-  const b = await createBackup(config, { type: 'pre-migration', label: 'db copy' });
-  return { id: b.manifest.id ?? null, path: b.path ?? null };
 }
 
 function rate(rows: number, ms: number): number {
@@ -380,15 +374,8 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     if (opts.backup === false) result.backup = { skipped: '--no-backup' };
     else {
       onEvent({ type: 'phase', phase: 'backup' });
-      try {
-        result.backup = await preMigrationBackup(sourceConfig);
-      } catch (err) {
-        const msg = (err as Error).message;
-        throw new OperationError(`pre-migration backup of ${sourcePath} failed: ${msg}; nothing was copied`, {
-          cause: err,
-          hint: `${isWksError(err) && err.hint ? `${err.hint}; ` : ''}or re-run with --no-backup to copy without one`,
-        });
-      }
+      const { takePreMigrationBackup } = await import('../migrate/index.js');
+      result.backup = await takePreMigrationBackup(sourceConfig, { db: null, label: 'db copy', what: 'copied' });
     }
     onEvent({ type: 'phase', phase: 'migrate' });
     const { migrateUp } = await import('../migrate/index.js');

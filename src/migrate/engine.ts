@@ -13,6 +13,7 @@ import { NotFoundError, OperationError, UsageError } from '../errors.js';
 import { withPgLock, withSqliteLock, pgApplicationName, type LockHolder } from './lock.js';
 import { splitStatements, type Section, type Statement } from './parse.js';
 import { compareVersions, findMigration, loadMigrations, type MigrationFile } from './source.js';
+import { takePreMigrationBackup, type PreMigrationBackup, type PreMigrationBackupOptions } from './pre-backup.js';
 import {
   deleteApplied,
   ensureTable,
@@ -302,12 +303,11 @@ export interface MigrateUpOptions extends SessionOptions {
   /** Report what would run (with statements) without changing anything or taking the lock. */
   dryRun?: boolean;
   /**
-   * Called under the lock with the pending migrations, before the first one
-   * is applied, only when something is pending and not in dry-run. The
-   * `migrate up` command takes the pre-migration backup here. A rejection
-   * aborts the run before anything is applied.
+   * The pre-migration backup (pre-backup.ts), taken under the lock before the first pending migration
+   * is applied, only when something is pending and not in dry-run; `false` skips it (`--no-backup`).
+   * Default false. A failed backup aborts the run before anything is applied.
    */
-  beforeApply?: (pending: MigrationInfo[], db: DatabaseAdapter) => Promise<void>;
+  backup?: false | Omit<PreMigrationBackupOptions, 'db' | 'what'>;
 }
 
 export interface MigrateUpResult {
@@ -320,6 +320,8 @@ export interface MigrateUpResult {
   pending: MigrationInfo[];
   /** The schema version after the run. */
   current: string | null;
+  /** The pre-migration backup taken, or why none was (absent when the caller did not ask for one). */
+  backup?: PreMigrationBackup | null;
 }
 
 /**
@@ -369,7 +371,7 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
       current: currentOf(appliedRows, all),
     };
     if (pending.length === 0) return result;
-    if (opts.beforeApply) await opts.beforeApply(pendingInfo, db);
+    if (opts.backup) result.backup = await takePreMigrationBackup(config, { ...opts.backup, db, what: 'migrated' });
     for (const m of pending) {
       opts.onStart?.(info(m, 'up', false, dialect));
       const durationMs = await applyUp(db, m, now).catch((err) => {

@@ -34,6 +34,7 @@ export { checksum, normalizeForChecksum, parseMigration, splitStatements } from 
 export { baselineDatabase, type BaselineOptions, type BaselineResult } from './baseline.js';
 export { newMigration, type NewMigrationOptions, type NewMigrationResult } from './new.js';
 export { userTableCount } from './store.js';
+export { takePreMigrationBackup, type PreMigrationBackup, type PreMigrationBackupOptions } from './pre-backup.js';
 export * from './baseline.js';
 export * from './lock.js';
 export * from './new.js';

@@ -221,6 +221,19 @@ describe('wks migrate up: pre-migration backup', () => {
     expect((await runWks(['migrate', 'up'], { cwd })).code).toBe(0); // nothing pending: no backup
     expect(manifests()).toHaveLength(1);
   });
+
+  it('a failed pre-migration backup aborts before anything is applied, with one error and the --no-backup way on', async () => {
+    const cwd = tmpDir('e2e-mig');
+    expect((await runWks(['migrate', 'up', '--to', '0001'], { cwd })).code).toBe(0);
+    writeFileSync(path.join(cwd, 'not-a-dir'), 'x'); // the backup directory cannot be created
+    const r = await runWks(['migrate', 'up'], { cwd, env: { BACKUP_STORAGE_PATH: path.join(cwd, 'not-a-dir', 'b') } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^Error: pre-migration backup failed: .*; nothing was migrated$/m);
+    expect(r.stderr).toMatch(/^Try: .*or re-run with --no-backup to migrate without one$/m);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const s = await runWks(['migrate', 'status', '--json'], { cwd });
+    expect(s.json().current).toBe('0001');
+  });
 });
 
 describe('wks migrate (PostgreSQL)', () => {

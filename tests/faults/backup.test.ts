@@ -256,9 +256,16 @@ describe('corrupted stored backups', () => {
     manifest.sha256 = createHash('sha256').update(readFileSync(p)).digest('hex');
     manifest.stored_size = statSync(p).size;
     writeFileSync(mp, JSON.stringify(manifest));
+    // The manifest is authenticated: the edit is caught before anything is decoded.
     const v = await runWks(['backup', 'verify', m.id], { env });
     expect(v.code).toBe(3);
-    expect(v.stderr).toMatch(/decode: decrypt\/decompress failed: .*(authentication failed|truncated)/);
+    expect(v.stderr).toMatch(/manifest: .*fails authentication/);
+    // Even with the authentication stripped and explicitly waived, authenticated decryption still catches it.
+    delete manifest.manifest_mac;
+    writeFileSync(mp, JSON.stringify(manifest));
+    const v2 = await runWks(['backup', 'verify', m.id, '--allow-unauthenticated'], { env });
+    expect(v2.code).toBe(3);
+    expect(v2.stderr).toMatch(/decode: decrypt\/decompress failed: .*(authentication failed|truncated)/);
   });
 });
 

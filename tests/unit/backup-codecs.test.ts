@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -11,7 +11,11 @@ import {
   parseKeyText,
   prepareEncryption,
   deriveKey,
+  backupBinding,
+  SCRYPT_DEFAULT,
+  MAGIC,
 } from '../../src/backup/codecs/encryption.js';
+import type { EncryptionParams } from '../../src/backup/types.js';
 import { compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
 import { newBackupId, resolveBackup, parseAt, ID_RE } from '../../src/backup/catalog.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
@@ -30,8 +34,18 @@ async function run(input: Buffer, ...stages: NodeJS.ReadWriteStream[]): Promise<
 }
 
 const KEY = randomBytes(32);
-const enc = (chunk = 4096) => new EncryptStream(KEY, 'none', Buffer.alloc(16), chunk);
-const dec = () => new DecryptStream(() => KEY);
+const BINDING = backupBinding('20261130T000000Z-abcd', '2026-11-30T00:00:00.000Z');
+const params = (chunk = 4096): EncryptionParams => ({
+  algorithm: 'aes-256-gcm',
+  header: 2,
+  kdf: 'none',
+  salt: null,
+  chunk_size: chunk,
+  key_id: keyId(KEY),
+});
+const enc = (chunk = 4096) =>
+  new EncryptStream(KEY, { kdf: 'none', scrypt: null, chunk, salt: Buffer.alloc(16), binding: BINDING });
+const dec = (binding = BINDING) => new DecryptStream({ key: KEY, params: params(), binding });
 
 describe('chunked AES-256-GCM', () => {
   for (const size of [0, 1, 4095, 4096, 4097, 3 * 4096, 100_000]) {
@@ -45,7 +59,7 @@ describe('chunked AES-256-GCM', () => {
 
   it('detects a flipped bit anywhere (header, body, tag)', async () => {
     const sealed = await run(randomBytes(20_000), enc());
-    for (const pos of [0, 9, 20, 35, HEADER_LEN + 5, HEADER_LEN + 4096 + TAG_LEN + 3, sealed.length - 1]) {
+    for (const pos of [0, 8, 9, 20, 35, 50, HEADER_LEN + 5, HEADER_LEN + 4096 + TAG_LEN + 3, sealed.length - 1]) {
       const bad = Buffer.from(sealed);
       bad[pos]! ^= 0x01;
       await expect(run(bad, dec()), `flip at ${pos}`).rejects.toThrow();
@@ -73,6 +87,46 @@ describe('chunked AES-256-GCM', () => {
     await expect(run(swapped, dec())).rejects.toThrow(/authentication failed at encrypted record 0/);
   });
 
+  it('a header that disagrees with the manifest is reported as tampered, not as a wrong key', async () => {
+    const sealed = await run(randomBytes(5000), enc());
+    expect(sealed.subarray(0, 8).equals(MAGIC)).toBe(true);
+    for (const [pos, why] of [
+      [8, /key derivation byte/],
+      [9, /scrypt parameters/],
+      [20, /salt/],
+      [60, /another backup/],
+    ] as const) {
+      const bad = Buffer.from(sealed);
+      bad[pos]! ^= 0x01;
+      await expect(run(bad, dec()), `flip at ${pos}`).rejects.toThrow(why);
+    }
+  });
+
+  it('still reads a version-1 file (40-byte WKSENC01 header, as older wks wrote)', async () => {
+    const plain = randomBytes(5000);
+    const header = Buffer.alloc(40);
+    Buffer.from('WKSENC01').copy(header, 0);
+    header.writeUInt32BE(4096, 12);
+    const prefix = randomBytes(8);
+    prefix.copy(header, 32);
+    const records = [plain.subarray(0, 4096), plain.subarray(4096)].map((chunk, i) => {
+      const iv = Buffer.concat([prefix, Buffer.from([0, 0, 0, i])]);
+      const c = createCipheriv('aes-256-gcm', KEY, iv, { authTagLength: 16 });
+      c.setAAD(Buffer.concat([header, Buffer.from([0, 0, 0, i, i === 1 ? 1 : 0])]));
+      return Buffer.concat([c.update(chunk), c.final(), c.getAuthTag()]);
+    });
+    const v1 = Buffer.concat([header, ...records]);
+    const { header: _h, ...v1params } = params();
+    const out = await run(v1, new DecryptStream({ key: KEY, params: v1params, binding: BINDING }));
+    expect(out.equals(plain)).toBe(true);
+  });
+
+  it("binds the file to its backup: another backup's binding does not decrypt it", async () => {
+    const sealed = await run(randomBytes(5000), enc());
+    const other = backupBinding('20261130T000000Z-abcd', '2026-12-01T00:00:00.000Z');
+    await expect(run(sealed, dec(other))).rejects.toThrow(/another backup/);
+  });
+
   it('parses keys: 64 hex, base64 of 32 bytes, passphrase via scrypt with a salt', () => {
     const hex = randomBytes(32).toString('hex');
     expect(parseKeyText(hex, 't')).toEqual({ kind: 'raw', key: Buffer.from(hex, 'hex') });
@@ -82,11 +136,15 @@ describe('chunked AES-256-GCM', () => {
     expect(() => parseKeyText('short', 't')).toThrow(/too short/);
     const p = prepareEncryption({ kind: 'passphrase', passphrase: 'a long passphrase' });
     expect(p.params.kdf).toBe('scrypt');
+    expect(p.params.scrypt).toEqual(SCRYPT_DEFAULT);
+    expect(SCRYPT_DEFAULT.N).toBeGreaterThanOrEqual(2 ** 17);
     expect(p.params.salt).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(p.params)).not.toContain('a long passphrase');
-    expect(deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt).equals(p.key)).toBe(
-      true,
-    );
+    const again = deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt, SCRYPT_DEFAULT);
+    expect(again.equals(p.key)).toBe(true);
+    // Version-1 backups (no parameters recorded) were made with N = 2^15: still derivable.
+    const v1 = deriveKey({ kind: 'passphrase', passphrase: 'a long passphrase' }, 'scrypt', p.salt);
+    expect(v1.equals(p.key)).toBe(false);
     expect(keyId(p.key)).toBe(p.params.key_id);
   });
 });

@@ -1,17 +1,24 @@
 /**
  * Streaming authenticated encryption of backups: AES-256-GCM in chunks.
  *
- * File layout (all integers big-endian):
- *   header (40 bytes) = magic "WKSENC01" (8) | kdf (1: 0 raw key, 1 scrypt)
- *                       | reserved (3) | chunk size (4) | salt (16, zero for raw)
- *                       | nonce prefix (8)
+ * File layout (all integers big-endian), version 2 (`WKSENC02`, 72-byte header):
+ *   magic "WKSENC02" (8) | kdf (1: 0 raw key, 1 scrypt) | log2 N (1) | r (1) | p (1)
+ *   | chunk size (4) | salt (16, zero for raw) | nonce prefix (8)
+ *   | binding (32) = SHA-256("wks-backup-binding" 0 id 0 created_at)
  *   then records: ciphertext (<= chunk size) | GCM tag (16)
+ * Version 1 (`WKSENC01`, 40 bytes: no scrypt parameters, no binding) is still read.
  *
  * Record i uses IV = nonce prefix (8) | i (4) and AAD = header | i (4) | final (1).
  * Every full-size record is non-final; the last record is always shorter than
  * the chunk size (possibly empty) and flagged final. So reordering, dropping,
  * truncation (at a record boundary or inside one), appended data, a changed
  * header and any flipped bit all fail authentication or the framing check.
+ * The header (in every record's AAD) carries the KDF parameters, so they can
+ * be raised without breaking old backups, and the binding ties the file to
+ * one backup id and creation time: a data file moved under another manifest
+ * fails. The decrypting side takes the key and every parameter from the
+ * (authenticated) manifest and refuses a header that disagrees with it: a
+ * tampered header is a verification failure, never "wrong key".
  *
  * The key comes from config (BACKUP_ENCRYPTION_KEY / key_file): 64 hex chars
  * or base64 of 32 bytes is used as is; anything else is a passphrase run
@@ -19,18 +26,25 @@
  * manifest; only a key id (HMAC of a constant) does, to tell "wrong key" from
  * "corrupted".
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scryptSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ConfigError } from '../../errors.js';
 import type { Config } from '../../config/index.js';
 import type { EncryptionParams } from '../types.js';
 
-export const MAGIC = Buffer.from('WKSENC01');
-export const HEADER_LEN = 40;
+export const MAGIC_V1 = Buffer.from('WKSENC01');
+export const MAGIC = Buffer.from('WKSENC02');
+export const HEADER_LEN_V1 = 40;
+export const HEADER_LEN = 72;
 export const TAG_LEN = 16;
 export const DEFAULT_CHUNK = 64 * 1024;
-const SCRYPT = { N: 1 << 15, r: 8, p: 1 };
+/** scrypt for passphrases: N = 2^17, r = 8, p = 1 (128 MiB, a fraction of a second); backups record their own. */
+export const SCRYPT_DEFAULT = { N: 1 << 17, r: 8, p: 1 };
+/** The scrypt cost of backups made before the parameters were recorded in the header. */
+const SCRYPT_V1 = { N: 1 << 15, r: 8, p: 1 };
+/** Bounds on recorded scrypt parameters (a manifest or header must not make wks allocate without limit). */
+const SCRYPT_MAX_LOG2N = 22;
 
 /** The configured key material: raw 32 bytes, or a passphrase to derive from. */
 export type KeySource = { kind: 'raw'; key: Buffer } | { kind: 'passphrase'; passphrase: string };
@@ -83,8 +97,22 @@ export function missingKeyError(what: string): ConfigError {
   });
 }
 
-/** Derive the 32-byte key for a given kdf and salt. */
-export function deriveKey(src: KeySource, kdf: 'none' | 'scrypt', salt: Buffer | null): Buffer {
+export type ScryptParams = { N: number; r: number; p: number };
+
+const derived = new Map<string, Buffer>();
+
+/**
+ * Derive the 32-byte key for a given kdf, salt and scrypt parameters (default:
+ * the parameters of version-1 backups). Derivations are memoised per process
+ * (verify then restore derive once). Throws ConfigError (78) when the kind of
+ * key configured does not fit the backup, DecryptError for out-of-range parameters.
+ */
+export function deriveKey(
+  src: KeySource,
+  kdf: 'none' | 'scrypt',
+  salt: Buffer | null,
+  scrypt: ScryptParams = SCRYPT_V1,
+): Buffer {
   if (kdf === 'none') {
     if (src.kind !== 'raw')
       throw new ConfigError('this backup was encrypted with a raw 32-byte key, but a passphrase is configured', [], {
@@ -96,7 +124,21 @@ export function deriveKey(src: KeySource, kdf: 'none' | 'scrypt', salt: Buffer |
     throw new ConfigError('this backup was encrypted with a passphrase, but a raw key is configured', [], {
       hint: 'configure the original passphrase',
     });
-  return scryptSync(src.passphrase, salt!, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
+  const { N, r, p } = scrypt;
+  if (!Number.isInteger(Math.log2(N)) || N < 2 || N > 2 ** SCRYPT_MAX_LOG2N || r < 1 || r > 32 || p < 1 || p > 16)
+    throw new DecryptError(`scrypt parameters out of range (N=${N}, r=${r}, p=${p})`);
+  const memo = createHash('sha256').update(src.passphrase).update(salt!).update(`${N}:${r}:${p}`).digest('hex');
+  let key = derived.get(memo);
+  if (!key) {
+    key = scryptSync(src.passphrase, salt!, 32, { N, r, p, maxmem: 128 * N * r * p + 16 * 1024 * 1024 });
+    derived.set(memo, key);
+  }
+  return key;
+}
+
+/** The 32-byte binding of an encrypted file to its backup: SHA-256 of the id and the creation time. */
+export function backupBinding(id: string, createdAt: string): Buffer {
+  return createHash('sha256').update(`wks-backup-binding\0${id}\0${createdAt}`).digest();
 }
 
 /** Key id: first 8 bytes of HMAC-SHA256(key, "wks-backup-key-id"), hex. */
@@ -104,21 +146,36 @@ export function keyId(key: Buffer): string {
   return createHmac('sha256', key).update('wks-backup-key-id').digest('hex').slice(0, 16);
 }
 
-function buildHeader(kdf: 'none' | 'scrypt', chunk: number, salt: Buffer, prefix: Buffer): Buffer {
+/** What a version-2 header records (all of it authenticated as AAD of every record). */
+export interface HeaderFields {
+  kdf: 'none' | 'scrypt';
+  scrypt: ScryptParams | null;
+  chunk: number;
+  salt: Buffer;
+  binding: Buffer;
+}
+
+function buildHeader(f: HeaderFields, prefix: Buffer): Buffer {
   const h = Buffer.alloc(HEADER_LEN);
   MAGIC.copy(h, 0);
-  h.writeUInt8(kdf === 'scrypt' ? 1 : 0, 8);
-  h.writeUInt32BE(chunk, 12);
-  salt.copy(h, 16);
+  h.writeUInt8(f.kdf === 'scrypt' ? 1 : 0, 8);
+  if (f.scrypt) {
+    h.writeUInt8(Math.log2(f.scrypt.N), 9);
+    h.writeUInt8(f.scrypt.r, 10);
+    h.writeUInt8(f.scrypt.p, 11);
+  }
+  h.writeUInt32BE(f.chunk, 12);
+  f.salt.copy(h, 16);
   prefix.copy(h, 32);
+  f.binding.copy(h, 40);
   return h;
 }
 
 function recordAad(header: Buffer, index: number, final: boolean): Buffer {
-  const a = Buffer.alloc(HEADER_LEN + 5);
+  const a = Buffer.alloc(header.length + 5);
   header.copy(a, 0);
-  a.writeUInt32BE(index, HEADER_LEN);
-  a.writeUInt8(final ? 1 : 0, HEADER_LEN + 4);
+  a.writeUInt32BE(index, header.length);
+  a.writeUInt8(final ? 1 : 0, header.length + 4);
   return a;
 }
 
@@ -133,18 +190,20 @@ function recordIv(prefix: Buffer, index: number): Buffer {
 export function prepareEncryption(
   src: KeySource,
   chunk = DEFAULT_CHUNK,
+  scrypt: ScryptParams = SCRYPT_DEFAULT,
 ): { key: Buffer; params: EncryptionParams; salt: Buffer } {
   const kdf = src.kind === 'raw' ? 'none' : 'scrypt';
   const salt = kdf === 'scrypt' ? randomBytes(16) : Buffer.alloc(16);
-  const key = deriveKey(src, kdf, salt);
+  const key = deriveKey(src, kdf, salt, scrypt);
   return {
     key,
     salt,
     params: {
       algorithm: 'aes-256-gcm',
+      header: 2,
       kdf,
       salt: kdf === 'scrypt' ? salt.toString('hex') : null,
-      ...(kdf === 'scrypt' ? { scrypt: { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p } } : {}),
+      ...(kdf === 'scrypt' ? { scrypt: { N: scrypt.N, r: scrypt.r, p: scrypt.p } } : {}),
       chunk_size: chunk,
       key_id: keyId(key),
     },
@@ -159,14 +218,15 @@ export class EncryptStream extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
 
+  private readonly chunk: number;
+
   constructor(
     private readonly key: Buffer,
-    kdf: 'none' | 'scrypt',
-    salt: Buffer,
-    private readonly chunk = DEFAULT_CHUNK,
+    fields: HeaderFields,
   ) {
     super();
-    this.header = buildHeader(kdf, chunk, salt, this.prefix);
+    this.chunk = fields.chunk;
+    this.header = buildHeader(fields, this.prefix);
     this.push(this.header);
   }
 
@@ -219,23 +279,55 @@ export class EncryptStream extends Transform {
 /** Why decryption failed, for the verify report. */
 export class DecryptError extends Error {}
 
+/** What the decrypting side expects, all from the manifest: the derived key, its parameters and the binding. */
+export interface DecryptExpectation {
+  key: Buffer;
+  params: EncryptionParams;
+  /** backupBinding(id, created_at); required for version-2 files. */
+  binding: Buffer;
+}
+
+/** Why the header disagrees with the manifest's parameters, or null when it agrees. */
+function headerMismatch(h: Buffer, e: DecryptExpectation): string | null {
+  const v2 = e.params.header === 2;
+  if (!h.subarray(0, 8).equals(v2 ? MAGIC : MAGIC_V1))
+    return h.subarray(0, 7).equals(MAGIC.subarray(0, 7))
+      ? 'the header version differs from the manifest'
+      : 'not a wks encrypted backup (bad header magic)';
+  if (h.readUInt8(8) !== (e.params.kdf === 'scrypt' ? 1 : 0))
+    return 'the key derivation byte differs from the manifest';
+  if (h.readUInt32BE(12) !== e.params.chunk_size) return 'the chunk size differs from the manifest';
+  const salt = e.params.salt ? Buffer.from(e.params.salt, 'hex') : Buffer.alloc(16);
+  if (!h.subarray(16, 32).equals(salt)) return 'the salt differs from the manifest';
+  if (!v2) return null;
+  const s = e.params.scrypt;
+  const kdfBytes = s ? [Math.log2(s.N), s.r, s.p] : [0, 0, 0];
+  if (h[9] !== kdfBytes[0] || h[10] !== kdfBytes[1] || h[11] !== kdfBytes[2])
+    return 'the scrypt parameters differ from the manifest';
+  if (!h.subarray(40, 72).equals(e.binding)) return 'the file belongs to another backup (id/creation time binding)';
+  return null;
+}
+
 /**
- * The decrypting Transform. `resolveKey(kdf, salt)` supplies the key once the
- * header is read. Errors (DecryptError) name what is wrong: bad header,
+ * The decrypting Transform. Checks the header against the manifest's
+ * parameters first (DecryptError "encrypted header ... tampered" when they
+ * disagree). Errors (DecryptError) name what is wrong: bad header,
  * authentication failure at record N (corrupted or wrong key), truncation.
  */
 export class DecryptStream extends Transform {
   private header: Buffer | null = null;
   private prefix: Buffer | null = null;
-  private chunk = 0;
-  private key: Buffer | null = null;
+  private readonly chunk: number;
+  private readonly headerLen: number;
   private index = 0;
   private sawFinal = false;
   private pending: Buffer[] = [];
   private pendingLen = 0;
 
-  constructor(private readonly resolveKey: (kdf: 'none' | 'scrypt', salt: Buffer) => Buffer) {
+  constructor(private readonly expect: DecryptExpectation) {
     super();
+    this.chunk = expect.params.chunk_size;
+    this.headerLen = expect.params.header === 2 ? HEADER_LEN : HEADER_LEN_V1;
   }
 
   private takePending(): Buffer {
@@ -248,7 +340,7 @@ export class DecryptStream extends Transform {
   private open(rec: Buffer, final: boolean): void {
     if (this.sawFinal)
       throw new DecryptError('data found after the final encrypted record (file was appended to or corrupted)');
-    const d = createDecipheriv('aes-256-gcm', this.key!, recordIv(this.prefix!, this.index), {
+    const d = createDecipheriv('aes-256-gcm', this.expect.key, recordIv(this.prefix!, this.index), {
       authTagLength: TAG_LEN,
     });
     d.setAAD(recordAad(this.header!, this.index, final));
@@ -271,22 +363,19 @@ export class DecryptStream extends Transform {
       this.pending.push(data);
       this.pendingLen += data.length;
       if (!this.header) {
-        if (this.pendingLen < HEADER_LEN) {
+        if (this.pendingLen < this.headerLen) {
           cb();
           return;
         }
         const buf = this.takePending();
-        const h = buf.subarray(0, HEADER_LEN);
-        if (!h.subarray(0, 8).equals(MAGIC)) throw new DecryptError('not a wks encrypted backup (bad header magic)');
-        const kdfByte = h.readUInt8(8);
-        if (kdfByte > 1) throw new DecryptError('unknown key derivation in the encrypted header');
-        this.chunk = h.readUInt32BE(12);
+        const h = buf.subarray(0, this.headerLen);
+        const why = headerMismatch(h, this.expect);
+        if (why) throw new DecryptError(`the encrypted header does not match the manifest: ${why} (tampered?)`);
         if (this.chunk < 1024 || this.chunk > 64 * 1024 * 1024)
           throw new DecryptError('bad chunk size in the encrypted header');
         this.header = Buffer.from(h);
         this.prefix = Buffer.from(h.subarray(32, 40));
-        this.key = this.resolveKey(kdfByte === 1 ? 'scrypt' : 'none', Buffer.from(h.subarray(16, 32)));
-        const rest = buf.subarray(HEADER_LEN);
+        const rest = buf.subarray(this.headerLen);
         if (rest.length) {
           this.pending = [rest];
           this.pendingLen = rest.length;

@@ -11,8 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { FILE_MODE } from '../files.js';
 import type { Compression, EncryptionParams } from '../types.js';
 import { compressor, decompressor } from './compression.js';
-import { DecryptStream, EncryptStream, deriveKey, keyId, type KeySource } from './encryption.js';
-import { ConfigError } from '../../errors.js';
+import { DecryptStream, EncryptStream, type DecryptExpectation } from './encryption.js';
 
 /** A pass-through that hashes (sha256) and counts what flows through it. */
 export class HashCounter extends Transform {
@@ -46,8 +45,8 @@ export interface EncodeResult {
 
 export interface EncodeOptions {
   compression: Compression;
-  /** Derived key + parameters when encrypting. */
-  encryption: { key: Buffer; salt: Buffer; params: EncryptionParams } | null;
+  /** Derived key + parameters when encrypting, and the binding to the backup (backupBinding). */
+  encryption: { key: Buffer; salt: Buffer; params: EncryptionParams; binding: Buffer } | null;
   onBytes?: (rawBytesRead: number) => void;
 }
 
@@ -60,14 +59,16 @@ export async function encodeTo(source: string | Readable, dest: string, opts: En
   const stages: Array<Transform | Duplex> = [raw];
   const c = compressor(opts.compression);
   if (c) stages.push(c);
-  if (opts.encryption)
+  const e = opts.encryption;
+  if (e)
     stages.push(
-      new EncryptStream(
-        opts.encryption.key,
-        opts.encryption.params.kdf,
-        opts.encryption.salt,
-        opts.encryption.params.chunk_size,
-      ),
+      new EncryptStream(e.key, {
+        kdf: e.params.kdf,
+        scrypt: e.params.scrypt ?? null,
+        chunk: e.params.chunk_size,
+        salt: e.salt,
+        binding: e.binding,
+      }),
     );
   stages.push(stored);
   const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: READ_HWM }) : source;
@@ -83,37 +84,10 @@ export async function hashFile(file: string, onBytes?: (n: number) => void): Pro
   return { size: h.bytes, sha256: h.digest() };
 }
 
-/** Resolve the key for an encrypted backup, checking the key id first for a clear "wrong key" message. */
-export function keyResolver(
-  params: EncryptionParams,
-  src: KeySource | null,
-  what: string,
-): (kdf: 'none' | 'scrypt', salt: Buffer) => Buffer {
-  return (kdf, salt) => {
-    if (!src) {
-      throw new ConfigError(`${what} is encrypted and no encryption key is configured`, [], {
-        hint: 'set BACKUP_ENCRYPTION_KEY (or database.backup.encryption.key_file) to the key the backup was made with',
-      });
-    }
-    const key = deriveKey(src, kdf, salt);
-    if (keyId(key) !== params.key_id) {
-      throw new ConfigError(
-        `the configured encryption key is not the one ${what} was made with (key id ${keyId(key)} != ${params.key_id})`,
-        [],
-        {
-          hint: 'set BACKUP_ENCRYPTION_KEY to the key used when the backup was created',
-        },
-      );
-    }
-    return key;
-  };
-}
-
 export interface DecodeOptions {
   compression: Compression;
-  encryption: EncryptionParams | null;
-  keySource: KeySource | null;
-  what: string;
+  /** The key and everything the header must say, from the manifest (see backup/authenticate backupKey), or null. */
+  encryption: DecryptExpectation | null;
   onBytes?: (storedBytesRead: number) => void;
 }
 
@@ -122,13 +96,13 @@ export interface DecodeResult extends EncodeResult {}
 /**
  * Decode a stored file into `sink` (a path, created 0600 and fsynced, or a
  * Writable). Hashes both sides. Throws DecryptError / zlib / zstd errors on
- * corruption and ConfigError when the key is missing or wrong.
+ * corruption or a header that disagrees with the manifest.
  */
 export async function decodeTo(stored: string, sink: string | Writable, opts: DecodeOptions): Promise<DecodeResult> {
   const storedH = new HashCounter(opts.onBytes);
   const rawH = new HashCounter();
   const stages: Array<Transform | Duplex> = [storedH];
-  if (opts.encryption) stages.push(new DecryptStream(keyResolver(opts.encryption, opts.keySource, opts.what)));
+  if (opts.encryption) stages.push(new DecryptStream(opts.encryption));
   const d = decompressor(opts.compression);
   if (d) stages.push(d);
   stages.push(rawH);

@@ -42,6 +42,10 @@ export function register(program: Command): void {
       '--deep',
       'PRAGMA integrity_check instead of quick_check (PostgreSQL: restore into a scratch database, always dropped)',
     )
+    .option(
+      '--allow-unauthenticated',
+      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
+    )
     .action(lazy(() => import('./verify.js')));
   g.command('restore')
     .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
@@ -57,6 +61,10 @@ export function register(program: Command): void {
       'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails',
     )
     .option('--dry-run', 'verify and check the target, change nothing')
+    .option(
+      '--allow-unauthenticated',
+      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
+    )
     .action(lazy(() => import('./restore.js')));
   g.command('rotate')
     .description(

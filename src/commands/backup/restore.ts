@@ -9,6 +9,7 @@ interface Opts {
   to?: string;
   toDatabase?: string;
   deep?: boolean;
+  allowUnauthenticated?: boolean;
   force?: boolean;
   dryRun?: boolean;
   allowOtherSource?: boolean;
@@ -41,6 +42,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       force: opts.force,
       allowOtherSource: opts.allowOtherSource,
       deep: opts.deep,
+      allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'restore'),
       onLockWait: (o) => spin.update(lockWaitText(o)),

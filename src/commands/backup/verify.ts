@@ -6,6 +6,7 @@ interface Opts {
   latest?: boolean;
   all?: boolean;
   deep?: boolean;
+  allowUnauthenticated?: boolean;
 }
 
 /** `wks backup verify [ID | --latest | --all] [--deep]`: exit 3 naming the failed check. */
@@ -24,6 +25,7 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
     const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);
     const rec = await verifyEntry(config, e, {
       deep: opts.deep,
+      allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, e.manifest.id),
     }).catch((err) => {
