@@ -8,7 +8,15 @@ import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { NotFoundError, UsageError } from '../errors.js';
-import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
+import {
+  BACKUP_TYPES,
+  COMPRESSIONS,
+  type BackupType,
+  type CatalogEntry,
+  type Compression,
+  type Manifest,
+  type VerificationRecord,
+} from './types.js';
 import { fsError, writeJsonAtomic } from './files.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
@@ -26,10 +34,20 @@ export function newBackupId(now: Date): string {
 export const manifestPath = (dir: string, id: string): string => path.join(dir, `${id}.json`);
 export const verifyPath = (dir: string, id: string): string => path.join(dir, `${id}.verify.json`);
 
-/** Problems met while reading the catalog (unreadable manifests); reported, never fatal. */
+/**
+ * A backup whose manifest cannot be trusted (invalid JSON, empty, a required
+ * field missing or of the wrong type, a `file` outside the directory): a
+ * failed backup, never an absent one. `verify` exits 3 for it, `list` shows
+ * it, `rotate` never counts it as kept (and never deletes its data).
+ */
 export interface CatalogProblem {
+  /** The manifest file. */
   file: string;
+  /** The backup id, from the manifest's file name. */
+  id: string;
   problem: string;
+  /** Data files in the directory that belong to this id. */
+  data_files: string[];
 }
 
 function readJson<T>(file: string): T | null {
@@ -40,18 +58,51 @@ function readJson<T>(file: string): T | null {
   }
 }
 
-function validManifest(m: unknown): m is Manifest {
-  const x = m as Manifest;
-  return (
-    !!x &&
-    typeof x === 'object' &&
-    x.format === 'wks-backup/1' &&
-    typeof x.id === 'string' &&
-    ID_RE.test(x.id) &&
-    typeof x.file === 'string' &&
-    typeof x.sha256 === 'string' &&
-    typeof x.created_at === 'string'
-  );
+const HEX64 = /^[0-9a-f]{64}$/;
+const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Why `m` is not a usable manifest for backup `id`, or null when it is. Every
+ * field that describes the data (file, sizes, hashes, codecs, row counts,
+ * schema version) is required with its type: verify checks each of them.
+ */
+export function manifestProblem(m: unknown, id: string): string | null {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'not a JSON object (empty or unparseable)';
+  const x = m as Record<string, unknown>;
+  const fields: Array<[string, (v: unknown) => boolean, string]> = [
+    ['format', (v) => v === 'wks-backup/1', '"wks-backup/1"'],
+    ['id', (v) => v === id, `"${id}" (the file name)`],
+    ['type', (v) => BACKUP_TYPES.includes(v as BackupType), BACKUP_TYPES.join('|')],
+    ['engine', (v) => v === 'sqlite' || v === 'postgres', 'sqlite|postgres'],
+    ['created_at', (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v)), 'an ISO time'],
+    ['file', (v) => typeof v === 'string' && v.length > 0, 'a file name'],
+    ['raw_size', isCount, 'a byte count'],
+    ['raw_sha256', (v) => typeof v === 'string' && HEX64.test(v), 'a sha256 (64 hex digits)'],
+    ['stored_size', isCount, 'a byte count'],
+    ['sha256', (v) => typeof v === 'string' && HEX64.test(v), 'a sha256 (64 hex digits)'],
+    ['compression', (v) => COMPRESSIONS.includes(v as Compression), COMPRESSIONS.join('|')],
+    ['encryption', (v) => v === null || (typeof v === 'object' && !Array.isArray(v)), 'null or the parameters'],
+    ['schema_version', (v) => v === null || typeof v === 'string', 'null or a version'],
+    [
+      'row_counts',
+      (v) => !!v && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every(isCount),
+      'table -> count',
+    ],
+  ];
+  for (const [key, ok, want] of fields) {
+    if (!(key in x)) return `required field "${key}" is missing`;
+    if (!ok(x[key])) return `field "${key}" is invalid (expected ${want})`;
+  }
+  const file = x.file as string;
+  if (file !== path.basename(file) || file === '.' || file === '..' || file.includes('\\'))
+    return `field "file" (${JSON.stringify(file).slice(0, 80)}) escapes the backup directory`;
+  if (!file.startsWith(`${id}.`) || file === `${id}.json` || file === `${id}.verify.json`)
+    return `field "file" (${file}) does not name this backup's data file`;
+  if (x.compression === 'none' && x.encryption === null) {
+    if (x.raw_size !== x.stored_size || x.raw_sha256 !== x.sha256)
+      return 'raw_size/raw_sha256 differ from stored_size/sha256 for a plain (uncompressed, unencrypted) backup';
+  }
+  return null;
 }
 
 /**
@@ -77,18 +128,20 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
     if (!m) continue;
     const file = path.join(dir, name);
     const manifest = readJson<unknown>(file);
-    if (!validManifest(manifest) || manifest.id !== m[1]) {
-      problems.push({ file, problem: 'unreadable or invalid manifest' });
+    const problem = manifestProblem(manifest, m[1]!);
+    if (problem) {
+      const dataRe = new RegExp(`^${m[1]}\\.(?!json$|verify\\.json$)`);
+      problems.push({ file, id: m[1]!, problem, data_files: names.filter((n) => dataRe.test(n)).sort() });
       continue;
     }
-    const dataPath = path.join(dir, path.basename(manifest.file));
-    const v = readJson<VerificationRecord>(verifyPath(dir, manifest.id));
+    const dataPath = path.join(dir, (manifest as Manifest).file);
+    const v = readJson<VerificationRecord>(verifyPath(dir, m[1]!));
     entries.push({
-      manifest,
+      manifest: manifest as Manifest,
       manifestPath: file,
       dataPath,
       dataPresent: existsSync(dataPath),
-      verification: v && v.id === manifest.id ? v : null,
+      verification: v && v.id === m[1] ? v : null,
     });
   }
   entries.sort(catalogOrder);

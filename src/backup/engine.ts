@@ -128,6 +128,18 @@ export interface BackupEngine {
   logFinish(config: Config, rowId: number, row: BackupLogFinish, log?: LogFn): Promise<void>;
 }
 
+/** The manifest's schema_version against the image's last applied migration. */
+export function schemaCheck(want: string | null, got: string | null): VerifyCheck {
+  const ok = want === got;
+  return {
+    name: 'schema_version',
+    ok,
+    detail: ok
+      ? `schema version ${got ?? '(unmigrated)'} matches`
+      : `manifest ${want ?? 'null'}, image ${got ?? 'null'}`,
+  };
+}
+
 /** The engine for the configured database (database.type: sqlite, or postgresql). */
 export async function engineFor(config: Config): Promise<BackupEngine> {
   if (config.database.type === 'sqlite') {

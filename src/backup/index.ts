@@ -6,6 +6,8 @@ export {
   verifyBackup,
   verifyEntry,
   selectBackups,
+  brokenBackups,
+  brokenRecord,
   verificationFailure,
   type VerifyOptions,
   type Selection,

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/index.js';
-import { catalogOrder, missingDirectory } from './catalog.js';
+import { catalogOrder, missingDirectory, type CatalogProblem } from './catalog.js';
 import { manifestIdentity, matchesSourceFilter, sourceCatalog, sourceLabel } from './source.js';
 import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
 
@@ -39,7 +39,8 @@ export interface BackupList {
   filter: string | null;
   backups: BackupListItem[];
   /** Manifests that could not be read (listed, never fatal). */
-  problems: Array<{ file: string; problem: string }>;
+  /** Broken backups: manifests that cannot be used (failed backups; `verify` exits 3 for them). */
+  problems: CatalogProblem[];
 }
 
 function toItem(e: CatalogEntry, now: Date, own: boolean): BackupListItem {

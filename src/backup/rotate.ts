@@ -49,6 +49,8 @@ export interface RotateResult {
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
+  /** Broken backups (unusable manifest): never counted as kept, never deleted; fix or remove them by hand. */
+  broken: Array<{ id: string; problem: string }>;
 }
 
 /** The retention decisions for one source's backups. */
@@ -101,8 +103,10 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
   const now = opts.now ?? new Date();
   const source = await configuredSource(config);
   const all = !!opts.allSources;
+  const brokenOf = (c: SourceCatalog) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   if (opts.dryRun) {
-    const p = plan(await sourceCatalog(config, source), policy, now, all);
+    const c = await sourceCatalog(config, source);
+    const p = plan(c, policy, now, all);
     return {
       dry_run: true,
       sources: p.sources,
@@ -110,6 +114,7 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
       kept: p.kept,
       deleted: p.deleted,
       freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0),
+      broken: brokenOf(c),
     };
   }
   ensurePrivateDir(dir);
@@ -119,7 +124,8 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
     async () => {
       sweepLeftovers(dir);
       sweepOrphans(dir);
-      const p = plan(await sourceCatalog(config, source), policy, now, all);
+      const c = await sourceCatalog(config, source);
+      const p = plan(c, policy, now, all);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -131,7 +137,17 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
         opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
       }
       if (p.deleted.length) fsyncDir(dir);
-      return { dry_run: false, sources: p.sources, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed };
+      const broken = brokenOf(c);
+      for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
+      return {
+        dry_run: false,
+        sources: p.sources,
+        policy,
+        kept: p.kept,
+        deleted: p.deleted,
+        freed_bytes: freed,
+        broken,
+      };
     },
   );
 }

@@ -82,7 +82,7 @@ export interface SourceIdentity {
 }
 
 export interface VerifyCheck {
-  name: 'manifest' | 'checksum' | 'decode' | 'integrity' | 'row_counts';
+  name: 'manifest' | 'checksum' | 'decode' | 'integrity' | 'row_counts' | 'schema_version';
   ok: boolean;
   detail: string;
 }

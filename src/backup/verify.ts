@@ -9,7 +9,16 @@ import type { Config } from '../config/index.js';
 import { existsSync } from 'node:fs';
 import { NotFoundError, VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
-import { backupAt, latestBackup, missingDirectory, readCatalog, resolveBackup, writeVerification } from './catalog.js';
+import path from 'node:path';
+import {
+  backupAt,
+  latestBackup,
+  missingDirectory,
+  readCatalog,
+  resolveBackup,
+  writeVerification,
+  type CatalogProblem,
+} from './catalog.js';
 import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
@@ -188,13 +197,23 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
  * Resolve a selection against the catalog. An id or prefix may name any
  * backup in the directory; `latest`, `at` and `all` consider only the
  * backups of the configured source (source.ts). Throws NotFoundError (5),
- * naming the other sources' backups when only those exist, / UsageError (2).
+ * naming the other sources' backups when only those exist, / UsageError (2),
+ * and VerificationError (3) when an id names a backup whose manifest is
+ * broken (a failed backup, not an absent one).
  */
 export async function selectBackups(config: Config, sel: Selection, cat?: SourceCatalog): Promise<CatalogEntry[]> {
   const c = cat ?? (await sourceCatalog(config));
   const dir = c.directory;
   if (!existsSync(dir)) throw missingDirectory(dir);
-  if ('id' in sel) return [resolveBackup([...c.entries, ...c.others], sel.id, dir)];
+  if ('id' in sel) {
+    const entries = [...c.entries, ...c.others];
+    const s = sel.id.trim();
+    const broken = c.problems.filter((p) => p.id === s || (s && p.id.startsWith(s)));
+    const exact = entries.some((e) => e.manifest.id === s);
+    if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
+      throw brokenFailure(broken[0]!);
+    return [resolveBackup(entries, sel.id, dir)];
+  }
   if ('all' in sel) return c.entries;
   if (!c.entries.length) {
     throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
@@ -205,4 +224,36 @@ export async function selectBackups(config: Config, sel: Selection, cat?: Source
   }
   if ('latest' in sel) return [latestBackup(c.entries, dir)];
   return [backupAt(c.entries, sel.at, dir)];
+}
+
+/** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
+export function brokenBackups(config: Config): CatalogProblem[] {
+  return readCatalog(config.database.backup.storage_path).problems;
+}
+
+/** The failed verification record of a backup whose manifest is broken (not written to disk). */
+export function brokenRecord(p: CatalogProblem, now = new Date()): VerificationRecord {
+  return {
+    id: p.id,
+    at: now.toISOString(),
+    ok: false,
+    deep: false,
+    checks: [
+      {
+        name: 'manifest',
+        ok: false,
+        detail: `${path.basename(p.file)}: ${p.problem}${p.data_files.length ? ` (data: ${p.data_files.join(', ')})` : ' (no data file)'}`,
+      },
+    ],
+    failed: 'manifest',
+    duration_ms: 0,
+  };
+}
+
+/** The VerificationError (exit 3) for a backup whose manifest is broken. */
+export function brokenFailure(p: CatalogProblem): VerificationError {
+  return new VerificationError(`backup ${p.id} is broken: its manifest ${p.file} cannot be used: ${p.problem}`, {
+    hint: 'do not restore from it; take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)',
+    details: { verification: brokenRecord(p), data_files: p.data_files },
+  });
 }

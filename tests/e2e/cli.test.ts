@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { writeFileSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { runWks } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -17,19 +17,37 @@ const GROUPS = [
   'health',
   'metrics',
   'serve',
+  'alerts',
 ];
 
+const root = path.resolve(__dirname, '../..');
+const pkgVersion = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The names in the "Commands:" section of `wks --help`. */
+function helpCommands(help: string): string[] {
+  const section = help.split(/^Commands:\n/m)[1] ?? '';
+  return [...section.split(/\n\s*\n/)[0].matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]);
+}
+
 describe('wks CLI foundation', () => {
-  it('--help lists every command group', async () => {
+  it('--help lists every command group, and every group in src/commands/ is listed here', async () => {
     const r = await runWks(['--help']);
     expect(r.code).toBe(0);
-    for (const g of GROUPS) expect(r.stdout).toMatch(new RegExp(`^\\s+${g}\\b`, 'm'));
+    expect(helpCommands(r.stdout).sort()).toEqual([...GROUPS, 'help'].sort());
+    const dirs = readdirSync(path.join(root, 'src/commands'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+    expect(dirs.sort()).toEqual([...GROUPS].sort());
   });
 
-  it('--version prints the package version', async () => {
-    const r = await runWks(['--version']);
-    expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  it('--version prints the version in package.json, from the shim and from the CLI', async () => {
+    expect(pkgVersion).toMatch(/^\d+\.\d+\.\d+/);
+    // `--version` and `-V` alone are answered by bin/wks.js; with another flag they go through dist/cli.js.
+    for (const args of [['--version'], ['-V'], ['--no-color', '--version']]) {
+      const r = await runWks(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(`${pkgVersion}\n`);
+    }
   });
 
   it('config validate exits 0 with no config file', async () => {

@@ -137,7 +137,14 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
 
     const rec = await verifyBackup(config, m.id, { deep: true });
     expect(rec.ok).toBe(true);
-    expect(rec.checks.map((c) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
+    expect(rec.checks.map((c) => c.name)).toEqual([
+      'manifest',
+      'checksum',
+      'decode',
+      'integrity',
+      'row_counts',
+      'schema_version',
+    ]);
     expect(rec.checks.find((c) => c.name === 'integrity')!.detail).toMatch(
       /pg_restore --list: \d+ entries.*scratch database/,
     );

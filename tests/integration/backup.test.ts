@@ -93,7 +93,14 @@ describe('createBackup / listBackups / verifyBackup', () => {
       expect(statSync(r.path).size).toBe(m.stored_size);
       const rec = await verifyBackup(config, m.id, { deep: true });
       expect(rec.ok).toBe(true);
-      expect(rec.checks.map((c) => c.name)).toEqual(['manifest', 'checksum', 'decode', 'integrity', 'row_counts']);
+      expect(rec.checks.map((c) => c.name)).toEqual([
+        'manifest',
+        'checksum',
+        'decode',
+        'integrity',
+        'row_counts',
+        'schema_version',
+      ]);
       const listed = (await listBackups(config)).backups.find((b) => b.id === m.id)!;
       expect(listed.verification).toMatchObject({ ok: true, deep: true, failed: null });
       expect(listed.encrypted).toBe(encrypt);

@@ -107,8 +107,17 @@ describe('leftover sweep and catalog reading', () => {
     const m = (id: string, created: string) => ({
       format: 'wks-backup/1',
       id,
+      type: 'manual',
+      engine: 'sqlite',
       file: `${id}.db.gz`,
-      sha256: 'x',
+      raw_size: 10,
+      raw_sha256: 'a'.repeat(64),
+      stored_size: 4,
+      sha256: 'b'.repeat(64),
+      compression: 'gzip',
+      encryption: null,
+      schema_version: null,
+      row_counts: {},
       created_at: created,
     });
     writeFileSync(
@@ -121,6 +130,7 @@ describe('leftover sweep and catalog reading', () => {
       JSON.stringify(m('20261129T020000Z-bbbb', '2026-11-29T02:00:00.000Z')),
     );
     writeFileSync(path.join(dir, '20261129T030000Z-cccc.json'), '{ not json');
+    writeFileSync(path.join(dir, '20261129T030000Z-cccc.db.gz'), 'data of a broken backup');
     writeFileSync(path.join(dir, '20261129T040000Z-dddd.db'), 'orphan: no manifest');
     writeVerification(dir, {
       id: '20261129T010000Z-aaaa',
@@ -137,7 +147,12 @@ describe('leftover sweep and catalog reading', () => {
       ['20261129T010000Z-aaaa', true, 'checksum'],
     ]);
     expect(problems).toEqual([
-      { file: path.join(dir, '20261129T030000Z-cccc.json'), problem: 'unreadable or invalid manifest' },
+      {
+        file: path.join(dir, '20261129T030000Z-cccc.json'),
+        id: '20261129T030000Z-cccc',
+        problem: 'not a JSON object (empty or unparseable)',
+        data_files: ['20261129T030000Z-cccc.db.gz'],
+      },
     ]);
     expect(readCatalog(path.join(dir, 'missing')).entries).toEqual([]);
   });

@@ -44,7 +44,7 @@ import { removeQuietly } from '../files.js';
 import { scratchPath } from '../../util/scratch.js';
 import { trackChild } from '../../util/interrupt.js';
 import { minimalEnv, pidAlive, sleep } from '../../util/process.js';
-import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
+import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import type { LogFn, Manifest, VerifyCheck } from '../types.js';
 import {
   childEnvironment,
@@ -561,8 +561,10 @@ export const postgresEngine: BackupEngine = {
       checks[0] = { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` };
       const sc = await connect(conn, scratch);
       let counts: Record<string, number>;
+      let schema: string | null;
       try {
         counts = await countRows(sc);
+        schema = await schemaVersionIn(sc);
       } finally {
         await sc.end().catch(() => {});
       }
@@ -572,6 +574,7 @@ export const postgresEngine: BackupEngine = {
         ok: diffs.length === 0,
         detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
       });
+      checks.push(schemaCheck(manifest.schema_version, schema));
       return checks;
     } finally {
       await dropDatabase(admin, scratch, log);

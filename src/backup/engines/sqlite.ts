@@ -26,7 +26,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
 import { ConflictError, NotFoundError, OperationError } from '../../errors.js';
 import { fsyncDir } from '../../util/fs.js';
-import type { BackupEngine, RestoreTarget, SnapshotResult } from '../engine.js';
+import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import { onInterrupt } from '../../util/interrupt.js';
@@ -311,6 +311,7 @@ export const sqliteEngine: BackupEngine = {
         ok: diffs.length === 0,
         detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
       });
+      checks.push(schemaCheck(manifest.schema_version, schemaVersionOf(db)));
     } catch (err) {
       checks.push({ name: 'integrity', ok: false, detail: `cannot open the image: ${(err as Error).message}` });
     } finally {

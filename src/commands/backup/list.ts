@@ -11,31 +11,41 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
   const l = await listBackups(config, { source: opts.source });
-  for (const p of l.problems) ctx.out.warn(`${p.file}: ${p.problem}`);
+  for (const p of l.problems) ctx.out.warn(`backup ${p.id} is BROKEN: ${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
+    // Broken backups (unusable manifest) are listed as failed rows, newest first with the others.
+    type Row = (typeof d.backups)[number] | { broken: (typeof d.problems)[number] };
+    const rows: Row[] = [...d.backups, ...d.problems.map((p) => ({ broken: p }))].sort((a, b) => {
+      const ida = 'broken' in a ? a.broken.id : a.id;
+      const idb = 'broken' in b ? b.broken.id : b.id;
+      return ida < idb ? 1 : ida > idb ? -1 : 0;
+    });
+    const ok = (f: (b: (typeof d.backups)[number]) => string) => (b: Row) => ('broken' in b ? '-' : f(b));
     r.table(
-      d.backups,
+      rows,
       [
-        { header: 'ID', value: 'id' },
-        { header: 'SOURCE', value: (b) => (b.own ? b.source : r.c.dim(b.source)) },
-        { header: 'TYPE', value: (b) => b.type + (b.label ? ` (${b.label})` : '') },
-        { header: 'AGE', value: (b) => ago(b.age_ms) },
-        { header: 'SIZE', value: (b) => formatBytes(b.stored_size), align: 'right' },
+        { header: 'ID', value: (b) => ('broken' in b ? b.broken.id : b.id) },
+        { header: 'SOURCE', value: ok((b) => (b.own ? b.source : r.c.dim(b.source))) },
+        { header: 'TYPE', value: ok((b) => b.type + (b.label ? ` (${b.label})` : '')) },
+        { header: 'AGE', value: ok((b) => ago(b.age_ms)) },
+        { header: 'SIZE', value: ok((b) => formatBytes(b.stored_size)), align: 'right' },
         {
           header: 'CODEC',
-          value: (b) => [b.compression, b.encrypted ? 'aes-256-gcm' : null].filter(Boolean).join('+'),
+          value: ok((b) => [b.compression, b.encrypted ? 'aes-256-gcm' : null].filter(Boolean).join('+')),
         },
-        { header: 'SCHEMA', value: (b) => b.schema_version ?? '-' },
+        { header: 'SCHEMA', value: ok((b) => b.schema_version ?? '-') },
         {
           header: 'VERIFIED',
           value: (b) =>
-            !b.data_present
-              ? r.c.red('DATA MISSING')
-              : !b.verification
-                ? r.c.dim('never')
-                : b.verification.ok
-                  ? r.c.green(`ok ${b.verification.at.slice(0, 16)}Z`)
-                  : r.c.red(`FAILED (${b.verification.failed})`),
+            'broken' in b
+              ? r.c.red(`BROKEN (manifest: ${b.broken.problem})`)
+              : !b.data_present
+                ? r.c.red('DATA MISSING')
+                : !b.verification
+                  ? r.c.dim('never')
+                  : b.verification.ok
+                    ? r.c.green(`ok ${b.verification.at.slice(0, 16)}Z`)
+                    : r.c.red(`FAILED (${b.verification.failed})`),
         },
       ],
       { empty: d.filter ? `no backups of source "${d.filter}" in ${d.directory}` : `no backups in ${d.directory}` },

@@ -50,6 +50,8 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
         out.line(`${out.c.green('keep')}  ${x.id}${src(x)}  ${x.type}  ${out.c.dim(x.reasons.join('; '))}`);
     if (d.deleted.length)
       out.line(`${verb} ${d.deleted.length} backup(s), ${formatBytes(d.freed_bytes)}; kept ${d.kept.length}`);
+    for (const b of d.broken)
+      out.line(`${out.c.red('BROKEN')}  ${b.id}  ${out.c.dim(`${b.problem}; not counted as kept, not deleted`)}`);
   });
 };
 export default rotate;

@@ -18,9 +18,17 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
     });
   }
   const config = await ctx.config();
-  const { selectBackups, verifyEntry, verificationFailure } = await import('../../backup/index.js');
+  const { selectBackups, verifyEntry, verificationFailure, brokenBackups, brokenRecord } = await import(
+    '../../backup/index.js'
+  );
   const entries = await selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true });
   const records = [];
+  // --all: a backup whose manifest is broken is a failed backup, not an absent one.
+  for (const p of opts.all ? brokenBackups(config) : []) {
+    const rec = brokenRecord(p);
+    ctx.out.warn(`${rec.id}: FAILED manifest: ${rec.checks[0]!.detail}`);
+    records.push(rec);
+  }
   for (const e of entries) {
     const spin = await ctx.out.progress(`verifying ${e.manifest.id}`);
     const rec = await verifyEntry(config, e, {

@@ -114,8 +114,8 @@ export const backupsCheck: CheckDefinition = {
     if (list.problems.length > 0) {
       add(
         'warn',
-        `${plural(list.problems.length, 'unreadable manifest')} in ${dir} (${list.problems[0]!.file}: ${list.problems[0]!.problem})`,
-        'run `wks backup list` and inspect the files named',
+        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${dir} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
+        'run `wks backup verify --all` and `wks backup list`; take a new backup and inspect the files named',
       );
     }
     const newestSize = newest?.stored_size ?? 0;
