@@ -2,7 +2,7 @@
  * Built-in alerting for installs without Alertmanager: rules (rules.ts),
  * signals from the platform's data (signals.ts) and notifiers (notify.ts).
  */
-export { buildRules, parseCondition, conditionHolds, AlertEngine, SIGNALS } from './rules.js';
+export { buildRules, parseCondition, conditionHolds, AlertEngine, SIGNALS, BUILTIN_FOR } from './rules.js';
 export type { AlertRule, AlertEvent, AlertSignals, AlertState } from './rules.js';
 export { gatherSignals, ERROR_RATE_WINDOW_MS } from './signals.js';
 export type { SignalSources } from './signals.js';

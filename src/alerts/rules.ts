@@ -63,6 +63,23 @@ export function parseCondition(condition: string): { signal: SignalName; op: Op;
   return { signal, op: m[2] as Op, threshold };
 }
 
+/**
+ * How long each built-in rule's condition must hold before it fires: the same
+ * `for:` as the matching rule in templates/prometheus/wks-alerts.yml.
+ *  - backup_stale 10m: with the default schedule (every 30 min) a backup is at
+ *    most ~30 min old; older than the RPO means runs were missed, and 10 min
+ *    more lets a late run land before anyone is paged.
+ *  - backup_failed 1m, dependency_down 1m: one more evaluation, so a blip
+ *    (a restart of the database) does not page.
+ *  - disk_low 5m.
+ */
+export const BUILTIN_FOR = {
+  backup_stale: '10m',
+  backup_failed: '1m',
+  disk_low: '5m',
+  dependency_down: '1m',
+} as const;
+
 const SUMMARIES: Record<string, string> = {
   high_error_rate: 'Workflow error rate is above the threshold',
   workflow_timeout: 'A workflow execution has been running longer than the threshold',
@@ -81,16 +98,32 @@ const SUMMARIES: Record<string, string> = {
  */
 export function buildRules(config: Config): AlertRule[] {
   const rpoS = (parseDuration(config.health.backup_rpo) ?? 3_600_000) / 1000;
+  // The for-durations are those of templates/prometheus/wks-alerts.yml (BUILTIN_FOR; a test compares them).
   const builtins = [
-    { name: 'backup_stale', condition: `backup_age > ${rpoS}`, duration: '0s', severity: 'critical' as Severity },
-    { name: 'backup_failed', condition: 'backup_failed > 0', duration: '0s', severity: 'critical' as Severity },
+    {
+      name: 'backup_stale',
+      condition: `backup_age > ${rpoS}`,
+      duration: BUILTIN_FOR.backup_stale,
+      severity: 'critical' as Severity,
+    },
+    {
+      name: 'backup_failed',
+      condition: 'backup_failed > 0',
+      duration: BUILTIN_FOR.backup_failed,
+      severity: 'critical' as Severity,
+    },
     {
       name: 'disk_low',
       condition: `disk_free_bytes < ${config.health.min_free_bytes}`,
-      duration: '5m',
+      duration: BUILTIN_FOR.disk_low,
       severity: 'warning' as Severity,
     },
-    { name: 'dependency_down', condition: 'dependency_down > 0', duration: '1m', severity: 'critical' as Severity },
+    {
+      name: 'dependency_down',
+      condition: 'dependency_down > 0',
+      duration: BUILTIN_FOR.dependency_down,
+      severity: 'critical' as Severity,
+    },
   ];
   const configured = config.monitoring.alerts.rules.map((r) => ({ ...r, severity: 'warning' as Severity }));
   const names = new Set(configured.map((r) => r.name));

@@ -21,6 +21,12 @@ export interface SignalSources {
   catalog?: boolean;
   /** Whether the newest scheduled backup attempt failed (kept by the backup job). */
   lastBackupFailed?: () => boolean;
+  /**
+   * When the watching began (serve's start). With no backup at all,
+   * backup_age counts from here, so a fresh install is not stale at its first
+   * evaluation but only once a whole RPO passed without a backup.
+   */
+  watchingSince?: Date;
 }
 
 /** Window for error_rate. */
@@ -59,7 +65,8 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
       const { configuredSource, sourceCatalog } = await import('../backup/index.js');
       const source = await configuredSource(config, { reuse: true });
       const newest = newestBackupMs((await sourceCatalog(config, source)).entries);
-      sig.backup_age = newest ? Math.max(0, (now.getTime() - newest) / 1000) : Number.POSITIVE_INFINITY;
+      const since = newest > 0 ? newest : (src.watchingSince?.getTime() ?? null);
+      sig.backup_age = since !== null ? Math.max(0, (now.getTime() - since) / 1000) : Number.POSITIVE_INFINITY;
     } catch {
       sig.backup_age = null;
     }

@@ -28,7 +28,7 @@ import {
   type DecryptExpectation,
   type KeySource,
 } from './codecs/encryption.js';
-import type { EncryptionParams, Manifest, VerifyCheck } from './types.js';
+import type { EncryptionParams, LogFn, Manifest, VerifyCheck } from './types.js';
 
 /** JSON with object keys sorted at every level; `manifest_mac` left out. The form the MAC is computed over. */
 export function canonicalManifest(m: Manifest): string {
@@ -76,16 +76,19 @@ export function backupKey(params: EncryptionParams, src: KeySource | null, what:
 }
 
 /** What decodeTo needs to decrypt `m`'s data file (key from config, every parameter from the manifest). */
-export function decryptExpectation(config: Config, m: Manifest): DecryptExpectation | null {
+export function decryptExpectation(config: Config, m: Manifest, log?: LogFn): DecryptExpectation | null {
   if (!m.encryption) return null;
   return {
-    key: backupKey(m.encryption, keySourceFromConfig(config), `backup ${m.id}`),
+    key: backupKey(m.encryption, keySourceFromConfig(config, warnTo(log)), `backup ${m.id}`),
     params: m.encryption,
     binding: backupBinding(m.id, m.created_at),
   };
 }
 
+const warnTo = (log?: LogFn) => (log ? (text: string) => log('warn', text) : undefined);
+
 export interface AuthOptions {
+  log?: LogFn;
   /** Accept an unencrypted backup, or one made before manifests were authenticated, although encryption is enabled. */
   allowUnauthenticated?: boolean;
 }
@@ -110,7 +113,7 @@ export function authenticateManifest(config: Config, m: Manifest, opts: AuthOpti
       };
     return { name, ok: true, detail: `${m.file}: unencrypted, so not authenticated (checksums only)` };
   }
-  const key = backupKey(m.encryption, keySourceFromConfig(config), `backup ${m.id}`);
+  const key = backupKey(m.encryption, keySourceFromConfig(config, warnTo(opts.log)), `backup ${m.id}`);
   if (!m.manifest_mac || m.encryption.header !== 2) {
     if (!opts.allowUnauthenticated)
       return {

@@ -88,7 +88,7 @@ function resolveOptions(config: Config, opts: CreateOptions) {
   const encrypt = opts.encrypt ?? config.database.backup.encryption.enabled;
   let encryption = null;
   if (encrypt) {
-    const src = keySourceFromConfig(config);
+    const src = keySourceFromConfig(config, opts.log && ((text) => opts.log!('warn', text)));
     if (!src) throw missingKeyError('an encrypted backup');
     encryption = prepareEncryption(src);
   }

@@ -22,6 +22,7 @@ export {
   type RetentionDecision,
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
+export { keySourceFromConfig } from './codecs/encryption.js';
 export { parseAt } from './catalog.js';
 export type { BackupEngine } from './engine.js';
 export type * from './types.js';

@@ -185,7 +185,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
-      const encryption = decryptExpectation(config, m);
+      const encryption = decryptExpectation(config, m, opts.log);
       const ti = Date.now();
       let integrity: string;
       try {

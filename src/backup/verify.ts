@@ -78,7 +78,7 @@ export async function verifyEntry(
     return finish();
   }
   // Authenticity first: a planted or relabelled backup is never decoded, let alone loaded into a database.
-  checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated }));
+  checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated, log: opts.log }));
   if (!checks[0]!.ok) return finish();
   const engine = await engineForManifest(m);
   const progress = (phase: 'checksum' | 'decode') => (n: number) =>
@@ -111,7 +111,7 @@ export async function verifyEntry(
     return finish();
   }
 
-  const encryption = decryptExpectation(config, m);
+  const encryption = decryptExpectation(config, m, opts.log);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
   try {

@@ -76,6 +76,38 @@ export class CommandContext {
     return this.appLogger;
   }
 
+  /**
+   * The run cron watches: set by `backup create|rotate|verify|drill` and
+   * `migrate up` (reportRun) so that their outcome is pushed to the
+   * Pushgateway when PROMETHEUS_PUSHGATEWAY_URL is set (see pushRun).
+   */
+  private run: { command: string; bytes: number | null } | null = null;
+
+  /** Mark this command as one whose outcome is pushed; `bytes` may be set once known. */
+  reportRun(command: string): { bytes: number | null } {
+    this.run = { command, bytes: null };
+    return this.run;
+  }
+
+  /**
+   * Push the outcome of a reportRun() command (lazy() calls this when the
+   * action ends). A failed push is a warning on stderr; it never changes the
+   * exit code. Nothing happens without a Pushgateway URL or before the
+   * configuration was loaded.
+   */
+  async pushRun(startedAt: Date, exitCode: number): Promise<void> {
+    const url = this.loaded?.config.monitoring.prometheus.pushgateway_url;
+    if (!this.run || !url) return;
+    try {
+      const { pushRunOutcome } = await import('../metrics/index.js');
+      await pushRunOutcome(url, { ...this.run, startedAt, finishedAt: new Date(), exitCode });
+    } catch (err) {
+      this.out.warn(
+        `could not push the ${this.run.command} outcome to the Pushgateway (${url}): ${(err as Error).message}; the command's own result stands`,
+      );
+    }
+  }
+
   /** The validated Config (see loadConfig). */
   async config(overrides: Overrides = {}): Promise<Config> {
     return (await this.loadConfig(overrides)).config;
@@ -102,6 +134,14 @@ export function lazy(load: () => Promise<{ default: Action<never> }>) {
     const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
     current = ctx;
     const mod = await load();
-    await mod.default(ctx, cmd.processedArgs as string[], cmd.opts());
+    const startedAt = new Date();
+    try {
+      await mod.default(ctx, cmd.processedArgs as string[], cmd.opts());
+    } catch (err) {
+      const code = (err as { exitCode?: unknown }).exitCode;
+      await ctx.pushRun(startedAt, typeof code === 'number' ? code : 1);
+      throw err;
+    }
+    await ctx.pushRun(startedAt, Number(process.exitCode ?? 0));
   };
 }

@@ -9,3 +9,4 @@ export * from './show.js';
 export * from './init.js';
 export * from './loader.js';
 export * from './schema.js';
+export * from './advice.js';

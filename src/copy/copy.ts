@@ -319,10 +319,13 @@ async function scratchTargetSchema(client: pg.ClientBase, targetConfig: Config):
  * DependencyError when a database is unreachable; whatever migrateUp and
  * createBackup throw.
  */
-export async function copyDatabase(config: Config, opts: CopyOptions = {}): Promise<CopyResult> {
-  const t0 = Date.now();
-  const now = opts.now ?? (() => new Date());
-  const onEvent = opts.onEvent ?? (() => undefined);
+/** The validated run settings of one copy. */
+interface Settings {
+  policy: OnTypeError;
+  batchRows: number;
+}
+
+function checkOptions(opts: CopyOptions): Settings {
   const policy: OnTypeError = opts.onTypeError ?? 'fail';
   if (!['fail', 'skip-row', 'null'].includes(policy))
     throw new UsageError(`unknown --on-type-error "${policy}"`, { hint: 'use fail, skip-row or null' });
@@ -333,7 +336,11 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     throw new UsageError('--resume and --truncate contradict each other', {
       hint: '--resume keeps the tables already copied; --truncate starts again from empty tables',
     });
+  return { policy, batchRows };
+}
 
+/** The source file (it must exist) and the check that a PostgreSQL target is configured. */
+function resolveSource(config: Config, opts: CopyOptions): string {
   const sourcePath = path.resolve(opts.from ?? config.database.path);
   if (!existsSync(sourcePath)) {
     throw new NotFoundError(`SQLite database not found: ${sourcePath}`, {
@@ -343,15 +350,14 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
   if (!hasTarget(config)) {
     throw new UsageError(
       'no PostgreSQL target: pass --to postgres://user@host/db, or set PG_ENABLED=true with PG_HOST/PG_DATABASE/PG_USER (or PG_URL)',
-      {
-        hint: 'see docs/postgresql-migration.md',
-      },
+      { hint: 'see docs/postgresql-migration.md' },
     );
   }
-  const sourceConfig = sourceConfigOf(config, sourcePath);
-  const targetConfig = targetConfigOf(config);
-  const runId = `${now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
-  const result: CopyResult = {
+  return sourcePath;
+}
+
+function emptyResult(sourcePath: string, runId: string, opts: CopyOptions, policy: OnTypeError): CopyResult {
+  return {
     source: sourcePath,
     target: '',
     dryRun: !!opts.dryRun,
@@ -368,287 +374,388 @@ export async function copyDatabase(config: Config, opts: CopyOptions = {}): Prom
     reader: 'inline',
     verifier: null,
   };
+}
+
+/** Steps 1 and 2: the pre-migration backup of the source, then wks's own schema on the target. */
+async function prepareTarget(run: Run, sourceConfig: Config, targetConfig: Config): Promise<void> {
+  const { opts, onEvent, result } = run;
+  if (opts.backup === false) result.backup = { skipped: '--no-backup' };
+  else {
+    onEvent({ type: 'phase', phase: 'backup' });
+    const { takePreMigrationBackup } = await import('../migrate/index.js');
+    result.backup = await takePreMigrationBackup(sourceConfig, { db: null, label: 'db copy', what: 'copied' });
+  }
+  onEvent({ type: 'phase', phase: 'migrate' });
+  const { migrateUp } = await import('../migrate/index.js');
+  const m = await migrateUp(targetConfig, {});
+  result.migrations = { applied: m.applied.map((a) => `${a.version}_${a.name}`), current: m.current };
+}
+
+/** What one run shares between its steps. */
+interface Run {
+  opts: CopyOptions;
+  settings: Settings;
+  onEvent: (e: CopyEvent) => void;
+  now: () => Date;
+  sourcePath: string;
+  runId: string;
+  result: CopyResult;
+  log: ProblemLog;
+  /** Set once opened; closed by copyDatabase in `finally`. */
+  client?: pg.PoolClient;
+  vclient?: pg.PoolClient;
+  reader?: SourceReader;
+  verifier?: Verifier;
+}
+
+/**
+ * Copy a SQLite database into PostgreSQL and verify it (steps in the file comment); the composition
+ * root: check, prepare, then plan, claim, copy and verify, and mark, each a function of its own.
+ */
+export async function copyDatabase(config: Config, opts: CopyOptions = {}): Promise<CopyResult> {
+  const t0 = Date.now();
+  const now = opts.now ?? (() => new Date());
+  const settings = checkOptions(opts);
+  const sourcePath = resolveSource(config, opts);
+  const sourceConfig = sourceConfigOf(config, sourcePath);
+  const targetConfig = targetConfigOf(config);
+  const runId = `${now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
+  const result = emptyResult(sourcePath, runId, opts, settings.policy);
+  const log = new ProblemLog(path.resolve(opts.reportFile ?? `wks-db-copy-${runId}.problems.jsonl`), !opts.dryRun);
+  const run: Run = { opts, settings, onEvent: opts.onEvent ?? (() => undefined), now, sourcePath, runId, result, log };
 
   // 1. backup, 2. schema (not in dry-run: a dry run writes nothing anywhere)
-  if (!opts.dryRun) {
-    if (opts.backup === false) result.backup = { skipped: '--no-backup' };
-    else {
-      onEvent({ type: 'phase', phase: 'backup' });
-      const { takePreMigrationBackup } = await import('../migrate/index.js');
-      result.backup = await takePreMigrationBackup(sourceConfig, { db: null, label: 'db copy', what: 'copied' });
-    }
-    onEvent({ type: 'phase', phase: 'migrate' });
-    const { migrateUp } = await import('../migrate/index.js');
-    const m = await migrateUp(targetConfig, {});
-    result.migrations = { applied: m.applied.map((a) => `${a.version}_${a.name}`), current: m.current };
-  }
+  if (!opts.dryRun) await prepareTarget(run, sourceConfig, targetConfig);
 
   const { openDatabase, isPostgres } = await import('../db/index.js');
   const adapter = await openDatabase(targetConfig, { statementTimeoutMs: 0, applicationName: 'wks db copy' });
   if (!isPostgres(adapter)) throw new OperationError('the target is not PostgreSQL');
   result.target = adapter.target;
-  let client: pg.PoolClient | undefined;
-  let vclient: pg.PoolClient | undefined;
-  let verifier: Verifier | undefined;
-  let reader: SourceReader | undefined;
   let broken: Error | undefined;
-  const log = new ProblemLog(path.resolve(opts.reportFile ?? `wks-db-copy-${runId}.problems.jsonl`), !opts.dryRun);
   try {
-    client = await adapter.pool.connect();
-    await client.query(SESSION_SQL);
-    onEvent({ type: 'phase', phase: 'plan' });
-    reader = await openSourceReader({
-      path: sourcePath,
-      busyTimeoutMs: config.database.busy_timeout_ms,
-      inline: opts.inline,
-    });
-    result.reader = reader.mode;
-    const source = await reader.plan();
-    const sourceByName = new Map(source.map((s) => [s.name, s]));
-
-    if (opts.dryRun) {
-      let target = await inspectTarget(client);
-      const wanted = opts.tables?.length ? opts.tables : source.map((s) => s.name);
-      if (wanted.some((n) => !target.has(n))) target = await scratchTargetSchema(client, targetConfig);
-      result.plan = planTables(source, target, opts.tables);
-      // Scan every row for type problems (hash mode, nothing written).
-      for (const p of result.plan) {
-        const spec = specFor(p, sourceByName.get(p.table)!, target.get(p.table)!, 'hash', 'skip-row', batchRows);
-        onEvent({ type: 'table-start', table: p.table, mode: 'resume-check', total: p.rows });
-        const s = await runReader(reader, spec, p.rows, 'resume-check', onEvent, log, null);
-        result.tables.push(tableResult(p.table, 'copied', s, 0, []));
-      }
-      result.problems = { count: log.count, reportFile: null, sample: log.sample };
-      result.totals.durationMs = Date.now() - t0;
-      return result;
-    }
-
-    // 3. lock, progress, refusals
-    const locked = await client.query(`SELECT pg_try_advisory_lock(${COPY_LOCK_KEY}) AS ok`);
-    if (!locked.rows[0]?.ok) {
-      throw new ConflictError(`another wks db copy is running into ${adapter.target}`, {
-        hint: 'wait for it to finish (see pg_stat_activity, application_name "wks db copy")',
-      });
-    }
-    const target = await inspectTarget(client);
-    result.plan = planTables(source, target, opts.tables);
-    const order = fkOrder(
-      result.plan.map((p) => p.table),
-      target,
-      (t) => sourceByName.get(t)?.rows ?? 0,
-    );
-    const planBy = new Map(result.plan.map((p) => [p.table, p]));
-    await ensureProgressTable(client);
-    const progress = await readProgress(client);
-    const run = progress.get(RUN_ROW);
-    if (run && run.status !== 'verified' && !opts.resume && !opts.truncate) {
-      throw new OperationError(
-        `an earlier wks db copy into ${adapter.target} did not finish (run ${run.run_id ?? '?'}, status ${run.status})`,
-        {
-          hint: 're-run with --resume to continue it, or with --truncate to start again from empty tables',
-        },
-      );
-    }
-    if (opts.resume && run?.source && run.source !== sourcePath) {
-      throw new OperationError(`the interrupted copy read ${run.source}, not ${sourcePath}`, {
-        hint: 'resume with --from pointing at the same file, or start again with --truncate',
-      });
-    }
-    const resumed = new Set(
-      opts.resume ? order.filter((t) => ['done', 'verified'].includes(progress.get(t)?.status ?? '')) : [],
-    );
-    const toCopy = order.filter((t) => !resumed.has(t));
-    if (!opts.truncate) {
-      const busy: string[] = [];
-      for (const t of toCopy) if (await hasRows(client, t)) busy.push(t);
-      if (busy.length > 0) {
-        throw new OperationError(`target table(s) not empty: ${busy.join(', ')}`, {
-          hint: 're-run with --truncate to empty them first (their rows are deleted), or point --to at an empty database',
-          details: { nonEmptyTables: busy },
-        });
-      }
-    }
-    await client.query('BEGIN');
-    try {
-      if (opts.truncate && toCopy.length > 0) await client.query(`TRUNCATE ${toCopy.map(quoteIdent).join(', ')}`);
-      await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE table_name = ANY($1)`, [toCopy]);
-      if (!opts.resume)
-        await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE status <> 'done' AND status <> 'verified'`);
-      await writeProgress(client, {
-        table_name: RUN_ROW,
-        status: 'in_progress',
-        source: sourcePath,
-        run_id: opts.resume && run?.run_id ? run.run_id : runId,
-        started_at: now(),
-      });
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      const e = err as { code?: string; message: string };
-      if (e.code === '0A000') {
-        throw new OperationError(`cannot truncate: ${e.message}`, {
-          hint: 'another table references these; include it in --tables (or empty it yourself) and re-run',
-        });
-      }
-      throw err;
-    }
-
-    // 4. copy, table by table in FK order. 5. Each committed table is verified
-    // on a second connection while the next one is copied (the reader thread
-    // and the COPY backend keep both cores busy; verification fills the gaps).
-    onEvent({ type: 'phase', phase: 'copy' });
-    const { postgresSettings } = await import('../db/index.js');
-    const { pgClientConfig } = await import('../db/index.js');
-    const clientConfig = pgClientConfig(postgresSettings(targetConfig), 'wks db copy');
-    verifier = await openVerifier(
-      clientConfig,
-      SESSION_SQL,
-      async () => {
-        vclient = await adapter.pool.connect();
-        await vclient.query(SESSION_SQL);
-        return vclient;
-      },
-      opts.inline,
-    );
-    const vc = verifier;
-    result.verifier = verifier.mode;
-    let verifyChain: Promise<void> = Promise.resolve();
-    let verifyMs = 0;
-    const verify = (r: TableResult) => {
-      verifyChain = verifyChain.then(async () => {
-        const cols = target
-          .get(r.table)!
-          .columns.filter((c) => planBy.get(r.table)!.columns.some((pc) => pc.name === c.name));
-        const started = Date.now();
-        const v = await vc.checksum(r.table, cols, r.rows);
-        r.targetRows = v.rows;
-        r.targetChecksum = v.checksum;
-        r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;
-        verifyMs += Date.now() - started;
-        onEvent({ type: 'table-done', table: r.table, mode: 'verify', rows: v.rows, durationMs: Date.now() - started });
-      });
-      verifyChain.catch(() => undefined); // awaited below; never an unhandled rejection
-    };
-    const copyStart = Date.now();
-    for (const t of order) {
-      const p = planBy.get(t)!;
-      const s = sourceByName.get(t)!;
-      const tt = target.get(t)!;
-      const started = Date.now();
-      if (resumed.has(t)) {
-        onEvent({ type: 'table-start', table: t, mode: 'resume-check', total: p.rows });
-        const sum = await runReader(
-          reader,
-          specFor(p, s, tt, 'hash', policy, batchRows),
-          p.rows,
-          'resume-check',
-          onEvent,
-          log,
-          null,
-        );
-        const r = tableResult(t, 'resumed', sum, Date.now() - started, []);
-        result.tables.push(r);
-        verify(r);
-        continue;
-      }
-      onEvent({ type: 'table-start', table: t, mode: 'copy', total: p.rows });
-      await client.query('BEGIN');
-      let sum: TableSummary;
-      let seqs: Array<{ column: string; next: string }>;
-      try {
-        sum = await copyTable(client, reader, specFor(p, s, tt, 'copy', policy, batchRows), p.rows, onEvent, log);
-        seqs = await resetSequences(client, tt, s.sequence);
-        await writeProgress(client, {
-          table_name: t,
-          status: 'done',
-          source: sourcePath,
-          source_rows: sum.sourceRows,
-          rows: sum.rows,
-          skipped: sum.skipped,
-          checksum: sum.checksum,
-          run_id: runId,
-          started_at: new Date(started),
-          finished_at: now(),
-        });
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        await verifyChain.catch(() => undefined);
-        if (err instanceof SourceTypeError) throw typeErrorToWks(err);
-        throw err;
-      }
-      const r = tableResult(t, 'copied', sum, Date.now() - started, seqs);
-      result.tables.push(r);
-      verify(r);
-    }
-    result.totals.copyMs = Date.now() - copyStart;
-    onEvent({ type: 'phase', phase: 'verify' });
-    const verifyWait = Date.now();
-    await verifyChain;
-    result.totals.verifyMs = verifyMs;
-    result.totals.verifyWaitMs = Date.now() - verifyWait;
+    const source = await openSource(run, config, adapter);
+    if (opts.dryRun) return await dryRunScan(run, source, targetConfig, t0);
+    const claim = await claimTarget(run, source, adapter.target);
+    await copyAndVerify(run, source, claim, adapter, targetConfig);
     result.totals.rows = result.tables.reduce((a, r) => a + (r.status === 'copied' ? r.rows : 0), 0);
     result.totals.durationMs = Date.now() - t0;
     result.totals.rowsPerSec = rate(result.totals.rows, result.totals.durationMs);
     log.close();
     result.problems = { count: log.count, reportFile: log.path, sample: log.sample };
-
-    // 6. mark
-    const bad = result.tables.filter((r) => !r.match);
-    await client.query('BEGIN');
-    try {
-      if (bad.length === 0) {
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified' WHERE table_name = ANY($1)`, [
-          result.tables.map((r) => r.table),
-        ]);
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified', finished_at = $1 WHERE table_name = $2`, [
-          now(),
-          RUN_ROW,
-        ]);
-      } else {
-        await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'failed' WHERE table_name = ANY($1)`, [
-          [...bad.map((r) => r.table), RUN_ROW],
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-    if (bad.length > 0) {
-      throw new CopyVerificationError(
-        `verification failed: ${bad.length} table(s) differ between SQLite and PostgreSQL (${bad.map((b) => b.table).join(', ')})`,
-        result,
-        {
-          hint: 'do not switch to PostgreSQL; see the differences above. If the source changed since an interrupted run, start again with --truncate',
-          details: {
-            differences: bad.map((b) => ({
-              table: b.table,
-              sourceRows: b.rows,
-              targetRows: b.targetRows,
-              sourceChecksum: b.sourceChecksum,
-              targetChecksum: b.targetChecksum,
-            })),
-          },
-        },
-      );
-    }
+    await markRun(run);
     result.verified = true;
-    onEvent({ type: 'phase', phase: 'done' });
+    run.onEvent({ type: 'phase', phase: 'done' });
     return result;
   } catch (err) {
     if (isConnectionLoss(err)) broken = err as Error;
     throw err;
   } finally {
     log.close();
-    if (reader) await reader.close().catch(() => undefined);
-    if (client) {
-      if (!broken) await client.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
-      client.release(broken ?? true); // a copy session has custom settings: never return it to the pool
+    if (run.reader) await run.reader.close().catch(() => undefined);
+    if (run.client) {
+      if (!broken) await run.client.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
+      run.client.release(broken ?? true); // a copy session has custom settings: never return it to the pool
     }
-    if (verifier) await verifier.close().catch(() => undefined);
-    if (vclient) vclient.release(true);
+    if (run.verifier) await run.verifier.close().catch(() => undefined);
+    if (run.vclient) run.vclient.release(true);
     await adapter.close();
+  }
+}
+
+/** The target session (custom settings) and the source reader with its plan; returns the source tables by name. */
+async function openSource(run: Run, config: Config, adapter: { pool: pg.Pool }): Promise<Map<string, SourceTable>> {
+  run.client = await adapter.pool.connect();
+  await run.client.query(SESSION_SQL);
+  run.onEvent({ type: 'phase', phase: 'plan' });
+  run.reader = await openSourceReader({
+    path: run.sourcePath,
+    busyTimeoutMs: config.database.busy_timeout_ms,
+    inline: run.opts.inline,
+  });
+  run.result.reader = run.reader.mode;
+  const source = await run.reader.plan();
+  return new Map(source.map((s) => [s.name, s]));
+}
+
+/** A dry run: plan against the target (or a scratch copy of wks's schema) and scan every row for type problems. */
+async function dryRunScan(
+  run: Run,
+  sourceByName: Map<string, SourceTable>,
+  targetConfig: Config,
+  t0: number,
+): Promise<CopyResult> {
+  const { result, opts, log } = run;
+  const client = run.client!;
+  let target = await inspectTarget(client);
+  const wanted = opts.tables?.length ? opts.tables : [...sourceByName.keys()];
+  if (wanted.some((n) => !target.has(n))) target = await scratchTargetSchema(client, targetConfig);
+  result.plan = planTables([...sourceByName.values()], target, opts.tables);
+  // Scan every row for type problems (hash mode, nothing written).
+  for (const p of result.plan) {
+    const spec = specFor(
+      p,
+      sourceByName.get(p.table)!,
+      target.get(p.table)!,
+      'hash',
+      'skip-row',
+      run.settings.batchRows,
+    );
+    run.onEvent({ type: 'table-start', table: p.table, mode: 'resume-check', total: p.rows });
+    const s = await runReader(run.reader!, spec, p.rows, 'resume-check', run.onEvent, log, null);
+    result.tables.push(tableResult(p.table, 'copied', s, 0, []));
+  }
+  result.problems = { count: log.count, reportFile: null, sample: log.sample };
+  result.totals.durationMs = Date.now() - t0;
+  return result;
+}
+
+/** What claimTarget decided: the target's tables, the copy order, and which tables an earlier run finished. */
+interface Claim {
+  target: Map<string, TargetTable>;
+  order: string[];
+  planBy: Map<string, TablePlan>;
+  resumed: Set<string>;
+}
+
+/** Step 3: the advisory lock (one copy per target), the plan, the refusals, and the run row set `in_progress`. */
+async function claimTarget(run: Run, sourceByName: Map<string, SourceTable>, targetName: string): Promise<Claim> {
+  const { opts, result, sourcePath } = run;
+  const client = run.client!;
+  const locked = await client.query(`SELECT pg_try_advisory_lock(${COPY_LOCK_KEY}) AS ok`);
+  if (!locked.rows[0]?.ok) {
+    throw new ConflictError(`another wks db copy is running into ${targetName}`, {
+      hint: 'wait for it to finish (see pg_stat_activity, application_name "wks db copy")',
+    });
+  }
+  const target = await inspectTarget(client);
+  result.plan = planTables([...sourceByName.values()], target, opts.tables);
+  const order = fkOrder(
+    result.plan.map((p) => p.table),
+    target,
+    (t) => sourceByName.get(t)?.rows ?? 0,
+  );
+  await ensureProgressTable(client);
+  const progress = await readProgress(client);
+  const runRow = progress.get(RUN_ROW);
+  if (runRow && runRow.status !== 'verified' && !opts.resume && !opts.truncate) {
+    throw new OperationError(
+      `an earlier wks db copy into ${targetName} did not finish (run ${runRow.run_id ?? '?'}, status ${runRow.status})`,
+      { hint: 're-run with --resume to continue it, or with --truncate to start again from empty tables' },
+    );
+  }
+  if (opts.resume && runRow?.source && runRow.source !== sourcePath) {
+    throw new OperationError(`the interrupted copy read ${runRow.source}, not ${sourcePath}`, {
+      hint: 'resume with --from pointing at the same file, or start again with --truncate',
+    });
+  }
+  const resumed = new Set(
+    opts.resume ? order.filter((t) => ['done', 'verified'].includes(progress.get(t)?.status ?? '')) : [],
+  );
+  const toCopy = order.filter((t) => !resumed.has(t));
+  if (!opts.truncate) await refuseNonEmpty(client, toCopy);
+  await startRun(run, toCopy, opts.resume && runRow?.run_id ? runRow.run_id : run.runId);
+  return { target, order, planBy: new Map(result.plan.map((p) => [p.table, p])), resumed };
+}
+
+async function refuseNonEmpty(client: pg.PoolClient, tables: string[]): Promise<void> {
+  const busy: string[] = [];
+  for (const t of tables) if (await hasRows(client, t)) busy.push(t);
+  if (busy.length > 0) {
+    throw new OperationError(`target table(s) not empty: ${busy.join(', ')}`, {
+      hint: 're-run with --truncate to empty them first (their rows are deleted), or point --to at an empty database',
+      details: { nonEmptyTables: busy },
+    });
+  }
+}
+
+/** In one transaction: truncate (--truncate), clear the progress rows of the tables to copy, mark the run in progress. */
+async function startRun(run: Run, toCopy: string[], runId: string): Promise<void> {
+  const client = run.client!;
+  await client.query('BEGIN');
+  try {
+    if (run.opts.truncate && toCopy.length > 0) await client.query(`TRUNCATE ${toCopy.map(quoteIdent).join(', ')}`);
+    await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE table_name = ANY($1)`, [toCopy]);
+    if (!run.opts.resume)
+      await client.query(`DELETE FROM ${PROGRESS_TABLE} WHERE status <> 'done' AND status <> 'verified'`);
+    await writeProgress(client, {
+      table_name: RUN_ROW,
+      status: 'in_progress',
+      source: run.sourcePath,
+      run_id: runId,
+      started_at: run.now(),
+    });
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    const e = err as { code?: string; message: string };
+    if (e.code === '0A000') {
+      throw new OperationError(`cannot truncate: ${e.message}`, {
+        hint: 'another table references these; include it in --tables (or empty it yourself) and re-run',
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Steps 4 and 5: copy table by table in FK order; each committed table is verified on a second
+ * connection while the next one is copied (the reader thread and the COPY backend keep both cores
+ * busy; verification fills the gaps).
+ */
+async function copyAndVerify(
+  run: Run,
+  sourceByName: Map<string, SourceTable>,
+  claim: Claim,
+  adapter: { pool: pg.Pool },
+  targetConfig: Config,
+): Promise<void> {
+  const { result } = run;
+  run.onEvent({ type: 'phase', phase: 'copy' });
+  const queue = await openVerifyQueue(run, claim, adapter, targetConfig);
+  const copyStart = Date.now();
+  for (const t of claim.order) {
+    const r = await copyOne(run, sourceByName.get(t)!, claim, t).catch(async (err) => {
+      await queue.settled();
+      throw err;
+    });
+    result.tables.push(r);
+    queue.add(r);
+  }
+  result.totals.copyMs = Date.now() - copyStart;
+  run.onEvent({ type: 'phase', phase: 'verify' });
+  const verifyWait = Date.now();
+  await queue.done();
+  result.totals.verifyMs = queue.busyMs();
+  result.totals.verifyWaitMs = Date.now() - verifyWait;
+}
+
+/** Verification of committed tables, one at a time in the background, on the verifier's own connection. */
+async function openVerifyQueue(run: Run, claim: Claim, adapter: { pool: pg.Pool }, targetConfig: Config) {
+  const { postgresSettings, pgClientConfig } = await import('../db/index.js');
+  const clientConfig = pgClientConfig(postgresSettings(targetConfig), 'wks db copy');
+  const verifier = await openVerifier(
+    clientConfig,
+    SESSION_SQL,
+    async () => {
+      run.vclient = await adapter.pool.connect();
+      await run.vclient.query(SESSION_SQL);
+      return run.vclient;
+    },
+    run.opts.inline,
+  );
+  run.verifier = verifier;
+  run.result.verifier = verifier.mode;
+  let chain: Promise<void> = Promise.resolve();
+  let busyMs = 0;
+  return {
+    add(r: TableResult): void {
+      chain = chain.then(async () => {
+        const planned = claim.planBy.get(r.table)!;
+        const cols = claim.target.get(r.table)!.columns.filter((c) => planned.columns.some((pc) => pc.name === c.name));
+        const started = Date.now();
+        const v = await verifier.checksum(r.table, cols, r.rows);
+        r.targetRows = v.rows;
+        r.targetChecksum = v.checksum;
+        r.match = v.rows === r.rows && v.checksum === r.sourceChecksum;
+        busyMs += Date.now() - started;
+        run.onEvent({
+          type: 'table-done',
+          table: r.table,
+          mode: 'verify',
+          rows: v.rows,
+          durationMs: Date.now() - started,
+        });
+      });
+      chain.catch(() => undefined); // awaited by done(); never an unhandled rejection
+    },
+    done: (): Promise<void> => chain,
+    settled: (): Promise<void> => chain.catch(() => undefined),
+    busyMs: (): number => busyMs,
+  };
+}
+
+/** One table: a resume check of a table an earlier run finished, or a COPY committed with its progress row. */
+async function copyOne(run: Run, s: SourceTable, claim: Claim, t: string): Promise<TableResult> {
+  const { policy, batchRows } = run.settings;
+  const client = run.client!;
+  const p = claim.planBy.get(t)!;
+  const tt = claim.target.get(t)!;
+  const started = Date.now();
+  if (claim.resumed.has(t)) {
+    run.onEvent({ type: 'table-start', table: t, mode: 'resume-check', total: p.rows });
+    const spec = specFor(p, s, tt, 'hash', policy, batchRows);
+    const sum = await runReader(run.reader!, spec, p.rows, 'resume-check', run.onEvent, run.log, null);
+    return tableResult(t, 'resumed', sum, Date.now() - started, []);
+  }
+  run.onEvent({ type: 'table-start', table: t, mode: 'copy', total: p.rows });
+  await client.query('BEGIN');
+  try {
+    const spec = specFor(p, s, tt, 'copy', policy, batchRows);
+    const sum = await copyTable(client, run.reader!, spec, p.rows, run.onEvent, run.log);
+    const seqs = await resetSequences(client, tt, s.sequence);
+    await writeProgress(client, {
+      table_name: t,
+      status: 'done',
+      source: run.sourcePath,
+      source_rows: sum.sourceRows,
+      rows: sum.rows,
+      skipped: sum.skipped,
+      checksum: sum.checksum,
+      run_id: run.runId,
+      started_at: new Date(started),
+      finished_at: run.now(),
+    });
+    await client.query('COMMIT');
+    return tableResult(t, 'copied', sum, Date.now() - started, seqs);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    if (err instanceof SourceTypeError) throw typeErrorToWks(err);
+    throw err;
+  }
+}
+
+/** Step 6: mark the run `verified` when every table matches, else mark the differing tables failed and throw. */
+async function markRun(run: Run): Promise<void> {
+  const { result } = run;
+  const client = run.client!;
+  const bad = result.tables.filter((r) => !r.match);
+  await client.query('BEGIN');
+  try {
+    if (bad.length === 0) {
+      await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified' WHERE table_name = ANY($1)`, [
+        result.tables.map((r) => r.table),
+      ]);
+      await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified', finished_at = $1 WHERE table_name = $2`, [
+        run.now(),
+        RUN_ROW,
+      ]);
+    } else {
+      await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'failed' WHERE table_name = ANY($1)`, [
+        [...bad.map((r) => r.table), RUN_ROW],
+      ]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  if (bad.length > 0) {
+    throw new CopyVerificationError(
+      `verification failed: ${bad.length} table(s) differ between SQLite and PostgreSQL (${bad.map((b) => b.table).join(', ')})`,
+      result,
+      {
+        hint: 'do not switch to PostgreSQL; see the differences above. If the source changed since an interrupted run, start again with --truncate',
+        details: {
+          differences: bad.map((b) => ({
+            table: b.table,
+            sourceRows: b.rows,
+            targetRows: b.targetRows,
+            sourceChecksum: b.sourceChecksum,
+            targetChecksum: b.targetChecksum,
+          })),
+        },
+      },
+    );
   }
 }
 

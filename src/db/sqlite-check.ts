@@ -11,6 +11,7 @@
  * exits. A child process is killed at once (SIGKILL) when the caller gives up,
  * and it only ever reads (opened read-only), so killing it is harmless.
  */
+import { minimalEnv } from '../util/process.js';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 
@@ -54,7 +55,7 @@ export function sqliteCheckInChild(file: string, opts: SqliteCheckOptions): Prom
   const { signal } = opts;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: minimalEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -11,3 +11,4 @@ export * from './collect.js';
 export * from './instrument.js';
 export * from './registry.js';
 export * from './sample.js';
+export * from './push.js';

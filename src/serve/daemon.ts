@@ -97,6 +97,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   const clock = opts.now ?? (() => new Date());
   // How often a dependency that stays down is summarised in the log (serve.log_repeat_interval).
   const repeatMs = parseDuration(config.serve.log_repeat_interval) ?? 60_000;
+  const startedAt = new Date();
   const metrics = createMetrics();
   // Backups, health and the reaper are imported here, not at the top: loading the daemon module stays cheap.
   const [backups, health] = await Promise.all([import('../backup/index.js'), import('../health/index.js')]);
@@ -270,7 +271,13 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       if (!engine) return;
       const signals = await gatherSignals(
         config,
-        { db: getDb, executions: collector, pingRedis, lastBackupFailed: () => lastBackupFailed },
+        {
+          db: getDb,
+          executions: collector,
+          pingRedis,
+          lastBackupFailed: () => lastBackupFailed,
+          watchingSince: startedAt,
+        },
         now,
       );
       const events = engine.evaluate(signals, now);
@@ -372,7 +379,6 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     };
   };
 
-  const startedAt = new Date();
   let server: RunningServer;
   try {
     server = await startHttpServer(config.monitoring.prometheus.host, config.monitoring.prometheus.port, {

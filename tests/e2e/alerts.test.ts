@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { startServe, eventually } from '../helpers/serve.js';
 
 const received: Array<{ path: string; body: any }> = [];
 let server: http.Server;
@@ -88,6 +89,43 @@ describe('wks alerts test', () => {
 });
 
 describe('the alerts job in wks serve', () => {
+  it('a fresh install with the default rules is quiet: nothing fires at the first evaluations', async () => {
+    received.length = 0;
+    const cfg = path.join(dir, 'quiet.yml');
+    writeFileSync(
+      cfg,
+      [
+        'phase4:',
+        '  version: "4.0.0"',
+        '  monitoring:',
+        '    alerts:',
+        '      enabled: true',
+        '  serve:',
+        '    jobs:',
+        '      backup: { enabled: false }',
+        '      alerts: { enabled: true, schedule: "* * * * * *" }',
+        '',
+      ].join('\n'),
+    );
+    const s = await startServe(['-c', cfg], { ...env, METRICS_SCRAPE_CACHE_MS: '0' }, dir);
+    try {
+      // Several evaluations (one per second) with no backup at all.
+      await eventually(
+        async () => (await (await fetch(`${s.url}/ready`)).json()) as any,
+        (d) => d.jobs?.find((j: any) => j.name === 'alerts')?.lastSuccess,
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      const ready = (await (await fetch(`${s.url}/ready`)).json()) as any;
+      const stale = ready.alerts.rules.find((r: any) => r.name === 'backup_stale');
+      // Pending at most: no backup yet, but the RPO has not passed since serve started.
+      expect(stale.state).toBe('inactive');
+      expect(received, JSON.stringify(received)).toEqual([]);
+    } finally {
+      expect((await s.stop()).code).toBe(0);
+    }
+  });
+
   it('fires backup_stale once (no backups at all), de-duplicated across evaluations', async () => {
     received.length = 0;
     const cfg = path.join(dir, 'alerts.yml');
@@ -99,6 +137,8 @@ describe('the alerts job in wks serve', () => {
         '  monitoring:',
         '    alerts:',
         '      enabled: true',
+        '      rules:',
+        '        - { name: backup_stale, condition: "backup_age > 0", duration: "0s" }',
         '  serve:',
         '    jobs:',
         '      backup: { enabled: false }',

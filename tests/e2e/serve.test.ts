@@ -95,8 +95,8 @@ describe('wks serve', () => {
       expect(doc.ready).toBe(true);
       expect(doc.checks.map((c: any) => c.name)).toEqual(expect.arrayContaining(['config', 'database']));
       expect(doc.leader).toMatchObject({ mechanism: 'file', leader: true });
-      expect(doc.jobs.find((j: any) => j.name === 'backup')).toMatchObject({ enabled: true, schedule: '0 2 * * *' });
-      expect(doc.jobs.find((j: any) => j.name === 'backup').nextRun).toMatch(/T02:00:00/);
+      expect(doc.jobs.find((j: any) => j.name === 'backup')).toMatchObject({ enabled: true, schedule: '*/30 * * * *' });
+      expect(doc.jobs.find((j: any) => j.name === 'backup').nextRun).toMatch(/T\d\d:(00|30):00/);
       expect((await fetch(`${s.url}/nope`)).status).toBe(404);
 
       if (needPromtool(ctx)) {
@@ -192,10 +192,10 @@ describe('wks serve', () => {
       'alerts',
       'metrics_sample',
     ]);
-    expect(doc.jobs[0]).toMatchObject({ schedule: '0 2 * * *', enabled: true });
+    expect(doc.jobs[0]).toMatchObject({ schedule: '*/30 * * * *', enabled: true });
     expect(doc.jobs[0].next).toHaveLength(3);
     const human = await runWks(['serve', '--print-schedule'], { env, cwd: dir });
-    expect(human.stdout).toMatch(/^backup\s+0 2 \* \* \*\s+yes/m);
+    expect(human.stdout).toMatch(/^backup\s+\*\/30 \* \* \* \*\s+yes/m);
   });
 });
 

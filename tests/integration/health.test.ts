@@ -3,7 +3,17 @@
  * PostgreSQL and Redis (each with its own database / namespace).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  writeFileSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+  closeSync,
+  statSync,
+  truncateSync,
+  rmSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -300,9 +310,15 @@ describe('config check', () => {
     config.database.backup.encryption.key_file = path.join(dir, 'missing.key');
     r = await runHealthChecks(config, { checks: ['config'], now: NOW });
     expect(r.checks[0]!.status).toBe('critical');
-    expect(r.checks[0]!.detail).toMatch(/encryption key file .*missing\.key is not readable/);
+    expect(r.checks[0]!.detail).toMatch(/cannot read the backup key file .*missing\.key: ENOENT/);
     expect(r.checks[0]!.detail).toMatch(/backup path .*not-a-dir is not a directory/);
     expect(r.exitCode).toBe(2);
+    // A key file others can write is as unusable as a missing one (whoever replaces it chooses the key).
+    writeFileSync(path.join(dir, 'loose.key'), 'a passphrase long enough', { mode: 0o666 });
+    chmodSync(path.join(dir, 'loose.key'), 0o666);
+    config.database.backup.encryption.key_file = path.join(dir, 'loose.key');
+    r = await runHealthChecks(config, { checks: ['config'], now: NOW });
+    expect(r.checks[0]!.detail).toMatch(/loose\.key is writable by others/);
   });
 });
 

@@ -84,7 +84,26 @@ describe('AlertEngine', () => {
   });
 
   it('fires a zero-duration rule on the first evaluation', () => {
-    const e = new AlertEngine(rules);
+    const e = new AlertEngine([{ ...rules.find((r) => r.name === 'backup_failed')!, forMs: 0 }]);
     expect(e.evaluate({ backup_failed: 1 }, at(0)).map((x) => [x.rule, x.kind])).toEqual([['backup_failed', 'firing']]);
+  });
+
+  it('no built-in fires at the first evaluation: each waits its for-duration', () => {
+    const e = new AlertEngine(buildRules(cfg()));
+    const bad = { backup_failed: 1, backup_age: 1e9, disk_free_bytes: 0, dependency_down: 1 };
+    expect(e.evaluate(bad, at(0))).toEqual([]);
+    expect(e.evaluate(bad, at(59)).map((x) => x.rule)).toEqual([]);
+    expect(
+      e
+        .evaluate(bad, at(60))
+        .map((x) => x.rule)
+        .sort(),
+    ).toEqual(['backup_failed', 'dependency_down']);
+    expect(
+      e
+        .evaluate(bad, at(600))
+        .map((x) => x.rule)
+        .sort(),
+    ).toEqual(['backup_stale', 'disk_low']);
   });
 });

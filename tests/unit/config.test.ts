@@ -32,7 +32,9 @@ describe('loadConfig', () => {
     expect(config.database.path).toBe(path.join(dir, 'workstation.db'));
     expect(config.redis.connection.port).toBe(6379);
     expect(config.execution.concurrency.max_concurrent).toBe(50);
-    expect(config.database.backup.schedule).toBe('0 2 * * *');
+    // Every 30 minutes: inside the 1 h RPO (docs/backup-and-recovery.md).
+    expect(config.database.backup.schedule).toBe('*/30 * * * *');
+    expect(config.health.backup_rpo).toBe('1h');
   });
 
   it("reads the committed phase4-config.yml (the platform's file) unchanged", () => {

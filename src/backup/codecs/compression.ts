@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { trackChild } from '../../util/interrupt.js';
+import { minimalEnv } from '../../util/process.js';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { Duplex, type Transform } from 'node:stream';
@@ -59,7 +60,8 @@ export function assertCompressionAvailable(c: Compression): void {
  * so a corrupt zstd frame can never look like a clean, short output.
  */
 function childCodec(bin: string, args: string[], what: string): Duplex {
-  const child = trackChild(spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
+  // A minimal environment: zstd has no business seeing BACKUP_ENCRYPTION_KEY, PG_PASSWORD or cloud keys.
+  const child = trackChild(spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: minimalEnv() }));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 2000) stderr += d;

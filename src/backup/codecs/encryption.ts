@@ -27,7 +27,7 @@
  * "corrupted".
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scryptSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ConfigError } from '../../errors.js';
 import type { Config } from '../../config/index.js';
@@ -67,27 +67,60 @@ export function parseKeyText(text: string, origin: string): KeySource {
 
 /**
  * The configured key source (key takes precedence over key_file), or null
- * when none is configured. Throws ConfigError (78) when the key file cannot be read.
+ * when none is configured. Throws ConfigError (78) when the key file cannot
+ * be read, is writable by group or others, or is owned by someone other than
+ * the running user or root (whoever can replace the key file chooses the key
+ * new backups are encrypted with). Calls `warn` when it is readable by group
+ * or others.
  */
-export function keySourceFromConfig(config: Config): KeySource | null {
+export function keySourceFromConfig(config: Config, warn?: (text: string) => void): KeySource | null {
   const enc = config.database.backup.encryption;
   if (enc.key) return parseKeyText(enc.key, 'BACKUP_ENCRYPTION_KEY (database.backup.encryption.key)');
-  if (enc.key_file) {
-    let text: string;
-    try {
-      text = readFileSync(enc.key_file, 'utf8');
-    } catch (err) {
+  if (enc.key_file) return parseKeyText(readKeyFile(enc.key_file, warn), `key file ${enc.key_file}`);
+  return null;
+}
+
+/** Read a key file after checking its owner and mode (see keySourceFromConfig). */
+function readKeyFile(file: string, warn?: (text: string) => void): string {
+  const where = 'BACKUP_ENCRYPTION_KEY_FILE (database.backup.encryption.key_file)';
+  let fd: number;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      `cannot read the backup key file ${file}: ${code === 'ELOOP' ? 'it is a symbolic link' : (code ?? (err as Error).message)}`,
+      [],
+      { hint: `check ${where}: a regular file readable by the user wks runs as` },
+    );
+  }
+  try {
+    const st = fstatSync(fd);
+    const uid = process.getuid?.() ?? st.uid;
+    if (!st.isFile())
+      throw new ConfigError(`the backup key file ${file} is not a regular file`, [], { hint: `check ${where}` });
+    if (st.uid !== uid && st.uid !== 0)
       throw new ConfigError(
-        `cannot read the backup key file ${enc.key_file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        `the backup key file ${file} is owned by uid ${st.uid}, not by this user (${uid}) or root`,
         [],
         {
-          hint: 'check BACKUP_ENCRYPTION_KEY_FILE (database.backup.encryption.key_file) and the file permissions',
+          hint: `chown the key file to the user wks runs as (chown ${uid} ${file}), or point ${where} at one it owns`,
         },
       );
-    }
-    return parseKeyText(text, `key file ${enc.key_file}`);
+    if (st.mode & 0o022)
+      throw new ConfigError(
+        `the backup key file ${file} is writable by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${(st.mode & 0o777).toString(8)}): they could replace the key`,
+        [],
+        { hint: `chmod 600 ${file}` },
+      );
+    if (st.mode & 0o044)
+      warn?.(
+        `the backup key file ${file} is readable by its group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+      );
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
-  return null;
 }
 
 /** Throws ConfigError (78) saying how to provide a key. */

@@ -232,7 +232,7 @@ export async function resolveTool(
     try {
       child = spawn(bin, ['--version'], {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        env: minimalEnv(),
       });
     } catch (err) {
       resolve({ code: null, text, err: err as NodeJS.ErrnoException });

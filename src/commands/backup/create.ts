@@ -16,6 +16,7 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config(
     opts.compress ? { 'database.backup.compression': { value: opts.compress, flag: '--compress' } } : {},
   );
+  const run = ctx.reportRun('backup_create');
   const { createBackup } = await import('../../backup/index.js');
   const spin = await ctx.out.progress(
     `backing up ${config.database.type === 'sqlite' ? config.database.path : `PostgreSQL database ${config.database.postgresql.database}`}`,
@@ -32,6 +33,7 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
       onLockWait: (o) => spin.update(lockWaitText(o)),
     });
     const m = r.manifest;
+    run.bytes = m.stored_size;
     spin.succeed(`backup ${m.id} written (${formatBytes(m.stored_size)}, ${m.duration_ms} ms)`);
     ctx.out.result(
       { ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null },

@@ -14,6 +14,8 @@ interface Opts {
  */
 const rotate: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
+  // A dry run is not a run cron watches: nothing is pushed for it.
+  const run = opts.dryRun ? null : ctx.reportRun('backup_rotate');
   const { rotateBackups } = await import('../../backup/index.js');
   const now = new Date();
   const log = logTo(ctx.out);
@@ -33,6 +35,7 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
       });
     } else cancelled = true;
   }
+  if (run) run.bytes = r.dry_run ? 0 : r.freed_bytes;
   ctx.out.result({ ok: true, cancelled, ...r }, (d, out) => {
     if (d.cancelled) {
       out.line('cancelled; nothing deleted');

@@ -18,6 +18,7 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
     });
   }
   const config = await ctx.config();
+  const run = ctx.reportRun('backup_verify');
   const { selectBackups, verifyEntry, verificationFailure, brokenBackups, brokenRecord } = await import(
     '../../backup/index.js'
   );
@@ -43,6 +44,7 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
     if (rec.ok) spin.succeed(`${rec.id}: ok (${rec.checks.map((c) => c.name).join(', ')})`);
     else spin.fail(`${rec.id}: FAILED ${rec.failed}: ${rec.checks.find((c) => !c.ok)!.detail}`);
     records.push(rec);
+    run.bytes = (run.bytes ?? 0) + e.manifest.stored_size;
   }
   const failed = records.filter((r) => !r.ok);
   if (failed.length === 0) {

@@ -1,6 +1,6 @@
 import { formatDuration } from '../../util/duration.js';
 import type { Action } from '../context.js';
-import type { Progress } from '../../ui/index.js';
+import type { Progress, Reporter } from '../../ui/index.js';
 import type { CopyEvent, CopyResult, OnTypeError, TableResult } from '../../copy/index.js';
 import type { Column } from '../../ui/index.js';
 import { UsageError } from '../../errors.js';
@@ -20,13 +20,114 @@ interface Opts {
 
 const fmtN = (n: number | null | undefined) => (n === null || n === undefined ? '-' : n.toLocaleString('en-US'));
 
-function fmtEta(ms: number | null): string {
-  if (ms === null) return '?';
-  const s = Math.round(ms / 1000);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
+const fmtEta = (ms: number | null): string => (ms === null ? '?' : formatDuration(Math.round(ms / 1000) * 1000));
 
 const VERB: Record<string, string> = { copy: 'copying', 'resume-check': 'checking', verify: 'verifying' };
+
+/** Per-table spinners with rows/s and ETA on a TTY, fed by copyDatabase's events in order. */
+function progressReporter(out: Reporter) {
+  let spin: Progress | null = null;
+  const onEvent = async (e: CopyEvent): Promise<void> => {
+    if (e.type === 'phase') {
+      if (e.phase === 'backup') out.info('taking a pre-migration backup of the SQLite database');
+      else if (e.phase === 'migrate') out.debug('applying migrations to the target');
+      else if (e.phase === 'verify') out.debug('verifying counts and checksums');
+    } else if (e.type === 'table-start') {
+      spin?.stop();
+      spin = await out.progress(`${VERB[e.mode]} ${e.table} (${fmtN(e.total)} rows)`);
+    } else if (e.type === 'table-progress') {
+      if (e.mode === 'verify') return;
+      spin?.update(
+        `${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`,
+      );
+    } else if (e.type === 'table-done') {
+      if (e.mode === 'verify') {
+        out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`);
+        return;
+      }
+      spin?.succeed(
+        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`,
+      );
+      spin = null;
+    }
+  };
+  return { onEvent, stop: (): void => spin?.stop() };
+}
+
+/** The result for people: the plan and type problems (dry run), or the per-table table and the summary. */
+function render(d: CopyResult, r: Reporter): void {
+  if (d.dryRun) {
+    r.line(`plan: copy ${d.source} -> ${d.target} (dry run, nothing written)`);
+    r.line(`DATETIME text without a zone is taken as ${d.assumedZone}; REAL -> double precision (bit-exact)`);
+    for (const p of d.plan) {
+      r.line();
+      r.line(r.c.bold(`${p.table}  (${fmtN(p.rows)} rows)`));
+      r.table(p.columns, [
+        { header: 'COLUMN', value: (c) => c.name },
+        { header: 'SQLITE', value: (c) => c.sqliteType },
+        { header: 'POSTGRESQL', value: (c) => c.targetType },
+      ]);
+      if (p.targetOnlyColumns.length) r.line(r.c.dim(`  filled by defaults: ${p.targetOnlyColumns.join(', ')}`));
+    }
+    r.line();
+    if (d.problems.count === 0) r.line(`${r.c.green('✔')} no type problems found`);
+    else {
+      r.line(
+        r.c.yellow(
+          `${fmtN(d.problems.count)} type problem(s) (the default --on-type-error=fail would stop at the first):`,
+        ),
+      );
+      r.table(d.problems.sample, [
+        { header: 'TABLE', value: (p) => p.table },
+        { header: 'ROWID', value: (p) => p.rowid ?? '-' },
+        { header: 'COLUMN', value: (p) => p.column },
+        { header: 'PROBLEM', value: (p) => p.problem },
+        { header: 'VALUE', value: (p) => p.value },
+      ]);
+    }
+    return;
+  }
+  const cols: Column<TableResult>[] = [
+    { header: 'TABLE', value: (t) => t.table },
+    { header: 'STATUS', value: (t) => t.status },
+    { header: 'ROWS', value: (t) => fmtN(t.rows), align: 'right' },
+    { header: 'SKIPPED', value: (t) => fmtN(t.skipped), align: 'right' },
+    { header: 'TARGET', value: (t) => fmtN(t.targetRows), align: 'right' },
+    { header: 'CHECKSUM', value: (t) => t.sourceChecksum },
+    { header: 'MATCH', value: (t) => (t.match ? r.c.green('yes') : r.c.red('NO')) },
+    { header: 'ROWS/S', value: (t) => (t.status === 'copied' ? fmtN(t.rowsPerSec) : '-'), align: 'right' },
+  ];
+  r.table(d.tables, cols);
+  if (d.problems.count > 0)
+    r.line(
+      r.c.yellow(
+        `${fmtN(d.problems.count)} value(s) ${d.onTypeError === 'null' ? 'written as NULL' : 'skipped with their rows'}; listed in ${d.problems.reportFile}`,
+      ),
+    );
+  const b = d.backup && 'id' in d.backup ? `backup ${d.backup.id}` : 'no backup';
+  r.line(
+    `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${formatDuration(d.totals.durationMs)} (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
+  );
+  r.line(
+    r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`),
+  );
+}
+
+/** After a failed verification: the tables that differ, side by side. */
+function renderDifferences(out: Reporter, result: CopyResult): void {
+  out.line(out.c.red('differences between SQLite and PostgreSQL:'));
+  const diffCols: Column<TableResult>[] = [
+    { header: 'TABLE', value: (t) => t.table },
+    { header: 'SQLITE ROWS', value: (t) => fmtN(t.rows), align: 'right' },
+    { header: 'POSTGRESQL ROWS', value: (t) => fmtN(t.targetRows), align: 'right' },
+    { header: 'SQLITE CHECKSUM', value: (t) => t.sourceChecksum },
+    { header: 'POSTGRESQL CHECKSUM', value: (t) => t.targetChecksum ?? '-' },
+  ];
+  out.table(
+    result.tables.filter((t) => !t.match),
+    diffCols,
+  );
+}
 
 /** `wks db copy`: one copyDatabase() call, with per-table rows/s and ETA on a TTY. */
 const copy: Action<Opts> = async (ctx, _args, opts) => {
@@ -53,89 +154,8 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
     if (!ok) throw new UsageError('cancelled: nothing was changed');
   }
   const { copyDatabase, CopyVerificationError } = await import('../../copy/index.js');
-  let spin: Progress | null = null;
-  const onEvent = async (e: CopyEvent) => {
-    if (e.type === 'phase') {
-      if (e.phase === 'backup') ctx.out.info('taking a pre-migration backup of the SQLite database');
-      else if (e.phase === 'migrate') ctx.out.debug('applying migrations to the target');
-      else if (e.phase === 'verify') ctx.out.debug('verifying counts and checksums');
-    } else if (e.type === 'table-start') {
-      spin?.stop();
-      spin = await ctx.out.progress(`${VERB[e.mode]} ${e.table} (${fmtN(e.total)} rows)`);
-    } else if (e.type === 'table-progress') {
-      if (e.mode === 'verify') return;
-      spin?.update(
-        `${VERB[e.mode]} ${e.table}: ${fmtN(e.done)}/${fmtN(e.total)} rows, ${fmtN(e.rowsPerSec)} rows/s, ETA ${fmtEta(e.etaMs)}`,
-      );
-    } else if (e.type === 'table-done') {
-      if (e.mode === 'verify') {
-        ctx.out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`);
-        return;
-      }
-      spin?.succeed(
-        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`,
-      );
-      spin = null;
-    }
-  };
+  const progress = progressReporter(ctx.out);
   let pending: Promise<void> = Promise.resolve();
-  const render = (d: CopyResult, r: typeof ctx.out) => {
-    if (d.dryRun) {
-      r.line(`plan: copy ${d.source} -> ${d.target} (dry run, nothing written)`);
-      r.line(`DATETIME text without a zone is taken as ${d.assumedZone}; REAL -> double precision (bit-exact)`);
-      for (const p of d.plan) {
-        r.line();
-        r.line(r.c.bold(`${p.table}  (${fmtN(p.rows)} rows)`));
-        r.table(p.columns, [
-          { header: 'COLUMN', value: (c) => c.name },
-          { header: 'SQLITE', value: (c) => c.sqliteType },
-          { header: 'POSTGRESQL', value: (c) => c.targetType },
-        ]);
-        if (p.targetOnlyColumns.length) r.line(r.c.dim(`  filled by defaults: ${p.targetOnlyColumns.join(', ')}`));
-      }
-      r.line();
-      if (d.problems.count === 0) r.line(`${r.c.green('✔')} no type problems found`);
-      else {
-        r.line(
-          r.c.yellow(
-            `${fmtN(d.problems.count)} type problem(s) (the default --on-type-error=fail would stop at the first):`,
-          ),
-        );
-        r.table(d.problems.sample, [
-          { header: 'TABLE', value: (p) => p.table },
-          { header: 'ROWID', value: (p) => p.rowid ?? '-' },
-          { header: 'COLUMN', value: (p) => p.column },
-          { header: 'PROBLEM', value: (p) => p.problem },
-          { header: 'VALUE', value: (p) => p.value },
-        ]);
-      }
-      return;
-    }
-    const cols: Column<TableResult>[] = [
-      { header: 'TABLE', value: (t) => t.table },
-      { header: 'STATUS', value: (t) => t.status },
-      { header: 'ROWS', value: (t) => fmtN(t.rows), align: 'right' },
-      { header: 'SKIPPED', value: (t) => fmtN(t.skipped), align: 'right' },
-      { header: 'TARGET', value: (t) => fmtN(t.targetRows), align: 'right' },
-      { header: 'CHECKSUM', value: (t) => t.sourceChecksum },
-      { header: 'MATCH', value: (t) => (t.match ? r.c.green('yes') : r.c.red('NO')) },
-      { header: 'ROWS/S', value: (t) => (t.status === 'copied' ? fmtN(t.rowsPerSec) : '-'), align: 'right' },
-    ];
-    r.table(d.tables, cols);
-    if (d.problems.count > 0)
-      r.line(
-        r.c.yellow(
-          `${fmtN(d.problems.count)} value(s) ${d.onTypeError === 'null' ? 'written as NULL' : 'skipped with their rows'}; listed in ${d.problems.reportFile}`,
-        ),
-      );
-    const b = d.backup && 'id' in d.backup ? `backup ${d.backup.id}` : 'no backup';
-    r.line(
-      `${r.c.green('✔')} copied ${fmtN(d.totals.rows)} rows into ${d.target} in ${formatDuration(d.totals.durationMs)} (${fmtN(d.totals.rowsPerSec)} rows/s); verified; ${b}`,
-    );
-    r.line(
-      r.c.dim(`times taken as ${d.assumedZone}; switch the config with PG_ENABLED=true (docs/postgresql-migration.md)`),
-    );
-  };
   try {
     const res = await copyDatabase(config, {
       from: opts.from,
@@ -148,29 +168,16 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
       onTypeError: opts.onTypeError ?? 'fail',
       reportFile: opts.report,
       onEvent: (e) => {
-        pending = pending.then(() => onEvent(e)).catch(() => undefined);
+        pending = pending.then(() => progress.onEvent(e)).catch(() => undefined);
       },
     });
     await pending;
-    (spin as Progress | null)?.stop();
+    progress.stop();
     ctx.out.result({ ok: true, ...res }, render);
   } catch (err) {
     await pending;
-    (spin as Progress | null)?.stop();
-    if (err instanceof CopyVerificationError && !ctx.out.json) {
-      ctx.out.line(ctx.out.c.red('differences between SQLite and PostgreSQL:'));
-      const diffCols: Column<TableResult>[] = [
-        { header: 'TABLE', value: (t) => t.table },
-        { header: 'SQLITE ROWS', value: (t) => fmtN(t.rows), align: 'right' },
-        { header: 'POSTGRESQL ROWS', value: (t) => fmtN(t.targetRows), align: 'right' },
-        { header: 'SQLITE CHECKSUM', value: (t) => t.sourceChecksum },
-        { header: 'POSTGRESQL CHECKSUM', value: (t) => t.targetChecksum ?? '-' },
-      ];
-      ctx.out.table(
-        err.result.tables.filter((t) => !t.match),
-        diffCols,
-      );
-    }
+    progress.stop();
+    if (err instanceof CopyVerificationError && !ctx.out.json) renderDifferences(ctx.out, err.result);
     throw err;
   }
 };

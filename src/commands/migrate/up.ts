@@ -28,6 +28,7 @@ function preMigrationProgress(ctx: CommandContext): Omit<PreMigrationBackupOptio
 /** `wks migrate up [--to V] [--dry-run] [--no-backup]`. */
 const up: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
+  if (!opts.dryRun) ctx.reportRun('migrate_up');
   const { migrateUp } = await import('../../migrate/index.js');
   const res = await migrateUp(config, {
     to: opts.to,

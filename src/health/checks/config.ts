@@ -8,6 +8,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { parseDuration, formatDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome } from '../types.js';
 import { nearestExistingDir } from '../../util/disk.js';
+import { configAdvice, scheduleGapMs } from '../../config/index.js';
 
 export const configCheck: CheckDefinition = {
   name: 'config',
@@ -15,16 +16,20 @@ export const configCheck: CheckDefinition = {
   async run(ctx): Promise<CheckOutcome> {
     const { config } = ctx;
     const problems: string[] = [];
-    const warnings: string[] = [...ctx.configWarnings];
+    const warnings: string[] = [...ctx.configWarnings, ...configAdvice(config)];
     let hint: string | undefined;
 
     const keyFile = config.database.backup.encryption.key_file;
     if (config.database.backup.encryption.enabled && keyFile) {
+      // The same checks a backup makes: readable, owned by this user or root, not writable by others.
+      const { keySourceFromConfig } = await import('../../backup/index.js');
       try {
-        accessSync(keyFile, constants.R_OK);
-      } catch {
-        problems.push(`encryption key file ${keyFile} is not readable`);
-        hint = 'fix BACKUP_ENCRYPTION_KEY_FILE (phase4.database.backup.encryption.key_file) or its permissions';
+        keySourceFromConfig(config, (w) => warnings.push(w));
+      } catch (err) {
+        problems.push((err as Error).message);
+        hint =
+          (err as { hint?: string }).hint ??
+          'fix BACKUP_ENCRYPTION_KEY_FILE (phase4.database.backup.encryption.key_file)';
       }
     }
 
@@ -57,7 +62,7 @@ export const configCheck: CheckDefinition = {
       );
     }
     const rpo = parseDuration(h.backup_rpo) ?? 0;
-    const interval = config.database.backup.interval_hours * 3_600_000;
+    const interval = scheduleGapMs(config.database.backup.schedule);
     const data = { file: ctx.configFile ?? null, backupRpoMs: rpo, backupIntervalMs: interval };
 
     if (problems.length > 0) return { status: 'critical', detail: problems.join('; '), hint, data };
