@@ -1,7 +1,8 @@
 /**
  * The catalog is the backup directory itself: one `<id>.json` manifest per
  * complete backup (written last, atomically), the data file it names, and an
- * optional `<id>.verify.json` sidecar with the last verification. A data file
+ * optional `<id>.verify.json` sidecar with the last verification, and an optional
+ * `<id>.drill.json` sidecar with the last restore drill. A data file
  * without a manifest is not a backup. Listing works without the database.
  */
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
@@ -14,6 +15,7 @@ import {
   type BackupType,
   type CatalogEntry,
   type Compression,
+  type DrillRecord,
   type Manifest,
   type VerificationRecord,
 } from './types.js';
@@ -33,6 +35,7 @@ export function newBackupId(now: Date): string {
 
 export const manifestPath = (dir: string, id: string): string => path.join(dir, `${id}.json`);
 export const verifyPath = (dir: string, id: string): string => path.join(dir, `${id}.verify.json`);
+export const drillPath = (dir: string, id: string): string => path.join(dir, `${id}.drill.json`);
 
 /**
  * A backup whose manifest cannot be trusted (invalid JSON, empty, a required
@@ -130,18 +133,20 @@ export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: C
     const manifest = readJson<unknown>(file);
     const problem = manifestProblem(manifest, m[1]!);
     if (problem) {
-      const dataRe = new RegExp(`^${m[1]}\\.(?!json$|verify\\.json$)`);
+      const dataRe = new RegExp(`^${m[1]}\\.(?!json$|verify\\.json$|drill\\.json$)`);
       problems.push({ file, id: m[1]!, problem, data_files: names.filter((n) => dataRe.test(n)).sort() });
       continue;
     }
     const dataPath = path.join(dir, (manifest as Manifest).file);
     const v = readJson<VerificationRecord>(verifyPath(dir, m[1]!));
+    const d = readJson<DrillRecord>(drillPath(dir, m[1]!));
     entries.push({
       manifest: manifest as Manifest,
       manifestPath: file,
       dataPath,
       dataPresent: existsSync(dataPath),
       verification: v && v.id === m[1] ? v : null,
+      drill: d && d.id === m[1] ? d : null,
     });
   }
   entries.sort(catalogOrder);
@@ -235,6 +240,32 @@ export function writeVerification(dir: string, rec: VerificationRecord): void {
 }
 
 /**
+ * The newest drill (by completion) and the newest passed drill across the catalog (either may be null),
+ * and when the drill window starts before any drill passed: the oldest backup's creation (null without backups).
+ */
+export function lastDrills(entries: CatalogEntry[]): {
+  last: DrillRecord | null;
+  lastPassed: DrillRecord | null;
+  windowStart: Date | null;
+} {
+  let last: DrillRecord | null = null;
+  let lastPassed: DrillRecord | null = null;
+  for (const e of entries) {
+    const d = e.drill;
+    if (!d) continue;
+    if (!last || d.completed_at > last.completed_at) last = d;
+    if (d.ok && (!lastPassed || d.completed_at > lastPassed.completed_at)) lastPassed = d;
+  }
+  const oldest = entries[entries.length - 1];
+  return { last, lastPassed, windowStart: oldest ? new Date(oldest.manifest.created_at) : null };
+}
+
+/** Record a restore drill's result (atomic sidecar write). */
+export function writeDrill(dir: string, rec: DrillRecord): void {
+  writeJsonAtomic(drillPath(dir, rec.id), rec);
+}
+
+/**
  * Remove what a crashed create can leave that is not a temp file: a data
  * file renamed into place whose manifest was never written (not a backup),
  * and verification sidecars of deleted backups. Call only under the backup lock.
@@ -249,7 +280,7 @@ export function sweepOrphans(dir: string): string[] {
   }
   const set = new Set(names);
   for (const name of names) {
-    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|drill\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
     if (!m || set.has(`${m[1]}.json`)) continue;
     try {
       unlinkSync(path.join(dir, name));

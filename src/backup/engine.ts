@@ -90,11 +90,15 @@ export interface BackupEngine {
       stampIdentity?: boolean;
     },
   ): Promise<SnapshotResult>;
-  /** Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest. Never throws for a bad image: it reports failed checks. */
+  /**
+   * Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest.
+   * Never throws for a bad image: it reports failed checks. `onPhase` marks where loading the image
+   * into something queryable ends and the checks begin ('load' then 'check'; restore drills time them).
+   */
   checkImage(
     imagePath: string,
     manifest: Manifest,
-    opts: { deep: boolean; config?: Config; log?: LogFn },
+    opts: { deep: boolean; config?: Config; log?: LogFn; onPhase?: (phase: 'load' | 'check') => void },
   ): Promise<VerifyCheck[]>;
   /** Where a restore goes: the live database, or `to` for inspection. */
   restoreTarget(config: Config, to?: string): RestoreTarget | Promise<RestoreTarget>;

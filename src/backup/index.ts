@@ -14,6 +14,7 @@ export {
 } from './verify.js';
 export { restoreBackup, type RestoreOptions, type RestoreResult, type RestorePlan } from './restore.js';
 export { rotateBackups, type RotateOptions, type RotateResult } from './rotate.js';
+export { runDrill, drillFailure, drillRtoTargetMs, type DrillOptions } from './drill.js';
 export {
   planRetention,
   policyFromConfig,

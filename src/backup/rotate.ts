@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { fsyncDir } from '../util/fs.js';
-import { sweepOrphans, verifyPath } from './catalog.js';
+import { drillPath, sweepOrphans, verifyPath } from './catalog.js';
 import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
 import { ensurePrivateDir, removeQuietly, sweepLeftovers } from './files.js';
 import { withBackupLock, type LockOwner } from './lock.js';
@@ -133,6 +133,7 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
         fsyncDir(dir);
         removeQuietly(e.dataPath);
         removeQuietly(verifyPath(dir, d.id));
+        removeQuietly(drillPath(dir, d.id));
         freed += d.stored_size;
         opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
       }

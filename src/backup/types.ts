@@ -99,6 +99,38 @@ export interface VerificationRecord {
   duration_ms: number;
 }
 
+/** The phases of a restore drill, in order; their sum is the measured RTO. */
+export type DrillPhase = 'fetch' | 'decode' | 'load' | 'check';
+export const DRILL_PHASES: readonly DrillPhase[] = ['fetch', 'decode', 'load', 'check'];
+
+/**
+ * The `<id>.drill.json` sidecar (the last drill of a backup) and the
+ * `backup_drills` row: one restore drill and its measured RTO.
+ * `outcome`: passed; failed (a check failed or the restore did not complete);
+ * rto_missed (every check passed but the total exceeded the RTO target).
+ */
+export interface DrillRecord {
+  id: string;
+  engine: 'sqlite' | 'postgres';
+  started_at: string;
+  completed_at: string;
+  outcome: 'passed' | 'failed' | 'rto_missed';
+  ok: boolean;
+  /** The measured RTO: the sum of the phases. */
+  duration_ms: number;
+  rto_target_ms: number;
+  phases_ms: Record<DrillPhase, number>;
+  checks: VerifyCheck[];
+  /** Name of the first failed check, or null. */
+  failed: string | null;
+  /** A failure that is not a check (the scratch target could not be created, a tool crashed). */
+  error: string | null;
+  /** What the drill restored into (a temporary file, a scratch database); always removed afterwards. */
+  scratch: string;
+  scratch_removed: boolean;
+  hostname: string;
+}
+
 /** A manifest plus what the catalog knows about it. */
 export interface CatalogEntry {
   manifest: Manifest;
@@ -106,6 +138,8 @@ export interface CatalogEntry {
   dataPath: string;
   dataPresent: boolean;
   verification: VerificationRecord | null;
+  /** The last restore drill of this backup (`<id>.drill.json`), or null. */
+  drill: DrillRecord | null;
 }
 
 /** Progress of a long operation, for the spinner. */

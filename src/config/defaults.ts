@@ -57,6 +57,9 @@ export const DEFAULTS: Config = {
       pre_migration_min_age: '7d',
       lock_timeout_ms: 120000,
       rotate_after_create: false,
+      // Restore drills: the platform's RTO target (15 min), and how old the last successful drill may be
+      // before health and the alert rule complain (the weekly drill job plus a day of slack).
+      drill: { rto_target: '15m', max_age: '8d' },
     },
   },
   redis: {
@@ -124,6 +127,7 @@ export const DEFAULTS: Config = {
       agent_health: { enabled: true, schedule: '* * * * *' },
       alerts: { enabled: true, schedule: '* * * * *' },
       metrics_sample: { enabled: true, schedule: '* * * * *' },
+      drill: { enabled: true, schedule: '0 5 * * 0' },
     },
   },
 };
@@ -196,6 +200,8 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   BACKUP_COMPRESSION: 'database.backup.compression',
   BACKUP_ENCRYPTION_KEY: 'database.backup.encryption.key',
   BACKUP_ENCRYPTION_KEY_FILE: 'database.backup.encryption.key_file',
+  BACKUP_DRILL_RTO_TARGET: 'database.backup.drill.rto_target',
+  BACKUP_DRILL_MAX_AGE: 'database.backup.drill.max_age',
   // Performance
   ENABLE_CLUSTERING: 'performance.clustering.enabled',
   CLUSTER_WORKERS: 'performance.clustering.worker_count',

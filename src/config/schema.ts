@@ -169,6 +169,10 @@ export const configSchema = strictObject({
       pre_migration_min_age: duration(),
       lock_timeout_ms: int(0),
       rotate_after_create: bool(),
+      drill: strictObject({
+        rto_target: duration(),
+        max_age: duration(),
+      }),
     }),
   }),
   redis: strictObject({
@@ -275,6 +279,7 @@ export const configSchema = strictObject({
       agent_health: job(),
       alerts: job(),
       metrics_sample: job(),
+      drill: job(),
     }),
   }),
 });

@@ -33,6 +33,10 @@ export const REGISTRY: Readonly<Record<string, Entry>> = {
     description: 'newest verified backup against the RPO; failed or unverified backups; free space',
     load: async () => (await import('./checks/backups.js')).backupsCheck,
   },
+  drills: {
+    description: 'age and outcome of the last restore drill (database.backup.drill.max_age, RTO target)',
+    load: async () => (await import('./checks/drills.js')).drillsCheck,
+  },
   workflows: {
     description: 'executions past WORKFLOW_TIMEOUT_MS; active executions against MAX_CONCURRENT_WORKFLOWS',
     load: async () => (await import('./checks/workflows.js')).workflowsCheck,

@@ -24,7 +24,7 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import type { DatabaseAdapter } from '../db/index.js';
-import type { CatalogEntry } from '../backup/index.js';
+import type { CatalogEntry, DrillRecord } from '../backup/index.js';
 import type { WksMetrics } from './registry.js';
 import { parseDbTime } from '../db/index.js';
 import { freeBytes } from '../util/disk.js';
@@ -369,9 +369,11 @@ export class PlatformCollector {
     this.catalogBusy = (async () => {
       try {
         // Only the configured database's backups (a shared directory holds other sources' too).
-        const { configuredSource, sourceCatalog } = await import('../backup/index.js');
+        const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
-        applyCatalog(this.metrics, (await sourceCatalog(this.config, source)).entries);
+        const { entries } = await sourceCatalog(this.config, source);
+        applyCatalog(this.metrics, entries);
+        applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();
       } catch {
         this.fail('backup_catalog');
@@ -420,6 +422,23 @@ export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void
     if (Number.isFinite(newest.e.manifest.duration_ms))
       metrics.backupLastDuration.set(newest.e.manifest.duration_ms / 1000);
   }
+}
+
+/**
+ * Set the wks_backup_drill_* gauges from the catalog's drill sidecars: the last passed drill's time
+ * (before the first drill, the oldest backup's creation: a fresh install is not alerted before its first
+ * weekly drill), the last drill's measured RTO and failure, and the configured RTO target.
+ */
+export function applyDrills(
+  metrics: WksMetrics,
+  drills: { last: DrillRecord | null; lastPassed: DrillRecord | null; windowStart: Date | null },
+  config: Config,
+): void {
+  metrics.drillRtoTarget.set((parseDuration(config.database.backup.drill.rto_target) ?? 900_000) / 1000);
+  const passedAt = drills.lastPassed ? parseDbTime(drills.lastPassed.completed_at) : drills.windowStart;
+  metrics.drillLastSuccess.set(passedAt ? passedAt.getTime() / 1000 : 0);
+  if (drills.last) metrics.drillLastDuration.set(drills.last.duration_ms / 1000);
+  metrics.drillLastFailed.set(drills.last?.outcome === 'failed' ? 1 : 0);
 }
 
 /** Unix ms of the newest usable (present, not failed) backup in the catalog, or 0 when there is none. */

@@ -55,6 +55,10 @@ export interface WksMetrics {
   readonly backupFailuresTotal: Counter<string>;
   readonly backups: Gauge<'state'>;
   readonly backupVerifyLastSuccess: Gauge<string>;
+  readonly drillLastSuccess: Gauge<string>;
+  readonly drillLastDuration: Gauge<string>;
+  readonly drillLastFailed: Gauge<string>;
+  readonly drillRtoTarget: Gauge<string>;
   readonly jobRunsTotal: Counter<'job_name' | 'result'>;
   readonly jobLastSuccess: Gauge<'job_name'>;
   readonly jobDuration: Histogram<'job_name'>;
@@ -193,6 +197,26 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
     backupVerifyLastSuccess: new Gauge({
       name: 'wks_backup_verify_last_success_timestamp_seconds',
       help: 'Unix time of the last successful backup verification',
+      registers: r,
+    }),
+    drillLastSuccess: new Gauge({
+      name: 'wks_backup_drill_last_success_timestamp_seconds',
+      help: "Unix time of the last restore drill that passed within the RTO target (before the first: the oldest backup's creation, when the drill window starts; 0 without backups)",
+      registers: r,
+    }),
+    drillLastDuration: new Gauge({
+      name: 'wks_backup_drill_last_duration_seconds',
+      help: 'Measured RTO of the last restore drill (fetch + decode + load + check)',
+      registers: r,
+    }),
+    drillLastFailed: new Gauge({
+      name: 'wks_backup_drill_last_failed',
+      help: '1 when the last restore drill failed a check (the backup did not restore), else 0',
+      registers: r,
+    }),
+    drillRtoTarget: new Gauge({
+      name: 'wks_backup_drill_rto_target_seconds',
+      help: 'The RTO target restore drills are measured against (database.backup.drill.rto_target)',
       registers: r,
     }),
     jobRunsTotal: new Counter({

@@ -9,7 +9,7 @@
  * scanner cannot explode label cardinality.
  */
 import http from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { OperationError } from '../errors.js';
 import { redactDeep } from '../redact.js';
 import type { WksMetrics } from '../metrics/index.js';
@@ -65,12 +65,32 @@ export function requestPath(target: string | undefined): string | null {
   }
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
+/**
+ * Whether an Authorization header carries `token`. Compared in constant time
+ * over SHA-256 digests, so neither the token's content nor its length leaks
+ * through timing.
+ */
+export function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const a = Buffer.from(m[1]!.trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  const ok = timingSafeEqual(digest(m ? m[1]!.trim() : ''), digest(token));
+  return ok && m !== null;
+}
+
+/**
+ * A probe document as an unauthenticated client may see it when a bearer
+ * token is configured: the verdict and each check's name and status; no
+ * error details, host names, pids, instance ids, jobs or alert state.
+ */
+export function publicProbe(doc: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ['ready', 'status', 'checked_at']) if (k in doc) out[k] = doc[k];
+  if (Array.isArray(doc.checks))
+    out.checks = (doc.checks as Array<{ name: string; status: string }>).map((c) => ({
+      name: c.name,
+      status: c.status,
+    }));
+  return out;
 }
 
 /**
@@ -110,23 +130,26 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
     // Probe documents carry check details and error messages: redacted like every other output.
     const json = (status: number, doc: unknown): void =>
       send(status, `${JSON.stringify(redactDeep(doc))}\n`, 'application/json; charset=utf-8');
+    const authorized = (): boolean => !h.bearerToken || tokenMatches(req.headers.authorization, h.bearerToken);
     try {
       if (target === null) return json(400, { error: 'bad request target' });
       if (method !== 'GET' && method !== 'HEAD') return json(405, { error: 'method not allowed' });
       if (endpoint === h.metricsPath) {
         if (h.metricsEnabled === false)
           return json(404, { error: 'metrics are disabled (METRICS_ENABLED=false / monitoring.prometheus.enabled)' });
-        if (h.bearerToken && !tokenMatches(req.headers.authorization, h.bearerToken)) {
+        if (!authorized()) {
           return send(401, 'unauthorized\n', 'text/plain; charset=utf-8', {
             'WWW-Authenticate': 'Bearer realm="wks metrics"',
           });
         }
         return send(200, await scrape(), metrics.registry.contentType);
       }
-      if (endpoint === '/health') return json(200, await h.liveness());
+      // Probes answer without the token (kubelet sends none), but then show only verdicts.
+      const shown = (doc: Record<string, unknown>) => (authorized() ? doc : publicProbe(doc));
+      if (endpoint === '/health') return json(200, shown(await h.liveness()));
       if (endpoint === '/ready') {
         const r = await h.readiness();
-        return json(r.ready ? 200 : 503, r);
+        return json(r.ready ? 200 : 503, shown(r));
       }
       return json(404, { error: 'not found', routes: [h.metricsPath, '/health', '/ready'] });
     } catch (err) {

@@ -55,6 +55,7 @@ describe('wks health (e2e)', () => {
       'migrations',
       'redis',
       'backups',
+      'drills',
       'workflows',
       'agents',
       'locks',

@@ -187,6 +187,7 @@ describe('wks serve', () => {
       'backup',
       'rotate',
       'verify',
+      'drill',
       'reap',
       'agent_health',
       'alerts',

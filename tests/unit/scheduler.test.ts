@@ -24,6 +24,7 @@ describe('nextRuns', () => {
       'backup',
       'rotate',
       'verify',
+      'drill',
       'reap',
       'agent_health',
       'alerts',

@@ -525,7 +525,7 @@ export const postgresEngine: BackupEngine = {
   },
 
   async checkImage(imagePath, manifest, opts): Promise<VerifyCheck[]> {
-    const { deep, config, log } = opts;
+    const { deep, config, log, onPhase } = opts;
     if (!config) throw new OperationError('internal: the PostgreSQL engine needs the configuration to check an image');
     const tool = await restoreTool(config, manifest);
     const listed = await listArchive(tool.bin, imagePath, manifest);
@@ -541,6 +541,7 @@ export const postgresEngine: BackupEngine = {
       const ver = await serverVersion(admin);
       if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
       await sweepTempDatabases(admin, log);
+      onPhase?.('load');
       const d = manifest.engine_details ?? {};
       await createDatabase(
         admin,
@@ -559,6 +560,7 @@ export const postgresEngine: BackupEngine = {
         return checks;
       }
       checks[0] = { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` };
+      onPhase?.('check');
       const sc = await connect(conn, scratch);
       let counts: Record<string, number>;
       let schema: string | null;

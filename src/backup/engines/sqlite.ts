@@ -283,13 +283,16 @@ export const sqliteEngine: BackupEngine = {
     }
   },
 
-  async checkImage(imagePath, manifest, { deep }): Promise<VerifyCheck[]> {
+  async checkImage(imagePath, manifest, { deep, onPhase }): Promise<VerifyCheck[]> {
     const checks: VerifyCheck[] = [];
     const Database = await sqlite();
     let db: DB | undefined;
     try {
+      // The image file is the database: loading it is opening it.
+      onPhase?.('load');
       db = new Database(imagePath, { readonly: true, fileMustExist: true });
       db.pragma(`cache_size = -${CACHE_KIB}`);
+      onPhase?.('check');
       const pragma = deep ? 'integrity_check' : 'quick_check';
       const rows = db.pragma(pragma) as Array<Record<string, string>>;
       const msgs = rows.map((r) => Object.values(r)[0]);

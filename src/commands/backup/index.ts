@@ -3,7 +3,7 @@ import { lazy } from '../context.js';
 
 /** `wks backup ...`: create, list, verify, restore and rotate backups. */
 export function register(program: Command): void {
-  const g = program.command('backup').description('create, list, verify, restore and rotate backups');
+  const g = program.command('backup').description('create, list, verify, restore, drill and rotate backups');
   g.command('create')
     .description(
       'take a consistent online backup (SQLite backup API, or pg_dump at one snapshot), checksummed, manifest written last',
@@ -66,6 +66,22 @@ export function register(program: Command): void {
       'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
     )
     .action(lazy(() => import('./restore.js')));
+  g.command('drill')
+    .description(
+      'restore drill: restore a backup into a scratch target, run the full integrity check, compare row counts, time each phase against the RTO target; exit 3 on failure or a missed RTO',
+    )
+    .argument('[id]', 'backup id or unique prefix (default: the newest backup)')
+    .option('--latest', 'the newest backup (the default)')
+    .option('--at <time>', 'the newest backup taken at or before TIME (ISO 8601)')
+    .option(
+      '--rto-target <duration>',
+      'RTO target, e.g. 15m, 90s, 1ms (default: database.backup.drill.rto_target, 15m)',
+    )
+    .option(
+      '--allow-unauthenticated',
+      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
+    )
+    .action(lazy(() => import('./drill.js')));
   g.command('rotate')
     .description(
       'delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)',
