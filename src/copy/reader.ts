@@ -1,11 +1,10 @@
 /**
  * Main-thread access to the SQLite source: in a worker thread (default; the
  * conversion runs on the second core while this thread feeds PostgreSQL) or
- * inline (fallback when the compiled worker is not available, e.g. when the
- * library runs from TypeScript sources).
+ * inline, on the calling thread, when the caller asks for it (`inline`).
  */
 import type { Worker } from 'node:worker_threads';
-import { closeWorker, compiledWorker } from './workers.js';
+import { closeWorker, workerPath } from '../util/worker.js';
 import {
   inspectSource,
   produceChunks,
@@ -201,9 +200,8 @@ class WorkerReader implements SourceReader {
   }
 }
 
-/** Open the source in a worker thread when the compiled worker exists, else inline. The caller must close() it. */
+/** Open the source in a worker thread, or on the calling thread with `inline`. The caller must close() it. */
 export async function openSourceReader(o: ReaderOptions): Promise<SourceReader> {
-  const file = o.inline ? null : compiledWorker('worker.js');
-  if (file) return WorkerReader.open(o, file);
-  return InlineReader.open(o);
+  if (o.inline) return InlineReader.open(o);
+  return WorkerReader.open(o, workerPath(import.meta.url, 'worker.js'));
 }

@@ -241,6 +241,43 @@ class ByteWriter {
 }
 
 /**
+ * The record of a value that cannot be converted, with the action --on-type-error takes: `skipped-row`
+ * or `nulled`. Throws SourceTypeError under `fail`, and under `null` when the column is NOT NULL.
+ */
+function problemRecord(
+  spec: TableSpec,
+  column: number,
+  rowid: string,
+  problem: string,
+  value: unknown,
+  row: unknown[],
+  notNull: boolean,
+): ProblemRecord {
+  const rec: ProblemRecord = {
+    table: spec.table,
+    rowid,
+    column: spec.columns[column]!.name,
+    problem,
+    value: preview(value),
+    action: 'failed',
+  };
+  if (spec.onTypeError === 'skip-row') {
+    rec.action = 'skipped-row';
+    rec.row = jsonSafe(
+      row,
+      spec.columns.map((c) => c.name),
+    );
+    return rec;
+  }
+  if (spec.onTypeError === 'null' && !notNull) {
+    rec.action = 'nulled';
+    return rec;
+  }
+  if (spec.onTypeError === 'null') rec.problem += ' (cannot write NULL: the target column is NOT NULL)';
+  throw new SourceTypeError(rec);
+}
+
+/**
  * Produce a table's rows as COPY text chunks (UTF-8) of `batchRows` rows (or
  * about 2 MiB), converting each value for its target kind and checksumming
  * the canonical rows that are written. `publish` receives each chunk's bytes
@@ -249,6 +286,8 @@ class ByteWriter {
  * finishes. Throws SourceTypeError on the first problem under `fail` (or
  * when `null` cannot apply because the column is NOT NULL).
  */
+// long: the per-row, per-field hot loop of db copy stays in one function, with the fast paths inline,
+// so that V8 keeps the buffers and counters in registers; the rare paths live in problemRecord.
 export function* produceChunks(
   db: Database.Database,
   spec: TableSpec,
@@ -332,35 +371,17 @@ export function* produceChunks(
         }
       }
       if (problem !== undefined) {
-        const rec: ProblemRecord = {
-          table: spec.table,
-          rowid: rowidAt >= 0 ? String(raw[rowidAt]) : `#${sourceRows}`,
-          column: cols[i]!.name,
-          problem,
-          value: preview(v),
-          action: 'failed',
-        };
-        if (spec.onTypeError === 'skip-row') {
-          rec.action = 'skipped-row';
-          rec.row = jsonSafe(
-            raw.slice(off),
-            cols.map((c) => c.name),
-          );
-          problems.push(rec);
+        const rowid = rowidAt >= 0 ? String(raw[rowidAt]) : `#${sourceRows}`;
+        const rec = problemRecord(spec, i, rowid, problem, v, raw.slice(off), !!notNull[i]);
+        problems.push(rec);
+        if (rec.action === 'skipped-row') {
           skip = true;
           break;
         }
-        if (spec.onTypeError === 'null' && !notNull[i]) {
-          rec.action = 'nulled';
-          problems.push(rec);
-          nulled++;
-          w.pos = fieldStart;
-          w.byte(92);
-          w.byte(78);
-        } else {
-          if (spec.onTypeError === 'null') rec.problem += ' (cannot write NULL: the target column is NOT NULL)';
-          throw new SourceTypeError(rec);
-        }
+        nulled++;
+        w.pos = fieldStart;
+        w.byte(92);
+        w.byte(78);
       }
       if (cw) {
         if (canonJson !== undefined) cw.raw(canonJson);

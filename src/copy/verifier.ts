@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import type { Worker } from 'node:worker_threads';
-import { closeWorker, compiledWorker } from './workers.js';
+import { closeWorker, workerPath } from '../util/worker.js';
 import { combineDigests, ctidParts, targetChecksum, type TargetColumn } from './target.js';
 
 export interface Verifier {
@@ -81,7 +81,7 @@ export async function openVerifier(
   fallback: () => Promise<pg.ClientBase>,
   inline = false,
 ): Promise<Verifier> {
-  const file = inline ? null : compiledWorker('verify-worker.js');
+  const file = inline ? null : workerPath(import.meta.url, 'verify-worker.js');
   const client = await fallback();
   if (!file) {
     return { mode: 'inline', checksum: (t, c) => targetChecksum(client, t, c), close: async () => undefined };

@@ -221,7 +221,10 @@ async function runStatements(
         {
           cause: err,
           hint: tx
-            ? `the migration was rolled back completely and nothing of it was applied; fix ${m.file} and re-run \`wks migrate ${direction}\``
+            ? m.source === 'builtin'
+              ? // A built-in migration is part of wks: never ask to edit a file inside the installed package.
+                `the migration was rolled back completely and nothing of it was applied; it is one of wks's own migrations, so the database differs from the schema it expects: compare it with \`wks migrate status\` and \`wks migrate baseline --dry-run\`, fix the database (or restore a backup: \`wks backup list\`), then re-run \`wks migrate ${direction}\``
+              : `the migration was rolled back completely and nothing of it was applied; fix ${m.file} and re-run \`wks migrate ${direction}\``
             : recovery({ version: m.version, name: m.name, error: JSON.stringify(failure) } as AppliedRow, m.file),
           details: {
             migration: { version: m.version, name: m.name, file: m.file, direction },

@@ -286,6 +286,11 @@ export class Reporter {
    * refuses with a UsageError (exit 2) naming --yes. On a TTY: asks with
    * @inquirer/prompts (default No). Returns false when the person declines.
    */
+  /** True when `confirm` will really ask a person (a terminal, no --yes, no --json). */
+  get asksPerson(): boolean {
+    return !this.yes && !!this.stdin.isTTY && !!this.err.isTTY && !this.json;
+  }
+
   async confirm(question: string, opts: { action?: string } = {}): Promise<boolean> {
     if (this.yes) return true;
     if (!this.stdin.isTTY || !this.err.isTTY || this.json) {

@@ -10,7 +10,7 @@
 import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { formatDuration } from '../util/duration.js';
-import { scanLocks } from '../redis/index.js';
+import { keyspace, scanLocks } from '../redis/index.js';
 import { scanSet } from '../redis/index.js';
 import { readExecutionStates, type ExecutionRedisState } from '../redis/index.js';
 import type { WorkflowState } from '../redis/index.js';
@@ -64,15 +64,27 @@ export interface ExecutionView extends ExecutionRow {
   estimatedCompletion: Date | null;
 }
 
+/** What to do about each kind: a command ready to paste ({cli}, {active}, {id}, {holder} are filled in by `action`). */
 const ACTIONS: Record<DiscrepancyKind, string> = {
   running_without_redis_state: 'if no worker is running it: `wks workflow reap`',
-  active_without_db_row: 'remove the member: `redis-cli SREM <ns>:executions:active <id>`',
-  lock_on_finished_execution: 'release it: `wks lock release <id>`',
+  active_without_db_row: 'remove the member: `{cli} SREM {active} {id}`',
+  lock_on_finished_execution: 'release it: `wks lock release {id}`',
   running_past_timeout: 'check the worker, then `wks workflow reap`',
-  finished_in_active_set: 'remove the member: `redis-cli SREM <ns>:executions:active <id>`',
-  lock_without_db_row: 'release it: `wks lock release <id>`',
+  finished_in_active_set: 'remove the member: `{cli} SREM {active} {id}`',
+  lock_without_db_row: 'if {holder} is gone, release it: `wks lock release {id} --worker {holder}`',
   status_mismatch: 'the worker finished but the database was not updated: `wks workflow reap`',
 };
+
+/** The ACTIONS text of `kind` for execution `id`, with the real key, id, holder and redis-cli connection. */
+function action(config: Config, kind: DiscrepancyKind, id: string, holder = ''): string {
+  const c = config.redis.connection;
+  const cli = `redis-cli -h ${c.host} -p ${c.port}${c.db ? ` -n ${c.db}` : ''}${c.password ? ' --askpass' : ''}`;
+  return ACTIONS[kind]
+    .replaceAll('{cli}', cli)
+    .replaceAll('{active}', keyspace(config.redis.namespace).activeExecutions)
+    .replaceAll('{id}', id)
+    .replaceAll('{holder}', holder);
+}
 
 function timeoutMs(config: Config): number {
   return config.execution.timeouts.default_workflow_timeout_ms;
@@ -129,7 +141,7 @@ export async function discrepanciesWith(
         kind: 'running_past_timeout',
         executionId: r.id,
         detail: `running for ${formatDuration(v.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`,
-        action: ACTIONS.running_past_timeout,
+        action: action(config, 'running_past_timeout', r.id),
       });
     }
   }
@@ -150,14 +162,14 @@ export async function discrepanciesWith(
           s && s.stateType !== 'none'
             ? `state key ${keys.workflow(r.id)} is unreadable (${s.stateType})`
             : `no state key ${keys.workflow(r.id)}`,
-        action: ACTIONS.running_without_redis_state,
+        action: action(config, 'running_without_redis_state', r.id),
       });
     } else if (s.state.status && FINISHED.has(s.state.status)) {
       out.push({
         kind: 'status_mismatch',
         executionId: r.id,
         detail: `database says running, Redis says ${s.state.status}`,
-        action: ACTIONS.status_mismatch,
+        action: action(config, 'status_mismatch', r.id),
       });
     }
   }
@@ -171,14 +183,14 @@ export async function discrepanciesWith(
           kind: 'active_without_db_row',
           executionId: m,
           detail: `member of ${keys.activeExecutions} with no workflow_executions row`,
-          action: ACTIONS.active_without_db_row,
+          action: action(config, 'active_without_db_row', m),
         });
       } else if (row.status && FINISHED.has(row.status)) {
         out.push({
           kind: 'finished_in_active_set',
           executionId: m,
           detail: `member of ${keys.activeExecutions} but ${row.status}`,
-          action: ACTIONS.finished_in_active_set,
+          action: action(config, 'finished_in_active_set', m),
         });
       }
     }
@@ -195,14 +207,14 @@ export async function discrepanciesWith(
           kind: 'lock_without_db_row',
           executionId: l.executionId,
           detail: `lock held by ${l.holder} for an execution the database does not have`,
-          action: ACTIONS.lock_without_db_row,
+          action: action(config, 'lock_without_db_row', l.executionId, l.holder ?? ''),
         });
       } else if (row.status && FINISHED.has(row.status)) {
         out.push({
           kind: 'lock_on_finished_execution',
           executionId: l.executionId,
           detail: `lock held by ${l.holder} but the execution ${row.status}`,
-          action: ACTIONS.lock_on_finished_execution,
+          action: action(config, 'lock_on_finished_execution', l.executionId),
         });
       }
     }
@@ -315,35 +327,35 @@ export async function showExecutionWith(
         kind: 'running_past_timeout',
         executionId: id,
         detail: `running for ${formatDuration(view.ageMs!)}, past WORKFLOW_TIMEOUT_MS (${formatDuration(timeoutMs(config))})`,
-        action: ACTIONS.running_past_timeout,
+        action: action(config, 'running_past_timeout', id),
       });
     if (h.redis && row.status === 'running' && !redisState?.state)
       discrepancies.push({
         kind: 'running_without_redis_state',
         executionId: id,
         detail: `no state key ${h.redis.keys.workflow(id)}`,
-        action: ACTIONS.running_without_redis_state,
+        action: action(config, 'running_without_redis_state', id),
       });
     if (row.status && FINISHED.has(row.status) && redisState?.lock)
       discrepancies.push({
         kind: 'lock_on_finished_execution',
         executionId: id,
         detail: `lock held by ${redisState.lock.holder} but the execution ${row.status}`,
-        action: ACTIONS.lock_on_finished_execution,
+        action: action(config, 'lock_on_finished_execution', id),
       });
     if (row.status && FINISHED.has(row.status) && redisState?.active)
       discrepancies.push({
         kind: 'finished_in_active_set',
         executionId: id,
         detail: `still in the active set but ${row.status}`,
-        action: ACTIONS.finished_in_active_set,
+        action: action(config, 'finished_in_active_set', id),
       });
     if (row.status === 'running' && redisState?.state?.status && FINISHED.has(redisState.state.status))
       discrepancies.push({
         kind: 'status_mismatch',
         executionId: id,
         detail: `database says running, Redis says ${redisState.state.status}`,
-        action: ACTIONS.status_mismatch,
+        action: action(config, 'status_mismatch', id),
       });
   } else {
     if (redisState?.active)
@@ -351,14 +363,14 @@ export async function showExecutionWith(
         kind: 'active_without_db_row',
         executionId: id,
         detail: 'in the active set with no workflow_executions row',
-        action: ACTIONS.active_without_db_row,
+        action: action(config, 'active_without_db_row', id),
       });
     if (redisState?.lock)
       discrepancies.push({
         kind: 'lock_without_db_row',
         executionId: id,
         detail: `lock held by ${redisState.lock.holder} with no workflow_executions row`,
-        action: ACTIONS.lock_without_db_row,
+        action: action(config, 'lock_without_db_row', id, redisState.lock.holder ?? ''),
       });
   }
   let lockAudit: LockAuditEntry[] = [];

@@ -12,11 +12,14 @@ import { ConflictError, NotFoundError, UsageError, WksError } from '../errors.js
 import { withRedis, requireRedisEnabled } from '../redis/index.js';
 import { forceRelease, readLock, releaseIfHolder, scanLocks, type RedisLock } from '../redis/index.js';
 import { openDb } from './handles.js';
+import { FINISHED } from './inspect.js';
+import { formatDuration } from '../util/duration.js';
 import {
   clearTrackingLock,
   insertLockAudit,
   queryExecutionsByIds,
   queryLockRows,
+  type ExecutionRow,
   type LockAuditEntry,
   type LockRowInfo,
 } from './rows.js';
@@ -178,6 +181,12 @@ export interface LockReleasePlan {
   reason: string | null;
   /** Execution status, when the database is reachable. */
   status: string | null;
+  /**
+   * Why this release is allowed without --force: the holder was named
+   * (--worker, or shown at the TTY prompt), the execution finished or failed,
+   * or this holder's lock is older than the stuck threshold. Null for --force.
+   */
+  proof: string | null;
 }
 
 export interface LockReleaseResult {
@@ -199,6 +208,11 @@ export interface LockReleaseOptions {
   who?: string;
   /** Called with the plan before anything changes; return false to decline. Default: proceed. */
   confirm?: (plan: LockReleasePlan) => Promise<boolean>;
+  /**
+   * True when `confirm` really shows the holder to a person (a TTY prompt, not
+   * --yes): their answer names the holder, which makes the release safe.
+   */
+  confirmShowsHolder?: boolean;
   /** Audit source label (default `lock release`). */
   source?: string;
 }
@@ -222,10 +236,54 @@ async function audit(
 }
 
 /**
+ * Why the lock held by `holder` may be released without --force, or null
+ * when nothing proves it stuck. The age criterion counts only when the
+ * tracking row names this same holder: a lock that just changed hands (the
+ * old one expired, a new worker took it) is never old enough by the
+ * previous holder's acquisition time.
+ */
+function stuckProof(
+  config: Config,
+  holder: string,
+  row: ExecutionRow | null,
+  now: Date,
+  worker: string | undefined,
+  shownAtPrompt: boolean,
+): string | null {
+  if (worker !== undefined) return `holder named with --worker ${worker}`;
+  if (row?.status && FINISHED.has(row.status)) return `execution ${row.status}`;
+  const t = row?.tracking;
+  const threshold = config.execution.timeouts.default_workflow_timeout_ms;
+  if (t?.workerId === holder && t.lockAcquiredAt && now.getTime() - t.lockAcquiredAt.getTime() > threshold)
+    return `held by ${holder} for ${formatDuration(now.getTime() - t.lockAcquiredAt.getTime())}, over the stuck threshold (${formatDuration(threshold)})`;
+  if (shownAtPrompt) return `holder ${holder} confirmed at the prompt`;
+  return null;
+}
+
+/** ConflictError (exit 4) for a plain release of a lock nothing proves stuck; names the holder and the pasteable safe form. */
+function notProvablyStuck(config: Config, plan: LockReleasePlan, row: ExecutionRow | null, now: Date): ConflictError {
+  const t = row?.tracking;
+  const age =
+    t?.workerId === plan.holder && t.lockAcquiredAt
+      ? `held for ${formatDuration(now.getTime() - t.lockAcquiredAt.getTime())}`
+      : 'age unknown';
+  const why = row ? `execution ${row.status ?? 'status unknown'}, ${age}` : `no execution row, ${age}`;
+  return new ConflictError(
+    `lock on execution ${plan.executionId} is held by ${plan.holder} and nothing proves it stuck (${why}; stuck threshold ${formatDuration(config.execution.timeouts.default_workflow_timeout_ms)}); left in place`,
+    {
+      hint: `if ${plan.holder} is really gone: wks lock release ${plan.executionId} --worker ${plan.holder}  (or --force --reason "...")`,
+      details: { holder: plan.holder, status: plan.status },
+    },
+  );
+}
+
+/**
  * Release the lock of one execution, owner-checked:
  *  - with `worker`: only when the holder is that worker (else ConflictError, exit 4, lock kept);
- *  - without: the current holder is read, passed to `confirm`, and the
- *    compare-and-delete requires it to still be the holder when it runs;
+ *  - without: only a provably stuck lock (execution finished/failed, or this
+ *    holder's lock older than the stuck threshold, or the holder shown at a TTY
+ *    prompt: `confirmShowsHolder`), else ConflictError (exit 4) naming the
+ *    holder; the compare-and-delete requires that holder when it runs;
  *  - `force` deletes whoever holds it and requires `reason`.
  * Then clears the tracking row's lock columns (only when they still name the
  * released holder, unless forced) and appends an audit row (who, when,
@@ -256,14 +314,18 @@ export async function releaseLock(
     }
     const { db, inclusion } = await tryOpenDb(config);
     try {
-      let status: string | null = null;
+      let row: ExecutionRow | null = null;
       if (db) {
         try {
-          status = (await queryExecutionsByIds(db, [executionId])).get(executionId)?.status ?? null;
+          row = (await queryExecutionsByIds(db, [executionId])).get(executionId) ?? null;
         } catch {
-          /* status is only informative */
+          /* without the row, only a named holder proves the lock stuck */
         }
       }
+      const status = row?.status ?? null;
+      const proof = opts.force
+        ? null
+        : stuckProof(config, current.holder, row, now, opts.worker, !!opts.confirmShowsHolder && !opts.dryRun);
       const plan: LockReleasePlan = {
         executionId,
         key: current.key,
@@ -273,6 +335,7 @@ export async function releaseLock(
         force: !!opts.force,
         reason: opts.reason?.trim() || null,
         status,
+        proof,
       };
       const entry = (outcome: LockAuditEntry['outcome'], holder: string | null): LockAuditEntry => ({
         executionId,
@@ -298,6 +361,7 @@ export async function releaseLock(
           },
         );
       }
+      if (!plan.force && !proof) throw notProvablyStuck(config, plan, row, now);
       if (opts.dryRun)
         return { plan, outcome: 'dry-run', trackingRowsCleared: 0, audit: { recorded: false, reason: 'dry run' } };
       if (opts.confirm && !(await opts.confirm(plan))) {

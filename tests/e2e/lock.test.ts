@@ -43,12 +43,17 @@ describe.skipIf(!redis)('wks lock / workflow / session / ratelimit (spawned)', (
     expect(await redis!.client.get(lock('3'))).toBe('worker-c');
   });
 
-  it('lock release refuses without --yes off a TTY (exit 2), releases with it', async () => {
+  it('lock release refuses without --yes off a TTY (exit 2); -y alone is not blind (exit 4); --worker releases', async () => {
     await redis!.client.set(lock('4'), 'worker-d', 'EX', 300);
-    const refused = await runWks(['lock', 'release', '4'], { cwd, env: env() });
+    const refused = await runWks(['lock', 'release', '4', '--worker', 'worker-d'], { cwd, env: env() });
     expect(refused.code).toBe(2);
     expect(await redis!.client.get(lock('4'))).toBe('worker-d');
-    const ok = await runWks(['lock', 'release', '4', '--yes', '--json'], { cwd, env: env() });
+    const blind = await runWks(['lock', 'release', '4', '--yes'], { cwd, env: env() });
+    expect(blind.code, blind.stderr).toBe(4);
+    expect(blind.stderr).toMatch(/^Error: lock on execution 4 is held by worker-d and nothing proves it stuck/m);
+    expect(blind.stderr).toMatch(/^Try: if worker-d is really gone: wks lock release 4 --worker worker-d/m);
+    expect(await redis!.client.get(lock('4'))).toBe('worker-d');
+    const ok = await runWks(['lock', 'release', '4', '--worker', 'worker-d', '--yes', '--json'], { cwd, env: env() });
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.json()).toMatchObject({ outcome: 'released', plan: { holder: 'worker-d' }, audit: { recorded: true } });
     expect(await redis!.client.exists(lock('4'))).toBe(0);

@@ -109,6 +109,7 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
     // reads it, w1's lock expires and w5 takes it over.
     const err = await releaseLock(e.config, '1', {
       now: NOW,
+      confirmShowsHolder: true,
       confirm: async (plan) => {
         expect(plan.holder).toBe('w1');
         await e.redis.set(e.keys.lock(1), 'w5', 'EX', 300);
@@ -171,9 +172,93 @@ describe.skipIf(!redis).each(['sqlite', 'postgres'] as const)('locks on %s', (ki
     expect(a!.forced === true || Number(a!.forced) === 1).toBe(true);
   });
 
+  it('a plain release deletes only a provably stuck lock; -y alone never makes it blind (#14.4)', async () => {
+    // Running, lock 3 minutes old (threshold 5 min), nobody named the holder: refused, holder named, lock kept.
+    const err = await releaseLock(e.config, '1', { now: NOW, confirm: async () => true }).catch((x) => x);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toMatch(/held by w1 and nothing proves it stuck \(execution running, held for 3m/);
+    expect(err.hint).toBe('if w1 is really gone: wks lock release 1 --worker w1  (or --force --reason "...")');
+    expect(await e.redis.get(e.keys.lock(1))).toBe('w1');
+    // The dry run says the same.
+    await expect(releaseLock(e.config, '1', { now: NOW, dryRun: true })).rejects.toBeInstanceOf(ConflictError);
+    // No database row: nothing proves it stuck either.
+    await expect(releaseLock(e.config, '77', { now: NOW })).rejects.toBeInstanceOf(ConflictError);
+    expect(await e.redis.get(e.keys.lock(77))).toBe('w77');
+    // Finished execution: provably stuck.
+    const done = await releaseLock(e.config, '2', { now: NOW });
+    expect(done.plan.proof).toBe('execution completed');
+    expect(done.outcome).toBe('released');
+    // Older than the threshold, and the tracking row names this holder: provably stuck.
+    const later = new Date(NOW.getTime() + 10 * 60_000);
+    const old = await releaseLock(e.config, '1', { now: later });
+    expect(old.plan.proof).toMatch(/^held by w1 for 13m.*over the stuck threshold \(5m/);
+    expect(await e.redis.exists(e.keys.lock(1))).toBe(0);
+  });
+
+  it("an old tracking row does not make a new holder's lock stuck", async () => {
+    await e.redis.set(e.keys.lock(1), 'w-new', 'EX', 300); // w1's lock expired, w-new took it; row still says w1
+    const err = await releaseLock(e.config, '1', { now: new Date(NOW.getTime() + 60 * 60_000) }).catch((x) => x);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect(err.message).toMatch(/held by w-new and nothing proves it stuck \(execution running, age unknown/);
+    expect(await e.redis.get(e.keys.lock(1))).toBe('w-new');
+  });
+
   it('no lock -> NotFoundError (exit 5)', async () => {
     const err = await releaseLock(e.config, '404').catch((x) => x);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err.exitCode).toBe(5);
   });
 });
+
+describe.skipIf(!redis)(
+  'race: a stuck lock expires and a new worker takes it while a plain release runs (#14.4)',
+  () => {
+    it('200 rounds: 0 new-owner locks lost', async () => {
+      const e = await makeEnv('sqlite', redis!, null);
+      await reset(e);
+      const later = new Date(NOW.getTime() + 60 * 60_000); // the old holder's lock is far past the threshold
+      await seedDb(e, [
+        {
+          id: 9,
+          status: 'running',
+          startedAt: minutesAgo(30),
+          tracking: { worker: 'old', lockAcquiredAt: minutesAgo(30) },
+        },
+      ]);
+      const key = e.keys.lock(9);
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      let lost = 0;
+      let releasedOld = 0;
+      let refused = 0;
+      for (let round = 0; round < 200; round++) {
+        await e.redis.set(key, 'old', 'PX', 15 + (round % 10));
+        const newOwner = `new-${round}`;
+        const takeOver = (async () => {
+          // The new worker takes the lock the moment it is free (expired or released).
+          const deadline = Date.now() + 2000;
+          while (Date.now() < deadline) {
+            if (await e.redis.set(key, newOwner, 'PX', 60_000, 'NX')) return true;
+            await sleep(1);
+          }
+          return false;
+        })();
+        await sleep(round % 25);
+        const r = await releaseLock(e.config, '9', { now: later, who: 'race@test' }).then(
+          (x) => x.outcome,
+          (err) =>
+            err instanceof ConflictError ? 'refused' : err instanceof NotFoundError ? 'absent' : Promise.reject(err),
+        );
+        if (r === 'released') releasedOld++;
+        if (r === 'refused') refused++;
+        expect(await takeOver, `round ${round}: the new owner never got the lock`).toBe(true);
+        if ((await e.redis.get(key)) !== newOwner) lost++;
+        await e.redis.del(key);
+      }
+      expect(lost).toBe(0);
+      // Both sides of the race were exercised.
+      expect(releasedOld).toBeGreaterThan(0);
+      expect(refused).toBeGreaterThan(0);
+    }, 300_000);
+  },
+);

@@ -1,12 +1,13 @@
 /**
  * sha256 of a file on a worker thread, so hashing overlaps with work on the
  * main thread (row counts after a snapshot, quick_check during verify).
- * When this module runs from TypeScript source (tests through vitest), a
- * worker cannot load it, so the hash runs on the calling thread instead.
+ * The worker runs this same module, compiled (util/worker.ts finds it, also
+ * when the caller runs from TypeScript source under the test suite).
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { workerPath } from '../../util/worker.js';
 
 /** Hash with one reused 1 MiB buffer: no per-chunk allocation, so memory stays flat for any size. */
 async function hashHere(file: string): Promise<{ size: number; sha256: string }> {
@@ -29,9 +30,8 @@ async function hashHere(file: string): Promise<{ size: number; sha256: string }>
 
 /** sha256 and size of `file`, computed on a worker thread. Rejects on I/O errors. */
 export function hashFileInWorker(file: string): Promise<{ size: number; sha256: string }> {
-  if (!import.meta.url.endsWith('.js')) return hashHere(file);
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { wksHashFile: file } });
+    const w = new Worker(workerPath(import.meta.url, 'hash-worker.js'), { workerData: { wksHashFile: file } });
     w.once('message', (m: { size: number; sha256: string } | { error: string; code?: string }) => {
       if ('error' in m) reject(Object.assign(new Error(m.error), { code: m.code }));
       else resolve(m);

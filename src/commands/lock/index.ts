@@ -9,7 +9,9 @@ export function register(program: Command): void {
     .option('--older-than <duration>', 'only locks held longer than this (age from the tracking row)')
     .action(lazy(() => import('./list.js')));
   g.command('release <executionId>')
-    .description('release a lock, only if its holder matches (compare-and-delete); audited')
+    .description(
+      'release a lock that is provably stuck (holder named by --worker or at the prompt, execution finished/failed, or older than the stuck threshold); compare-and-delete; audited',
+    )
     .option('--worker <id>', 'release only if held by this worker (exit 4 otherwise)')
     .option('--force', 'release whoever holds it (requires --reason)')
     .option('--reason <text>', 'why (recorded in the audit table; required with --force)')

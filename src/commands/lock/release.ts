@@ -29,6 +29,8 @@ const release: Action<Opts> = async (ctx, args, opts) => {
     force: !!opts.force,
     reason: opts.reason,
     dryRun: !!opts.dryRun,
+    // A person who reads the holder at the prompt and says yes has named it; -y alone has not.
+    confirmShowsHolder: ctx.out.asksPerson,
     confirm: (p) =>
       ctx.out.confirm(
         `${p.force ? 'FORCE-release' : 'Release'} the lock on execution ${p.executionId} held by ${p.holder} (TTL ${ttl(p.ttlMs)}, execution ${p.status ?? 'status unknown'})${p.force ? ` because "${p.reason}"` : ''}?`,
@@ -41,7 +43,7 @@ const release: Action<Opts> = async (ctx, args, opts) => {
     const p = d.plan;
     if (d.outcome === 'dry-run') {
       r.line(
-        `dry run: would ${p.force ? 'force-' : ''}release ${p.key} held by ${p.holder} (TTL ${ttl(p.ttlMs)}); nothing changed`,
+        `dry run: would ${p.force ? 'force-' : ''}release ${p.key} held by ${p.holder} (TTL ${ttl(p.ttlMs)}${p.proof ? `; ${p.proof}` : ''}); nothing changed`,
       );
       return;
     }
