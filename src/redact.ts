@@ -9,11 +9,20 @@
 
 export const MASK = '****';
 
+/**
+ * Secrets shorter than this are not masked by value: a short value ("short",
+ * "admin") also occurs in wks's own sentences, which masking would rewrite
+ * ("the key is too ****"). The configuration loader refuses shorter values for
+ * the secrets wks owns (encryption passphrase, bearer token, JWT secret) and
+ * warns for the others, which stay masked by key (config show, URLs, errors).
+ */
+export const MIN_SECRET_LENGTH = 8;
+
 const registered = new Set<string>();
 
-/** Remember a secret value so that redactText() masks it everywhere. Values shorter than 4 chars are ignored (too likely to collide with ordinary text). */
+/** Remember a secret value so that redactText() masks it everywhere. Values shorter than MIN_SECRET_LENGTH are ignored (see there). */
 export function registerSecret(value: unknown): void {
-  if (typeof value === 'string' && value.length >= 4) registered.add(value);
+  if (typeof value === 'string' && value.length >= MIN_SECRET_LENGTH) registered.add(value);
 }
 
 /** Forget all registered secrets (tests). */
@@ -21,8 +30,9 @@ export function clearSecrets(): void {
   registered.clear();
 }
 
-// scheme://user:password@host  -> keep user, mask password
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]*):([^\s@/]+)@/gi;
+// scheme://user:password@host  -> keep user, mask password. The password is everything up to the
+// LAST @ of the URL, so a raw `@` or `/` in it (postgres://wks:p@ss/w@host) is masked whole.
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/"'<>]*):([^\s"'<>]+)@/gi;
 // scheme://token@host (no colon, e.g. redis://secret@host) is left alone: it is usually a user name.
 // key=value secrets in connection strings: password=..., passwd=..., sslpassword=...
 const KV_SECRET = /\b(password|passwd|pwd|secret|token|api[_-]?key)=([^\s&;]+)/gi;
@@ -43,7 +53,38 @@ export function redactText(text: string): string {
 
 /** Redact a URL for display: keeps scheme, user, host, port and path; masks the password. */
 export function redactUrl(url: string): string {
-  return redactText(url);
+  return redactText(maskUrlPassword(url));
+}
+
+/**
+ * Mask a URL's password by position, for values known to be URLs (by key):
+ * everything between `user:` and the last `@` before the host. Returns the
+ * URL unchanged when it has no password.
+ */
+export function maskUrlPassword(url: string): string {
+  const start = url.indexOf('://');
+  if (start < 0) return url;
+  const at = url.lastIndexOf('@');
+  if (at < start) return url;
+  const colon = url.indexOf(':', start + 3);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}${MASK}${url.slice(at)}`;
+}
+
+/** The password of a URL (raw, as written, and percent-decoded), or [] when none. For registerSecret. */
+export function urlPasswords(url: string): string[] {
+  const start = url.indexOf('://');
+  const at = url.lastIndexOf('@');
+  const colon = start < 0 ? -1 : url.indexOf(':', start + 3);
+  if (start < 0 || at < start || colon < 0 || colon > at) return [];
+  const raw = url.slice(colon + 1, at);
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    /* not percent-encoded */
+  }
+  return raw ? [raw, decoded] : [];
 }
 
 /** Deep-copy a JSON-like value, redacting every string inside it. */

@@ -44,7 +44,7 @@ export const DEFAULTS: Config = {
       // Every 30 minutes: the newest backup is at most ~30 min old, inside the
       // 1 h RPO (health.backup_rpo) even when one run is late. See docs/backup-and-recovery.md.
       schedule: '*/30 * * * *',
-      interval_hours: 1, // the seed's BACKUP_INTERVAL_HOURS; wks schedules by `schedule`
+      interval_hours: 1, // the platform's BACKUP_INTERVAL_HOURS; wks schedules by `schedule`
       retention_days: 30,
       compression: 'gzip',
       storage_path: './backups',

@@ -11,9 +11,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, LineCounter, visit, isScalar, isMap, isSeq, type Document } from 'yaml';
 import { configSchema, TRUE, type Config } from './schema.js';
-import { DEFAULTS, ENV_MAP, SECRET_PATHS } from './defaults.js';
+import { DEFAULTS, ENV_MAP, SECRET_PATHS, URL_PATHS } from './defaults.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
-import { registerSecret, redactText, MASK } from '../redact.js';
+import { registerSecret, redactText, maskUrlPassword, urlPasswords, MASK, MIN_SECRET_LENGTH } from '../redact.js';
 import { nearest } from '../util/suggest.js';
 
 export const DEFAULT_CONFIG_FILE = 'phase4-config.yml';
@@ -92,10 +92,50 @@ function isSecretPath(p: string): boolean {
   return SECRET_PATHS.some((s) => p === s || p.startsWith(`${s}.`));
 }
 
+/** Secrets wks itself asks the operator to choose: shorter than MIN_SECRET_LENGTH is refused (78). */
+const OWN_SECRETS = new Set(['database.backup.encryption.key', 'monitoring.prometheus.bearer_token', 'app.jwt_secret']);
+
+/**
+ * Secrets shorter than MIN_SECRET_LENGTH: an issue for the ones wks owns (a
+ * raw encryption key is 64 hex characters; a passphrase must be longer), a
+ * warning for third-party credentials (masked by key only). Never shows the value.
+ */
+function shortSecrets(
+  raw: Tree,
+  originOf: (p: string) => ValueSource,
+  issueAt: (p: string, message: string, withValue: boolean) => ConfigIssue,
+  warnings: string[],
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const values: Array<[string, unknown]> = SECRET_PATHS.map((p) => [p, getPath(raw, p)]);
+  for (const p of URL_PATHS) {
+    const u = getPath(raw, p);
+    if (typeof u === 'string') values.push([p, urlPasswords(u)[1]]);
+  }
+  for (const [p, v] of values) {
+    if (typeof v !== 'string' || v.length === 0 || v.length >= MIN_SECRET_LENGTH) continue;
+    const where = originOf(p).layer === 'env' ? originOf(p).origin : `phase4.${p}`;
+    if (OWN_SECRETS.has(p))
+      issues.push(
+        issueAt(
+          p,
+          `is shorter than ${MIN_SECRET_LENGTH} characters: too easy to guess (for the encryption key use 64 hex characters: openssl rand -hex 32)`,
+          false,
+        ),
+      );
+    else
+      warnings.push(
+        `${where} is shorter than ${MIN_SECRET_LENGTH} characters: wks masks it by key (config show, URLs) but not wherever the same text appears; use a longer secret`,
+      );
+  }
+  return issues;
+}
+
 /** Show a value in an error: secrets masked, long values cut. */
 function displayValue(p: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (isSecretPath(p) && v !== null && v !== '') return MASK;
+  if (URL_PATHS.includes(p) && typeof v === 'string') v = maskUrlPassword(v);
   const s = typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   return redactText(s.length > 80 ? `${s.slice(0, 77)}...` : s);
 }
@@ -364,8 +404,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     );
   }
 
+  issues.push(...shortSecrets(raw, originOf, issueAt, warnings));
   // Secrets are registered before any error is thrown so the error text itself is redacted.
   for (const p of SECRET_PATHS) registerSecret(getPath(raw, p));
+  for (const p of URL_PATHS) {
+    const u = getPath(raw, p);
+    if (typeof u === 'string') for (const pw of urlPasswords(u)) registerSecret(pw);
+  }
 
   if (issues.length > 0 || !result.success) {
     const where = file ? rel : 'defaults and environment';

@@ -230,16 +230,16 @@ describe('loadConfig', () => {
     const env = {
       PG_ENABLED: 'true',
       PG_USER: 'u',
-      PG_PASSWORD: 'hunter2',
+      PG_PASSWORD: 'hunter2-long',
       JWT_SECRET: 'jwt-very-secret',
       PG_PORT: 'x',
     };
     const err = expectConfigError(() => loadConfig({ cwd: dir, env }));
     expect(JSON.stringify(err.issues)).not.toContain('hunter2');
-    expect(redactText(`connect failed with password hunter2`)).not.toContain('hunter2');
+    expect(redactText(`connect failed with password hunter2-long`)).not.toContain('hunter2');
     const ok = loadConfig({ cwd: dir, env: { ...env, PG_PORT: '5432', PG_URL: 'postgres://a:topsecret@h/db' } });
     const shown = JSON.stringify(redactedConfig(ok.config)) + JSON.stringify(configWithSources(ok));
-    for (const s of ['hunter2', 'jwt-very-secret', 'topsecret']) expect(shown).not.toContain(s);
+    for (const s of ['hunter2-long', 'jwt-very-secret', 'topsecret']) expect(shown).not.toContain(s);
     expect(shown).toContain('postgres://a:****@h/db');
   });
 
