@@ -1,13 +1,15 @@
 /**
- * The catalog is the backup directory itself: one `<id>.json` manifest per
- * complete backup (written last, atomically), the data file it names, and an
- * optional `<id>.verify.json` sidecar with the last verification, and an optional
- * `<id>.drill.json` sidecar with the last restore drill. A data file
- * without a manifest is not a backup. Listing works without the database.
+ * The catalog is the backup repository itself (a directory or a bucket
+ * prefix, see repository/): one `<id>.json` manifest per complete backup
+ * (written last, atomically), the data object it names, and an optional
+ * `<id>.verify.json` sidecar with the last verification. A data object
+ * without a manifest is not a backup. Listing works without the database,
+ * and reads one listing plus the small documents: never a data object.
+ * An optional `<id>.drill.json` sidecar holds the last restore drill.
  */
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Config } from '../config/index.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import {
   BACKUP_TYPES,
@@ -15,11 +17,12 @@ import {
   type BackupType,
   type CatalogEntry,
   type Compression,
+  type LogFn,
   type DrillRecord,
   type Manifest,
   type VerificationRecord,
 } from './types.js';
-import { fsError, writeJsonAtomic } from './files.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
 export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -33,9 +36,9 @@ export function newBackupId(now: Date): string {
   return `${t}-${randomBytes(2).toString('hex')}`;
 }
 
-export const manifestPath = (dir: string, id: string): string => path.join(dir, `${id}.json`);
-export const verifyPath = (dir: string, id: string): string => path.join(dir, `${id}.verify.json`);
-export const drillPath = (dir: string, id: string): string => path.join(dir, `${id}.drill.json`);
+export const manifestName = (id: string): string => `${id}.json`;
+export const verifyName = (id: string): string => `${id}.verify.json`;
+export const drillName = (id: string): string => `${id}.drill.json`;
 
 /**
  * A backup whose manifest cannot be trusted (invalid JSON, empty, a required
@@ -53,12 +56,28 @@ export interface CatalogProblem {
   data_files: string[];
 }
 
-function readJson<T>(file: string): T | null {
+async function readJson<T>(repo: BackupRepository, name: string): Promise<T | null> {
+  const text = await repo.readText(name);
+  if (text === null) return null;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
+    return JSON.parse(text) as T;
   } catch {
     return null;
   }
+}
+
+/** Run `fn` over `items` with at most `n` in flight (bounded parallel GETs). */
+async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -109,66 +128,65 @@ export function manifestProblem(m: unknown, id: string): string | null {
 }
 
 /**
- * Read every manifest in `dir`, newest first (by created_at, then id).
- * A missing directory is an empty catalog. Unreadable manifests go to `problems`.
+ * Read every manifest in the repository, newest first (by created_at, then
+ * id): one listing, then one read per manifest and one per verification
+ * sidecar that exists; data objects are never read. A missing directory or
+ * prefix is an empty catalog. Unreadable manifests go to `problems`.
  */
-export function readCatalog(dir: string): { entries: CatalogEntry[]; problems: CatalogProblem[] } {
-  const entries: CatalogEntry[] = [];
+export async function readCatalog(
+  repo: BackupRepository,
+): Promise<{ entries: CatalogEntry[]; problems: CatalogProblem[] }> {
   const problems: CatalogProblem[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries, problems };
-    throw fsError(
-      err,
-      `cannot read the backup directory ${dir}`,
-      'check BACKUP_STORAGE_PATH (database.backup.storage_path) and its permissions',
-    );
-  }
-  for (const name of names) {
-    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(name);
-    if (!m) continue;
-    const file = path.join(dir, name);
-    const manifest = readJson<unknown>(file);
-    const problem = manifestProblem(manifest, m[1]!);
+  const objects = await repo.list();
+  const names = new Set(objects.map((o) => o.name));
+  const all = [...names].sort();
+  const ids = objects
+    .map((o) => /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(o.name)?.[1])
+    .filter((x): x is string => !!x);
+  const read = await mapLimit(ids, 16, async (id) => {
+    const manifest = await readJson<unknown>(repo, manifestName(id));
+    const problem = manifestProblem(manifest, id);
     if (problem) {
-      const dataRe = new RegExp(`^${m[1]}\\.(?!json$|verify\\.json$|drill\\.json$)`);
-      problems.push({ file, id: m[1]!, problem, data_files: names.filter((n) => dataRe.test(n)).sort() });
-      continue;
+      const dataRe = new RegExp(`^${id}\\.(?!json$|verify\\.json$|drill\\.json$)`);
+      problems.push({
+        file: repo.describe(manifestName(id)),
+        id,
+        problem,
+        data_files: all.filter((n) => dataRe.test(n)),
+      });
+      return null;
     }
-    const dataPath = path.join(dir, (manifest as Manifest).file);
-    const v = readJson<VerificationRecord>(verifyPath(dir, m[1]!));
-    const d = readJson<DrillRecord>(drillPath(dir, m[1]!));
-    entries.push({
-      manifest: manifest as Manifest,
-      manifestPath: file,
-      dataPath,
-      dataPresent: existsSync(dataPath),
-      verification: v && v.id === m[1] ? v : null,
-      drill: d && d.id === m[1] ? d : null,
-    });
-  }
+    const m = manifest as Manifest;
+    const v = names.has(verifyName(id)) ? await readJson<VerificationRecord>(repo, verifyName(id)) : null;
+    const d = names.has(drillName(id)) ? await readJson<DrillRecord>(repo, drillName(id)) : null;
+    const entry: CatalogEntry = {
+      manifest: m,
+      manifestPath: repo.describe(manifestName(id)),
+      dataName: m.file,
+      dataPath: repo.describe(m.file),
+      dataPresent: names.has(m.file),
+      verification: v && v.id === id ? v : null,
+      drill: d && d.id === id ? d : null,
+    };
+    return entry;
+  });
+  const entries = read.filter((e): e is CatalogEntry => e !== null);
   entries.sort(catalogOrder);
+  problems.sort((a, b) => (a.file < b.file ? -1 : 1));
   return { entries, problems };
 }
 
-/** Newest first: by created_at, then id. */
-export function catalogOrder(a: CatalogEntry, b: CatalogEntry): number {
-  return a.manifest.created_at === b.manifest.created_at
-    ? a.manifest.id < b.manifest.id
-      ? 1
-      : -1
-    : a.manifest.created_at < b.manifest.created_at
-      ? 1
-      : -1;
-}
-
-/** NotFoundError (5) for a backup directory that does not exist (an unmounted volume, a wrong BACKUP_STORAGE_PATH). */
-export function missingDirectory(dir: string): NotFoundError {
-  return new NotFoundError(`the backup directory ${dir} does not exist`, {
-    hint: 'check BACKUP_STORAGE_PATH (database.backup.storage_path): is the backup volume mounted? `wks backup create` creates the directory',
-  });
+/** The configured repository's catalog (opens and closes the repository; request counts go to `log` at debug). */
+export async function catalogOf(
+  config: Config,
+  log?: LogFn,
+): Promise<{ location: string; entries: CatalogEntry[]; problems: CatalogProblem[] }> {
+  const repo = openRepository(config);
+  try {
+    return { location: repo.location, ...(await readCatalog(repo)) };
+  } finally {
+    repo.close(log);
+  }
 }
 
 /**
@@ -197,6 +215,24 @@ export function resolveBackup(entries: CatalogEntry[], selector: string, dir: st
       details: { matches: hits.map((e) => e.manifest.id) },
     },
   );
+}
+
+/** NotFoundError (5) for a backup directory that does not exist (an unmounted volume, a wrong BACKUP_STORAGE_PATH). */
+export function missingDirectory(dir: string): NotFoundError {
+  return new NotFoundError(`the backup directory ${dir} does not exist`, {
+    hint: 'check BACKUP_STORAGE_PATH (database.backup.storage_path): is the backup volume mounted? `wks backup create` creates the directory',
+  });
+}
+
+/** Newest first: by created_at, then id. */
+export function catalogOrder(a: CatalogEntry, b: CatalogEntry): number {
+  return a.manifest.created_at === b.manifest.created_at
+    ? a.manifest.id < b.manifest.id
+      ? 1
+      : -1
+    : a.manifest.created_at < b.manifest.created_at
+      ? 1
+      : -1;
 }
 
 /** The newest backup, or NotFoundError (5). */
@@ -235,8 +271,8 @@ export function parseAt(text: string): Date {
 }
 
 /** Record a verification result (atomic sidecar write). */
-export function writeVerification(dir: string, rec: VerificationRecord): void {
-  writeJsonAtomic(verifyPath(dir, rec.id), rec);
+export async function writeVerification(repo: BackupRepository, rec: VerificationRecord): Promise<void> {
+  await repo.writeText(verifyName(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 /**
@@ -261,30 +297,27 @@ export function lastDrills(entries: CatalogEntry[]): {
 }
 
 /** Record a restore drill's result (atomic sidecar write). */
-export function writeDrill(dir: string, rec: DrillRecord): void {
-  writeJsonAtomic(drillPath(dir, rec.id), rec);
+export async function writeDrill(repo: BackupRepository, rec: DrillRecord): Promise<void> {
+  await repo.writeText(drillName(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 /**
  * Remove what a crashed create can leave that is not a temp file: a data
- * file renamed into place whose manifest was never written (not a backup),
- * and verification sidecars of deleted backups. Call only under the backup lock.
+ * object stored whose manifest was never written (not a backup), and
+ * verification sidecars of deleted backups, once older than the
+ * repository's grace period. Call only under the backup lock.
  */
-export function sweepOrphans(dir: string): string[] {
+export async function sweepOrphans(repo: BackupRepository, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  const set = new Set(names);
-  for (const name of names) {
-    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|drill\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(name);
+  const objects = await repo.list();
+  const set = new Set(objects.map((o) => o.name));
+  for (const o of objects) {
+    const m = /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.(?!json$)(?:verify\.json|drill\.json|[a-z]+(?:\.[a-z]+)*)$/.exec(o.name);
     if (!m || set.has(`${m[1]}.json`)) continue;
+    if (now - o.modified.getTime() < repo.orphanGraceMs) continue;
     try {
-      unlinkSync(path.join(dir, name));
-      removed.push(name);
+      await repo.remove(o.name);
+      removed.push(o.name);
     } catch {
       /* best effort */
     }

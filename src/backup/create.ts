@@ -1,40 +1,33 @@
 /**
- * `createBackup`: a consistent online backup of the configured database.
+ * `createBackup`: a consistent online backup of the configured database,
+ * stored in the configured repository (a directory, or an S3 bucket).
  *
  * Order of operations (the crash-safety argument):
  *  1. under the backup lock, sweep leftovers of crashed runs;
- *  2. the engine writes a raw snapshot to an owned temp name;
- *  3. it is compressed/encrypted into another owned temp name (sha256 while
- *     streaming), fsynced, chmod 0600, renamed to `<id>.<ext>`;
+ *  2. the engine writes a raw snapshot to an owned temp name in the staging
+ *     directory (or streams it: pg_dump);
+ *  3. it is compressed/encrypted while streaming (sha256 on both sides) and
+ *     stored as `<id>.<ext>`: renamed into place, or uploaded (multipart,
+ *     every part checksummed); a plain image is stored as is;
  *  4. the manifest `<id>.json` is written last, atomically.
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
- * removes the temp files and the orphaned data file.
+ * removes the temp files, the orphaned data object and abandoned uploads.
  */
-import { chmodSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import { VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
-import { fsyncDir } from '../util/fs.js';
 import { WksError } from '../errors.js';
 import { engineFor, type BackupEngine } from './engine.js';
-import { manifestPath, newBackupId, sweepOrphans } from './catalog.js';
+import { manifestName, newBackupId, sweepOrphans } from './catalog.js';
 import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
 import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
-import {
-  FILE_MODE,
-  ensurePrivateDir,
-  fsError,
-  fsyncFile,
-  ownedTempPath,
-  removeQuietly,
-  sweepLeftovers,
-  writeJsonAtomic,
-} from './files.js';
-import { withBackupLock, type LockOwner } from './lock.js';
+import { fsError, ownedTempPath, removeQuietly } from './files.js';
+import type { LockOwner } from './lock.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { assertScratchSpace, createPrivateFile, scratchPath } from '../util/scratch.js';
 import {
@@ -68,9 +61,9 @@ export interface CreateOptions {
 
 export interface CreateResult {
   manifest: Manifest;
-  /** Absolute path of the data file. */
+  /** Where the data object is: an absolute path, or an s3:// URL. */
   path: string;
-  /** Leftover files of crashed runs removed before this backup. */
+  /** Leftovers of crashed runs removed before this backup. */
   cleaned: string[];
   /** Present when rotation ran afterwards. */
   rotation?: import('./rotate.js').RotateResult;
@@ -109,26 +102,30 @@ function resolveOptions(config: Config, opts: CreateOptions) {
 export async function createBackup(config: Config, opts: CreateOptions = {}): Promise<CreateResult> {
   const engine = await engineFor(config);
   const resolved = resolveOptions(config, opts);
-  const dir = config.database.backup.storage_path;
-  ensurePrivateDir(dir);
-  const result: CreateResult = await withBackupLock(
-    dir,
-    {
-      timeoutMs: config.database.backup.lock_timeout_ms,
-      command: `backup create (${resolved.type})`,
-      onWait: opts.onLockWait,
-    },
-    async () => {
-      const cleaned = [...sweepLeftovers(dir), ...sweepOrphans(dir)];
-      if (cleaned.length)
-        opts.log?.(
-          'info',
-          `removed ${cleaned.length} leftover file(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`,
-        );
-      const r = await createLocked(config, engine, resolved, opts);
-      return { ...r, cleaned };
-    },
-  );
+  const repo = openRepository(config);
+  let result: CreateResult;
+  try {
+    await repo.prepare();
+    result = await repo.withLock(
+      {
+        timeoutMs: config.database.backup.lock_timeout_ms,
+        command: `backup create (${resolved.type})`,
+        onWait: opts.onLockWait,
+      },
+      async () => {
+        const cleaned = [...(await repo.sweep(opts.log)), ...(await sweepOrphans(repo))];
+        if (cleaned.length)
+          opts.log?.(
+            'info',
+            `removed ${cleaned.length} leftover(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`,
+          );
+        const r = await createLocked(config, engine, repo, resolved, opts);
+        return { ...r, cleaned };
+      },
+    );
+  } finally {
+    repo.close(opts.log);
+  }
   const rotate = opts.rotate ?? config.database.backup.rotate_after_create;
   if (rotate) {
     const { rotateBackups } = await import('./rotate.js');
@@ -137,37 +134,40 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
   return result;
 }
 
+/** A new id whose manifest and data object do not exist yet. */
+async function freshId(repo: BackupRepository, createdAt: Date, suffix: string): Promise<string> {
+  for (;;) {
+    const id = newBackupId(createdAt);
+    if (!(await repo.exists(manifestName(id))) && !(await repo.exists(`${id}${suffix}`))) return id;
+  }
+}
+
 /** The body of createBackup; the caller holds the backup lock (restore uses it for its safety backup). */
 export async function createLocked(
   config: Config,
   engine: BackupEngine,
+  repo: BackupRepository,
   r: ReturnType<typeof resolveOptions>,
   opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'> & { stampIdentity?: boolean },
 ): Promise<{ manifest: Manifest; path: string }> {
-  const dir = config.database.backup.storage_path;
   const createdAt = opts.now ?? new Date();
   const t0 = Date.now();
-  let id = newBackupId(createdAt);
   const suffix = `${engine.extension}${COMPRESSION_SUFFIX[r.compression]}${r.encryption ? '.enc' : ''}`;
-  while (existsSync(manifestPath(dir, id)) || existsSync(path.join(dir, `${id}${suffix}`))) id = newBackupId(createdAt);
+  const id = await freshId(repo, createdAt, suffix);
   const fileName = `${id}${suffix}`;
-  const finalPath = path.join(dir, fileName);
+  const finalPath = repo.describe(fileName);
   const plain = r.compression === 'none' && !r.encryption;
-  // A plain backup's raw image is the backup itself; any other raw image is plaintext the
-  // repository must never hold, so it is staged in the private scratch directory.
-  const rawTmp = plain ? ownedTempPath(dir, `${id}${engine.extension}`) : scratchPath(`${id}${engine.extension}`);
-  const storedTmp = ownedTempPath(dir, fileName);
-  let renamed = false;
-  const leftovers = (): string[] => [
-    rawTmp,
-    `${rawTmp}-journal`,
-    `${rawTmp}-wal`,
-    `${rawTmp}-shm`,
-    storedTmp,
-    ...(renamed ? [finalPath] : []),
-  ];
+  // A plain backup's raw image is the backup itself (staged beside the repository, or in it);
+  // any other raw image is plaintext the repository must never hold, so it is staged in the
+  // private scratch directory.
+  const rawTmp = plain
+    ? ownedTempPath(repo.stagingDir, `${id}${engine.extension}`)
+    : scratchPath(`${id}${engine.extension}`);
+  let stored = false;
+  const leftovers = (): string[] => [rawTmp, `${rawTmp}-journal`, `${rawTmp}-wal`, `${rawTmp}-shm`];
   const unregister = onInterrupt(() => {
     for (const f of leftovers()) rmSync(f, { force: true });
+    // A stored data object without its manifest is not a backup; the next run's orphan sweep removes it.
   });
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
   try {
@@ -193,29 +193,30 @@ export async function createLocked(
         : undefined,
     });
     let enc: { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
-    let tmp: string;
     if ('file' in snap.output && plain) {
       opts.onProgress?.({ phase: 'checksum', done: 0, total: null, unit: 'bytes' });
       const h = await (early ?? hashFile(snap.output.file));
-      fsyncFile(snap.output.file);
       enc = { rawSize: h.size, rawSha256: h.sha256, storedSize: h.size, storedSha256: h.sha256 };
-      tmp = snap.output.file;
+      await repo.putFile(fileName, snap.output.file);
     } else {
       const source = 'file' in snap.output ? snap.output.file : snap.output.stream;
       const rawTotal = 'file' in snap.output ? statSync(snap.output.file).size : null;
-      enc = await encodeTo(source, storedTmp, {
-        compression: r.compression,
-        encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
-        onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
-      });
+      enc = await encodeTo(
+        source,
+        async (body) => {
+          await repo.putStream(fileName, body);
+          stored = true;
+        },
+        {
+          compression: r.compression,
+          encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
+          onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
+        },
+      );
       if ('stream' in snap.output) await snap.output.finished;
       removeQuietly(rawTmp);
-      tmp = storedTmp;
     }
-    chmodSync(tmp, FILE_MODE);
-    renameSync(tmp, finalPath);
-    renamed = true;
-    fsyncDir(dir);
+    stored = true;
     const manifest: Manifest = {
       format: 'wks-backup/1',
       id,
@@ -248,7 +249,7 @@ export async function createLocked(
     };
     // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
     if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
-    writeJsonAtomic(manifestPath(dir, id), manifest);
+    await repo.writeText(manifestName(id), `${JSON.stringify(manifest, null, 2)}\n`);
     if (rowId !== null)
       await engine.logFinish(
         config,
@@ -265,6 +266,7 @@ export async function createLocked(
         /* the next run sweeps it */
       }
     }
+    if (stored) await repo.remove(fileName).catch(() => undefined); // else the next run's orphan sweep
     const e = err instanceof WksError ? err : fsError(err, `backup of ${engine.source(config)} failed`);
     if (rowId !== null)
       await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);

@@ -29,6 +29,7 @@ import { parseDuration, formatDuration } from '../util/duration.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { engineForManifest } from './engine.js';
 import { writeDrill } from './catalog.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
@@ -77,8 +78,10 @@ function phaseClock(onPhase?: (p: DrillPhase) => void) {
 /** fetch + decode + load + check for one catalog entry into the scratch file `image`; pushes checks. */
 async function drillSteps(
   config: Config,
+  repo: BackupRepository,
   entry: CatalogEntry,
   scratchImage: string,
+  fetchPath: string,
   clock: ReturnType<typeof phaseClock>,
   checks: VerifyCheck[],
   opts: Pick<DrillOptions, 'log' | 'allowUnauthenticated'>,
@@ -94,7 +97,13 @@ async function drillSteps(
   // Authenticity first (as verify does): a planted or relabelled backup is never loaded into a database.
   checks.push(authenticateManifest(config, m, { allowUnauthenticated }));
   if (!checks[checks.length - 1]!.ok) return;
-  const h = await hashFileInWorker(entry.dataPath);
+  // A remote object is fetched once into the private scratch area (as stored: encrypted stays encrypted).
+  let dataPath = repo.localPath(entry.dataName);
+  if (!dataPath) {
+    dataPath = fetchPath;
+    await decodeTo(await repo.read(entry.dataName), dataPath, { compression: 'none', encryption: null });
+  }
+  const h = await hashFileInWorker(dataPath);
   const sumOk = h.size === m.stored_size && h.sha256 === m.sha256;
   checks.push({
     name: 'checksum',
@@ -112,11 +121,11 @@ async function drillSteps(
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
     if (engine.name === 'sqlite') {
       clock.enter('load'); // the scratch database file is a copy of the image
-      await copyFile(entry.dataPath, image, fsConstants.COPYFILE_EXCL);
-    } else image = entry.dataPath; // pg_restore reads the archive where it is
+      await copyFile(dataPath, image, fsConstants.COPYFILE_EXCL);
+    } else image = dataPath; // pg_restore reads the archive where it is
   } else {
     try {
-      const d = await decodeTo(entry.dataPath, image, {
+      const d = await decodeTo(dataPath, image, {
         compression: m.compression,
         encryption: decryptExpectation(config, m),
       });
@@ -144,7 +153,16 @@ async function drillSteps(
  * UsageError (2) for the selection.
  */
 export async function runDrill(config: Config, opts: DrillOptions = {}): Promise<DrillRecord> {
-  const [entry] = await selectBackups(config, opts.select ?? { latest: true });
+  const repo = openRepository(config);
+  try {
+    return await drillIn(config, repo, opts);
+  } finally {
+    repo.close(opts.log);
+  }
+}
+
+async function drillIn(config: Config, repo: BackupRepository, opts: DrillOptions): Promise<DrillRecord> {
+  const [entry] = await selectBackups(config, opts.select ?? { latest: true }, { repo });
   const m = entry!.manifest;
   const rtoTargetMs = opts.rtoTargetMs ?? drillRtoTargetMs(config);
   const startedAt = new Date();
@@ -154,15 +172,17 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
   sweepScratch();
   // The scratch file lives in the private scratch area (0700, outside the catalog, removed with the process).
   const image = scratchPath(`${m.id}.drill${m.engine === 'sqlite' ? '.db' : '.dump'}`);
+  const fetchPath = scratchPath(`${m.id}.fetch`);
   const scratch = m.engine === 'sqlite' ? image : 'a scratch database on the configured server (dropped)';
   try {
-    await drillSteps(config, entry!, image, clock, checks, opts);
+    await drillSteps(config, repo, entry!, image, fetchPath, clock, checks, opts);
   } catch (err) {
     // A key, a tool or the server missing is a failed drill too: a restore now would fail the same way.
     error = (err as Error).message;
   } finally {
     clock.stop();
     removeScratch(image);
+    removeScratch(fetchPath);
   }
   const duration = clock.ms.fetch + clock.ms.decode + clock.ms.load + clock.ms.check;
   const failedCheck = checks.find((c) => !c.ok)?.name ?? null;
@@ -184,14 +204,14 @@ export async function runDrill(config: Config, opts: DrillOptions = {}): Promise
     scratch_removed: !existsSync(image),
     hostname: hostname(),
   };
-  await recordDrill(config, rec, opts.log);
+  await recordDrill(config, repo, rec, opts.log);
   return rec;
 }
 
 /** Write the record to the catalog and, when the table exists, to backup_drills. Never throws: a failure to record is logged. */
-async function recordDrill(config: Config, rec: DrillRecord, log?: LogFn): Promise<void> {
+async function recordDrill(config: Config, repo: BackupRepository, rec: DrillRecord, log?: LogFn): Promise<void> {
   try {
-    writeDrill(config.database.backup.storage_path, rec);
+    await writeDrill(repo, rec);
   } catch (err) {
     log?.('warn', `could not record the drill of ${rec.id} in the catalog: ${(err as Error).message}`);
   }

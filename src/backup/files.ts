@@ -71,9 +71,9 @@ export function fsError(err: unknown, what: string, hint?: string): OperationErr
   });
 }
 
-/** Atomically write a JSON document (0600) under an owned temp name, so sweepLeftovers can tell a crashed writer's file by its pid. */
-export function writeJsonAtomic(target: string, doc: unknown): void {
-  writeFileAtomic(target, `${JSON.stringify(doc, null, 2)}\n`, {
+/** Atomically write a text file (0600) under an owned temp name, so sweepLeftovers can tell a crashed writer's file by its pid. */
+export function writeTextAtomic(target: string, text: string): void {
+  writeFileAtomic(target, text, {
     mode: FILE_MODE,
     tempPath: ownedTempPath(path.dirname(target), path.basename(target)),
   });

@@ -2,11 +2,10 @@
  * `listBackups`: the catalog as `wks backup list` shows it, with each
  * backup's source (source.ts). Works without the database.
  */
-import { existsSync } from 'node:fs';
 import type { Config } from '../config/index.js';
 import { catalogOrder, missingDirectory, type CatalogProblem } from './catalog.js';
 import { manifestIdentity, matchesSourceFilter, sourceCatalog, sourceLabel } from './source.js';
-import type { CatalogEntry, Manifest, VerificationRecord } from './types.js';
+import type { CatalogEntry, LogFn, Manifest, VerificationRecord } from './types.js';
 
 export interface BackupListItem {
   id: string;
@@ -33,12 +32,12 @@ export interface BackupListItem {
 }
 
 export interface BackupList {
+  /** The repository: a directory, or `s3://bucket/prefix`. */
   directory: string;
   /** The configured database's source label, and the filter applied (null: every source). */
   configured_source: string;
   filter: string | null;
   backups: BackupListItem[];
-  /** Manifests that could not be read (listed, never fatal). */
   /** Broken backups: manifests that cannot be used (failed backups; `verify` exits 3 for them). */
   problems: CatalogProblem[];
 }
@@ -71,25 +70,28 @@ function toItem(e: CatalogEntry, now: Date, own: boolean): BackupListItem {
 }
 
 /**
- * The catalog, newest first, read from the backup directory's manifests
- * (works without the database). `source` filters it: `configured` (or `.`)
- * for the configured database's backups, otherwise a key, key prefix,
- * label, location or engine name (source.ts matchesSourceFilter).
- * Throws NotFoundError (5) when the backup directory does not exist.
+ * The catalog, newest first, read from the repository's manifests (works
+ * without the database, and on a new host with only the configuration).
+ * `source` filters it: `configured` (or `.`) for the configured database's
+ * backups, otherwise a key, key prefix, label, location or engine name
+ * (source.ts matchesSourceFilter). Throws NotFoundError (5) when the backup
+ * directory does not exist (an empty bucket prefix is an empty list).
  */
-export async function listBackups(config: Config, opts: { now?: Date; source?: string } = {}): Promise<BackupList> {
-  const dir = config.database.backup.storage_path;
-  if (!existsSync(dir)) throw missingDirectory(dir);
-  const cat = await sourceCatalog(config);
+export async function listBackups(
+  config: Config,
+  opts: { now?: Date; log?: LogFn; source?: string } = {},
+): Promise<BackupList> {
+  const cat = await sourceCatalog(config, { log: opts.log });
+  if (cat.missing) throw missingDirectory(cat.directory);
   const now = opts.now ?? new Date();
   const own = new Set(cat.entries);
   const filter = opts.source?.trim() || null;
-  const all = [...cat.entries, ...cat.others].sort((a, b) => catalogOrder(a, b));
+  const all = [...cat.entries, ...cat.others].sort(catalogOrder);
   const shown = all.filter((e) =>
     !filter ? true : filter === 'configured' || filter === '.' ? own.has(e) : matchesSourceFilter(e.manifest, filter),
   );
   return {
-    directory: dir,
+    directory: cat.directory,
     configured_source: sourceLabel(cat.source),
     filter,
     backups: shown.map((e) => toItem(e, now, own.has(e))),

@@ -12,7 +12,8 @@ import { ConflictError, OperationError, UsageError, VerificationError, WksError 
 import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
 import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
-import { withBackupLock, type LockOwner } from './lock.js';
+import type { LockOwner } from './lock.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
@@ -87,9 +88,18 @@ function engineMismatch(m: Manifest, configured: string): UsageError {
  * install fails (the target is then left as it was).
  */
 export async function restoreBackup(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+  const repo = openRepository(config);
+  try {
+    return await restoreFrom(config, repo, opts);
+  } finally {
+    repo.close(opts.log);
+  }
+}
+
+async function restoreFrom(config: Config, repo: BackupRepository, opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
-  const cat = await sourceCatalog(config);
-  const [entry] = await selectBackups(config, opts.select, cat);
+  const cat = await sourceCatalog(config, { repo });
+  const [entry] = await selectBackups(config, opts.select, { repo, catalog: cat });
   const m = entry!.manifest;
   const engine = await engineForManifest(m);
   const current = await engineFor(config).catch(() => null);
@@ -102,7 +112,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     throw new ConflictError(
       `backup ${m.id} is a backup of ${source.description}, not of the configured database ${describeSource(cat.source)}`,
       {
-        hint: `to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)`,
+        hint: 'to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)',
         details: { backup_source: source.label, configured_source: sourceLabel(cat.source) },
       },
     );
@@ -115,6 +125,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
 
   const tv = Date.now();
   const verification = await verifyEntry(config, entry!, {
+    repo,
     deep: opts.deep,
     allowUnauthenticated: opts.allowUnauthenticated,
     now: opts.now,
@@ -147,12 +158,11 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
     };
   }
 
-  const dir = config.database.backup.storage_path;
-  return withBackupLock(
-    dir,
+  await repo.prepare();
+  return repo.withLock(
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
     async () => {
-      sweepLeftovers(dir);
+      await repo.sweep(opts.log);
       // A restore killed mid-way leaves its temp file beside the target: remove it now.
       if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
       let safetyId: string | null = null;
@@ -164,7 +174,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
             label: 'pre-restore',
             encrypt: !!m.encryption || config.database.backup.encryption.enabled,
           });
-          const safety = await createLocked(config, engine, r, {
+          const safety = await createLocked(config, engine, repo, r, {
             log: opts.log,
             onProgress: opts.onProgress,
             stampIdentity: false,
@@ -193,12 +203,13 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
           target,
           m,
           async (dest) => {
-            if (m.compression === 'none' && !m.encryption) {
+            const local = repo.localPath(entry!.dataName);
+            if (m.compression === 'none' && !m.encryption && local) {
               // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
               // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
               // the new file is exactly the image that verification just checked.
               opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-              await copyFile(entry!.dataPath, dest, fsConstants.COPYFILE_EXCL);
+              await copyFile(local, dest, fsConstants.COPYFILE_EXCL);
               const h = await hashFileInWorker(dest);
               if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
                 throw new VerificationError(
@@ -208,14 +219,14 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
               }
               return;
             }
-            const d = await decodeTo(entry!.dataPath, dest, {
+            const d = await decodeTo(local ?? (await repo.read(entry!.dataName)), dest, {
               compression: m.compression,
               encryption,
               onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
             });
             if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
               throw new VerificationError(
-                `backup ${m.id} changed on disk during the restore (checksum mismatch); nothing was replaced`,
+                `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
                 { hint: 'verify it again with `wks backup verify`' },
               );
             }

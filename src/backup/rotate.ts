@@ -1,16 +1,15 @@
 /**
- * `rotateBackups`: apply the retention policy (retention.ts) to the catalog.
- * Deletion happens under the backup lock (it waits for a running create or
- * restore), manifest first, then the data file, then the sidecar: a
- * half-deleted backup is never listed as complete.
+ * `rotateBackups`: apply the retention policy (retention.ts) to the configured
+ * database's backups in the configured repository (or, allSources, to each
+ * source's backups on its own). Deletion happens under the backup lock (it
+ * waits for a running create or restore), manifest first, then the data
+ * object, then the sidecar: a half-deleted backup is never listed as complete.
  */
-import path from 'node:path';
 import type { Config } from '../config/index.js';
-import { fsyncDir } from '../util/fs.js';
-import { drillPath, sweepOrphans, verifyPath } from './catalog.js';
+import { drillName, manifestName, sweepOrphans, verifyName } from './catalog.js';
 import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
-import { ensurePrivateDir, removeQuietly, sweepLeftovers } from './files.js';
-import { withBackupLock, type LockOwner } from './lock.js';
+import type { LockOwner } from './lock.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
 
@@ -24,7 +23,7 @@ export interface RotateOptions {
   log?: LogFn;
   onLockWait?: (owner: LockOwner | null) => void;
   /**
-   * Also rotate the backups of every other source in the directory, each
+   * Also rotate the backups of every other source in the repository, each
    * source on its own (the policy is applied per source). Default false: only
    * the configured database's backups are considered.
    */
@@ -98,14 +97,22 @@ function plan(cat: SourceCatalog, policy: RetentionPolicy, now: Date, allSources
  * database.backup.lock_timeout_ms; OperationError (1) when a file cannot be deleted.
  */
 export async function rotateBackups(config: Config, opts: RotateOptions = {}): Promise<RotateResult> {
-  const dir = config.database.backup.storage_path;
+  const repo = openRepository(config);
+  try {
+    return await rotateIn(config, repo, opts);
+  } finally {
+    repo.close(opts.log);
+  }
+}
+
+async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
+  const brokenOf = (c: SourceCatalog) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   const source = await configuredSource(config);
   const all = !!opts.allSources;
-  const brokenOf = (c: SourceCatalog) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   if (opts.dryRun) {
-    const c = await sourceCatalog(config, source);
+    const c = await sourceCatalog(config, { repo, source });
     const p = plan(c, policy, now, all);
     return {
       dry_run: true,
@@ -117,27 +124,24 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
       broken: brokenOf(c),
     };
   }
-  ensurePrivateDir(dir);
-  return withBackupLock(
-    dir,
+  await repo.prepare();
+  return repo.withLock(
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
     async () => {
-      sweepLeftovers(dir);
-      sweepOrphans(dir);
-      const c = await sourceCatalog(config, source);
+      await repo.sweep(opts.log);
+      await sweepOrphans(repo);
+      const c = await sourceCatalog(config, { repo, source });
       const p = plan(c, policy, now, all);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
-        removeQuietly(e.manifestPath);
-        fsyncDir(dir);
-        removeQuietly(e.dataPath);
-        removeQuietly(verifyPath(dir, d.id));
-        removeQuietly(drillPath(dir, d.id));
+        await repo.remove(manifestName(d.id));
+        await repo.remove(e.dataName);
+        await repo.remove(verifyName(d.id));
+        await repo.remove(drillName(d.id));
         freed += d.stored_size;
-        opts.log?.('debug', `deleted ${d.id} (${path.basename(e.dataPath)}): ${d.reasons.join('; ')}`);
+        opts.log?.('debug', `deleted ${d.id} (${e.dataName}): ${d.reasons.join('; ')}`);
       }
-      if (p.deleted.length) fsyncDir(dir);
       const broken = brokenOf(c);
       for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
       return {

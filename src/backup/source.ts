@@ -20,6 +20,8 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { engineFor } from './engine.js';
 import { readCatalog, type CatalogProblem } from './catalog.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
+import type { LogFn } from './types.js';
 import type { CatalogEntry, Manifest, SourceIdentity } from './types.js';
 
 /** The configured database's identity, plus why its key is unknown (when it is). */
@@ -103,11 +105,15 @@ export async function configuredSource(config: Config, opts: { reuse?: boolean }
 }
 
 export interface SourceCatalog {
+  /** The repository's location (a directory or s3://bucket/prefix); `location` is the same. */
   directory: string;
+  location: string;
+  /** True when the repository is a local directory that does not exist (an unmounted volume, a wrong path). */
+  missing: boolean;
   source: ConfiguredSource;
   /** Backups of the configured source, newest first. */
   entries: CatalogEntry[];
-  /** Backups of other sources in the same directory, newest first. */
+  /** Backups of other sources in the same repository, newest first. */
   others: CatalogEntry[];
   problems: CatalogProblem[];
 }
@@ -123,12 +129,30 @@ export function splitBySource(
   return { entries: own, others };
 }
 
-/** The catalog of the backup directory, split into the configured source's backups and the others. */
-export async function sourceCatalog(config: Config, src?: ConfiguredSource): Promise<SourceCatalog> {
-  const directory = config.database.backup.storage_path;
-  const source = src ?? (await configuredSource(config));
-  const { entries, problems } = readCatalog(directory);
-  return { directory, source, ...splitBySource(entries, source), problems };
+/**
+ * The repository's catalog (`repo`, default the configured one, opened and
+ * closed here), split into the configured source's backups and the others.
+ */
+export async function sourceCatalog(
+  config: Config,
+  opts: { source?: ConfiguredSource; repo?: BackupRepository; log?: LogFn } = {},
+): Promise<SourceCatalog> {
+  const repo = opts.repo ?? openRepository(config);
+  try {
+    const [source, cat] = await Promise.all([opts.source ?? configuredSource(config), readCatalog(repo)]);
+    // A local directory that is not there is named as such (list/restore exit 5); a bucket prefix is simply empty.
+    const missing = repo.kind === 'local' && !(await repo.exists('.'));
+    return {
+      directory: repo.location,
+      location: repo.location,
+      missing,
+      source,
+      ...splitBySource(cat.entries, source),
+      problems: cat.problems,
+    };
+  } finally {
+    if (!opts.repo) repo.close(opts.log);
+  }
 }
 
 /** " (N backups of other sources, e.g. LABEL)" for not-found messages; "" when there are none. */

@@ -35,7 +35,7 @@ export interface Manifest {
   created_at: string;
   completed_at: string;
   duration_ms: number;
-  /** Data file name inside the backup directory (`<id>.db.zst.enc`). */
+  /** Data object name inside the backup repository (`<id>.db.zst.enc`). */
   file: string;
   raw_size: number;
   raw_sha256: string;
@@ -134,7 +134,11 @@ export interface DrillRecord {
 /** A manifest plus what the catalog knows about it. */
 export interface CatalogEntry {
   manifest: Manifest;
+  /** Where the manifest is, for messages: a path, or an s3:// URL. */
   manifestPath: string;
+  /** The data object's name in the repository. */
+  dataName: string;
+  /** Where the data object is, for messages: a path, or an s3:// URL. */
   dataPath: string;
   dataPresent: boolean;
   verification: VerificationRecord | null;

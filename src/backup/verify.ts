@@ -1,19 +1,20 @@
 /**
- * `verifyBackup`: checksum of the stored file, then decode (decrypt and
+ * `verifyBackup`: checksum of the stored object, then decode (decrypt and
  * decompress, checking the raw image's sha256 and size), then the engine's
  * image checks (SQLite: PRAGMA quick_check, or integrity_check with deep, and
- * row counts against the manifest). The result is recorded in the
- * `<id>.verify.json` sidecar and shown by `list`.
+ * row counts against the manifest). A remote object is streamed once through
+ * the same checks into a private scratch file in the staging directory. The
+ * result is recorded in the `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
-import { existsSync } from 'node:fs';
 import { NotFoundError, VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
 import path from 'node:path';
 import {
   backupAt,
-  latestBackup,
+  catalogOf,
   missingDirectory,
+  latestBackup,
   readCatalog,
   resolveBackup,
   writeVerification,
@@ -23,9 +24,10 @@ import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
+import { openRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
-import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
+import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
   /** Full integrity_check instead of quick_check. Default false. */
@@ -33,6 +35,8 @@ export interface VerifyOptions {
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
+  /** The repository holding the entry; default: the configured one (opened and closed here). */
+  repo?: BackupRepository;
   /** Accept an unencrypted or pre-authentication backup although encryption is enabled (see authenticate.ts). */
   allowUnauthenticated?: boolean;
 }
@@ -49,12 +53,26 @@ export async function verifyEntry(
   entry: CatalogEntry,
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
+  if (opts.repo) return verifyIn(config, opts.repo, entry, opts);
+  const repo = openRepository(config);
+  try {
+    return await verifyIn(config, repo, entry, opts);
+  } finally {
+    repo.close(opts.log);
+  }
+}
+
+async function verifyIn(
+  config: Config,
+  repo: BackupRepository,
+  entry: CatalogEntry,
+  opts: VerifyOptions,
+): Promise<VerificationRecord> {
   const m = entry.manifest;
   const t0 = Date.now();
   sweepDeadScratch(config, opts.log);
   const checks: VerifyCheck[] = [];
-  const dir = config.database.backup.storage_path;
-  const finish = (): VerificationRecord => {
+  const finish = async (): Promise<VerificationRecord> => {
     const failed = checks.find((c) => !c.ok)?.name ?? null;
     const rec: VerificationRecord = {
       id: m.id,
@@ -66,7 +84,7 @@ export async function verifyEntry(
       duration_ms: Date.now() - t0,
     };
     try {
-      writeVerification(dir, rec);
+      await writeVerification(repo, rec);
     } catch (err) {
       opts.log?.('warn', `could not record the verification of ${m.id}: ${(err as Error).message}`);
     }
@@ -75,7 +93,7 @@ export async function verifyEntry(
 
   if (!entry.dataPresent) {
     checks.push({ name: 'manifest', ok: false, detail: `data file ${m.file} is missing` });
-    return finish();
+    return await finish();
   }
   // Authenticity first: a planted or relabelled backup is never decoded, let alone loaded into a database.
   checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated, log: opts.log }));
@@ -96,19 +114,20 @@ export async function verifyEntry(
     };
   };
 
-  if (isPlain(entry)) {
+  const local = repo.localPath(entry.dataName);
+  if (isPlain(entry) && local) {
     // The checksum (worker thread) and the read-only image checks run in parallel;
     // the checksum is still reported first, and a mismatch wins.
     opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
-    const hashing = hashFileInWorker(entry.dataPath);
+    const hashing = hashFileInWorker(local);
     hashing.catch(() => undefined);
-    const image = await engine.checkImage(entry.dataPath, m, { deep: !!opts.deep, config, log: opts.log });
+    const image = await engine.checkImage(local, m, { deep: !!opts.deep, config, log: opts.log });
     const h = await hashing;
     checks.push(checksumCheck(h.size, h.sha256));
-    if (!checks[checks.length - 1]!.ok) return finish();
+    if (!checks[checks.length - 1]!.ok) return await finish();
     checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
     checks.push(...image);
-    return finish();
+    return await finish();
   }
 
   const encryption = decryptExpectation(config, m, opts.log);
@@ -117,7 +136,7 @@ export async function verifyEntry(
   try {
     let decoded;
     try {
-      decoded = await decodeTo(entry.dataPath, scratch, {
+      decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
         compression: m.compression,
         encryption,
         onBytes: progress('decode'),
@@ -126,17 +145,17 @@ export async function verifyEntry(
       // A missing key or tool (ConfigError, DependencyError) says nothing about the backup: not recorded as a failure.
       if (err instanceof WksError) throw err;
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
-      const h = await hashFile(entry.dataPath);
+      const h = await hashFile(local ?? (await repo.read(entry.dataName)));
       checks.push(checksumCheck(h.size, h.sha256));
       checks.push({
         name: 'decode',
         ok: false,
         detail: `${m.encryption ? 'decrypt/' : ''}decompress failed: ${(err as Error).message}`,
       });
-      return finish();
+      return await finish();
     }
     checks.push(checksumCheck(decoded.storedSize, decoded.storedSha256));
-    if (!checks[checks.length - 1]!.ok) return finish();
+    if (!checks[checks.length - 1]!.ok) return await finish();
     const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
     checks.push({
       name: 'decode',
@@ -145,10 +164,10 @@ export async function verifyEntry(
         ? `decoded ${decoded.rawSize} bytes, raw sha256 matches`
         : `decoded image (${decoded.rawSize} bytes) does not match the manifest's raw sha256/size`,
     });
-    if (!rawOk) return finish();
+    if (!rawOk) return await finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
-    return finish();
+    return await finish();
   } finally {
     removeScratch(scratch);
   }
@@ -183,28 +202,37 @@ export async function verifyBackup(
   selector: string,
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
-  const dir = config.database.backup.storage_path;
-  const entry = resolveBackup(readCatalog(dir).entries, selector, dir);
-  const rec = await verifyEntry(config, entry, opts);
-  if (!rec.ok) throw verificationFailure(rec);
-  return rec;
+  const repo = opts.repo ?? openRepository(config);
+  try {
+    const entry = resolveBackup((await readCatalog(repo)).entries, selector, repo.location);
+    const rec = await verifyEntry(config, entry, { ...opts, repo });
+    if (!rec.ok) throw verificationFailure(rec);
+    return rec;
+  } finally {
+    if (!opts.repo) repo.close(opts.log);
+  }
 }
 
-/** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all (of the configured source). */
+/** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
 export type Selection = { id: string } | { latest: true } | { at: Date } | { all: true };
 
 /**
- * Resolve a selection against the catalog. An id or prefix may name any
- * backup in the directory; `latest`, `at` and `all` consider only the
- * backups of the configured source (source.ts). Throws NotFoundError (5),
- * naming the other sources' backups when only those exist, / UsageError (2),
- * and VerificationError (3) when an id names a backup whose manifest is
- * broken (a failed backup, not an absent one).
+ * Resolve a selection against the catalog of `repo` (default: the configured
+ * repository). An id or prefix may name any backup in it; `latest`, `at` and
+ * `all` consider only the backups of the configured database (source.ts).
+ * Throws NotFoundError (5) for a missing backup directory, or naming the
+ * other sources' backups when only those exist; UsageError (2); and
+ * VerificationError (3) when an id names a backup whose manifest is broken
+ * (a failed backup, not an absent one).
  */
-export async function selectBackups(config: Config, sel: Selection, cat?: SourceCatalog): Promise<CatalogEntry[]> {
-  const c = cat ?? (await sourceCatalog(config));
+export async function selectBackups(
+  config: Config,
+  sel: Selection,
+  opts: { repo?: BackupRepository; log?: LogFn; catalog?: SourceCatalog } = {},
+): Promise<CatalogEntry[]> {
+  const c = opts.catalog ?? (await sourceCatalog(config, { repo: opts.repo, log: opts.log }));
   const dir = c.directory;
-  if (!existsSync(dir)) throw missingDirectory(dir);
+  if (c.missing) throw missingDirectory(dir);
   if ('id' in sel) {
     const entries = [...c.entries, ...c.others];
     const s = sel.id.trim();
@@ -227,8 +255,8 @@ export async function selectBackups(config: Config, sel: Selection, cat?: Source
 }
 
 /** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
-export function brokenBackups(config: Config): CatalogProblem[] {
-  return readCatalog(config.database.backup.storage_path).problems;
+export async function brokenBackups(config: Config, opts: { log?: LogFn } = {}): Promise<CatalogProblem[]> {
+  return (await catalogOf(config, opts.log)).problems;
 }
 
 /** The failed verification record of a backup whose manifest is broken (not written to disk). */

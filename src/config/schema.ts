@@ -173,6 +173,27 @@ export const configSchema = strictObject({
         rto_target: duration(),
         max_age: duration(),
       }),
+      repository: optStr().refine(
+        (v) => v === null || v === '' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v),
+        {
+          error: 'expected s3://bucket or s3://bucket/prefix (bucket: 3-63 lower-case letters, digits, dots, hyphens)',
+        },
+      ),
+      s3: strictObject({
+        endpoint: url().nullable(),
+        region: optStr(),
+        force_path_style: bool(),
+        storage_class: optStr(),
+        sse: oneOf(['AES256', 'aws:kms', 'aws:kms:dsse'], {
+          error: 'expected AES256, aws:kms or aws:kms:dsse',
+        }).nullable(),
+        sse_kms_key_id: optStr(),
+        part_size_mb: int(5, 5120),
+        max_attempts: int(1, 50),
+        retry_budget_ms: int(0),
+        request_timeout_ms: int(100),
+        stale_upload_minutes: int(0),
+      }),
     }),
   }),
   redis: strictObject({

@@ -371,7 +371,7 @@ export class PlatformCollector {
         // Only the configured database's backups (a shared directory holds other sources' too).
         const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
-        const { entries } = await sourceCatalog(this.config, source);
+        const { entries } = await sourceCatalog(this.config, { source });
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();

@@ -33,7 +33,7 @@ function expectOneLineError(r: RunResult, code: number, re: RegExp, maxLines = 2
   expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
   expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
   expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(lines.length).toBeLessThanOrEqual(maxLines);
+  expect(lines.length, r.stderr).toBeLessThanOrEqual(maxLines);
 }
 
 describe('wks backup (e2e)', () => {

@@ -168,6 +168,7 @@ describe('catalog ids and selection', () => {
   const entry = (id: string): CatalogEntry => ({
     manifest: { id } as CatalogEntry['manifest'],
     manifestPath: '',
+    dataName: '',
     dataPath: '',
     dataPresent: true,
     verification: null,

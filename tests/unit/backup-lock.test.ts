@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { acquireBackupLock, withBackupLock, LOCK_NAME } from '../../src/backup/lock.js';
 import { readCatalog, writeVerification } from '../../src/backup/catalog.js';
+import { LocalRepository } from '../../src/backup/repository/local.js';
 import { sweepLeftovers, tempOwnerPid, ownedTempPath } from '../../src/backup/files.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -101,7 +102,7 @@ describe('leftover sweep and catalog reading', () => {
     expect(existsSync(mine)).toBe(true);
   });
 
-  it('lists only valid manifests, reports unreadable ones, flags missing data, reads verification sidecars', () => {
+  it('lists only valid manifests, reports unreadable ones, flags missing data, reads verification sidecars', async () => {
     const dir = tmpDir('cat');
     mkdirSync(dir, { recursive: true });
     const m = (id: string, created: string) => ({
@@ -132,7 +133,8 @@ describe('leftover sweep and catalog reading', () => {
     writeFileSync(path.join(dir, '20261129T030000Z-cccc.json'), '{ not json');
     writeFileSync(path.join(dir, '20261129T030000Z-cccc.db.gz'), 'data of a broken backup');
     writeFileSync(path.join(dir, '20261129T040000Z-dddd.db'), 'orphan: no manifest');
-    writeVerification(dir, {
+    const repo = new LocalRepository(dir);
+    await writeVerification(repo, {
       id: '20261129T010000Z-aaaa',
       at: '2026-11-29T05:00:00.000Z',
       ok: false,
@@ -141,7 +143,7 @@ describe('leftover sweep and catalog reading', () => {
       failed: 'checksum',
       duration_ms: 1,
     });
-    const { entries, problems } = readCatalog(dir);
+    const { entries, problems } = await readCatalog(repo);
     expect(entries.map((e) => [e.manifest.id, e.dataPresent, e.verification?.failed ?? null])).toEqual([
       ['20261129T020000Z-bbbb', false, null],
       ['20261129T010000Z-aaaa', true, 'checksum'],
@@ -154,6 +156,6 @@ describe('leftover sweep and catalog reading', () => {
         data_files: ['20261129T030000Z-cccc.db.gz'],
       },
     ]);
-    expect(readCatalog(path.join(dir, 'missing')).entries).toEqual([]);
+    expect((await readCatalog(new LocalRepository(path.join(dir, 'missing')))).entries).toEqual([]);
   });
 });

@@ -142,6 +142,7 @@ function entry(
       stored_size: 40,
     } as never,
     manifestPath: `/x/${id}.json`,
+    dataName: `${id}.db`,
     dataPath: `/x/${id}.db`,
     dataPresent: opts.present ?? true,
     verification:

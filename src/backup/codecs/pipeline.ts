@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { Transform, Writable, type Readable, type TransformCallback, type Duplex } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FILE_MODE } from '../files.js';
 import type { Compression, EncryptionParams } from '../types.js';
@@ -52,8 +52,22 @@ export interface EncodeOptions {
 
 const READ_HWM = 1024 * 1024;
 
-/** Encode `source` (a file path or a stream) into `dest` (created 0600, fsynced on close). */
-export async function encodeTo(source: string | Readable, dest: string, opts: EncodeOptions): Promise<EncodeResult> {
+/**
+ * A consumer of the encoded stream: it must read `body` to the end and
+ * resolve once what it read is stored (e.g. BackupRepository.putStream).
+ */
+export type StreamSink = (body: Readable) => Promise<void>;
+
+/**
+ * Encode `source` (a file path or a stream) into `dest`: a file path
+ * (created 0600, fsynced on close) or a StreamSink. A failure on either side
+ * stops the other; the first error is thrown.
+ */
+export async function encodeTo(
+  source: string | Readable,
+  dest: string | StreamSink,
+  opts: EncodeOptions,
+): Promise<EncodeResult> {
   const raw = new HashCounter(opts.onBytes);
   const stored = new HashCounter();
   const stages: Array<Transform | Duplex> = [raw];
@@ -72,15 +86,41 @@ export async function encodeTo(source: string | Readable, dest: string, opts: En
     );
   stages.push(stored);
   const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: READ_HWM }) : source;
-  const out = createWriteStream(dest, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM });
-  await pipeline(input, ...(stages as [Transform]), out);
+  if (typeof dest === 'string') {
+    const out = createWriteStream(dest, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM });
+    await pipeline(input, ...(stages as [Transform]), out);
+  } else {
+    await pumpInto(input, stages, dest);
+  }
   return { rawSize: raw.bytes, rawSha256: raw.digest(), storedSize: stored.bytes, storedSha256: stored.digest() };
 }
 
-/** sha256 and size of a file. */
-export async function hashFile(file: string, onBytes?: (n: number) => void): Promise<{ size: number; sha256: string }> {
+/** Pipe `input` through `stages` into a StreamSink; whichever side fails first stops the other, and its error is thrown. */
+async function pumpInto(input: Readable, stages: Array<Transform | Duplex>, sink: StreamSink): Promise<void> {
+  const body = new PassThrough({ highWaterMark: READ_HWM });
+  let first: unknown = null;
+  const note = (err: unknown) => {
+    first ??= err;
+    throw err;
+  };
+  const pumping = pipeline(input, ...(stages as [Transform]), body).catch(note);
+  const storing = sink(body).catch((err) => {
+    body.destroy(err instanceof Error ? err : new Error(String(err)));
+    input.destroy();
+    return note(err);
+  });
+  const results = await Promise.allSettled([pumping, storing]);
+  if (results.some((r) => r.status === 'rejected')) throw first;
+}
+
+/** sha256 and size of a file or a stream. */
+export async function hashFile(
+  file: string | Readable,
+  onBytes?: (n: number) => void,
+): Promise<{ size: number; sha256: string }> {
   const h = new HashCounter(onBytes);
-  await pipeline(createReadStream(file, { highWaterMark: READ_HWM }), h, nullSink());
+  const input = typeof file === 'string' ? createReadStream(file, { highWaterMark: READ_HWM }) : file;
+  await pipeline(input, h, nullSink());
   return { size: h.bytes, sha256: h.digest() };
 }
 
@@ -94,11 +134,15 @@ export interface DecodeOptions {
 export interface DecodeResult extends EncodeResult {}
 
 /**
- * Decode a stored file into `sink` (a path, created 0600 and fsynced, or a
- * Writable). Hashes both sides. Throws DecryptError / zlib / zstd errors on
- * corruption or a header that disagrees with the manifest.
+ * Decode a stored file or stream into `sink` (a path, created 0600 and
+ * fsynced, or a Writable). Hashes both sides. Throws DecryptError / zlib /
+ * zstd errors on corruption or a header that disagrees with the manifest.
  */
-export async function decodeTo(stored: string, sink: string | Writable, opts: DecodeOptions): Promise<DecodeResult> {
+export async function decodeTo(
+  stored: string | Readable,
+  sink: string | Writable,
+  opts: DecodeOptions,
+): Promise<DecodeResult> {
   const storedH = new HashCounter(opts.onBytes);
   const rawH = new HashCounter();
   const stages: Array<Transform | Duplex> = [storedH];
@@ -110,6 +154,7 @@ export async function decodeTo(stored: string, sink: string | Writable, opts: De
     typeof sink === 'string'
       ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM })
       : sink;
-  await pipeline(createReadStream(stored, { highWaterMark: READ_HWM }), ...(stages as [Transform]), out);
+  const input = typeof stored === 'string' ? createReadStream(stored, { highWaterMark: READ_HWM }) : stored;
+  await pipeline(input, ...(stages as [Transform]), out);
   return { rawSize: rawH.bytes, rawSha256: rawH.digest(), storedSize: storedH.bytes, storedSha256: storedH.digest() };
 }

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { ago } from './format.js';
+import { ago, logTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 interface Opts {
@@ -10,7 +10,7 @@ interface Opts {
 const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
-  const l = await listBackups(config, { source: opts.source });
+  const l = await listBackups(config, { log: logTo(ctx.out), source: opts.source });
   for (const p of l.problems) ctx.out.warn(`backup ${p.id} is BROKEN: ${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
     // Broken backups (unusable manifest) are listed as failed rows, newest first with the others.

@@ -22,10 +22,12 @@ const verify: Action<Opts> = async (ctx, args, opts) => {
   const { selectBackups, verifyEntry, verificationFailure, brokenBackups, brokenRecord } = await import(
     '../../backup/index.js'
   );
-  const entries = await selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true });
+  const entries = await selectBackups(config, opts.all ? { all: true } : id !== undefined ? { id } : { latest: true }, {
+    log: logTo(ctx.out),
+  });
   const records = [];
   // --all: a backup whose manifest is broken is a failed backup, not an absent one.
-  for (const p of opts.all ? brokenBackups(config) : []) {
+  for (const p of opts.all ? await brokenBackups(config) : []) {
     const rec = brokenRecord(p);
     ctx.out.warn(`${rec.id}: FAILED manifest: ${rec.checks[0]!.detail}`);
     records.push(rec);

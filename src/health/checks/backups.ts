@@ -1,7 +1,8 @@
 /**
  * `backups`: are we protected? Reads the backup catalog (the manifests in the
- * backup directory, through src/backup's sourceCatalog: only the configured
- * database's backups; works when the database is gone) and the filesystem.
+ * configured repository, a directory or a bucket, through src/backup's
+ * sourceCatalog: only the configured database's backups; works when the
+ * database is gone) and the local filesystem.
  *
  *  critical: no backup verified ok; the newest verified backup is older than
  *            health.backup_rpo; free space below the newest backup's size
@@ -46,9 +47,7 @@ export const backupsCheck: CheckDefinition = {
     const { config, now } = ctx;
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
-    // source.ts (not backup/index.js): the configured database's backups without loading the
-    // create/verify/restore code and codecs, which would double this check's start-up cost.
-    // backup/index.js: the configured database's backups (source.ts).
+    // Only the configured database's backups (source.ts): a shared directory holds other sources' too.
     const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/index.js');
     const [list, space, attempt] = await Promise.all([sourceCatalog(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
     // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
@@ -71,8 +70,8 @@ export const backupsCheck: CheckDefinition = {
       add(
         'critical',
         list.others.length
-          ? `no backups of this database (${describeSource(list.source)}) in ${dir}${othersNote(list.others)}`
-          : `no backups in ${dir}`,
+          ? `no backups of this database (${describeSource(list.source)}) in ${list.location}${othersNote(list.others)}`
+          : `no backups in ${list.location}`,
         'run `wks backup create`, then `wks backup verify --latest`',
       );
     else if (!verified)
@@ -114,7 +113,7 @@ export const backupsCheck: CheckDefinition = {
     if (list.problems.length > 0) {
       add(
         'warn',
-        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${dir} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
+        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${list.location} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
         'run `wks backup verify --all` and `wks backup list`; take a new backup and inspect the files named',
       );
     }
@@ -134,10 +133,10 @@ export const backupsCheck: CheckDefinition = {
     }
 
     const data = {
-      directory: dir,
+      directory: list.location,
       source: sourceLabel(list.source),
-      count: entries.length,
       otherSources: list.others.length,
+      count: entries.length,
       newestId: newest?.id ?? null,
       newestVerifiedId: verified?.id ?? null,
       newestVerifiedAgeMs: ageMs,

@@ -1,0 +1,52 @@
+/**
+ * The backup repository chosen by configuration: `local` (the directory
+ * database.backup.storage_path; the default) or `s3` when
+ * database.backup.repository is an `s3://bucket/prefix` URL (storage_path is
+ * then the local staging directory). The S3 SDK is loaded only when an S3
+ * repository is first used.
+ */
+import type { Config } from '../../config/index.js';
+import { LocalRepository } from './local.js';
+import { S3Repository, parseS3Url } from './s3.js';
+import type { BackupRepository } from './types.js';
+
+export type { BackupRepository, RepoObject, RepoLockOptions } from './types.js';
+
+/** The configured repository. Throws ConfigError (78) for an unusable repository URL. */
+export function openRepository(config: Config): BackupRepository {
+  const b = config.database.backup;
+  if (!b.repository) return new LocalRepository(b.storage_path);
+  const { bucket, prefix } = parseS3Url(b.repository);
+  return new S3Repository(
+    {
+      bucket,
+      prefix,
+      endpoint: b.s3.endpoint,
+      region: b.s3.region,
+      forcePathStyle: b.s3.force_path_style,
+      storageClass: b.s3.storage_class,
+      sse: b.s3.sse,
+      sseKmsKeyId: b.s3.sse_kms_key_id,
+      partSizeMb: b.s3.part_size_mb,
+      maxAttempts: b.s3.max_attempts,
+      retryBudgetMs: b.s3.retry_budget_ms,
+      requestTimeoutMs: b.s3.request_timeout_ms,
+      staleUploadMs: b.s3.stale_upload_minutes * 60_000,
+    },
+    b.storage_path,
+  );
+}
+
+/** Open the configured repository, run `fn`, and close it (logging its request counts at debug). */
+export async function withRepository<T>(
+  config: Config,
+  log: ((level: 'debug' | 'info' | 'warn', text: string) => void) | undefined,
+  fn: (repo: BackupRepository) => Promise<T>,
+): Promise<T> {
+  const repo = openRepository(config);
+  try {
+    return await fn(repo);
+  } finally {
+    repo.close(log);
+  }
+}
