@@ -192,6 +192,17 @@ interface RuleState {
   state: AlertState;
   since: number | null;
   value: number | null;
+  /** When the last notification for this rule was delivered (ms), or null. */
+  notifiedAt: number | null;
+}
+
+/** One rule's state as stored for the next leader (state.ts). */
+export interface PersistedRuleState {
+  rule: string;
+  state: AlertState;
+  sinceMs: number | null;
+  value: number | null;
+  notifiedAtMs: number | null;
 }
 
 /** Holds rule states between evaluations; reports each transition once. */
@@ -202,7 +213,43 @@ export class AlertEngine {
     readonly rules: AlertRule[],
     private readonly dedupPrefix = 'wks',
   ) {
-    for (const r of rules) this.states.set(r.name, { state: 'inactive', since: null, value: null });
+    for (const r of rules) this.states.set(r.name, { state: 'inactive', since: null, value: null, notifiedAt: null });
+  }
+
+  /**
+   * Take over states stored by another instance (the previous leader), so
+   * that what already fires is not notified again and a pending rule keeps
+   * its start time. Unknown rules are ignored.
+   */
+  restore(rows: PersistedRuleState[]): void {
+    for (const r of rows) {
+      const st = this.states.get(r.rule);
+      if (!st) continue;
+      st.state = r.state;
+      st.since = r.sinceMs;
+      st.value = r.value;
+      st.notifiedAt = r.notifiedAtMs;
+    }
+  }
+
+  /** Every rule's state, for storing (state.ts). */
+  persisted(): PersistedRuleState[] {
+    return this.rules.map((r) => {
+      const s = this.states.get(r.name)!;
+      return {
+        rule: r.name,
+        state: s.state,
+        sinceMs: s.since,
+        value: s.value !== null && Number.isFinite(s.value) ? s.value : null,
+        notifiedAtMs: s.notifiedAt,
+      };
+    });
+  }
+
+  /** Record that a notification for `rule` was delivered at `at`. */
+  markNotified(rule: string, at: Date): void {
+    const st = this.states.get(rule);
+    if (st) st.notifiedAt = at.getTime();
   }
 
   /** Evaluate every rule against `signals` at `now`; returns the transitions (firing/resolved) to notify. */
@@ -241,10 +288,22 @@ export class AlertEngine {
   }
 
   /** Current state of every rule (for /ready and wks_alerts_firing). */
-  snapshot(): Array<{ name: string; state: AlertState; since: string | null; value: number | null }> {
+  snapshot(): Array<{
+    name: string;
+    state: AlertState;
+    since: string | null;
+    value: number | null;
+    lastNotified: string | null;
+  }> {
     return this.rules.map((r) => {
       const s = this.states.get(r.name)!;
-      return { name: r.name, state: s.state, since: s.since ? new Date(s.since).toISOString() : null, value: s.value };
+      return {
+        name: r.name,
+        state: s.state,
+        since: s.since ? new Date(s.since).toISOString() : null,
+        value: s.value,
+        lastNotified: s.notifiedAt ? new Date(s.notifiedAt).toISOString() : null,
+      };
     });
   }
 }

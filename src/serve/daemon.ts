@@ -22,9 +22,8 @@ import { Scheduler, nextRuns, type JobSpec, type JobState, type Logger } from '.
 import { createLease, chooseMechanism, type LeaderLease } from './leader.js';
 import { OutageLog } from './outage.js';
 import { checkAgents } from './agent-health.js';
-import { AlertEngine, buildRules } from '../alerts/index.js';
-import { gatherSignals } from '../alerts/index.js';
-import { notifyAll, configuredChannels } from '../alerts/index.js';
+import { AlertEngine, buildRules, configuredChannels } from '../alerts/index.js';
+import { runAlertJob } from './alert-job.js';
 
 export { installCrashGuard } from './guard.js';
 
@@ -178,13 +177,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let redis: import('ioredis').Redis | null = null;
   let locksPattern = '';
   if (config.redis.enabled) {
-    const { Redis } = await import('ioredis');
-    const { keyspace } = await import('../redis/index.js');
+    const { keyspace, createRedisClient } = await import('../redis/index.js');
     const c = config.redis.connection;
     locksPattern = keyspace(config.redis.namespace).patterns.locks;
-    const { redisServerOptions } = await import('../redis/index.js');
-    redis = new Redis({
-      ...redisServerOptions(config),
+    redis = await createRedisClient(config, {
       connectTimeout: c.connect_timeout_ms,
       commandTimeout: config.health.check_timeout_ms,
       maxRetriesPerRequest: 1,
@@ -292,28 +288,23 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     agent_health: async ({ now }) => withDbRetry((d) => checkAgents(config, d, now)),
     alerts: async ({ now }) => {
       if (!engine) return;
-      const signals = await gatherSignals(
-        config,
+      return runAlertJob(
         {
+          config,
+          engine,
+          metrics,
+          log,
+          instance: lease.instanceId,
           db: getDb,
-          executions: collector,
-          pingRedis,
-          lastBackupFailed: () => lastBackupFailed,
-          watchingSince: startedAt,
+          signals: {
+            executions: collector,
+            pingRedis,
+            lastBackupFailed: () => lastBackupFailed,
+            watchingSince: startedAt,
+          },
         },
         now,
       );
-      const events = engine.evaluate(signals, now);
-      for (const s of engine.snapshot()) metrics.alertsFiring.set({ alert: s.name }, s.state === 'firing' ? 1 : 0);
-      for (const ev of events) {
-        log(ev.kind === 'firing' ? 'warn' : 'info', `alert ${ev.rule} ${ev.kind}: ${ev.summary}`);
-        const results = await notifyAll(config, ev);
-        for (const r of results) {
-          metrics.notificationsTotal.inc({ channel: r.channel, result: r.ok ? 'success' : 'failure' });
-          if (!r.ok) log('error', r.error ?? `could not notify ${r.channel}`);
-        }
-      }
-      return events;
     },
     metrics_sample: async ({ now }) => {
       await collector.collect();

@@ -185,3 +185,84 @@ describe('the alerts job in wks serve', () => {
     }
   });
 });
+
+describe('alert state across a failover', () => {
+  it('a firing alert is notified once in total, and its resolve exactly once, when the leader dies', async () => {
+    received.length = 0;
+    const fdir = tmpDir('wks-alerts-failover');
+    const fenv = {
+      DATABASE_PATH: path.join(fdir, 'w.db'),
+      BACKUP_STORAGE_PATH: path.join(fdir, 'backups'),
+      ALERT_SLACK_WEBHOOK: `${base}/hooks/SECRET-hook-path`,
+      METRICS_SCRAPE_CACHE_MS: '0',
+    };
+    expect((await runWks(['migrate', 'up', '--no-backup'], { env: fenv, cwd: fdir })).code).toBe(0);
+    const cfg = path.join(fdir, 'failover.yml');
+    writeFileSync(
+      cfg,
+      [
+        'phase4:',
+        '  version: "4.0.0"',
+        '  monitoring:',
+        '    alerts:',
+        '      enabled: true',
+        '      rules:',
+        // No backup yet: backup_age counts from the instance's start, so this fires after 3 s.
+        '        - { name: backup_stale, condition: "backup_age > 3s", duration: "0s" }',
+        '  serve:',
+        '    leader_lease_ms: 2000',
+        '    jobs:',
+        '      backup: { enabled: false }',
+        '      alerts: { enabled: true, schedule: "* * * * * *" }',
+        '',
+      ].join('\n'),
+    );
+    const a = await startServe(['-c', cfg], fenv, fdir);
+    const b = await startServe(['-c', cfg], fenv, fdir);
+    const leaderOf = async (s: typeof a) => ((await (await fetch(`${s.url}/ready`)).json()) as any).leader.leader;
+    const slack = () => received.filter((x) => x.path.startsWith('/hooks')).map((x) => x.body.text as string);
+    try {
+      const [leader, follower] = (await leaderOf(a)) ? [a, b] : [b, a];
+      await eventually(
+        async () => slack(),
+        (m) => m.length >= 1,
+        15_000,
+      );
+      expect(slack()).toHaveLength(1);
+      expect(slack()[0]).toMatch(/^\[FIRING\] backup_stale/);
+      const stored = (await (await fetch(`${leader.url}/ready`)).json()) as any;
+      expect(stored.alerts.rules.find((r: any) => r.name === 'backup_stale').lastNotified).toMatch(/^\d{4}-/);
+
+      leader.child.kill('SIGKILL');
+      await leader.exited;
+      await eventually(
+        () => leaderOf(follower),
+        (l) => l === true,
+        10_000,
+      );
+      // The new leader evaluates every second and finds the alert already firing and notified.
+      await eventually(
+        async () => ((await (await fetch(`${follower.url}/ready`)).json()) as any).alerts.rules,
+        (rules) => rules?.find((r: any) => r.name === 'backup_stale')?.state === 'firing',
+        10_000,
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(slack(), JSON.stringify(slack())).toHaveLength(1);
+
+      // The condition clears (a backup): the resolve is sent once.
+      expect((await runWks(['-q', 'backup', 'create'], { env: fenv, cwd: fdir })).code).toBe(0);
+      await eventually(
+        async () => slack(),
+        (m) => m.length >= 2,
+        15_000,
+      );
+      await new Promise((r) => setTimeout(r, 2500));
+      // (The backup ages past 3 s again soon after, so a new firing may follow: a new incident, not a duplicate.)
+      const heads = slack().map((t) => t.split(':')[0]);
+      expect(heads.slice(0, 2)).toEqual(['[FIRING] backup_stale (warning)', '[RESOLVED] backup_stale']);
+      expect(heads.filter((h) => h.startsWith('[RESOLVED]'))).toHaveLength(1);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});

@@ -61,7 +61,7 @@ describe('health on SQLite', () => {
     });
     for (const c of r.checks) expect(c, `${c.name}: ${c.detail}`).toMatchObject({ status: 'ok' });
     expect(byName(r, 'database').detail).toMatch(/^header, schema and table roots ok \(.*, \d+ tables\)/);
-    expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0004/);
+    expect(byName(r, 'migrations').detail).toMatch(/^up to date at 0005/);
     expect(r).toMatchObject({ status: 'ok', ok: true, exitCode: 0 });
     const deep = await runHealthChecks(config, { checks: ['database'], deep: true, now: NOW });
     expect(deep.checks[0]!.detail).toMatch(/^integrity_check ok/);
@@ -73,7 +73,7 @@ describe('health on SQLite', () => {
     const r = await runHealthChecks(config, { checks: ['database', 'migrations', 'workflows', 'agents'], now: NOW });
     expect(byName(r, 'database').status).toBe('ok');
     expect(byName(r, 'migrations')).toMatchObject({ status: 'warn', hint: expect.stringMatching(/migrate up/) });
-    expect(byName(r, 'migrations').detail).toMatch(/4 pending migrations/);
+    expect(byName(r, 'migrations').detail).toMatch(/5 pending migrations/);
     expect(byName(r, 'workflows').detail).toMatch(/table workflow_executions does not exist/);
     expect(byName(r, 'agents').status).toBe('warn');
     expect(r.exitCode).toBe(1);
