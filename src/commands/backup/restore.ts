@@ -1,6 +1,6 @@
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
-import { lockWaitText, logTo, progressTo } from './format.js';
+import { lockWaitNotice, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 interface Opts {
@@ -45,7 +45,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'restore'),
-      onLockWait: (o) => spin.update(lockWaitText(o)),
+      onLockWait: lockWaitNotice(ctx.out, spin),
       confirm: async (plan) => {
         spin.stop();
         stopped = true;

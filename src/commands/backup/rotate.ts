@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { lockWaitText, logTo } from './format.js';
+import { lockWaitNotice, logTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
 interface Opts {
@@ -31,7 +31,7 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
         now,
         log,
         allSources: opts.allSources,
-        onLockWait: (o) => ctx.out.info(lockWaitText(o)),
+        onLockWait: lockWaitNotice(ctx.out),
       });
     } else cancelled = true;
   }
