@@ -369,8 +369,10 @@ export class PlatformCollector {
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { catalogOf, lastDrills } = await import('../backup/index.js');
-        const { entries } = await catalogOf(this.config);
+        // Only the configured database's backups (a shared directory holds other sources' too).
+        const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
+        const source = await configuredSource(this.config, { reuse: true });
+        const { entries } = await sourceCatalog(this.config, { source });
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();
