@@ -25,6 +25,7 @@ import { register as registerHealth } from './commands/health/index.js';
 import { register as registerMetrics } from './commands/metrics/index.js';
 import { register as registerServe } from './commands/serve/index.js';
 import { register as registerAlerts } from './commands/alerts/index.js';
+import { register as registerCompletion, attachExamples } from './commands/completion/index.js';
 
 const increase = (_v: string, prev: number): number => prev + 1;
 
@@ -68,9 +69,12 @@ export function buildProgram(): Command {
     registerMetrics,
     registerServe,
     registerAlerts,
+    registerCompletion,
   ]) {
     register(program);
   }
+  // Last, so that the examples end every command's --help (the man page reads the same tree).
+  attachExamples(program);
   return program;
 }
 

@@ -190,6 +190,7 @@ async function drillIn(config: Config, repo: BackupRepository, opts: DrillOption
   const rec: DrillRecord = {
     id: m.id,
     engine: m.engine,
+    stored_size: m.stored_size,
     started_at: startedAt.toISOString(),
     completed_at: new Date().toISOString(),
     outcome: !passedChecks ? 'failed' : duration > rtoTargetMs ? 'rto_missed' : 'passed',

@@ -91,6 +91,8 @@ export const DRILL_PHASES: readonly DrillPhase[] = ['fetch', 'decode', 'load', '
 export interface DrillRecord {
   id: string;
   engine: 'sqlite' | 'postgres';
+  /** Bytes of the stored backup the drill fetched. */
+  stored_size: number;
   started_at: string;
   completed_at: string;
   outcome: 'passed' | 'failed' | 'rto_missed';

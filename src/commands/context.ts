@@ -21,6 +21,8 @@ export type Overrides = NonNullable<LoadOptions['overrides']>;
 
 export class CommandContext {
   readonly out: Reporter;
+  /** The commander command being run (set by lazy(); `completion` reads the tree from it). */
+  command: Command | null = null;
   private loaded?: LoadedConfig;
 
   constructor(
@@ -132,6 +134,7 @@ export function lazy(load: () => Promise<{ default: Action<never> }>) {
   return async (...argv: unknown[]): Promise<void> => {
     const cmd = argv[argv.length - 1] as Command;
     const ctx = new CommandContext(cmd.optsWithGlobals() as GlobalOptions);
+    ctx.command = cmd;
     current = ctx;
     const mod = await load();
     const startedAt = new Date();

@@ -52,12 +52,8 @@ class InlineReader implements SourceReader {
   private constructor(private readonly db: import('better-sqlite3').Database) {}
 
   static async open(o: ReaderOptions): Promise<InlineReader> {
-    const { default: BetterSqlite3 } = await import('better-sqlite3');
-    const db = new BetterSqlite3(o.path, { readonly: true, fileMustExist: true });
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(o.busyTimeoutMs))}`);
-    db.exec('BEGIN');
-    db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
-    return new InlineReader(db);
+    const { openSqliteSnapshot } = await import('../db/index.js');
+    return new InlineReader(await openSqliteSnapshot(o.path, o.busyTimeoutMs));
   }
   async plan(): Promise<SourceTable[]> {
     return inspectSource(this.db);

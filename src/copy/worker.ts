@@ -13,6 +13,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inspectSource, produceChunks, SourceTypeError, type Encoded, type TableSpec } from './source.js';
+import { openSqliteSnapshot } from '../db/index.js';
 
 interface Init {
   path: string;
@@ -28,14 +29,10 @@ const init = workerData as Init;
 const credits = new Int32Array(init.shared);
 const port = parentPort!;
 
-const { default: BetterSqlite3 } = await import('better-sqlite3');
 let db: import('better-sqlite3').Database;
 try {
-  db = new BetterSqlite3(init.path, { readonly: true, fileMustExist: true });
-  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(init.busyTimeoutMs))}`);
   // One read transaction for the whole run: counts, rows and checksums all come from the same snapshot.
-  db.exec('BEGIN');
-  db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+  db = await openSqliteSnapshot(init.path, init.busyTimeoutMs);
 } catch (err) {
   port.postMessage({ type: 'fatal', message: (err as Error).message });
   throw err;

@@ -116,6 +116,23 @@ function connectionError(err: unknown, target: string): DependencyError {
   });
 }
 
+/**
+ * One connected node-postgres Client (not a pool) for `s`, for a session that must stay on one
+ * connection (the leader lease's advisory lock lives and dies with it). The caller ends it.
+ * @throws DependencyError naming the redacted target when the server cannot be reached
+ */
+export async function connectPgClient(s: PostgresSettings, applicationName: string): Promise<pg.Client> {
+  const { default: pgmod } = await import('pg');
+  const client = new pgmod.Client(pgClientConfig(s, applicationName));
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw connectionError(err, describePostgres(s));
+  }
+  return client;
+}
+
 function toError(err: unknown, target: string): Error {
   return isConnectionError(err) ? connectionError(err, target) : wrapDbError(err, target);
 }

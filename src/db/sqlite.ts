@@ -195,3 +195,38 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
   }
   return new SqliteAdapter(handle, memory ? ':memory:' : file);
 }
+
+/** Options of a raw better-sqlite3 handle. */
+export interface SqliteHandleOptions {
+  readonly?: boolean;
+  /** Default true: a missing file is an error, never silently created. */
+  fileMustExist?: boolean;
+  /** PRAGMA busy_timeout, set first. Default: none. */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The one way to open a raw better-sqlite3 handle, for code that needs the driver itself (the online
+ * backup API, a snapshot reader, an in-memory scratch schema); everything else uses openSqlite's
+ * adapter. The caller closes it. Throws the driver's error (callers add their own context).
+ */
+export async function openSqliteHandle(file: string, o: SqliteHandleOptions = {}): Promise<Database.Database> {
+  const { default: BetterSqlite3 } = await import('better-sqlite3');
+  const handle = new BetterSqlite3(file, {
+    readonly: !!o.readonly,
+    fileMustExist: o.fileMustExist ?? file !== ':memory:',
+  });
+  if (o.busyTimeoutMs !== undefined) handle.pragma(`busy_timeout = ${Math.max(0, Math.floor(o.busyTimeoutMs))}`);
+  return handle;
+}
+
+/**
+ * A read-only handle inside one read transaction: counts, rows and checksums read through it all come
+ * from one consistent snapshot while writers go on (db copy's reader, inline or on its worker thread).
+ */
+export async function openSqliteSnapshot(file: string, busyTimeoutMs: number): Promise<Database.Database> {
+  const db = await openSqliteHandle(file, { readonly: true, busyTimeoutMs });
+  db.exec('BEGIN');
+  db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+  return db;
+}

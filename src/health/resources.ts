@@ -84,12 +84,10 @@ export class HealthResources {
   redis(): Promise<HealthRedis> {
     if (!this.redisPromise) {
       this.redisPromise = (async () => {
-        const { redisAddress, redisServerOptions, describeRedisError } = await import('../redis/index.js');
-        const { Redis } = await import('ioredis');
+        const { redisAddress, createRedisClient, describeRedisError } = await import('../redis/index.js');
         const c = this.config.redis.connection;
         const address = redisAddress(this.config);
-        const client = new Redis({
-          ...redisServerOptions(this.config),
+        const client = await createRedisClient(this.config, {
           connectTimeout: Math.min(c.connect_timeout_ms, this.budgetMs),
           commandTimeout: this.budgetMs,
           // ioredis's disconnect() arms this timer and clears it on the socket's 'close'; on a socket that

@@ -103,8 +103,8 @@ function upStatements(ms: MigrationFile[], dialect: 'sqlite' | 'postgres'): stri
 
 async function expectedShape(db: DatabaseAdapter, ms: MigrationFile[]): Promise<Shape> {
   if (db.dialect === 'sqlite') {
-    const { default: BetterSqlite3 } = await import('better-sqlite3');
-    const mem = new BetterSqlite3(':memory:');
+    const { openSqliteHandle } = await import('../db/index.js');
+    const mem = await openSqliteHandle(':memory:');
     try {
       for (const sql of upStatements(ms, 'sqlite')) mem.exec(sql);
       return await sqliteShape(async (sql) => mem.prepare(sql).all() as Array<Record<string, unknown>>);

@@ -12,7 +12,7 @@
  *
  * ioredis is imported lazily: `wks --help` never loads it.
  */
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { ConfigError, DependencyError } from '../errors.js';
 import { registerSecret } from '../redact.js';
@@ -45,6 +45,23 @@ export function redisServerOptions(config: Config): {
   const c = config.redis.connection;
   registerSecret(c.password);
   return { host: c.host, port: c.port, db: c.db, password: c.password ?? undefined, lazyConnect: true };
+}
+
+/** What differs between wks's Redis clients (CLI, health probe, daemon): timeouts, retries, the name. */
+export type RedisClientOptions = Omit<
+  RedisOptions,
+  'host' | 'port' | 'db' | 'password' | 'username' | 'lazyConnect'
+> & {
+  connectionName: string;
+};
+
+/**
+ * The one way wks builds an ioredis client: the configured server (redisServerOptions) plus the
+ * per-use options. Not connected yet (lazyConnect): the caller connects and must disconnect.
+ */
+export async function createRedisClient(config: Config, perUse: RedisClientOptions): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  return new Redis({ ...redisServerOptions(config), ...perUse });
 }
 
 /** Hint shown when Redis is unreachable. */
@@ -110,13 +127,11 @@ export function describeRedisError(
 export async function openRedis(config: Config, opts: { attempts?: number } = {}): Promise<RedisHandle> {
   requireRedisEnabled(config);
   const c = config.redis.connection;
-  const { Redis } = await import('ioredis');
   const attempts = Math.max(1, opts.attempts ?? CONNECT_ATTEMPTS);
   const address = redisAddress(config);
   let lastErr: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const client = new Redis({
-      ...redisServerOptions(config),
+    const client = await createRedisClient(config, {
       connectTimeout: c.connect_timeout_ms,
       commandTimeout: COMMAND_TIMEOUT_MS,
       maxRetriesPerRequest: 1,

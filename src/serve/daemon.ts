@@ -177,13 +177,10 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
   let redis: import('ioredis').Redis | null = null;
   let locksPattern = '';
   if (config.redis.enabled) {
-    const { Redis } = await import('ioredis');
-    const { keyspace } = await import('../redis/index.js');
+    const { keyspace, createRedisClient } = await import('../redis/index.js');
     const c = config.redis.connection;
     locksPattern = keyspace(config.redis.namespace).patterns.locks;
-    const { redisServerOptions } = await import('../redis/index.js');
-    redis = new Redis({
-      ...redisServerOptions(config),
+    redis = await createRedisClient(config, {
       connectTimeout: c.connect_timeout_ms,
       commandTimeout: config.health.check_timeout_ms,
       maxRetriesPerRequest: 1,

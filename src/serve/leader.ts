@@ -204,28 +204,13 @@ export class PgLease extends PollingLease {
 
   private async connect(): Promise<import('pg').Client> {
     if (this.client) return this.client;
-    const pg = (await import('pg')).default;
-    const p = this.config.database.postgresql;
-    const client = new pg.Client(
-      p.url
-        ? { connectionString: p.url, connectionTimeoutMillis: this.config.database.pooling.connection_timeout_ms }
-        : {
-            host: p.host,
-            port: p.port,
-            database: p.database,
-            user: p.user ?? undefined,
-            password: p.password ?? undefined,
-            ssl: p.ssl ? { rejectUnauthorized: false } : undefined,
-            connectionTimeoutMillis: this.config.database.pooling.connection_timeout_ms,
-            application_name: `wks-serve-leader ${this.instanceId}`,
-          },
-    );
+    const { connectPgClient, postgresSettings } = await import('../db/index.js');
+    const client = await connectPgClient(postgresSettings(this.config), `wks-serve-leader ${this.instanceId}`);
     client.on('error', () => {
       // The connection died: the server released the advisory lock with it.
       this.client = undefined;
       this.deadline = 0;
     });
-    await client.connect();
     this.client = client;
     return client;
   }

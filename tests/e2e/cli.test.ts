@@ -18,6 +18,7 @@ const GROUPS = [
   'metrics',
   'serve',
   'alerts',
+  'completion',
 ];
 
 const root = path.resolve(__dirname, '../..');

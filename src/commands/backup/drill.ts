@@ -18,6 +18,8 @@ const drill: Action<Opts> = async (ctx, args, opts) => {
       hint: 'wks backup drill 20261129T0230 | --latest | --at 2026-11-29T02:00Z',
     });
   }
+  // Cron runs drills too: the outcome is pushed to the Pushgateway like create/verify/rotate.
+  const run = ctx.reportRun('backup_drill');
   const config = await ctx.config({
     'database.backup.drill.rto_target': { value: opts.rtoTarget, flag: '--rto-target' },
   });
@@ -35,6 +37,7 @@ const drill: Action<Opts> = async (ctx, args, opts) => {
     spin.stop();
     throw err;
   });
+  run.bytes = rec.stored_size;
   const phases = Object.entries(rec.phases_ms)
     .map(([p, ms]) => `${p} ${formatDuration(ms)}`)
     .join(', ');
