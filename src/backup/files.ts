@@ -3,12 +3,23 @@
  * carry their owner's pid (so a later run can tell a crashed run's leftovers
  * from a live run's work), atomic JSON writes, and the leftover sweep.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  realpathSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
-import { OperationError } from '../errors.js';
+import { ConfigError, OperationError } from '../errors.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -29,23 +40,57 @@ export function tempOwnerPid(name: string): number | null {
 
 /**
  * Create the backup directory (0700) if needed, and tighten its mode if it is
- * looser. Throws OperationError (exit 1) with a hint when it cannot be created
- * or written.
+ * looser. The directory itself is checked, never what a symbolic link points
+ * at (lstat): a symlinked directory is refused, and so is one owned by
+ * another user than the running one or root (someone else could plant or
+ * swap backups there) unless `allowForeignOwner`
+ * (database.backup.allow_foreign_owner). Throws ConfigError (78) for a
+ * symlink or a foreign owner, OperationError (exit 1) with a hint when it
+ * cannot be created or written.
  */
-export function ensurePrivateDir(dir: string): void {
+export function ensurePrivateDir(dir: string, opts: { allowForeignOwner?: boolean } = {}): void {
+  const where = 'BACKUP_STORAGE_PATH (database.backup.storage_path)';
+  let st: import('node:fs').Stats;
   try {
     mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-    const st = statSync(dir);
-    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    if ((st.mode & 0o777) !== DIR_MODE) chmodSync(dir, DIR_MODE);
+    st = lstatSync(dir);
   } catch (err) {
+    throw fsError(err, `cannot use backup directory ${dir}`, `set ${where} to a writable directory`);
+  }
+  if (st.isSymbolicLink())
+    throw new ConfigError(`the backup directory ${dir} is a symbolic link`, [], {
+      hint: `point ${where} at the real directory (${realpathOr(dir)})`,
+    });
+  if (!st.isDirectory())
     throw fsError(
-      err,
+      Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }),
       `cannot use backup directory ${dir}`,
-      'set BACKUP_STORAGE_PATH (database.backup.storage_path) to a writable directory',
     );
+  const uid = process.getuid?.() ?? st.uid;
+  if (st.uid !== uid && st.uid !== 0 && !opts.allowForeignOwner)
+    throw new ConfigError(
+      `the backup directory ${dir} is owned by uid ${st.uid}, not by this user (${uid}) or root`,
+      [],
+      {
+        hint: `chown it to the user wks runs as, or set database.backup.allow_foreign_owner: true if that owner is trusted`,
+      },
+    );
+  if ((st.mode & 0o777) !== DIR_MODE && st.uid === uid) {
+    try {
+      chmodSync(dir, DIR_MODE);
+    } catch (err) {
+      throw fsError(err, `cannot make backup directory ${dir} private (0700)`);
+    }
   }
 }
+
+const realpathOr = (p: string): string => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return 'readlink -f it';
+  }
+};
 
 /** Turn a filesystem error into one operator-facing line (ENOSPC, EACCES, EROFS get their own wording). */
 export function fsError(err: unknown, what: string, hint?: string): OperationError {

@@ -57,6 +57,8 @@ export const DEFAULTS: Config = {
       pre_migration_min_age: '7d',
       lock_timeout_ms: 120000,
       rotate_after_create: false,
+      // The backup directory must be owned by the user wks runs as or root (a foreign owner could plant backups).
+      allow_foreign_owner: false,
       // Restore drills: the platform's RTO target (15 min), and how old the last successful drill may be
       // before health and the alert rule complain (the weekly drill job plus a day of slack).
       drill: { rto_target: '15m', max_age: '8d' },

@@ -169,6 +169,7 @@ export const configSchema = strictObject({
       pre_migration_min_age: duration(),
       lock_timeout_ms: int(0),
       rotate_after_create: bool(),
+      allow_foreign_owner: bool(),
       drill: strictObject({
         rto_target: duration(),
         max_age: duration(),

@@ -115,6 +115,27 @@ describe('Pushgateway', () => {
     expect(sample(text, 'wks_run_exit_code', 'migrate_up')).toBe(0);
   });
 
+  it('backup drill pushes as backup_drill: bytes drilled, and exit 3 for a missed RTO', async (ctx) => {
+    const g = await gateway(ctx);
+    if (!g) return;
+    const pushEnv = { ...env, PROMETHEUS_PUSHGATEWAY_URL: g.url };
+    const created = await runWks(['--json', 'backup', 'create'], { env, cwd: dir });
+    expect(created.code, created.stderr).toBe(0);
+    const { id, stored_size: size } = created.json().backup;
+    const ok = await runWks(['-q', 'backup', 'drill', id], { env: pushEnv, cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    let text = await (await fetch(`${g.url}/metrics`)).text();
+    expect(sample(text, 'wks_run_exit_code', 'backup_drill')).toBe(0);
+    expect(sample(text, 'wks_run_bytes', 'backup_drill')).toBe(size);
+    const lastOk = sample(text, 'wks_run_last_success_timestamp_seconds', 'backup_drill');
+    expect(lastOk).toBeGreaterThan(0);
+    const slow = await runWks(['-q', 'backup', 'drill', id, '--rto-target', '1ms'], { env: pushEnv, cwd: dir });
+    expect(slow.code, slow.stderr).toBe(3);
+    text = await (await fetch(`${g.url}/metrics`)).text();
+    expect(sample(text, 'wks_run_exit_code', 'backup_drill')).toBe(3);
+    expect(sample(text, 'wks_run_last_success_timestamp_seconds', 'backup_drill')).toBe(lastOk);
+  });
+
   it('a push to a closed port only warns: the exit code is unchanged', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const r = await runWks(['-q', 'backup', 'create'], {

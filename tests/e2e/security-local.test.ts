@@ -3,7 +3,17 @@
  * owner and mode, and the environment child processes get.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { runWks } from '../helpers/cli.js';
@@ -84,4 +94,54 @@ describe('child processes', () => {
     expect(seen).not.toContain('aws-secret-for-zstd-test');
     expect(seen).not.toMatch(/^(BACKUP_|PG_|AWS_|WKS_)/m);
   });
+});
+
+describe('links and owners around the repository and restore targets', () => {
+  const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
+
+  it('restore --to a symbolic link is refused (2), even with --force; the file it points at is untouched', async () => {
+    const c = await runWks(['backup', 'create'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    const d = tmpDir('e2e-sec-link');
+    const victim = path.join(d, 'precious.db');
+    writeFileSync(victim, 'not yours to overwrite');
+    const link = path.join(d, 'drill.db');
+    symlinkSync(victim, link);
+    const before = sha(victim);
+    const r = await runWks(['-y', 'backup', 'restore', '--latest', '--to', link, '--force'], { env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/is a symbolic link/);
+    expect(sha(victim)).toBe(before);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+
+  it('a symlinked backup directory is refused (78) and the directory it points at is not chmod-ed', async () => {
+    const d = tmpDir('e2e-sec-dirlink');
+    const real = path.join(d, 'real');
+    mkdirSync(real, { mode: 0o755 });
+    chmodSync(real, 0o755);
+    const link = path.join(d, 'backups');
+    symlinkSync(real, link);
+    const r = await runWks(['backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: link } });
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toMatch(/backup directory .* is a symbolic link/);
+    expect(statSync(real).mode & 0o777).toBe(0o755);
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    'a backup directory owned by another user is refused (78) unless allow_foreign_owner is set',
+    async () => {
+      const d = tmpDir('e2e-sec-owner');
+      const dir = path.join(d, 'backups');
+      mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, 65534, 65534);
+      const r = await runWks(['backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: dir } });
+      expect(r.code, r.stderr).toBe(78);
+      expect(r.stderr).toMatch(/owned by uid 65534/);
+      const cfg = path.join(d, 'phase4-config.yml');
+      writeFileSync(cfg, 'phase4:\n  database:\n    backup:\n      allow_foreign_owner: true\n');
+      const ok = await runWks(['-c', cfg, 'backup', 'create'], { env: { ...env, BACKUP_STORAGE_PATH: dir } });
+      expect(ok.code, ok.stderr).toBe(0);
+    },
+  );
 });

@@ -10,6 +10,7 @@
  */
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -23,7 +24,7 @@ import path from 'node:path';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
-import { ConflictError, NotFoundError, OperationError } from '../../errors.js';
+import { ConflictError, NotFoundError, OperationError, UsageError } from '../../errors.js';
 import { fsyncDir } from '../../util/fs.js';
 import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
@@ -278,8 +279,20 @@ export const sqliteEngine: BackupEngine = {
   },
 
   restoreTarget(config, to): RestoreTarget {
+    const isSymlink = (p: string): boolean => {
+      try {
+        return lstatSync(p).isSymbolicLink();
+      } catch {
+        return false;
+      }
+    };
     const live = path.resolve(config.database.path);
     const location = to ? path.resolve(to) : live;
+    // Restoring "to" a link would open and change the file it points at (and with --force replace it).
+    if (to && isSymlink(location))
+      throw new UsageError(`--to ${location} is a symbolic link; wks does not restore through links`, {
+        hint: 'give the real path, or remove the link first',
+      });
     return { description: location, location, live: location === live, exists: existsSync(location) };
   },
 

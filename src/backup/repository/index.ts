@@ -15,7 +15,7 @@ export type { BackupRepository, RepoObject, RepoLockOptions } from './types.js';
 /** The configured repository. Throws ConfigError (78) for an unusable repository URL. */
 export function openRepository(config: Config): BackupRepository {
   const b = config.database.backup;
-  if (!b.repository) return new LocalRepository(b.storage_path);
+  if (!b.repository) return new LocalRepository(b.storage_path, b.allow_foreign_owner);
   const { bucket, prefix } = parseS3Url(b.repository);
   return new S3Repository(
     {

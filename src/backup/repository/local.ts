@@ -39,7 +39,11 @@ export class LocalRepository implements BackupRepository {
   readonly kind = 'local' as const;
   readonly orphanGraceMs = 0;
   readonly stagingDir: string;
-  constructor(readonly location: string) {
+  constructor(
+    readonly location: string,
+    /** database.backup.allow_foreign_owner: accept a directory owned by another user (see ensurePrivateDir). */
+    private readonly allowForeignOwner = false,
+  ) {
     this.stagingDir = location;
   }
 
@@ -131,7 +135,7 @@ export class LocalRepository implements BackupRepository {
   }
 
   async prepare(): Promise<void> {
-    ensurePrivateDir(this.location);
+    ensurePrivateDir(this.location, { allowForeignOwner: this.allowForeignOwner });
   }
 
   async sweep(): Promise<string[]> {

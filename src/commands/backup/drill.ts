@@ -23,7 +23,6 @@ const drill: Action<Opts> = async (ctx, args, opts) => {
   const config = await ctx.config({
     'database.backup.drill.rto_target': { value: opts.rtoTarget, flag: '--rto-target' },
   });
-  ctx.reportRun('backup_drill'); // pushed to the Pushgateway when one is configured (docs/metrics.md)
   const { runDrill, drillFailure, parseAt } = await import('../../backup/index.js');
   const select =
     id !== undefined ? { id } : opts.at !== undefined ? { at: parseAt(opts.at) } : { latest: true as const };
