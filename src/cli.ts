@@ -191,6 +191,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   try {
     await program.parseAsync(argv);
+    // A destructive command declined at its prompt did nothing: scripts must notice (exit 1).
+    if (currentContext()?.out.declined && !process.exitCode) process.exitCode = ExitCode.FAILED;
   } catch (err) {
     process.exitCode = handleError(err, argv);
   }

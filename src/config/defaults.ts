@@ -73,7 +73,7 @@ export const DEFAULTS: Config = {
         part_size_mb: 16,
         max_attempts: 6,
         retry_budget_ms: 60000,
-        request_timeout_ms: 30000,
+        request_timeout_ms: 60000,
         stale_upload_minutes: 1440,
       },
     },

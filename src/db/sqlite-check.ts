@@ -11,6 +11,7 @@
  * exits. A child process is killed at once (SIGKILL) when the caller gives up,
  * and it only ever reads (opened read-only), so killing it is harmless.
  */
+import { trackChild } from '../util/interrupt.js';
 import { minimalEnv } from '../util/process.js';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -55,7 +56,7 @@ export function sqliteCheckInChild(file: string, opts: SqliteCheckOptions): Prom
   const { signal } = opts;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: minimalEnv() });
+    const child = trackChild(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: minimalEnv() }));
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

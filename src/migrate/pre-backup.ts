@@ -22,6 +22,8 @@ export interface PreMigrationBackupOptions {
   skipFlag?: string;
   /** Called (and awaited) before the backup starts: a command starts its spinner here. */
   onStart?: () => Promise<void> | void;
+  /** Called once if the backup waits for another wks's backup lock. */
+  onLockWait?: (owner: import('../backup/index.js').LockOwner | null) => void;
   /** Called when the backup is written, or failed. */
   onEnd?: (outcome: { ok: true; id: string; path: string } | { ok: false }) => void;
 }
@@ -38,7 +40,11 @@ export async function takePreMigrationBackup(
   const { createBackup } = await import('../backup/index.js');
   await opts.onStart?.();
   try {
-    const b = await createBackup(config, { type: 'pre-migration', label: opts.label });
+    const b = await createBackup(config, {
+      type: 'pre-migration',
+      label: opts.label,
+      onLockWait: opts.onLockWait,
+    });
     opts.onEnd?.({ ok: true, id: b.manifest.id, path: b.path });
     return { id: b.manifest.id, path: b.path };
   } catch (err) {

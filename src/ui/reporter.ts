@@ -12,7 +12,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { redactText, redactDeep } from '../redact.js';
-import { UsageError } from '../errors.js';
+import { UsageError, WksError } from '../errors.js';
 import { renderTable, type Column } from './table.js';
 
 export interface ReporterOptions {
@@ -299,6 +299,22 @@ export class Reporter {
       });
     }
     const { confirm } = await import('@inquirer/prompts');
-    return confirm({ message: redactText(question), default: false }, { output: this.err, input: this.stdin });
+    let ok: boolean;
+    try {
+      ok = await confirm({ message: redactText(question), default: false }, { output: this.err, input: this.stdin });
+    } catch (err) {
+      // Ctrl-C at the prompt: the same exit as an interrupt (130), nothing changed.
+      if ((err as Error)?.name === 'ExitPromptError')
+        throw new WksError(`cancelled at the prompt (Ctrl-C); nothing was changed`, 130, {
+          hint: `re-run it and answer y to ${opts.action ?? 'continue'}`,
+        });
+      throw err;
+    }
+    // Declining is not success: the command reports what it left in place, and cli.ts exits 1.
+    if (!ok) this.declined = true;
+    return ok;
   }
+
+  /** True once a person answered no at a confirmation prompt (the command then exits 1, docs/exit-codes.md). */
+  declined = false;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { runWks } from '../helpers/cli.js';
+import { eventually, startServe } from '../helpers/serve.js';
 import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -192,4 +193,68 @@ describe('wks backup drill (PostgreSQL)', () => {
         ).map((r) => r.datname),
     });
   }, 180_000);
+});
+
+describe('wks serve runs the drill job', () => {
+  /** The value of a sample in the exposition, or null. */
+  const sample = (text: string, re: RegExp): number | null => {
+    const m = text.match(re);
+    return m ? Number(m[1]) : null;
+  };
+
+  it('on its schedule: recorded, counted, and the drill gauges set; a missed RTO is a failed run', async () => {
+    const { dir, backups, scratchRoot } = setupDir('wks-drill-serve');
+    const dbPath = path.join(dir, 'w.db');
+    const cfg = path.join(dir, 'phase4-config.yml');
+    writeFileSync(
+      cfg,
+      'phase4:\n  version: "4.0.0"\n  serve:\n    jobs:\n      drill:\n        schedule: "*/2 * * * * *"\n',
+    );
+    const env = {
+      DATABASE_PATH: dbPath,
+      BACKUP_STORAGE_PATH: backups,
+      TMPDIR: scratchRoot,
+      METRICS_SCRAPE_CACHE_MS: '0',
+      WKS_CONFIG: cfg,
+    };
+    expect((await runWks(['migrate', 'up', '--no-backup'], { env, cwd: dir })).code).toBe(0);
+    expect((await runWks(['backup', 'create'], { env, cwd: dir })).code).toBe(0);
+    const metrics = async (url: string): Promise<string> => (await fetch(`${url}/metrics`)).text();
+
+    const s = await startServe([], env, dir);
+    try {
+      const text = await eventually(
+        () => metrics(s.url),
+        (t) => (sample(t, /^wks_job_runs_total\{job_name="drill",result="success"\} (\S+)$/m) ?? 0) >= 1,
+        30_000,
+      );
+      expect(sample(text, /^wks_backup_drill_last_success_timestamp_seconds (\S+)$/m)).toBeGreaterThan(
+        Date.now() / 1000 - 60,
+      );
+      expect(sample(text, /^wks_backup_drill_rto_target_seconds (\S+)$/m)).toBe(900);
+      expect(sample(text, /^wks_backup_drill_last_failed (\S+)$/m)).toBe(0);
+    } finally {
+      await s.stop();
+    }
+    const db = new Database(dbPath, { readonly: true });
+    const rows = db.prepare('SELECT outcome FROM backup_drills').all() as Array<{ outcome: string }>;
+    db.close();
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.every((r) => r.outcome === 'passed')).toBe(true);
+
+    // The same daemon with a 1 ms RTO target: the drill job fails (counted and logged), the drill is recorded.
+    const slow = await startServe([], { ...env, BACKUP_DRILL_RTO_TARGET: '1ms' }, dir);
+    try {
+      const text = await eventually(
+        () => metrics(slow.url),
+        (t) => (sample(t, /^wks_job_runs_total\{job_name="drill",result="failure"\} (\S+)$/m) ?? 0) >= 1,
+        30_000,
+      );
+      expect(sample(text, /^wks_backup_drill_rto_target_seconds (\S+)$/m)).toBe(0.001);
+      await slow.waitFor(/over the RTO target of 1ms/);
+    } finally {
+      await slow.stop();
+    }
+    expect(filesUnder(scratchRoot)).toEqual([]);
+  }, 120_000);
 });

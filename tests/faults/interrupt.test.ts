@@ -65,6 +65,16 @@ function childrenOf(ppid: number): Array<[number, string]> {
   return out;
 }
 
+/** Whether `pid` is still a live (non-zombie) process, polled for up to 5 s: a SIGKILLed child takes a moment to go. */
+async function stillAlive(pid: number): Promise<boolean> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return alive(pid);
+}
+
 const alive = (pid: number): boolean => {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -249,7 +259,7 @@ describe('encrypted SQLite backups: plaintext never in the repository, never out
       expect(scratchDirs(tmp)).toEqual([]);
       // Nothing new in the repository: no partial backup, no temp name, no lock.
       expect(readdirSync(bk).sort()).toEqual(before);
-      for (const c of k.children) expect(alive(c), `child ${c} still running`).toBe(false);
+      for (const c of k.children) expect(await stillAlive(c), `child ${c} still running`).toBe(false);
     }, 120_000);
 
     it(`${sig} during verify: exit ${code}, the decoded image is removed at once`, async () => {
@@ -276,7 +286,7 @@ describe('encrypted SQLite backups: plaintext never in the repository, never out
     expect(k.sent, k.stderr).toBe(true);
     expect(k.code, k.stderr).toBe(143);
     expect(k.children.length).toBeGreaterThan(0);
-    for (const c of k.children) expect(alive(c), `child ${c} still running`).toBe(false);
+    for (const c of k.children) expect(await stillAlive(c), `child ${c} still running`).toBe(false);
     expect(plaintextFiles(tmp)).toEqual([]);
   }, 120_000);
 });
@@ -322,7 +332,7 @@ describe.runIf(!!db)('PostgreSQL create: SIGTERM / SIGINT kill pg_dump and remov
       expect(k.sent, k.stderr).toBe(true);
       expect(k.code, k.stderr).toBe(code);
       expect(k.children.length).toBeGreaterThan(0);
-      for (const c of k.children) expect(alive(c), `pg_dump ${c} still running`).toBe(false);
+      for (const c of k.children) expect(await stillAlive(c), `pg_dump ${c} still running`).toBe(false);
       expect(passfiles()).toEqual([]);
       expect(plaintextFiles(tmp)).toEqual([]);
       expect(plaintextFiles(bk)).toEqual([]);

@@ -1,5 +1,5 @@
 import type { Action } from '../context.js';
-import { lockWaitText, logTo, progressTo } from './format.js';
+import { lockWaitNotice, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 import type { BackupType, Compression } from '../../backup/index.js';
 
@@ -30,7 +30,7 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
       rotate: opts.rotate,
       log: logTo(ctx.out),
       onProgress: progressTo(spin, 'backup'),
-      onLockWait: (o) => spin.update(lockWaitText(o)),
+      onLockWait: lockWaitNotice(ctx.out, spin),
     });
     const m = r.manifest;
     run.bytes = m.stored_size;

@@ -1,15 +1,24 @@
 /** Formatting shared by the backup commands (people only; --json gets raw numbers). */
 import type { LogFn, ProgressEvent } from '../../backup/index.js';
-import type { LockOwner } from '../../backup/index.js';
+import { describeOwner, type LockOwner } from '../../backup/index.js';
 import type { Reporter, Progress } from '../../ui/index.js';
 import { formatDuration } from '../../util/duration.js';
 import { formatBytes } from '../../util/size.js';
 
 export const ago = (ms: number): string => `${formatDuration(Math.max(0, Math.round(ms / 1000) * 1000))} ago`;
 
-/** What a command shows while it waits for another wks's backup lock. */
-export const lockWaitText = (o: LockOwner | null): string =>
-  `waiting for the backup lock held by ${o ? `pid ${o.pid} (${o.command})` : 'another wks'}`;
+/**
+ * Say, the way `migrate` does for its lock, that the command waits for another
+ * wks's backup lock: a warning on stderr (TTY or not) and, when a spinner
+ * runs, its text.
+ */
+export function lockWaitNotice(out: Reporter, spin?: Progress): (o: LockOwner | null) => void {
+  return (o) => {
+    const text = `waiting for the backup lock, held by ${describeOwner(o)}`;
+    out.warn(text);
+    spin?.update(text);
+  };
+}
 
 /** The domain's log callback, routed to the reporter (debug -> -v). */
 export function logTo(r: Reporter): LogFn {

@@ -3,6 +3,7 @@ import type { Action, CommandContext } from '../context.js';
 import type { PreMigrationBackupOptions } from '../../migrate/index.js';
 import type { Progress } from '../../ui/index.js';
 import { lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
+import { lockWaitNotice as backupLockWait } from '../backup/format.js';
 
 interface Opts {
   to?: string;
@@ -18,6 +19,7 @@ function preMigrationProgress(ctx: CommandContext): Omit<PreMigrationBackupOptio
     onStart: async () => {
       p = await ctx.out.progress('taking a pre-migration backup');
     },
+    onLockWait: (o) => backupLockWait(ctx.out, p ?? undefined)(o),
     onEnd: (o) => {
       if (o.ok) p?.succeed(`pre-migration backup ${o.id} written to ${o.path}`);
       else p?.fail('pre-migration backup failed; no migration was applied');
