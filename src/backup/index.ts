@@ -32,3 +32,4 @@ export * from './list.js';
 export * from './catalog.js';
 export * from './lock.js';
 export * from './types.js';
+export * from './source.js';

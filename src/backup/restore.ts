@@ -18,10 +18,13 @@ import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
+import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
 import type { LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
 
 export interface RestorePlan {
   backup: Manifest;
+  /** Whose backup it is (source.ts), and whether that is another database than the configured one. */
+  source: { label: string; description: string; other: boolean };
   target: RestoreTarget;
   /** True when a safety backup of the target will be taken first. */
   safetyBackup: boolean;
@@ -35,6 +38,8 @@ export interface RestoreOptions {
   to?: string;
   /** Restore even if the target is in use, or `to` exists, or the safety backup fails. */
   force?: boolean;
+  /** Allow replacing the configured database with a backup of another source (another database id, engine or location). */
+  allowOtherSource?: boolean;
   /** integrity_check instead of quick_check during the pre-restore verification. */
   deep?: boolean;
   /** Accept an unencrypted or pre-authentication backup although encryption is enabled. */
@@ -50,6 +55,9 @@ export interface RestoreOptions {
 export interface RestoreResult {
   cancelled: boolean;
   backup_id: string;
+  /** Label of the backup's source (source.ts) and whether it is not the configured database. */
+  backup_source: string;
+  other_source: boolean;
   target: string;
   live: boolean;
   safety_backup_id: string | null;
@@ -60,6 +68,16 @@ export interface RestoreResult {
   /** Where the time went (RTO planning): verification, safety backup, install (decode + swap + integrity check). */
   timings: { verify_ms: number; safety_backup_ms: number; install_ms: number };
   next_steps: string[];
+}
+
+/** The one engine-mismatch error: the backup's engine decides where it can go. */
+function engineMismatch(m: Manifest, configured: string): UsageError {
+  return new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${configured}`, {
+    hint:
+      m.engine === 'sqlite'
+        ? `restore it to a separate file: \`wks backup restore ${m.id} --to ./restored.db\``
+        : `configure the PostgreSQL database (PG_ENABLED=true and PG_*) and run \`wks backup restore ${m.id} --to-database NAME\``,
+  });
 }
 
 /**
@@ -80,16 +98,25 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
 
 async function restoreFrom(config: Config, repo: BackupRepository, opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
-  const [entry] = await selectBackups(config, opts.select, { repo });
+  const cat = await sourceCatalog(config, { repo });
+  const [entry] = await selectBackups(config, opts.select, { repo, catalog: cat });
   const m = entry!.manifest;
   const engine = await engineForManifest(m);
   const current = await engineFor(config).catch(() => null);
-  if (!opts.to && current && current.name !== engine.name) {
-    throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, {
-      hint: 'use --to to restore it to a separate file',
-    });
-  }
+  if (!opts.to && current && current.name !== engine.name) throw engineMismatch(m, current.name);
   const target = await engine.restoreTarget(config, opts.to);
+  const whose = manifestIdentity(m);
+  const other = !isBackupOf(m, cat.source);
+  const source = { label: sourceLabel(whose), description: describeSource(whose), other };
+  if (other && target.live && !opts.allowOtherSource) {
+    throw new ConflictError(
+      `backup ${m.id} is a backup of ${source.description}, not of the configured database ${describeSource(cat.source)}`,
+      {
+        hint: 'to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)',
+        details: { backup_source: source.label, configured_source: sourceLabel(cat.source) },
+      },
+    );
+  }
   if (!target.live && target.exists && !opts.force) {
     throw new ConflictError(`${target.description} already exists`, {
       hint: 'choose a new --to path, or pass --force to overwrite it',
@@ -109,9 +136,11 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   if (!verification.ok) throw verificationFailure(verification);
 
   if (target.exists && !opts.force) await engine.assertNotInUse(target);
-  const plan: RestorePlan = { backup: m, target, safetyBackup: target.live && target.exists, verification };
+  const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
   const base = {
     backup_id: m.id,
+    backup_source: source.label,
+    other_source: other,
     target: target.description,
     live: target.live,
     verification,
@@ -145,7 +174,11 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
             label: 'pre-restore',
             encrypt: !!m.encryption || config.database.backup.encryption.enabled,
           });
-          const safety = await createLocked(config, engine, repo, r, { log: opts.log, onProgress: opts.onProgress });
+          const safety = await createLocked(config, engine, repo, r, {
+            log: opts.log,
+            onProgress: opts.onProgress,
+            stampIdentity: false,
+          });
           safetyId = safety.manifest.id;
           opts.log?.('info', `safety backup of the current database: ${safetyId}`);
         } catch (err) {
@@ -207,6 +240,9 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
         });
       }
+      // A database replaced by another source's backup stays the database it was (same id);
+      // one restored where none existed continues the backup's lineage.
+      if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
       timings.install_ms = Date.now() - ti;
       const next: string[] = [];
       if (target.live) {

@@ -17,7 +17,7 @@
  *  - active_workflows and wks_workflows_stuck come from that same active-set
  *    query; agent_health_status reads the newest check per agent through
  *    idx_agent_health_recent.
- *  - The backup catalog is re-read at most every `catalogTtlMs`.
+ *  - The backup catalog is re-read at most every `catalogTtlMs` (default 5 s; 5 min for an S3 repository).
  * A failing collector never fails the scrape: it sets wks_up{dependency}=0,
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
@@ -363,13 +363,16 @@ export class PlatformCollector {
 
   private async collectBackups(now: Date): Promise<void> {
     if (this.sources.catalog === false) return;
-    const ttl = this.sources.catalogTtlMs ?? 5000;
+    // A bucket bills per request: re-list it at most every 5 minutes (jobs that change it invalidate the cache).
+    const ttl = this.sources.catalogTtlMs ?? (this.config.database.backup.repository ? 300_000 : 5000);
     if (now.getTime() - this.catalogAt < ttl) return;
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { catalogOf, lastDrills } = await import('../backup/index.js');
-        const { entries } = await catalogOf(this.config);
+        // Only the configured database's backups (a shared directory holds other sources' too).
+        const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
+        const source = await configuredSource(this.config, { reuse: true });
+        const { entries } = await sourceCatalog(this.config, { source });
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();

@@ -80,7 +80,7 @@ describe('wks backup (e2e)', () => {
     expect(list.backups.length).toBeGreaterThanOrEqual(2);
     expect(list.backups[0]).toMatchObject({ id, compression: 'gzip', encrypted: false, verification: { ok: true } });
     const human = await runWks(['backup', 'list'], { env });
-    expect(human.stdout).toMatch(/^ID\s+TYPE\s+AGE\s+SIZE\s+CODEC\s+SCHEMA\s+VERIFIED/m);
+    expect(human.stdout).toMatch(/^ID\s+SOURCE\s+TYPE\s+AGE\s+SIZE\s+CODEC\s+SCHEMA\s+VERIFIED/m);
     expect(human.stdout).toContain('zstd+aes-256-gcm');
   });
 

@@ -3,7 +3,17 @@
  * PostgreSQL and Redis (each with its own database / namespace).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, writeFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import {
+  chmodSync,
+  writeFileSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+  closeSync,
+  statSync,
+  truncateSync,
+  rmSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -391,12 +401,20 @@ describe('backups check', () => {
   it('works when the database is gone (the catalog is the directory)', async () => {
     const config = sqliteConfig();
     await migrateUp(config);
-    const b = await createBackup(config, { now: NOW });
+    const notes: string[] = [];
+    const b = await createBackup(config, { now: NOW, log: (_l, t) => notes.push(t) });
+    expect(b.manifest.source_identity?.key).toMatch(/^sqlite:/);
     await verifyBackup(config, b.manifest.id, { now: NOW });
-    config.database.path = path.join(path.dirname(config.database.path), 'gone.db');
+    for (const s of ['', '-wal', '-shm']) rmSync(`${config.database.path}${s}`, { force: true });
     const r = await runHealthChecks(config, { checks: ['database', 'backups'], now: at(NOW, 60_000) });
     expect(byName(r, 'database').status).toBe('critical');
+    // the backups of the missing database are still its own (attributed by path and host)
     expect(byName(r, 'backups').status).toBe('ok');
+    // another database at another path has no backups, though the directory holds this one's
+    config.database.path = path.join(path.dirname(config.database.path), 'other.db');
+    const o = byName(await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 60_000) }), 'backups');
+    expect(o.status).toBe('critical');
+    expect(o.detail).toMatch(/^no backups of this database .* \(1 backup of other sources: sqlite:[0-9a-f]{8}\)/);
   });
 });
 

@@ -21,6 +21,7 @@ import {
   rmSync,
 } from 'node:fs';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
@@ -30,8 +31,9 @@ import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import { onInterrupt } from '../../util/interrupt.js';
-import type { VerifyCheck } from '../types.js';
-import { quoteIdent } from '../../db/index.js';
+import type { LogFn, VerifyCheck } from '../types.js';
+import { quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
+import type { ConfiguredSource } from '../source.js';
 
 type DB = BetterSqlite3.Database;
 
@@ -137,12 +139,54 @@ function processName(pid: number): string {
   }
 }
 
+/**
+ * Give the live database its wks identity (src/db/identity.ts) before the
+ * first backup. A database wks cannot write (read-only file or directory,
+ * damaged) is still backed up: its backups are then attributed by path.
+ */
+function stampIdentity(Database: typeof BetterSqlite3, file: string, busyMs: number, log?: LogFn): void {
+  let db: DB | undefined;
+  try {
+    db = new Database(file, { fileMustExist: true });
+    db.pragma(`busy_timeout = ${Math.max(1000, busyMs)}`);
+    if (!readSqliteIdentity(db)) log?.('info', `gave ${file} its wks identity ${stampSqliteIdentity(db)}`);
+  } catch (err) {
+    log?.(
+      'warn',
+      `could not record a wks identity in ${file} (${(err as Error).message}); its backups are attributed by path`,
+    );
+  } finally {
+    db?.close();
+  }
+}
+
 export const sqliteEngine: BackupEngine = {
   name: 'sqlite',
   extension: '.db',
 
   source(config: Config): string {
     return config.database.path;
+  },
+
+  location(config: Config): string {
+    return path.resolve(config.database.path);
+  },
+
+  async identify(config): Promise<ConfiguredSource> {
+    const file = path.resolve(config.database.path);
+    const base = { engine: 'sqlite' as const, location: file, hostname: hostname() };
+    if (!existsSync(file)) return { ...base, key: null, note: `the database file ${file} does not exist` };
+    const Database = await sqlite();
+    let db: DB | undefined;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+      const key = readSqliteIdentity(db);
+      return { ...base, key, note: key ? null : 'the database has no wks identity yet (it was never backed up)' };
+    } catch (err) {
+      return { ...base, key: null, note: `cannot read ${file}: ${(err as Error).message}` };
+    } finally {
+      db?.close();
+    }
   },
 
   rawImageBytes(config: Config): number | null {
@@ -158,10 +202,11 @@ export const sqliteEngine: BackupEngine = {
     return n || null;
   },
 
-  async snapshot(config, { tempPath, onProgress, log, onImageReady }): Promise<SnapshotResult> {
+  async snapshot(config, { tempPath, onProgress, log, onImageReady, stampIdentity: stamp }): Promise<SnapshotResult> {
     const file = config.database.path;
     if (!existsSync(file)) throw missingDb(file);
     const Database = await sqlite();
+    if (stamp !== false) stampIdentity(Database, file, config.database.busy_timeout_ms, log);
     let src: DB;
     try {
       src = new Database(file, { readonly: true, fileMustExist: true });
@@ -222,6 +267,7 @@ export const sqliteEngine: BackupEngine = {
       const schemaVersion = schemaVersionOf(img);
       const engineVersion = String((img.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v);
       return {
+        identityKey: readSqliteIdentity(img),
         schemaVersion,
         rowCounts,
         engineVersion,
@@ -445,6 +491,18 @@ export const sqliteEngine: BackupEngine = {
           hint: 'restore the safety backup taken before this restore',
         });
       return { integrity };
+    } finally {
+      db.close();
+    }
+  },
+
+  async keepIdentity(target, key, log): Promise<void> {
+    const Database = await sqlite();
+    const db = new Database(target.location, { fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 2000');
+      const now = key ? stampSqliteIdentity(db, key) : stampSqliteIdentity(db, `sqlite:${randomUUID()}`);
+      log?.('info', `${target.location} keeps its own identity ${now}`);
     } finally {
       db.close();
     }
