@@ -35,6 +35,9 @@ export const DEFAULTS: Config = {
       user: null,
       password: null,
       ssl: false,
+      // null: follows PG_SSL (true -> verify-full, false -> disable). See docs/configuration.md.
+      ssl_mode: null,
+      ssl_ca_file: null,
       pg_dump_path: null,
       pg_restore_path: null,
     },
@@ -247,6 +250,8 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   PG_USER: 'database.postgresql.user',
   PG_PASSWORD: 'database.postgresql.password',
   PG_SSL: 'database.postgresql.ssl',
+  PG_SSL_MODE: 'database.postgresql.ssl_mode',
+  PG_SSL_CA_FILE: 'database.postgresql.ssl_ca_file',
   PG_DUMP_PATH: 'database.postgresql.pg_dump_path',
   PG_RESTORE_PATH: 'database.postgresql.pg_restore_path',
   // Migrations (wks's own)

@@ -432,6 +432,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (config.database.backup.encryption.key_file) {
     config.database.backup.encryption.key_file = path.resolve(cwd, config.database.backup.encryption.key_file);
   }
+  // One TLS mode in force, shown by `config show`: PG_SSL alone means verify-full (encrypt and check the
+  // server's certificate and name); PG_SSL_MODE=require encrypts without checking.
+  const pgc = config.database.postgresql;
+  pgc.ssl_mode ??= pgc.ssl ? 'verify-full' : 'disable';
+  pgc.ssl = pgc.ssl_mode !== 'disable';
+  if (pgc.ssl_ca_file) pgc.ssl_ca_file = path.resolve(cwd, pgc.ssl_ca_file);
 
   return { config, file, sources, warnings };
 }

@@ -142,6 +142,10 @@ export const configSchema = strictObject({
       user: optStr(),
       password: optStr(),
       ssl: bool(),
+      ssl_mode: oneOf(['disable', 'require', 'verify-ca', 'verify-full'], {
+        error: 'expected disable, require, verify-ca or verify-full',
+      }).nullable(),
+      ssl_ca_file: optStr(),
       pg_dump_path: optStr(),
       pg_restore_path: optStr(),
     }),
