@@ -115,6 +115,10 @@ describe('S3 repository (e2e)', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(users(to)).toEqual(before);
     }
+    // health's backups check reads the same repository.
+    const h = await runWks(['health', '--check', 'backups', '--json'], { env });
+    expect(h.stdout).toContain(`s3://${s3!.bucket}/rt`);
+    expect(h.stdout).toMatch(/"count":\s*2/);
     // Staging holds nothing once the commands are done (no data, no plaintext).
     const staging = readdirSync(env.BACKUP_STORAGE_PATH).filter((n) => !n.startsWith('.wks-backup.lock'));
     expect(staging).toEqual([]);
