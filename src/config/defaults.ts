@@ -97,6 +97,8 @@ export const DEFAULTS: Config = {
       pushgateway_url: null,
       bearer_token: null,
       scrape_cache_ms: 1000,
+      // workflow_name label values: the busiest N workflows by name, the rest as "other" (docs/metrics.md).
+      workflow_label_limit: 50,
     },
     grafana: { enabled: false, dashboards: ['system_overview', 'workflow_performance', 'agent_health'] },
     alerts: {
@@ -209,6 +211,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   METRICS_HOST: 'monitoring.prometheus.host',
   METRICS_BEARER_TOKEN: 'monitoring.prometheus.bearer_token',
   METRICS_SCRAPE_CACHE_MS: 'monitoring.prometheus.scrape_cache_ms',
+  METRICS_WORKFLOW_LABEL_LIMIT: 'monitoring.prometheus.workflow_label_limit',
   PROMETHEUS_PUSHGATEWAY_URL: 'monitoring.prometheus.pushgateway_url',
   // Backup
   BACKUP_ENABLED: 'database.backup.enabled',

@@ -228,6 +228,7 @@ export const configSchema = strictObject({
       pushgateway_url: url().nullable(),
       bearer_token: optStr(),
       scrape_cache_ms: int(0),
+      workflow_label_limit: int(0),
     }),
     grafana: strictObject({
       enabled: bool(),
