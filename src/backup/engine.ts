@@ -124,6 +124,13 @@ export interface BackupEngine {
    * PostgreSQL's identity is the server and database name, which a restore keeps.
    */
   keepIdentity?(target: RestoreTarget, key: string | null, log?: LogFn): Promise<void>;
+  /**
+   * Before replacing a live database that could not be backed up through the
+   * engine (a damaged file): copy it as it is (SQLite: the file with its
+   * -wal/-shm) to a new private directory and return that directory. Throws
+   * when the copy cannot be made (then nothing may be replaced). Optional.
+   */
+  quarantine?(target: RestoreTarget, now: Date, log?: LogFn): Promise<string>;
   /** Engine-specific "what next" lines after a restore (optional). */
   nextSteps?(target: RestoreTarget): string[];
   /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */

@@ -33,3 +33,4 @@ export * from './catalog.js';
 export * from './lock.js';
 export * from './types.js';
 export * from './source.js';
+export { salvageSqlite, type SalvageResult, type SalvagedTable } from './salvage.js';

@@ -61,6 +61,8 @@ export interface RestoreResult {
   target: string;
   live: boolean;
   safety_backup_id: string | null;
+  /** Where the damaged database was kept when no safety backup could be taken (--force), or null. */
+  quarantine: string | null;
   verification: VerificationRecord;
   integrity: string | null;
   schema_version: string | null;
@@ -68,6 +70,25 @@ export interface RestoreResult {
   /** Where the time went (RTO planning): verification, safety backup, install (decode + swap + integrity check). */
   timings: { verify_ms: number; safety_backup_ms: number; install_ms: number };
   next_steps: string[];
+}
+
+/**
+ * The safety backup failed: name the actual error, and what --force will do
+ * (keep the damaged file aside first, where the engine can).
+ */
+function safetyFailure(err: unknown, target: string, canQuarantine: boolean): OperationError {
+  const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } };
+  const code = e.cause?.code ?? e.code ?? '';
+  const damaged = /SQLITE_(CORRUPT|NOTADB)/.test(code) || /malformed|not a database/i.test(e.message ?? '');
+  const force = canQuarantine
+    ? `pass --force to restore anyway: wks first copies ${target} (with its -wal/-shm) to ${target}.quarantine-<time>/ so that newer rows can be salvaged from it`
+    : 'pass --force to restore without a safety backup';
+  return new OperationError(`could not take a safety backup of ${target}: ${e.message ?? String(err)}`, {
+    cause: err,
+    hint: damaged
+      ? `the database is damaged (${code || 'malformed'}); ${force}`
+      : `fix that (${code || 'see the error above'}) and retry, or ${force}`,
+  });
 }
 
 /** The one engine-mismatch error: the backup's engine decides where it can go. */
@@ -152,6 +173,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
       ...base,
       cancelled: true,
       safety_backup_id: null,
+      quarantine: null,
       integrity: null,
       duration_ms: Date.now() - t0,
       timings,
@@ -167,6 +189,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
       // A restore killed mid-way leaves its temp file beside the target: remove it now.
       if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
       let safetyId: string | null = null;
+      let quarantine: string | null = null;
       const ts = Date.now();
       if (plan.safetyBackup) {
         try {
@@ -183,16 +206,10 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           safetyId = safety.manifest.id;
           opts.log?.('info', `safety backup of the current database: ${safetyId}`);
         } catch (err) {
-          if (!opts.force) {
-            throw new OperationError(
-              `could not take a safety backup of ${target.description}: ${(err as Error).message}`,
-              {
-                cause: err,
-                hint: 'fix the cause (disk space?), or pass --force to restore without a safety backup',
-              },
-            );
-          }
+          if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
           opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
+          // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
+          if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
@@ -254,6 +271,10 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         );
         next.push('check the service: `wks health`');
         if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+        if (quarantine)
+          next.push(
+            `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
+          );
       } else {
         next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
         next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
@@ -262,6 +283,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         ...base,
         cancelled: false,
         safety_backup_id: safetyId,
+        quarantine,
         integrity,
         duration_ms: Date.now() - t0,
         timings,

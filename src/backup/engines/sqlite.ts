@@ -21,6 +21,7 @@ import {
   rmSync,
 } from 'node:fs';
 import path from 'node:path';
+import { copyFileSync, constants as fsConstants } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -494,6 +495,31 @@ export const sqliteEngine: BackupEngine = {
     } finally {
       db.close();
     }
+  },
+
+  async quarantine(target, now, log): Promise<string> {
+    const f = target.location;
+    const stamp = now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z');
+    const dir = `${f}.quarantine-${stamp}`;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      for (const suffix of ['', '-wal', '-shm', '-journal']) {
+        if (!existsSync(`${f}${suffix}`)) continue;
+        const dest = path.join(dir, `${path.basename(f)}${suffix}`);
+        copyFileSync(`${f}${suffix}`, dest, fsConstants.COPYFILE_EXCL);
+        chmodSync(dest, 0o600);
+        fsyncFile(dest);
+      }
+      fsyncDir(dir);
+      fsyncDir(path.dirname(dir));
+    } catch (err) {
+      throw fsError(err, `cannot keep a copy of the damaged database ${f} in ${dir}; nothing was replaced`);
+    }
+    log?.('info', `kept the damaged database (with its -wal/-shm) in ${dir}`);
+    return dir;
   },
 
   async keepIdentity(target, key, log): Promise<void> {

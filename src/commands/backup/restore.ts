@@ -81,6 +81,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
         ['backup of', d.other_source ? `${d.backup_source} (another database)` : d.backup_source],
         ['target', d.target],
         ['safety backup', d.safety_backup_id ?? '-'],
+        ...(d.quarantine ? [['damaged file kept in', d.quarantine] as [string, string]] : []),
         ['integrity', d.integrity],
         ['schema', d.schema_version ?? '(unmigrated)'],
         ['took', `${d.duration_ms} ms`],
