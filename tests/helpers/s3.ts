@@ -18,7 +18,7 @@
  * the connection, or stall, for the next N requests or for ever.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
