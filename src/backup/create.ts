@@ -239,7 +239,9 @@ export async function createLocked(
       engine_details: snap.details,
       wks_version: VERSION,
       hostname: hostname(),
+      warnings: sourceWarnings(snap),
     };
+    for (const w of manifest.warnings ?? []) opts.log?.('warn', `backup ${id}: ${w}`);
     // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
     if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
     await repo.writeText(manifestName(id), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -267,6 +269,25 @@ export async function createLocked(
   } finally {
     unregister();
   }
+}
+
+/**
+ * What about the backed-up database looks like a lost or wrong one (an empty
+ * or unmigrated database is the usual symptom of a wrong DATABASE_PATH or a
+ * database that was recreated): recorded in the manifest and logged as warnings.
+ */
+function sourceWarnings(snap: { schemaVersion: string | null; rowCounts: Record<string, number> }): string[] {
+  const tables = Object.keys(snap.rowCounts).length;
+  const rows = Object.values(snap.rowCounts).reduce((a, b) => a + b, 0);
+  const out: string[] = [];
+  if (tables === 0)
+    out.push('the database is empty (no tables): check that DATABASE_PATH / the PostgreSQL database is the right one');
+  else if (snap.schemaVersion === null)
+    out.push(
+      'the database is not migrated (no schema_migrations): check that it is the right one, or run `wks migrate up`',
+    );
+  else if (rows === 0) out.push('every table of the database is empty (0 rows)');
+  return out;
 }
 
 export { resolveOptions as resolveCreateOptions };
