@@ -1,37 +1,48 @@
 #!/usr/bin/env node
-// Benchmark: `wks health --check database,backups` wall time on SQLite, as a
-// ratio of `node -e 0` (Node's own start-up), measured in the same run.
-// Target (issue #7): <= 2.5x. Prints medians of N alternating runs.
+// Benchmark (issue #15): `wks health --check database` wall time on SQLite, as
+// a ratio of `node -e 0` (Node's own start-up), measured in the same run, on
+// a small database and on the large generated one (BENCH_SIZE_MB, default
+// 1024: the check's cost must not grow with the file). Target: <= 2.5x at any
+// size. `--check database,backups` on the small one is printed beside it.
 //
 // Setup (not timed): a temp dir with a migrated SQLite database (`wks migrate
-// up`), ROWS workflow executions, and one created + verified backup, so both
-// checks do their real work and report ok.
-//   N=20 ROWS=20000 node bench/health.mjs      (needs `npm run build` first)
+// up`), ROWS workflow executions and one created + verified backup; the large
+// database is bench/.data's (generated once, shared with bench/backup.mjs).
+//   npm run build && node bench/health.mjs
+//   BENCH_SIZE_MB=2 BENCH_RUNS=5 node bench/health.mjs      # reduced scale
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDatabase } from './data.mjs';
+import { RUNS, header, interleave, report, summary } from './lib.mjs';
 
-const N = Number(process.env.N ?? 20);
 const ROWS = Number(process.env.ROWS ?? 20000);
+const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
+const N = Math.max(RUNS, Number(process.env.N ?? 10)); // start-up times are short: more runs are cheap
 const wks = fileURLToPath(new URL('../bin/wks.js', import.meta.url));
 const cwd = mkdtempSync(path.join(tmpdir(), 'wks-bench-health-'));
 const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8' };
 
-function run(args, opts = {}) {
-  const r = spawnSync(process.execPath, args, { cwd, env, encoding: 'utf8', ...opts });
+function must(args, extraEnv = {}) {
+  const r = spawnSync(process.execPath, [wks, ...args], { cwd, env: { ...env, ...extraEnv }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wks ${args.join(' ')} exited ${r.status}: ${r.stdout}${r.stderr}`);
   return r;
 }
-function must(args) {
-  const r = run([wks, ...args]);
-  if (r.status !== 0) throw new Error(`wks ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r;
-}
+const time =
+  (args, extraEnv = {}) =>
+  () => {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(args[0], args.slice(1), { cwd, env: { ...env, ...extraEnv }, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
 
 try {
+  const large = ensureDatabase(SIZE_MB);
   must(['migrate', 'up']);
-  // Fill the database through better-sqlite3 directly (setup only).
+  // Fill the small database through better-sqlite3 directly (setup only).
   const Database = (await import('better-sqlite3')).default;
   const db = new Database(path.join(cwd, 'workstation.db'));
   db.exec("INSERT INTO workflows (id, name, status) VALUES (1, 'bench', 'active')");
@@ -44,46 +55,26 @@ try {
   db.close();
   must(['backup', 'create']);
   must(['backup', 'verify', '--latest']);
-  const check = run([wks, 'health', '--check', 'database,backups', '--json']);
-  if (check.status !== 0)
-    throw new Error(`health is not ok in the bench setup (exit ${check.status}):\n${check.stdout}${check.stderr}`);
-  const inner = JSON.parse(check.stdout);
+  must(['health', '--check', 'database,backups']);
+  must(['health', '--check', 'database'], { DATABASE_PATH: large });
+  const mib = (f) => (statSync(f).size / 1048576).toFixed(1);
+  header(
+    `wks health --check database: small ${mib(path.join(cwd, 'workstation.db'))} MiB, large ${mib(large)} MiB${SIZE_MB < 1024 ? `  [REDUCED SCALE: ${SIZE_MB} MiB instead of 1 GiB]` : ''}`,
+  );
 
-  const cases = {
-    'node -e 0': [process.execPath, ['-e', '0']],
-    'wks --version': [process.execPath, [wks, '--version']],
-    // The floor every config-reading command pays (CLI + config loader with yaml and zod); not health's own.
-    'wks config validate': [process.execPath, [wks, 'config', 'validate']],
-    'wks health db,backups': [process.execPath, [wks, 'health', '--check', 'database,backups']],
-  };
-  const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-  for (let i = 0; i < N; i++) {
-    for (const [name, [cmd, args]] of Object.entries(cases)) {
-      const t0 = process.hrtime.bigint();
-      const r = spawnSync(cmd, args, { cwd, env, stdio: 'ignore' });
-      if (r.status !== 0) throw new Error(`${name} exited ${r.status}`);
-      times[name].push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-  }
-  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  const base = median(times['node -e 0']);
-  console.log(
-    `scale: ${ROWS} workflow executions, ${N} runs per case, database ${(inner.checks[0].data.sizeBytes / 1048576).toFixed(1)} MiB`,
+  const t = await interleave(
+    {
+      node: time([process.execPath, '-e', '0']),
+      small: time([process.execPath, wks, 'health', '--check', 'database']),
+      large: time([process.execPath, wks, 'health', '--check', 'database'], { DATABASE_PATH: large }),
+      both: time([process.execPath, wks, 'health', '--check', 'database,backups']),
+    },
+    { runs: N },
   );
-  console.log(
-    `in-process check time (from --json): database ${inner.checks[0].durationMs} ms, backups ${inner.checks[1].durationMs} ms, run ${inner.durationMs} ms`,
-  );
-  for (const [name, t] of Object.entries(times)) {
-    console.log(
-      `${name.padEnd(22)} median ${median(t).toFixed(1).padStart(7)} ms   ratio ${(median(t) / base).toFixed(2)}x`,
-    );
-  }
-  const ratio = median(times['wks health db,backups']) / base;
-  const own = median(times['wks health db,backups']) - median(times['wks config validate']);
-  console.log(`health's own share (health minus config validate): ${own.toFixed(1)} ms`);
-  console.log(
-    `\nwks health --check database,backups / node -e 0 = ${ratio.toFixed(2)}x (target <= 2.5x) ${ratio <= 2.5 ? 'MET' : 'NOT MET'}`,
-  );
+  report('health --check database (small)', t.small, 'node -e 0', t.node, 2.5);
+  report(`health --check database (${mib(large)} MiB)`, t.large, 'node -e 0', t.node, 2.5);
+  report('health --check database,backups (small)', t.both, 'node -e 0', t.node, 2.5);
+  summary();
 } finally {
   rmSync(cwd, { recursive: true, force: true });
 }

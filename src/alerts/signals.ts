@@ -62,8 +62,9 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.catalog !== false) {
     try {
-      const { catalogOf } = await import('../backup/index.js');
-      const newest = newestBackupMs((await catalogOf(config)).entries);
+      const { configuredSource, sourceCatalog } = await import('../backup/index.js');
+      const source = await configuredSource(config, { reuse: true });
+      const newest = newestBackupMs((await sourceCatalog(config, { source })).entries);
       const since = newest > 0 ? newest : (src.watchingSince?.getTime() ?? null);
       sig.backup_age = since !== null ? Math.max(0, (now.getTime() - since) / 1000) : Number.POSITIVE_INFINITY;
     } catch {

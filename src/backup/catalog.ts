@@ -171,15 +171,7 @@ export async function readCatalog(
     return entry;
   });
   const entries = read.filter((e): e is CatalogEntry => e !== null);
-  entries.sort((a, b) =>
-    a.manifest.created_at === b.manifest.created_at
-      ? a.manifest.id < b.manifest.id
-        ? 1
-        : -1
-      : a.manifest.created_at < b.manifest.created_at
-        ? 1
-        : -1,
-  );
+  entries.sort(catalogOrder);
   problems.sort((a, b) => (a.file < b.file ? -1 : 1));
   return { entries, problems };
 }
@@ -223,6 +215,24 @@ export function resolveBackup(entries: CatalogEntry[], selector: string, dir: st
       details: { matches: hits.map((e) => e.manifest.id) },
     },
   );
+}
+
+/** NotFoundError (5) for a backup directory that does not exist (an unmounted volume, a wrong BACKUP_STORAGE_PATH). */
+export function missingDirectory(dir: string): NotFoundError {
+  return new NotFoundError(`the backup directory ${dir} does not exist`, {
+    hint: 'check BACKUP_STORAGE_PATH (database.backup.storage_path): is the backup volume mounted? `wks backup create` creates the directory',
+  });
+}
+
+/** Newest first: by created_at, then id. */
+export function catalogOrder(a: CatalogEntry, b: CatalogEntry): number {
+  return a.manifest.created_at === b.manifest.created_at
+    ? a.manifest.id < b.manifest.id
+      ? 1
+      : -1
+    : a.manifest.created_at < b.manifest.created_at
+      ? 1
+      : -1;
 }
 
 /** The newest backup, or NotFoundError (5). */

@@ -148,7 +148,7 @@ export async function createLocked(
   engine: BackupEngine,
   repo: BackupRepository,
   r: ReturnType<typeof resolveOptions>,
-  opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'>,
+  opts: Pick<CreateOptions, 'now' | 'onProgress' | 'log'> & { stampIdentity?: boolean },
 ): Promise<{ manifest: Manifest; path: string }> {
   const createdAt = opts.now ?? new Date();
   const t0 = Date.now();
@@ -184,6 +184,7 @@ export async function createLocked(
       tempPath: rawTmp,
       onProgress: opts.onProgress,
       log: opts.log,
+      stampIdentity: opts.stampIdentity,
       onImageReady: plain
         ? (file) => {
             early = hashFileInWorker(file);
@@ -239,6 +240,12 @@ export async function createLocked(
       engine_details: snap.details,
       wks_version: VERSION,
       hostname: hostname(),
+      source_identity: {
+        engine: engine.name,
+        key: snap.identityKey,
+        location: engine.location(config),
+        hostname: hostname(),
+      },
       warnings: sourceWarnings(snap),
     };
     for (const w of manifest.warnings ?? []) opts.log?.('warn', `backup ${id}: ${w}`);

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/index.js';
 import type { LogFn, Manifest, ProgressFn, VerifyCheck, BackupType } from './types.js';
+import type { ConfiguredSource } from './source.js';
 
 export interface SnapshotInfo {
   /** Last applied migration in the snapshot, or null when unmigrated. */
@@ -16,6 +17,8 @@ export interface SnapshotInfo {
   rowCounts: Record<string, number>;
   engineVersion: string;
   details: Record<string, unknown>;
+  /** The source's identity key as captured in the snapshot (src/db/identity.ts), or null when it has none. */
+  identityKey: string | null;
 }
 
 export interface SnapshotResult extends SnapshotInfo {
@@ -57,6 +60,13 @@ export interface BackupEngine {
   readonly extension: string;
   /** The source, credentials redacted. */
   source(config: Config): string;
+  /** The location part of the source's identity: the absolute SQLite path, or PostgreSQL `host:port/database`. */
+  location(config: Config): string;
+  /**
+   * The configured database's identity (src/backup/source.ts). Reads only;
+   * never throws: a missing or unreachable database gives key null and a note.
+   */
+  identify(config: Config): Promise<ConfiguredSource>;
   /**
    * Upper estimate of the raw image `snapshot` writes to `tempPath`, for a
    * free-space check before it starts; absent or null when the image is
@@ -71,7 +81,14 @@ export interface BackupEngine {
    */
   snapshot(
     config: Config,
-    opts: { tempPath: string; onProgress?: ProgressFn; log?: LogFn; onImageReady?: (file: string) => void },
+    opts: {
+      tempPath: string;
+      onProgress?: ProgressFn;
+      log?: LogFn;
+      onImageReady?: (file: string) => void;
+      /** SQLite: give a database without one its identity first (default true; off for a restore's safety backup of a possibly damaged file). */
+      stampIdentity?: boolean;
+    },
   ): Promise<SnapshotResult>;
   /**
    * Check a decoded raw image: integrity (quick, or full when deep) and row counts against the manifest.
@@ -101,6 +118,19 @@ export interface BackupEngine {
     decode: (dest: string) => Promise<void | { settled: Promise<void> }>,
     opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean; deep?: boolean },
   ): Promise<{ integrity: string }>;
+  /**
+   * After another source's backup replaced the live database: give it back
+   * the identity it had (`key`, or a new one when it had none). Optional:
+   * PostgreSQL's identity is the server and database name, which a restore keeps.
+   */
+  keepIdentity?(target: RestoreTarget, key: string | null, log?: LogFn): Promise<void>;
+  /**
+   * Before replacing a live database that could not be backed up through the
+   * engine (a damaged file): copy it as it is (SQLite: the file with its
+   * -wal/-shm) to a new private directory and return that directory. Throws
+   * when the copy cannot be made (then nothing may be replaced). Optional.
+   */
+  quarantine?(target: RestoreTarget, now: Date, log?: LogFn): Promise<string>;
   /** Engine-specific "what next" lines after a restore (optional). */
   nextSteps?(target: RestoreTarget): string[];
   /** Mirror: insert an in_progress backup_log row; null when the table is absent (logged at debug). Never throws. */

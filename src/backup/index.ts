@@ -32,3 +32,5 @@ export * from './list.js';
 export * from './catalog.js';
 export * from './lock.js';
 export * from './types.js';
+export * from './source.js';
+export { salvageSqlite, type SalvageResult, type SalvagedTable } from './salvage.js';

@@ -1,10 +1,10 @@
 /**
- * Backups: the library behind `wks backup ...`. Other areas call these
- * (e.g. `migrate up` calls `createBackup(config, { type: 'pre-migration' })`,
- * `serve` schedules create/rotate/verify, `health` reads `listBackups`).
+ * `listBackups`: the catalog as `wks backup list` shows it, with each
+ * backup's source (source.ts). Works without the database.
  */
 import type { Config } from '../config/index.js';
-import { catalogOf, type CatalogProblem } from './catalog.js';
+import { catalogOrder, missingDirectory, type CatalogProblem } from './catalog.js';
+import { manifestIdentity, matchesSourceFilter, sourceCatalog, sourceLabel } from './source.js';
 import type { CatalogEntry, LogFn, Manifest, VerificationRecord } from './types.js';
 
 export interface BackupListItem {
@@ -19,6 +19,13 @@ export interface BackupListItem {
   encrypted: boolean;
   schema_version: string | null;
   engine: Manifest['engine'];
+  /** The source's label (`sqlite:1a2b3c4d`, `postgres:<system id>/<db>`, or its location when it has no id), see docs/backup-and-recovery.md. */
+  source: string;
+  /** The full identity key, or null for backups without one (attributed by location). */
+  source_key: string | null;
+  source_location: string;
+  /** True when this is a backup of the configured database. */
+  own: boolean;
   file: string;
   data_present: boolean;
   verification: Pick<VerificationRecord, 'ok' | 'at' | 'deep' | 'failed'> | null;
@@ -27,14 +34,17 @@ export interface BackupListItem {
 export interface BackupList {
   /** The repository: a directory, or `s3://bucket/prefix`. */
   directory: string;
+  /** The configured database's source label, and the filter applied (null: every source). */
+  configured_source: string;
+  filter: string | null;
   backups: BackupListItem[];
-  /** Manifests that could not be read (listed, never fatal). */
   /** Broken backups: manifests that cannot be used (failed backups; `verify` exits 3 for them). */
   problems: CatalogProblem[];
 }
 
-function toItem(e: CatalogEntry, now: Date): BackupListItem {
+function toItem(e: CatalogEntry, now: Date, own: boolean): BackupListItem {
   const m = e.manifest;
+  const id = manifestIdentity(m);
   return {
     id: m.id,
     type: m.type,
@@ -47,6 +57,10 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
     encrypted: !!m.encryption,
     schema_version: m.schema_version,
     engine: m.engine,
+    source: sourceLabel(id),
+    source_key: id.key,
+    source_location: id.location,
+    own,
     file: m.file,
     data_present: e.dataPresent,
     verification: e.verification
@@ -57,11 +71,30 @@ function toItem(e: CatalogEntry, now: Date): BackupListItem {
 
 /**
  * The catalog, newest first, read from the repository's manifests (works
- * without the database, and on a new host with only the configuration). A
- * missing directory or prefix is an empty list. Request counts go to `log` at debug.
+ * without the database, and on a new host with only the configuration).
+ * `source` filters it: `configured` (or `.`) for the configured database's
+ * backups, otherwise a key, key prefix, label, location or engine name
+ * (source.ts matchesSourceFilter). Throws NotFoundError (5) when the backup
+ * directory does not exist (an empty bucket prefix is an empty list).
  */
-export async function listBackups(config: Config, opts: { now?: Date; log?: LogFn } = {}): Promise<BackupList> {
-  const { location, entries, problems } = await catalogOf(config, opts.log);
+export async function listBackups(
+  config: Config,
+  opts: { now?: Date; log?: LogFn; source?: string } = {},
+): Promise<BackupList> {
+  const cat = await sourceCatalog(config, { log: opts.log });
+  if (cat.missing) throw missingDirectory(cat.directory);
   const now = opts.now ?? new Date();
-  return { directory: location, backups: entries.map((e) => toItem(e, now)), problems };
+  const own = new Set(cat.entries);
+  const filter = opts.source?.trim() || null;
+  const all = [...cat.entries, ...cat.others].sort(catalogOrder);
+  const shown = all.filter((e) =>
+    !filter ? true : filter === 'configured' || filter === '.' ? own.has(e) : matchesSourceFilter(e.manifest, filter),
+  );
+  return {
+    directory: cat.directory,
+    configured_source: sourceLabel(cat.source),
+    filter,
+    backups: shown.map((e) => toItem(e, now, own.has(e))),
+    problems: cat.problems,
+  };
 }

@@ -18,10 +18,13 @@ import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
+import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
 import type { LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
 
 export interface RestorePlan {
   backup: Manifest;
+  /** Whose backup it is (source.ts), and whether that is another database than the configured one. */
+  source: { label: string; description: string; other: boolean };
   target: RestoreTarget;
   /** True when a safety backup of the target will be taken first. */
   safetyBackup: boolean;
@@ -35,6 +38,8 @@ export interface RestoreOptions {
   to?: string;
   /** Restore even if the target is in use, or `to` exists, or the safety backup fails. */
   force?: boolean;
+  /** Allow replacing the configured database with a backup of another source (another database id, engine or location). */
+  allowOtherSource?: boolean;
   /** integrity_check instead of quick_check during the pre-restore verification. */
   deep?: boolean;
   /** Accept an unencrypted or pre-authentication backup although encryption is enabled. */
@@ -50,9 +55,14 @@ export interface RestoreOptions {
 export interface RestoreResult {
   cancelled: boolean;
   backup_id: string;
+  /** Label of the backup's source (source.ts) and whether it is not the configured database. */
+  backup_source: string;
+  other_source: boolean;
   target: string;
   live: boolean;
   safety_backup_id: string | null;
+  /** Where the damaged database was kept when no safety backup could be taken (--force), or null. */
+  quarantine: string | null;
   verification: VerificationRecord;
   integrity: string | null;
   schema_version: string | null;
@@ -60,6 +70,35 @@ export interface RestoreResult {
   /** Where the time went (RTO planning): verification, safety backup, install (decode + swap + integrity check). */
   timings: { verify_ms: number; safety_backup_ms: number; install_ms: number };
   next_steps: string[];
+}
+
+/**
+ * The safety backup failed: name the actual error, and what --force will do
+ * (keep the damaged file aside first, where the engine can).
+ */
+function safetyFailure(err: unknown, target: string, canQuarantine: boolean): OperationError {
+  const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } };
+  const code = e.cause?.code ?? e.code ?? '';
+  const damaged = /SQLITE_(CORRUPT|NOTADB)/.test(code) || /malformed|not a database/i.test(e.message ?? '');
+  const force = canQuarantine
+    ? `pass --force to restore anyway: wks first copies ${target} (with its -wal/-shm) to ${target}.quarantine-<time>/ so that newer rows can be salvaged from it`
+    : 'pass --force to restore without a safety backup';
+  return new OperationError(`could not take a safety backup of ${target}: ${e.message ?? String(err)}`, {
+    cause: err,
+    hint: damaged
+      ? `the database is damaged (${code || 'malformed'}); ${force}`
+      : `fix that (${code || 'see the error above'}) and retry, or ${force}`,
+  });
+}
+
+/** The one engine-mismatch error: the backup's engine decides where it can go. */
+function engineMismatch(m: Manifest, configured: string): UsageError {
+  return new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${configured}`, {
+    hint:
+      m.engine === 'sqlite'
+        ? `restore it to a separate file: \`wks backup restore ${m.id} --to ./restored.db\``
+        : `configure the PostgreSQL database (PG_ENABLED=true and PG_*) and run \`wks backup restore ${m.id} --to-database NAME\``,
+  });
 }
 
 /**
@@ -80,16 +119,25 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
 
 async function restoreFrom(config: Config, repo: BackupRepository, opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
-  const [entry] = await selectBackups(config, opts.select, { repo });
+  const cat = await sourceCatalog(config, { repo });
+  const [entry] = await selectBackups(config, opts.select, { repo, catalog: cat });
   const m = entry!.manifest;
   const engine = await engineForManifest(m);
   const current = await engineFor(config).catch(() => null);
-  if (!opts.to && current && current.name !== engine.name) {
-    throw new UsageError(`backup ${m.id} is a ${m.engine} backup but the configured database is ${current.name}`, {
-      hint: 'use --to to restore it to a separate file',
-    });
-  }
+  if (!opts.to && current && current.name !== engine.name) throw engineMismatch(m, current.name);
   const target = await engine.restoreTarget(config, opts.to);
+  const whose = manifestIdentity(m);
+  const other = !isBackupOf(m, cat.source);
+  const source = { label: sourceLabel(whose), description: describeSource(whose), other };
+  if (other && target.live && !opts.allowOtherSource) {
+    throw new ConflictError(
+      `backup ${m.id} is a backup of ${source.description}, not of the configured database ${describeSource(cat.source)}`,
+      {
+        hint: 'to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)',
+        details: { backup_source: source.label, configured_source: sourceLabel(cat.source) },
+      },
+    );
+  }
   if (!target.live && target.exists && !opts.force) {
     throw new ConflictError(`${target.description} already exists`, {
       hint: 'choose a new --to path, or pass --force to overwrite it',
@@ -109,9 +157,11 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   if (!verification.ok) throw verificationFailure(verification);
 
   if (target.exists && !opts.force) await engine.assertNotInUse(target);
-  const plan: RestorePlan = { backup: m, target, safetyBackup: target.live && target.exists, verification };
+  const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
   const base = {
     backup_id: m.id,
+    backup_source: source.label,
+    other_source: other,
     target: target.description,
     live: target.live,
     verification,
@@ -122,6 +172,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
       ...base,
       cancelled: true,
       safety_backup_id: null,
+      quarantine: null,
       integrity: null,
       duration_ms: Date.now() - t0,
       timings,
@@ -137,6 +188,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
       // A restore killed mid-way leaves its temp file beside the target: remove it now.
       if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
       let safetyId: string | null = null;
+      let quarantine: string | null = null;
       const ts = Date.now();
       if (plan.safetyBackup) {
         try {
@@ -145,20 +197,18 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
             label: 'pre-restore',
             encrypt: !!m.encryption || config.database.backup.encryption.enabled,
           });
-          const safety = await createLocked(config, engine, repo, r, { log: opts.log, onProgress: opts.onProgress });
+          const safety = await createLocked(config, engine, repo, r, {
+            log: opts.log,
+            onProgress: opts.onProgress,
+            stampIdentity: false,
+          });
           safetyId = safety.manifest.id;
           opts.log?.('info', `safety backup of the current database: ${safetyId}`);
         } catch (err) {
-          if (!opts.force) {
-            throw new OperationError(
-              `could not take a safety backup of ${target.description}: ${(err as Error).message}`,
-              {
-                cause: err,
-                hint: 'fix the cause (disk space?), or pass --force to restore without a safety backup',
-              },
-            );
-          }
+          if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
           opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
+          // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
+          if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
         }
       }
       timings.safety_backup_ms = Date.now() - ts;
@@ -207,6 +257,9 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
         });
       }
+      // A database replaced by another source's backup stays the database it was (same id);
+      // one restored where none existed continues the backup's lineage.
+      if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
       timings.install_ms = Date.now() - ti;
       const next: string[] = [];
       if (target.live) {
@@ -217,6 +270,10 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         );
         next.push('check the service: `wks health`');
         if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+        if (quarantine)
+          next.push(
+            `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
+          );
       } else {
         next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
         next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
@@ -225,6 +282,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         ...base,
         cancelled: false,
         safety_backup_id: safetyId,
+        quarantine,
         integrity,
         duration_ms: Date.now() - t0,
         timings,

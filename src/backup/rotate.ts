@@ -1,11 +1,13 @@
 /**
- * `rotateBackups`: apply the retention policy (retention.ts) to the catalog
- * of the configured repository. Deletion happens under the backup lock (it
+ * `rotateBackups`: apply the retention policy (retention.ts) to the configured
+ * database's backups in the configured repository (or, allSources, to each
+ * source's backups on its own). Deletion happens under the backup lock (it
  * waits for a running create or restore), manifest first, then the data
  * object, then the sidecar: a half-deleted backup is never listed as complete.
  */
 import type { Config } from '../config/index.js';
-import { drillName, manifestName, readCatalog, sweepOrphans, verifyName } from './catalog.js';
+import { drillName, manifestName, sweepOrphans, verifyName } from './catalog.js';
+import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
 import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
@@ -20,10 +22,18 @@ export interface RotateOptions {
   policy?: RetentionPolicy;
   log?: LogFn;
   onLockWait?: (owner: LockOwner | null) => void;
+  /**
+   * Also rotate the backups of every other source in the repository, each
+   * source on its own (the policy is applied per source). Default false: only
+   * the configured database's backups are considered.
+   */
+  allSources?: boolean;
 }
 
 export interface RotateItem {
   id: string;
+  /** The backup's source (source.ts sourceLabel). */
+  source: string;
   type: string;
   created_at: string;
   stored_size: number;
@@ -32,6 +42,8 @@ export interface RotateItem {
 
 export interface RotateResult {
   dry_run: boolean;
+  /** The sources whose backups were considered (labels); the configured one first. */
+  sources: string[];
   policy: RetentionPolicy;
   kept: RotateItem[];
   deleted: RotateItem[];
@@ -40,9 +52,9 @@ export interface RotateResult {
   broken: Array<{ id: string; problem: string }>;
 }
 
-function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
-  const byId = new Map(entries.map((e) => [e.manifest.id, e]));
-  const decisions = planRetention(
+/** The retention decisions for one source's backups. */
+function planOne(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
+  return planRetention(
     entries.map((e) => ({
       id: e.manifest.id,
       type: e.manifest.type,
@@ -52,14 +64,30 @@ function plan(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
     policy,
     now,
   );
+}
+
+/** The plan over the configured source's backups, or (allSources) over each source's backups separately. */
+function plan(cat: SourceCatalog, policy: RetentionPolicy, now: Date, allSources: boolean) {
+  const groups = new Map<string, CatalogEntry[]>([[sourceLabel(cat.source), cat.entries]]);
+  if (allSources) {
+    for (const e of cat.others) {
+      const label = sourceLabel(manifestIdentity(e.manifest));
+      groups.set(label, [...(groups.get(label) ?? []), e]);
+    }
+  }
+  const byId = new Map<string, { e: CatalogEntry; source: string }>();
+  for (const [source, list] of groups) for (const e of list) byId.set(e.manifest.id, { e, source });
+  const decisions = [...groups.values()].flatMap((list) => planOne(list, policy, now));
   const item = (id: string, reasons: string[]): RotateItem => {
-    const m = byId.get(id)!.manifest;
-    return { id, type: m.type, created_at: m.created_at, stored_size: m.stored_size, reasons };
+    const { e, source } = byId.get(id)!;
+    const m = e.manifest;
+    return { id, source, type: m.type, created_at: m.created_at, stored_size: m.stored_size, reasons };
   };
   return {
+    sources: [...groups.keys()],
     kept: decisions.filter((d) => d.keep).map((d) => item(d.id, d.reasons)),
     deleted: decisions.filter((d) => !d.keep).map((d) => item(d.id, d.reasons)),
-    byId,
+    byId: new Map([...byId].map(([id, v]) => [id, v.e])),
   };
 }
 
@@ -80,13 +108,15 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
 async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
-  const brokenOf = (c: Awaited<ReturnType<typeof readCatalog>>) =>
-    c.problems.map((p) => ({ id: p.id, problem: p.problem }));
+  const brokenOf = (c: SourceCatalog) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
+  const source = await configuredSource(config);
+  const all = !!opts.allSources;
   if (opts.dryRun) {
-    const c = await readCatalog(repo);
-    const p = plan(c.entries, policy, now);
+    const c = await sourceCatalog(config, { repo, source });
+    const p = plan(c, policy, now, all);
     return {
       dry_run: true,
+      sources: p.sources,
       policy,
       kept: p.kept,
       deleted: p.deleted,
@@ -100,8 +130,8 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
     async () => {
       await repo.sweep(opts.log);
       await sweepOrphans(repo);
-      const c = await readCatalog(repo);
-      const p = plan(c.entries, policy, now);
+      const c = await sourceCatalog(config, { repo, source });
+      const p = plan(c, policy, now, all);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -114,7 +144,15 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
       }
       const broken = brokenOf(c);
       for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
-      return { dry_run: false, policy, kept: p.kept, deleted: p.deleted, freed_bytes: freed, broken };
+      return {
+        dry_run: false,
+        sources: p.sources,
+        policy,
+        kept: p.kept,
+        deleted: p.deleted,
+        freed_bytes: freed,
+        broken,
+      };
     },
   );
 }

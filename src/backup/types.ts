@@ -53,6 +53,12 @@ export interface Manifest {
   wks_version: string;
   hostname: string;
   /**
+   * Which database this is a backup of (see src/backup/source.ts). Absent in
+   * manifests written before wks recorded it: those are attributed by engine,
+   * location and host name.
+   */
+  source_identity?: SourceIdentity;
+  /**
    * HMAC-SHA256 (hex) of the manifest's canonical form (every other field,
    * keys sorted), keyed from the encryption key; encrypted backups only.
    * Absent on unencrypted backups and on backups made before it existed.
@@ -60,6 +66,21 @@ export interface Manifest {
   manifest_mac?: string;
   /** What looked wrong about the source (empty or unmigrated database); absent in manifests of older versions. */
   warnings?: string[];
+}
+
+/**
+ * A database's identity as recorded in a manifest. `key` is `sqlite:<uuid>`
+ * (the id kept in the database's `wks_identity` table) or
+ * `postgres:<system identifier>/<database>`; null when it could not be read
+ * (then `location` and `hostname` decide).
+ */
+export interface SourceIdentity {
+  engine: 'sqlite' | 'postgres';
+  key: string | null;
+  /** The absolute SQLite path, or `host:port/database` for PostgreSQL. */
+  location: string;
+  /** The host wks ran on (SQLite paths are only meaningful on their host). */
+  hostname: string;
 }
 
 export interface VerifyCheck {

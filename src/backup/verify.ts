@@ -7,12 +7,13 @@
  * result is recorded in the `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
-import { VerificationError, WksError } from '../errors.js';
+import { NotFoundError, VerificationError, WksError } from '../errors.js';
 import { engineForManifest } from './engine.js';
 import path from 'node:path';
 import {
   backupAt,
   catalogOf,
+  missingDirectory,
   latestBackup,
   readCatalog,
   resolveBackup,
@@ -25,6 +26,7 @@ import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
+import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
@@ -216,33 +218,40 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
 
 /**
  * Resolve a selection against the catalog of `repo` (default: the configured
- * repository). Throws NotFoundError (5) / UsageError (2), and
+ * repository). An id or prefix may name any backup in it; `latest`, `at` and
+ * `all` consider only the backups of the configured database (source.ts).
+ * Throws NotFoundError (5) for a missing backup directory, or naming the
+ * other sources' backups when only those exist; UsageError (2); and
  * VerificationError (3) when an id names a backup whose manifest is broken
  * (a failed backup, not an absent one).
  */
 export async function selectBackups(
   config: Config,
   sel: Selection,
-  opts: { repo?: BackupRepository; log?: LogFn } = {},
+  opts: { repo?: BackupRepository; log?: LogFn; catalog?: SourceCatalog } = {},
 ): Promise<CatalogEntry[]> {
-  const repo = opts.repo ?? openRepository(config);
-  let catalog: Awaited<ReturnType<typeof readCatalog>>;
-  try {
-    catalog = await readCatalog(repo);
-  } finally {
-    if (!opts.repo) repo.close(opts.log);
+  const c = opts.catalog ?? (await sourceCatalog(config, { repo: opts.repo, log: opts.log }));
+  const dir = c.directory;
+  if (c.missing) throw missingDirectory(dir);
+  if ('id' in sel) {
+    const entries = [...c.entries, ...c.others];
+    const s = sel.id.trim();
+    const broken = c.problems.filter((p) => p.id === s || (s && p.id.startsWith(s)));
+    const exact = entries.some((e) => e.manifest.id === s);
+    if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
+      throw brokenFailure(broken[0]!);
+    return [resolveBackup(entries, sel.id, dir)];
   }
-  const { entries, problems } = catalog;
-  const dir = repo.location;
-  if ('all' in sel) return entries;
-  if ('latest' in sel) return [latestBackup(entries, dir)];
-  if ('at' in sel) return [backupAt(entries, sel.at, dir)];
-  const s = sel.id.trim();
-  const broken = problems.filter((p) => p.id === s || (s && p.id.startsWith(s)));
-  const exact = entries.some((e) => e.manifest.id === s);
-  if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
-    throw brokenFailure(broken[0]!);
-  return [resolveBackup(entries, sel.id, dir)];
+  if ('all' in sel) return c.entries;
+  if (!c.entries.length) {
+    throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
+      hint: c.others.length
+        ? 'see them with `wks backup list`; restore one by id with --allow-other-source, or create one with `wks backup create`'
+        : 'create one with `wks backup create`',
+    });
+  }
+  if ('latest' in sel) return [latestBackup(c.entries, dir)];
+  return [backupAt(c.entries, sel.at, dir)];
 }
 
 /** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */

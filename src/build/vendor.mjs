@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Build step (runs after tsc): bundle the pure-JS packages that every command
-// loads at start-up (commander, chalk, yaml, zod, croner) into one file each
+// loads at start-up (commander, chalk, yaml, zod, croner), and ioredis, which every
+// Redis command loads (~40 CommonJS files), into one file each
 // under dist/vendor/, keeping only the names dist/ imports from them, and point
 // dist/'s imports at those files.
 //
 // Why: Node resolves, reads and compiles each module file separately, and zod
 // alone is ~95 files. Measured on this project: `wks config validate` drops from
-// 4.5x to ~3x `node -e 0`; zod's import from ~27 ms to ~10 ms.
+// 4.5x to ~3x `node -e 0`; zod's import from ~27 ms to ~10 ms; `wks lock list`
+// on an empty namespace from ~330 to ~240 ms of CPU (median of 9, user+sys).
 //
 // Safe by construction: if bundling fails for any reason, dist/ is left with
 // its ordinary package imports (slower, identical behaviour) and a warning.
@@ -71,7 +73,10 @@ async function main() {
   const tmp = mkdtempSync(path.join(dist, '.vendor-'));
   try {
     for (const [pkg, names] of used) {
-      const list = names ? [...names] : Object.keys(await import(pkg)).filter((n) => n !== 'default');
+      // Every export that is a plain name: Node >= 23 also lists a CommonJS module's `module.exports`.
+      const list = names
+        ? [...names]
+        : Object.keys(await import(pkg)).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
       const entry = path.join(tmp, `${pkg}.mjs`);
       writeFileSync(entry, `export { ${list.join(', ')} } from '${pkg}';\n`);
       await build({

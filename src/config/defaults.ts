@@ -35,6 +35,9 @@ export const DEFAULTS: Config = {
       user: null,
       password: null,
       ssl: false,
+      // null: follows PG_SSL (true -> verify-full, false -> disable). See docs/configuration.md.
+      ssl_mode: null,
+      ssl_ca_file: null,
       pg_dump_path: null,
       pg_restore_path: null,
     },
@@ -73,7 +76,7 @@ export const DEFAULTS: Config = {
         part_size_mb: 16,
         max_attempts: 6,
         retry_budget_ms: 60000,
-        request_timeout_ms: 30000,
+        request_timeout_ms: 60000,
         stale_upload_minutes: 1440,
       },
     },
@@ -94,6 +97,8 @@ export const DEFAULTS: Config = {
       pushgateway_url: null,
       bearer_token: null,
       scrape_cache_ms: 1000,
+      // workflow_name label values: the busiest N workflows by name, the rest as "other" (docs/metrics.md).
+      workflow_label_limit: 50,
     },
     grafana: { enabled: false, dashboards: ['system_overview', 'workflow_performance', 'agent_health'] },
     alerts: {
@@ -206,6 +211,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   METRICS_HOST: 'monitoring.prometheus.host',
   METRICS_BEARER_TOKEN: 'monitoring.prometheus.bearer_token',
   METRICS_SCRAPE_CACHE_MS: 'monitoring.prometheus.scrape_cache_ms',
+  METRICS_WORKFLOW_LABEL_LIMIT: 'monitoring.prometheus.workflow_label_limit',
   PROMETHEUS_PUSHGATEWAY_URL: 'monitoring.prometheus.pushgateway_url',
   // Backup
   BACKUP_ENABLED: 'database.backup.enabled',
@@ -244,6 +250,8 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   PG_USER: 'database.postgresql.user',
   PG_PASSWORD: 'database.postgresql.password',
   PG_SSL: 'database.postgresql.ssl',
+  PG_SSL_MODE: 'database.postgresql.ssl_mode',
+  PG_SSL_CA_FILE: 'database.postgresql.ssl_ca_file',
   PG_DUMP_PATH: 'database.postgresql.pg_dump_path',
   PG_RESTORE_PATH: 'database.postgresql.pg_restore_path',
   // Migrations (wks's own)

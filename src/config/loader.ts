@@ -434,6 +434,16 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
 
   const config = result.data;
+  normalise(config, cwd);
+  return { config, file, sources, warnings };
+}
+
+/**
+ * The derived settings of a validated config: PG_ENABLED and database.type
+ * agree, relative paths are resolved against `cwd`, and one PostgreSQL TLS
+ * mode is in force (shown by `config show`).
+ */
+function normalise(config: Config, cwd: string): void {
   // PG_ENABLED and database.type are two spellings of one switch.
   if (config.database.postgresql.enabled) config.database.type = 'postgresql';
   if (config.database.type === 'postgresql') config.database.postgresql.enabled = true;
@@ -445,8 +455,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (config.database.backup.encryption.key_file) {
     config.database.backup.encryption.key_file = path.resolve(cwd, config.database.backup.encryption.key_file);
   }
-
-  return { config, file, sources, warnings };
+  // One TLS mode in force, shown by `config show`: PG_SSL alone means verify-full (encrypt and check the
+  // server's certificate and name); PG_SSL_MODE=require encrypts without checking.
+  const pgc = config.database.postgresql;
+  pgc.ssl_mode ??= pgc.ssl ? 'verify-full' : 'disable';
+  pgc.ssl = pgc.ssl_mode !== 'disable';
+  if (pgc.ssl_ca_file) pgc.ssl_ca_file = path.resolve(cwd, pgc.ssl_ca_file);
 }
 
 /** All leaf paths of a tree (arrays are leaves). */

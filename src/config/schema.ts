@@ -160,6 +160,10 @@ export const configSchema = strictObject({
       user: optStr(),
       password: optStr(),
       ssl: bool(),
+      ssl_mode: oneOf(['disable', 'require', 'verify-ca', 'verify-full'], {
+        error: 'expected disable, require, verify-ca or verify-full',
+      }).nullable(),
+      ssl_ca_file: optStr(),
       pg_dump_path: optStr(),
       pg_restore_path: optStr(),
     }),
@@ -242,6 +246,7 @@ export const configSchema = strictObject({
       pushgateway_url: url().nullable(),
       bearer_token: optStr(),
       scrape_cache_ms: int(0),
+      workflow_label_limit: int(0),
     }),
     grafana: strictObject({
       enabled: bool(),

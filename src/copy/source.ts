@@ -10,7 +10,7 @@
 import type Database from 'better-sqlite3';
 import { TableChecksum } from './checksum.js';
 import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, type ColumnKind } from './convert.js';
-import { quoteIdent } from '../db/index.js';
+import { IDENTITY_TABLE, quoteIdent } from '../db/index.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
 export const INTERNAL_TABLES = new Set([
@@ -18,6 +18,7 @@ export const INTERNAL_TABLES = new Set([
   'wks_migration_lock',
   'wks_copy_progress',
   'wks_backup_lock',
+  IDENTITY_TABLE,
 ]);
 
 export interface SourceColumn {

@@ -14,3 +14,4 @@ export * from './sqlite.js';
 export * from './time.js';
 export * from './types.js';
 export * from './sqlite-check.js';
+export * from './identity.js';

@@ -19,6 +19,8 @@ export function postgresSettings(config: Config): PostgresSettings {
     user: d.postgresql.user,
     password: d.postgresql.password,
     ssl: d.postgresql.ssl,
+    sslMode: d.postgresql.ssl_mode ?? (d.postgresql.ssl ? 'verify-full' : 'disable'),
+    sslCaFile: d.postgresql.ssl_ca_file,
     poolMin: d.pooling.enabled ? d.pooling.min : 0,
     poolMax: d.pooling.enabled ? d.pooling.max : 1,
     idleTimeoutMs: d.pooling.idle_timeout_ms,

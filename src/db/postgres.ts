@@ -9,7 +9,8 @@
  * a double exactly, else as strings; jsonb comes back parsed; timestamptz as Date.
  */
 import type pg from 'pg';
-import { DependencyError, isWksError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, DependencyError, isWksError } from '../errors.js';
 import { redactUrl, registerSecret } from '../redact.js';
 import { DatabaseError, wrapDbError } from './errors.js';
 import type { DatabaseAdapter, OpenOptions, PoolStats } from './types.js';
@@ -22,6 +23,10 @@ export interface PostgresSettings {
   user: string | null;
   password: string | null;
   ssl: boolean;
+  /** libpq-style TLS mode (config database.postgresql.ssl_mode, resolved by the loader). */
+  sslMode: SslMode;
+  /** CA bundle for verify-ca / verify-full (PG_SSL_CA_FILE); null: the system's CAs. */
+  sslCaFile: string | null;
   poolMin: number;
   poolMax: number;
   idleTimeoutMs: number;
@@ -46,9 +51,39 @@ export function describePostgres(s: Pick<PostgresSettings, 'url' | 'host' | 'por
   return `postgres://${user}${s.host}:${s.port}/${s.database}`;
 }
 
+export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+
+/**
+ * node-postgres `ssl` option for a libpq-style mode: `disable` no TLS;
+ * `require` TLS without checking the certificate; `verify-ca` the certificate
+ * must chain to `caFile` (or the system's CAs); `verify-full` that, and its
+ * name must match the host. Throws ConfigError (78) when the CA file cannot be read.
+ */
+export function nodePgSsl(mode: SslMode, caFile: string | null): false | import('node:tls').ConnectionOptions {
+  if (mode === 'disable') return false;
+  if (mode === 'require') return { rejectUnauthorized: false };
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError(
+        `cannot read the PostgreSQL CA file ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        [],
+        { hint: 'check PG_SSL_CA_FILE (database.postgresql.ssl_ca_file)' },
+      );
+    }
+  }
+  return {
+    rejectUnauthorized: true,
+    ...(ca ? { ca } : {}),
+    ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  };
+}
+
 /**
  * node-postgres connection options for `s`: PG_URL or host/port/database/user/
- * password, TLS when PG_SSL, the connect timeout and application_name. No
+ * password, TLS per ssl_mode (nodePgSsl), the connect timeout and application_name. No
  * pool or session settings (openPostgres adds those; worker threads that open
  * their own client use this as is).
  */
@@ -63,7 +98,8 @@ export function pgClientConfig(s: PostgresSettings, applicationName = 'wks'): pg
           user: s.user ?? undefined,
           password: s.password ?? undefined,
         }),
-    ...(s.ssl ? { ssl: true } : {}),
+    // A PG_URL's own sslmode parameter is honoured by node-postgres; otherwise the configured mode.
+    ...(s.url && /[?&]sslmode=/.test(s.url) ? {} : { ssl: nodePgSsl(s.sslMode, s.sslCaFile) }),
     connectionTimeoutMillis: s.connectionTimeoutMs,
     application_name: applicationName,
   };

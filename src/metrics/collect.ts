@@ -17,7 +17,7 @@
  *  - active_workflows and wks_workflows_stuck come from that same active-set
  *    query; agent_health_status reads the newest check per agent through
  *    idx_agent_health_recent.
- *  - The backup catalog is re-read at most every `catalogTtlMs`.
+ *  - The backup catalog is re-read at most every `catalogTtlMs` (default 5 s; 5 min for an S3 repository).
  * A failing collector never fails the scrape: it sets wks_up{dependency}=0,
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
@@ -61,6 +61,8 @@ interface ExecRow {
 }
 
 const TERMINAL = new Set(['completed', 'failed']);
+/** The workflow_name of executions of workflows beyond monitoring.prometheus.workflow_label_limit. */
+export const OTHER_WORKFLOWS = 'other';
 const BATCH = 5000;
 /** Cap on remembered active ids; beyond it the oldest are dropped (and then never counted). */
 const MAX_TRACKED = 100_000;
@@ -90,6 +92,8 @@ export class PlatformCollector {
   private caughtUp = false;
   /** Ids seen while pending/running, not yet counted. */
   private readonly tracked = new Set<number>();
+  /** workflow_name values in use (bounded: workflowLabel()); null until ranked at the first collect. */
+  private named: Set<string> | null = null;
   private catalogAt = 0;
   private catalogBusy?: Promise<void>;
   private locksAt = 0;
@@ -117,6 +121,7 @@ export class PlatformCollector {
     this.totals.completed = 0;
     this.totals.failed = 0;
     this.executionsSeen = false;
+    this.named = null;
     this.metrics.workflowExecutionsTotal.reset();
     this.metrics.workflowExecutionDuration.reset();
     this.metrics.workflowQueueWait.reset();
@@ -189,8 +194,40 @@ export class PlatformCollector {
     ]);
   }
 
+  /**
+   * The workflow_name label for a workflow: its name when it is one of the
+   * `workflow_label_limit` busiest (ranked once, when the history is first
+   * read), or a newcomer while fewer than that many are named; else `other`.
+   * Once named, a workflow keeps its label, so counters stay monotonic.
+   */
+  private workflowLabel(name: string): string {
+    if (!this.named) this.named = new Set();
+    const named = this.named;
+    if (named.has(name)) return name;
+    if (named.size < this.config.monitoring.prometheus.workflow_label_limit) {
+      named.add(name);
+      return name;
+    }
+    return OTHER_WORKFLOWS;
+  }
+
+  /** Rank workflows by terminal executions (one grouped query, at the first collect only). */
+  private async rankWorkflows(db: DatabaseAdapter): Promise<void> {
+    const limit = this.config.monitoring.prometheus.workflow_label_limit;
+    const rows =
+      limit > 0
+        ? await db.query<{ name: string | null }>(
+            `SELECT w.name AS name, COUNT(*) AS n FROM workflow_executions e
+             LEFT JOIN workflows w ON w.id = e.workflow_id
+             WHERE e.status IN ('completed', 'failed')
+             GROUP BY w.name ORDER BY COUNT(*) DESC, w.name LIMIT ${Number(limit)}`,
+          )
+        : [];
+    this.named = new Set(rows.map((r) => r.name ?? 'unknown'));
+  }
+
   private countTerminal(row: ExecRow): void {
-    const name = row.workflow_name ?? 'unknown';
+    const name = this.workflowLabel(row.workflow_name ?? 'unknown');
     if (row.status === 'failed') this.totals.failed++;
     else this.totals.completed++;
     this.metrics.workflowExecutionsTotal.inc({ workflow_name: name, status: row.status });
@@ -228,6 +265,7 @@ export class PlatformCollector {
     //    inside the range are remembered as gaps: on PostgreSQL a transaction
     //    holding a lower id can commit after a higher one was read.
     const nowMs = now.getTime();
+    if (this.named === null) await this.rankWorkflows(db);
     for (;;) {
       const rows = await db.query<ExecRow>(`${EXEC_SELECT} WHERE e.id > $1 ORDER BY e.id LIMIT ${BATCH}`, [
         this.lastId,
@@ -363,13 +401,16 @@ export class PlatformCollector {
 
   private async collectBackups(now: Date): Promise<void> {
     if (this.sources.catalog === false) return;
-    const ttl = this.sources.catalogTtlMs ?? 5000;
+    // A bucket bills per request: re-list it at most every 5 minutes (jobs that change it invalidate the cache).
+    const ttl = this.sources.catalogTtlMs ?? (this.config.database.backup.repository ? 300_000 : 5000);
     if (now.getTime() - this.catalogAt < ttl) return;
     if (this.catalogBusy) return this.catalogBusy;
     this.catalogBusy = (async () => {
       try {
-        const { catalogOf, lastDrills } = await import('../backup/index.js');
-        const { entries } = await catalogOf(this.config);
+        // Only the configured database's backups (a shared directory holds other sources' too).
+        const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
+        const source = await configuredSource(this.config, { reuse: true });
+        const { entries } = await sourceCatalog(this.config, { source });
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();

@@ -15,6 +15,7 @@ import type { DatabaseAdapter } from '../db/index.js';
 import { VerificationError, OperationError } from '../errors.js';
 import { dialectOf, withMigrationLock, type SessionOptions } from './engine.js';
 import { LOCK_TABLE } from './lock.js';
+import { IDENTITY_TABLE } from '../db/index.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
 import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
@@ -31,7 +32,7 @@ interface Shape {
   indexes: Set<string>;
 }
 
-const IGNORED = new Set([TABLE, LOCK_TABLE]);
+const IGNORED = new Set([TABLE, LOCK_TABLE, IDENTITY_TABLE]);
 const norm = (t: string) => t.trim().replace(/\s+/g, ' ').toUpperCase();
 
 /** The shape of a SQLite schema, read through `q` (the adapter, or a raw in-memory handle). */

@@ -7,6 +7,7 @@ import type { DatabaseAdapter } from '../db/index.js';
 import { toDbTime } from '../db/index.js';
 import { OperationError } from '../errors.js';
 import { LOCK_TABLE } from './lock.js';
+import { IDENTITY_TABLE } from '../db/index.js';
 
 export const TABLE = 'schema_migrations';
 
@@ -69,7 +70,7 @@ export async function userTableCount(db: DatabaseAdapter): Promise<number> {
   const rows =
     db.dialect === 'sqlite'
       ? await db.query<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}')`,
+          `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}', '${IDENTITY_TABLE}')`,
         )
       : await db.query<{ n: number }>(
           `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}')`,

@@ -249,7 +249,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
       return res;
     },
     verify: async () => {
-      // Every backup in the catalog, deep; one failure does not stop the others.
+      // Every backup of the configured database, deep; one failure does not stop the others.
       let entries: Awaited<ReturnType<typeof backups.selectBackups>> = [];
       try {
         entries = await backups.selectBackups(config, { all: true });

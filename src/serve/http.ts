@@ -94,28 +94,16 @@ export function publicProbe(doc: Record<string, unknown>): Record<string, unknow
 }
 
 /**
- * Start listening. Resolves once bound. Throws OperationError (exit 1) with a
- * hint when the port is in use or the address cannot be bound.
+ * The request handler: routes, counts and times every request, and answers
+ * 400 for a target that is not a URL, 405 for other methods, 500 when a
+ * handler fails. Rejects only on a bug (startHttpServer catches that too).
  */
-export async function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<RunningServer> {
+function router(
+  h: HttpHandlers,
+  scrape: () => Promise<string>,
+): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
   const { metrics } = h;
-  let cached: { text: string; at: number } | null = null;
-  let rendering: Promise<string> | null = null;
-  const scrape = async (): Promise<string> => {
-    if (cached && Date.now() - cached.at < (h.cacheMs ?? 0)) return cached.text;
-    if (!rendering) {
-      rendering = (async () => {
-        await h.beforeScrape();
-        const text = await metrics.registry.metrics();
-        cached = { text, at: Date.now() };
-        return text;
-      })().finally(() => {
-        rendering = null;
-      });
-    }
-    return rendering;
-  };
-  const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  return async (req, res) => {
     const target = requestPath(req.url);
     const endpoint = target === h.metricsPath || target === '/health' || target === '/ready' ? target : 'other';
     const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'other';
@@ -156,6 +144,31 @@ export async function startHttpServer(host: string, port: number, h: HttpHandler
       return json(500, { error: (err as Error).message });
     }
   };
+}
+
+/**
+ * Start listening. Resolves once bound. Throws OperationError (exit 1) with a
+ * hint when the port is in use or the address cannot be bound.
+ */
+export async function startHttpServer(host: string, port: number, h: HttpHandlers): Promise<RunningServer> {
+  const { metrics } = h;
+  let cached: { text: string; at: number } | null = null;
+  let rendering: Promise<string> | null = null;
+  const scrape = async (): Promise<string> => {
+    if (cached && Date.now() - cached.at < (h.cacheMs ?? 0)) return cached.text;
+    if (!rendering) {
+      rendering = (async () => {
+        await h.beforeScrape();
+        const text = await metrics.registry.metrics();
+        cached = { text, at: Date.now() };
+        return text;
+      })().finally(() => {
+        rendering = null;
+      });
+    }
+    return rendering;
+  };
+  const route = router(h, scrape);
   // Nothing a client sends may throw out of here: an exception in a request
   // handler would otherwise end the daemon (and with it the backups).
   const server = http.createServer((req, res) => {

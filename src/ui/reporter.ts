@@ -212,17 +212,20 @@ export class Reporter {
   /** An informational note on stderr (suppressed by -q). */
   info(text: string): void {
     if (this.quiet) return;
-    this.err.write(`${redactText(text)}\n`);
+    if (this.json && this.logSink) this.logSink('info', text);
+    else this.err.write(`${redactText(text)}\n`);
   }
 
   /** A success note on stderr (suppressed by -q). */
   success(text: string): void {
     if (this.quiet) return;
+    if (this.json && this.logSink) return this.logSink('info', text);
     this.err.write(`${this.c.green('✔')} ${redactText(text)}\n`);
   }
 
   /** A warning on stderr (shown even with -q). */
   warn(text: string): void {
+    if (this.json && this.logSink) return this.logSink('warn', text);
     this.err.write(`${this.c.yellow('warning:')} ${redactText(text)}\n`);
   }
 
@@ -233,10 +236,14 @@ export class Reporter {
     else this.err.write(`${this.c.dim(redactText(text))}\n`);
   }
 
-  private logSink: ((level: 'debug', message: string) => void) | null = null;
+  private logSink: ((level: 'debug' | 'info' | 'warn', message: string) => void) | null = null;
 
-  /** Route debug() lines through a structured logger (set up by the command context for -v). */
-  attachLogger(sink: (level: 'debug', message: string) => void): void {
+  /**
+   * Route debug() lines through a structured logger (set up by the command
+   * context for -v); with --json, info, success and warning notes too, so
+   * stderr is JSON lines only.
+   */
+  attachLogger(sink: (level: 'debug' | 'info' | 'warn', message: string) => void): void {
     this.logSink = sink;
   }
 

@@ -85,7 +85,9 @@ async function tryOpenDb(
  * Stream every lock of the namespace to `onBatch`, one SCAN batch at a time
  * (memory stays proportional to a batch), joined with the database when it
  * is reachable (age, status); otherwise `database.included` is false with
- * the reason. Order is SCAN order.
+ * the reason. The database is opened only once a batch has locks to join,
+ * so an empty namespace never loads the driver (included stays true: there
+ * was nothing to leave out). Order is SCAN order.
  * @throws ConfigError when Redis is disabled; DependencyError when unreachable.
  */
 export async function streamLocks(
@@ -96,12 +98,18 @@ export async function streamLocks(
   requireRedisEnabled(config, '`wks lock`');
   const now = opts.now ?? new Date();
   return withRedis(config, async ({ client, keys }) => {
-    const { db, inclusion } = await tryOpenDb(config, { bulkRead: true });
+    let opened: Awaited<ReturnType<typeof tryOpenDb>> | null = null;
+    const inclusion: DbInclusion = { included: true, reason: null };
     const state = { truncated: false };
     let count = 0;
     let unknownAge = 0;
     try {
       for await (const locks of scanLocks(client, keys, { cap: opts.cap, count: opts.count, state })) {
+        if (!opened) {
+          opened = await tryOpenDb(config, { bulkRead: true });
+          Object.assign(inclusion, opened.inclusion);
+        }
+        const { db } = opened;
         let rows: Map<string, LockRowInfo> | null = null;
         if (db) {
           try {
@@ -142,7 +150,7 @@ export async function streamLocks(
         if (views.length) await onBatch(views);
       }
     } finally {
-      await db?.close();
+      await opened?.db?.close();
     }
     return { namespace: keys.namespace, count, unknownAge, truncated: state.truncated, database: inclusion };
   });

@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { runWks, baseEnv, WKS_BIN } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -233,6 +234,21 @@ describe('alert state across a failover', () => {
       const stored = (await (await fetch(`${leader.url}/ready`)).json()) as any;
       expect(stored.alerts.rules.find((r: any) => r.name === 'backup_stale').lastNotified).toMatch(/^\d{4}-/);
 
+      // Killed once it has stored what it notified (the window between sending and storing is the
+      // documented at-least-once case, not what this test is about).
+      const row = await eventually(
+        async () => {
+          const db = new Database(fenv.DATABASE_PATH, { readonly: true });
+          try {
+            return db.prepare("SELECT state, notified_at_ms FROM alert_state WHERE rule = 'backup_stale'").get() as any;
+          } finally {
+            db.close();
+          }
+        },
+        (r) => r?.state === 'firing' && Number(r?.notified_at_ms) > 0,
+        10_000,
+      );
+      expect(row).toMatchObject({ state: 'firing' });
       leader.child.kill('SIGKILL');
       await leader.exited;
       await eventually(

@@ -15,6 +15,7 @@ import { runWks } from '../helpers/cli.js';
 import { eventually, startServe } from '../helpers/serve.js';
 import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { startS3, s3Env, listKeys, getObject, putObject } from '../helpers/s3.js';
 
 interface Setup {
   env: Record<string, string>;
@@ -256,5 +257,50 @@ describe('wks serve runs the drill job', () => {
       await slow.stop();
     }
     expect(filesUnder(scratchRoot)).toEqual([]);
+  }, 120_000);
+});
+
+describe('wks backup drill (S3 repository)', () => {
+  it('fetches from the bucket: passes, records the drill beside the manifest in the bucket, fails on a flipped byte', async (ctx) => {
+    const s3 = await startS3('drill');
+    if (!s3) return ctx.skip();
+    try {
+      const { dir, scratchRoot } = setupDir('wks-drill-s3');
+      const env = {
+        DATABASE_PATH: path.join(dir, 'w.db'),
+        BACKUP_STORAGE_PATH: path.join(dir, 'staging'),
+        TMPDIR: scratchRoot,
+        ...s3Env(s3, s3.endpoint, 'drill'),
+      };
+      expect((await runWks(['migrate', 'up', '--no-backup'], { env, cwd: dir })).code).toBe(0);
+      const created = await runWks(['backup', 'create', '--json'], { env, cwd: dir });
+      expect(created.code, created.stderr).toBe(0);
+      const m = created.json().backup;
+
+      const ok = await runWks(['backup', 'drill', '--json'], { env, cwd: dir });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.json()).toMatchObject({ id: m.id, outcome: 'passed', scratch_removed: true });
+      expect(await listKeys(s3, 'drill/')).toContain(`drill/${m.id}.drill.json`);
+      expect(JSON.parse((await getObject(s3, `drill/${m.id}.drill.json`)).toString())).toMatchObject({
+        outcome: 'passed',
+      });
+      expect(filesUnder(scratchRoot)).toEqual([]);
+      const health = await runWks(['health', '--check', 'drills', '--json'], { env, cwd: dir });
+      expect(health.json().checks[0].detail).toMatch(/^last restore drill passed/);
+
+      const key = `drill/${m.file}`;
+      const buf = await getObject(s3, key);
+      buf[Math.floor(buf.length / 2)]! ^= 0x01;
+      await putObject(s3, key, buf);
+      const bad = await runWks(['backup', 'drill', m.id], { env, cwd: dir });
+      expect(bad.code, bad.stderr).toBe(3);
+      expect(bad.stderr).toMatch(/restore drill of .* failed: checksum/);
+      expect(JSON.parse((await getObject(s3, `drill/${m.id}.drill.json`)).toString())).toMatchObject({
+        outcome: 'failed',
+      });
+      expect(filesUnder(scratchRoot)).toEqual([]);
+    } finally {
+      await s3.stop();
+    }
   }, 120_000);
 });

@@ -5,7 +5,8 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { runWks } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -180,6 +181,40 @@ describe('wks health (e2e)', () => {
       server.kill('SIGKILL');
     }
   });
+
+  it('--deep on a database too large to check in time: unknown "timed out" within the timeout + 0.5 s, the process exits at once and leaves no check running', async () => {
+    const cwd = tmpDir('health-e2e-big');
+    const file = path.join(cwd, 'workstation.db');
+    // ~45 MB with two secondary indexes: integrity_check needs over half a second even on a quiet machine,
+    // twice the 270 ms the check gets out of a 300 ms --timeout.
+    const db = new Database(file);
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.exec(
+      'CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER); CREATE INDEX t_a ON t(a); CREATE INDEX t_b ON t(b, a);',
+    );
+    db.exec(
+      'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) INSERT INTO t (a, b) SELECT hex(randomblob(16)), random() FROM c',
+    );
+    db.pragma('journal_mode = WAL');
+    db.close();
+    const t0 = Date.now();
+    const r = await runWks(['health', '--check', 'database', '--deep', '--json', '--timeout', '300'], {
+      cwd,
+      timeoutMs: 15_000,
+    });
+    const elapsed = Date.now() - t0;
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(2);
+    const doc = r.json();
+    expect(doc.checks[0]).toMatchObject({ name: 'database', status: 'unknown' });
+    expect(doc.checks[0].detail).toMatch(/^timed out after \d+ ms$/);
+    expect(doc.durationMs).toBeLessThan(300 + 500);
+    expect(elapsed).toBeLessThan(300 + 3000); // the budget plus process start-up on a busy 2-core machine
+    // Nothing is left reading the file once wks has exited.
+    const left = spawnSync('pgrep', ['-f', file], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
+  }, 180_000); // building the fixture takes a while on a busy machine
 
   it('a PostgreSQL that accepts connections but never answers: unknown "timed out", exits on its own, no password in output', async () => {
     const sockets: net.Socket[] = [];

@@ -34,6 +34,24 @@ describe.skipIf(!redis)('wks lock / workflow / session / ratelimit (spawned)', (
     expect(by['2'].ttlMs).toBeNull();
   });
 
+  it('lock list on a namespace without locks never opens the database (nothing to join, nothing left out)', async () => {
+    const empty = {
+      ...env(),
+      REDIS_NAMESPACE: `${redis!.namespace}-empty`,
+      DATABASE_PATH: path.join(cwd, 'missing.db'),
+    };
+    const r = await runWks(['lock', 'list', '--json'], { cwd, env: empty });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ count: 0, database: { included: true } });
+    expect(r.stderr).toBe('');
+    // With a lock to join, the missing database is reported.
+    await redis!.client.set(`${redis!.namespace}-empty:lock:execution:9`, 'worker-z', 'EX', 60);
+    const j = await runWks(['lock', 'list', '--json'], { cwd, env: empty });
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.json()).toMatchObject({ count: 1, database: { included: false } });
+    await redis!.client.del(`${redis!.namespace}-empty:lock:execution:9`);
+  });
+
   it('lock release with a wrong --worker exits 4 and leaves the lock', async () => {
     await redis!.client.set(lock('3'), 'worker-c', 'EX', 300);
     const r = await runWks(['lock', 'release', '3', '--worker', 'worker-x', '--yes'], { cwd, env: env() });

@@ -79,6 +79,31 @@ describe('wks serve logging', () => {
   });
 });
 
+describe('any command with -v', () => {
+  it('logs through the same logger: JSON lines only on stderr under --json, one document on stdout', async () => {
+    const d = tmpDir('wks-logging-v');
+    const e = { DATABASE_PATH: path.join(d, 'w.db'), BACKUP_STORAGE_PATH: path.join(d, 'b') };
+    const r = await runWks(['-v', '--json', 'migrate', 'up', '--no-backup'], { env: e, cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toBeTypeOf('object');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(2);
+    const docs = lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+    expect(docs.some((x) => x.level === 'debug' && /^applying 0001_/.test(x.msg))).toBe(true);
+    expect(docs.some((x) => x.level === 'info' && /^applied 0001_/.test(x.msg))).toBe(true);
+  });
+
+  it('with LOG_FILE, the -v detail goes to the file as JSON lines', async () => {
+    const d = tmpDir('wks-logging-vf');
+    const file = path.join(d, 'wks.log');
+    const e = { DATABASE_PATH: path.join(d, 'w.db'), BACKUP_STORAGE_PATH: path.join(d, 'b'), LOG_FILE: file };
+    const r = await runWks(['-v', 'migrate', 'up', '--no-backup'], { env: e, cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/applying 0001_/);
+    expect(jsonLines(file).some((x) => x.level === 'debug' && /^applying 0001_/.test(x.msg))).toBe(true);
+  });
+});
+
 describe('a Redis outage', () => {
   const redisServer = spawnSync('redis-server', ['--version']).status === 0;
 

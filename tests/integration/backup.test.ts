@@ -148,7 +148,7 @@ describe('createBackup / listBackups / verifyBackup', () => {
     const notes: string[] = [];
     const r = await createBackup(config, { compression: 'gzip', log: (_l, t) => notes.push(t) });
     expect(r.manifest.schema_version).toBeNull();
-    expect(r.manifest.row_counts).toEqual({ t: 2 });
+    expect(r.manifest.row_counts).toEqual({ t: 2, wks_identity: 1 });
     expect(notes.join('\n')).toMatch(/backup_log table not found/);
   });
 
@@ -303,9 +303,18 @@ describe('restoreBackup', () => {
 describe('emergency restore and stale locks', () => {
   it('restores onto a host where the database (and its directory) is gone, from the catalog alone', async () => {
     const { config, dir } = await freshDb('bk-emerg');
-    const b = await createBackup(config, { compression: 'zstd', encrypt: true });
+    const notes: string[] = [];
+    const b = await createBackup(config, { compression: 'zstd', encrypt: true, log: (_l, t) => notes.push(t) });
+    expect(b.manifest.source_identity?.key, notes.join('\n')).toMatch(/^sqlite:/);
     const gone = configFor(dir, { DATABASE_PATH: path.join(dir, 'newhost', 'data', 'app.db') });
-    const r = await restoreBackup(gone, { select: { latest: true } });
+    // Another path is another source: --latest does not pick it, and says whose backup is there.
+    const e = await restoreBackup(gone, { select: { latest: true } }).catch((x) => x);
+    expect(e).toMatchObject({ exitCode: 5, message: expect.stringContaining('1 backup of other sources: sqlite:') });
+    const refused = await restoreBackup(gone, { select: { id: b.manifest.id } }).catch((x) => x);
+    expect(refused).toMatchObject({ exitCode: 4, hint: expect.stringContaining('--allow-other-source') });
+    expect(refused.message).toContain(`is a backup of ${b.manifest.source_identity!.key!.slice(0, 15)}`);
+    const r = await restoreBackup(gone, { select: { id: b.manifest.id }, allowOtherSource: true });
+    expect(r.other_source).toBe(true);
     expect(r).toMatchObject({
       backup_id: b.manifest.id,
       live: true,

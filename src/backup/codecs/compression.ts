@@ -1,7 +1,11 @@
 /**
- * Compression codecs as streaming Transforms: gzip through Node's zlib, zstd
- * through the `zstd` binary (Node 20 has no zstd) as a child process using two
- * threads. Nothing is ever held whole in memory.
+ * Compression codecs as streaming Transforms: gzip through Node's zlib; zstd
+ * through node:zlib on Node >= 22.15 (level 3, with a content checksum in
+ * each frame, as the zstd program writes them), else through the `zstd`
+ * program as a child process using two threads (Node 20 has no zstd).
+ * Setting WKS_ZSTD_PATH asks for that program even where Node has zstd.
+ * Both write standard zstd frames, so either reads what the other wrote.
+ * Nothing is ever held whole in memory.
  */
 import { spawn } from 'node:child_process';
 import { trackChild } from '../../util/interrupt.js';
@@ -9,7 +13,7 @@ import { minimalEnv } from '../../util/process.js';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { Duplex, type Transform } from 'node:stream';
-import { createGzip, createGunzip } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { DependencyError } from '../../errors.js';
 import type { Compression } from '../types.js';
 
@@ -17,6 +21,46 @@ import type { Compression } from '../types.js';
 export const COMPRESSION_SUFFIX: Record<Compression, string> = { none: '', gzip: '.gz', zstd: '.zst' };
 
 let zstdCache: string | null | undefined;
+
+/** node:zlib's zstd API (Node >= 22.15; @types/node 20 does not describe it). */
+interface NodeZstd {
+  createZstdCompress(opts?: { params?: Record<number, number> }): Transform;
+  createZstdDecompress(): Transform;
+  zstdCompressSync(buf: Buffer, opts?: { params?: Record<number, number> }): Buffer;
+  zstdDecompressSync(buf: Buffer): Buffer;
+  constants: Record<string, number>;
+}
+
+/** Node's own zstd, or null on Node 20 and when WKS_ZSTD_PATH asks for the program. */
+function nodeZstd(env: NodeJS.ProcessEnv = process.env): NodeZstd | null {
+  const z = zlib as unknown as Partial<NodeZstd>;
+  return typeof z.createZstdCompress === 'function' && !env.WKS_ZSTD_PATH ? (z as NodeZstd) : null;
+}
+
+const zstdParams = (z: NodeZstd) => ({
+  [z.constants.ZSTD_c_compressionLevel as number]: 3,
+  [z.constants.ZSTD_c_checksumFlag as number]: 1,
+});
+
+let strictCache: boolean | undefined;
+
+/**
+ * Whether node:zlib's zstd decoder fails on a truncated stream. Node 24 does;
+ * Node 22's ends such a stream cleanly, short. Probed once with a frame cut
+ * short (microseconds), so the answer follows the runtime, not a version list.
+ */
+function nodeZstdStrict(z: NodeZstd): boolean {
+  if (strictCache === undefined) {
+    const frame = z.zstdCompressSync(Buffer.alloc(4096, 'wks'), { params: zstdParams(z) });
+    try {
+      z.zstdDecompressSync(frame.subarray(0, frame.length - 2));
+      strictCache = false;
+    } catch {
+      strictCache = true;
+    }
+  }
+  return strictCache;
+}
 
 /** Absolute path of the zstd binary on PATH (WKS_ZSTD_PATH overrides), or null. Cached. */
 export function findZstd(env: NodeJS.ProcessEnv = process.env): string | null {
@@ -40,16 +84,19 @@ export function findZstd(env: NodeJS.ProcessEnv = process.env): string | null {
   return zstdCache;
 }
 
-/** The codecs usable on this machine (`none` and `gzip` always; `zstd` when the binary is present). */
+/** The codecs usable here (`none` and `gzip` always; `zstd` on Node >= 22.15 or when the program is present). */
 export function availableCompressions(env: NodeJS.ProcessEnv = process.env): Compression[] {
-  return findZstd(env) ? ['none', 'gzip', 'zstd'] : ['none', 'gzip'];
+  return nodeZstd(env) || findZstd(env) ? ['none', 'gzip', 'zstd'] : ['none', 'gzip'];
 }
 
 /** Throws DependencyError naming the available codecs when `c` cannot be used here. */
 export function assertCompressionAvailable(c: Compression): void {
-  if (c === 'zstd' && !findZstd()) {
-    throw new DependencyError('zstd compression needs the `zstd` program, which is not on PATH', {
-      hint: `install zstd (e.g. apt-get install zstd) or set WKS_ZSTD_PATH; available codecs here: ${availableCompressions().join(', ')}`,
+  if (c === 'zstd' && !nodeZstd() && !findZstd()) {
+    const where = process.env.WKS_ZSTD_PATH
+      ? `is not executable at WKS_ZSTD_PATH (${process.env.WKS_ZSTD_PATH})`
+      : 'is not on PATH';
+    throw new DependencyError(`zstd compression needs the \`zstd\` program, which ${where}`, {
+      hint: `install zstd (e.g. apt-get install zstd), set WKS_ZSTD_PATH, or run on Node.js >= 22.15 (built-in zstd); available codecs here: ${availableCompressions().join(', ')}`,
     });
   }
 }
@@ -106,9 +153,11 @@ function childCodec(bin: string, args: string[], what: string): Duplex {
 
 /** A compressing Transform for `c`, or null for `none`. */
 export function compressor(c: Compression): Transform | Duplex | null {
-  if (c === 'gzip') return createGzip({ level: 6 });
+  if (c === 'gzip') return zlib.createGzip({ level: 6 });
   if (c === 'zstd') {
     assertCompressionAvailable('zstd');
+    const z = nodeZstd();
+    if (z) return z.createZstdCompress({ params: zstdParams(z) });
     return childCodec(findZstd()!, ['-3', '-T2', '-q', '-c'], 'zstd compression');
   }
   return null;
@@ -116,9 +165,13 @@ export function compressor(c: Compression): Transform | Duplex | null {
 
 /** A decompressing Transform for `c`, or null for `none`. */
 export function decompressor(c: Compression): Transform | Duplex | null {
-  if (c === 'gzip') return createGunzip();
+  if (c === 'gzip') return zlib.createGunzip();
   if (c === 'zstd') {
     assertCompressionAvailable('zstd');
+    // A decoder that would end a truncated stream cleanly is used only when there is no program to
+    // do better; even then the raw image's sha256 (checked by every decode) catches the short output.
+    const z = nodeZstd();
+    if (z && (nodeZstdStrict(z) || !findZstd())) return z.createZstdDecompress();
     return childCodec(findZstd()!, ['-d', '-q', '-c'], 'zstd decompression');
   }
   return null;

@@ -12,11 +12,12 @@
  * code (conninfo()), never a name pasted into an argument.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
+import { nodePgSsl, type SslMode } from '../../db/index.js';
 import { redactText, registerSecret } from '../../redact.js';
 import { minimalEnv, pidAlive } from '../../util/process.js';
 import { onInterrupt, trackChild } from '../../util/interrupt.js';
@@ -28,9 +29,22 @@ export interface PgConn {
   database: string;
   user: string | null;
   password: string | null;
-  /** libpq sslmode: `disable` unless PG_SSL (then `require`) or the URL says otherwise. */
+  /** libpq sslmode: database.postgresql.ssl_mode (PG_SSL_MODE; PG_SSL alone is verify-full), or the URL's. */
   sslmode: string;
+  /** CA bundle for verify-ca / verify-full: PG_SSL_CA_FILE, the URL's sslrootcert, or the system bundle. */
+  sslrootcert: string | null;
 }
+
+/** The system CA bundle libpq should trust when no CA file is configured (libpq 15 has no `sslrootcert=system`). */
+const SYSTEM_CA = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'].find((f) => existsSync(f));
+
+function rootCert(mode: string, configured: string | null): string | null {
+  if (!mode.startsWith('verify')) return null;
+  return configured ?? SYSTEM_CA ?? null;
+}
+
+const sslMode = (config: Config): string =>
+  config.database.postgresql.ssl_mode ?? (config.database.postgresql.ssl ? 'verify-full' : 'disable');
 
 /** Connection parameters of the configured database. Throws DependencyError for an unparseable PG_URL. */
 export function pgConn(config: Config): PgConn {
@@ -52,7 +66,11 @@ export function pgConn(config: Config): PgConn {
       database: decodeURIComponent(u.pathname.replace(/^\//, '')) || p.database,
       user: u.username ? decodeURIComponent(u.username) : p.user,
       password: password ?? p.password,
-      sslmode: u.searchParams.get('sslmode') ?? (p.ssl ? 'require' : 'disable'),
+      sslmode: u.searchParams.get('sslmode') ?? sslMode(config),
+      sslrootcert: rootCert(
+        u.searchParams.get('sslmode') ?? sslMode(config),
+        u.searchParams.get('sslrootcert') ?? p.ssl_ca_file,
+      ),
     };
   }
   if (p.password) registerSecret(p.password);
@@ -62,7 +80,8 @@ export function pgConn(config: Config): PgConn {
     database: p.database,
     user: p.user,
     password: p.password,
-    sslmode: p.ssl ? 'require' : 'disable',
+    sslmode: sslMode(config),
+    sslrootcert: rootCert(sslMode(config), p.ssl_ca_file),
   };
 }
 
@@ -79,11 +98,10 @@ export function clientOptions(
     user: conn.user ?? undefined,
     password: conn.password ?? undefined,
     // node-postgres cannot fall back like libpq's prefer/allow: those connect without TLS here.
-    ssl: ['disable', 'allow', 'prefer'].includes(conn.sslmode)
-      ? false
-      : conn.sslmode === 'require'
-        ? { rejectUnauthorized: false }
-        : true,
+    ssl: nodePgSsl(
+      (['allow', 'prefer'].includes(conn.sslmode) ? 'disable' : conn.sslmode) as SslMode,
+      conn.sslmode.startsWith('verify') ? conn.sslrootcert : null,
+    ),
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'wks-backup',
   };
@@ -132,7 +150,9 @@ export function conninfo(conn: PgConn, database: string): string {
     ['dbname', database],
   ];
   if (conn.user) parts.push(['user', conn.user]);
-  parts.push(['sslmode', conn.sslmode], ['application_name', 'wks-backup'], ['connect_timeout', '10']);
+  parts.push(['sslmode', conn.sslmode]);
+  if (conn.sslrootcert) parts.push(['sslrootcert', conn.sslrootcert]);
+  parts.push(['application_name', 'wks-backup'], ['connect_timeout', '10']);
   return parts.map(([k, v]) => `${k}=${conninfoValue(v)}`).join(' ');
 }
 

@@ -58,8 +58,8 @@ import {
   stderrSummary,
   type PgConn,
 } from './pg-tools.js';
-import { quoteIdent } from '../../db/index.js';
-import { describePostgres } from '../../db/index.js';
+import { describePostgres, PG_IDENTITY_SQL, quoteIdent } from '../../db/index.js';
+import type { ConfiguredSource } from '../source.js';
 
 type Client = pg.Client;
 
@@ -78,6 +78,11 @@ const RESTORE_JOBS = 2;
 const MAINTENANCE_DBS = ['postgres', 'template1'];
 
 const ql = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** `host:port/database`: the location part of a PostgreSQL source identity. */
+export function pgLocation(conn: PgConn, database = conn.database): string {
+  return `${conn.host}:${conn.port}/${database}`;
+}
 
 /** A database name as a shell-ready `psql -d` argument that libpq reads as a literal name. */
 function psqlDbArg(name: string): string {
@@ -385,6 +390,25 @@ export const postgresEngine: BackupEngine = {
     return describe(conn, conn.database);
   },
 
+  location(config: Config): string {
+    return pgLocation(pgConn(config));
+  },
+
+  async identify(config): Promise<ConfiguredSource> {
+    const conn = pgConn(config);
+    const base = { engine: 'postgres' as const, location: pgLocation(conn), hostname: hostname() };
+    let c: Client | undefined;
+    try {
+      c = await connect(conn);
+      const key = (await c.query<{ key: string }>(PG_IDENTITY_SQL)).rows[0]?.key ?? null;
+      return { ...base, key, note: key ? null : 'pg_control_system() returned nothing' };
+    } catch (err) {
+      return { ...base, key: null, note: (err as Error).message };
+    } finally {
+      await c?.end().catch(() => {});
+    }
+  },
+
   async snapshot(config, { log }): Promise<SnapshotResult> {
     const conn = pgConn(config);
     const client = await connect(conn);
@@ -399,6 +423,7 @@ export const postgresEngine: BackupEngine = {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const snapshotId = String((await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s);
       const schemaVersion = await schemaVersionIn(client);
+      const identityKey = (await client.query<{ key: string }>(PG_IDENTITY_SQL)).rows[0]?.key ?? null;
       const tables = await listTables(client);
       log?.(
         'debug',
@@ -473,6 +498,7 @@ export const postgresEngine: BackupEngine = {
       finished.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
       handedOver = true;
       return {
+        identityKey,
         schemaVersion,
         rowCounts,
         engineVersion: `PostgreSQL ${ver.text}`,

@@ -22,6 +22,8 @@ import {
   rmSync,
 } from 'node:fs';
 import path from 'node:path';
+import { copyFileSync, constants as fsConstants } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
@@ -31,8 +33,9 @@ import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
 import { onInterrupt } from '../../util/interrupt.js';
-import type { VerifyCheck } from '../types.js';
-import { quoteIdent } from '../../db/index.js';
+import type { LogFn, VerifyCheck } from '../types.js';
+import { quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
+import type { ConfiguredSource } from '../source.js';
 
 type DB = BetterSqlite3.Database;
 
@@ -148,12 +151,54 @@ function processName(pid: number): string {
   }
 }
 
+/**
+ * Give the live database its wks identity (src/db/identity.ts) before the
+ * first backup. A database wks cannot write (read-only file or directory,
+ * damaged) is still backed up: its backups are then attributed by path.
+ */
+function stampIdentity(Database: typeof BetterSqlite3, file: string, busyMs: number, log?: LogFn): void {
+  let db: DB | undefined;
+  try {
+    db = new Database(file, { fileMustExist: true });
+    db.pragma(`busy_timeout = ${Math.max(1000, busyMs)}`);
+    if (!readSqliteIdentity(db)) log?.('info', `gave ${file} its wks identity ${stampSqliteIdentity(db)}`);
+  } catch (err) {
+    log?.(
+      'warn',
+      `could not record a wks identity in ${file} (${(err as Error).message}); its backups are attributed by path`,
+    );
+  } finally {
+    db?.close();
+  }
+}
+
 export const sqliteEngine: BackupEngine = {
   name: 'sqlite',
   extension: '.db',
 
   source(config: Config): string {
     return config.database.path;
+  },
+
+  location(config: Config): string {
+    return path.resolve(config.database.path);
+  },
+
+  async identify(config): Promise<ConfiguredSource> {
+    const file = path.resolve(config.database.path);
+    const base = { engine: 'sqlite' as const, location: file, hostname: hostname() };
+    if (!existsSync(file)) return { ...base, key: null, note: `the database file ${file} does not exist` };
+    const Database = await sqlite();
+    let db: DB | undefined;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+      const key = readSqliteIdentity(db);
+      return { ...base, key, note: key ? null : 'the database has no wks identity yet (it was never backed up)' };
+    } catch (err) {
+      return { ...base, key: null, note: `cannot read ${file}: ${(err as Error).message}` };
+    } finally {
+      db?.close();
+    }
   },
 
   rawImageBytes(config: Config): number | null {
@@ -169,10 +214,11 @@ export const sqliteEngine: BackupEngine = {
     return n || null;
   },
 
-  async snapshot(config, { tempPath, onProgress, log, onImageReady }): Promise<SnapshotResult> {
+  async snapshot(config, { tempPath, onProgress, log, onImageReady, stampIdentity: stamp }): Promise<SnapshotResult> {
     const file = config.database.path;
     if (!existsSync(file)) throw missingDb(file);
     const Database = await sqlite();
+    if (stamp !== false) stampIdentity(Database, file, config.database.busy_timeout_ms, log);
     let src: DB;
     try {
       src = new Database(file, { readonly: true, fileMustExist: true });
@@ -236,6 +282,7 @@ export const sqliteEngine: BackupEngine = {
       const schemaVersion = schemaVersionOf(img);
       const engineVersion = String((img.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v);
       return {
+        identityKey: readSqliteIdentity(img),
         schemaVersion,
         rowCounts,
         engineVersion,
@@ -469,6 +516,43 @@ export const sqliteEngine: BackupEngine = {
           hint: 'restore the safety backup taken before this restore',
         });
       return { integrity };
+    } finally {
+      db.close();
+    }
+  },
+
+  async quarantine(target, now, log): Promise<string> {
+    const f = target.location;
+    const stamp = now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z');
+    const dir = `${f}.quarantine-${stamp}`;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      for (const suffix of ['', '-wal', '-shm', '-journal']) {
+        if (!existsSync(`${f}${suffix}`)) continue;
+        const dest = path.join(dir, `${path.basename(f)}${suffix}`);
+        copyFileSync(`${f}${suffix}`, dest, fsConstants.COPYFILE_EXCL);
+        chmodSync(dest, 0o600);
+        fsyncFile(dest);
+      }
+      fsyncDir(dir);
+      fsyncDir(path.dirname(dir));
+    } catch (err) {
+      throw fsError(err, `cannot keep a copy of the damaged database ${f} in ${dir}; nothing was replaced`);
+    }
+    log?.('info', `kept the damaged database (with its -wal/-shm) in ${dir}`);
+    return dir;
+  },
+
+  async keepIdentity(target, key, log): Promise<void> {
+    const Database = await sqlite();
+    const db = new Database(target.location, { fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 2000');
+      const now = key ? stampSqliteIdentity(db, key) : stampSqliteIdentity(db, `sqlite:${randomUUID()}`);
+      log?.('info', `${target.location} keeps its own identity ${now}`);
     } finally {
       db.close();
     }

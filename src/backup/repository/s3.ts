@@ -157,7 +157,9 @@ export function boundedRetryStrategy(maxAttempts: number, budgetMs: number, base
       return token(0, 0, Date.now());
     },
     async refreshRetryTokenForRetry(t: Token, info: { errorType: string }): Promise<Token> {
-      if (info.errorType === 'CLIENT_ERROR') throw new Error('not retryable');
+      // As the SDK's standard mode: 500/502/503/504, resets and timeouts (TRANSIENT), throttling
+      // (503 SlowDown); never a client error or 501 NotImplemented.
+      if (info.errorType !== 'TRANSIENT' && info.errorType !== 'THROTTLING') throw new Error('not retryable');
       const next = t.count + 1;
       if (next >= maxAttempts) throw new Error('attempts exhausted');
       const delay = Math.floor(Math.random() * Math.min(capMs, baseMs * 2 ** next));
@@ -198,6 +200,9 @@ export class S3Repository implements BackupRepository {
 
   private sdk(): Promise<{ sdk: Sdk; client: S3Client }> {
     this.client ??= (async () => {
+      // The SDK warns on stderr that its future versions will need Node 22; wks supports Node 20
+      // with the pinned version, and its output stays its own.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const sdk = await import('@aws-sdk/client-s3');
       const client = new sdk.S3Client({
         region: this.s.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -205,8 +210,11 @@ export class S3Repository implements BackupRepository {
         forcePathStyle: this.s.forcePathStyle,
         maxAttempts: this.s.maxAttempts,
         retryStrategy: boundedRetryStrategy(this.s.maxAttempts, this.s.retryBudgetMs),
+        // A request with no response (or a socket idle) for request_timeout_ms is abandoned and retried.
         requestHandler: {
           requestTimeout: this.s.requestTimeoutMs,
+          socketTimeout: this.s.requestTimeoutMs,
+          throwOnRequestTimeout: true,
           connectionTimeout: Math.min(10_000, this.s.requestTimeoutMs),
         },
       });

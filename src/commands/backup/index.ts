@@ -26,14 +26,18 @@ export function register(program: Command): void {
     .action(lazy(() => import('./create.js')));
   g.command('list')
     .description('list backups from the catalog (the backup directory; works without the database)')
+    .option(
+      '--source <source>',
+      "only this source's backups: `configured` (this database), an engine, an id key or prefix (sqlite:1a2b), or a location",
+    )
     .action(lazy(() => import('./list.js')));
   g.command('verify')
     .description(
       'check checksum, decode, run quick_check (integrity_check with --deep) or pg_restore --list, compare row counts; exit 3 on failure',
     )
     .argument('[id]', 'backup id or unique prefix (default: --latest)')
-    .option('--latest', 'the newest backup')
-    .option('--all', 'every backup in the catalog')
+    .option('--latest', 'the newest backup of the configured database')
+    .option('--all', 'every backup of the configured database')
     .option(
       '--deep',
       'PRAGMA integrity_check instead of quick_check (PostgreSQL: restore into a scratch database, always dropped)',
@@ -46,8 +50,9 @@ export function register(program: Command): void {
   g.command('restore')
     .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
     .argument('[id]', 'backup id or unique prefix')
-    .option('--latest', 'the newest backup')
-    .option('--at <time>', 'the newest backup taken at or before TIME (ISO 8601)')
+    .option('--latest', 'the newest backup of the configured database')
+    .option('--at <time>', 'the newest backup of the configured database taken at or before TIME (ISO 8601)')
+    .option('--allow-other-source', "replace the configured database with another database's backup (restored by id)")
     .option('--to <path>', 'restore into a separate file for inspection; the live database is untouched')
     .option('--to-database <name>', 'PostgreSQL: restore into this database (created; the configured one is untouched)')
     .option('--deep', 'full integrity_check when verifying first and on the installed database')
@@ -82,5 +87,9 @@ export function register(program: Command): void {
       'delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)',
     )
     .option('--dry-run', 'list what would be deleted and why, delete nothing')
+    .option(
+      '--all-sources',
+      "also rotate other databases' backups in the directory (the policy applied to each source)",
+    )
     .action(lazy(() => import('./rotate.js')));
 }

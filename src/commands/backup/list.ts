@@ -2,11 +2,15 @@ import type { Action } from '../context.js';
 import { ago, logTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
 
-/** `wks backup list`: the catalog, newest first. */
-const list: Action = async (ctx) => {
+interface Opts {
+  source?: string;
+}
+
+/** `wks backup list [--source S]`: the catalog, newest first, with each backup's source. */
+const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
-  const l = await listBackups(config, { log: logTo(ctx.out) });
+  const l = await listBackups(config, { log: logTo(ctx.out), source: opts.source });
   for (const p of l.problems) ctx.out.warn(`backup ${p.id} is BROKEN: ${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
     // Broken backups (unusable manifest) are listed as failed rows, newest first with the others.
@@ -21,6 +25,7 @@ const list: Action = async (ctx) => {
       rows,
       [
         { header: 'ID', value: (b) => ('broken' in b ? b.broken.id : b.id) },
+        { header: 'SOURCE', value: ok((b) => (b.own ? b.source : r.c.dim(b.source))) },
         { header: 'TYPE', value: ok((b) => b.type + (b.label ? ` (${b.label})` : '')) },
         { header: 'AGE', value: ok((b) => ago(b.age_ms)) },
         { header: 'SIZE', value: ok((b) => formatBytes(b.stored_size)), align: 'right' },
@@ -43,8 +48,9 @@ const list: Action = async (ctx) => {
                     : r.c.red(`FAILED (${b.verification.failed})`),
         },
       ],
-      { empty: `no backups in ${d.directory}` },
+      { empty: d.filter ? `no backups of source "${d.filter}" in ${d.directory}` : `no backups in ${d.directory}` },
     );
+    if (d.backups.some((b) => !b.own)) r.line(r.c.dim(`this database is ${d.configured_source}`));
   });
 };
 export default list;

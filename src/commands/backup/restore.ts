@@ -12,6 +12,7 @@ interface Opts {
   allowUnauthenticated?: boolean;
   force?: boolean;
   dryRun?: boolean;
+  allowOtherSource?: boolean;
 }
 
 /** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: verify, confirm, safety backup, replace. */
@@ -39,6 +40,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       select,
       to: opts.to ?? opts.toDatabase,
       force: opts.force,
+      allowOtherSource: opts.allowOtherSource,
       deep: opts.deep,
       allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
@@ -51,6 +53,8 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
         ctx.out.info(
           `backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}) verified ok`,
         );
+        if (plan.source.other)
+          ctx.out.warn(`backup ${b.id} is a backup of another database: ${plan.source.description}`);
         if (opts.dryRun) return false;
         if (!plan.target.live) return true;
         return ctx.out.confirm(
@@ -64,7 +68,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       ctx.out.result({ ok: true, dry_run: !!opts.dryRun, ...r }, (d, out) => {
         out.line(
           d.dry_run
-            ? `dry run: would restore ${d.backup_id} to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed`
+            ? `dry run: would restore ${d.backup_id} (a backup of ${d.backup_source}${d.other_source ? ', another database' : ''}) to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed`
             : 'cancelled; nothing changed',
         );
       });
@@ -74,8 +78,10 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
     ctx.out.result({ ok: true, dry_run: false, ...r }, (d, out) => {
       out.keyValues([
         ['restored', d.backup_id],
+        ['backup of', d.other_source ? `${d.backup_source} (another database)` : d.backup_source],
         ['target', d.target],
         ['safety backup', d.safety_backup_id ?? '-'],
+        ...(d.quarantine ? [['damaged file kept in', d.quarantine] as [string, string]] : []),
         ['integrity', d.integrity],
         ['schema', d.schema_version ?? '(unmigrated)'],
         ['took', `${d.duration_ms} ms`],

@@ -4,6 +4,7 @@ import { formatBytes } from '../../util/size.js';
 
 interface Opts {
   dryRun?: boolean;
+  allSources?: boolean;
 }
 
 /**
@@ -18,7 +19,7 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
   const { rotateBackups } = await import('../../backup/index.js');
   const now = new Date();
   const log = logTo(ctx.out);
-  let r = await rotateBackups(config, { dryRun: true, now, log });
+  let r = await rotateBackups(config, { dryRun: true, now, log, allSources: opts.allSources });
   let cancelled = false;
   if (!opts.dryRun && r.deleted.length > 0) {
     const ok = await ctx.out.confirm(
@@ -29,6 +30,7 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
       r = await rotateBackups(config, {
         now,
         log,
+        allSources: opts.allSources,
         onLockWait: lockWaitNotice(ctx.out),
       });
     } else cancelled = true;
@@ -41,13 +43,14 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
     }
     const verb = d.dry_run ? 'would delete' : 'deleted';
     if (!d.deleted.length) out.line(`nothing to delete; ${d.kept.length} backup(s) kept`);
+    const src = (x: { source: string }) => (d.sources.length > 1 ? `  ${x.source}` : '');
     for (const x of d.deleted)
       out.line(
-        `${out.c.red(verb)}  ${x.id}  ${x.type}  ${formatBytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`,
+        `${out.c.red(verb)}  ${x.id}${src(x)}  ${x.type}  ${formatBytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`,
       );
     if (ctx.out.verbose || d.dry_run)
       for (const x of d.kept)
-        out.line(`${out.c.green('keep')}  ${x.id}  ${x.type}  ${out.c.dim(x.reasons.join('; '))}`);
+        out.line(`${out.c.green('keep')}  ${x.id}${src(x)}  ${x.type}  ${out.c.dim(x.reasons.join('; '))}`);
     if (d.deleted.length)
       out.line(`${verb} ${d.deleted.length} backup(s), ${formatBytes(d.freed_bytes)}; kept ${d.kept.length}`);
     for (const b of d.broken)

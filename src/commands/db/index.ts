@@ -29,4 +29,11 @@ export function register(program: Command): void {
     )
     .option('--report <file>', 'where skipped/nulled rows are listed (default ./wks-db-copy-<run>.problems.jsonl)')
     .action(lazy(() => import('./copy.js')));
+  g.command('salvage')
+    .description(
+      "copy what is still readable in a damaged SQLite file (e.g. a restore's quarantine copy) into a new database, table by table",
+    )
+    .argument('<file>', 'the damaged SQLite file (read only)')
+    .requiredOption('--to <path>', 'the new database to write (must not exist)')
+    .action(lazy(() => import('./salvage.js')));
 }

@@ -1,7 +1,8 @@
 /**
  * `backups`: are we protected? Reads the backup catalog (the manifests in the
  * configured repository, a directory or a bucket, through src/backup's
- * catalogOf: works when the database is gone) and the local filesystem.
+ * sourceCatalog: only the configured database's backups; works when the
+ * database is gone) and the local filesystem.
  *
  *  critical: no backup verified ok; the newest verified backup is older than
  *            health.backup_rpo; free space below the newest backup's size
@@ -46,10 +47,9 @@ export const backupsCheck: CheckDefinition = {
     const { config, now } = ctx;
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
-    // catalogOf (not listBackups from backup/index.js): the same catalog without loading the
-    // create/verify/restore code and codecs, which would double this check's start-up cost.
-    const { catalogOf } = await import('../../backup/index.js');
-    const [list, space, attempt] = await Promise.all([catalogOf(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
+    // Only the configured database's backups (source.ts): a shared directory holds other sources' too.
+    const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/index.js');
+    const [list, space, attempt] = await Promise.all([sourceCatalog(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
     // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
     const entries = list.entries.map((e) => ({
       id: e.manifest.id,
@@ -67,7 +67,13 @@ export const backupsCheck: CheckDefinition = {
     const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
 
     if (!newest)
-      add('critical', `no backups in ${list.location}`, 'run `wks backup create`, then `wks backup verify --latest`');
+      add(
+        'critical',
+        list.others.length
+          ? `no backups of this database (${describeSource(list.source)}) in ${list.location}${othersNote(list.others)}`
+          : `no backups in ${list.location}`,
+        'run `wks backup create`, then `wks backup verify --latest`',
+      );
     else if (!verified)
       add(
         'critical',
@@ -128,6 +134,8 @@ export const backupsCheck: CheckDefinition = {
 
     const data = {
       directory: list.location,
+      source: sourceLabel(list.source),
+      otherSources: list.others.length,
       count: entries.length,
       newestId: newest?.id ?? null,
       newestVerifiedId: verified?.id ?? null,

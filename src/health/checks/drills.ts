@@ -17,8 +17,9 @@ export const drillsCheck: CheckDefinition = {
   description: 'age and outcome of the last restore drill, against database.backup.drill.max_age and the RTO target',
   async run({ config, now }): Promise<CheckOutcome> {
     const maxAgeMs = parseDuration(config.database.backup.drill.max_age) ?? 8 * 86_400_000;
-    const { catalogOf, lastDrills } = await import('../../backup/index.js');
-    const { entries } = await catalogOf(config);
+    // Only drills of the configured database's backups (a shared directory holds other sources' too).
+    const { sourceCatalog, lastDrills } = await import('../../backup/index.js');
+    const { entries } = await sourceCatalog(config);
     const { last, lastPassed, windowStart } = lastDrills(entries);
     const age = (iso: string): number => Math.max(0, now.getTime() - new Date(iso).getTime());
     const data = {
