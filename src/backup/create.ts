@@ -13,6 +13,7 @@
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files, the orphaned data object and abandoned uploads.
  */
+import { IDENTITY_TABLE } from '../db/index.js';
 import { rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { VERSION } from '../version.js';
@@ -284,8 +285,10 @@ export async function createLocked(
  * database that was recreated): recorded in the manifest and logged as warnings.
  */
 function sourceWarnings(snap: { schemaVersion: string | null; rowCounts: Record<string, number> }): string[] {
-  const tables = Object.keys(snap.rowCounts).length;
-  const rows = Object.values(snap.rowCounts).reduce((a, b) => a + b, 0);
+  // wks's own identity row is not the user's data.
+  const own = Object.entries(snap.rowCounts).filter(([t]) => t !== IDENTITY_TABLE);
+  const tables = own.length;
+  const rows = own.reduce((a, [, n]) => a + n, 0);
   const out: string[] = [];
   if (tables === 0)
     out.push('the database is empty (no tables): check that DATABASE_PATH / the PostgreSQL database is the right one');
