@@ -18,7 +18,7 @@
 // backup (Python's one-step sqlite3 backup(); `sqlite3 .backup` restarts on every
 // write and never finishes under a 1 ms writer); peak RSS of create <= 150 MB.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import Database from 'better-sqlite3';
-import { RUNS, header, interleave, median, note, report, summary } from './lib.mjs';
+import { header, interleave, median, note, report, summary } from './lib.mjs';
 
 const SIZES = (process.env.SIZES ?? '10000,100000').split(',').map(Number);
 const DB = Number(process.env.BENCH_REDIS_DB ?? 15);

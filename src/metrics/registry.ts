@@ -92,8 +92,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       registry.removeSingleMetric(n);
   }
 
+  return { registry, ...platformMetrics(r), ...backupMetrics(r), ...jobMetrics(r), ...stateMetrics(r) };
+}
+
+/** The platform's own metrics (docs/platform-schema.md), with its bucket layouts. */
+function platformMetrics(r: Registry[]) {
   return {
-    registry,
     httpRequestsTotal: new Counter({
       name: 'http_requests_total',
       help: 'Total HTTP requests',
@@ -166,7 +170,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       percentiles: Object.keys(PLATFORM_SUMMARY_OBJECTIVES).map(Number),
       registers: r,
     }),
+  };
+}
 
+/** wks's backup, verification and restore-drill metrics. */
+function backupMetrics(r: Registry[]) {
+  return {
     backupLastSuccess: new Gauge({
       name: 'wks_backup_last_success_timestamp_seconds',
       help: 'Unix time of the newest completed backup, per engine and type',
@@ -219,6 +228,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       help: 'The RTO target restore drills are measured against (database.backup.drill.rto_target)',
       registers: r,
     }),
+  };
+}
+
+/** wks's scheduled jobs. */
+function jobMetrics(r: Registry[]) {
+  return {
     jobRunsTotal: new Counter({
       name: 'wks_job_runs_total',
       help: 'Scheduled job runs by result (success, failure, skipped_overlap)',
@@ -238,6 +253,12 @@ export function createMetrics(opts: CreateMetricsOptions = {}): WksMetrics {
       buckets: JOB_BUCKETS,
       registers: r,
     }),
+  };
+}
+
+/** wks's view of the platform's state and of itself: locks, stuck work, leadership, dependencies, alerts, disk, errors. */
+function stateMetrics(r: Registry[]) {
+  return {
     locksHeld: new Gauge({ name: 'wks_locks_held', help: 'Execution locks currently held in Redis', registers: r }),
     workflowsStuck: new Gauge({
       name: 'wks_workflows_stuck',

@@ -126,72 +126,61 @@ export function splitStatements(sql: string, dialect: Dialect, startLine = 1): S
   };
   while (i < n) {
     const ch = sql[i]!;
-    const next = sql[i + 1];
-    if (ch === '\n') {
-      buf += ch;
-      line++;
-      i++;
-      continue;
-    }
-    if (ch === '-' && next === '-') {
-      const end = sql.indexOf('\n', i);
-      const stop = end < 0 ? n : end;
-      buf += sql.slice(i, stop);
-      i = stop;
-      continue;
-    }
-    if (ch === '/' && next === '*') {
-      const close = sql.indexOf('*/', i + 2);
-      const stop = close < 0 ? n : close + 2;
-      const chunk = sql.slice(i, stop);
+    const run = ch === '\n' ? null : opaqueRun(sql, i, dialect, buf);
+    if (run) {
+      if (run.code) mark();
+      const chunk = sql.slice(i, run.stop);
       buf += chunk;
       line += count(chunk);
-      i = stop;
+      i = run.stop;
       continue;
     }
-    if (ch === "'" || ch === '"' || ch === '`' || (ch === '[' && dialect === 'sqlite')) {
-      mark();
-      const backslash = ch === "'" && dialect === 'postgres' && /(^|[^\w])[eE]$/.test(buf);
-      const stop = skipQuote(sql, i, ch === '[' ? ']' : ch, backslash);
-      const chunk = sql.slice(i, stop);
-      buf += chunk;
-      line += count(chunk);
-      i = stop;
-      continue;
-    }
-    if (ch === '$' && dialect === 'postgres') {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64));
-      if (m && !/[A-Za-z0-9_]$/.test(buf)) {
-        mark();
-        const tag = m[0];
-        const close = sql.indexOf(tag, i + tag.length);
-        const stop = close < 0 ? n : close + tag.length;
-        const chunk = sql.slice(i, stop);
-        buf += chunk;
-        line += count(chunk);
-        i = stop;
-        continue;
-      }
-    }
-    if (ch === ';') {
-      buf += ch;
-      i++;
-      if (
-        dialect === 'sqlite' &&
-        /^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b/i.test(stripComments(buf)) &&
-        !/\bEND\s*;$/i.test(stripComments(buf).trimEnd())
-      ) {
-        continue;
-      }
-      push();
-      continue;
-    }
-    if (!/\s/.test(ch)) mark();
     buf += ch;
     i++;
+    if (ch === '\n') line++;
+    else if (ch === ';') {
+      if (endsStatement(buf, dialect)) push();
+    } else if (!/\s/.test(ch)) mark();
   }
   push();
   return out;
+}
+
+/**
+ * A run that a `;` inside cannot end, starting at `i`: a comment (not code), a quoted string or
+ * identifier, or a PostgreSQL dollar quote. Null when none starts there.
+ */
+function opaqueRun(sql: string, i: number, dialect: Dialect, buf: string): { stop: number; code: boolean } | null {
+  const ch = sql[i]!;
+  const next = sql[i + 1];
+  const n = sql.length;
+  if (ch === '-' && next === '-') {
+    const end = sql.indexOf('\n', i);
+    return { stop: end < 0 ? n : end, code: false };
+  }
+  if (ch === '/' && next === '*') {
+    const close = sql.indexOf('*/', i + 2);
+    return { stop: close < 0 ? n : close + 2, code: false };
+  }
+  if (ch === "'" || ch === '"' || ch === '`' || (ch === '[' && dialect === 'sqlite')) {
+    const backslash = ch === "'" && dialect === 'postgres' && /(^|[^\w])[eE]$/.test(buf);
+    return { stop: skipQuote(sql, i, ch === '[' ? ']' : ch, backslash), code: true };
+  }
+  if (ch === '$' && dialect === 'postgres') {
+    const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64));
+    if (m && !/[A-Za-z0-9_]$/.test(buf)) {
+      const close = sql.indexOf(m[0], i + m[0].length);
+      return { stop: close < 0 ? n : close + m[0].length, code: true };
+    }
+  }
+  return null;
+}
+
+/** A `;` ends the statement in `buf`, except inside a SQLite CREATE TRIGGER body (BEGIN ... END;). */
+function endsStatement(buf: string, dialect: Dialect): boolean {
+  if (dialect !== 'sqlite') return true;
+  const code = stripComments(buf);
+  return !/^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\b/i.test(code) || /\bEND\s*;$/i.test(code.trimEnd());
 }
 
 function count(s: string): number {

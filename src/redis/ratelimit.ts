@@ -3,6 +3,7 @@
  * incremented per request, expiring with the window) shown against
  * RATE_LIMIT_MAX_REQUESTS / RATE_LIMIT_WINDOW_MS.
  */
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { requireRedisEnabled, scanKeys, withRedis } from './client.js';
@@ -43,6 +44,47 @@ async function counterKeys(
 }
 
 /**
+ * For sliding-window limiters (a sorted set of request times per key): the requests inside the window
+ * and when the oldest of them leaves it. Scores are epoch milliseconds, or seconds when small (< 1e11).
+ */
+async function slidingWindows(
+  client: Redis,
+  zsets: string[],
+  now: Date,
+  windowMs: number,
+): Promise<Map<string, { count: number; resetAt: Date | null }>> {
+  const windowInfo = new Map<string, { count: number; resetAt: Date | null }>();
+  if (zsets.length === 0) return windowInfo;
+  const oldest = new Map<string, number>();
+  const p2 = client.pipeline();
+  // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types lack the WITHSCORES overload on pipelines
+  for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES');
+  const r2 = (await p2.exec()) ?? [];
+  for (const [j, k] of zsets.entries()) {
+    const v = r2[j]?.[1] as string[] | undefined;
+    if (v && v.length === 2) oldest.set(k, Number(v[1]));
+  }
+  const p3 = client.pipeline();
+  const units: number[] = [];
+  for (const k of zsets) {
+    const unit = (oldest.get(k) ?? now.getTime()) < 1e11 ? 1000 : 1;
+    units.push(unit);
+    const start = (now.getTime() - windowMs) / unit;
+    p3.zcount(k, `(${start}`, '+inf').zrangebyscore(k, `(${start}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
+  }
+  const r3 = (await p3.exec()) ?? [];
+  for (const [j, k] of zsets.entries()) {
+    const first = r3[2 * j + 1]?.[1] as string[] | undefined;
+    const firstMs = first && first.length === 2 ? Number(first[1]) * units[j]! : null;
+    windowInfo.set(k, {
+      count: Number(r3[2 * j]?.[1] ?? 0),
+      resetAt: firstMs === null ? null : new Date(firstMs + windowMs),
+    });
+  }
+  return windowInfo;
+}
+
+/**
  * Counters of one user (all endpoints, or one), with remaining requests and reset times.
  * @throws ConfigError (Redis disabled), DependencyError (unreachable).
  */
@@ -65,38 +107,7 @@ export async function showRateLimits(
     for (const k of found) p1.type(k).pttl(k).get(k);
     const r1 = (await p1.exec()) ?? [];
     const zsets = found.filter((_, i) => r1[3 * i]?.[1] === 'zset');
-    const oldest = new Map<string, number>();
-    if (zsets.length) {
-      const p2 = client.pipeline();
-      // biome-ignore lint/suspicious/noExplicitAny: ioredis 6 types lack the WITHSCORES overload on pipelines
-      for (const k of zsets) (p2 as any).zrange(k, 0, 0, 'WITHSCORES');
-      const r2 = (await p2.exec()) ?? [];
-      zsets.forEach((k, j) => {
-        const v = r2[j]?.[1] as string[] | undefined;
-        if (v && v.length === 2) oldest.set(k, Number(v[1]));
-      });
-    }
-    const windowInfo = new Map<string, { count: number; resetAt: Date | null }>();
-    if (zsets.length) {
-      const p3 = client.pipeline();
-      const units: number[] = [];
-      for (const k of zsets) {
-        // Scores are epoch milliseconds, or seconds when small (< 1e11).
-        const unit = (oldest.get(k) ?? now.getTime()) < 1e11 ? 1000 : 1;
-        units.push(unit);
-        const start = (now.getTime() - windowMs) / unit;
-        p3.zcount(k, `(${start}`, '+inf').zrangebyscore(k, `(${start}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
-      }
-      const r3 = (await p3.exec()) ?? [];
-      zsets.forEach((k, j) => {
-        const first = r3[2 * j + 1]?.[1] as string[] | undefined;
-        const firstMs = first && first.length === 2 ? Number(first[1]) * units[j]! : null;
-        windowInfo.set(k, {
-          count: Number(r3[2 * j]?.[1] ?? 0),
-          resetAt: firstMs === null ? null : new Date(firstMs + windowMs),
-        });
-      });
-    }
+    const windowInfo = await slidingWindows(client, zsets, now, windowMs);
     const counters: RateLimitCounter[] = [];
     found.forEach((key, i) => {
       const type = String(r1[3 * i]?.[1]);

@@ -219,13 +219,19 @@ export class Reporter {
   /** A success note on stderr (suppressed by -q). */
   success(text: string): void {
     if (this.quiet) return;
-    if (this.json && this.logSink) return this.logSink('info', text);
+    if (this.json && this.logSink) {
+      this.logSink('info', text);
+      return;
+    }
     this.err.write(`${this.c.green('✔')} ${redactText(text)}\n`);
   }
 
   /** A warning on stderr (shown even with -q). */
   warn(text: string): void {
-    if (this.json && this.logSink) return this.logSink('warn', text);
+    if (this.json && this.logSink) {
+      this.logSink('warn', text);
+      return;
+    }
     this.err.write(`${this.c.yellow('warning:')} ${redactText(text)}\n`);
   }
 

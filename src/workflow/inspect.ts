@@ -146,7 +146,23 @@ export async function discrepanciesWith(
     }
   }
   if (!h.redis) return { discrepancies: out, truncated: false };
-  const { client, keys } = h.redis;
+  out.push(...(await stateDiscrepancies(h.redis, config, running)));
+  const state = { truncated: false };
+  out.push(...(await activeSetDiscrepancies(h, config, cap, state)));
+  out.push(...(await lockDiscrepancies(h, config, cap, state)));
+  return { discrepancies: out, truncated: state.truncated };
+}
+
+type RedisHandle = NonNullable<Handles['redis']>;
+
+/** Running executions whose Redis state is missing, unreadable, or says they finished. */
+async function stateDiscrepancies(
+  redis: RedisHandle,
+  config: Config,
+  running: Awaited<ReturnType<typeof queryExecutions>>,
+): Promise<Discrepancy[]> {
+  const { client, keys } = redis;
+  const out: Discrepancy[] = [];
   const states = await readExecutionStates(
     client,
     keys,
@@ -173,7 +189,18 @@ export async function discrepanciesWith(
       });
     }
   }
-  const state = { truncated: false };
+  return out;
+}
+
+/** Members of the active set with no database row, or whose execution finished. */
+async function activeSetDiscrepancies(
+  h: Handles,
+  config: Config,
+  cap: number,
+  state: { truncated: boolean },
+): Promise<Discrepancy[]> {
+  const { client, keys } = h.redis!;
+  const out: Discrepancy[] = [];
   for await (const members of scanSet(client, keys.activeExecutions, { cap, state })) {
     const rows = await queryExecutionsByIds(h.db, members);
     for (const m of members) {
@@ -195,6 +222,18 @@ export async function discrepanciesWith(
       }
     }
   }
+  return out;
+}
+
+/** Execution locks with no database row, or held on a finished execution. */
+async function lockDiscrepancies(
+  h: Handles,
+  config: Config,
+  cap: number,
+  state: { truncated: boolean },
+): Promise<Discrepancy[]> {
+  const { client, keys } = h.redis!;
+  const out: Discrepancy[] = [];
   for await (const locks of scanLocks(client, keys, { cap, state })) {
     const rows = await queryExecutionsByIds(
       h.db,
@@ -219,7 +258,7 @@ export async function discrepanciesWith(
       }
     }
   }
-  return { discrepancies: out, truncated: state.truncated };
+  return out;
 }
 
 export interface ListOptions {

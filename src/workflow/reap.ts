@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import { formatDuration } from '../util/duration.js';
 import { releaseIfHolder, readLock } from '../redis/index.js';
 import { markStateFailed } from '../redis/index.js';
-import { withHandles, type RedisInclusion } from './handles.js';
+import { withHandles, type Handles, type RedisInclusion } from './handles.js';
 import { operatorIdentity } from './locks.js';
 import { clearTrackingLock, insertLockAudit, markFailed, queryExecutions, startedAtOf } from './rows.js';
 
@@ -65,25 +65,11 @@ export async function reapStale(config: Config, opts: ReapOptions = {}): Promise
   const olderThanMs = opts.olderThanMs ?? config.execution.timeouts.default_workflow_timeout_ms;
   const who = opts.who ?? operatorIdentity();
   return withHandles(config, 'required-if-enabled', async (h) => {
-    const running = await queryExecutions(h.db, { status: 'running' });
-    const candidates: ReapCandidate[] = [];
-    const unknownAge: string[] = [];
-    for (const r of running) {
-      const s = startedAtOf(r);
-      if (!s) {
-        unknownAge.push(r.id);
-        continue;
-      }
-      const ageMs = now.getTime() - s.getTime();
-      if (ageMs > olderThanMs)
-        candidates.push({
-          id: r.id,
-          workflowName: r.workflowName,
-          startedAt: s,
-          ageMs,
-          workerId: r.tracking?.workerId ?? null,
-        });
-    }
+    const { candidates, unknownAge } = staleCandidates(
+      await queryExecutions(h.db, { status: 'running' }),
+      now,
+      olderThanMs,
+    );
     candidates.sort((a, b) => b.ageMs - a.ageMs);
     const result: ReapResult = {
       redis: h.redisInclusion,
@@ -102,54 +88,94 @@ export async function reapStale(config: Config, opts: ReapOptions = {}): Promise
     }
     for (const c of candidates) {
       const message = `reaped by wks (${who}) at ${now.toISOString()}: still running ${formatDuration(c.ageMs)} after it started, past ${formatDuration(olderThanMs)}`;
-      const changed = await markFailed(h.db, c.id, message, now);
-      const action: ReapAction = {
-        ...c,
-        outcome: changed ? 'reaped' : 'skipped',
-        redisState: null,
-        removedFromActive: false,
-        lock: 'none',
-        lockHolder: null,
-      };
-      result.actions.push(action);
-      if (!changed || !h.redis) {
-        if (changed) await clearTrackingLock(h.db, c.id, c.workerId, false);
-        continue;
-      }
-      const { client, keys } = h.redis;
-      const st = await markStateFailed(client, keys, c.id, message, now);
-      action.redisState = st.stateForm;
-      action.removedFromActive = st.removedFromActive;
-      const lock = await readLock(client, keys, c.id);
-      if (lock?.holder) {
-        // Owner-checked: the tracking row's worker when it names one (a lock
-        // held by a different worker belongs to a retry and is kept);
-        // otherwise the holder just read, so a takeover in between survives.
-        const expected = c.workerId ?? lock.holder;
-        const res = await releaseIfHolder(client, lock.key, expected);
-        action.lock = res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none';
-        action.lockHolder = res.holder ?? lock.holder;
-        if (res.outcome !== 'absent') {
-          try {
-            await insertLockAudit(h.db, {
-              executionId: c.id,
-              lockKey: lock.key,
-              holder: res.holder,
-              expectedWorker: expected,
-              forced: false,
-              reason: message,
-              outcome: res.outcome,
-              releasedBy: who,
-              releasedAt: now,
-              source: 'workflow reap',
-            });
-          } catch (err) {
-            result.auditWarnings.push(`lock audit for ${c.id} not recorded: ${(err as Error).message}`);
-          }
-        }
-      }
-      if (action.lock !== 'kept') await clearTrackingLock(h.db, c.id, action.lockHolder ?? c.workerId, false);
+      result.actions.push(await reapOne(h, c, { message, now, who, auditWarnings: result.auditWarnings }));
     }
     return result;
   });
+}
+
+/** Running executions older than the threshold, oldest first, and those whose start time is unknown. */
+function staleCandidates(
+  running: Awaited<ReturnType<typeof queryExecutions>>,
+  now: Date,
+  olderThanMs: number,
+): { candidates: ReapCandidate[]; unknownAge: string[] } {
+  const candidates: ReapCandidate[] = [];
+  const unknownAge: string[] = [];
+  for (const r of running) {
+    const s = startedAtOf(r);
+    if (!s) {
+      unknownAge.push(r.id);
+      continue;
+    }
+    const ageMs = now.getTime() - s.getTime();
+    if (ageMs > olderThanMs)
+      candidates.push({
+        id: r.id,
+        workflowName: r.workflowName,
+        startedAt: s,
+        ageMs,
+        workerId: r.tracking?.workerId ?? null,
+      });
+  }
+  candidates.sort((a, b) => b.ageMs - a.ageMs);
+  return { candidates, unknownAge };
+}
+
+/**
+ * Reap one execution: mark it failed in the database, then (with Redis) its state, the active set and,
+ * owner-checked, its lock, with an audit row.
+ */
+async function reapOne(
+  h: Handles,
+  c: ReapCandidate,
+  ctx: { message: string; now: Date; who: string; auditWarnings: string[] },
+): Promise<ReapAction> {
+  const changed = await markFailed(h.db, c.id, ctx.message, ctx.now);
+  const action: ReapAction = {
+    ...c,
+    outcome: changed ? 'reaped' : 'skipped',
+    redisState: null,
+    removedFromActive: false,
+    lock: 'none',
+    lockHolder: null,
+  };
+  if (!changed || !h.redis) {
+    if (changed) await clearTrackingLock(h.db, c.id, c.workerId, false);
+    return action;
+  }
+  const { client, keys } = h.redis;
+  const st = await markStateFailed(client, keys, c.id, ctx.message, ctx.now);
+  action.redisState = st.stateForm;
+  action.removedFromActive = st.removedFromActive;
+  const lock = await readLock(client, keys, c.id);
+  if (lock?.holder) {
+    // Owner-checked: the tracking row's worker when it names one (a lock
+    // held by a different worker belongs to a retry and is kept);
+    // otherwise the holder just read, so a takeover in between survives.
+    const expected = c.workerId ?? lock.holder;
+    const res = await releaseIfHolder(client, lock.key, expected);
+    action.lock = res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none';
+    action.lockHolder = res.holder ?? lock.holder;
+    if (res.outcome !== 'absent') {
+      try {
+        await insertLockAudit(h.db, {
+          executionId: c.id,
+          lockKey: lock.key,
+          holder: res.holder,
+          expectedWorker: expected,
+          forced: false,
+          reason: ctx.message,
+          outcome: res.outcome,
+          releasedBy: ctx.who,
+          releasedAt: ctx.now,
+          source: 'workflow reap',
+        });
+      } catch (err) {
+        ctx.auditWarnings.push(`lock audit for ${c.id} not recorded: ${(err as Error).message}`);
+      }
+    }
+  }
+  if (action.lock !== 'kept') await clearTrackingLock(h.db, c.id, action.lockHolder ?? c.workerId, false);
+  return action;
 }

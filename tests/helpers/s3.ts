@@ -18,7 +18,7 @@
  * the connection, or stall, for the next N requests or for ever.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -275,6 +275,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       },
     );
     fwd.on('error', () => res.destroy());
+    // A client that goes away (kill -9) must not leave a half-sent request open at the server.
+    res.on('close', () => fwd.destroy());
     req.pipe(fwd);
   });
   server.on('connection', (s) => {
