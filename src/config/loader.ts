@@ -211,7 +211,20 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
       });
     },
   });
-  const js = doc.toJS() as unknown;
+  let js: unknown;
+  try {
+    // maxAliasCount bounds alias expansion: a "billion laughs" file is refused, not expanded.
+    js = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0]!;
+    throw new ConfigError(
+      `${rel} cannot be read as configuration: ${message}`,
+      [{ key: '(yaml)', message, source: rel }],
+      {
+        hint: `remove the YAML aliases (*name) that expand it in ${rel}, then run \`wks config validate\``,
+      },
+    );
+  }
   let tree: Tree = {};
   if (js === null || js === undefined) tree = {};
   else if (!isObj(js)) {
