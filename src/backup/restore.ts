@@ -127,7 +127,8 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   if (!opts.to && current && current.name !== engine.name) throw engineMismatch(m, current.name);
   const target = await engine.restoreTarget(config, opts.to);
   const whose = manifestIdentity(m);
-  const other = !isBackupOf(m, cat.source);
+  // "Own" as the source catalog decided it (which includes a new host's predecessor, source.ts rule 4).
+  const other = !cat.entries.includes(entry!) && !isBackupOf(m, cat.source);
   const source = { label: sourceLabel(whose), description: describeSource(whose), other };
   if (other && target.live && !opts.allowOtherSource) {
     throw new ConflictError(

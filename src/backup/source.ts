@@ -11,7 +11,12 @@
  *  3. otherwise (a manifest written before identities were recorded, or a
  *     live database that is missing, unreachable or never backed up) the
  *     location decides: the same absolute SQLite path on the same host, or
- *     the same PostgreSQL host:port/database.
+ *     the same PostgreSQL host:port/database;
+ *  4. a new host: when the live database has no identity (missing) and no
+ *     backup matches it by location, but every backup of its engine in the
+ *     repository comes from one single source, that source is this
+ *     database's predecessor (the host is gone; `restore --latest` on the
+ *     replacement). With several candidate sources nothing is chosen.
  *
  * The catalog (catalog.ts) stays source-blind: it lists everything; this
  * module splits it.
@@ -129,6 +134,18 @@ export function splitBySource(
   return { entries: own, others };
 }
 
+/** Rule 4 (module comment): on a new host, the one source in the repository whose engine matches. */
+function adoptPredecessor(
+  split: { entries: CatalogEntry[]; others: CatalogEntry[] },
+  src: SourceIdentity,
+): { entries: CatalogEntry[]; others: CatalogEntry[] } {
+  if (src.key || split.entries.length) return split;
+  const same = split.others.filter((e) => e.manifest.engine === src.engine);
+  const sources = new Set(same.map((e) => sourceLabel(manifestIdentity(e.manifest))));
+  if (sources.size !== 1) return split;
+  return { entries: same, others: split.others.filter((e) => e.manifest.engine !== src.engine) };
+}
+
 /**
  * The repository's catalog (`repo`, default the configured one, opened and
  * closed here), split into the configured source's backups and the others.
@@ -147,7 +164,7 @@ export async function sourceCatalog(
       location: repo.location,
       missing,
       source,
-      ...splitBySource(cat.entries, source),
+      ...adoptPredecessor(splitBySource(cat.entries, source), source),
       problems: cat.problems,
     };
   } finally {

@@ -94,6 +94,7 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
       'decode',
       'integrity',
       'row_counts',
+      'schema_version',
     ]);
   });
 

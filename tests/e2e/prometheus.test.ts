@@ -25,7 +25,8 @@ import { tmpDir } from '../helpers/tmp.js';
 
 let redis: TestRedis | null = null;
 let serve: Served | null = null;
-let prom: RunningService | null = null;
+let prom: (RunningService & { dir: string }) | null = null;
+let promConfig = '';
 
 afterAll(async () => {
   await prom?.stop();
@@ -112,20 +113,19 @@ describe('a real Prometheus scraping wks serve with the shipped rules and dashbo
       'phase4:\n  version: "4.0.0"\n  serve:\n    jobs:\n      agent_health: { enabled: true, schedule: "* * * * * *" }\n',
     );
     serve = await startServe(['-c', cfg], env, dir);
-    prom = await startPrometheus(
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        'rule_files:',
-        ...['wks-alerts.yml', 'wks-cron-alerts.yml'].map((f) => `  - ${path.join(REPO, 'templates/prometheus', f)}`),
-        'scrape_configs:',
-        '  - job_name: wks',
-        '    static_configs:',
-        `      - targets: ["127.0.0.1:${serve.port}"]`,
-        '',
-      ].join('\n'),
-    );
+    promConfig = [
+      'global:',
+      '  scrape_interval: 1s',
+      '  evaluation_interval: 1s',
+      'rule_files:',
+      ...['wks-alerts.yml', 'wks-cron-alerts.yml'].map((f) => `  - ${path.join(REPO, 'templates/prometheus', f)}`),
+      'scrape_configs:',
+      '  - job_name: wks',
+      '    static_configs:',
+      `      - targets: ["127.0.0.1:${serve.port}"]`,
+      '',
+    ].join('\n');
+    prom = await startPrometheus(promConfig);
   }, 120_000);
 
   it('scrapes the target (up), and no series carries exported_job / exported_instance', async (ctx) => {
@@ -189,5 +189,22 @@ describe('a real Prometheus scraping wks serve with the shipped rules and dashbo
     await new Promise((r) => setTimeout(r, 3000)); // a few more evaluations
     const alerts = (await api<any>('/api/v1/alerts')).alerts;
     expect(alerts, JSON.stringify(alerts, null, 1)).toEqual([]);
+  });
+
+  it('a Prometheus restart fires nothing (no absent() or stale rule trips on the gap)', async (ctx) => {
+    if (!prom) return ctx.skip();
+    const dir = prom.dir;
+    await prom.stop();
+    await new Promise((r) => setTimeout(r, 3000)); // a gap in the data, longer than the scrape interval
+    prom = await startPrometheus(promConfig, dir);
+    // From the first evaluation on (before the first scrape too, when absent() would be true).
+    const seen: unknown[] = [];
+    for (let i = 0; i < 16; i++) {
+      seen.push(...(await api<any>('/api/v1/alerts')).alerts);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const targets = await api<any>('/api/v1/targets');
+    expect(targets.activeTargets[0].health).toBe('up');
+    expect(seen, JSON.stringify(seen, null, 1)).toEqual([]);
   });
 });

@@ -74,10 +74,13 @@ export function startPushgateway(): Promise<RunningService> {
 
 /**
  * Start Prometheus with `config` (YAML text; `rule_files` may name absolute
- * paths) in a temporary directory with its own TSDB.
+ * paths) in a temporary directory with its own TSDB, or in `dir` again (a
+ * restart on the same storage).
  */
-export function startPrometheus(config: string): Promise<RunningService> {
-  const dir = tmpDir('wks-prometheus');
+export function startPrometheus(
+  config: string,
+  dir = tmpDir('wks-prometheus'),
+): Promise<RunningService & { dir: string }> {
   const file = path.join(dir, 'prometheus.yml');
   writeFileSync(file, config);
   return launch(
@@ -89,7 +92,7 @@ export function startPrometheus(config: string): Promise<RunningService> {
       '--log.level=warn',
     ],
     '/-/ready',
-  );
+  ).then((s) => ({ ...s, dir }));
 }
 
 /** Label names in a Prometheus text exposition that Prometheus reserves for targets (job, instance, __*). */

@@ -275,6 +275,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       },
     );
     fwd.on('error', () => res.destroy());
+    // A client that goes away (kill -9) must not leave a half-sent request open at the server.
+    res.on('close', () => fwd.destroy());
     req.pipe(fwd);
   });
   server.on('connection', (s) => {

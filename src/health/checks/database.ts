@@ -21,12 +21,35 @@ import { quoteIdent } from '../../db/index.js';
 import { formatBytes } from '../../util/size.js';
 
 const CORRUPT_HINT =
-  'stop writers, then restore the newest verified backup (`wks backup restore --latest`), or salvage with sqlite3 .recover';
+  'stop writers, then restore the newest verified backup (`wks backup restore --latest`; with --force it keeps the damaged file for `wks db salvage`)';
 
 const isCorruption = (err: unknown) =>
   /malformed|corrupt|not a database/i.test(
     `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
   );
+
+/**
+ * The database does not exist. When the configured database has backups, the
+ * first hint is the restore: `wks migrate up` would create an empty database,
+ * which is only right for a new install.
+ */
+async function missingDatabase(ctx: CheckContext, err: Error & { hint?: string }): Promise<CheckOutcome> {
+  let hint = err.hint ?? 'check DATABASE_PATH';
+  let newest: string | null = null;
+  try {
+    const { sourceCatalog } = await import('../../backup/index.js');
+    const cat = await sourceCatalog(ctx.config);
+    newest = cat.entries[0]?.manifest.id ?? null;
+    if (newest) {
+      hint = `restore it from the newest backup (${newest}): \`wks backup restore --latest\` (\`wks migrate up\` would create an empty database: only for a new install)`;
+    } else if (cat.others.length) {
+      hint = `${err.hint ?? 'check DATABASE_PATH'}; no backup of this database in ${cat.location}, but ${cat.others.length} of other databases (\`wks backup list\`)`;
+    }
+  } catch {
+    /* the backup catalog is unreadable too: keep the database's own hint */
+  }
+  return { status: 'critical', detail: err.message, hint, data: { missing: true, newestBackup: newest } };
+}
 
 /** page_count * page_size from the header: the database's size in bytes. */
 async function sizeOf(db: DatabaseAdapter): Promise<number> {
@@ -86,7 +109,13 @@ export const databaseCheck: CheckDefinition = {
   description:
     'reachable; SQLite header, schema and table roots (full integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
   async run(ctx): Promise<CheckOutcome> {
-    const db = await ctx.resources.db();
+    let db: DatabaseAdapter;
+    try {
+      db = await ctx.resources.db();
+    } catch (err) {
+      if ((err as { exitCode?: number }).exitCode !== 5) throw err;
+      return missingDatabase(ctx, err as Error & { hint?: string });
+    }
     const t0 = performance.now(); // the check's own latency, excluding the (shared) open
     if (db.dialect === 'sqlite') {
       try {
