@@ -14,12 +14,19 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { load } from './lib.mjs';
 
-const ALL = ['startup', 'health', 'locks', 'backup', 'backup-pg', 'copy', 'migrate', 'serve'];
+const ALL = ['startup', 'health', 'locks', 'backup', 'backup-s3', 'backup-pg', 'copy', 'migrate', 'serve'];
 const only = process.env.BENCH_ONLY_FILES?.split(',');
 const files = only ? ALL.filter((f) => only.includes(f)) : ALL;
 
 // The reference tool each bench cannot do without.
-const NEEDS = { 'backup-pg': 'pg_dump', copy: 'pgloader', migrate: 'dbmate', serve: 'wrk', backup: 'sqlite3' };
+const NEEDS = {
+  'backup-pg': 'pg_dump',
+  copy: 'pgloader',
+  migrate: 'dbmate',
+  serve: 'wrk',
+  backup: 'sqlite3',
+  'backup-s3': 'sqlite3',
+};
 const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 
 const results = [];

@@ -40,7 +40,7 @@ export function buildProgram(): Command {
     .option('-c, --config <path>', 'config file (default: $WKS_CONFIG, else ./phase4-config.yml if present)')
     .option('--json', 'write exactly one JSON document to stdout')
     .option('--no-color', 'disable colour (NO_COLOR is honoured too)')
-    .option('-q, --quiet', 'only errors and warnings on stderr')
+    .option('-q, --quiet', 'print nothing on success (no result, no notes); errors and warnings on stderr')
     .addOption(new Option('-v, --verbose', 'more detail; stack traces on errors').argParser(increase).default(0))
     .option('-y, --yes', 'answer yes to confirmations (required for destructive commands without a TTY)')
     .showSuggestionAfterError(true)

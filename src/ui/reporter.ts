@@ -101,6 +101,8 @@ export class Reporter {
       return;
     }
     this.resultWritten = true;
+    // -q: a successful run prints nothing for people (cron mails only on failure); --json still prints.
+    if (this.quiet) return;
     human?.(data, this);
   }
 

@@ -14,6 +14,8 @@ export interface RedisInclusion {
   included: boolean;
   /** Why not: `disabled (REDIS_ENABLED=false)` or the unreachable message. */
   reason: string | null;
+  /** True when Redis is turned off by configuration (a choice, not a problem). */
+  disabled?: boolean;
 }
 
 export interface Handles {
@@ -41,7 +43,11 @@ export async function withHandles<T>(
 ): Promise<T> {
   const db = await openDb(config);
   let redis: RedisHandle | null = null;
-  let redisInclusion: RedisInclusion = { included: false, reason: 'Redis is disabled (REDIS_ENABLED=false)' };
+  let redisInclusion: RedisInclusion = {
+    included: false,
+    disabled: true,
+    reason: 'Redis is disabled (REDIS_ENABLED=false)',
+  };
   try {
     if (config.redis.enabled) {
       try {

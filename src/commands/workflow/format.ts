@@ -35,9 +35,12 @@ export const when = (d: Date | null | undefined): string =>
         .replace(/\.\d{3}Z$/, 'Z')
     : '-';
 
-/** Print the "Redis state not included" note when it applies. */
-export function redisNote(r: Reporter, redis: { included: boolean; reason: string | null }): void {
-  if (!redis.included) r.warn(`Redis state is not included: ${redis.reason ?? 'Redis is not available'}`);
+/** Print the "Redis state not included" note when it applies: a note when Redis is turned off (quiet with -q), a warning when it is unreachable. */
+export function redisNote(r: Reporter, redis: { included: boolean; reason: string | null; disabled?: boolean }): void {
+  if (redis.included) return;
+  const text = `Redis state is not included: ${redis.reason ?? 'Redis is not available'}`;
+  if (redis.disabled) r.info(text);
+  else r.warn(text);
 }
 
 /** Render discrepancies as a table (or a one-line all-clear). */
