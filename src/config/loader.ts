@@ -234,9 +234,26 @@ function expandEnvRefs(
   });
 }
 
+/** The document as plain values; an alias expansion past the bound throws a ConfigError. */
+function toPlain(doc: Document, rel: string): unknown {
+  try {
+    // maxAliasCount bounds alias expansion: a "billion laughs" file is refused, not expanded.
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0]!;
+    throw new ConfigError(
+      `${rel} cannot be read as configuration: ${message}`,
+      [{ key: '(yaml)', message, source: rel }],
+      {
+        hint: `remove the YAML aliases (*name) that expand it in ${rel}, then run \`wks config validate\``,
+      },
+    );
+  }
+}
+
 /** The tree under the top-level `phase4:` key; other top-level keys are issues, a non-mapping root throws. */
 function phase4Tree(doc: Document, lineCounter: LineCounter, rel: string, issues: ConfigIssue[]): Tree {
-  const js = doc.toJS() as unknown;
+  const js = toPlain(doc, rel);
   if (js === null || js === undefined) return {};
   if (!isObj(js)) {
     throw new ConfigError(`${rel}: expected a mapping with a top-level \`phase4:\` key`, [
