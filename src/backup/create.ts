@@ -13,6 +13,7 @@
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files, the orphaned data object and abandoned uploads.
  */
+import { IDENTITY_TABLE } from '../db/index.js';
 import { rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { VERSION } from '../version.js';
@@ -246,7 +247,9 @@ export async function createLocked(
         location: engine.location(config),
         hostname: hostname(),
       },
+      warnings: sourceWarnings(snap),
     };
+    for (const w of manifest.warnings ?? []) opts.log?.('warn', `backup ${id}: ${w}`);
     // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
     if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
     await repo.writeText(manifestName(id), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -274,6 +277,27 @@ export async function createLocked(
   } finally {
     unregister();
   }
+}
+
+/**
+ * What about the backed-up database looks like a lost or wrong one (an empty
+ * or unmigrated database is the usual symptom of a wrong DATABASE_PATH or a
+ * database that was recreated): recorded in the manifest and logged as warnings.
+ */
+function sourceWarnings(snap: { schemaVersion: string | null; rowCounts: Record<string, number> }): string[] {
+  // wks's own identity row is not the user's data.
+  const own = Object.entries(snap.rowCounts).filter(([t]) => t !== IDENTITY_TABLE);
+  const tables = own.length;
+  const rows = own.reduce((a, [, n]) => a + n, 0);
+  const out: string[] = [];
+  if (tables === 0)
+    out.push('the database is empty (no tables): check that DATABASE_PATH / the PostgreSQL database is the right one');
+  else if (snap.schemaVersion === null)
+    out.push(
+      'the database is not migrated (no schema_migrations): check that it is the right one, or run `wks migrate up`',
+    );
+  else if (rows === 0) out.push('every table of the database is empty (0 rows)');
+  return out;
 }
 
 export { resolveOptions as resolveCreateOptions };

@@ -64,6 +64,8 @@ export interface Manifest {
    * Absent on unencrypted backups and on backups made before it existed.
    */
   manifest_mac?: string;
+  /** What looked wrong about the source (empty or unmigrated database); absent in manifests of older versions. */
+  warnings?: string[];
 }
 
 /**

@@ -86,18 +86,36 @@ export const cron = () =>
     }
   });
 
-const url = () =>
-  str().refine(
-    (s) => {
-      try {
-        new URL(s);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { error: 'expected a URL' },
-  );
+/**
+ * Why `s` is not a usable URL with one of `schemes` (e.g. `postgres:`), or null.
+ * Parsed fully: the scheme, a numeric port in range (the WHATWG parser rejects
+ * `:abc` and `:99999`), and a host unless `hostOptional` (libpq's `?host=`).
+ * Exported so that flags carrying URLs (`db copy --to`) are checked the same way.
+ */
+export function urlProblem(s: string, schemes: readonly string[] = [], hostOptional = false): string | null {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return /:\/\/[^/]*:[^/@]*[^\d/@][^/@]*(?:\/|$)/.test(s.replace(/\/\/[^@/]*@/, '//'))
+      ? 'not a valid URL: the port must be a number from 1 to 65535'
+      : 'not a valid URL';
+  }
+  if (schemes.length && !schemes.includes(u.protocol))
+    return `unsupported scheme "${u.protocol.replace(/:$/, '')}" (expected ${schemes.map((x) => x.replace(/:$/, '')).join(' or ')})`;
+  if (u.port && (Number(u.port) < 1 || Number(u.port) > 65535)) return 'the port must be a number from 1 to 65535';
+  if (!u.hostname && !(hostOptional && u.searchParams.get('host'))) return 'the URL names no host';
+  return null;
+}
+
+const url = (schemes: readonly string[] = [], hostOptional = false) =>
+  str().superRefine((s, ctx) => {
+    const p = urlProblem(s, schemes, hostOptional);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  });
+
+/** The PostgreSQL URL schemes libpq accepts. */
+export const PG_SCHEMES = ['postgres:', 'postgresql:'] as const;
 
 const compression = preprocess(
   (v) => (v === true || v === 'true' ? 'gzip' : v === false || v === 'false' ? 'none' : v),
@@ -135,7 +153,7 @@ export const configSchema = strictObject({
     }),
     postgresql: strictObject({
       enabled: bool(),
-      url: optStr(),
+      url: url(PG_SCHEMES, true).nullable(),
       host: str(),
       port: port(),
       database: str(),

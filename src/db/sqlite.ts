@@ -9,6 +9,7 @@
  * caller's transaction is open runs inside that transaction (it is the same
  * connection). Code that mixes concurrent work should open its own adapter.
  */
+import { onReadOnlyFs, readOnlyFsText } from '../util/fs.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
@@ -176,6 +177,10 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
       fileMustExist: opts.create === false,
     });
   } catch (err) {
+    if (!memory && onReadOnlyFs(file)) {
+      const ro = readOnlyFsText(file);
+      throw new DependencyError(`cannot open SQLite database: ${ro.reason}`, { cause: err, hint: ro.hint });
+    }
     throw new DependencyError(`cannot open SQLite database ${file}: ${(err as Error).message}`, {
       cause: err,
       hint: 'check the path and its permissions (DATABASE_PATH)',
@@ -188,6 +193,10 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
     handle.pragma('foreign_keys = ON');
   } catch (err) {
     handle.close();
+    if (!memory && onReadOnlyFs(file)) {
+      const ro = readOnlyFsText(file);
+      throw new DependencyError(`cannot use SQLite database: ${ro.reason}`, { cause: err, hint: ro.hint });
+    }
     throw new DependencyError(`cannot use SQLite database ${file}: ${(err as Error).message}`, {
       cause: err,
       hint: 'is it a SQLite database? another process may hold an exclusive lock',

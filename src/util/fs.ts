@@ -3,7 +3,17 @@
  * fsync, rename into place, fsync the directory. A reader never sees a
  * half-written file under the final name.
  */
-import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  renameSync,
+  unlinkSync,
+  mkdirSync,
+} from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -58,4 +68,22 @@ export function writeFileAtomic(
     throw err;
   }
   fsyncDir(path.dirname(target));
+}
+
+/** True when `file`'s directory is on a read-only file system (EROFS). Never throws. */
+export function onReadOnlyFs(file: string): boolean {
+  try {
+    accessSync(path.dirname(path.resolve(file)), constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
+/** The one-line reason and hint for a SQLite database that cannot be opened because its file system is read-only. */
+export function readOnlyFsText(file: string): { reason: string; hint: string } {
+  return {
+    reason: `${file} is on a read-only file system`,
+    hint: 'remount it read-write, or copy the database (with its -wal file) to a writable disk and point DATABASE_PATH at the copy; SQLite must be able to create its -shm/-journal files even to read',
+  };
 }

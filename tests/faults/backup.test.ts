@@ -321,3 +321,62 @@ describe('full disk', () => {
     expect(rows[1]!.error_message).toMatch(/not enough space/);
   });
 });
+
+describe('restore onto a full disk, a database on a read-only file system (#14.18, #14.19)', () => {
+  const root = tmpDir('fault-fs');
+  const small = path.join(root, 'small');
+  const ro = path.join(root, 'ro');
+  let mounted = false;
+  beforeAll(() => {
+    mkdirSync(small, { recursive: true });
+    mkdirSync(ro, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small], { stdio: 'pipe' });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', ro], { stdio: 'pipe' });
+      mounted = true;
+    } catch (err) {
+      console.warn(`\n!!! SKIPPING: cannot mount tmpfs (${(err as Error).message.split('\n')[0]})\n`);
+    }
+  });
+  afterAll(() => {
+    if (!mounted) return;
+    execFileSync('umount', [small]);
+    execFileSync('umount', [ro]);
+  });
+
+  it('restore --to a full disk: the hint points at the target, not the backup directory', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const dir = tmpDir('fault-fs-restore');
+    const env = envFor(dir, { TMPDIR: dir });
+    await bigDb(env, 6, 'x');
+    const c = await runWks(['backup', 'create', '--compress', 'gzip'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    const r = await runWks(['backup', 'restore', '--latest', '--to', path.join(small, 'restored.db'), '--yes'], {
+      env,
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^Error: cannot write the restored database beside .*small.*no space left on device/m);
+    expect(r.stderr).toMatch(new RegExp(`^Try: free space on the file system of ${small}`, 'm'));
+    expect(r.stderr).not.toMatch(/backup directory|wks backup rotate/);
+    expect(ls(small).filter((n) => n !== 'lost+found')).toEqual([]);
+  });
+
+  it('a database on a read-only file system says "read-only"', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const env = envFor(ro, { BACKUP_STORAGE_PATH: path.join(tmpDir('fault-fs-bk'), 'backups') });
+    await bigDb(env, 1, 'x');
+    execFileSync('mount', ['-o', 'remount,ro', ro]);
+    try {
+      const b = await runWks(['backup', 'create'], { env });
+      expect(b.code, b.stderr).toBe(1);
+      expect(b.stderr).toMatch(/^Error: .*app\.db is on a read-only file system/m);
+      expect(b.stderr).not.toMatch(/unable to open database file|is it a SQLite database/);
+      const s = await runWks(['migrate', 'status'], { env });
+      expect(s.code).not.toBe(0);
+      expect(s.stderr).toMatch(/read-only file system/);
+      expect(s.stderr).not.toMatch(/is it a SQLite database/);
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', ro]);
+    }
+  });
+});

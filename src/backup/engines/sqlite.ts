@@ -8,6 +8,7 @@
  * file that can be opened read-only without -wal/-shm; restore puts the
  * source's journal mode back.
  */
+import { formatBytes } from '../../util/size.js';
 import {
   existsSync,
   lstatSync,
@@ -27,7 +28,7 @@ import { hostname } from 'node:os';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Config } from '../../config/index.js';
 import { ConflictError, NotFoundError, OperationError, UsageError } from '../../errors.js';
-import { fsyncDir } from '../../util/fs.js';
+import { fsyncDir, onReadOnlyFs, readOnlyFsText } from '../../util/fs.js';
 import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
@@ -43,6 +44,11 @@ async function sqlite(): Promise<typeof BetterSqlite3> {
 }
 
 /** The live database, opened for the backup_log mirror (must exist; waits at least 1 s for writers). */
+/** An error of the backup_log mirror, in words (a read-only file system is named as such). */
+function logErrorText(config: Config, err: unknown): string {
+  return onReadOnlyFs(config.database.path) ? readOnlyFsText(config.database.path).reason : (err as Error).message;
+}
+
 async function openForLog(config: Config): Promise<DB> {
   const Database = await sqlite();
   const db = new Database(config.database.path, { fileMustExist: true });
@@ -91,6 +97,11 @@ export function schemaVersionOf(db: DB): string | null {
   const where = cols.includes('dirty') ? ' WHERE dirty = 0' : '';
   const row = db.prepare(`SELECT max(version) AS v FROM schema_migrations${where}`).get() as { v: unknown } | undefined;
   return row?.v === null || row?.v === undefined ? null : String(row.v);
+}
+
+function readOnlyError(file: string, cause: unknown): OperationError {
+  const ro = readOnlyFsText(file);
+  return new OperationError(`cannot back up the database: ${ro.reason}`, { cause, hint: ro.hint });
 }
 
 function missingDb(file: string): NotFoundError {
@@ -212,6 +223,7 @@ export const sqliteEngine: BackupEngine = {
     try {
       src = new Database(file, { readonly: true, fileMustExist: true });
     } catch (err) {
+      if (onReadOnlyFs(file)) throw readOnlyError(file, err);
       throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, {
         cause: err,
         hint: 'check that DATABASE_PATH points to a readable SQLite database',
@@ -249,6 +261,8 @@ export const sqliteEngine: BackupEngine = {
           cause: err,
           hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)',
         });
+      if ((code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') && onReadOnlyFs(file))
+        throw readOnlyError(file, err);
       if (code === 'SQLITE_BUSY')
         throw new ConflictError(`the database ${file} stayed locked for ${config.database.busy_timeout_ms} ms`, {
           cause: err,
@@ -415,8 +429,18 @@ export const sqliteEngine: BackupEngine = {
       try {
         pending = (await decode(tmp))?.settled;
       } catch (err) {
-        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? ''))
-          throw fsError(err, `cannot write the restored database beside ${f}`);
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes(code))
+          // The restore target's disk, not the backup directory's.
+          throw fsError(
+            err,
+            `cannot write the restored database beside ${f}`,
+            code === 'ENOSPC' || code === 'EDQUOT'
+              ? `free space on the file system of ${dir} (the restore target needs about ${formatBytes(manifest.raw_size)} there), or restore elsewhere with --to PATH`
+              : code === 'EROFS'
+                ? `${dir} is on a read-only file system: remount it read-write, or restore elsewhere with --to PATH`
+                : `check the permissions of ${dir} (the restore target), or restore elsewhere with --to PATH`,
+          );
         throw err;
       }
       // `decode` proved the new file's bytes equal the verified image (sha256), so its
@@ -561,7 +585,7 @@ export const sqliteEngine: BackupEngine = {
         db.close();
       }
     } catch (err) {
-      log?.('warn', `could not write the backup_log row: ${(err as Error).message}`);
+      log?.('warn', `could not write the backup_log row: ${logErrorText(config, err)}`);
       return null;
     }
   },
@@ -584,7 +608,7 @@ export const sqliteEngine: BackupEngine = {
         db.close();
       }
     } catch (err) {
-      log?.('warn', `could not update the backup_log row: ${(err as Error).message}`);
+      log?.('warn', `could not update the backup_log row: ${logErrorText(config, err)}`);
     }
   },
 };

@@ -1,3 +1,4 @@
+import { intFlag } from '../flags.js';
 import { formatDuration } from '../../util/duration.js';
 import type { Action } from '../context.js';
 import type { Progress, Reporter } from '../../ui/index.js';
@@ -131,13 +132,18 @@ function renderDifferences(out: Reporter, result: CopyResult): void {
 
 /** `wks db copy`: one copyDatabase() call, with per-table rows/s and ETA on a TTY. */
 const copy: Action<Opts> = async (ctx, _args, opts) => {
-  const config = await ctx.config(opts.to ? { 'database.postgresql.url': { value: opts.to, flag: '--to' } } : {});
-  let batchRows: number | undefined;
-  if (opts.batchRows !== undefined) {
-    batchRows = Number(opts.batchRows);
-    if (!Number.isInteger(batchRows) || batchRows < 1)
-      throw new UsageError(`--batch-rows must be a positive integer (got "${opts.batchRows}")`);
+  if (opts.to !== undefined) {
+    // A target that is not a PostgreSQL URL is a usage error, found before any connection or DNS lookup.
+    const { urlProblem, PG_SCHEMES } = await import('../../config/index.js');
+    const problem = urlProblem(opts.to, PG_SCHEMES, true);
+    if (problem)
+      throw new UsageError(`--to: ${problem}`, {
+        hint: 'give the PostgreSQL target as postgres://user:password@host:5432/database',
+      });
   }
+  const config = await ctx.config(opts.to ? { 'database.postgresql.url': { value: opts.to, flag: '--to' } } : {});
+  const batchRows =
+    opts.batchRows !== undefined ? intFlag(opts.batchRows, '--batch-rows', 10_000, { min: 1 }) : undefined;
   const tables = opts.tables
     ? opts.tables
         .split(',')

@@ -1,6 +1,7 @@
+import { durationFlag, FLAG_LIMITS } from '../flags.js';
 import type { Action } from '../context.js';
-import { ConfigError, UsageError, WksError } from '../../errors.js';
-import { parseDuration, formatDuration } from '../../util/duration.js';
+import { ConfigError, WksError } from '../../errors.js';
+import { formatDuration } from '../../util/duration.js';
 import type { HealthReport, HealthStatus } from '../../health/index.js';
 import type { Reporter } from '../../ui/index.js';
 
@@ -57,15 +58,7 @@ const health: Action<Opts> = async (ctx, _args, opts) => {
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  let timeoutMs: number | undefined;
-  if (opts.timeout !== undefined) {
-    timeoutMs = parseDuration(opts.timeout);
-    if (timeoutMs === undefined || timeoutMs < 1) {
-      throw new UsageError(`--timeout: expected a duration such as 5s or 1500, got "${opts.timeout}"`, {
-        hint: 'e.g. `wks health --timeout 3s`',
-      });
-    }
-  }
+  const timeoutMs = durationFlag(opts.timeout, '--timeout', { min: 1, max: FLAG_LIMITS.timeoutMs });
   const lib = await import('../../health/index.js');
   // Validate names before anything slow, so a typo is a usage error (exit 2) with a suggestion.
   lib.selectChecks(checks);

@@ -1,7 +1,8 @@
 import type { Action } from '../context.js';
 import { redactText } from '../../redact.js';
 import { listLocks, streamLocks, type LockView } from '../../workflow/index.js';
-import { dur, durationFlag, ttl } from '../workflow/format.js';
+import { dur, ttl } from '../workflow/format.js';
+import { durationFlag } from '../flags.js';
 
 interface Opts {
   olderThan?: string;

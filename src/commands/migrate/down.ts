@@ -1,3 +1,4 @@
+import { intFlag } from '../flags.js';
 import { formatDuration } from '../../util/duration.js';
 import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
@@ -12,9 +13,7 @@ interface Opts {
 
 /** `wks migrate down [--steps N | --to V] [--dry-run]`: destructive, so it asks first (or needs --yes). */
 const down: Action<Opts> = async (ctx, _args, opts) => {
-  if (opts.steps !== undefined && !/^\d+$/.test(opts.steps))
-    throw new UsageError(`--steps must be a positive integer (got ${opts.steps})`);
-  const steps = opts.steps !== undefined ? Number(opts.steps) : undefined;
+  const steps = opts.steps !== undefined ? intFlag(opts.steps, '--steps', 1, { min: 1, max: 10_000 }) : undefined;
   const config = await ctx.config();
   const { migrateDown } = await import('../../migrate/index.js');
   const base = {

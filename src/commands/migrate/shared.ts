@@ -1,8 +1,8 @@
+import { intFlag, FLAG_LIMITS } from '../flags.js';
 /** Helpers shared by the migrate commands (command edge only). */
 import type { CommandContext } from '../context.js';
 import type { LockHolder, MigrationInfo } from '../../migrate/index.js';
 import type { Reporter } from '../../ui/index.js';
-import { UsageError } from '../../errors.js';
 
 export function lockWaitNotice(ctx: CommandContext) {
   return async (holder: LockHolder | null): Promise<void> => {
@@ -12,9 +12,7 @@ export function lockWaitNotice(ctx: CommandContext) {
 }
 
 export function parseLockTimeout(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--lock-timeout must be a number of milliseconds (got ${v})`);
-  return Number(v);
+  return v === undefined ? undefined : intFlag(v, '--lock-timeout', 0, { max: FLAG_LIMITS.timeoutMs });
 }
 
 /** A dry-run plan for people: each migration's header, then its statements as they would run. */

@@ -1,27 +1,6 @@
-/** Shared rendering helpers for the workflow, lock, session and ratelimit commands. */
-import { UsageError } from '../../errors.js';
-import { formatDuration, parseDuration } from '../../util/duration.js';
+import { formatDuration } from '../../util/duration.js';
 import type { Reporter } from '../../ui/index.js';
 import type { Discrepancy } from '../../workflow/index.js';
-
-/** Parse a duration flag or throw a UsageError naming it. */
-export function durationFlag(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseDuration(value);
-  if (ms === undefined)
-    throw new UsageError(`${flag} expects a duration such as 90s, 15m, 2h, 1d (got "${value}")`, {
-      hint: `e.g. ${flag} 30m`,
-    });
-  return ms;
-}
-
-/** Parse a non-negative integer flag or throw a UsageError naming it. */
-export function intFlag(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim()))
-    throw new UsageError(`${flag} expects a whole number (got "${value}")`, { hint: `e.g. ${flag} 100` });
-  return Number(value);
-}
 
 export const dur = (ms: number | null | undefined): string =>
   ms === null || ms === undefined ? '-' : formatDuration(ms);

@@ -1,6 +1,7 @@
 import type { Action } from '../context.js';
 import { listExecutions } from '../../workflow/index.js';
-import { dur, intFlag, redisNote, renderDiscrepancies, when } from './format.js';
+import { dur, redisNote, renderDiscrepancies, when } from './format.js';
+import { intFlag } from '../flags.js';
 
 interface Opts {
   status?: string;

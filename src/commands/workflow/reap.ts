@@ -1,6 +1,7 @@
 import type { Action } from '../context.js';
 import { reapStale } from '../../workflow/index.js';
-import { dur, durationFlag, redisNote, when } from './format.js';
+import { dur, redisNote, when } from './format.js';
+import { durationFlag } from '../flags.js';
 
 interface Opts {
   olderThan?: string;
