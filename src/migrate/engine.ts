@@ -9,7 +9,7 @@ import type { Config } from '../config/index.js';
 import type { DatabaseAdapter, Dialect } from '../db/index.js';
 import { openDatabase, isSqlite, isPostgres } from '../db/index.js';
 import { DatabaseError } from '../db/index.js';
-import { parseDbTime } from '../db/index.js';
+import { parseDbTime, quoteIdent } from '../db/index.js';
 import { NotFoundError, OperationError, UsageError, VerificationError } from '../errors.js';
 import { withPgLock, withSqliteLock, pgApplicationName, type LockHolder } from './lock.js';
 import { splitStatements, type Section, type Statement } from './parse.js';
@@ -131,11 +131,56 @@ function info(m: MigrationFile, section: 'up' | 'down', withStatements: boolean,
   };
 }
 
+/** Index names created by `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name` statements. */
+export function concurrentIndexNames(sql: string[]): string[] {
+  const re = /\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[\w$]+)/gi;
+  const names: string[] = [];
+  for (const s of sql)
+    for (const m of s.matchAll(re))
+      names.push(m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!.toLowerCase());
+  return names;
+}
+
+/**
+ * PostgreSQL: the INVALID indexes (pg_index.indisvalid = false) among those
+ * the statements create concurrently: a failed CREATE INDEX CONCURRENTLY
+ * leaves its index behind, invalid, and a re-run then fails with "already
+ * exists". Empty on SQLite or when the catalog cannot be read.
+ */
+async function invalidIndexes(db: DatabaseAdapter, sql: string[]): Promise<string[]> {
+  const names = concurrentIndexNames(sql);
+  if (db.dialect !== 'postgres' || names.length === 0) return [];
+  try {
+    const rows = await db.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1)`,
+      [names],
+    );
+    return rows.map((r) => r.name);
+  } catch {
+    return [];
+  }
+}
+
+/** The recovery's first step when invalid indexes were left behind. */
+function invalidNote(names: string[]): string {
+  if (!names.length) return '';
+  const drops = names.map((n) => `DROP INDEX CONCURRENTLY IF EXISTS ${quoteIdent(n)};`).join(' ');
+  return `PostgreSQL kept the INVALID index${names.length > 1 ? 'es' : ''} ${names.join(', ')} from the failed CREATE INDEX CONCURRENTLY: drop ${names.length > 1 ? 'them' : 'it'} first (\`${drops}\`), whichever way you recover. `;
+}
+
 /** The `message` of a dirty row whose run stopped without reporting an error (kill -9, lost connection). */
 const INTERRUPTED = 'interrupted';
 
 function recovery(row: AppliedRow, file: string | undefined): string {
-  let detail: { statement?: number; line?: number; message?: string; direction?: string; of?: number } = {};
+  let detail: {
+    statement?: number;
+    line?: number;
+    message?: string;
+    direction?: string;
+    of?: number;
+    invalid?: string[];
+  } = {};
   try {
     detail = row.error ? JSON.parse(row.error) : {};
   } catch {
@@ -153,7 +198,7 @@ function recovery(row: AppliedRow, file: string | undefined): string {
     : `statement ${detail.statement ?? '?'}${detail.of ? ` of ${detail.of}` : ''} at ${where} failed${detail.message ? `: ${detail.message}` : ''}. `;
   const head =
     `migration ${row.version}_${row.name} ${interrupted ? 'stopped' : 'failed'} part-way while ${dir} (it is marked transaction:false, so it could not be rolled back): ` +
-    `${done}; ${what}`;
+    `${done}; ${what}${invalidNote(detail.invalid ?? [])}`;
   if (detail.direction === 'down') {
     return (
       head +
@@ -215,9 +260,22 @@ async function runStatements(
       const dbErr = err instanceof DatabaseError ? err : null;
       if (!dbErr) throw err;
       const line = lineOf(st, dbErr);
-      const failure = { statement: i + 1, of: stmts.length, line, message: dbErr.message, direction };
-      await onFail(failure);
       const tx = section.options.transaction;
+      const invalid = tx
+        ? []
+        : await invalidIndexes(
+            db,
+            stmts.slice(0, i + 1).map((x) => x.sql),
+          );
+      const failure = {
+        statement: i + 1,
+        of: stmts.length,
+        line,
+        message: dbErr.message,
+        direction,
+        ...(invalid.length ? { invalid } : {}),
+      };
+      await onFail(failure);
       throw new MigrationFailedError(
         `migration ${m.id} (${direction}) failed at ${m.file}:${line}, statement ${i + 1} of ${stmts.length} [${shorten(st.sql)}]: ${dbErr.message}`,
         {
@@ -229,6 +287,7 @@ async function runStatements(
               : `the migration was rolled back completely and nothing of it was applied; fix ${m.file} and re-run \`wks migrate ${direction}\``
             : recovery({ version: m.version, name: m.name, error: JSON.stringify(failure) } as AppliedRow, m.file),
           details: {
+            invalidIndexes: invalid,
             migration: { version: m.version, name: m.name, file: m.file, direction },
             statement: { index: i + 1, of: stmts.length, line, sql: st.sql },
             database: { message: dbErr.message, code: dbErr.dbCode ?? null },

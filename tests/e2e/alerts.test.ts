@@ -231,8 +231,16 @@ describe('alert state across a failover', () => {
       );
       expect(slack()).toHaveLength(1);
       expect(slack()[0]).toMatch(/^\[FIRING\] backup_stale/);
-      const stored = (await (await fetch(`${leader.url}/ready`)).json()) as any;
-      expect(stored.alerts.rules.find((r: any) => r.name === 'backup_stale').lastNotified).toMatch(/^\d{4}-/);
+      // /ready shows when it was notified (once the delivery has been answered: poll).
+      const notified = await eventually(
+        async () =>
+          ((await (await fetch(`${leader.url}/ready`)).json()) as any).alerts.rules.find(
+            (r: any) => r.name === 'backup_stale',
+          ).lastNotified,
+        (v) => typeof v === 'string',
+        10_000,
+      );
+      expect(notified).toMatch(/^\d{4}-/);
 
       // Killed once it has stored what it notified (the window between sending and storing is the
       // documented at-least-once case, not what this test is about).

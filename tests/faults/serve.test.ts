@@ -110,7 +110,8 @@ describe('wks serve under faults', () => {
     const cfg = path.join(dir, 'c.yml');
     writeFileSync(
       cfg,
-      'phase4:\n  version: "4.0.0"\n  monitoring:\n    alerts:\n      enabled: true\n  database:\n    backup:\n      schedule: "* * * * * *"\n  serve:\n    jobs:\n      backup: { enabled: true }\n      alerts: { enabled: true, schedule: "* * * * * *" }\n',
+      // The built-in backup_failed rule holds for 1m (as the Prometheus rule does); a configured rule of the same name replaces it.
+      'phase4:\n  version: "4.0.0"\n  monitoring:\n    alerts:\n      enabled: true\n      rules:\n        - { name: backup_failed, condition: "backup_failed > 0", duration: "1s" }\n  database:\n    backup:\n      schedule: "* * * * * *"\n  serve:\n    jobs:\n      backup: { enabled: true }\n      alerts: { enabled: true, schedule: "* * * * * *" }\n',
     );
     const s = await serve(['-c', cfg], env, dir);
     try {
