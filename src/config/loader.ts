@@ -160,9 +160,18 @@ interface ParsedFile {
 
 function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFile {
   const rel = path.relative(cwd, file) || file;
-  let text: string;
+  const text = readConfigText(file, rel);
+  const lineCounter = new LineCounter();
+  const doc = parseYaml(text, rel, lineCounter);
+  const issues: ConfigIssue[] = [];
+  expandEnvRefs(doc, lineCounter, env, rel, issues);
+  const tree = phase4Tree(doc, lineCounter, rel, issues);
+  return { tree, lineOf: lineFinder(doc, lineCounter), issues };
+}
+
+function readConfigText(file: string, rel: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(
@@ -176,7 +185,10 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
       },
     );
   }
-  const lineCounter = new LineCounter();
+}
+
+/** Parse the YAML text; a syntax error throws a ConfigError listing every error with its line and column. */
+function parseYaml(text: string, rel: string, lineCounter: LineCounter): Document {
   const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const issues: ConfigIssue[] = doc.errors.map((e) => {
@@ -192,8 +204,17 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
       hint: `fix the YAML at ${first.source}, then run \`wks config validate\``,
     });
   }
-  const issues: ConfigIssue[] = [];
-  // ${VAR} and ${VAR:-default} expansion in string values (never in keys).
+  return doc;
+}
+
+/** ${VAR} and ${VAR:-default} expansion in string values (never in keys); an unset VAR without default is an issue. */
+function expandEnvRefs(
+  doc: Document,
+  lineCounter: LineCounter,
+  env: NodeJS.ProcessEnv,
+  rel: string,
+  issues: ConfigIssue[],
+): void {
   visit(doc, {
     Scalar(key, node) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
@@ -211,10 +232,13 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
       });
     },
   });
-  let js: unknown;
+}
+
+/** The document as plain values; an alias expansion past the bound throws a ConfigError. */
+function toPlain(doc: Document, rel: string): unknown {
   try {
     // maxAliasCount bounds alias expansion: a "billion laughs" file is refused, not expanded.
-    js = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0]!;
     throw new ConfigError(
@@ -225,30 +249,39 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
       },
     );
   }
-  let tree: Tree = {};
-  if (js === null || js === undefined) tree = {};
-  else if (!isObj(js)) {
+}
+
+/** The tree under the top-level `phase4:` key; other top-level keys are issues, a non-mapping root throws. */
+function phase4Tree(doc: Document, lineCounter: LineCounter, rel: string, issues: ConfigIssue[]): Tree {
+  const js = toPlain(doc, rel);
+  if (js === null || js === undefined) return {};
+  if (!isObj(js)) {
     throw new ConfigError(`${rel}: expected a mapping with a top-level \`phase4:\` key`, [
       { key: '(root)', message: 'expected a mapping with a top-level `phase4:` key', source: `${rel}:1` },
     ]);
-  } else {
-    for (const k of Object.keys(js)) {
-      if (k !== 'phase4') {
-        const n = doc.get(k, true);
-        const line = isScalar(n) && n.range ? lineCounter.linePos(n.range[0]).line : undefined;
-        issues.push({
-          key: k,
-          message: `unknown top-level key${nearest(k, ['phase4']) ? ' (did you mean phase4?)' : '; settings live under `phase4:`'}`,
-          source: line ? `${rel}:${line}` : rel,
-        });
-      }
-    }
-    const p4 = js.phase4;
-    if (p4 !== undefined && p4 !== null && !isObj(p4)) {
-      issues.push({ key: 'phase4', message: 'expected a mapping', source: rel });
-    } else tree = (p4 as Tree | null | undefined) ?? {};
   }
-  const lineOf = (p: string): number | undefined => {
+  for (const k of Object.keys(js)) {
+    if (k !== 'phase4') {
+      const n = doc.get(k, true);
+      const line = isScalar(n) && n.range ? lineCounter.linePos(n.range[0]).line : undefined;
+      issues.push({
+        key: k,
+        message: `unknown top-level key${nearest(k, ['phase4']) ? ' (did you mean phase4?)' : '; settings live under `phase4:`'}`,
+        source: line ? `${rel}:${line}` : rel,
+      });
+    }
+  }
+  const p4 = js.phase4;
+  if (p4 !== undefined && p4 !== null && !isObj(p4)) {
+    issues.push({ key: 'phase4', message: 'expected a mapping', source: rel });
+    return {};
+  }
+  return (p4 as Tree | null | undefined) ?? {};
+}
+
+/** The file line of a config path (`database.path` -> the line of its key under `phase4:`). */
+function lineFinder(doc: Document, lineCounter: LineCounter): ParsedFile['lineOf'] {
+  return (p: string): number | undefined => {
     const parts: (string | number)[] = ['phase4', ...p.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s))];
     // Point at the key of the deepest existing pair (the value may be a block starting on the next line).
     for (let n = parts.length; n > 0; n--) {
@@ -265,7 +298,6 @@ function parseFile(file: string, env: NodeJS.ProcessEnv, cwd: string): ParsedFil
     }
     return undefined;
   };
-  return { tree, lineOf, issues };
 }
 
 /** Known-looking prefixes: an env var with one of these that wks does not know is probably a typo. */
@@ -303,7 +335,36 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       sources[p] = { layer: 'file', origin: line ? `${rel}:${line}` : rel! };
     });
   }
+  applyEnv(raw, sources, env, warnings);
+  for (const [p, { value, flag }] of Object.entries(opts.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, p, value);
+    sources[p] = { layer: 'flag', origin: flag };
+  }
 
+  const { originOf, issueAt } = issueHelpers(raw, sources, lineOf, rel);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) issues.push(...schemaIssues(result.error.issues, issueAt));
+  issues.push(...crossFieldIssues(raw, originOf, issueAt));
+  issues.push(...shortSecrets(raw, originOf, issueAt, warnings));
+  // Secrets are registered before any error is thrown so the error text itself is redacted.
+  registerSecrets(raw);
+
+  if (issues.length > 0 || !result.success) {
+    const where = file ? rel : 'defaults and environment';
+    throw new ConfigError(
+      `configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'} in ${where})`,
+      issues,
+    );
+  }
+
+  const config = result.data;
+  normalise(config, cwd);
+  return { config, file, sources, warnings };
+}
+
+/** The environment layer: every set ENV_MAP variable, and a warning for a known-looking one wks does not use. */
+function applyEnv(raw: Tree, sources: Record<string, ValueSource>, env: NodeJS.ProcessEnv, warnings: string[]): void {
   for (const [name, p] of Object.entries(ENV_MAP)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
@@ -315,13 +376,18 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     const guess = nearest(name, Object.keys(ENV_MAP));
     if (guess) warnings.push(`environment variable ${name} is not used by wks (did you mean ${guess}?)`);
   }
+}
 
-  for (const [p, { value, flag }] of Object.entries(opts.overrides ?? {})) {
-    if (value === undefined) continue;
-    setPath(raw, p, value);
-    sources[p] = { layer: 'flag', origin: flag };
-  }
+type OriginOf = (p: string) => ValueSource;
+type IssueAt = (p: string, message: string, withValue?: boolean) => ConfigIssue;
 
+/** Where a config path's value came from, and an issue for it that names its key, source and (redacted) value. */
+function issueHelpers(
+  raw: Tree,
+  sources: Record<string, ValueSource>,
+  lineOf: ParsedFile['lineOf'],
+  rel: string | null,
+): { originOf: OriginOf; issueAt: IssueAt } {
   const originOf = (p: string): ValueSource => {
     if (sources[p]) return sources[p]!;
     // A leaf under an unknown/array key: find the nearest recorded ancestor or file line.
@@ -339,25 +405,34 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     source: originOf(p).origin === 'default' ? 'default' : originOf(p).layer === 'env' ? 'env' : originOf(p).origin,
     value: withValue ? displayValue(p, getPath(raw, p)) : undefined,
   });
+  return { originOf, issueAt };
+}
 
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    for (const iss of result.error.issues) {
-      const p = iss.path.map(String).join('.');
-      if (iss.code === 'unrecognized_keys') {
-        const known = Object.keys(((p ? getPath(DEFAULTS, p) : DEFAULTS) as Tree | undefined) ?? {});
-        for (const k of iss.keys) {
-          const kp = p ? `${p}.${k}` : k;
-          const guess = nearest(k, known);
-          issues.push(issueAt(kp, `unknown key${guess ? ` (did you mean ${guess}?)` : ''}`, false));
-        }
-      } else {
-        issues.push(issueAt(p, iss.message));
+/** The schema's complaints as config issues; an unknown key gets a "did you mean" from the known keys beside it. */
+function schemaIssues(
+  zodIssues: NonNullable<ReturnType<typeof configSchema.safeParse>['error']>['issues'],
+  issueAt: IssueAt,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const iss of zodIssues) {
+    const p = iss.path.map(String).join('.');
+    if (iss.code === 'unrecognized_keys') {
+      const known = Object.keys(((p ? getPath(DEFAULTS, p) : DEFAULTS) as Tree | undefined) ?? {});
+      for (const k of iss.keys) {
+        const kp = p ? `${p}.${k}` : k;
+        const guess = nearest(k, known);
+        issues.push(issueAt(kp, `unknown key${guess ? ` (did you mean ${guess}?)` : ''}`, false));
       }
+    } else {
+      issues.push(issueAt(p, iss.message));
     }
   }
+  return issues;
+}
 
-  // Cross-field rules, evaluated on a loosely-coerced view so they report even when other keys are bad.
+/** Cross-field rules, evaluated on a loosely-coerced view so they report even when other keys are bad. */
+function crossFieldIssues(raw: Tree, originOf: OriginOf, issueAt: IssueAt): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
   const truthy = (p: string): boolean => TRUE.has(String(getPath(raw, p)).toLowerCase());
   const present = (p: string): boolean => {
     const v = getPath(raw, p);
@@ -416,26 +491,16 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       issueAt('database.backup.encryption.key_file', 'set either an encryption key or a key file, not both', false),
     );
   }
+  return issues;
+}
 
-  issues.push(...shortSecrets(raw, originOf, issueAt, warnings));
-  // Secrets are registered before any error is thrown so the error text itself is redacted.
+/** Register every secret (and every password inside a URL) with the redactor. */
+function registerSecrets(raw: Tree): void {
   for (const p of SECRET_PATHS) registerSecret(getPath(raw, p));
   for (const p of URL_PATHS) {
     const u = getPath(raw, p);
     if (typeof u === 'string') for (const pw of urlPasswords(u)) registerSecret(pw);
   }
-
-  if (issues.length > 0 || !result.success) {
-    const where = file ? rel : 'defaults and environment';
-    throw new ConfigError(
-      `configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'} in ${where})`,
-      issues,
-    );
-  }
-
-  const config = result.data;
-  normalise(config, cwd);
-  return { config, file, sources, warnings };
 }
 
 /**

@@ -82,6 +82,13 @@ export function register(program: Command): void {
       'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
     )
     .action(lazy(() => import('./drill.js')));
+  g.command('upload')
+    .description(
+      'copy the backups that exist only in a local backup directory to the configured S3 repository (back-fill; manifest last, checksums checked)',
+    )
+    .option('--from <dir>', 'the local backup directory (default: database.backup.storage_path)')
+    .option('--dry-run', 'only list what would be uploaded')
+    .action(lazy(() => import('./upload.js')));
   g.command('rotate')
     .description(
       'delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)',
