@@ -26,6 +26,7 @@ export { availableCompressions } from './codecs/compression.js';
 export { keySourceFromConfig } from './codecs/encryption.js';
 export { parseAt } from './catalog.js';
 export type { BackupEngine } from './engine.js';
+export { uploadBackups, type UploadOptions, type UploadResult } from './upload.js';
 export { openRepository, withRepository, type BackupRepository } from './repository/index.js';
 export type * from './types.js';
 export * from './list.js';

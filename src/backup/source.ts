@@ -14,9 +14,10 @@
  *     the same PostgreSQL host:port/database;
  *  4. a new host: when the live database has no identity (missing) and no
  *     backup matches it by location, but every backup of its engine in the
- *     repository comes from one single source, that source is this
- *     database's predecessor (the host is gone; `restore --latest` on the
- *     replacement). With several candidate sources nothing is chosen.
+ *     repository comes from one single source on another host, that source
+ *     is this database's predecessor (the host is gone; `restore --latest`
+ *     on its replacement). With several candidate sources, or backups made
+ *     on this host (another path here is another database), nothing is chosen.
  *
  * The catalog (catalog.ts) stays source-blind: it lists everything; this
  * module splits it.
@@ -33,6 +34,8 @@ import type { CatalogEntry, Manifest, SourceIdentity } from './types.js';
 export interface ConfiguredSource extends SourceIdentity {
   /** Set when `key` is null: e.g. "the database file does not exist". */
   note: string | null;
+  /** True when the configured database does not exist (a lost disk, a new host): only then may rule 4 apply. */
+  missing?: boolean;
 }
 
 /** `host:port/database` of a PostgreSQL connection description (a URL, credentials redacted or not). */
@@ -134,15 +137,17 @@ export function splitBySource(
   return { entries: own, others };
 }
 
-/** Rule 4 (module comment): on a new host, the one source in the repository whose engine matches. */
-function adoptPredecessor(
+/** Rule 4 (module comment): on a new host, the one source (from another host) in the repository whose engine matches. */
+export function adoptPredecessor(
   split: { entries: CatalogEntry[]; others: CatalogEntry[] },
-  src: SourceIdentity,
+  src: ConfiguredSource,
 ): { entries: CatalogEntry[]; others: CatalogEntry[] } {
-  if (src.key || split.entries.length) return split;
+  // Only for a database that does not exist: an existing database that was never backed up is not
+  // the successor of whatever else shares the directory (that was the wrong-backup bug).
+  if (src.key || split.entries.length || !src.missing) return split;
   const same = split.others.filter((e) => e.manifest.engine === src.engine);
   const sources = new Set(same.map((e) => sourceLabel(manifestIdentity(e.manifest))));
-  if (sources.size !== 1) return split;
+  if (sources.size !== 1 || same.some((e) => manifestIdentity(e.manifest).hostname === src.hostname)) return split;
   return { entries: same, others: split.others.filter((e) => e.manifest.engine !== src.engine) };
 }
 

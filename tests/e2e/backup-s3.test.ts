@@ -5,7 +5,7 @@
  * proxy that counts requests and produces 500s, 503 SlowDown, resets and stalls.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -131,7 +131,10 @@ describe('S3 repository (e2e)', () => {
     const before = users(env.DATABASE_PATH);
     expect((await runWks(['backup', 'create', '--encrypt'], { env })).code).toBe(0);
 
-    // The new machine: nothing but phase4-config.yml and the credentials in the environment.
+    // The old host is lost (its database with it). The new machine: nothing but phase4-config.yml
+    // (the same settings) and the credentials in the environment. (One machine plays both hosts here;
+    // a replacement with another host name is source.ts rule 4, covered in tests/unit/backup-source.test.ts.)
+    for (const s of ['', '-wal', '-shm']) rmSync(`${env.DATABASE_PATH}${s}`, { force: true });
     const fresh = tmpDir('s3-newhost');
     mkdirSync(fresh, { recursive: true });
     writeFileSync(
@@ -139,7 +142,7 @@ describe('S3 repository (e2e)', () => {
       [
         'phase4:',
         '  database:',
-        '    path: ./data/workstation.db',
+        `    path: ${env.DATABASE_PATH}`,
         '    backup:',
         `      repository: s3://${s3!.bucket}/fresh`,
         '      storage_path: ./staging',
@@ -164,7 +167,8 @@ describe('S3 repository (e2e)', () => {
       timeoutMs: 60_000,
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(users(path.join(fresh, 'data', 'workstation.db'))).toEqual(before);
+    expect(users(env.DATABASE_PATH)).toEqual(before);
+    expect(readdirSync(fresh).sort()).toEqual(['phase4-config.yml', 'staging']);
   });
 
   it('one flipped byte in the remote data object: verify exits 3 and restore refuses', async () => {
@@ -318,5 +322,39 @@ describe('S3 repository (e2e)', () => {
     expect(proxy.counts().ListMultipartUploads).toBe(1);
     expect(readdirSync(env.BACKUP_STORAGE_PATH).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
     expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toHaveLength(1);
+  });
+
+  it('backup upload back-fills the bucket from a local directory: checksums checked, manifest last, idempotent', async () => {
+    if (skip()) return;
+    const { dir, env } = await host('fill', 'fill', { BACKUP_ENCRYPTION_KEY: KEY });
+    seed(env.DATABASE_PATH, 150);
+    const before = users(env.DATABASE_PATH);
+    const localEnv = { ...env, BACKUP_REPOSITORY: '', BACKUP_STORAGE_PATH: path.join(dir, 'local') };
+    for (const args of [['--encrypt'], ['--compress', 'none']])
+      expect((await runWks(['backup', 'create', ...args], { env: localEnv })).code).toBe(0);
+    const dry = await runWks(['backup', 'upload', '--from', localEnv.BACKUP_STORAGE_PATH, '--dry-run', '--json'], {
+      env,
+    });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json().uploaded).toHaveLength(2);
+    expect(await listKeys(s3!, 'fill/')).toEqual([]);
+    const up = await runWks(['backup', 'upload', '--from', localEnv.BACKUP_STORAGE_PATH, '--json'], { env });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.json()).toMatchObject({ to: `s3://${s3!.bucket}/fill`, present: [], skipped: [] });
+    expect(up.json().uploaded).toHaveLength(2);
+    const again = await runWks(['backup', 'upload', '--from', localEnv.BACKUP_STORAGE_PATH, '--json'], { env });
+    expect(again.json()).toMatchObject({ uploaded: [], skipped: [] });
+    expect(again.json().present).toHaveLength(2);
+    const listed = (await runWks(['backup', 'list', '--json'], { env })).json().backups;
+    expect(listed).toHaveLength(2);
+    for (const b of listed) {
+      const to = path.join(dir, `from-s3-${b.id}.db`);
+      const r = await runWks(['backup', 'restore', b.id, '--to', to, '--yes'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(users(to)).toEqual(before);
+    }
+    // Without an S3 repository configured: a usage error.
+    const none = await runWks(['backup', 'upload'], { env: localEnv });
+    expect(none.code).toBe(2);
   });
 });

@@ -53,6 +53,8 @@ describe.runIf(!!db)('a failed CREATE INDEX CONCURRENTLY', () => {
     // the dirty state's recovery (status) names it too
     const s = await runWks(['migrate', 'status'], { cwd, env });
     expect(s.stdout + s.stderr).toContain('INVALID index users_pw_uq');
+    // the dirty migration is not counted as applied
+    expect(s.stdout).toMatch(/^applied\s+\d+ \(\+1 DIRTY: failed part-way\)$/m);
   });
 
   it("the runbook's undo works as written: drop, fix, resolve --rolled-back, up", async () => {

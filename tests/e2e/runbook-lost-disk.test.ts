@@ -6,7 +6,7 @@
  * backup volume is named as such (exit 5), not reported as "no backups".
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { rmSync, existsSync } from 'node:fs';
+import { rmSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks } from '../helpers/cli.js';
@@ -69,6 +69,7 @@ describe('a lost disk: the hints lead to the restore', () => {
     const r = await runWks(['backup', 'restore', '--latest', '--yes', '--json'], { env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.json()).toMatchObject({ backup_id: backupId, other_source: false, safety_backup_id: null });
+    expect(statSync(env.DATABASE_PATH!).mode & 0o777).toBe(0o600); // restored into an empty path: 0600
     const h = await runWks(['health', '--check', 'database,backups', '--json'], { env });
     expect(h.code, h.stdout).toBe(0);
   });

@@ -6,7 +6,7 @@
  * live one needs --allow-other-source, and the database keeps its identity.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks } from '../helpers/cli.js';
@@ -136,7 +136,10 @@ describe('two databases sharing one backup directory', () => {
     expect(refused.stderr).toContain(`is a backup of ${labelB}`);
     expect(refused.stderr).toContain('--allow-other-source');
     expect(rows(envA().DATABASE_PATH)).toBe(3);
+    chmodSync(envA().DATABASE_PATH, 0o644);
     const r = (await ok(['--yes', 'backup', 'restore', b1, '--allow-other-source', '--json'], envA())).json();
+    // restored over an existing 0644 file: 0600, the same as into an empty path
+    expect(statSync(envA().DATABASE_PATH).mode & 0o777).toBe(0o600);
     expect(r).toMatchObject({ backup_id: b1, other_source: true });
     expect(rows(envA().DATABASE_PATH)).toBe(5);
     const next = (await ok(['backup', 'create', '--json'], envA())).json().backup;

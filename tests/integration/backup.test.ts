@@ -307,14 +307,9 @@ describe('emergency restore and stale locks', () => {
     const b = await createBackup(config, { compression: 'zstd', encrypt: true, log: (_l, t) => notes.push(t) });
     expect(b.manifest.source_identity?.key, notes.join('\n')).toMatch(/^sqlite:/);
     const gone = configFor(dir, { DATABASE_PATH: path.join(dir, 'newhost', 'data', 'app.db') });
-    // Another path is another source: --latest does not pick it, and says whose backup is there.
-    const e = await restoreBackup(gone, { select: { latest: true } }).catch((x) => x);
-    expect(e).toMatchObject({ exitCode: 5, message: expect.stringContaining('1 backup of other sources: sqlite:') });
-    const refused = await restoreBackup(gone, { select: { id: b.manifest.id } }).catch((x) => x);
-    expect(refused).toMatchObject({ exitCode: 4, hint: expect.stringContaining('--allow-other-source') });
-    expect(refused.message).toContain(`is a backup of ${b.manifest.source_identity!.key!.slice(0, 15)}`);
-    const r = await restoreBackup(gone, { select: { id: b.manifest.id }, allowOtherSource: true });
-    expect(r.other_source).toBe(true);
+    // A new host (no database, no identity) with one source in the repository: --latest adopts it (source rule 4).
+    const r = await restoreBackup(gone, { select: { latest: true } });
+    expect(r.other_source).toBe(false);
     expect(r).toMatchObject({
       backup_id: b.manifest.id,
       live: true,

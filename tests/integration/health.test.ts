@@ -410,8 +410,10 @@ describe('backups check', () => {
     expect(byName(r, 'database').status).toBe('critical');
     // the backups of the missing database are still its own (attributed by path and host)
     expect(byName(r, 'backups').status).toBe('ok');
-    // another database at another path has no backups, though the directory holds this one's
+    // another (existing, never backed up) database at another path has no backups, though the
+    // directory holds this one's: it is not their successor (only a missing database may be)
     config.database.path = path.join(path.dirname(config.database.path), 'other.db');
+    new Database(config.database.path).exec('CREATE TABLE t (x)');
     const o = byName(await runHealthChecks(config, { checks: ['backups'], now: at(NOW, 60_000) }), 'backups');
     expect(o.status).toBe('critical');
     expect(o.detail).toMatch(/^no backups of this database .* \(1 backup of other sources: sqlite:[0-9a-f]{8}\)/);

@@ -1,7 +1,13 @@
 /** Which backups belong to the configured database (src/backup/source.ts): keys first, then location and host. */
 import { describe, it, expect } from 'vitest';
-import { isBackupOf, manifestIdentity, matchesSourceFilter, sourceLabel } from '../../src/backup/source.js';
-import type { Manifest, SourceIdentity } from '../../src/backup/types.js';
+import {
+  adoptPredecessor,
+  isBackupOf,
+  manifestIdentity,
+  matchesSourceFilter,
+  sourceLabel,
+} from '../../src/backup/source.js';
+import type { CatalogEntry, Manifest, SourceIdentity } from '../../src/backup/types.js';
 
 const base = { format: 'wks-backup/1', id: '20261129T000000Z-aaaa', hostname: 'h1' } as unknown as Manifest;
 const m = (over: Partial<Manifest>): Manifest => ({ ...base, ...over }) as Manifest;
@@ -45,5 +51,24 @@ describe('isBackupOf', () => {
       expect(matchesSourceFilter(x, f)).toBe(true);
     expect(matchesSourceFilter(x, 'postgres')).toBe(false);
     expect(sourceLabel(manifestIdentity(m({ engine: 'sqlite', source: '/srv/app.db' })))).toBe('sqlite:h1:/srv/app.db');
+  });
+});
+
+describe('adoptPredecessor (rule 4: a new host)', () => {
+  const entry = (id: string, over: Partial<SourceIdentity>) =>
+    ({ manifest: m({ id, engine: 'sqlite', ...ident(over) }) }) as unknown as CatalogEntry;
+  const newHost = src({ key: null, hostname: 'replacement' });
+  it('adopts the one source of another host when the live database is missing', () => {
+    const others = [entry('a', {}), entry('b', {})];
+    expect(adoptPredecessor({ entries: [], others }, newHost)).toEqual({ entries: others, others: [] });
+  });
+  it('chooses nothing with two candidate sources, with backups made on this host, or with a live identity', () => {
+    const two = [entry('a', {}), entry('b', { key: 'sqlite:22222222-bbbb' })];
+    expect(adoptPredecessor({ entries: [], others: two }, newHost).entries).toEqual([]);
+    const here = [entry('a', { hostname: 'replacement' })];
+    expect(adoptPredecessor({ entries: [], others: here }, newHost).entries).toEqual([]);
+    expect(
+      adoptPredecessor({ entries: [], others: [entry('a', {})] }, src({ hostname: 'replacement' })).entries,
+    ).toEqual([]);
   });
 });

@@ -403,7 +403,7 @@ export const postgresEngine: BackupEngine = {
       const key = (await c.query<{ key: string }>(PG_IDENTITY_SQL)).rows[0]?.key ?? null;
       return { ...base, key, note: key ? null : 'pg_control_system() returned nothing' };
     } catch (err) {
-      return { ...base, key: null, note: (err as Error).message };
+      return { ...base, key: null, missing: err instanceof NotFoundError, note: (err as Error).message };
     } finally {
       await c?.end().catch(() => {});
     }

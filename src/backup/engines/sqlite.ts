@@ -185,7 +185,8 @@ export const sqliteEngine: BackupEngine = {
   async identify(config): Promise<ConfiguredSource> {
     const file = path.resolve(config.database.path);
     const base = { engine: 'sqlite' as const, location: file, hostname: hostname() };
-    if (!existsSync(file)) return { ...base, key: null, note: `the database file ${file} does not exist` };
+    if (!existsSync(file))
+      return { ...base, key: null, missing: true, note: `the database file ${file} does not exist` };
     const Database = await sqlite();
     let db: DB | undefined;
     try {
@@ -469,11 +470,18 @@ export const sqliteEngine: BackupEngine = {
       }
       removeQuietly(`${tmp}-wal`);
       removeQuietly(`${tmp}-shm`);
+      chmodSync(tmp, 0o600);
       if (target.exists) {
+        // A restored database is always 0600, like a new one (it holds password hashes and sessions).
         try {
-          chmodSync(tmp, statSync(f).mode & 0o777);
+          const was = statSync(f).mode & 0o777;
+          if (was !== 0o600)
+            log?.(
+              'info',
+              `${f} was ${was.toString(8)}; the restored database is 600 (chmod it if the application runs as another user)`,
+            );
         } catch {
-          /* keep 0600 */
+          /* gone meanwhile */
         }
         // Fold the old WAL into the old file so that removing -wal/-shm can never lose data
         // of the old database if we are interrupted before the rename.

@@ -18,7 +18,13 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
     r.keyValues([
       ['database', `${d.database}${d.exists ? '' : ' (does not exist yet)'}`],
       ['current', d.current ?? '(none)'],
-      ['applied', d.applied.length],
+      // A dirty migration is recorded but not (completely) applied: counted apart, not as applied.
+      [
+        'applied',
+        d.applied.some((x) => x.dirty)
+          ? `${d.applied.filter((x) => !x.dirty).length} (+${d.applied.filter((x) => x.dirty).length} DIRTY: failed part-way)`
+          : d.applied.length,
+      ],
       ['pending', d.pending.length],
     ]);
     const rows = [

@@ -40,6 +40,140 @@ async function lastLoggedAttempt(
   }
 }
 
+type BackupApi = typeof import('../../backup/index.js');
+type Catalog = Awaited<ReturnType<BackupApi['sourceCatalog']>>;
+type Attempt = Awaited<ReturnType<typeof lastLoggedAttempt>>;
+type Space = Awaited<ReturnType<typeof freeSpace>>;
+type Entry = ReturnType<typeof catalogEntries>[number];
+interface Finding {
+  status: HealthStatus;
+  text: string;
+  hint: string;
+}
+
+/** The catalog's entries, newest first by created_at: the point in time the data was captured, which is what an RPO measures. */
+function catalogEntries(list: Catalog, now: Date) {
+  return list.entries.map((e) => ({
+    id: e.manifest.id,
+    created_at: e.manifest.created_at,
+    age_ms: Math.max(0, now.getTime() - new Date(e.manifest.created_at).getTime()),
+    stored_size: e.manifest.stored_size,
+    data_present: e.dataPresent,
+    verification: e.verification,
+  }));
+}
+
+/** Critical: no backup, none verified ok, or the newest verified one older than the RPO. */
+function protectionFindings(
+  list: Catalog,
+  entries: Entry[],
+  verified: Entry | undefined,
+  rpoMs: number,
+  api: Pick<BackupApi, 'describeSource' | 'othersNote'>,
+): Finding[] {
+  if (!entries[0]) {
+    const text = list.others.length
+      ? `no backups of this database (${api.describeSource(list.source)}) in ${list.location}${api.othersNote(list.others)}`
+      : `no backups in ${list.location}`;
+    return [{ status: 'critical', text, hint: 'run `wks backup create`, then `wks backup verify --latest`' }];
+  }
+  if (!verified)
+    return [
+      {
+        status: 'critical',
+        text: `no verified backup (${plural(entries.length, 'backup')}, none verified ok)`,
+        hint: 'run `wks backup verify --latest`',
+      },
+    ];
+  if (verified.age_ms > rpoMs)
+    return [
+      {
+        status: 'critical',
+        text: `newest verified backup is ${formatDuration(verified.age_ms)} old (RPO ${formatDuration(rpoMs)})`,
+        hint: 'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)',
+      },
+    ];
+  return [];
+}
+
+/** Warn: a newer backup than the verified one has no data file, failed verification, or was never verified. */
+function newestFindings(newest: Entry | undefined, verified: Entry | undefined): Finding[] {
+  if (!newest || !verified || newest === verified) return [];
+  if (!newest.data_present)
+    return [
+      {
+        status: 'warn',
+        text: `newest backup ${newest.id} has no data file`,
+        hint: 'run `wks backup list`; then `wks backup create`',
+      },
+    ];
+  if (newest.verification?.ok === false)
+    return [
+      {
+        status: 'warn',
+        text: `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
+        hint: `run \`wks backup verify ${newest.id}\` for details, then \`wks backup create\``,
+      },
+    ];
+  if (!newest.verification)
+    return [
+      {
+        status: 'warn',
+        text: `newest backup ${newest.id} was never verified`,
+        hint: 'run `wks backup verify --latest`',
+      },
+    ];
+  return [];
+}
+
+/** Warn: the last logged attempt (not older than the newest backup) failed; unusable manifests in the catalog. */
+function attemptAndCatalogFindings(attempt: Attempt, newest: Entry | undefined, list: Catalog): Finding[] {
+  const findings: Finding[] = [];
+  if (
+    attempt &&
+    attempt.status === 'failed' &&
+    (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= new Date(newest.created_at).getTime())
+  ) {
+    findings.push({
+      status: 'warn',
+      text: `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`,
+      hint: 'run `wks backup create -v` to see why',
+    });
+  }
+  if (list.problems.length > 0) {
+    findings.push({
+      status: 'warn',
+      text: `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${list.location} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
+      hint: 'run `wks backup verify --all` and `wks backup list`; take a new backup and inspect the files named',
+    });
+  }
+  return findings;
+}
+
+/** Critical when the next backup (about the newest one's size) cannot fit; warn below health.min_free_bytes. */
+function spaceFindings(space: Space, newest: Entry | undefined, minFreeBytes: number): Finding[] {
+  const newestSize = newest?.stored_size ?? 0;
+  if (newestSize > 0 && space.freeBytes < newestSize) {
+    return [
+      {
+        status: 'critical',
+        text: `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`,
+        hint: 'free space or run `wks backup rotate`',
+      },
+    ];
+  }
+  if (space.freeBytes < minFreeBytes) {
+    return [
+      {
+        status: 'warn',
+        text: `only ${formatBytes(space.freeBytes)} free in ${space.path} (< ${formatBytes(minFreeBytes)})`,
+        hint: 'free space, run `wks backup rotate`, or lower health.min_free_bytes',
+      },
+    ];
+  }
+  return [];
+}
+
 export const backupsCheck: CheckDefinition = {
   name: 'backups',
   description: 'newest verified backup against the RPO; failed, unverified backups; free space in the backup directory',
@@ -48,93 +182,27 @@ export const backupsCheck: CheckDefinition = {
     const dir = config.database.backup.storage_path;
     const rpoMs = parseDuration(config.health.backup_rpo) ?? 3_600_000;
     // Only the configured database's backups (source.ts): a shared directory holds other sources' too.
-    const { sourceCatalog, describeSource, othersNote, sourceLabel } = await import('../../backup/index.js');
-    const [list, space, attempt] = await Promise.all([sourceCatalog(config), freeSpace(dir), lastLoggedAttempt(ctx)]);
-    // Newest first by created_at: the point in time the data was captured, which is what an RPO measures.
-    const entries = list.entries.map((e) => ({
-      id: e.manifest.id,
-      created_at: e.manifest.created_at,
-      age_ms: Math.max(0, now.getTime() - new Date(e.manifest.created_at).getTime()),
-      stored_size: e.manifest.stored_size,
-      data_present: e.dataPresent,
-      verification: e.verification,
-    }));
+    const api = await import('../../backup/index.js');
+    const [list, space, attempt] = await Promise.all([
+      api.sourceCatalog(config),
+      freeSpace(dir),
+      lastLoggedAttempt(ctx),
+    ]);
+    const entries = catalogEntries(list, now);
     const newest = entries[0];
     const verified = entries.find((e) => e.data_present && e.verification?.ok === true);
     const ageMs = verified ? verified.age_ms : null;
 
-    const findings: Array<{ status: HealthStatus; text: string; hint: string }> = [];
-    const add = (status: HealthStatus, text: string, hint: string) => findings.push({ status, text, hint });
-
-    if (!newest)
-      add(
-        'critical',
-        list.others.length
-          ? `no backups of this database (${describeSource(list.source)}) in ${list.location}${othersNote(list.others)}`
-          : `no backups in ${list.location}`,
-        'run `wks backup create`, then `wks backup verify --latest`',
-      );
-    else if (!verified)
-      add(
-        'critical',
-        `no verified backup (${plural(entries.length, 'backup')}, none verified ok)`,
-        'run `wks backup verify --latest`',
-      );
-    else if (ageMs! > rpoMs) {
-      add(
-        'critical',
-        `newest verified backup is ${formatDuration(ageMs!)} old (RPO ${formatDuration(rpoMs)})`,
-        'run `wks backup create && wks backup verify --latest`; check the backup schedule (cron or `wks serve`)',
-      );
-    }
-    if (newest && verified && newest !== verified) {
-      if (!newest.data_present)
-        add('warn', `newest backup ${newest.id} has no data file`, 'run `wks backup list`; then `wks backup create`');
-      else if (newest.verification?.ok === false)
-        add(
-          'warn',
-          `newest backup ${newest.id} failed verification (${newest.verification.failed ?? 'unknown check'})`,
-          `run \`wks backup verify ${newest.id}\` for details, then \`wks backup create\``,
-        );
-      else if (!newest.verification)
-        add('warn', `newest backup ${newest.id} was never verified`, 'run `wks backup verify --latest`');
-    }
-    if (
-      attempt &&
-      attempt.status === 'failed' &&
-      (!newest || !attempt.startedAt || attempt.startedAt.getTime() >= new Date(newest.created_at).getTime())
-    ) {
-      add(
-        'warn',
-        `last backup attempt failed${attempt.error ? `: ${attempt.error}` : ''}`,
-        'run `wks backup create -v` to see why',
-      );
-    }
-    if (list.problems.length > 0) {
-      add(
-        'warn',
-        `${plural(list.problems.length, 'broken backup')} (unusable manifest) in ${list.location} (${list.problems[0]!.id}: ${list.problems[0]!.problem})`,
-        'run `wks backup verify --all` and `wks backup list`; take a new backup and inspect the files named',
-      );
-    }
-    const newestSize = newest?.stored_size ?? 0;
-    if (newestSize > 0 && space.freeBytes < newestSize) {
-      add(
-        'critical',
-        `only ${formatBytes(space.freeBytes)} free in ${space.path}: the next backup (~${formatBytes(newestSize)}) will not fit`,
-        'free space or run `wks backup rotate`',
-      );
-    } else if (space.freeBytes < config.health.min_free_bytes) {
-      add(
-        'warn',
-        `only ${formatBytes(space.freeBytes)} free in ${space.path} (< ${formatBytes(config.health.min_free_bytes)})`,
-        'free space, run `wks backup rotate`, or lower health.min_free_bytes',
-      );
-    }
+    const findings: Finding[] = [
+      ...protectionFindings(list, entries, verified, rpoMs, api),
+      ...newestFindings(newest, verified),
+      ...attemptAndCatalogFindings(attempt, newest, list),
+      ...spaceFindings(space, newest, config.health.min_free_bytes),
+    ];
 
     const data = {
       directory: list.location,
-      source: sourceLabel(list.source),
+      source: api.sourceLabel(list.source),
       otherSources: list.others.length,
       count: entries.length,
       newestId: newest?.id ?? null,
