@@ -10,6 +10,8 @@ import { LOCK_TABLE } from './lock.js';
 import { IDENTITY_TABLE } from '../db/index.js';
 
 export const TABLE = 'schema_migrations';
+/** wks's record of who accepted a changed applied migration (`migrate up --allow-drift`). */
+export const DRIFT_TABLE = 'wks_migration_drift_accepted';
 
 export interface AppliedRow {
   version: string;
@@ -70,10 +72,10 @@ export async function userTableCount(db: DatabaseAdapter): Promise<number> {
   const rows =
     db.dialect === 'sqlite'
       ? await db.query<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}', '${IDENTITY_TABLE}')`,
+          `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('${TABLE}', '${LOCK_TABLE}', '${IDENTITY_TABLE}', '${DRIFT_TABLE}')`,
         )
       : await db.query<{ n: number }>(
-          `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}')`,
+          `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name NOT IN ('${TABLE}', '${DRIFT_TABLE}')`,
         );
   return Number(rows[0]?.n ?? 0);
 }
@@ -175,4 +177,35 @@ export async function markFailed(db: DatabaseAdapter, version: string, error: st
 /** Remove the row of a migration (rolled back). */
 export async function deleteApplied(db: DatabaseAdapter, version: string): Promise<void> {
   await db.run(`DELETE FROM ${TABLE} WHERE version = $1`, [version]);
+}
+
+/** One accepted drift: the applied migration, the checksum recorded when it was applied, the file's checksum now, who accepted it and when. */
+export interface DriftAcceptance {
+  version: string;
+  name: string;
+  recorded: string;
+  accepted: string;
+  by: string;
+  at: Date;
+}
+
+/**
+ * Record that `a.by` accepted a changed applied migration: append to
+ * DRIFT_TABLE (created when missing) and make the file's checksum the
+ * recorded one, so later runs compare against what was accepted.
+ */
+export async function recordDriftAccepted(db: DatabaseAdapter, a: DriftAcceptance): Promise<void> {
+  await db.exec(`CREATE TABLE IF NOT EXISTS ${DRIFT_TABLE} (
+  version TEXT NOT NULL,
+  name TEXT NOT NULL,
+  recorded_checksum TEXT NOT NULL,
+  accepted_checksum TEXT NOT NULL,
+  accepted_by TEXT NOT NULL,
+  accepted_at TEXT NOT NULL
+)`);
+  await db.run(
+    `INSERT INTO ${DRIFT_TABLE} (version, name, recorded_checksum, accepted_checksum, accepted_by, accepted_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+    [a.version, a.name, a.recorded, a.accepted, a.by, a.at.toISOString()],
+  );
+  await db.run(`UPDATE ${TABLE} SET checksum = $1 WHERE version = $2`, [a.accepted, a.version]);
 }
