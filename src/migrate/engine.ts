@@ -414,6 +414,8 @@ function driftOf(all: MigrationFile[], applied: AppliedRow[]): DriftEntry[] {
   const byVersion = new Map(all.map((m) => [m.version, m]));
   const drift: DriftEntry[] = [];
   for (const r of applied) {
+    // A row another tool (dbmate) wrote has no checksum: applied by another tool, checksum unknown; not drift.
+    if (r.checksum === '') continue;
     const m = byVersion.get(r.version);
     if (!m)
       drift.push({ version: r.version, name: r.name, kind: 'missing', file: null, recorded: r.checksum, actual: null });

@@ -70,3 +70,34 @@ describe('a migration without a down section (#14.7, #14.8)', () => {
     expect((await runWks(['migrate', 'validate'], { env })).code).toBe(0);
   });
 });
+
+describe('dbmate interoperability: schema_migrations stays dbmate-compatible (#14.9)', () => {
+  it("dbmate's insert works on a wks database; wks reads a dbmate database without a raw SQL error", async () => {
+    const { env } = setup('mig-dbmate');
+    expect((await runWks(['migrate', 'up', '--no-backup'], { env })).code).toBe(0);
+    // What `dbmate up` does after applying its own file (see dbmate's sqlite driver).
+    const db = new Database(env.DATABASE_PATH);
+    db.prepare('INSERT INTO "schema_migrations" (version) VALUES (?)').run('20990101000000');
+    db.close();
+    const st = await runWks(['migrate', 'status'], { env });
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/20990101000000.*applied by another tool, checksum unknown/);
+    expect((await runWks(['migrate', 'validate'], { env })).code).toBe(0);
+
+    // A database dbmate created: its table has only `version`.
+    const other = setup('mig-dbmate-2');
+    const d2 = new Database(other.env.DATABASE_PATH);
+    d2.exec('CREATE TABLE IF NOT EXISTS "schema_migrations" (version varchar(128) primary key)');
+    d2.exec("INSERT INTO schema_migrations (version) VALUES ('20240101000000'); CREATE TABLE things (id INTEGER)");
+    d2.close();
+    const s2 = await runWks(['migrate', 'status'], { env: other.env });
+    expect(s2.stderr).not.toMatch(/no such column/);
+    expect(s2.stdout).toMatch(/20240101000000.*applied by another tool, checksum unknown/);
+    const up = await runWks(['migrate', 'up', '--no-backup'], { env: other.env });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).not.toMatch(/no such column|SQLITE_/);
+    const d3 = new Database(other.env.DATABASE_PATH);
+    d3.prepare('INSERT INTO schema_migrations (version) VALUES (?)').run('20990101000001');
+    d3.close();
+  });
+});

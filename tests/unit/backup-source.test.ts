@@ -57,10 +57,14 @@ describe('isBackupOf', () => {
 describe('adoptPredecessor (rule 4: a new host)', () => {
   const entry = (id: string, over: Partial<SourceIdentity>) =>
     ({ manifest: m({ id, engine: 'sqlite', ...ident(over) }) }) as unknown as CatalogEntry;
-  const newHost = src({ key: null, hostname: 'replacement' });
+  const newHost = { ...src({ key: null, hostname: 'replacement' }), note: null, missing: true };
   it('adopts the one source of another host when the live database is missing', () => {
     const others = [entry('a', {}), entry('b', {})];
     expect(adoptPredecessor({ entries: [], others }, newHost)).toEqual({ entries: others, others: [] });
+  });
+  it('never adopts for an existing database that was never backed up (no identity yet)', () => {
+    const others = [entry('a', {}), entry('b', {})];
+    expect(adoptPredecessor({ entries: [], others }, { ...newHost, missing: false }).entries).toEqual([]);
   });
   it('chooses nothing with two candidate sources, with backups made on this host, or with a live identity', () => {
     const two = [entry('a', {}), entry('b', { key: 'sqlite:22222222-bbbb' })];
