@@ -52,6 +52,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wks backup drill 20261129T0230 --rto-target 10m',
     'wks --json backup drill --latest',
   ],
+  'backup upload': ['wks backup upload --dry-run', 'wks backup upload --from /srv/wks/backups'],
   'backup rotate': ['wks backup rotate --dry-run', 'wks --yes backup rotate'],
   workflow: ['wks workflow list --stuck', 'wks workflow show 42', 'wks workflow reap --dry-run'],
   'workflow list': ['wks workflow list', 'wks workflow list --stuck', 'wks workflow list --status running --limit 20'],
