@@ -440,10 +440,9 @@ function crossFieldIssues(raw: Tree, originOf: OriginOf, issueAt: IssueAt): Conf
   };
   const pgOn = truthy('database.postgresql.enabled') || getPath(raw, 'database.type') === 'postgresql';
   if (pgOn && !present('database.postgresql.url')) {
-    for (const [p, envName] of [
-      ['database.postgresql.user', 'PG_USER'],
-      ['database.postgresql.password', 'PG_PASSWORD'],
-    ] as const) {
+    // PG_PASSWORD is not required: trust, peer and certificate authentication need none. The server
+    // decides; when it asks for one and none is set, the connection error says so (src/db/postgres.ts).
+    for (const [p, envName] of [['database.postgresql.user', 'PG_USER']] as const) {
       if (!present(p)) {
         issues.push({
           key: envName,

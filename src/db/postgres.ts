@@ -137,13 +137,23 @@ export function isConnectionLoss(err: unknown): boolean {
   return /terminat|ECONN|connection/i.test(err.message);
 }
 
+/** True when the server asked for a password and none was configured (node-postgres's SASL/MD5 wording). */
+export function isPasswordMissing(err: unknown): boolean {
+  return /client password must be a string|no password supplied|password authentication failed.*no password/i.test(
+    (err as Error)?.message ?? '',
+  );
+}
+
 function connectionError(err: unknown, target: string): DependencyError {
   const e = err as { code?: string; message?: string };
-  const msg = e?.message || (e as AggregateError)?.errors?.map((x: Error) => x.message).join('; ') || String(err);
+  const msg = isPasswordMissing(err)
+    ? 'the server asks for a password and none is configured'
+    : e?.message || (e as AggregateError)?.errors?.map((x: Error) => x.message).join('; ') || String(err);
   return new DependencyError(`cannot connect to PostgreSQL at ${target}: ${msg}`, {
     cause: err,
-    hint:
-      e?.code === '3D000'
+    hint: isPasswordMissing(err)
+      ? 'set PG_PASSWORD (phase4.database.postgresql.password) or put the password in PG_URL'
+      : e?.code === '3D000'
         ? 'create the database first (createdb), or fix PG_DATABASE'
         : e?.code?.startsWith('28')
           ? 'check PG_USER / PG_PASSWORD (or PG_URL)'

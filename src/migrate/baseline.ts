@@ -18,7 +18,7 @@ import { LOCK_TABLE } from './lock.js';
 import { IDENTITY_TABLE } from '../db/index.js';
 import { splitStatements } from './parse.js';
 import { findMigration, loadMigrations, type MigrationFile } from './source.js';
-import { ensureTable, readApplied, recordApplied, TABLE } from './store.js';
+import { DRIFT_TABLE, ensureTable, readApplied, recordApplied, TABLE } from './store.js';
 import { quoteIdent } from '../db/index.js';
 
 interface Column {
@@ -32,7 +32,7 @@ interface Shape {
   indexes: Set<string>;
 }
 
-const IGNORED = new Set([TABLE, LOCK_TABLE, IDENTITY_TABLE]);
+const IGNORED = new Set([TABLE, LOCK_TABLE, IDENTITY_TABLE, DRIFT_TABLE]);
 const norm = (t: string) => t.trim().replace(/\s+/g, ' ').toUpperCase();
 
 /** The shape of a SQLite schema, read through `q` (the adapter, or a raw in-memory handle). */

@@ -4,12 +4,13 @@
  * thin adapters over them.
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/index.js';
 import type { DatabaseAdapter, Dialect } from '../db/index.js';
 import { openDatabase, isSqlite, isPostgres } from '../db/index.js';
 import { DatabaseError } from '../db/index.js';
 import { parseDbTime, quoteIdent } from '../db/index.js';
-import { NotFoundError, OperationError, UsageError } from '../errors.js';
+import { NotFoundError, OperationError, UsageError, VerificationError } from '../errors.js';
 import { withPgLock, withSqliteLock, pgApplicationName, type LockHolder } from './lock.js';
 import { splitStatements, type Section, type Statement } from './parse.js';
 import { compareVersions, findMigration, loadMigrations, type MigrationFile } from './source.js';
@@ -21,6 +22,7 @@ import {
   markFailed,
   readApplied,
   recordApplied,
+  recordDriftAccepted,
   TABLE,
   type AppliedRow,
 } from './store.js';
@@ -323,13 +325,26 @@ async function applyUp(db: DatabaseAdapter, m: MigrationFile, now: () => Date): 
   return performance.now() - t0;
 }
 
-async function applyDown(db: DatabaseAdapter, m: MigrationFile): Promise<number> {
+/**
+ * Throw OperationError (exit 1) when `m` has no down section to roll back
+ * with. The hint never asks to edit the applied file (that would be drift):
+ * revert it with a new migration, or by hand.
+ */
+function assertCanRollBack(m: MigrationFile, dialect: Dialect, dryRun = false): void {
   const down = m.parsed().down;
-  if (!down || splitStatements(down.sql, db.dialect).length === 0) {
-    throw new OperationError(`migration ${m.id} has no "-- migrate:down" section; it cannot be rolled back`, {
-      hint: `add a down section to ${m.file}, or roll back by hand and delete its row from ${TABLE}`,
-    });
-  }
+  if (down && splitStatements(down.sql, dialect).length > 0) return;
+  throw new OperationError(
+    `${dryRun ? 'dry run: ' : ''}migration ${m.id} has no "-- migrate:down" section; it cannot be rolled back${dryRun ? ' (nothing was changed)' : ''}`,
+    {
+      hint: `revert it with a new migration (\`wks migrate new revert_${m.name}\`, write the reverting SQL in its up section, then \`wks migrate up\`); editing ${path.basename(m.file)} now would make it differ from what was applied`,
+      details: { migration: { version: m.version, name: m.name, file: m.file } },
+    },
+  );
+}
+
+async function applyDown(db: DatabaseAdapter, m: MigrationFile): Promise<number> {
+  assertCanRollBack(m, db.dialect);
+  const down = m.parsed().down!;
   const t0 = performance.now();
   if (down.options.transaction) {
     await db.transaction(async (tx) => {
@@ -370,6 +385,12 @@ export interface MigrateUpOptions extends SessionOptions {
    * Default false. A failed backup aborts the run before anything is applied.
    */
   backup?: false | Omit<PreMigrationBackupOptions, 'db' | 'what'>;
+  /**
+   * Apply even though applied migrations' files changed (drift), recording who
+   * accepted it (`--allow-drift`, default the OS user@host): each changed file's
+   * checksum becomes the recorded one. Without it drift is a VerificationError (exit 3).
+   */
+  allowDrift?: { by: string };
 }
 
 export interface MigrateUpResult {
@@ -384,6 +405,45 @@ export interface MigrateUpResult {
   current: string | null;
   /** The pre-migration backup taken, or why none was (absent when the caller did not ask for one). */
   backup?: PreMigrationBackup | null;
+  /** Drift accepted by this run (`allowDrift`). */
+  driftAccepted?: DriftEntry[];
+}
+
+/** Applied migrations whose file changed since (checksum) or is gone, in `applied` order. */
+function driftOf(all: MigrationFile[], applied: AppliedRow[]): DriftEntry[] {
+  const byVersion = new Map(all.map((m) => [m.version, m]));
+  const drift: DriftEntry[] = [];
+  for (const r of applied) {
+    // A row another tool (dbmate) wrote has no checksum: applied by another tool, checksum unknown; not drift.
+    if (r.checksum === '') continue;
+    const m = byVersion.get(r.version);
+    if (!m)
+      drift.push({ version: r.version, name: r.name, kind: 'missing', file: null, recorded: r.checksum, actual: null });
+    else if (m.checksum !== r.checksum)
+      drift.push({
+        version: r.version,
+        name: r.name,
+        kind: 'changed',
+        file: m.file,
+        recorded: r.checksum,
+        actual: m.checksum,
+      });
+  }
+  return drift;
+}
+
+/** VerificationError (exit 3) when an applied migration's file changed: `migrate up` does not build on a history that differs from its files. */
+function assertNoDrift(drift: DriftEntry[]): void {
+  const changed = drift.filter((d) => d.kind === 'changed');
+  if (!changed.length) return;
+  const d = changed[0]!;
+  throw new VerificationError(
+    `migration ${d.version}_${d.name} changed since it was applied: ${d.file} has checksum ${d.actual}, the database recorded ${d.recorded}${changed.length > 1 ? ` (and ${changed.length - 1} more)` : ''}; nothing was applied`,
+    {
+      hint: 'restore the file as it was applied (git), or, if the change is intended, accept it: `wks migrate up --allow-drift` (records who accepted it)',
+      details: { drift: changed },
+    },
+  );
 }
 
 /**
@@ -406,6 +466,7 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
     return withReadSession(config, async (db) => {
       const applied = db ? await readApplied(db) : [];
       assertClean(applied, all);
+      if (!opts.allowDrift) assertNoDrift(driftOf(all, applied));
       const pending = pendingOf(all, applied, opts.to);
       return {
         dialect,
@@ -422,6 +483,21 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
     await ensureTable(db);
     const appliedRows = await readApplied(db);
     assertClean(appliedRows, all);
+    const drift = driftOf(all, appliedRows);
+    if (!opts.allowDrift) assertNoDrift(drift);
+    const accepted: DriftEntry[] = [];
+    for (const d of drift) {
+      if (d.kind !== 'changed' || !opts.allowDrift) continue;
+      await recordDriftAccepted(db, {
+        version: d.version,
+        name: d.name,
+        recorded: d.recorded,
+        accepted: d.actual!,
+        by: opts.allowDrift.by,
+        at: now(),
+      });
+      accepted.push(d);
+    }
     const pending = pendingOf(all, appliedRows, opts.to);
     const pendingInfo = pending.map((m) => info(m, 'up', false, dialect)); // parses every pending file before anything runs
     const result: MigrateUpResult = {
@@ -431,6 +507,7 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
       applied: [],
       pending: pendingInfo,
       current: currentOf(appliedRows, all),
+      ...(accepted.length ? { driftAccepted: accepted } : {}),
     };
     if (pending.length === 0) return result;
     if (opts.backup) result.backup = await takePreMigrationBackup(config, { ...opts.backup, db, what: 'migrated' });
@@ -522,6 +599,8 @@ export async function migrateDown(config: Config, opts: MigrateDownOptions = {})
       const applied = db ? await readApplied(db) : [];
       assertClean(applied, all);
       const plan = downPlan(all, applied, opts);
+      // The dry run fails the way the real run would: a migration without a down section cannot be rolled back.
+      for (const m of plan) assertCanRollBack(m, dialect, true);
       return {
         dialect,
         database: db?.target ?? config.database.path,
@@ -623,21 +702,7 @@ function statusFrom(
     if (x !== undefined && y !== undefined) return x - y;
     return compareVersions(a.version, b.version);
   });
-  const drift: DriftEntry[] = [];
-  for (const r of sorted) {
-    const m = byVersion.get(r.version);
-    if (!m)
-      drift.push({ version: r.version, name: r.name, kind: 'missing', file: null, recorded: r.checksum, actual: null });
-    else if (m.checksum !== r.checksum)
-      drift.push({
-        version: r.version,
-        name: r.name,
-        kind: 'changed',
-        file: m.file,
-        recorded: r.checksum,
-        actual: m.checksum,
-      });
-  }
+  const drift = driftOf(all, sorted);
   return {
     dialect,
     database,

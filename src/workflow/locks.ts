@@ -311,8 +311,6 @@ export async function releaseLock(
   }
   requireRedisEnabled(config, '`wks lock release`');
   const now = opts.now ?? new Date();
-  const who = opts.who ?? operatorIdentity();
-  const source = opts.source ?? 'lock release';
   return withRedis(config, async ({ client, keys }) => {
     const current = await readLock(client, keys, executionId);
     if (!current?.holder) {
@@ -322,41 +320,9 @@ export async function releaseLock(
     }
     const { db, inclusion } = await tryOpenDb(config);
     try {
-      let row: ExecutionRow | null = null;
-      if (db) {
-        try {
-          row = (await queryExecutionsByIds(db, [executionId])).get(executionId) ?? null;
-        } catch {
-          /* without the row, only a named holder proves the lock stuck */
-        }
-      }
-      const status = row?.status ?? null;
-      const proof = opts.force
-        ? null
-        : stuckProof(config, current.holder, row, now, opts.worker, !!opts.confirmShowsHolder && !opts.dryRun);
-      const plan: LockReleasePlan = {
-        executionId,
-        key: current.key,
-        holder: current.holder,
-        ttlMs: current.ttlMs,
-        expectedHolder: opts.worker ?? current.holder,
-        force: !!opts.force,
-        reason: opts.reason?.trim() || null,
-        status,
-        proof,
-      };
-      const entry = (outcome: LockAuditEntry['outcome'], holder: string | null): LockAuditEntry => ({
-        executionId,
-        lockKey: plan.key,
-        holder,
-        expectedWorker: opts.worker ?? null,
-        forced: plan.force,
-        reason: plan.reason,
-        outcome,
-        releasedBy: who,
-        releasedAt: now,
-        source,
-      });
+      const row = await readExecutionRow(db, executionId);
+      const plan = planRelease(config, executionId, { ...current, holder: current.holder }, row, opts, now);
+      const entry = auditEntryFor(plan, opts, now);
       if (!plan.force && opts.worker !== undefined && opts.worker !== current.holder) {
         const a = opts.dryRun
           ? { recorded: false, reason: 'dry run' }
@@ -369,38 +335,109 @@ export async function releaseLock(
           },
         );
       }
-      if (!plan.force && !proof) throw notProvablyStuck(config, plan, row, now);
+      if (!plan.force && !plan.proof) throw notProvablyStuck(config, plan, row, now);
       if (opts.dryRun)
         return { plan, outcome: 'dry-run', trackingRowsCleared: 0, audit: { recorded: false, reason: 'dry run' } };
       if (opts.confirm && !(await opts.confirm(plan))) {
         return { plan, outcome: 'declined', trackingRowsCleared: 0, audit: { recorded: false, reason: 'declined' } };
       }
-      const res = plan.force
-        ? await forceRelease(client, plan.key)
-        : await releaseIfHolder(client, plan.key, plan.expectedHolder);
-      if (res.outcome === 'mismatch') {
-        const a = await audit(db, inclusion, entry('mismatch', res.holder));
-        throw new ConflictError(
-          `lock on execution ${executionId} changed hands: now held by ${res.holder}, not ${plan.expectedHolder}; left in place`,
-          {
-            hint: 'the new owner is probably running it; re-run `wks lock list` before trying again',
-            details: { holder: res.holder, expected: plan.expectedHolder, audit: a },
-          },
-        );
-      }
-      const released = res.outcome === 'released';
-      let cleared = 0;
-      if (db) {
-        try {
-          cleared = await clearTrackingLock(db, executionId, released ? res.holder : plan.expectedHolder, plan.force);
-        } catch {
-          /* reported through audit below when the database misbehaves */
-        }
-      }
-      const a = await audit(db, inclusion, entry(released ? 'released' : 'absent', res.holder ?? plan.expectedHolder));
-      return { plan, outcome: released ? 'released' : 'expired', trackingRowsCleared: cleared, audit: a };
+      return await performRelease(client, db, inclusion, plan, entry);
     } finally {
       await db?.close();
     }
   });
+}
+
+/** The execution's row, or null without a database or when it cannot be read (then only a named holder proves the lock stuck). */
+async function readExecutionRow(db: DatabaseAdapter | null, executionId: string): Promise<ExecutionRow | null> {
+  if (!db) return null;
+  try {
+    return (await queryExecutionsByIds(db, [executionId])).get(executionId) ?? null;
+  } catch {
+    /* without the row, only a named holder proves the lock stuck */
+    return null;
+  }
+}
+
+/** What a release of the current lock would do, and what proves it stuck (null when forced or nothing does). */
+function planRelease(
+  config: Config,
+  executionId: string,
+  current: RedisLock & { holder: string },
+  row: ExecutionRow | null,
+  opts: LockReleaseOptions,
+  now: Date,
+): LockReleasePlan {
+  const proof = opts.force
+    ? null
+    : stuckProof(config, current.holder, row, now, opts.worker, !!opts.confirmShowsHolder && !opts.dryRun);
+  return {
+    executionId,
+    key: current.key,
+    holder: current.holder,
+    ttlMs: current.ttlMs,
+    expectedHolder: opts.worker ?? current.holder,
+    force: !!opts.force,
+    reason: opts.reason?.trim() || null,
+    status: row?.status ?? null,
+    proof,
+  };
+}
+
+type AuditEntryOf = (outcome: LockAuditEntry['outcome'], holder: string | null) => LockAuditEntry;
+
+/** The audit row of this release attempt (who, when, what, why) for an outcome and the holder it met. */
+function auditEntryFor(plan: LockReleasePlan, opts: LockReleaseOptions, now: Date): AuditEntryOf {
+  const who = opts.who ?? operatorIdentity();
+  const source = opts.source ?? 'lock release';
+  return (outcome, holder) => ({
+    executionId: plan.executionId,
+    lockKey: plan.key,
+    holder,
+    expectedWorker: opts.worker ?? null,
+    forced: plan.force,
+    reason: plan.reason,
+    outcome,
+    releasedBy: who,
+    releasedAt: now,
+    source,
+  });
+}
+
+/**
+ * The release itself: compare-and-delete (or delete when forced); a lock that
+ * changed hands meanwhile is kept (ConflictError, exit 4, audited). Then the
+ * tracking row's lock columns are cleared and the release is audited.
+ */
+async function performRelease(
+  client: Parameters<typeof forceRelease>[0],
+  db: DatabaseAdapter | null,
+  inclusion: DbInclusion,
+  plan: LockReleasePlan,
+  entry: AuditEntryOf,
+): Promise<LockReleaseResult> {
+  const res = plan.force
+    ? await forceRelease(client, plan.key)
+    : await releaseIfHolder(client, plan.key, plan.expectedHolder);
+  if (res.outcome === 'mismatch') {
+    const a = await audit(db, inclusion, entry('mismatch', res.holder));
+    throw new ConflictError(
+      `lock on execution ${plan.executionId} changed hands: now held by ${res.holder}, not ${plan.expectedHolder}; left in place`,
+      {
+        hint: 'the new owner is probably running it; re-run `wks lock list` before trying again',
+        details: { holder: res.holder, expected: plan.expectedHolder, audit: a },
+      },
+    );
+  }
+  const released = res.outcome === 'released';
+  let cleared = 0;
+  if (db) {
+    try {
+      cleared = await clearTrackingLock(db, plan.executionId, released ? res.holder : plan.expectedHolder, plan.force);
+    } catch {
+      /* reported through audit below when the database misbehaves */
+    }
+  }
+  const a = await audit(db, inclusion, entry(released ? 'released' : 'absent', res.holder ?? plan.expectedHolder));
+  return { plan, outcome: released ? 'released' : 'expired', trackingRowsCleared: cleared, audit: a };
 }

@@ -120,10 +120,23 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     });
     expect(mismatch.code).toBe(1);
     expect(mismatch.json().error).toMatchObject({ problem: { table: 'metrics', rowid: '77', column: 'metric_value' } });
+    // The dry run is a CI gate: it lists the problem and exits 3 (#14.10); with a lenient mode it passes.
     const dry = await runWks(['db', 'copy', '--to', d.url, '--dry-run'], { env: { DATABASE_PATH: file }, cwd: dir });
-    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.code, dry.stderr).toBe(3);
     expect(dry.stdout).toMatch(/metric_value\s+REAL\s+double precision/);
     expect(dry.stdout).toMatch(/1 type problem/);
+    expect(dry.stderr).toMatch(/^Error: dry run: 1 value\(s\) cannot be copied as they are/m);
+    const dryJson = await runWks(['db', 'copy', '--to', d.url, '--dry-run', '--json'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
+    expect(dryJson.code).toBe(3);
+    expect(dryJson.json()).toMatchObject({ ok: false, problems: { count: 1 } });
+    const lenient = await runWks(['db', 'copy', '--to', d.url, '--dry-run', '--on-type-error=null'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
+    expect(lenient.code, lenient.stderr).toBe(0);
 
     const skip = await runWks(
       [

@@ -66,4 +66,11 @@ describe.runIf(!!db)('a failed CREATE INDEX CONCURRENTLY', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_pw_uq'::regclass").trim()).toBe('t');
   });
+
+  it('PG_PASSWORD is not required when the server needs none (trust auth here)', async () => {
+    const { PG_PASSWORD: _unused, ...noPassword } = env;
+    const r = await runWks(['migrate', 'status'], { cwd, env: noPassword });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/PG_PASSWORD/);
+  });
 });

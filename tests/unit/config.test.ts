@@ -197,11 +197,13 @@ describe('loadConfig', () => {
     const err = expectConfigError(() =>
       loadConfig({ cwd: dir, env: { PG_ENABLED: 'true', ALERT_EMAIL_ENABLED: 'true' } }),
     );
-    expect(err.issues.map((i) => i.key).sort()).toEqual(['ALERT_EMAIL_TO', 'PG_PASSWORD', 'PG_USER']);
+    // PG_PASSWORD is not required: the server decides (trust, peer and certificate auth need none)
+    expect(err.issues.map((i) => i.key).sort()).toEqual(['ALERT_EMAIL_TO', 'PG_USER']);
     // database.type: postgresql is the same switch as PG_ENABLED
     writeFileSync(path.join(dir, 'phase4-config.yml'), 'phase4:\n  database:\n    type: postgresql\n');
     const err2 = expectConfigError(() => loadConfig({ cwd: dir, env: {} }));
-    expect(err2.issues.map((i) => i.key).sort()).toEqual(['PG_PASSWORD', 'PG_USER']);
+    expect(err2.issues.map((i) => i.key).sort()).toEqual(['PG_USER']);
+    expect(loadConfig({ cwd: dir, env: { PG_USER: 'postgres' } }).config.database.postgresql.password).toBeNull();
   });
 
   it('expands ${VAR} and ${VAR:-default} in values, and reports unset references', () => {

@@ -43,12 +43,12 @@ async function sqlite(): Promise<typeof BetterSqlite3> {
   return (await import('better-sqlite3')).default;
 }
 
-/** The live database, opened for the backup_log mirror (must exist; waits at least 1 s for writers). */
 /** An error of the backup_log mirror, in words (a read-only file system is named as such). */
 function logErrorText(config: Config, err: unknown): string {
   return onReadOnlyFs(config.database.path) ? readOnlyFsText(config.database.path).reason : (err as Error).message;
 }
 
+/** The live database, opened for the backup_log mirror (must exist; waits at least 1 s for writers). */
 async function openForLog(config: Config): Promise<DB> {
   const Database = await sqlite();
   const db = new Database(config.database.path, { fileMustExist: true });
@@ -163,10 +163,8 @@ function stampIdentity(Database: typeof BetterSqlite3, file: string, busyMs: num
     db.pragma(`busy_timeout = ${Math.max(1000, busyMs)}`);
     if (!readSqliteIdentity(db)) log?.('info', `gave ${file} its wks identity ${stampSqliteIdentity(db)}`);
   } catch (err) {
-    log?.(
-      'warn',
-      `could not record a wks identity in ${file} (${(err as Error).message}); its backups are attributed by path`,
-    );
+    const why = onReadOnlyFs(file) ? readOnlyFsText(file).reason : (err as Error).message;
+    log?.('warn', `could not record a wks identity in ${file} (${why}); its backups are attributed by path`);
   } finally {
     db?.close();
   }

@@ -1,10 +1,25 @@
 import { Option, type Command } from 'commander';
 import { lazy } from '../context.js';
 
-/** `wks backup ...`: create, list, verify, restore and rotate backups. */
+/** verify, restore and drill take the same escape hatch. */
+const ALLOW_UNAUTHENTICATED =
+  'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled';
+
+/** `wks backup ...`: create, list, verify, restore, drill, upload and rotate backups. */
 export function register(program: Command): void {
   const g = program.command('backup').description('create, list, verify, restore, drill and rotate backups');
-  g.command('create')
+  registerCreate(g);
+  registerList(g);
+  registerVerify(g);
+  registerRestore(g);
+  registerDrill(g);
+  registerUpload(g);
+  registerRotate(g);
+}
+
+function registerCreate(group: Command): void {
+  group
+    .command('create')
     .description(
       'take a consistent online backup (SQLite backup API, or pg_dump at one snapshot), checksummed, manifest written last',
     )
@@ -24,14 +39,22 @@ export function register(program: Command): void {
     .option('--label <text>', 'free-text label stored in the manifest')
     .option('--rotate', 'apply the retention policy afterwards (default: database.backup.rotate_after_create)')
     .action(lazy(() => import('./create.js')));
-  g.command('list')
+}
+
+function registerList(group: Command): void {
+  group
+    .command('list')
     .description('list backups from the catalog (the backup directory; works without the database)')
     .option(
       '--source <source>',
       "only this source's backups: `configured` (this database), an engine, an id key or prefix (sqlite:1a2b), or a location",
     )
     .action(lazy(() => import('./list.js')));
-  g.command('verify')
+}
+
+function registerVerify(group: Command): void {
+  group
+    .command('verify')
     .description(
       'check checksum, decode, run quick_check (integrity_check with --deep) or pg_restore --list, compare row counts; exit 3 on failure',
     )
@@ -42,12 +65,13 @@ export function register(program: Command): void {
       '--deep',
       'PRAGMA integrity_check instead of quick_check (PostgreSQL: restore into a scratch database, always dropped)',
     )
-    .option(
-      '--allow-unauthenticated',
-      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
-    )
+    .option('--allow-unauthenticated', ALLOW_UNAUTHENTICATED)
     .action(lazy(() => import('./verify.js')));
-  g.command('restore')
+}
+
+function registerRestore(group: Command): void {
+  group
+    .command('restore')
     .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
     .argument('[id]', 'backup id or unique prefix')
     .option('--latest', 'the newest backup of the configured database')
@@ -61,12 +85,13 @@ export function register(program: Command): void {
       'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails',
     )
     .option('--dry-run', 'verify and check the target, change nothing')
-    .option(
-      '--allow-unauthenticated',
-      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
-    )
+    .option('--allow-unauthenticated', ALLOW_UNAUTHENTICATED)
     .action(lazy(() => import('./restore.js')));
-  g.command('drill')
+}
+
+function registerDrill(group: Command): void {
+  group
+    .command('drill')
     .description(
       'restore drill: restore a backup into a scratch target, run the full integrity check, compare row counts, time each phase against the RTO target; exit 3 on failure or a missed RTO',
     )
@@ -77,19 +102,24 @@ export function register(program: Command): void {
       '--rto-target <duration>',
       'RTO target, e.g. 15m, 90s, 1ms (default: database.backup.drill.rto_target, 15m)',
     )
-    .option(
-      '--allow-unauthenticated',
-      'accept a backup whose manifest cannot be authenticated (unencrypted, or made by an older wks) although encryption is enabled',
-    )
+    .option('--allow-unauthenticated', ALLOW_UNAUTHENTICATED)
     .action(lazy(() => import('./drill.js')));
-  g.command('upload')
+}
+
+function registerUpload(group: Command): void {
+  group
+    .command('upload')
     .description(
       'copy the backups that exist only in a local backup directory to the configured S3 repository (back-fill; manifest last, checksums checked)',
     )
     .option('--from <dir>', 'the local backup directory (default: database.backup.storage_path)')
     .option('--dry-run', 'only list what would be uploaded')
     .action(lazy(() => import('./upload.js')));
-  g.command('rotate')
+}
+
+function registerRotate(group: Command): void {
+  group
+    .command('rotate')
     .description(
       'delete backups outside the retention policy (retention_days, keep_last, keep_hourly/daily/weekly/monthly)',
     )

@@ -31,6 +31,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wks db copy --to postgres://wks@db.example/wks',
     'wks db copy --to postgres://wks@db.example/wks --resume',
   ],
+  'db salvage': [
+    'wks db salvage /srv/wks/workstation.db.quarantine-20261130T031500Z/workstation.db --to /srv/wks/salvage.db',
+  ],
   backup: ['wks backup create', 'wks backup list', 'wks backup drill'],
   'backup create': [
     'wks backup create',

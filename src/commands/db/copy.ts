@@ -4,7 +4,7 @@ import type { Action } from '../context.js';
 import type { Progress, Reporter } from '../../ui/index.js';
 import type { CopyEvent, CopyResult, OnTypeError, TableResult } from '../../copy/index.js';
 import type { Column } from '../../ui/index.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, VerificationError } from '../../errors.js';
 
 interface Opts {
   to?: string;
@@ -179,7 +179,17 @@ const copy: Action<Opts> = async (ctx, _args, opts) => {
     });
     await pending;
     progress.stop();
-    ctx.out.result({ ok: true, ...res }, render);
+    // A CI gate: a dry run that finds values the real run would stop at (--on-type-error=fail) exits 3.
+    const blocking = res.dryRun && res.problems.count > 0 && (opts.onTypeError ?? 'fail') === 'fail';
+    ctx.out.result({ ok: !blocking, ...res }, render);
+    if (blocking)
+      throw new VerificationError(
+        `dry run: ${res.problems.count} value(s) cannot be copied as they are; the copy would stop at the first`,
+        {
+          hint: 'fix them in SQLite (listed above and in the report file), or choose --on-type-error=skip-row|null, then re-run the dry run',
+          details: { problems: res.problems.count },
+        },
+      );
   } catch (err) {
     await pending;
     progress.stop();

@@ -9,6 +9,10 @@ export function register(program: Command): void {
     .option('--to <version>', 'apply only up to and including this version')
     .option('--dry-run', 'show what would be applied, with its SQL; change nothing')
     .option('--no-backup', 'skip the pre-migration backup')
+    .option(
+      '--allow-drift',
+      'apply even though applied migrations were edited since; records who accepted it (wks_migration_drift_accepted)',
+    )
     .addOption(
       new Option(
         '--lock-timeout <ms>',

@@ -38,7 +38,9 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
               : 'applied (FILE MISSING)'
             : a.baseline
               ? 'baselined'
-              : 'applied';
+              : a.checksum === ''
+                ? 'applied by another tool, checksum unknown'
+                : 'applied';
         return { version: a.version, name: a.name, source: a.source, state, at: a.appliedAt };
       }),
       ...d.pending.map((p) => ({ version: p.version, name: p.name, source: p.source, state: 'pending', at: null })),

@@ -10,6 +10,7 @@ interface Opts {
   dryRun?: boolean;
   backup?: boolean;
   lockTimeout?: string;
+  allowDrift?: boolean;
 }
 
 /** The pre-migration backup's spinner: the backup runs under the migration lock, once something is pending. */
@@ -32,15 +33,22 @@ const up: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   if (!opts.dryRun) ctx.reportRun('migrate_up');
   const { migrateUp } = await import('../../migrate/index.js');
+  // Who accepts drift (--allow-drift) is recorded: the OS user@host, as lock releases are.
+  const acceptedBy = opts.allowDrift ? (await import('../../workflow/index.js')).operatorIdentity() : null;
   const res = await migrateUp(config, {
     to: opts.to,
     dryRun: !!opts.dryRun,
+    allowDrift: acceptedBy ? { by: acceptedBy } : undefined,
     lockTimeoutMs: parseLockTimeout(opts.lockTimeout),
     onLockWait: lockWaitNotice(ctx),
     backup: opts.backup === false ? false : preMigrationProgress(ctx),
     onStart: (m) => ctx.out.debug(`applying ${m.version}_${m.name}${m.transaction ? '' : ' (no transaction)'}`),
     onDone: (r) => ctx.out.info(`applied ${r.version}_${r.name} (${formatDuration(r.durationMs)})`),
   });
+  for (const d of res.driftAccepted ?? [])
+    ctx.out.warn(
+      `accepted the changed migration ${d.version}_${d.name} (${d.file}: ${d.recorded.slice(0, 12)}... -> ${d.actual?.slice(0, 12)}...), recorded as accepted by ${acceptedBy}`,
+    );
   const backup = opts.backup === false ? { skipped: '--no-backup' } : (res.backup ?? null);
   ctx.out.result({ ...res, backup }, (d, r) => {
     if (d.dryRun) {
