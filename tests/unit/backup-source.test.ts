@@ -66,13 +66,11 @@ describe('adoptPredecessor (rule 4: a new host)', () => {
     const others = [entry('a', {}), entry('b', {})];
     expect(adoptPredecessor({ entries: [], others }, { ...newHost, missing: false }).entries).toEqual([]);
   });
-  it('chooses nothing with two candidate sources, with backups made on this host, or with a live identity', () => {
+  it('chooses nothing with two candidate sources, or with a live identity (another path on this host is adopted only when its database is missing)', () => {
     const two = [entry('a', {}), entry('b', { key: 'sqlite:22222222-bbbb' })];
     expect(adoptPredecessor({ entries: [], others: two }, newHost).entries).toEqual([]);
-    const here = [entry('a', { hostname: 'replacement' })];
-    expect(adoptPredecessor({ entries: [], others: here }, newHost).entries).toEqual([]);
     expect(
-      adoptPredecessor({ entries: [], others: [entry('a', {})] }, src({ hostname: 'replacement' })).entries,
+      adoptPredecessor({ entries: [], others: [entry('a', {})] }, { ...src({}), note: null, missing: true }).entries,
     ).toEqual([]);
   });
 });
