@@ -40,6 +40,8 @@ export class WksError extends Error {
   }
 }
 
+// The subclasses below are deliberate twins, one per exit code: the type is what callers and tests match on.
+
 /** Generic operation failure (exit 1). */
 export class OperationError extends WksError {
   override readonly code = 'failed';

@@ -16,6 +16,7 @@ import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
+import { removeScratch } from '../util/scratch.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
 import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
@@ -146,149 +147,160 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   }
 
   const tv = Date.now();
+  // A remote object is downloaded once: the image verification decoded is the one installed.
+  let image: string | null = null;
   const verification = await verifyEntry(config, entry!, {
     repo,
+    keepImage: (f) => {
+      image = f;
+    },
     deep: opts.deep,
     allowUnauthenticated: opts.allowUnauthenticated,
     now: opts.now,
     log: opts.log,
     onProgress: opts.onProgress,
   });
-  const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
-  if (!verification.ok) throw verificationFailure(verification);
+  try {
+    const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
+    if (!verification.ok) throw verificationFailure(verification);
 
-  if (target.exists && !opts.force) await engine.assertNotInUse(target);
-  const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
-  const base = {
-    backup_id: m.id,
-    backup_source: source.label,
-    other_source: other,
-    target: target.description,
-    live: target.live,
-    verification,
-    schema_version: m.schema_version,
-  };
-  if (opts.confirm && !(await opts.confirm(plan))) {
-    return {
-      ...base,
-      cancelled: true,
-      safety_backup_id: null,
-      quarantine: null,
-      integrity: null,
-      duration_ms: Date.now() - t0,
-      timings,
-      next_steps: [],
+    if (target.exists && !opts.force) await engine.assertNotInUse(target);
+    const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
+    const base = {
+      backup_id: m.id,
+      backup_source: source.label,
+      other_source: other,
+      target: target.description,
+      live: target.live,
+      verification,
+      schema_version: m.schema_version,
     };
-  }
-
-  await repo.prepare();
-  return repo.withLock(
-    { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
-    async () => {
-      await repo.sweep(opts.log);
-      // A restore killed mid-way leaves its temp file beside the target: remove it now.
-      if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
-      let safetyId: string | null = null;
-      let quarantine: string | null = null;
-      const ts = Date.now();
-      if (plan.safetyBackup) {
-        try {
-          const r = resolveCreateOptions(config, {
-            type: 'manual',
-            label: 'pre-restore',
-            encrypt: !!m.encryption || config.database.backup.encryption.enabled,
-          });
-          const safety = await createLocked(config, engine, repo, r, {
-            log: opts.log,
-            onProgress: opts.onProgress,
-            stampIdentity: false,
-          });
-          safetyId = safety.manifest.id;
-          opts.log?.('info', `safety backup of the current database: ${safetyId}`);
-        } catch (err) {
-          if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
-          opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
-          // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
-          if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
-        }
-      }
-      timings.safety_backup_ms = Date.now() - ts;
-      const encryption = decryptExpectation(config, m, opts.log);
-      const ti = Date.now();
-      let integrity: string;
-      try {
-        ({ integrity } = await engine.install(
-          target,
-          m,
-          async (dest) => {
-            const local = repo.localPath(entry!.dataName);
-            if (m.compression === 'none' && !m.encryption && local) {
-              // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
-              // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
-              // the new file is exactly the image that verification just checked.
-              opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-              await copyFile(local, dest, fsConstants.COPYFILE_EXCL);
-              const h = await hashFileInWorker(dest);
-              if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
-                throw new VerificationError(
-                  `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
-                  { hint: 'verify it again with `wks backup verify`, and check the disk' },
-                );
-              }
-              return;
-            }
-            const d = await decodeTo(local ?? (await repo.read(entry!.dataName)), dest, {
-              compression: m.compression,
-              encryption,
-              onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
-            });
-            if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
-              throw new VerificationError(
-                `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
-                { hint: 'verify it again with `wks backup verify`' },
-              );
-            }
-          },
-          { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep },
-        ));
-      } catch (err) {
-        if (err instanceof WksError) throw err;
-        throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
-          cause: err,
-          hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
-        });
-      }
-      // A database replaced by another source's backup stays the database it was (same id);
-      // one restored where none existed continues the backup's lineage.
-      if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
-      timings.install_ms = Date.now() - ti;
-      const next: string[] = [];
-      if (target.live) {
-        next.push('start the application (and `wks serve`) again');
-        next.push(...(engine.nextSteps?.(target) ?? []));
-        next.push(
-          `check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`,
-        );
-        next.push('check the service: `wks health`');
-        if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
-        if (quarantine)
-          next.push(
-            `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
-          );
-      } else {
-        next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
-        next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
-      }
+    if (opts.confirm && !(await opts.confirm(plan))) {
       return {
         ...base,
-        cancelled: false,
-        safety_backup_id: safetyId,
-        quarantine,
-        integrity,
+        cancelled: true,
+        safety_backup_id: null,
+        quarantine: null,
+        integrity: null,
         duration_ms: Date.now() - t0,
         timings,
-        next_steps: next,
+        next_steps: [],
       };
-    },
-  );
+    }
+
+    await repo.prepare();
+    return await repo.withLock(
+      { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
+      async () => {
+        await repo.sweep(opts.log);
+        // A restore killed mid-way leaves its temp file beside the target: remove it now.
+        if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
+        let safetyId: string | null = null;
+        let quarantine: string | null = null;
+        const ts = Date.now();
+        if (plan.safetyBackup) {
+          try {
+            const r = resolveCreateOptions(config, {
+              type: 'manual',
+              label: 'pre-restore',
+              encrypt: !!m.encryption || config.database.backup.encryption.enabled,
+            });
+            const safety = await createLocked(config, engine, repo, r, {
+              log: opts.log,
+              onProgress: opts.onProgress,
+              stampIdentity: false,
+            });
+            safetyId = safety.manifest.id;
+            opts.log?.('info', `safety backup of the current database: ${safetyId}`);
+          } catch (err) {
+            if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
+            opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
+            // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
+            if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
+          }
+        }
+        timings.safety_backup_ms = Date.now() - ts;
+        const encryption = decryptExpectation(config, m, opts.log);
+        const ti = Date.now();
+        let integrity: string;
+        try {
+          ({ integrity } = await engine.install(
+            target,
+            m,
+            async (dest) => {
+              const local = repo.localPath(entry!.dataName);
+              // The image verification checked: a plain local file, or a remote object's decoded image.
+              const verified = image ?? (m.compression === 'none' && !m.encryption ? local : null);
+              if (verified) {
+                // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
+                // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
+                // the new file is exactly the image that verification just checked.
+                opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
+                await copyFile(verified, dest, fsConstants.COPYFILE_EXCL);
+                const h = await hashFileInWorker(dest);
+                if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
+                  throw new VerificationError(
+                    `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
+                    { hint: 'verify it again with `wks backup verify`, and check the disk' },
+                  );
+                }
+                return;
+              }
+              const d = await decodeTo(local ?? (await repo.read(entry!.dataName)), dest, {
+                compression: m.compression,
+                encryption,
+                onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
+              });
+              if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
+                throw new VerificationError(
+                  `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
+                  { hint: 'verify it again with `wks backup verify`' },
+                );
+              }
+            },
+            { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep },
+          ));
+        } catch (err) {
+          if (err instanceof WksError) throw err;
+          throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
+            cause: err,
+            hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
+          });
+        }
+        // A database replaced by another source's backup stays the database it was (same id);
+        // one restored where none existed continues the backup's lineage.
+        if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
+        timings.install_ms = Date.now() - ti;
+        const next: string[] = [];
+        if (target.live) {
+          next.push('start the application (and `wks serve`) again');
+          next.push(...(engine.nextSteps?.(target) ?? []));
+          next.push(
+            `check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`,
+          );
+          next.push('check the service: `wks health`');
+          if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+          if (quarantine)
+            next.push(
+              `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
+            );
+        } else {
+          next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
+          next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
+        }
+        return {
+          ...base,
+          cancelled: false,
+          safety_backup_id: safetyId,
+          quarantine,
+          integrity,
+          duration_ms: Date.now() - t0,
+          timings,
+          next_steps: next,
+        };
+      },
+    );
+  } finally {
+    if (image) removeScratch(image);
+  }
 }

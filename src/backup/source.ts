@@ -12,12 +12,11 @@
  *     live database that is missing, unreachable or never backed up) the
  *     location decides: the same absolute SQLite path on the same host, or
  *     the same PostgreSQL host:port/database;
- *  4. a new host: when the live database has no identity (missing) and no
- *     backup matches it by location, but every backup of its engine in the
- *     repository comes from one single source on another host, that source
- *     is this database's predecessor (the host is gone; `restore --latest`
- *     on its replacement). With several candidate sources, or backups made
- *     on this host (another path here is another database), nothing is chosen.
+ *  4. a new host: when the live database does not exist and no backup
+ *     matches it by location, but every backup of its engine in the
+ *     repository comes from one single source, that source is this
+ *     database's predecessor (the host is gone; `restore --latest` on its
+ *     replacement). With several candidate sources nothing is chosen.
  *
  * The catalog (catalog.ts) stays source-blind: it lists everything; this
  * module splits it.
@@ -147,7 +146,7 @@ export function adoptPredecessor(
   if (src.key || split.entries.length || !src.missing) return split;
   const same = split.others.filter((e) => e.manifest.engine === src.engine);
   const sources = new Set(same.map((e) => sourceLabel(manifestIdentity(e.manifest))));
-  if (sources.size !== 1 || same.some((e) => manifestIdentity(e.manifest).hostname === src.hostname)) return split;
+  if (sources.size !== 1) return split;
   return { entries: same, others: split.others.filter((e) => e.manifest.engine !== src.engine) };
 }
 

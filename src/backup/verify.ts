@@ -30,6 +30,13 @@ import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from '.
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
+  /**
+   * For an object with no local path (a remote repository): when verification
+   * passes, hand over the decoded image in the private scratch directory
+   * instead of removing it (restore installs it without a second download).
+   * The caller removes it (util/scratch removeScratch).
+   */
+  keepImage?: (file: string) => void;
   /** Full integrity_check instead of quick_check. Default false. */
   deep?: boolean;
   now?: Date;
@@ -133,6 +140,7 @@ async function verifyIn(
   const encryption = decryptExpectation(config, m, opts.log);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
+  let kept = false;
   try {
     let decoded;
     try {
@@ -167,9 +175,14 @@ async function verifyIn(
     if (!rawOk) return await finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
     checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
-    return await finish();
+    const rec = await finish();
+    if (rec.ok && opts.keepImage && !local) {
+      opts.keepImage(scratch);
+      kept = true;
+    }
+    return rec;
   } finally {
-    removeScratch(scratch);
+    if (!kept) removeScratch(scratch);
   }
 }
 

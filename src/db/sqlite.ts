@@ -152,6 +152,21 @@ export class SqliteAdapter implements DatabaseAdapter {
   }
 }
 
+/** Why a SQLite file could not be opened or used: a read-only file system said as such, else the driver's words. */
+function sqliteOpenError(
+  verb: 'open' | 'use',
+  file: string,
+  memory: boolean,
+  err: unknown,
+  hint: string,
+): DependencyError {
+  if (!memory && onReadOnlyFs(file)) {
+    const ro = readOnlyFsText(file);
+    return new DependencyError(`cannot ${verb} SQLite database: ${ro.reason}`, { cause: err, hint: ro.hint });
+  }
+  return new DependencyError(`cannot ${verb} SQLite database ${file}: ${(err as Error).message}`, { cause: err, hint });
+}
+
 /**
  * Open a SQLite database file. Creates it (and its directory) unless
  * `opts.create === false`, in which case a missing file throws NotFoundError.
@@ -177,14 +192,7 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
       fileMustExist: opts.create === false,
     });
   } catch (err) {
-    if (!memory && onReadOnlyFs(file)) {
-      const ro = readOnlyFsText(file);
-      throw new DependencyError(`cannot open SQLite database: ${ro.reason}`, { cause: err, hint: ro.hint });
-    }
-    throw new DependencyError(`cannot open SQLite database ${file}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'check the path and its permissions (DATABASE_PATH)',
-    });
+    throw sqliteOpenError('open', file, memory, err, 'check the path and its permissions (DATABASE_PATH)');
   }
   try {
     // busy_timeout first, so that switching to WAL waits for other openers instead of failing.
@@ -193,14 +201,13 @@ export async function openSqlite(settings: SqliteOpenSettings, opts: OpenOptions
     handle.pragma('foreign_keys = ON');
   } catch (err) {
     handle.close();
-    if (!memory && onReadOnlyFs(file)) {
-      const ro = readOnlyFsText(file);
-      throw new DependencyError(`cannot use SQLite database: ${ro.reason}`, { cause: err, hint: ro.hint });
-    }
-    throw new DependencyError(`cannot use SQLite database ${file}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'is it a SQLite database? another process may hold an exclusive lock',
-    });
+    throw sqliteOpenError(
+      'use',
+      file,
+      memory,
+      err,
+      'is it a SQLite database? another process may hold an exclusive lock',
+    );
   }
   return new SqliteAdapter(handle, memory ? ':memory:' : file);
 }

@@ -84,21 +84,31 @@ export function removeScratch(file: string): void {
 
 /** Remove the scratch directories of processes that are gone (kill -9). Returns the names removed. Never throws. */
 export function sweepScratch(): string[] {
+  return sweepDeadOwners(scratchRoot(), '');
+}
+
+/**
+ * Remove the entries of `dir` named `<prefix><pid>-...` whose process is gone (kill -9), recursively.
+ * The one sweep of private leftovers (scratch directories, passfile directories). Returns the names
+ * removed. Never throws: an entry it cannot remove (another user's) is left for a later run.
+ */
+export function sweepDeadOwners(dir: string, prefix: string): string[] {
   const removed: string[] = [];
   let names: string[];
   try {
-    names = readdirSync(scratchRoot());
+    names = readdirSync(dir);
   } catch {
     return removed;
   }
+  const owner = new RegExp(`^${prefix}(\\d+)-`);
   for (const name of names) {
-    const m = /^(\d+)-/.exec(name);
+    const m = owner.exec(name);
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     try {
-      rmSync(path.join(scratchRoot(), name), { recursive: true, force: true });
+      rmSync(path.join(dir, name), { recursive: true, force: true });
       removed.push(name);
     } catch {
-      /* a later run retries */
+      /* not removable now (another user's, or busy): a later run retries */
     }
   }
   return removed;

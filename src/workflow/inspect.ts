@@ -192,7 +192,7 @@ async function stateDiscrepancies(
   return out;
 }
 
-/** Members of the active set with no database row, or whose execution finished. */
+/** Members of the active set with no database row, or whose execution finished (a deliberate twin of lockDiscrepancies: same walk, other words). */
 async function activeSetDiscrepancies(
   h: Handles,
   config: Config,

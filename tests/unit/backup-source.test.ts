@@ -57,18 +57,20 @@ describe('isBackupOf', () => {
 describe('adoptPredecessor (rule 4: a new host)', () => {
   const entry = (id: string, over: Partial<SourceIdentity>) =>
     ({ manifest: m({ id, engine: 'sqlite', ...ident(over) }) }) as unknown as CatalogEntry;
-  const newHost = src({ key: null, hostname: 'replacement' });
+  const newHost = { ...src({ key: null, hostname: 'replacement' }), note: null, missing: true };
   it('adopts the one source of another host when the live database is missing', () => {
     const others = [entry('a', {}), entry('b', {})];
     expect(adoptPredecessor({ entries: [], others }, newHost)).toEqual({ entries: others, others: [] });
   });
-  it('chooses nothing with two candidate sources, with backups made on this host, or with a live identity', () => {
+  it('never adopts for an existing database that was never backed up (no identity yet)', () => {
+    const others = [entry('a', {}), entry('b', {})];
+    expect(adoptPredecessor({ entries: [], others }, { ...newHost, missing: false }).entries).toEqual([]);
+  });
+  it('chooses nothing with two candidate sources, or with a live identity (another path on this host is adopted only when its database is missing)', () => {
     const two = [entry('a', {}), entry('b', { key: 'sqlite:22222222-bbbb' })];
     expect(adoptPredecessor({ entries: [], others: two }, newHost).entries).toEqual([]);
-    const here = [entry('a', { hostname: 'replacement' })];
-    expect(adoptPredecessor({ entries: [], others: here }, newHost).entries).toEqual([]);
     expect(
-      adoptPredecessor({ entries: [], others: [entry('a', {})] }, src({ hostname: 'replacement' })).entries,
+      adoptPredecessor({ entries: [], others: [entry('a', {})] }, { ...src({}), note: null, missing: true }).entries,
     ).toEqual([]);
   });
 });

@@ -12,15 +12,16 @@
  * code (conninfo()), never a name pasted into an argument.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { DependencyError } from '../../errors.js';
 import { nodePgSsl, type SslMode } from '../../db/index.js';
 import { redactText, registerSecret } from '../../redact.js';
-import { minimalEnv, pidAlive } from '../../util/process.js';
+import { minimalEnv } from '../../util/process.js';
 import { onInterrupt, trackChild } from '../../util/interrupt.js';
+import { sweepDeadOwners } from '../../util/scratch.js';
 
 /** Connection parameters, from PG_URL or PG_HOST/PG_PORT/PG_DATABASE/PG_USER/PG_PASSWORD/PG_SSL. */
 export interface PgConn {
@@ -111,24 +112,7 @@ const PASS_PREFIX = 'wks-pgpass-';
 
 /** Remove passfile directories of wks processes that died before cleaning up (kill -9): a password must not stay on disk. */
 export function sweepPassfiles(dir = tmpdir()): string[] {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = new RegExp(`^${PASS_PREFIX}(\\d+)-`).exec(name);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    try {
-      rmSync(path.join(dir, name), { recursive: true, force: true });
-      removed.push(name);
-    } catch {
-      /* not ours (another user): leave it */
-    }
-  }
-  return removed;
+  return sweepDeadOwners(dir, PASS_PREFIX);
 }
 
 /** One field of a passfile line: `\` and `:` escaped as libpq expects. */

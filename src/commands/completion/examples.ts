@@ -31,6 +31,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wks db copy --to postgres://wks@db.example/wks',
     'wks db copy --to postgres://wks@db.example/wks --resume',
   ],
+  'db salvage': [
+    'wks db salvage /srv/wks/workstation.db.quarantine-20261130T031500Z/workstation.db --to /srv/wks/salvage.db',
+  ],
   backup: ['wks backup create', 'wks backup list', 'wks backup drill'],
   'backup create': [
     'wks backup create',
@@ -49,6 +52,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wks backup drill 20261129T0230 --rto-target 10m',
     'wks --json backup drill --latest',
   ],
+  'backup upload': ['wks backup upload --dry-run', 'wks backup upload --from /srv/wks/backups'],
   'backup rotate': ['wks backup rotate --dry-run', 'wks --yes backup rotate'],
   workflow: ['wks workflow list --stuck', 'wks workflow show 42', 'wks workflow reap --dry-run'],
   'workflow list': ['wks workflow list', 'wks workflow list --stuck', 'wks workflow list --status running --limit 20'],
