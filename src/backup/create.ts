@@ -172,12 +172,7 @@ export async function createLocked(
   });
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
   try {
-    const rawBytes = plain ? null : (engine.rawImageBytes?.(config) ?? null);
-    if (rawBytes)
-      await assertScratchSpace(
-        rawBytes,
-        `a ${r.compression === 'none' ? '' : 'compressed '}${r.encryption ? 'encrypted ' : ''}backup`,
-      );
+    if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
     // Plain backups: hash the finished image on a worker thread while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
@@ -193,62 +188,12 @@ export async function createLocked(
           }
         : undefined,
     });
-    let enc: { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
-    if ('file' in snap.output && plain) {
-      opts.onProgress?.({ phase: 'checksum', done: 0, total: null, unit: 'bytes' });
-      const h = await (early ?? hashFile(snap.output.file));
-      enc = { rawSize: h.size, rawSha256: h.sha256, storedSize: h.size, storedSha256: h.sha256 };
-      await repo.putFile(fileName, snap.output.file);
-    } else {
-      const source = 'file' in snap.output ? snap.output.file : snap.output.stream;
-      const rawTotal = 'file' in snap.output ? statSync(snap.output.file).size : null;
-      enc = await encodeTo(
-        source,
-        async (body) => {
-          await repo.putStream(fileName, body);
-          stored = true;
-        },
-        {
-          compression: r.compression,
-          encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
-          onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
-        },
-      );
-      if ('stream' in snap.output) await snap.output.finished;
-      removeQuietly(rawTmp);
-    }
+    const target = { fileName, id, createdAt, plain, early, rawTmp };
+    const enc = await storeImage(repo, snap, r, target, opts, () => {
+      stored = true;
+    });
     stored = true;
-    const manifest: Manifest = {
-      format: 'wks-backup/1',
-      id,
-      type: r.type,
-      label: r.label,
-      engine: engine.name,
-      source: engine.source(config),
-      created_at: createdAt.toISOString(),
-      completed_at: new Date().toISOString(),
-      duration_ms: Date.now() - t0,
-      file: fileName,
-      raw_size: enc.rawSize,
-      raw_sha256: enc.rawSha256,
-      stored_size: enc.storedSize,
-      sha256: enc.storedSha256,
-      compression: r.compression,
-      encryption: r.encryption ? r.encryption.params : null,
-      schema_version: snap.schemaVersion,
-      row_counts: snap.rowCounts,
-      engine_version: snap.engineVersion,
-      engine_details: snap.details,
-      wks_version: VERSION,
-      hostname: hostname(),
-      source_identity: {
-        engine: engine.name,
-        key: snap.identityKey,
-        location: engine.location(config),
-        hostname: hostname(),
-      },
-      warnings: sourceWarnings(snap),
-    };
+    const manifest = buildManifest(config, engine, r, { id, createdAt, t0, fileName, enc, snap });
     for (const w of manifest.warnings ?? []) opts.log?.('warn', `backup ${id}: ${w}`);
     // Encrypted: the manifest is authenticated with the key (backup/authenticate.ts), so it cannot be edited or relabelled.
     if (r.encryption) manifest.manifest_mac = manifestMac(r.encryption.key, manifest);
@@ -277,6 +222,112 @@ export async function createLocked(
   } finally {
     unregister();
   }
+}
+
+/** An encoded backup stages its raw image in the scratch directory: refuse early when it cannot fit there. */
+async function assertRoomForRawImage(
+  config: Config,
+  engine: BackupEngine,
+  r: ReturnType<typeof resolveOptions>,
+): Promise<void> {
+  const rawBytes = engine.rawImageBytes?.(config) ?? null;
+  if (rawBytes)
+    await assertScratchSpace(
+      rawBytes,
+      `a ${r.compression === 'none' ? '' : 'compressed '}${r.encryption ? 'encrypted ' : ''}backup`,
+    );
+}
+
+type Snapshot = Awaited<ReturnType<BackupEngine['snapshot']>>;
+type Encoded = { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
+
+/**
+ * Store the snapshot as the backup's data object: a plain image is hashed
+ * (`early`: already hashing on a worker thread) and put as it is; anything
+ * else is encoded (compressed, encrypted) on its way into the repository,
+ * and its raw image removed.
+ * `onStored` is called once the data object exists.
+ */
+async function storeImage(
+  repo: BackupRepository,
+  snap: Snapshot,
+  r: ReturnType<typeof resolveOptions>,
+  t: {
+    fileName: string;
+    id: string;
+    createdAt: Date;
+    plain: boolean;
+    early: Promise<{ size: number; sha256: string }> | null;
+    rawTmp: string;
+  },
+  opts: Pick<CreateOptions, 'onProgress'>,
+  onStored: () => void,
+): Promise<Encoded> {
+  const { fileName, id, createdAt, early } = t;
+  if ('file' in snap.output && t.plain) {
+    opts.onProgress?.({ phase: 'checksum', done: 0, total: null, unit: 'bytes' });
+    const h = await (early ?? hashFile(snap.output.file));
+    await repo.putFile(fileName, snap.output.file);
+    return { rawSize: h.size, rawSha256: h.sha256, storedSize: h.size, storedSha256: h.sha256 };
+  }
+  const source = 'file' in snap.output ? snap.output.file : snap.output.stream;
+  const rawTotal = 'file' in snap.output ? statSync(snap.output.file).size : null;
+  const enc = await encodeTo(
+    source,
+    async (body) => {
+      await repo.putStream(fileName, body);
+      onStored();
+    },
+    {
+      compression: r.compression,
+      encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
+      onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
+    },
+  );
+  if ('stream' in snap.output) await snap.output.finished;
+  removeQuietly(t.rawTmp);
+  return enc;
+}
+
+/** The manifest of a stored backup (not yet authenticated: the caller adds the MAC when encrypting). */
+function buildManifest(
+  config: Config,
+  engine: BackupEngine,
+  r: ReturnType<typeof resolveOptions>,
+  b: { id: string; createdAt: Date; t0: number; fileName: string; enc: Encoded; snap: Snapshot },
+): Manifest {
+  const { id, createdAt, t0, fileName, enc, snap } = b;
+  return {
+    format: 'wks-backup/1',
+    id,
+    type: r.type,
+    label: r.label,
+    engine: engine.name,
+    source: engine.source(config),
+    created_at: createdAt.toISOString(),
+    completed_at: new Date().toISOString(),
+    duration_ms: Date.now() - t0,
+    file: fileName,
+    raw_size: enc.rawSize,
+    raw_sha256: enc.rawSha256,
+    stored_size: enc.storedSize,
+    sha256: enc.storedSha256,
+    compression: r.compression,
+    encryption: r.encryption ? r.encryption.params : null,
+    schema_version: snap.schemaVersion,
+    row_counts: snap.rowCounts,
+    engine_version: snap.engineVersion,
+    engine_details: snap.details,
+    wks_version: VERSION,
+    hostname: hostname(),
+    source_identity: {
+      engine: engine.name,
+      key: snap.identityKey,
+      location: engine.location(config),
+      hostname: hostname(),
+    },
+    warnings: sourceWarnings(snap),
+  };
 }
 
 /**
