@@ -106,37 +106,62 @@ async function verifyIn(
   checks.push(authenticateManifest(config, m, { allowUnauthenticated: opts.allowUnauthenticated, log: opts.log }));
   if (!checks[0]!.ok) return finish();
   const engine = await engineForManifest(m);
-  const progress = (phase: 'checksum' | 'decode') => (n: number) =>
-    opts.onProgress?.({ phase, done: n, total: m.stored_size, unit: 'bytes' });
-  const checksumCheck = (size: number, sha: string): VerifyCheck => {
-    const ok = size === m.stored_size && sha === m.sha256;
-    return {
-      name: 'checksum',
-      ok,
-      detail: ok
-        ? `sha256 ${sha.slice(0, 16)}... matches`
-        : size !== m.stored_size
-          ? `size ${size} != manifest ${m.stored_size}`
-          : `sha256 ${sha.slice(0, 16)}... != manifest ${m.sha256.slice(0, 16)}...`,
-    };
-  };
-
   const local = repo.localPath(entry.dataName);
-  if (isPlain(entry) && local) {
-    // The checksum (worker thread) and the read-only image checks run in parallel;
-    // the checksum is still reported first, and a mismatch wins.
-    opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
-    const hashing = hashFileInWorker(local);
-    hashing.catch(() => undefined);
-    const image = await engine.checkImage(local, m, { deep: !!opts.deep, config, log: opts.log });
-    const h = await hashing;
-    checks.push(checksumCheck(h.size, h.sha256));
-    if (!checks[checks.length - 1]!.ok) return await finish();
-    checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
-    checks.push(...image);
-    return await finish();
-  }
+  const run: CheckRun = { config, engine, entry, opts, checks, finish };
+  if (isPlain(entry) && local) return checkPlain(run, local);
+  return checkEncoded(run, repo, local);
+}
 
+/** One verification in progress: what it checks, the checks so far, and `finish` (records and returns the result). */
+interface CheckRun {
+  config: Config;
+  engine: Awaited<ReturnType<typeof engineForManifest>>;
+  entry: CatalogEntry;
+  opts: VerifyOptions;
+  checks: VerifyCheck[];
+  finish: () => Promise<VerificationRecord>;
+}
+
+function checksumCheck(m: CatalogEntry['manifest'], size: number, sha: string): VerifyCheck {
+  const ok = size === m.stored_size && sha === m.sha256;
+  return {
+    name: 'checksum',
+    ok,
+    detail: ok
+      ? `sha256 ${sha.slice(0, 16)}... matches`
+      : size !== m.stored_size
+        ? `size ${size} != manifest ${m.stored_size}`
+        : `sha256 ${sha.slice(0, 16)}... != manifest ${m.sha256.slice(0, 16)}...`,
+  };
+}
+
+/**
+ * A plain local image: the checksum (worker thread) and the read-only image
+ * checks run in parallel; the checksum is still reported first, and a mismatch wins.
+ */
+async function checkPlain(run: CheckRun, local: string): Promise<VerificationRecord> {
+  const { config, engine, opts, checks, finish } = run;
+  const m = run.entry.manifest;
+  opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
+  const hashing = hashFileInWorker(local);
+  hashing.catch(() => undefined);
+  const image = await engine.checkImage(local, m, { deep: !!opts.deep, config, log: opts.log });
+  const h = await hashing;
+  checks.push(checksumCheck(m, h.size, h.sha256));
+  if (!checks[checks.length - 1]!.ok) return await finish();
+  checks.push({ name: 'decode', ok: true, detail: 'plain image (no compression, no encryption)' });
+  checks.push(...image);
+  return await finish();
+}
+
+/**
+ * A compressed, encrypted or remote object: decoded once, through the
+ * checksum, into a private scratch file that the image checks then read
+ * (handed to `keepImage` when it passes and has no local path, else removed).
+ */
+async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string | null): Promise<VerificationRecord> {
+  const { config, engine, entry, opts, checks, finish } = run;
+  const m = entry.manifest;
   const encryption = decryptExpectation(config, m, opts.log);
   // Decoded data lives only in this process's private scratch directory, never in the repository.
   const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
@@ -147,14 +172,14 @@ async function verifyIn(
       decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
         compression: m.compression,
         encryption,
-        onBytes: progress('decode'),
+        onBytes: (n: number) => opts.onProgress?.({ phase: 'decode', done: n, total: m.stored_size, unit: 'bytes' }),
       });
     } catch (err) {
       // A missing key or tool (ConfigError, DependencyError) says nothing about the backup: not recorded as a failure.
       if (err instanceof WksError) throw err;
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
       const h = await hashFile(local ?? (await repo.read(entry.dataName)));
-      checks.push(checksumCheck(h.size, h.sha256));
+      checks.push(checksumCheck(m, h.size, h.sha256));
       checks.push({
         name: 'decode',
         ok: false,
@@ -162,7 +187,7 @@ async function verifyIn(
       });
       return await finish();
     }
-    checks.push(checksumCheck(decoded.storedSize, decoded.storedSha256));
+    checks.push(checksumCheck(m, decoded.storedSize, decoded.storedSha256));
     if (!checks[checks.length - 1]!.ok) return await finish();
     const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
     checks.push({
