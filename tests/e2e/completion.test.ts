@@ -64,7 +64,15 @@ describe('wks completion bash', () => {
   it('completes `wks backup re` to restore, and subcommands at every level', () => {
     expect(complete(['wks', 'backup', 're'])).toEqual(['restore']);
     expect(complete(['wks', 'ba'])).toEqual(['backup']);
-    expect(complete(['wks', 'backup', ''])).toEqual(['create', 'list', 'verify', 'restore', 'drill', 'rotate']);
+    expect(complete(['wks', 'backup', ''])).toEqual([
+      'create',
+      'list',
+      'verify',
+      'restore',
+      'drill',
+      'upload',
+      'rotate',
+    ]);
     // Global flags and their values are skipped when finding the command.
     expect(complete(['wks', '-c', 'x.yml', '--json', 'backup', 'ver'])).toEqual(['verify']);
   });
