@@ -118,6 +118,8 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   }
 }
 
+// long: the restore in its order (select, check, verify, confirm, lock, safety backup, install, next steps);
+// each step is a helper below; what remains is the state they share (plan, timings, the verified image).
 async function restoreFrom(config: Config, repo: BackupRepository, opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
   const cat = await sourceCatalog(config, { repo });
@@ -131,20 +133,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   // "Own" as the source catalog decided it (which includes a new host's predecessor, source.ts rule 4).
   const other = !cat.entries.includes(entry!) && !isBackupOf(m, cat.source);
   const source = { label: sourceLabel(whose), description: describeSource(whose), other };
-  if (other && target.live && !opts.allowOtherSource) {
-    throw new ConflictError(
-      `backup ${m.id} is a backup of ${source.description}, not of the configured database ${describeSource(cat.source)}`,
-      {
-        hint: 'to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)',
-        details: { backup_source: source.label, configured_source: sourceLabel(cat.source) },
-      },
-    );
-  }
-  if (!target.live && target.exists && !opts.force) {
-    throw new ConflictError(`${target.description} already exists`, {
-      hint: 'choose a new --to path, or pass --force to overwrite it',
-    });
-  }
+  refuseTarget(m, source, cat.source, target, opts);
 
   const tv = Date.now();
   // A remote object is downloaded once: the image verification decoded is the one installed.
@@ -195,30 +184,10 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         await repo.sweep(opts.log);
         // A restore killed mid-way leaves its temp file beside the target: remove it now.
         if (engine.name === 'sqlite') sweepLeftovers(path.dirname(target.location), { ownedOnly: true });
-        let safetyId: string | null = null;
-        let quarantine: string | null = null;
         const ts = Date.now();
-        if (plan.safetyBackup) {
-          try {
-            const r = resolveCreateOptions(config, {
-              type: 'manual',
-              label: 'pre-restore',
-              encrypt: !!m.encryption || config.database.backup.encryption.enabled,
-            });
-            const safety = await createLocked(config, engine, repo, r, {
-              log: opts.log,
-              onProgress: opts.onProgress,
-              stampIdentity: false,
-            });
-            safetyId = safety.manifest.id;
-            opts.log?.('info', `safety backup of the current database: ${safetyId}`);
-          } catch (err) {
-            if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
-            opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
-            // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
-            if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
-          }
-        }
+        const { safetyId, quarantine } = plan.safetyBackup
+          ? await takeSafetyBackup(config, engine, repo, m, target, opts)
+          : { safetyId: null, quarantine: null };
         timings.safety_backup_ms = Date.now() - ts;
         const encryption = decryptExpectation(config, m, opts.log);
         const ti = Date.now();
@@ -227,37 +196,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           ({ integrity } = await engine.install(
             target,
             m,
-            async (dest) => {
-              const local = repo.localPath(entry!.dataName);
-              // The image verification checked: a plain local file, or a remote object's decoded image.
-              const verified = image ?? (m.compression === 'none' && !m.encryption ? local : null);
-              if (verified) {
-                // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
-                // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
-                // the new file is exactly the image that verification just checked.
-                opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-                await copyFile(verified, dest, fsConstants.COPYFILE_EXCL);
-                const h = await hashFileInWorker(dest);
-                if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
-                  throw new VerificationError(
-                    `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
-                    { hint: 'verify it again with `wks backup verify`, and check the disk' },
-                  );
-                }
-                return;
-              }
-              const d = await decodeTo(local ?? (await repo.read(entry!.dataName)), dest, {
-                compression: m.compression,
-                encryption,
-                onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
-              });
-              if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
-                throw new VerificationError(
-                  `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
-                  { hint: 'verify it again with `wks backup verify`' },
-                );
-              }
-            },
+            writeImage(repo, entry!.dataName, m, image, encryption, opts),
             { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep },
           ));
         } catch (err) {
@@ -271,23 +210,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
         // one restored where none existed continues the backup's lineage.
         if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
         timings.install_ms = Date.now() - ti;
-        const next: string[] = [];
-        if (target.live) {
-          next.push('start the application (and `wks serve`) again');
-          next.push(...(engine.nextSteps?.(target) ?? []));
-          next.push(
-            `check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`,
-          );
-          next.push('check the service: `wks health`');
-          if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
-          if (quarantine)
-            next.push(
-              `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
-            );
-        } else {
-          next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
-          next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
-        }
+        const next = nextSteps(engine, target, m, safetyId, quarantine);
         return {
           ...base,
           cancelled: false,
@@ -303,4 +226,141 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   } finally {
     if (image) removeScratch(image);
   }
+}
+
+/** Refuse another database's backup over the live database (without --allow-other-source), and an existing --to (without --force). */
+function refuseTarget(
+  m: Manifest,
+  source: { label: string; description: string; other: boolean },
+  configured: Parameters<typeof describeSource>[0],
+  target: RestoreTarget,
+  opts: RestoreOptions,
+): void {
+  if (source.other && target.live && !opts.allowOtherSource) {
+    throw new ConflictError(
+      `backup ${m.id} is a backup of ${source.description}, not of the configured database ${describeSource(configured)}`,
+      {
+        hint: 'to replace the configured database with it anyway, add --allow-other-source; to look at it, restore it with --to PATH (PostgreSQL: --to-database NAME)',
+        details: { backup_source: source.label, configured_source: sourceLabel(configured) },
+      },
+    );
+  }
+  if (!target.live && target.exists && !opts.force) {
+    throw new ConflictError(`${target.description} already exists`, {
+      hint: 'choose a new --to path, or pass --force to overwrite it',
+    });
+  }
+}
+
+type Engine = Awaited<ReturnType<typeof engineForManifest>>;
+
+/**
+ * The safety backup of the database about to be replaced. When it fails,
+ * the restore stops unless forced; forced, a database the engine cannot read
+ * is quarantined (kept as it is) so newer rows can be salvaged.
+ */
+async function takeSafetyBackup(
+  config: Config,
+  engine: Engine,
+  repo: BackupRepository,
+  m: Manifest,
+  target: RestoreTarget,
+  opts: RestoreOptions,
+): Promise<{ safetyId: string | null; quarantine: string | null }> {
+  let safetyId: string | null = null;
+  let quarantine: string | null = null;
+  try {
+    const r = resolveCreateOptions(config, {
+      type: 'manual',
+      label: 'pre-restore',
+      encrypt: !!m.encryption || config.database.backup.encryption.enabled,
+    });
+    const safety = await createLocked(config, engine, repo, r, {
+      log: opts.log,
+      onProgress: opts.onProgress,
+      stampIdentity: false,
+    });
+    safetyId = safety.manifest.id;
+    opts.log?.('info', `safety backup of the current database: ${safetyId}`);
+  } catch (err) {
+    if (!opts.force) throw safetyFailure(err, target.description, !!engine.quarantine);
+    opts.log?.('warn', `no safety backup (${(err as Error).message}); continuing because of --force`);
+    // The file cannot be read through the engine: keep it as it is, so newer rows can be salvaged.
+    if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
+  }
+  return { safetyId, quarantine };
+}
+
+/**
+ * Write the verified backup's image to `dest` for the engine to install: a
+ * copy of the image verification checked (re-hashed), or the stored object
+ * decoded again (checksums compared). A mismatch throws, and nothing is replaced.
+ */
+function writeImage(
+  repo: BackupRepository,
+  dataName: string,
+  m: Manifest,
+  image: string | null,
+  encryption: ReturnType<typeof decryptExpectation>,
+  opts: RestoreOptions,
+): (dest: string) => Promise<void> {
+  return async (dest) => {
+    const local = repo.localPath(dataName);
+    // The image verification checked: a plain local file, or a remote object's decoded image.
+    const verified = image ?? (m.compression === 'none' && !m.encryption ? local : null);
+    if (verified) {
+      // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
+      // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
+      // the new file is exactly the image that verification just checked.
+      opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
+      await copyFile(verified, dest, fsConstants.COPYFILE_EXCL);
+      const h = await hashFileInWorker(dest);
+      if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
+        throw new VerificationError(
+          `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
+          { hint: 'verify it again with `wks backup verify`, and check the disk' },
+        );
+      }
+      return;
+    }
+    const d = await decodeTo(local ?? (await repo.read(dataName)), dest, {
+      compression: m.compression,
+      encryption,
+      onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
+    });
+    if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
+      throw new VerificationError(
+        `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
+        { hint: 'verify it again with `wks backup verify`' },
+      );
+    }
+  };
+}
+
+/** What the operator does next, after the restore. */
+function nextSteps(
+  engine: Engine,
+  target: RestoreTarget,
+  m: Manifest,
+  safetyId: string | null,
+  quarantine: string | null,
+): string[] {
+  const next: string[] = [];
+  if (target.live) {
+    next.push('start the application (and `wks serve`) again');
+    next.push(...(engine.nextSteps?.(target) ?? []));
+    next.push(
+      `check the schema: \`wks migrate status\` (the backup is at ${m.schema_version ?? 'no recorded schema version'}); run \`wks migrate up\` if the application expects a newer one`,
+    );
+    next.push('check the service: `wks health`');
+    if (safetyId) next.push(`to undo: \`wks backup restore ${safetyId} --yes\``);
+    if (quarantine)
+      next.push(
+        `the damaged database was kept in ${quarantine}: get rows newer than the backup out of it with \`wks db salvage ${path.join(quarantine, path.basename(target.location))} --to ${target.location}.salvage\` (docs/backup-and-recovery.md, "Damaged database")`,
+      );
+  } else {
+    next.push(...(engine.nextSteps?.(target) ?? [`inspect it: sqlite3 -readonly ${target.description}`]));
+    next.push(`to restore it as the live database: \`wks backup restore ${m.id}\``);
+  }
+  return next;
 }
