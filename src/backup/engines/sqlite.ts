@@ -428,76 +428,17 @@ export const sqliteEngine: BackupEngine = {
       try {
         pending = (await decode(tmp))?.settled;
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes(code))
-          // The restore target's disk, not the backup directory's.
-          throw fsError(
-            err,
-            `cannot write the restored database beside ${f}`,
-            code === 'ENOSPC' || code === 'EDQUOT'
-              ? `free space on the file system of ${dir} (the restore target needs about ${formatBytes(manifest.raw_size)} there), or restore elsewhere with --to PATH`
-              : code === 'EROFS'
-                ? `${dir} is on a read-only file system: remount it read-write, or restore elsewhere with --to PATH`
-                : `check the permissions of ${dir} (the restore target), or restore elsewhere with --to PATH`,
-          );
-        throw err;
+        throw restoreWriteError(err, f, manifest.raw_size);
       }
-      // `decode` proved the new file's bytes equal the verified image (sha256), so its
-      // integrity is the one verification established; with `deep`, also run a full
-      // integrity_check here, before it replaces anything. Then put the journal mode back.
-      integrity = 'ok (sha256 matches the verified image)';
       try {
-        const img = new Database(tmp, { fileMustExist: true });
-        try {
-          img.pragma(`cache_size = -${CACHE_KIB}`);
-          if (deep) {
-            const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map(
-              (r) => Object.values(r)[0],
-            );
-            if (rows.length !== 1 || rows[0] !== 'ok')
-              throw new OperationError(
-                `the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`,
-                { hint: 'restore another backup (`wks backup list`)' },
-              );
-            integrity = 'ok (sha256 matches the verified image; integrity_check ok)';
-          }
-          if (manifest.engine_details?.journal_mode === 'wal') img.pragma('journal_mode = WAL');
-        } finally {
-          img.close();
-        }
+        integrity = checkRestoredImage(Database, tmp, manifest.engine_details?.journal_mode, deep);
       } finally {
         await pending;
       }
       removeQuietly(`${tmp}-wal`);
       removeQuietly(`${tmp}-shm`);
       chmodSync(tmp, 0o600);
-      if (target.exists) {
-        // A restored database is always 0600, like a new one (it holds password hashes and sessions).
-        try {
-          const was = statSync(f).mode & 0o777;
-          if (was !== 0o600)
-            log?.(
-              'info',
-              `${f} was ${was.toString(8)}; the restored database is 600 (chmod it if the application runs as another user)`,
-            );
-        } catch {
-          /* gone meanwhile */
-        }
-        // Fold the old WAL into the old file so that removing -wal/-shm can never lose data
-        // of the old database if we are interrupted before the rename.
-        try {
-          const old = new Database(f, { fileMustExist: true });
-          try {
-            old.pragma('busy_timeout = 2000');
-            old.pragma('wal_checkpoint(TRUNCATE)');
-            old.pragma('journal_mode = DELETE');
-          } finally {
-            old.close();
-          }
-        } catch (err) {
-          log?.('debug', `could not checkpoint the old database (${(err as Error).message}); replacing it anyway`);
-        }
-      }
+      if (target.exists) prepareReplaced(Database, f, log);
       fsyncFile(tmp);
       for (const suffix of ['-wal', '-shm', '-journal']) removeQuietly(`${f}${suffix}`);
       renameSync(tmp, f);
@@ -618,3 +559,84 @@ export const sqliteEngine: BackupEngine = {
     }
   },
 };
+
+/** The error for a failed write of the restored image: the restore target's disk (full, read-only, permissions), not the backup directory's. */
+function restoreWriteError(err: unknown, f: string, rawSize: number): unknown {
+  const dir = path.dirname(f);
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (!['ENOSPC', 'EACCES', 'EROFS', 'EDQUOT'].includes(code)) return err;
+  return fsError(
+    err,
+    `cannot write the restored database beside ${f}`,
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? `free space on the file system of ${dir} (the restore target needs about ${formatBytes(rawSize)} there), or restore elsewhere with --to PATH`
+      : code === 'EROFS'
+        ? `${dir} is on a read-only file system: remount it read-write, or restore elsewhere with --to PATH`
+        : `check the permissions of ${dir} (the restore target), or restore elsewhere with --to PATH`,
+  );
+}
+
+/**
+ * The restored image's integrity: `decode` proved its bytes equal the verified
+ * image (sha256), so its integrity is the one verification established; with
+ * `deep`, also a full integrity_check here, before it replaces anything. Then
+ * the journal mode is put back.
+ */
+function checkRestoredImage(
+  Database: typeof BetterSqlite3,
+  tmp: string,
+  journalMode: unknown,
+  deep: boolean | undefined,
+): string {
+  let integrity = 'ok (sha256 matches the verified image)';
+  const img = new Database(tmp, { fileMustExist: true });
+  try {
+    img.pragma(`cache_size = -${CACHE_KIB}`);
+    if (deep) {
+      const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map((r) => Object.values(r)[0]);
+      if (rows.length !== 1 || rows[0] !== 'ok')
+        throw new OperationError(
+          `the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`,
+          { hint: 'restore another backup (`wks backup list`)' },
+        );
+      integrity = 'ok (sha256 matches the verified image; integrity_check ok)';
+    }
+    if (journalMode === 'wal') img.pragma('journal_mode = WAL');
+  } finally {
+    img.close();
+  }
+  return integrity;
+}
+
+/**
+ * Before the database at `f` is replaced: say when its mode differs from the
+ * restored 0600, and fold its WAL into the file so that removing -wal/-shm can
+ * never lose data of the old database if we are interrupted before the rename.
+ */
+function prepareReplaced(Database: typeof BetterSqlite3, f: string, log: LogFn | undefined): void {
+  // A restored database is always 0600, like a new one (it holds password hashes and sessions).
+  try {
+    const was = statSync(f).mode & 0o777;
+    if (was !== 0o600)
+      log?.(
+        'info',
+        `${f} was ${was.toString(8)}; the restored database is 600 (chmod it if the application runs as another user)`,
+      );
+  } catch {
+    /* gone meanwhile */
+  }
+  // Fold the old WAL into the old file so that removing -wal/-shm can never lose data
+  // of the old database if we are interrupted before the rename.
+  try {
+    const old = new Database(f, { fileMustExist: true });
+    try {
+      old.pragma('busy_timeout = 2000');
+      old.pragma('wal_checkpoint(TRUNCATE)');
+      old.pragma('journal_mode = DELETE');
+    } finally {
+      old.close();
+    }
+  } catch (err) {
+    log?.('debug', `could not checkpoint the old database (${(err as Error).message}); replacing it anyway`);
+  }
+}
