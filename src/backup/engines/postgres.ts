@@ -29,6 +29,8 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { Config } from '../../config/index.js';
 import {
@@ -448,53 +450,13 @@ export const postgresEngine: BackupEngine = {
           },
         ),
       );
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        if (stderr.length < 64 * 1024) stderr += d;
-      });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>((resolve) => {
-        child.on('error', (err) => resolve({ code: null, signal: null, err }));
-        child.on('close', (code, signal) => resolve({ code, signal }));
-      });
-      // If the consumer stops reading (disk full, encryption error), do not leave pg_dump blocked on a full pipe.
-      child.stdout.on('close', () => {
-        if (child.exitCode === null && child.signalCode === null && !child.stdout.readableEnded) child.kill('SIGTERM');
-      });
+      const { exited, stderr } = watchDump(child);
 
       // Counted in the exporting transaction while pg_dump streams: the same snapshot, and overlapped with the dump.
       const rowCounts: Record<string, number> = {};
       const counting = countRows(client, tables).then((c) => void Object.assign(rowCounts, c));
 
-      const finished = (async () => {
-        try {
-          const [ex] = await Promise.all([
-            exited,
-            counting.catch((err) => {
-              child.kill('SIGTERM');
-              throw new OperationError(`counting rows in the backup snapshot failed: ${(err as Error).message}`, {
-                cause: err,
-              });
-            }),
-          ]);
-          if (ex.err)
-            throw new OperationError(`cannot run ${dump.bin}: ${ex.err.message}`, {
-              cause: ex.err,
-              hint: 'set PG_DUMP_PATH to a working pg_dump',
-            });
-          if (ex.code !== 0) {
-            throw new OperationError(
-              `pg_dump failed${ex.signal ? ` (${ex.signal})` : ` (exit ${ex.code})`}: ${stderrSummary(stderr)}`,
-              {
-                hint: "see pg_dump's message; a permission error needs a role that can read every table (e.g. the owner, or pg_read_all_data)",
-              },
-            );
-          }
-          await client.query('COMMIT');
-        } finally {
-          await client.end().catch(() => {});
-          env.cleanup();
-        }
-      })();
+      const finished = dumpFinished(client, child, exited, counting, dump.bin, stderr, env);
       finished.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
       handedOver = true;
       return {
@@ -853,4 +815,72 @@ async function swapIn(
     }
   }
   await dropDatabase(admin, aside, log);
+}
+
+type DumpChild = ChildProcessByStdio<null, Readable, Readable>;
+type DumpExit = { code: number | null; signal: NodeJS.Signals | null; err?: Error };
+
+/**
+ * Watch a running pg_dump: its exit, the start of its stderr (for the error
+ * message); if the consumer stops reading (disk full, encryption error), it
+ * is not left blocked on a full pipe.
+ */
+function watchDump(child: DumpChild): { exited: Promise<DumpExit>; stderr: () => string } {
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 64 * 1024) stderr += d;
+  });
+  const exited = new Promise<DumpExit>((resolve) => {
+    child.on('error', (err) => resolve({ code: null, signal: null, err }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  // If the consumer stops reading (disk full, encryption error), do not leave pg_dump blocked on a full pipe.
+  child.stdout.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null && !child.stdout.readableEnded) child.kill('SIGTERM');
+  });
+  return { exited, stderr: () => stderr };
+}
+
+/**
+ * The end of a dump: pg_dump exited 0 and the rows were counted (a failed
+ * count stops pg_dump), then the exporting transaction is committed; the
+ * connection and the child's environment are released either way.
+ */
+async function dumpFinished(
+  client: Awaited<ReturnType<typeof connect>>,
+  child: DumpChild,
+  exited: Promise<DumpExit>,
+  counting: Promise<void>,
+  bin: string,
+  stderr: () => string,
+  env: ReturnType<typeof childEnvironment>,
+): Promise<void> {
+  try {
+    const [ex] = await Promise.all([
+      exited,
+      counting.catch((err) => {
+        child.kill('SIGTERM');
+        throw new OperationError(`counting rows in the backup snapshot failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }),
+    ]);
+    if (ex.err)
+      throw new OperationError(`cannot run ${bin}: ${ex.err.message}`, {
+        cause: ex.err,
+        hint: 'set PG_DUMP_PATH to a working pg_dump',
+      });
+    if (ex.code !== 0) {
+      throw new OperationError(
+        `pg_dump failed${ex.signal ? ` (${ex.signal})` : ` (exit ${ex.code})`}: ${stderrSummary(stderr())}`,
+        {
+          hint: "see pg_dump's message; a permission error needs a role that can read every table (e.g. the owner, or pg_read_all_data)",
+        },
+      );
+    }
+    await client.query('COMMIT');
+  } finally {
+    await client.end().catch(() => {});
+    env.cleanup();
+  }
 }
