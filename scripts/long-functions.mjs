@@ -35,7 +35,8 @@ for (const file of files) {
           (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(sf) : '(anonymous)');
         const verdict = lines > HARD ? 'over 120' : reasoned ? 'ok (reason given)' : 'over 80, no reason';
         if (lines > HARD || !reasoned) bad++;
-        console.log(`${file}:${start + 1} ${name} ${lines} lines: ${verdict}`);
+        if (lines > HARD || !reasoned || process.argv.includes('-v'))
+          console.log(`${file}:${start + 1} ${name} ${lines} lines: ${verdict}`);
       }
     }
     ts.forEachChild(node, visit);

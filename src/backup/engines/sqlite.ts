@@ -170,6 +170,29 @@ function stampIdentity(Database: typeof BetterSqlite3, file: string, busyMs: num
   }
 }
 
+/** The online backup failed: a full disk, a damaged source, a read-only file system or a lock, in words. */
+function snapshotError(err: unknown, file: string, busyTimeoutMs: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_IOERR_WRITE' ||
+    /disk is full|SQLITE_FULL/i.test((err as Error).message)
+  )
+    return fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
+    return new OperationError(`cannot back up ${file}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)',
+    });
+  if ((code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') && onReadOnlyFs(file)) return readOnlyError(file, err);
+  if (code === 'SQLITE_BUSY')
+    return new ConflictError(`the database ${file} stayed locked for ${busyTimeoutMs} ms`, {
+      cause: err,
+      hint: 'retry; use WAL mode so backups never wait for writers',
+    });
+  return err;
+}
+
 export const sqliteEngine: BackupEngine = {
   name: 'sqlite',
   extension: '.db',
@@ -248,26 +271,7 @@ export const sqliteEngine: BackupEngine = {
       });
       src.exec('COMMIT');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (
-        code === 'SQLITE_FULL' ||
-        code === 'SQLITE_IOERR_WRITE' ||
-        /disk is full|SQLITE_FULL/i.test((err as Error).message)
-      )
-        throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT')
-        throw new OperationError(`cannot back up ${file}: ${(err as Error).message}`, {
-          cause: err,
-          hint: 'the source database is damaged; restore the newest verified backup (`wks backup restore --latest`)',
-        });
-      if ((code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') && onReadOnlyFs(file))
-        throw readOnlyError(file, err);
-      if (code === 'SQLITE_BUSY')
-        throw new ConflictError(`the database ${file} stayed locked for ${config.database.busy_timeout_ms} ms`, {
-          cause: err,
-          hint: 'retry; use WAL mode so backups never wait for writers',
-        });
-      throw err;
+      throw snapshotError(err, file, config.database.busy_timeout_ms);
     } finally {
       src.close();
     }
