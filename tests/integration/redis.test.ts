@@ -80,7 +80,7 @@ describe.skipIf(!redis)('Redis client and scans', () => {
       '\u0000nul',
     ];
     const p = redis!.client.pipeline();
-    odd.forEach((h, i) => p.set(k.lock(`odd${i}${h}`), h, 'PX', 600_000 + i));
+    for (const [i, h] of odd.entries()) p.set(k.lock(`odd${i}${h}`), h, 'PX', 600_000 + i);
     await p.exec();
     const all = [];
     for await (const b of scanLocks(redis!.client, k, { count: 3 }))
