@@ -17,6 +17,7 @@ import {
   catalogOf,
   missingDirectory,
   latestBackup,
+  newBackupId,
   readCatalog,
   resolveBackup,
   writeVerification,
@@ -278,7 +279,9 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
  * Throws NotFoundError (5) for a missing backup directory, or naming the
  * other sources' backups when only those exist; UsageError (2); and
  * VerificationError (3) when an id names a backup whose manifest is broken
- * (a failed backup, not an absent one).
+ * (a failed backup, not an absent one), and when `latest` / `at` would pass
+ * over a broken backup newer than the one it picks: the operator is told the
+ * newest backup is broken, never silently handed an older one.
  */
 export async function selectBackups(
   config: Config,
@@ -298,6 +301,8 @@ export async function selectBackups(
     return [resolveBackup(entries, sel.id, dir)];
   }
   if ('all' in sel) return c.entries;
+  const newestBroken = [...c.problems].sort((a, b) => (a.id < b.id ? 1 : -1))[0];
+  if (!c.entries.length && newestBroken) throw brokenFailure(newestBroken);
   if (!c.entries.length) {
     throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
       hint: c.others.length
@@ -305,8 +310,24 @@ export async function selectBackups(
         : 'create one with `wks backup create`',
     });
   }
-  if ('latest' in sel) return [latestBackup(c.entries, dir)];
-  return [backupAt(c.entries, sel.at, dir)];
+  const hit = 'latest' in sel ? latestBackup(c.entries, dir) : backupAt(c.entries, sel.at, dir);
+  const skipped = brokenNewerThan(c.problems, hit, 'at' in sel ? sel.at : null);
+  if (skipped) throw brokenFailure(skipped, hit.manifest.id);
+  return [hit];
+}
+
+/**
+ * The newest broken backup (see CatalogProblem) that `--latest` / `--at` would silently pass over
+ * for `hit`: taken at or after it (by the time in its id), and not after `at`. Its manifest cannot
+ * be read, so its source is unknown: it counts for every database sharing the repository.
+ */
+function brokenNewerThan(problems: CatalogProblem[], hit: CatalogEntry, at: Date | null): CatalogProblem | null {
+  const stamp = (id: string) => id.slice(0, 16);
+  const limit = at ? stamp(newBackupId(at)) : null;
+  const newer = problems
+    .filter((p) => stamp(p.id) >= stamp(hit.manifest.id) && (!limit || stamp(p.id) <= limit))
+    .sort((a, b) => (a.id < b.id ? 1 : -1));
+  return newer[0] ?? null;
 }
 
 /** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
@@ -333,10 +354,16 @@ export function brokenRecord(p: CatalogProblem, now = new Date()): VerificationR
   };
 }
 
-/** The VerificationError (exit 3) for a backup whose manifest is broken. */
-export function brokenFailure(p: CatalogProblem): VerificationError {
+/**
+ * The VerificationError (exit 3) for a backup whose manifest is broken; `older` names the newest
+ * usable backup when the broken one was the newest a selection (`--latest`, `--at`) could mean.
+ */
+export function brokenFailure(p: CatalogProblem, older?: string): VerificationError {
+  const next = older
+    ? `the newest usable backup before it is ${older}: name it by id to use it (\`wks backup verify ${older}\`)`
+    : 'take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)';
   return new VerificationError(`backup ${p.id} is broken: its manifest ${p.file} cannot be used: ${p.problem}`, {
-    hint: 'do not restore from it; take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)',
-    details: { verification: brokenRecord(p), data_files: p.data_files },
+    hint: `do not restore from it; ${next}`,
+    details: { verification: brokenRecord(p), data_files: p.data_files, ...(older ? { newest_usable: older } : {}) },
   });
 }
