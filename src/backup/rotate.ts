@@ -17,6 +17,7 @@ import type { LockOwner } from './lock.js';
 import { MirroredRepository, openRepository, type BackupRepository, type RepoSide } from './repository/index.js';
 import { localPolicyFromConfig, planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
+import { untrustedManifest } from './authenticate.js';
 
 export interface RotateOptions {
   /** Only report what would be deleted. Default false. */
@@ -59,7 +60,10 @@ export interface RotateResult {
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
-  /** Broken backups (unusable manifest): never counted as kept, never deleted; fix or remove them by hand. */
+  /**
+   * Broken backups (unusable manifest; with encryption enabled, a manifest that does not authenticate):
+   * never counted as kept, never deleted; fix or remove them by hand.
+   */
   broken: Array<{ id: string; problem: string; location: RepoSide }>;
 }
 
@@ -78,18 +82,38 @@ function planOne(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
 }
 
 /**
+ * The catalog without the backups whose manifest is not trusted (authenticate.ts untrustedManifest):
+ * with encryption enabled, an edited, re-dated or planted manifest must not decide what is deleted
+ * (re-dated, a real backup would fall out of the policy; planted, fakes would fill keep_last). They
+ * are reported as broken: never counted as kept, never deleted.
+ */
+function trustedOnly(config: Config, c: SourceCatalog, location: RepoSide, log?: LogFn) {
+  const broken: Broken[] = c.problems.map((p) => ({ id: p.id, problem: p.problem, location }));
+  const keep = (list: CatalogEntry[]) =>
+    list.filter((e) => {
+      const why = untrustedManifest(config, e.manifest, log);
+      if (why) broken.push({ id: e.manifest.id, problem: `manifest not authenticated: ${why}`, location });
+      return !why;
+    });
+  return { cat: { ...c, entries: keep(c.entries), others: keep(c.others) }, broken };
+}
+
+type Broken = RotateResult['broken'][number];
+
+/**
  * The plan over the configured source's backups, or (allSources) over each
  * source's backups separately, for one side. `protect` keeps a backup the
  * policy would delete, with its reason (local+s3: not in the bucket yet).
  */
 function plan(
-  cat: SourceCatalog,
+  trusted: ReturnType<typeof trustedOnly>,
   policy: RetentionPolicy,
   now: Date,
   allSources: boolean,
   location: RepoSide,
   protect: (id: string) => string | null = () => null,
 ) {
+  const { cat, broken } = trusted;
   const groups = new Map<string, CatalogEntry[]>([[sourceLabel(cat.source), cat.entries]]);
   if (allSources) {
     for (const e of cat.others) {
@@ -114,7 +138,7 @@ function plan(
     kept: decisions.filter((d) => d.keep).map((d) => item(d.id, d.reasons)),
     deleted: decisions.filter((d) => !d.keep).map((d) => item(d.id, d.reasons)),
     byId: new Map([...byId].map(([id, v]) => [id, v.e])),
-    broken: cat.problems.map((p) => ({ id: p.id, problem: p.problem, location })),
+    broken,
   };
 }
 
@@ -173,15 +197,16 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
   const source = await configuredSource(config);
   const all = !!opts.allSources;
   const side: RepoSide = repo.kind === 's3' ? 's3' : 'local';
-  if (opts.dryRun)
-    return resultOf(true, policy, [plan(await sourceCatalog(config, { repo, source }), policy, now, all, side)], null);
+  const trusted = async (r: BackupRepository) =>
+    trustedOnly(config, await sourceCatalog(config, { repo: r, source }), side, opts.log);
+  if (opts.dryRun) return resultOf(true, policy, [plan(await trusted(repo), policy, now, all, side)], null);
   await repo.prepare();
   return repo.withLock(
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
     async () => {
       await repo.sweep(opts.log);
       await sweepOrphans(repo);
-      const p = plan(await sourceCatalog(config, { repo, source }), policy, now, all, side);
+      const p = plan(await trusted(repo), policy, now, all, side);
       return resultOf(false, policy, [p], await deletePlanned(repo, p, opts.log));
     },
   );
@@ -195,9 +220,10 @@ async function rotateBoth(config: Config, repo: MirroredRepository, opts: Rotate
   const source = await configuredSource(config);
   const all = !!opts.allSources;
   const plans = async (): Promise<[Plan, Plan]> => {
-    const remote = await sourceCatalog(config, { repo: repo.remote, source });
-    const offHost = new Set([...remote.entries, ...remote.others].map((e) => e.manifest.id));
-    const local = await sourceCatalog(config, { repo: repo.local, source });
+    const remote = trustedOnly(config, await sourceCatalog(config, { repo: repo.remote, source }), 's3', opts.log);
+    // A local backup is deleted only when the bucket holds it (under a manifest that is trusted).
+    const offHost = new Set([...remote.cat.entries, ...remote.cat.others].map((e) => e.manifest.id));
+    const local = trustedOnly(config, await sourceCatalog(config, { repo: repo.local, source }), 'local', opts.log);
     const notCopied = (id: string) => (offHost.has(id) ? null : `not yet copied to ${repo.remote.location}`);
     return [plan(remote, policy, now, all, 's3'), plan(local, localPolicy, now, all, 'local', notCopied)];
   };

@@ -70,7 +70,18 @@ export type CopyEvent =
       rowsPerSec: number;
       etaMs: number | null;
     }
-  | { type: 'table-done'; table: string; mode: 'copy' | 'resume-check' | 'verify'; rows: number; durationMs: number };
+  | {
+      type: 'table-done';
+      table: string;
+      mode: 'copy' | 'resume-check' | 'verify';
+      /** Rows written (copy), hashed (resume-check) or read back (verify). */
+      rows: number;
+      /** Rows read from SQLite: `rows` plus the rows a type problem kept out (the table-start `total`). */
+      read: number;
+      /** Values with a type problem in this table. */
+      problems: number;
+      durationMs: number;
+    };
 
 export interface CopyOptions {
   /** SQLite file to copy. Default: config.database.path. */
@@ -663,6 +674,8 @@ async function openVerifyQueue(run: Run, claim: Claim, adapter: { pool: pg.Pool 
           table: r.table,
           mode: 'verify',
           rows: v.rows,
+          read: v.rows,
+          problems: 0,
           durationMs: Date.now() - started,
         });
       });
@@ -837,15 +850,25 @@ async function runReader(
   ready: () => Promise<void> = async () => undefined,
 ): Promise<TableSummary> {
   const started = Date.now();
+  let found = 0;
   const s = await reader.table(spec, {
     write: write ?? ((_b, done) => done()),
     ready,
     progress: (read, _written, problems) => {
+      found += problems.length;
       if (problems.length > 0) log.add(problems);
       progressEvent(onEvent, spec.table, mode, read, total, started);
     },
   });
-  onEvent({ type: 'table-done', table: spec.table, mode, rows: s.rows, durationMs: Date.now() - started });
+  onEvent({
+    type: 'table-done',
+    table: spec.table,
+    mode,
+    rows: s.rows,
+    read: s.sourceRows,
+    problems: found,
+    durationMs: Date.now() - started,
+  });
   return s;
 }
 
