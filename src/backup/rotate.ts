@@ -12,6 +12,7 @@ import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
+import { untrustedManifest } from './authenticate.js';
 
 export interface RotateOptions {
   /** Only report what would be deleted. Default false. */
@@ -48,7 +49,10 @@ export interface RotateResult {
   kept: RotateItem[];
   deleted: RotateItem[];
   freed_bytes: number;
-  /** Broken backups (unusable manifest): never counted as kept, never deleted; fix or remove them by hand. */
+  /**
+   * Broken backups (unusable manifest; with encryption enabled, a manifest that does not authenticate):
+   * never counted as kept, never deleted; fix or remove them by hand.
+   */
   broken: Array<{ id: string; problem: string }>;
 }
 
@@ -65,6 +69,25 @@ function planOne(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
     now,
   );
 }
+
+/**
+ * The catalog without the backups whose manifest is not trusted (authenticate.ts untrustedManifest):
+ * with encryption enabled, an edited, re-dated or planted manifest must not decide what is deleted
+ * (re-dated, a real backup would fall out of the policy; planted, fakes would fill keep_last). They
+ * are reported as broken: never counted as kept, never deleted.
+ */
+function trustedOnly(config: Config, c: SourceCatalog, log?: LogFn): { cat: SourceCatalog; broken: Broken[] } {
+  const broken: Broken[] = c.problems.map((p) => ({ id: p.id, problem: p.problem }));
+  const keep = (list: CatalogEntry[]) =>
+    list.filter((e) => {
+      const why = untrustedManifest(config, e.manifest, log);
+      if (why) broken.push({ id: e.manifest.id, problem: `manifest not authenticated: ${why}` });
+      return !why;
+    });
+  return { cat: { ...c, entries: keep(c.entries), others: keep(c.others) }, broken };
+}
+
+type Broken = RotateResult['broken'][number];
 
 /** The plan over the configured source's backups, or (allSources) over each source's backups separately. */
 function plan(cat: SourceCatalog, policy: RetentionPolicy, now: Date, allSources: boolean) {
@@ -108,12 +131,11 @@ export async function rotateBackups(config: Config, opts: RotateOptions = {}): P
 async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
   const policy = opts.policy ?? policyFromConfig(config.database.backup);
   const now = opts.now ?? new Date();
-  const brokenOf = (c: SourceCatalog) => c.problems.map((p) => ({ id: p.id, problem: p.problem }));
   const source = await configuredSource(config);
   const all = !!opts.allSources;
   if (opts.dryRun) {
-    const c = await sourceCatalog(config, { repo, source });
-    const p = plan(c, policy, now, all);
+    const { cat, broken } = trustedOnly(config, await sourceCatalog(config, { repo, source }), opts.log);
+    const p = plan(cat, policy, now, all);
     return {
       dry_run: true,
       sources: p.sources,
@@ -121,7 +143,7 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
       kept: p.kept,
       deleted: p.deleted,
       freed_bytes: p.deleted.reduce((s, d) => s + d.stored_size, 0),
-      broken: brokenOf(c),
+      broken,
     };
   }
   await repo.prepare();
@@ -130,8 +152,8 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
     async () => {
       await repo.sweep(opts.log);
       await sweepOrphans(repo);
-      const c = await sourceCatalog(config, { repo, source });
-      const p = plan(c, policy, now, all);
+      const { cat, broken } = trustedOnly(config, await sourceCatalog(config, { repo, source }), opts.log);
+      const p = plan(cat, policy, now, all);
       let freed = 0;
       for (const d of p.deleted) {
         const e = p.byId.get(d.id)!;
@@ -142,7 +164,6 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
         freed += d.stored_size;
         opts.log?.('debug', `deleted ${d.id} (${e.dataName}): ${d.reasons.join('; ')}`);
       }
-      const broken = brokenOf(c);
       for (const b of broken) opts.log?.('warn', `backup ${b.id} is broken (${b.problem}): not counted as kept`);
       return {
         dry_run: false,

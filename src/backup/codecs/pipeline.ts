@@ -144,17 +144,20 @@ export async function decodeTo(
   opts: DecodeOptions,
 ): Promise<DecodeResult> {
   const storedH = new HashCounter(opts.onBytes);
-  const rawH = new HashCounter();
   const stages: Array<Transform | Duplex> = [storedH];
   if (opts.encryption) stages.push(new DecryptStream(opts.encryption));
   const d = decompressor(opts.compression);
   if (d) stages.push(d);
-  stages.push(rawH);
+  // A plain object is its raw image: one hash serves both sides.
+  const rawH = stages.length > 1 ? new HashCounter() : storedH;
+  if (rawH !== storedH) stages.push(rawH);
   const out =
     typeof sink === 'string'
       ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM })
       : sink;
   const input = typeof stored === 'string' ? createReadStream(stored, { highWaterMark: READ_HWM }) : stored;
   await pipeline(input, ...(stages as [Transform]), out);
-  return { rawSize: rawH.bytes, rawSha256: rawH.digest(), storedSize: storedH.bytes, storedSha256: storedH.digest() };
+  const storedSha256 = storedH.digest();
+  const rawSha256 = rawH === storedH ? storedSha256 : rawH.digest();
+  return { rawSize: rawH.bytes, rawSha256, storedSize: storedH.bytes, storedSha256 };
 }

@@ -19,7 +19,6 @@ import {
   statSync,
   renameSync,
   chmodSync,
-  rmSync,
 } from 'node:fs';
 import path from 'node:path';
 import { copyFileSync, constants as fsConstants } from 'node:fs';
@@ -32,7 +31,6 @@ import { fsyncDir, onReadOnlyFs, readOnlyFsText } from '../../util/fs.js';
 import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
-import { onInterrupt } from '../../util/interrupt.js';
 import type { LogFn, VerifyCheck } from '../types.js';
 import { quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
 import type { ConfiguredSource } from '../source.js';
@@ -412,7 +410,7 @@ export const sqliteEngine: BackupEngine = {
     }
   },
 
-  async install(target, manifest, decode, { log, deep }): Promise<{ integrity: string }> {
+  stageImage(target): string {
     const f = target.location;
     const dir = path.dirname(f);
     if (!existsSync(dir)) {
@@ -421,37 +419,35 @@ export const sqliteEngine: BackupEngine = {
         throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
       mkdirSync(dir, { recursive: true });
     }
-    const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
+    // Beside the target, so that installing it is a rename (no second copy).
+    return ownedTempPath(dir, `${path.basename(f)}.restore`);
+  },
+
+  stageWriteError(err, target, manifest): unknown {
+    return restoreWriteError(err, target.location, manifest.raw_size);
+  },
+
+  async install(target, manifest, image, { log, deep }): Promise<{ integrity: string }> {
+    const f = target.location;
+    const dir = path.dirname(f);
     const Database = await sqlite();
-    let integrity = 'ok';
-    const unregister = onInterrupt(() => {
-      for (const x of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(x, { force: true });
-    });
+    // Verification hashed and checked exactly this file (restore.ts): no second pass over it.
+    const integrity = deep
+      ? 'ok (sha256 matches the verified image; integrity_check ok)'
+      : 'ok (sha256 matches the verified image)';
     try {
-      let pending: Promise<void> | undefined;
-      try {
-        pending = (await decode(tmp))?.settled;
-      } catch (err) {
-        throw restoreWriteError(err, f, manifest.raw_size);
-      }
-      try {
-        integrity = checkRestoredImage(Database, tmp, manifest.engine_details?.journal_mode, deep);
-      } finally {
-        await pending;
-      }
-      removeQuietly(`${tmp}-wal`);
-      removeQuietly(`${tmp}-shm`);
-      chmodSync(tmp, 0o600);
+      if (manifest.engine_details?.journal_mode === 'wal') restoreWal(Database, image);
+      removeQuietly(`${image}-wal`);
+      removeQuietly(`${image}-shm`);
+      chmodSync(image, 0o600);
       if (target.exists) prepareReplaced(Database, f, log);
-      fsyncFile(tmp);
+      fsyncFile(image);
       for (const suffix of ['-wal', '-shm', '-journal']) removeQuietly(`${f}${suffix}`);
-      renameSync(tmp, f);
+      renameSync(image, f);
       fsyncDir(dir);
     } finally {
-      unregister();
-      removeQuietly(tmp);
-      removeQuietly(`${tmp}-wal`);
-      removeQuietly(`${tmp}-shm`);
+      removeQuietly(`${image}-wal`);
+      removeQuietly(`${image}-shm`);
     }
     // After the rename: the file in place opens as a database with the expected tables (its
     // pages were quick_checked above; a stale -wal applied to it would show here).
@@ -580,36 +576,14 @@ function restoreWriteError(err: unknown, f: string, rawSize: number): unknown {
   );
 }
 
-/**
- * The restored image's integrity: `decode` proved its bytes equal the verified
- * image (sha256), so its integrity is the one verification established; with
- * `deep`, also a full integrity_check here, before it replaces anything. Then
- * the journal mode is put back.
- */
-function checkRestoredImage(
-  Database: typeof BetterSqlite3,
-  tmp: string,
-  journalMode: unknown,
-  deep: boolean | undefined,
-): string {
-  let integrity = 'ok (sha256 matches the verified image)';
-  const img = new Database(tmp, { fileMustExist: true });
+/** Put the source's WAL journal mode back on the restored image (the snapshot was switched to DELETE). */
+function restoreWal(Database: typeof BetterSqlite3, image: string): void {
+  const img = new Database(image, { fileMustExist: true });
   try {
-    img.pragma(`cache_size = -${CACHE_KIB}`);
-    if (deep) {
-      const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map((r) => Object.values(r)[0]);
-      if (rows.length !== 1 || rows[0] !== 'ok')
-        throw new OperationError(
-          `the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`,
-          { hint: 'restore another backup (`wks backup list`)' },
-        );
-      integrity = 'ok (sha256 matches the verified image; integrity_check ok)';
-    }
-    if (journalMode === 'wal') img.pragma('journal_mode = WAL');
+    img.pragma('journal_mode = WAL');
   } finally {
     img.close();
   }
-  return integrity;
 }
 
 /**

@@ -8,7 +8,9 @@
  *            health.backup_rpo; free space below the newest backup's size
  *            (the next backup cannot fit).
  *  warn:     the newest backup was never verified, or its verification
- *            failed, or its data file is missing; the last backup attempt
+ *            failed, or its data file is missing; with encryption enabled,
+ *            a manifest it relies on does not authenticate (such a backup
+ *            never counts as the verified one); the last backup attempt
  *            failed (backup_log, when the database is readable); free space
  *            below health.min_free_bytes.
  */
@@ -190,13 +192,27 @@ export const backupsCheck: CheckDefinition = {
     ]);
     const entries = catalogEntries(list, now);
     const newest = entries[0];
-    const verified = entries.find((e) => e.data_present && e.verification?.ok === true);
+    // With encryption enabled, only an authenticated manifest counts as protection: a planted or
+    // re-dated manifest with a forged "ok" sidecar must not make an old catalog look fresh.
+    const untrusted = new Map<string, string>();
+    const trusted = (e: Entry): boolean => {
+      const why = api.untrustedManifest(config, list.entries.find((x) => x.manifest.id === e.id)!.manifest);
+      if (why) untrusted.set(e.id, why);
+      return !why;
+    };
+    const verified = entries.find((e) => e.data_present && e.verification?.ok === true && trusted(e));
+    if (newest && newest !== verified) trusted(newest);
     const ageMs = verified ? verified.age_ms : null;
 
     const findings: Finding[] = [
       ...protectionFindings(list, entries, verified, rpoMs, api),
       ...newestFindings(newest, verified),
       ...attemptAndCatalogFindings(attempt, newest, list),
+      ...[...untrusted].map(([id, why]) => ({
+        status: 'warn' as const,
+        text: `backup ${id}'s manifest is not authenticated (${why})`,
+        hint: `run \`wks backup verify ${id}\`; if you did not make it, find out who wrote to the backup repository`,
+      })),
       ...spaceFindings(space, newest, config.health.min_free_bytes),
     ];
 
