@@ -31,6 +31,8 @@ export interface RestorePlan {
   /** True when a safety backup of the target will be taken first. */
   safetyBackup: boolean;
   verification: VerificationRecord;
+  /** The copy restored from: the local one when there is one (local+s3), else the bucket's. */
+  copy: { location: 'local' | 's3'; path: string };
 }
 
 export interface RestoreOptions {
@@ -62,6 +64,8 @@ export interface RestoreResult {
   other_source: boolean;
   target: string;
   live: boolean;
+  /** The copy restored from (local+s3: the local one when there is one). */
+  copy: { location: 'local' | 's3'; path: string };
   safety_backup_id: string | null;
   /** Where the damaged database was kept when no safety backup could be taken (--force), or null. */
   quarantine: string | null;
@@ -138,6 +142,8 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const other = !cat.entries.includes(entry!) && !isBackupOf(m, cat.source);
   const source = { label: sourceLabel(whose), description: describeSource(whose), other };
   refuseTarget(m, source, cat.source, target, opts);
+  const copy = { location: repo.sideOf(entry!.dataName), path: entry!.dataPath };
+  if (repo.kind === 'local+s3') opts.log?.('info', `restoring ${m.id} from its ${copy.location} copy (${copy.path})`);
 
   const tv = Date.now();
   // The image is written once, where it is installed, and verification checks that file.
@@ -159,13 +165,21 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
     if (!verification.ok) throw verificationFailure(verification);
 
     if (target.exists && !opts.force) await engine.assertNotInUse(target);
-    const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
+    const plan: RestorePlan = {
+      backup: m,
+      source,
+      target,
+      safetyBackup: target.live && target.exists,
+      verification,
+      copy,
+    };
     const base = {
       backup_id: m.id,
       backup_source: source.label,
       other_source: other,
       target: target.description,
       live: target.live,
+      copy,
       verification,
       schema_version: m.schema_version,
     };
