@@ -537,6 +537,15 @@ function crossFieldIssues(raw: Tree, originOf: OriginOf, issueAt: IssueAt): Conf
       ),
     );
   }
+  if (truthy('database.backup.local_copy') && !present('database.backup.repository')) {
+    issues.push(
+      issueAt(
+        'database.backup.local_copy',
+        'a local copy needs a remote repository: set BACKUP_REPOSITORY=s3://bucket/prefix (database.backup.repository), or remove BACKUP_LOCAL_COPY (backups are then only local)',
+        false,
+      ),
+    );
+  }
   if (present('database.backup.encryption.key') && present('database.backup.encryption.key_file')) {
     issues.push(
       issueAt('database.backup.encryption.key_file', 'set either an encryption key or a key file, not both', false),
