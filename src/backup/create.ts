@@ -32,7 +32,7 @@ import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compres
 import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
-import { hashFileInWorker } from './codecs/hash-worker.js';
+import { hashFileSoon } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
 import type { LockOwner } from './lock.js';
 import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
@@ -225,7 +225,7 @@ export async function createLocked(
   try {
     if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
-    // Plain backups: hash the finished image on a worker thread while the engine counts rows.
+    // Plain backups: hash the finished image (on a worker thread unless it is small) while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
       tempPath: rawTmp,
@@ -234,7 +234,7 @@ export async function createLocked(
       stampIdentity: opts.stampIdentity,
       onImageReady: plain
         ? (file) => {
-            early = hashFileInWorker(file);
+            early = hashFileSoon(file);
             early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
           }
         : undefined,
