@@ -172,6 +172,7 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
       decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
         compression: m.compression,
         encryption,
+        durable: false, // a private scratch file, removed (or handed to restore) before this process ends
         onBytes: (n: number) => opts.onProgress?.({ phase: 'decode', done: n, total: m.stored_size, unit: 'bytes' }),
       });
     } catch (err) {
