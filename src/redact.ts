@@ -19,15 +19,20 @@ export const MASK = '****';
 export const MIN_SECRET_LENGTH = 8;
 
 const registered = new Set<string>();
+/** The registered secrets, longest first so that a secret containing another is masked whole. */
+let longestFirst: string[] = [];
 
 /** Remember a secret value so that redactText() masks it everywhere. Values shorter than MIN_SECRET_LENGTH are ignored (see there). */
 export function registerSecret(value: unknown): void {
-  if (typeof value === 'string' && value.length >= MIN_SECRET_LENGTH) registered.add(value);
+  if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH || registered.has(value)) return;
+  registered.add(value);
+  longestFirst = [...registered].sort((a, b) => b.length - a.length);
 }
 
 /** Forget all registered secrets (tests). */
 export function clearSecrets(): void {
   registered.clear();
+  longestFirst = [];
 }
 
 // scheme://user:password@host  -> keep user, mask password. The password is everything up to the
@@ -40,13 +45,13 @@ const KV_SECRET = /\b(password|passwd|pwd|secret|token|api[_-]?key)=([^\s&;]+)/g
 /** Mask credentials inside free text. Safe to call on any string. */
 export function redactText(text: string): string {
   if (!text) return text;
-  let out = text.replace(URL_USERINFO, (_m, scheme: string, user: string) => `${scheme}${user}:${MASK}@`);
-  out = out.replace(KV_SECRET, (_m, k: string) => `${k}=${MASK}`);
-  if (registered.size > 0) {
-    // Longest first so that a secret containing another is masked whole.
-    for (const s of [...registered].sort((a, b) => b.length - a.length)) {
-      if (out.includes(s)) out = out.split(s).join(MASK);
-    }
+  let out = text;
+  // The patterns need `://` and `=`: text without them (most of it: ids, keys, worker names) skips the regexes.
+  if (out.includes('://'))
+    out = out.replace(URL_USERINFO, (_m, scheme: string, user: string) => `${scheme}${user}:${MASK}@`);
+  if (out.includes('=')) out = out.replace(KV_SECRET, (_m, k: string) => `${k}=${MASK}`);
+  for (const s of longestFirst) {
+    if (out.includes(s)) out = out.split(s).join(MASK);
   }
   return out;
 }

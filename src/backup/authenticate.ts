@@ -133,3 +133,19 @@ export function authenticateManifest(config: Config, m: Manifest, opts: AuthOpti
     };
   return { name, ok: true, detail: `${m.file}, ${m.stored_size} bytes; manifest authenticated` };
 }
+
+/**
+ * Why the manifest of `m` is not to be trusted for a decision (what rotate deletes, what health calls
+ * protected), or null. With encryption enabled, a manifest must authenticate: an edited, re-dated or
+ * planted one, an unencrypted or pre-authentication one, or one made with another key is not trusted.
+ * Without encryption there is no key and nothing can be authenticated: null (checksums only). Never throws.
+ */
+export function untrustedManifest(config: Config, m: Manifest, log?: LogFn): string | null {
+  if (!config.database.backup.encryption.enabled) return null;
+  try {
+    const check = authenticateManifest(config, m, { log });
+    return check.ok ? null : check.detail;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}

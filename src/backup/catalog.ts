@@ -139,6 +139,7 @@ export async function readCatalog(
   const problems: CatalogProblem[] = [];
   const objects = await repo.list();
   const names = new Set(objects.map((o) => o.name));
+  const sides = new Map(objects.map((o) => [o.name, o.sides]));
   const all = [...names].sort();
   const ids = objects
     .map((o) => /^(\d{8}T\d{6}Z-[0-9a-f]{4})\.json$/.exec(o.name)?.[1])
@@ -165,6 +166,7 @@ export async function readCatalog(
       dataName: m.file,
       dataPath: repo.describe(m.file),
       dataPresent: names.has(m.file),
+      locations: sides.get(manifestName(id)) ?? [repo.kind === 's3' ? 's3' : 'local'],
       verification: v && v.id === id ? v : null,
       drill: d && d.id === id ? d : null,
     };

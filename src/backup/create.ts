@@ -12,23 +12,31 @@
  *  4. the manifest `<id>.json` is written last, atomically.
  * A crash before 4 leaves no manifest, so no backup is listed; the next run
  * removes the temp files, the orphaned data object and abandoned uploads.
+ *
+ * With a local copy (local+s3, repository/mirror.ts) the backup is stored in
+ * the local directory as above, then copied to the bucket by the upload path
+ * (upload.ts: checksum checked while streaming, manifest last), with every
+ * older backup that is still only local. A failed copy leaves the local
+ * backup as it is: the command fails, and the next create or `backup upload`
+ * copies it.
  */
 import { IDENTITY_TABLE } from '../db/index.js';
 import { rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { VERSION } from '../version.js';
 import type { Config } from '../config/index.js';
-import { WksError } from '../errors.js';
+import { ConfigError, ExitCode, OperationError, WksError } from '../errors.js';
 import { engineFor, type BackupEngine } from './engine.js';
 import { manifestName, newBackupId, sweepOrphans } from './catalog.js';
 import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compression.js';
 import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
-import { hashFileInWorker } from './codecs/hash-worker.js';
+import { hashFileSoon } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
 import type { LockOwner } from './lock.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
+import { backfillLocked } from './upload.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { assertScratchSpace, createPrivateFile, scratchPath } from '../util/scratch.js';
 import {
@@ -62,8 +70,12 @@ export interface CreateOptions {
 
 export interface CreateResult {
   manifest: Manifest;
-  /** Where the data object is: an absolute path, or an s3:// URL. */
+  /** Where the data object is: an absolute path, or an s3:// URL (local+s3: the local path). */
   path: string;
+  /** Where the backup is now: `local`, `s3`, or `local+s3` (a local copy plus the bucket). */
+  location: 'local' | 's3' | 'local+s3';
+  /** local+s3: the copy in the bucket (an s3:// URL), and the older local-only backups copied with it. */
+  remote?: { path: string; backfilled: string[] };
   /** Leftovers of crashed runs removed before this backup. */
   cleaned: string[];
   /** Present when rotation ran afterwards. */
@@ -104,6 +116,7 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
   const engine = await engineFor(config);
   const resolved = resolveOptions(config, opts);
   const repo = openRepository(config);
+  const mirror = repo instanceof MirroredRepository ? repo : null;
   let result: CreateResult;
   try {
     await repo.prepare();
@@ -114,14 +127,19 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
         onWait: opts.onLockWait,
       },
       async () => {
-        const cleaned = [...(await repo.sweep(opts.log)), ...(await sweepOrphans(repo))];
+        const orphans = mirror
+          ? [...(await sweepOrphans(mirror.local)), ...(await sweepOrphans(mirror.remote).catch(() => []))]
+          : await sweepOrphans(repo);
+        const cleaned = [...(await repo.sweep(opts.log)), ...orphans];
         if (cleaned.length)
           opts.log?.(
             'info',
             `removed ${cleaned.length} leftover(s) of an interrupted run: ${cleaned.slice(0, 5).join(', ')}`,
           );
-        const r = await createLocked(config, engine, repo, resolved, opts);
-        return { ...r, cleaned };
+        const r = await createLocked(config, engine, mirror?.local ?? repo, resolved, opts);
+        if (!mirror) return { ...r, cleaned, location: repo.kind === 's3' ? ('s3' as const) : ('local' as const) };
+        const remote = await copyOffHost(mirror, r, opts.log);
+        return { ...r, cleaned, location: 'local+s3' as const, remote };
       },
     );
   } finally {
@@ -133,6 +151,39 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
     result.rotation = await rotateBackups(config, { now: opts.now, log: opts.log });
   }
   return result;
+}
+
+/**
+ * local+s3: copy the new backup to the bucket, then the older local-only
+ * ones. A failure keeps the local backup and says so, with the S3 error's
+ * exit code (1; 78 for a missing bucket or refused credentials).
+ */
+async function copyOffHost(
+  mirror: MirroredRepository,
+  r: { manifest: Manifest; path: string },
+  log?: LogFn,
+): Promise<{ path: string; backfilled: string[] }> {
+  const id = r.manifest.id;
+  try {
+    const up = await backfillLocked(mirror.local, mirror.remote, { first: id, log });
+    for (const s of up.skipped)
+      log?.('warn', `backup ${s.id} was not copied to ${mirror.remote.location}: ${s.reason}`);
+    if (!up.uploaded.some((u) => u.id === id))
+      throw new OperationError(up.skipped.find((s) => s.id === id)?.reason ?? 'not copied');
+    const backfilled = up.uploaded.map((u) => u.id).filter((x) => x !== id);
+    if (backfilled.length)
+      log?.('info', `copied ${backfilled.length} older local-only backup(s) to ${mirror.remote.location}`);
+    return { path: mirror.remote.describe(r.manifest.file), backfilled };
+  } catch (err) {
+    const cause = err instanceof WksError ? err : null;
+    const message = `backup ${id} is stored locally (${r.path}) but was not copied to ${mirror.remote.location}: ${(err as Error).message}`;
+    const opts = {
+      hint: `${cause?.hint ? `${cause.hint}; then ` : ''}run \`wks backup upload\` (the next \`wks backup create\` copies it too): the local backup is kept`,
+      details: { backup_id: id, path: r.path, location: 'local' },
+      cause: err,
+    };
+    throw cause?.exitCode === ExitCode.CONFIG ? new ConfigError(message, [], opts) : new OperationError(message, opts);
+  }
 }
 
 /** A new id whose manifest and data object do not exist yet. */
@@ -174,7 +225,7 @@ export async function createLocked(
   try {
     if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
-    // Plain backups: hash the finished image on a worker thread while the engine counts rows.
+    // Plain backups: hash the finished image (on a worker thread unless it is small) while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
       tempPath: rawTmp,
@@ -183,7 +234,7 @@ export async function createLocked(
       stampIdentity: opts.stampIdentity,
       onImageReady: plain
         ? (file) => {
-            early = hashFileInWorker(file);
+            early = hashFileSoon(file);
             early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
           }
         : undefined,

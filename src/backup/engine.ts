@@ -105,17 +105,27 @@ export interface BackupEngine {
   /** Throws ConflictError (4) when another process uses the target. */
   assertNotInUse(target: RestoreTarget): Promise<void>;
   /**
-   * Install a backup at the target so that, interrupted at any point, the
-   * target is either the old or the new database, whole. `decode(dest)` writes
-   * the raw image to `dest`; it may return `{ settled }`, a check still running
-   * (e.g. re-hashing the source) that the engine must await before it replaces
-   * anything. `deep` asks for a full structural check of the installed
-   * database as well. Returns the integrity result (a short text starting with `ok`).
+   * Where a restore writes the backup's image while verification checks it
+   * (verify's `into`), so that the bytes checked are the bytes installed: a
+   * fresh path, not created. SQLite: an owned temp name beside the target
+   * (renamed into place; the live database's missing directory is created, a
+   * missing --to directory is NotFoundError); PostgreSQL: the private scratch
+   * directory (pg_restore reads it).
+   */
+  stageImage(target: RestoreTarget, manifest: Manifest): string;
+  /** A failed write of the staged image (full disk, permissions) in the target's words; other errors are returned as they are. */
+  stageWriteError(err: unknown, target: RestoreTarget, manifest: Manifest): unknown;
+  /**
+   * Install the verified image (`image`, from stageImage, checked by
+   * verification) at the target so that, interrupted at any point, the target
+   * is either the old or the new database, whole. `deep`: verification ran
+   * the full structural check. Returns the integrity result (a short text
+   * starting with `ok`).
    */
   install(
     target: RestoreTarget,
     manifest: Manifest,
-    decode: (dest: string) => Promise<void | { settled: Promise<void> }>,
+    image: string,
     opts: { log?: LogFn; onProgress?: ProgressFn; force?: boolean; deep?: boolean },
   ): Promise<{ integrity: string }>;
   /**

@@ -3,21 +3,22 @@
  * force), confirm, take a safety backup of what is replaced (type manual,
  * label `pre-restore`), then let the engine install the image so that the
  * target is always either the old or the new database, whole.
+ *
+ * One pass: verification writes the image where the engine installs it
+ * (SQLite: beside the target) while it hashes it, and checks that file; the
+ * install is then a rename of the very bytes that passed (no second copy, no
+ * re-hash). Until then the file is a tracked private file (util/scratch): it
+ * is removed on every exit path, and after a kill -9 by the next run.
  */
 import path from 'node:path';
-import { constants as fsConstants } from 'node:fs';
-import { copyFile } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
-import { ConflictError, OperationError, UsageError, VerificationError, WksError } from '../errors.js';
+import { ConflictError, OperationError, UsageError, WksError } from '../errors.js';
 import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
 import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
 import type { LockOwner } from './lock.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
-import { decryptExpectation } from './authenticate.js';
-import { decodeTo } from './codecs/pipeline.js';
-import { removeScratch } from '../util/scratch.js';
-import { hashFileInWorker } from './codecs/hash-worker.js';
+import { removeScratch, trackPrivateFile } from '../util/scratch.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
 import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
 import type { LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
@@ -30,6 +31,8 @@ export interface RestorePlan {
   /** True when a safety backup of the target will be taken first. */
   safetyBackup: boolean;
   verification: VerificationRecord;
+  /** The copy restored from: the local one when there is one (local+s3), else the bucket's. */
+  copy: { location: 'local' | 's3'; path: string };
 }
 
 export interface RestoreOptions {
@@ -61,6 +64,8 @@ export interface RestoreResult {
   other_source: boolean;
   target: string;
   live: boolean;
+  /** The copy restored from (local+s3: the local one when there is one). */
+  copy: { location: 'local' | 's3'; path: string };
   safety_backup_id: string | null;
   /** Where the damaged database was kept when no safety backup could be taken (--force), or null. */
   quarantine: string | null;
@@ -68,7 +73,10 @@ export interface RestoreResult {
   integrity: string | null;
   schema_version: string | null;
   duration_ms: number;
-  /** Where the time went (RTO planning): verification, safety backup, install (decode + swap + integrity check). */
+  /**
+   * Where the time went (RTO planning): verification (the one pass that writes the image beside the
+   * target while hashing it, and its integrity check), safety backup, install (fsync and rename).
+   */
   timings: { verify_ms: number; safety_backup_ms: number; install_ms: number };
   next_steps: string[];
 }
@@ -134,33 +142,44 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const other = !cat.entries.includes(entry!) && !isBackupOf(m, cat.source);
   const source = { label: sourceLabel(whose), description: describeSource(whose), other };
   refuseTarget(m, source, cat.source, target, opts);
+  const copy = { location: repo.sideOf(entry!.dataName), path: entry!.dataPath };
+  if (repo.kind === 'local+s3') opts.log?.('info', `restoring ${m.id} from its ${copy.location} copy (${copy.path})`);
 
   const tv = Date.now();
-  // A remote object is downloaded once: the image verification decoded is the one installed.
-  let image: string | null = null;
-  const verification = await verifyEntry(config, entry!, {
-    repo,
-    keepImage: (f) => {
-      image = f;
-    },
-    deep: opts.deep,
-    allowUnauthenticated: opts.allowUnauthenticated,
-    now: opts.now,
-    log: opts.log,
-    onProgress: opts.onProgress,
-  });
+  // The image is written once, where it is installed, and verification checks that file.
+  const image = engine.stageImage(target, m);
+  const untrack = trackPrivateFile(image);
   try {
+    const verification = await verifyEntry(config, entry!, {
+      repo,
+      into: image,
+      deep: opts.deep,
+      allowUnauthenticated: opts.allowUnauthenticated,
+      now: opts.now,
+      log: opts.log,
+      onProgress: opts.onProgress,
+    }).catch((err) => {
+      throw readFailure(err instanceof WksError ? err : engine.stageWriteError(err, target, m), m, target);
+    });
     const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
     if (!verification.ok) throw verificationFailure(verification);
 
     if (target.exists && !opts.force) await engine.assertNotInUse(target);
-    const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, verification };
+    const plan: RestorePlan = {
+      backup: m,
+      source,
+      target,
+      safetyBackup: target.live && target.exists,
+      verification,
+      copy,
+    };
     const base = {
       backup_id: m.id,
       backup_source: source.label,
       other_source: other,
       target: target.description,
       live: target.live,
+      copy,
       verification,
       schema_version: m.schema_version,
     };
@@ -189,16 +208,15 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           ? await takeSafetyBackup(config, engine, repo, m, target, opts)
           : { safetyId: null, quarantine: null };
         timings.safety_backup_ms = Date.now() - ts;
-        const encryption = decryptExpectation(config, m, opts.log);
         const ti = Date.now();
         let integrity: string;
         try {
-          ({ integrity } = await engine.install(
-            target,
-            m,
-            writeImage(repo, entry!.dataName, m, image, encryption, opts),
-            { log: opts.log, onProgress: opts.onProgress, force: opts.force, deep: opts.deep },
-          ));
+          ({ integrity } = await engine.install(target, m, image, {
+            log: opts.log,
+            onProgress: opts.onProgress,
+            force: opts.force,
+            deep: opts.deep,
+          }));
         } catch (err) {
           if (err instanceof WksError) throw err;
           throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
@@ -224,8 +242,18 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
       },
     );
   } finally {
-    if (image) removeScratch(image);
+    removeScratch(image);
+    untrack();
   }
+}
+
+/** An error of the verification pass that is not a verdict on the backup (reading it, writing the image): one line; the target is untouched. */
+function readFailure(err: unknown, m: Manifest, target: RestoreTarget): WksError {
+  if (err instanceof WksError) return err;
+  return new OperationError(`restore of ${m.id} failed while reading and checking it: ${(err as Error).message}`, {
+    cause: err,
+    hint: `${target.description} was not replaced; fix the cause and retry`,
+  });
 }
 
 /** Refuse another database's backup over the live database (without --allow-other-source), and an existing --to (without --force). */
@@ -289,52 +317,6 @@ async function takeSafetyBackup(
     if (engine.quarantine) quarantine = await engine.quarantine(target, opts.now ?? new Date(), opts.log);
   }
   return { safetyId, quarantine };
-}
-
-/**
- * Write the verified backup's image to `dest` for the engine to install: a
- * copy of the image verification checked (re-hashed), or the stored object
- * decoded again (checksums compared). A mismatch throws, and nothing is replaced.
- */
-function writeImage(
-  repo: BackupRepository,
-  dataName: string,
-  m: Manifest,
-  image: string | null,
-  encryption: ReturnType<typeof decryptExpectation>,
-  opts: RestoreOptions,
-): (dest: string) => Promise<void> {
-  return async (dest) => {
-    const local = repo.localPath(dataName);
-    // The image verification checked: a plain local file, or a remote object's decoded image.
-    const verified = image ?? (m.compression === 'none' && !m.encryption ? local : null);
-    if (verified) {
-      // Plain image: a kernel copy (copy_file_range, as cp does), then the installed
-      // bytes are re-hashed (worker thread): equal to the verified image's sha256 means
-      // the new file is exactly the image that verification just checked.
-      opts.onProgress?.({ phase: 'install', done: 0, total: m.stored_size, unit: 'bytes' });
-      await copyFile(verified, dest, fsConstants.COPYFILE_EXCL);
-      const h = await hashFileInWorker(dest);
-      if (h.sha256 !== m.raw_sha256 || h.size !== m.raw_size) {
-        throw new VerificationError(
-          `the copy of backup ${m.id} does not match the verified image (checksum mismatch); nothing was replaced`,
-          { hint: 'verify it again with `wks backup verify`, and check the disk' },
-        );
-      }
-      return;
-    }
-    const d = await decodeTo(local ?? (await repo.read(dataName)), dest, {
-      compression: m.compression,
-      encryption,
-      onBytes: (n) => opts.onProgress?.({ phase: 'install', done: n, total: m.stored_size, unit: 'bytes' }),
-    });
-    if (d.rawSha256 !== m.raw_sha256 || d.storedSha256 !== m.sha256) {
-      throw new VerificationError(
-        `backup ${m.id} changed during the restore (checksum mismatch); nothing was replaced`,
-        { hint: 'verify it again with `wks backup verify`' },
-      );
-    }
-  };
 }
 
 /** What the operator does next, after the restore. */

@@ -145,3 +145,28 @@ export function policyFromConfig(b: {
     preMigrationMinAgeMs: parseDuration(b.pre_migration_min_age) ?? 7 * DAY,
   };
 }
+
+/** local+s3: the local copy's policy, database.backup.local_retention over the repository's (an unset key: the repository's value). */
+export function localPolicyFromConfig(
+  b: Parameters<typeof policyFromConfig>[0] & {
+    local_retention: {
+      retention_days: number | null;
+      keep_last: number | null;
+      keep_hourly: number | null;
+      keep_daily: number | null;
+      keep_weekly: number | null;
+      keep_monthly: number | null;
+    };
+  },
+): RetentionPolicy {
+  const l = b.local_retention;
+  return policyFromConfig({
+    ...b,
+    retention_days: l.retention_days ?? b.retention_days,
+    keep_last: l.keep_last ?? b.keep_last,
+    keep_hourly: l.keep_hourly ?? b.keep_hourly,
+    keep_daily: l.keep_daily ?? b.keep_daily,
+    keep_weekly: l.keep_weekly ?? b.keep_weekly,
+    keep_monthly: l.keep_monthly ?? b.keep_monthly,
+  });
+}

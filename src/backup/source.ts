@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { engineFor } from './engine.js';
 import { readCatalog, type CatalogProblem } from './catalog.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
 import type { LogFn } from './types.js';
 import type { CatalogEntry, Manifest, SourceIdentity } from './types.js';
 
@@ -117,6 +117,10 @@ export interface SourceCatalog {
   location: string;
   /** True when the repository is a local directory that does not exist (an unmounted volume, a wrong path). */
   missing: boolean;
+  /** The repository's kind: `local`, `s3`, or `local+s3` (a local copy plus the bucket). */
+  kind: BackupRepository['kind'];
+  /** local+s3 only: why the bucket's side is missing from this catalog (it could not be listed), or null. */
+  remoteProblem: string | null;
   source: ConfiguredSource;
   /** Backups of the configured source, newest first. */
   entries: CatalogEntry[];
@@ -167,6 +171,8 @@ export async function sourceCatalog(
       directory: repo.location,
       location: repo.location,
       missing,
+      kind: repo.kind,
+      remoteProblem: repo instanceof MirroredRepository ? repo.remoteProblem : null,
       source,
       ...adoptPredecessor(splitBySource(cat.entries, source), source),
       problems: cat.problems,

@@ -145,6 +145,8 @@ export interface CatalogEntry {
   /** Where the data object is, for messages: a path, or an s3:// URL. */
   dataPath: string;
   dataPresent: boolean;
+  /** Where the backup is (its manifest): `local`, `s3`, or both in a local+s3 repository. */
+  locations: Array<'local' | 's3'>;
   verification: VerificationRecord | null;
   /** The last restore drill of this backup (`<id>.drill.json`), or null. */
   drill: DrillRecord | null;

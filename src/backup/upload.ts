@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { drillName, manifestName, readCatalog, verifyName } from './catalog.js';
 import { HashCounter } from './codecs/pipeline.js';
 import type { LockOwner } from './lock.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
 import { LocalRepository } from './repository/local.js';
 import type { CatalogEntry, LogFn } from './types.js';
 
@@ -56,52 +56,86 @@ async function copyOne(src: BackupRepository, dest: BackupRepository, e: Catalog
   return null;
 }
 
+/** What `from` holds that `dest` has not (oldest first), what both have, and what cannot be copied. */
+async function planUpload(src: BackupRepository, dest: BackupRepository, dryRun: boolean) {
+  const [local, remote] = await Promise.all([readCatalog(src), dest.list()]);
+  const have = new Set(remote.map((o) => o.name));
+  const result: UploadResult = {
+    dry_run: dryRun,
+    from: src.location,
+    to: dest.location,
+    uploaded: [],
+    present: [],
+    skipped: [],
+  };
+  const todo: CatalogEntry[] = [];
+  for (const e of [...local.entries].reverse()) {
+    if (have.has(manifestName(e.manifest.id))) result.present.push(e.manifest.id);
+    else if (!e.dataPresent) result.skipped.push({ id: e.manifest.id, reason: `data file ${e.dataName} is missing` });
+    else todo.push(e);
+  }
+  return { result, todo };
+}
+
+/** Copy `todo` in order into `result`; the caller holds the backup lock. An S3 error stops the run (what was copied stays). */
+async function copyAll(
+  src: BackupRepository,
+  dest: BackupRepository,
+  todo: CatalogEntry[],
+  result: UploadResult,
+  log?: LogFn,
+): Promise<void> {
+  for (const e of todo) {
+    const reason = await copyOne(src, dest, e);
+    if (reason) result.skipped.push({ id: e.manifest.id, reason });
+    else result.uploaded.push({ id: e.manifest.id, stored_size: e.manifest.stored_size });
+    log?.('debug', `${e.manifest.id}: ${reason ?? 'uploaded'}`);
+  }
+}
+
 /**
- * Upload the local-only backups of `from` to the configured S3 repository.
+ * local+s3 (`backup create`): copy every backup of the local side that the
+ * bucket has not, `first` (the backup just taken) before the older ones.
+ * The caller holds the backup lock. Throws the S3 error of the copy that
+ * failed: what was copied before it stays, the rest stays local.
+ */
+export async function backfillLocked(
+  src: BackupRepository,
+  dest: BackupRepository,
+  opts: { first?: string; log?: LogFn } = {},
+): Promise<UploadResult> {
+  const { result, todo } = await planUpload(src, dest, false);
+  todo.sort((a, b) => (a.manifest.id === opts.first ? -1 : b.manifest.id === opts.first ? 1 : 0));
+  await copyAll(src, dest, todo, result, opts.log);
+  return result;
+}
+
+/**
+ * Upload the local-only backups of `from` to the configured S3 repository
+ * (with a local copy configured: its bucket side).
  * Throws UsageError (2) when no S3 repository is configured, ConflictError
  * (4) when the backup lock stays held, the repository's errors otherwise.
  */
 export async function uploadBackups(config: Config, opts: UploadOptions = {}): Promise<UploadResult> {
-  const dest = openRepository(config);
+  const repo = openRepository(config);
   try {
+    const dest = repo instanceof MirroredRepository ? repo.remote : repo;
     if (dest.kind !== 's3')
       throw new UsageError('`wks backup upload` copies local backups to an S3 repository, and none is configured', {
         hint: 'set BACKUP_REPOSITORY=s3://bucket/prefix (database.backup.repository), and --from to the local backup directory',
       });
     const src = new LocalRepository(opts.from ?? config.database.backup.storage_path);
-    const [local, remote] = await Promise.all([readCatalog(src), dest.list()]);
-    const have = new Set(remote.map((o) => o.name));
-    const result: UploadResult = {
-      dry_run: !!opts.dryRun,
-      from: src.location,
-      to: dest.location,
-      uploaded: [],
-      present: [],
-      skipped: [],
-    };
-    const todo: CatalogEntry[] = [];
-    for (const e of [...local.entries].reverse()) {
-      if (have.has(manifestName(e.manifest.id))) result.present.push(e.manifest.id);
-      else if (!e.dataPresent) result.skipped.push({ id: e.manifest.id, reason: `data file ${e.dataName} is missing` });
-      else todo.push(e);
-    }
+    const { result, todo } = await planUpload(src, dest, !!opts.dryRun);
     if (opts.dryRun) {
       result.uploaded = todo.map((e) => ({ id: e.manifest.id, stored_size: e.manifest.stored_size }));
       return result;
     }
     await dest.withLock(
       { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup upload', onWait: opts.onLockWait },
-      async () => {
-        for (const e of todo) {
-          const reason = await copyOne(src, dest, e);
-          if (reason) result.skipped.push({ id: e.manifest.id, reason });
-          else result.uploaded.push({ id: e.manifest.id, stored_size: e.manifest.stored_size });
-          opts.log?.('debug', `${e.manifest.id}: ${reason ?? 'uploaded'}`);
-        }
-      },
+      () => copyAll(src, dest, todo, result, opts.log),
     );
     return result;
   } finally {
-    dest.close(opts.log);
+    repo.close(opts.log);
   }
 }

@@ -3,7 +3,9 @@
  * decompress, checking the raw image's sha256 and size), then the engine's
  * image checks (SQLite: PRAGMA quick_check, or integrity_check with deep, and
  * row counts against the manifest). A remote object is streamed once through
- * the same checks into a private scratch file in the staging directory. The
+ * the same checks into a private scratch file. For a restore (`into`), the
+ * image is written where it will be installed and every check reads those
+ * bytes: the file that passes is the file installed, with no second pass. The
  * result is recorded in the `<id>.verify.json` sidecar and shown by `list`.
  */
 import type { Config } from '../config/index.js';
@@ -15,6 +17,7 @@ import {
   catalogOf,
   missingDirectory,
   latestBackup,
+  newBackupId,
   readCatalog,
   resolveBackup,
   writeVerification,
@@ -26,17 +29,20 @@ import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
 import { openRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
+import { copyFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
 export interface VerifyOptions {
   /**
-   * For an object with no local path (a remote repository): when verification
-   * passes, hand over the decoded image in the private scratch directory
-   * instead of removing it (restore installs it without a second download).
-   * The caller removes it (util/scratch removeScratch).
+   * Write the decoded image to this file (it must not exist; the engine's
+   * stageImage) in the same pass that hashes it, and run the image checks on
+   * that file: when verification passes it is left there, exactly the bytes
+   * checked, for restore to install; otherwise it is removed. A failure to
+   * write it (full disk, permissions) is thrown, not recorded as a failed check.
    */
-  keepImage?: (file: string) => void;
+  into?: string;
   /** Full integrity_check instead of quick_check. Default false. */
   deep?: boolean;
   now?: Date;
@@ -108,8 +114,23 @@ async function verifyIn(
   const engine = await engineForManifest(m);
   const local = repo.localPath(entry.dataName);
   const run: CheckRun = { config, engine, entry, opts, checks, finish };
-  if (isPlain(entry) && local) return checkPlain(run, local);
-  return checkEncoded(run, repo, local);
+  if (!opts.into) return isPlain(entry) && local ? checkPlain(run, local) : checkEncoded(run, repo, local);
+  const into = opts.into;
+  try {
+    const rec = await (isPlain(entry) && local ? checkCopy(run, local, into) : checkEncoded(run, repo, local));
+    if (!rec.ok) removeScratch(into);
+    return rec;
+  } catch (err) {
+    removeScratch(into);
+    throw err;
+  }
+}
+
+/** A plain local image for a restore: a kernel copy (copy_file_range, as cp) to `into`, then the checks read the copy. */
+async function checkCopy(run: CheckRun, local: string, into: string): Promise<VerificationRecord> {
+  run.opts.onProgress?.({ phase: 'install', done: 0, total: run.entry.manifest.stored_size, unit: 'bytes' });
+  await copyFile(local, into, fsConstants.COPYFILE_EXCL);
+  return checkPlain(run, into);
 }
 
 /** One verification in progress: what it checks, the checks so far, and `finish` (records and returns the result). */
@@ -136,16 +157,16 @@ function checksumCheck(m: CatalogEntry['manifest'], size: number, sha: string): 
 }
 
 /**
- * A plain local image: the checksum (worker thread) and the read-only image
- * checks run in parallel; the checksum is still reported first, and a mismatch wins.
+ * A plain image (`file`: the local backup, or restore's copy of it): the checksum (worker thread)
+ * and the read-only image checks run in parallel; the checksum is still reported first, and a mismatch wins.
  */
-async function checkPlain(run: CheckRun, local: string): Promise<VerificationRecord> {
+async function checkPlain(run: CheckRun, file: string): Promise<VerificationRecord> {
   const { config, engine, opts, checks, finish } = run;
   const m = run.entry.manifest;
   opts.onProgress?.({ phase: 'checksum', done: 0, total: m.stored_size, unit: 'bytes' });
-  const hashing = hashFileInWorker(local);
+  const hashing = hashFileInWorker(file);
   hashing.catch(() => undefined);
-  const image = await engine.checkImage(local, m, { deep: !!opts.deep, config, log: opts.log });
+  const image = await engine.checkImage(file, m, { deep: !!opts.deep, config, log: opts.log });
   const h = await hashing;
   checks.push(checksumCheck(m, h.size, h.sha256));
   if (!checks[checks.length - 1]!.ok) return await finish();
@@ -156,20 +177,20 @@ async function checkPlain(run: CheckRun, local: string): Promise<VerificationRec
 
 /**
  * A compressed, encrypted or remote object: decoded once, through the
- * checksum, into a private scratch file that the image checks then read
- * (handed to `keepImage` when it passes and has no local path, else removed).
+ * checksum, into a file that the image checks then read: restore's `into`
+ * (kept when it passes), else a private scratch file (removed).
  */
+// long: one pass with its three outcomes (decode failed, checksums differ, image checks), each recorded.
 async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string | null): Promise<VerificationRecord> {
   const { config, engine, entry, opts, checks, finish } = run;
   const m = entry.manifest;
   const encryption = decryptExpectation(config, m, opts.log);
-  // Decoded data lives only in this process's private scratch directory, never in the repository.
-  const scratch = scratchPath(`${m.id}.verify${engine.extension}`);
-  let kept = false;
+  // Decoded data lives only in this process's private scratch directory (or restore's tracked file), never in the repository.
+  const out = opts.into ?? scratchPath(`${m.id}.verify${engine.extension}`);
   try {
     let decoded;
     try {
-      decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), scratch, {
+      decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), out, {
         compression: m.compression,
         encryption,
         durable: false, // a private scratch file, removed (or handed to restore) before this process ends
@@ -178,6 +199,8 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
     } catch (err) {
       // A missing key or tool (ConfigError, DependencyError) says nothing about the backup: not recorded as a failure.
       if (err instanceof WksError) throw err;
+      // Nor does a restore target that cannot be written (full disk, permissions): the caller says so.
+      if (opts.into && (err as NodeJS.ErrnoException).syscall) throw err;
       // Decoding failed part-way: report the checksum (hash the whole file) and the decode error.
       const h = await hashFile(local ?? (await repo.read(entry.dataName)));
       checks.push(checksumCheck(m, h.size, h.sha256));
@@ -200,15 +223,10 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
     });
     if (!rawOk) return await finish();
     opts.onProgress?.({ phase: 'integrity', done: 0, total: null, unit: 'pages' });
-    checks.push(...(await engine.checkImage(scratch, m, { deep: !!opts.deep, config, log: opts.log })));
-    const rec = await finish();
-    if (rec.ok && opts.keepImage && !local) {
-      opts.keepImage(scratch);
-      kept = true;
-    }
-    return rec;
+    checks.push(...(await engine.checkImage(out, m, { deep: !!opts.deep, config, log: opts.log })));
+    return await finish();
   } finally {
-    if (!kept) removeScratch(scratch);
+    if (!opts.into) removeScratch(out);
   }
 }
 
@@ -262,7 +280,9 @@ export type Selection = { id: string } | { latest: true } | { at: Date } | { all
  * Throws NotFoundError (5) for a missing backup directory, or naming the
  * other sources' backups when only those exist; UsageError (2); and
  * VerificationError (3) when an id names a backup whose manifest is broken
- * (a failed backup, not an absent one).
+ * (a failed backup, not an absent one), and when `latest` / `at` would pass
+ * over a broken backup newer than the one it picks: the operator is told the
+ * newest backup is broken, never silently handed an older one.
  */
 export async function selectBackups(
   config: Config,
@@ -282,6 +302,8 @@ export async function selectBackups(
     return [resolveBackup(entries, sel.id, dir)];
   }
   if ('all' in sel) return c.entries;
+  const newestBroken = [...c.problems].sort((a, b) => (a.id < b.id ? 1 : -1))[0];
+  if (!c.entries.length && newestBroken) throw brokenFailure(newestBroken);
   if (!c.entries.length) {
     throw new NotFoundError(`there are no backups of ${describeSource(c.source)} in ${dir}${othersNote(c.others)}`, {
       hint: c.others.length
@@ -289,8 +311,24 @@ export async function selectBackups(
         : 'create one with `wks backup create`',
     });
   }
-  if ('latest' in sel) return [latestBackup(c.entries, dir)];
-  return [backupAt(c.entries, sel.at, dir)];
+  const hit = 'latest' in sel ? latestBackup(c.entries, dir) : backupAt(c.entries, sel.at, dir);
+  const skipped = brokenNewerThan(c.problems, hit, 'at' in sel ? sel.at : null);
+  if (skipped) throw brokenFailure(skipped, hit.manifest.id);
+  return [hit];
+}
+
+/**
+ * The newest broken backup (see CatalogProblem) that `--latest` / `--at` would silently pass over
+ * for `hit`: taken at or after it (by the time in its id), and not after `at`. Its manifest cannot
+ * be read, so its source is unknown: it counts for every database sharing the repository.
+ */
+function brokenNewerThan(problems: CatalogProblem[], hit: CatalogEntry, at: Date | null): CatalogProblem | null {
+  const stamp = (id: string) => id.slice(0, 16);
+  const limit = at ? stamp(newBackupId(at)) : null;
+  const newer = problems
+    .filter((p) => stamp(p.id) >= stamp(hit.manifest.id) && (!limit || stamp(p.id) <= limit))
+    .sort((a, b) => (a.id < b.id ? 1 : -1));
+  return newer[0] ?? null;
 }
 
 /** Backups whose manifest is broken (see CatalogProblem): each one is a failed backup. */
@@ -317,10 +355,16 @@ export function brokenRecord(p: CatalogProblem, now = new Date()): VerificationR
   };
 }
 
-/** The VerificationError (exit 3) for a backup whose manifest is broken. */
-export function brokenFailure(p: CatalogProblem): VerificationError {
+/**
+ * The VerificationError (exit 3) for a backup whose manifest is broken; `older` names the newest
+ * usable backup when the broken one was the newest a selection (`--latest`, `--at`) could mean.
+ */
+export function brokenFailure(p: CatalogProblem, older?: string): VerificationError {
+  const next = older
+    ? `the newest usable backup before it is ${older}: name it by id to use it (\`wks backup verify ${older}\`)`
+    : 'take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)';
   return new VerificationError(`backup ${p.id} is broken: its manifest ${p.file} cannot be used: ${p.problem}`, {
-    hint: 'do not restore from it; take a new backup (`wks backup create`) and inspect or remove the files named (`wks backup list`)',
-    details: { verification: brokenRecord(p), data_files: p.data_files },
+    hint: `do not restore from it; ${next}`,
+    details: { verification: brokenRecord(p), data_files: p.data_files, ...(older ? { newest_usable: older } : {}) },
   });
 }

@@ -48,6 +48,18 @@ export class CommandContext {
     return this.loaded;
   }
 
+  /**
+   * One setting from the same layers as loadConfig, validated on its own: for a
+   * command that needs nothing else (`migrate new`), so that unrelated invalid
+   * settings do not stop it. Throws ConfigError (exit 78) for this key only.
+   */
+  async setting<T>(key: string): Promise<T> {
+    const { loadSetting } = await import('../config/index.js');
+    const s = loadSetting<T>({ configPath: this.global.config, env: this.env, cwd: this.cwd }, key);
+    for (const w of s.warnings) this.out.warn(w);
+    return s.value;
+  }
+
   private appLogger?: Promise<AppLogger>;
 
   /**

@@ -65,6 +65,17 @@ export const DEFAULTS: Config = {
       // Restore drills: the platform's RTO target (15 min), and how old the last successful drill may be
       // before health and the alert rule complain (the weekly drill job plus a day of slack).
       drill: { rto_target: '15m', max_age: '8d' },
+      // With an S3 repository: also keep every backup in storage_path (restores from it are fast), and rotate
+      // that copy by local_retention (each unset key: the repository's value above).
+      local_copy: false,
+      local_retention: {
+        retention_days: null,
+        keep_last: null,
+        keep_hourly: null,
+        keep_daily: null,
+        keep_weekly: null,
+        keep_monthly: null,
+      },
       repository: null,
       s3: {
         endpoint: null,
@@ -225,6 +236,8 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   BACKUP_DRILL_RTO_TARGET: 'database.backup.drill.rto_target',
   BACKUP_DRILL_MAX_AGE: 'database.backup.drill.max_age',
   BACKUP_REPOSITORY: 'database.backup.repository',
+  BACKUP_LOCAL_COPY: 'database.backup.local_copy',
+  BACKUP_LOCAL_RETENTION_DAYS: 'database.backup.local_retention.retention_days',
   BACKUP_S3_ENDPOINT: 'database.backup.s3.endpoint',
   BACKUP_S3_REGION: 'database.backup.s3.region',
   BACKUP_S3_FORCE_PATH_STYLE: 'database.backup.s3.force_path_style',

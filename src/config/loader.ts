@@ -309,38 +309,8 @@ const WKS_OWN_ENV = new Set(['WKS_CONFIG', 'WKS_TEST_PG_URL', 'WKS_TEST_REDIS_UR
  * problem, each with its key or variable, the (redacted) value and its source.
  */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
-  const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
-  const { file, explicit } = resolveConfigPath(opts);
-  const raw = structuredClone(DEFAULTS) as unknown as Tree;
-  const sources: Record<string, ValueSource> = {};
-  for (const p of leafPaths(raw)) sources[p] = { layer: 'default', origin: 'default' };
-
-  const issues: ConfigIssue[] = [];
-  const warnings: string[] = [];
-  let lineOf: ParsedFile['lineOf'] = () => undefined;
-  const rel = file ? path.relative(cwd, file) || file : null;
-
-  if (file) {
-    if (explicit && !existsSync(file)) {
-      throw new ConfigError(`config file not found: ${rel}`, [], {
-        hint: 'check -c/--config or WKS_CONFIG, or create one with `wks init`',
-      });
-    }
-    const parsed = parseFile(file, env, cwd);
-    issues.push(...parsed.issues);
-    lineOf = parsed.lineOf;
-    mergeInto(raw, parsed.tree, '', (p) => {
-      const line = lineOf(p);
-      sources[p] = { layer: 'file', origin: line ? `${rel}:${line}` : rel! };
-    });
-  }
-  applyEnv(raw, sources, env, warnings);
-  for (const [p, { value, flag }] of Object.entries(opts.overrides ?? {})) {
-    if (value === undefined) continue;
-    setPath(raw, p, value);
-    sources[p] = { layer: 'flag', origin: flag };
-  }
+  const { file, rel, raw, sources, issues, warnings, lineOf } = layered(opts);
 
   const { originOf, issueAt } = issueHelpers(raw, sources, lineOf, rel);
   const result = configSchema.safeParse(raw);
@@ -361,6 +331,88 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const config = result.data;
   normalise(config, cwd);
   return { config, file, sources, warnings };
+}
+
+interface Layered {
+  file: string | null;
+  rel: string | null;
+  raw: Tree;
+  sources: Record<string, ValueSource>;
+  /** Problems found while reading the file (unset `${VAR}`, unknown top-level keys). */
+  issues: ConfigIssue[];
+  warnings: string[];
+  lineOf: ParsedFile['lineOf'];
+}
+
+/** DEFAULTS, then the file, the environment and the flag overrides, each leaf remembering its layer; nothing validated yet. */
+function layered(opts: LoadOptions): Layered {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  const { file, explicit } = resolveConfigPath(opts);
+  const raw = structuredClone(DEFAULTS) as unknown as Tree;
+  const sources: Record<string, ValueSource> = {};
+  for (const p of leafPaths(raw)) sources[p] = { layer: 'default', origin: 'default' };
+  const issues: ConfigIssue[] = [];
+  const warnings: string[] = [];
+  let lineOf: ParsedFile['lineOf'] = () => undefined;
+  const rel = file ? path.relative(cwd, file) || file : null;
+  if (file) {
+    if (explicit && !existsSync(file)) {
+      throw new ConfigError(`config file not found: ${rel}`, [], {
+        hint: 'check -c/--config or WKS_CONFIG, or create one with `wks init`',
+      });
+    }
+    const parsed = parseFile(file, env, cwd);
+    issues.push(...parsed.issues);
+    lineOf = parsed.lineOf;
+    mergeInto(raw, parsed.tree, '', (p) => {
+      const line = lineOf(p);
+      sources[p] = { layer: 'file', origin: line ? `${rel}:${line}` : rel! };
+    });
+  }
+  applyEnv(raw, sources, env, warnings);
+  for (const [p, { value, flag }] of Object.entries(opts.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, p, value);
+    sources[p] = { layer: 'flag', origin: flag };
+  }
+  return { file, rel, raw, sources, issues, warnings, lineOf };
+}
+
+/** One setting, validated on its own, with where it came from. */
+export interface LoadedSetting<T = unknown> {
+  value: T;
+  source: ValueSource;
+  /** Absolute path of the file that was read, or null. */
+  file: string | null;
+  warnings: string[];
+}
+
+/**
+ * Load one setting (`database.migrations.directory`) from the same layers as
+ * loadConfig, validating only that key: a command that needs nothing else
+ * (`migrate new`) works while unrelated settings are invalid. A file that
+ * cannot be parsed still fails (ConfigError, exit 78); an unset `${VAR}` counts
+ * only on the setting's own line. Relative paths are not resolved here.
+ */
+export function loadSetting<T = unknown>(opts: LoadOptions, key: string): LoadedSetting<T> {
+  const { file, rel, raw, sources, issues: fileIssues, warnings, lineOf } = layered(opts);
+  const { originOf, issueAt } = issueHelpers(raw, sources, lineOf, rel);
+  let schema: unknown = configSchema;
+  for (const part of key.split('.')) schema = (schema as { shape?: Record<string, unknown> }).shape?.[part];
+  if (!schema) throw new Error(`config: no setting ${key}`);
+  const source = originOf(key);
+  const issues = fileIssues.filter((i) => source.layer === 'file' && i.source === source.origin);
+  const result = (schema as typeof configSchema).safeParse(getPath(raw, key));
+  if (!result.success) issues.push(...result.error.issues.map((iss) => issueAt(key, iss.message)));
+  registerSecrets(raw);
+  if (issues.length > 0 || !result.success) {
+    throw new ConfigError(
+      `configuration is invalid (${issues.length} problem${issues.length === 1 ? '' : 's'} in ${key})`,
+      issues,
+    );
+  }
+  return { value: result.data as T, source, file, warnings };
 }
 
 /** The environment layer: every set ENV_MAP variable, and a warning for a known-looking one wks does not use. */
@@ -481,6 +533,15 @@ function crossFieldIssues(raw: Tree, originOf: OriginOf, issueAt: IssueAt): Conf
       issueAt(
         'database.backup.encryption.enabled',
         'encryption is enabled but no key is set (BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEY_FILE)',
+        false,
+      ),
+    );
+  }
+  if (truthy('database.backup.local_copy') && !present('database.backup.repository')) {
+    issues.push(
+      issueAt(
+        'database.backup.local_copy',
+        'a local copy needs a remote repository: set BACKUP_REPOSITORY=s3://bucket/prefix (database.backup.repository), or remove BACKUP_LOCAL_COPY (backups are then only local)',
         false,
       ),
     );

@@ -196,6 +196,16 @@ export const configSchema = strictObject({
         rto_target: duration(),
         max_age: duration(),
       }),
+      // Local plus remote (docs/backup-and-recovery.md): keep each backup in storage_path too, with its own retention.
+      local_copy: bool(),
+      local_retention: strictObject({
+        retention_days: int(0).nullable(),
+        keep_last: int(0).nullable(),
+        keep_hourly: int(0).nullable(),
+        keep_daily: int(0).nullable(),
+        keep_weekly: int(0).nullable(),
+        keep_monthly: int(0).nullable(),
+      }),
       repository: optStr().refine(
         (v) => v === null || v === '' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v),
         {

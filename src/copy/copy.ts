@@ -6,10 +6,15 @@
  *  2. `migrateUp` on the target: the schema is wks's own, never guessed;
  *  3. under a PostgreSQL advisory lock (one copy per target at a time), the
  *     run row of wks_copy_progress is set to `in_progress`;
+ *     and the foreign keys of the tables to copy are set aside (dropped and
+ *     listed in wks_copy_deferred, in the same transaction);
  *  4. tables are copied in foreign-key order, each in ONE transaction:
- *     COPY FROM STDIN, sequence reset, and the table's `done` progress row
- *     commit together, so a crash (kill -9, lost connection) leaves each
- *     table either complete and marked or empty and unmarked;
+ *     its indexes dropped, COPY FROM STDIN, the indexes built again from the
+ *     rows, the foreign keys whose two tables are now copied added back
+ *     (validating every row), sequence reset, and the table's `done`
+ *     progress row commit together, so a crash (kill -9, lost connection)
+ *     leaves each table either complete, indexed and marked or empty and
+ *     unmarked, with its foreign keys still listed for the next run;
  *  5. every table is verified (row count + order-independent checksum,
  *     computed the same way from SQLite and from PostgreSQL's own output);
  *  6. only then is the run row set to `verified`. A target whose run row is
@@ -43,12 +48,16 @@ import {
   COPY_LOCK_KEY,
   PROGRESS_TABLE,
   RUN_ROW,
+  deferForeignKeys,
+  dropIndexes,
   ensureProgressTable,
   fkOrder,
   hasRows,
   inspectTarget,
+  isReferenced,
   readProgress,
   resetSequences,
+  restoreForeignKeys,
   writeProgress,
   type TargetTable,
 } from './target.js';
@@ -70,7 +79,18 @@ export type CopyEvent =
       rowsPerSec: number;
       etaMs: number | null;
     }
-  | { type: 'table-done'; table: string; mode: 'copy' | 'resume-check' | 'verify'; rows: number; durationMs: number };
+  | {
+      type: 'table-done';
+      table: string;
+      mode: 'copy' | 'resume-check' | 'verify';
+      /** Rows written (copy), hashed (resume-check) or read back (verify). */
+      rows: number;
+      /** Rows read from SQLite: `rows` plus the rows a type problem kept out (the table-start `total`). */
+      read: number;
+      /** Values with a type problem in this table. */
+      problems: number;
+      durationMs: number;
+    };
 
 export interface CopyOptions {
   /** SQLite file to copy. Default: config.database.path. */
@@ -515,6 +535,8 @@ interface Claim {
   order: string[];
   planBy: Map<string, TablePlan>;
   resumed: Set<string>;
+  /** Tables still to copy in this run (a foreign key goes back once neither of its ends is). */
+  pending: Set<string>;
 }
 
 /** Step 3: the advisory lock (one copy per target), the plan, the refusals, and the run row set `in_progress`. */
@@ -554,7 +576,13 @@ async function claimTarget(run: Run, sourceByName: Map<string, SourceTable>, tar
   const toCopy = order.filter((t) => !resumed.has(t));
   if (!opts.truncate) await refuseNonEmpty(client, toCopy);
   await startRun(run, toCopy, opts.resume && runRow?.run_id ? runRow.run_id : run.runId);
-  return { target, order, planBy: new Map(result.plan.map((p) => [p.table, p])), resumed };
+  return {
+    target,
+    order,
+    planBy: new Map(result.plan.map((p) => [p.table, p])),
+    resumed,
+    pending: new Set(toCopy),
+  };
 }
 
 async function refuseNonEmpty(client: pg.PoolClient, tables: string[]): Promise<void> {
@@ -568,7 +596,12 @@ async function refuseNonEmpty(client: pg.PoolClient, tables: string[]): Promise<
   }
 }
 
-/** In one transaction: truncate (--truncate), clear the progress rows of the tables to copy, mark the run in progress. */
+/**
+ * In one transaction: truncate (--truncate), clear the progress rows of the tables to copy, mark the
+ * run in progress, and set aside the foreign keys of the tables to copy (each goes back, validated,
+ * in the transaction of the last of its two tables; a killed run leaves them listed in
+ * wks_copy_deferred for the next one).
+ */
 async function startRun(run: Run, toCopy: string[], runId: string): Promise<void> {
   const client = run.client!;
   await client.query('BEGIN');
@@ -584,6 +617,7 @@ async function startRun(run: Run, toCopy: string[], runId: string): Promise<void
       run_id: runId,
       started_at: run.now(),
     });
+    await deferForeignKeys(client, toCopy);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -663,6 +697,8 @@ async function openVerifyQueue(run: Run, claim: Claim, adapter: { pool: pg.Pool 
           table: r.table,
           mode: 'verify',
           rows: v.rows,
+          read: v.rows,
+          problems: 0,
           durationMs: Date.now() - started,
         });
       });
@@ -690,8 +726,10 @@ async function copyOne(run: Run, s: SourceTable, claim: Claim, t: string): Promi
   run.onEvent({ type: 'table-start', table: t, mode: 'copy', total: p.rows });
   await client.query('BEGIN');
   try {
+    const { rebuild, freeze } = await emptyForCopy(client, t);
     const spec = specFor(p, s, tt, 'copy', policy, batchRows);
-    const sum = await copyTable(client, run.reader!, spec, p.rows, run.onEvent, run.log);
+    const sum = await copyTable(client, run.reader!, spec, p.rows, run.onEvent, run.log, freeze);
+    await rebuildTable(client, t, rebuild, claim.pending);
     const seqs = await resetSequences(client, tt, s.sequence);
     await writeProgress(client, {
       table_name: t,
@@ -706,11 +744,43 @@ async function copyOne(run: Run, s: SourceTable, claim: Claim, t: string): Promi
       finished_at: run.now(),
     });
     await client.query('COMMIT');
+    claim.pending.delete(t);
     return tableResult(t, 'copied', sum, Date.now() - started, seqs);
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     if (err instanceof SourceTypeError) throw typeErrorToWks(err);
     throw err;
+  }
+}
+
+/**
+ * In the table's transaction, before its COPY: lock it, check it is still empty, drop its indexes
+ * (built again from the data afterwards: one sort each instead of one insert per row), and
+ * truncate it when nothing references it, so the COPY can write the rows frozen (no hint-bit
+ * writes when verification reads them back). Returns the statements that rebuild the indexes.
+ */
+async function emptyForCopy(client: pg.PoolClient, t: string): Promise<{ rebuild: string[]; freeze: boolean }> {
+  await client.query(`LOCK TABLE ${quoteIdent(t)} IN ACCESS EXCLUSIVE MODE`);
+  await client.query(`SET LOCAL maintenance_work_mem = '256MB'`);
+  await refuseNonEmpty(client, [t]);
+  const rebuild = await dropIndexes(client, t);
+  const freeze = !(await isReferenced(client, t));
+  if (freeze) await client.query(`TRUNCATE ${quoteIdent(t)}`);
+  return { rebuild, freeze };
+}
+
+/**
+ * After the COPY, in the same transaction: the table's indexes, built from its rows, then every
+ * set-aside foreign key whose tables are both copied now, each validated over all its rows (an
+ * orphan fails the table as the row-by-row check did, 23503).
+ */
+async function rebuildTable(client: pg.PoolClient, t: string, rebuild: string[], pending: Set<string>): Promise<void> {
+  try {
+    for (const ddl of rebuild) await client.query(ddl);
+    const settled = (x: string) => x === t || !pending.has(x);
+    await restoreForeignKeys(client, (f) => settled(f.child) && settled(f.parent));
+  } catch (err) {
+    throw copyError(t, err as Error);
   }
 }
 
@@ -722,6 +792,8 @@ async function markRun(run: Run): Promise<void> {
   await client.query('BEGIN');
   try {
     if (bad.length === 0) {
+      // A verified copy has the whole schema: nothing may stay set aside (normally nothing is left here).
+      await restoreForeignKeys(client, () => true);
       await client.query(`UPDATE ${PROGRESS_TABLE} SET status = 'verified' WHERE table_name = ANY($1)`, [
         result.tables.map((r) => r.table),
       ]);
@@ -837,15 +909,25 @@ async function runReader(
   ready: () => Promise<void> = async () => undefined,
 ): Promise<TableSummary> {
   const started = Date.now();
+  let found = 0;
   const s = await reader.table(spec, {
     write: write ?? ((_b, done) => done()),
     ready,
     progress: (read, _written, problems) => {
+      found += problems.length;
       if (problems.length > 0) log.add(problems);
       progressEvent(onEvent, spec.table, mode, read, total, started);
     },
   });
-  onEvent({ type: 'table-done', table: spec.table, mode, rows: s.rows, durationMs: Date.now() - started });
+  onEvent({
+    type: 'table-done',
+    table: spec.table,
+    mode,
+    rows: s.rows,
+    read: s.sourceRows,
+    problems: found,
+    durationMs: Date.now() - started,
+  });
   return s;
 }
 
@@ -857,10 +939,13 @@ async function copyTable(
   total: number,
   onEvent: (e: CopyEvent) => void,
   log: ProblemLog,
+  freeze: boolean,
 ): Promise<TableSummary> {
   const { from: copyFrom } = await import('pg-copy-streams');
   const stream = client.query(
-    copyFrom(`COPY ${quoteIdent(spec.table)} (${spec.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN`),
+    copyFrom(
+      `COPY ${quoteIdent(spec.table)} (${spec.columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`,
+    ),
   );
   let streamError: Error | null = null;
   const failed = new Promise<never>((_, reject) => {

@@ -74,7 +74,8 @@ export async function inspectTarget(client: pg.ClientBase): Promise<Map<string, 
        JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE k.contype = 'f' AND n.nspname = current_schema()`,
   );
-  for (const r of fks.rows) {
+  // Foreign keys an interrupted copy set aside (see deferForeignKeys) still order the tables.
+  for (const r of [...fks.rows, ...(await readDeferred(client))]) {
     const t = tables.get(r.child);
     if (t && r.parent !== r.child && !t.references.includes(r.parent)) t.references.push(r.parent);
   }
@@ -139,9 +140,120 @@ const PROGRESS_DDL = `CREATE TABLE IF NOT EXISTS ${PROGRESS_TABLE} (
   finished_at TIMESTAMPTZ
 )`;
 
-/** Create wks_copy_progress when missing. */
+/**
+ * Foreign keys set aside while their tables are copied, with the statement that puts each back.
+ * A row here is a constraint of the platform's schema that is missing from the target until the
+ * copy that removed it (or the next run, --resume or --truncate) adds it again.
+ */
+export const DEFERRED_TABLE = 'wks_copy_deferred';
+
+const DEFERRED_DDL = `CREATE TABLE IF NOT EXISTS ${DEFERRED_TABLE} (
+  child TEXT NOT NULL,
+  name TEXT NOT NULL,
+  parent TEXT NOT NULL,
+  ddl TEXT NOT NULL,
+  PRIMARY KEY (child, name)
+)`;
+
+export interface DeferredForeignKey {
+  /** The referencing table, its constraint, and the referenced table (current schema). */
+  child: string;
+  name: string;
+  parent: string;
+  /** ALTER TABLE ... ADD CONSTRAINT ... (validates every row when run). */
+  ddl: string;
+}
+
+async function readDeferred(client: pg.ClientBase): Promise<DeferredForeignKey[]> {
+  const exists = await client.query(`SELECT to_regclass($1) AS t`, [DEFERRED_TABLE]);
+  if (!exists.rows[0]?.t) return [];
+  return (await client.query<DeferredForeignKey>(`SELECT child, name, parent, ddl FROM ${DEFERRED_TABLE}`)).rows;
+}
+
+/**
+ * Set aside (drop, and record in wks_copy_deferred) every foreign key between tables of the current
+ * schema that has `tables` at one end, so COPY checks no row one by one and the tables' own indexes
+ * can be dropped and rebuilt. Foreign keys an earlier run set aside whose tables are not copied now
+ * are added back here. Run inside the caller's transaction: the drops and the records commit together.
+ */
+export async function deferForeignKeys(client: pg.ClientBase, tables: string[]): Promise<void> {
+  const fks = await client.query<DeferredForeignKey>(
+    `SELECT c.relname AS child, k.conname AS name, p.relname AS parent,
+            format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, k.conname, pg_get_constraintdef(k.oid)) AS ddl
+       FROM pg_constraint k
+       JOIN pg_class c ON c.oid = k.conrelid
+       JOIN pg_class p ON p.oid = k.confrelid
+      WHERE k.contype = 'f' AND c.relnamespace = current_schema()::regnamespace
+        AND p.relnamespace = current_schema()::regnamespace
+        AND (c.relname = ANY($1) OR p.relname = ANY($1))
+      ORDER BY c.relname, k.conname`,
+    [tables],
+  );
+  for (const f of fks.rows) {
+    await client.query(`ALTER TABLE ${quoteIdent(f.child)} DROP CONSTRAINT ${quoteIdent(f.name)}`);
+    await client.query(
+      `INSERT INTO ${DEFERRED_TABLE} (child, name, parent, ddl) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+      [f.child, f.name, f.parent, f.ddl],
+    );
+  }
+  const copying = new Set(tables);
+  await restoreForeignKeys(client, (f) => !copying.has(f.child) && !copying.has(f.parent));
+}
+
+/**
+ * Add back (validating every row: PostgreSQL refuses an orphan with 23503) the set-aside foreign
+ * keys that `ready` accepts, and forget them; in the caller's transaction. Returns how many.
+ */
+export async function restoreForeignKeys(
+  client: pg.ClientBase,
+  ready: (f: DeferredForeignKey) => boolean,
+): Promise<number> {
+  const todo = (await readDeferred(client)).filter(ready);
+  for (const f of todo) {
+    await client.query(f.ddl);
+    await client.query(`DELETE FROM ${DEFERRED_TABLE} WHERE child = $1 AND name = $2`, [f.child, f.name]);
+  }
+  return todo.length;
+}
+
+/**
+ * Drop the table's indexes (primary key and unique constraints included) and return the
+ * statements that build them again, constraints first, exactly as they were defined. Left in
+ * place: an index a foreign key from another schema depends on, and invalid, clustered or
+ * replica-identity indexes (rebuilding them would change more than the index).
+ */
+export async function dropIndexes(client: pg.ClientBase, table: string): Promise<string[]> {
+  const r = await client.query<{ idx: string; conname: string | null; ddl: string }>(
+    `SELECT i.indexrelid::regclass::text AS idx, k.conname,
+            CASE WHEN k.oid IS NULL THEN pg_get_indexdef(i.indexrelid)
+                 ELSE format('ALTER TABLE %I ADD CONSTRAINT %I %s', $1::text, k.conname, pg_get_constraintdef(k.oid)) END AS ddl
+       FROM pg_index i
+       LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
+      WHERE i.indrelid = $2::regclass AND i.indisvalid AND NOT i.indisclustered AND NOT i.indisreplident
+        AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)
+      ORDER BY (k.oid IS NULL), 1`,
+    [table, quoteIdent(table)],
+  );
+  for (const x of r.rows) {
+    if (x.conname) await client.query(`ALTER TABLE ${quoteIdent(table)} DROP CONSTRAINT ${quoteIdent(x.conname)}`);
+    else await client.query(`DROP INDEX ${x.idx}`);
+  }
+  return r.rows.map((x) => x.ddl);
+}
+
+/** True when a foreign key references the table (then it cannot be truncated on its own). */
+export async function isReferenced(client: pg.ClientBase, table: string): Promise<boolean> {
+  const r = await client.query(
+    `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = $1::regclass) AS x`,
+    [quoteIdent(table)],
+  );
+  return r.rows[0]?.x === true;
+}
+
+/** Create wks_copy_progress and wks_copy_deferred when missing. */
 export async function ensureProgressTable(client: pg.ClientBase): Promise<void> {
   await client.query(PROGRESS_DDL);
+  await client.query(DEFERRED_DDL);
 }
 
 /** The progress rows by table name (empty when the table does not exist). */

@@ -1,7 +1,6 @@
 /** `wks migrate new <name>`: create an empty dbmate-format migration in the user's directory. */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/index.js';
 import { ConflictError, UsageError } from '../errors.js';
 import { FILE_RE } from './source.js';
 
@@ -34,10 +33,16 @@ function stamp(d: Date): string {
 /**
  * Create `<YYYYMMDDHHMMSS>_<name>.sql` (UTC timestamp version, as dbmate
  * does, so it sorts after the built-ins and never collides with a teammate's).
- * Creates the directory if needed. Throws UsageError for a bad name or when
- * no directory is configured or given, ConflictError when the version exists.
+ * Creates the directory if needed. Needs only the configured directory
+ * (`database.migrations.directory`, absolute), never a database connection.
+ * Throws UsageError for a bad name or when no directory is configured or
+ * given, ConflictError when the version exists.
  */
-export function newMigration(config: Config, name: string, opts: NewMigrationOptions = {}): NewMigrationResult {
+export function newMigration(
+  configured: string | null,
+  name: string,
+  opts: NewMigrationOptions = {},
+): NewMigrationResult {
   const clean = name
     .trim()
     .toLowerCase()
@@ -47,7 +52,6 @@ export function newMigration(config: Config, name: string, opts: NewMigrationOpt
     throw new UsageError(`invalid migration name "${name}"`, {
       hint: 'use letters, digits and underscores, e.g. add_users_index',
     });
-  const configured = config.database.migrations.directory;
   const dir = opts.directory ? path.resolve(opts.directory) : configured;
   if (!dir) {
     throw new UsageError('no migrations directory is configured', {

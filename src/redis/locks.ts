@@ -69,25 +69,25 @@ export async function readLock(client: Redis, keys: Keyspace, executionId: strin
  * One SCAN step plus the holder and PTTL of every key it returned, in one
  * atomic script (one round trip per batch instead of 1 + 2 per key: at 100k
  * locks a pipelined GET+PTTL per key spent most of its time in per-command
- * client overhead). ARGV: cursor, MATCH pattern, COUNT. Reply: cursor, then
- * key, holder, pttl triples; a key that is not a string (WRONGTYPE) is
- * reported with pttl -3 and skipped by the caller.
+ * client overhead). ARGV: cursor, MATCH pattern, COUNT. Reply: ONE string, a
+ * JSON array (Redis's built-in cjson): the cursor, then key, holder, pttl
+ * triples. A key that is not a string (WRONGTYPE) or is gone is left out
+ * here. One bulk string is parsed by JSON.parse at native speed; a RESP array
+ * of 3 elements per lock was decoded element by element (~a third of the
+ * client's time at 100k locks, profiled).
  */
 export const SCAN_LOCKS_LUA = `
 local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local out = {r[1]}
 for _, k in ipairs(r[2]) do
   local ok, v = pcall(redis.call, 'GET', k)
-  out[#out + 1] = k
   if ok and v then
+    out[#out + 1] = k
     out[#out + 1] = v
     out[#out + 1] = redis.call('PTTL', k)
-  else
-    out[#out + 1] = ''
-    out[#out + 1] = -3
   end
 end
-return out
+return cjson.encode(out)
 `;
 
 /**
@@ -107,8 +107,8 @@ export async function* scanLocks(
   const count = opts.count ?? SCAN_COUNT;
   const cap = opts.cap ?? SCAN_CAP;
   const pattern = keys.patterns.locks;
-  const scan = (cursor: string) =>
-    client.eval(SCAN_LOCKS_LUA, 0, cursor, pattern, count) as Promise<Array<string | number>>;
+  const scan = async (cursor: string) =>
+    JSON.parse((await client.eval(SCAN_LOCKS_LUA, 0, cursor, pattern, count)) as string) as Array<string | number>;
   let seen = 0;
   // The next batch is requested before the current one is handed to the
   // caller, so Redis works while the caller joins and writes.
@@ -121,7 +121,6 @@ export async function* scanLocks(
     const out: RedisLock[] = [];
     for (let i = 1; i + 2 < reply.length; i += 3) {
       const pttl = Number(reply[i + 2]);
-      if (pttl === -3 || pttl === -2) continue;
       const key = String(reply[i]);
       out.push({
         executionId: keys.parseLockKey(key) ?? key,

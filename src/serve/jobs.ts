@@ -109,13 +109,10 @@ async function backupJobs(
     },
     verify: async () => {
       // Every backup of the configured database, deep; one failure does not stop the others.
-      let entries: Awaited<ReturnType<typeof backups.selectBackups>> = [];
-      try {
-        entries = await backups.selectBackups(config, { all: true });
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'not_found') throw err;
-      }
-      const failed: string[] = [];
+      // A backup whose manifest is broken (unreadable, a field missing) is a failed backup too.
+      const catalog = await backups.sourceCatalog(config);
+      const entries = catalog.missing ? [] : await backups.selectBackups(config, { all: true }, { catalog });
+      const failed = catalog.problems.map((p) => `${p.id} (manifest: ${p.problem})`);
       for (const e of entries) {
         const rec = await backups
           .verifyEntry(config, e, { deep: true })
@@ -123,8 +120,9 @@ async function backupJobs(
         if (!rec.ok) failed.push(`${e.manifest.id} (${rec.failed})`);
       }
       collector.invalidateCatalog();
+      const total = entries.length + catalog.problems.length;
       if (failed.length)
-        throw new Error(`verification failed for ${failed.length} of ${entries.length} backups: ${failed.join(', ')}`);
+        throw new Error(`verification failed for ${failed.length} of ${total} backups: ${failed.join(', ')}`);
       if (entries.length) metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
       return { verified: entries.length };
     },

@@ -10,8 +10,24 @@
  * interrupted (SIGINT/SIGTERM), and, after a kill -9, by the next wks that
  * calls `sweepScratch()` (every command that holds the backup lock or starts
  * a verify). Files in it are created 0600 with `createPrivateFile`.
+ *
+ * A private file that must live elsewhere (a restore's verified image beside
+ * its target, renamed into place) is tracked with `trackPrivateFile`: a
+ * pointer in the process's directory names it, so it is removed on exit, on
+ * an interrupt, and by the sweep that removes a dead process's directory.
  */
-import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OperationError } from '../errors.js';
@@ -49,8 +65,14 @@ function ensureRoot(): string {
 
 let mine: string | null = null;
 let removeOnExit: (() => void) | null = null;
+/** Private files outside the scratch directory that this process still owns (see trackPrivateFile). */
+const outside = new Set<string>();
+/** Name prefix of a pointer file: its content is the absolute path of a tracked private file elsewhere. */
+const POINTER = 'outside-';
 
 function removeMine(): void {
+  for (const f of outside) removeScratch(f);
+  outside.clear();
   if (mine) rmSync(mine, { recursive: true, force: true });
   mine = null;
 }
@@ -82,9 +104,43 @@ export function removeScratch(file: string): void {
   for (const f of [file, `${file}-journal`, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
 }
 
-/** Remove the scratch directories of processes that are gone (kill -9). Returns the names removed. Never throws. */
+/**
+ * Track a private file outside the scratch directory (`file`, an absolute path, not yet created):
+ * it is removed (with SQLite's side files) when the process exits or is interrupted, and after a
+ * kill -9 by the next `sweepScratch()`. The returned function stops tracking it (call it once the
+ * file is renamed away or removed). Throws OperationError when the scratch directory cannot be made.
+ */
+export function trackPrivateFile(file: string): () => void {
+  const pointer = path.join(processScratch(), `${POINTER}${Math.random().toString(36).slice(2, 10)}`);
+  writeFileSync(pointer, file, { mode: 0o600, flag: 'wx' });
+  outside.add(file);
+  return () => {
+    outside.delete(file);
+    rmSync(pointer, { force: true });
+  };
+}
+
+/** Remove the files a dead process's scratch directory points at (trackPrivateFile). Never throws. */
+function removePointed(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(POINTER));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    try {
+      const file = readFileSync(path.join(dir, n), 'utf8');
+      if (path.isAbsolute(file)) removeScratch(file);
+    } catch {
+      /* unreadable pointer or file: a later run retries */
+    }
+  }
+}
+
+/** Remove the scratch directories of processes that are gone (kill -9), and the private files they tracked elsewhere. Returns the names removed. Never throws. */
 export function sweepScratch(): string[] {
-  return sweepDeadOwners(scratchRoot(), '');
+  return sweepDeadOwners(scratchRoot(), '', removePointed);
 }
 
 /**
@@ -92,7 +148,7 @@ export function sweepScratch(): string[] {
  * The one sweep of private leftovers (scratch directories, passfile directories). Returns the names
  * removed. Never throws: an entry it cannot remove (another user's) is left for a later run.
  */
-export function sweepDeadOwners(dir: string, prefix: string): string[] {
+export function sweepDeadOwners(dir: string, prefix: string, before?: (entry: string) => void): string[] {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -105,6 +161,7 @@ export function sweepDeadOwners(dir: string, prefix: string): string[] {
     const m = owner.exec(name);
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     try {
+      before?.(path.join(dir, name));
       rmSync(path.join(dir, name), { recursive: true, force: true });
       removed.push(name);
     } catch {

@@ -4,3 +4,4 @@ export * from './locks.js';
 export * from './reap.js';
 export { withHandles, type Handles, type RedisInclusion } from './handles.js';
 export * from './rows.js';
+export * from './release.js';

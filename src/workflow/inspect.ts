@@ -67,10 +67,10 @@ export interface ExecutionView extends ExecutionRow {
 /** What to do about each kind: a command ready to paste ({cli}, {active}, {id}, {holder} are filled in by `action`). */
 const ACTIONS: Record<DiscrepancyKind, string> = {
   running_without_redis_state: 'if no worker is running it: `wks workflow reap`',
-  active_without_db_row: 'remove the member: `{cli} SREM {active} {id}`',
+  active_without_db_row: 'remove the member: `wks workflow release {id}` (by hand: `{cli} SREM {active} {id}`)',
   lock_on_finished_execution: 'release it: `wks lock release {id}`',
   running_past_timeout: 'check the worker, then `wks workflow reap`',
-  finished_in_active_set: 'remove the member: `{cli} SREM {active} {id}`',
+  finished_in_active_set: 'remove the member: `wks workflow release {id}` (by hand: `{cli} SREM {active} {id}`)',
   lock_without_db_row: 'if {holder} is gone, release it: `wks lock release {id} --worker {holder}`',
   status_mismatch: 'the worker finished but the database was not updated: `wks workflow reap`',
 };

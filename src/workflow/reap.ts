@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config/index.js';
 import { formatDuration } from '../util/duration.js';
-import { releaseIfHolder, readLock } from '../redis/index.js';
+import { forceRelease, releaseIfHolder, readLock } from '../redis/index.js';
 import { markStateFailed } from '../redis/index.js';
 import { withHandles, type Handles, type RedisInclusion } from './handles.js';
 import { operatorIdentity } from './locks.js';
@@ -122,15 +122,22 @@ function staleCandidates(
   return { candidates, unknownAge };
 }
 
+/** How reapOne records itself; `force` (workflow release --force) deletes the lock whoever holds it. */
+export interface ReapOneContext {
+  message: string;
+  now: Date;
+  who: string;
+  auditWarnings: string[];
+  /** Audit source (default `workflow reap`). */
+  source?: string;
+  force?: { reason: string };
+}
+
 /**
  * Reap one execution: mark it failed in the database, then (with Redis) its state, the active set and,
- * owner-checked, its lock, with an audit row.
+ * owner-checked, its lock, with an audit row. Also `workflow release` of one stuck execution.
  */
-async function reapOne(
-  h: Handles,
-  c: ReapCandidate,
-  ctx: { message: string; now: Date; who: string; auditWarnings: string[] },
-): Promise<ReapAction> {
+export async function reapOne(h: Handles, c: ReapCandidate, ctx: ReapOneContext): Promise<ReapAction> {
   const changed = await markFailed(h.db, c.id, ctx.message, ctx.now);
   const action: ReapAction = {
     ...c,
@@ -154,7 +161,7 @@ async function reapOne(
     // held by a different worker belongs to a retry and is kept);
     // otherwise the holder just read, so a takeover in between survives.
     const expected = c.workerId ?? lock.holder;
-    const res = await releaseIfHolder(client, lock.key, expected);
+    const res = ctx.force ? await forceRelease(client, lock.key) : await releaseIfHolder(client, lock.key, expected);
     action.lock = res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none';
     action.lockHolder = res.holder ?? lock.holder;
     if (res.outcome !== 'absent') {
@@ -163,19 +170,19 @@ async function reapOne(
           executionId: c.id,
           lockKey: lock.key,
           holder: res.holder,
-          expectedWorker: expected,
-          forced: false,
-          reason: ctx.message,
+          expectedWorker: ctx.force ? null : expected,
+          forced: !!ctx.force,
+          reason: ctx.force?.reason ?? ctx.message,
           outcome: res.outcome,
           releasedBy: ctx.who,
           releasedAt: ctx.now,
-          source: 'workflow reap',
+          source: ctx.source ?? 'workflow reap',
         });
       } catch (err) {
         ctx.auditWarnings.push(`lock audit for ${c.id} not recorded: ${(err as Error).message}`);
       }
     }
   }
-  if (action.lock !== 'kept') await clearTrackingLock(h.db, c.id, action.lockHolder ?? c.workerId, false);
+  if (action.lock !== 'kept') await clearTrackingLock(h.db, c.id, action.lockHolder ?? c.workerId, !!ctx.force);
   return action;
 }

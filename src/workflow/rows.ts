@@ -222,7 +222,7 @@ export interface LockAuditEntry {
   outcome: 'released' | 'mismatch' | 'absent';
   releasedBy: string;
   releasedAt: Date;
-  /** Which command released it: `lock release` or `workflow reap`. */
+  /** Which command released it: `lock release`, `workflow reap` or `workflow release`. */
   source: string;
 }
 

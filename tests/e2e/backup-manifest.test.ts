@@ -112,3 +112,49 @@ describe('a broken manifest is a failed backup, not an absent one (#14.3)', () =
     expect(r.stderr).toMatch(/escapes the backup directory/);
   });
 });
+
+describe('--latest never passes over a broken newest backup', () => {
+  it('verify --latest and restore --latest exit 3 naming the broken newest backup and the newest usable one', async () => {
+    const good = await create();
+    const bad = await create();
+    writeFileSync(bad.manifest, '{"format": "wks-backup/1", "id": ');
+    const v = await runWks(['backup', 'verify', '--latest', '--json'], { env });
+    expect(v.code, v.stderr).toBe(3);
+    expect(v.stderr).toMatch(new RegExp(`^Error: backup ${bad.id} is broken`, 'm'));
+    expect(v.stderr).toMatch(new RegExp(`Try: .*newest usable backup before it is ${good.id}`));
+    const r = await runWks(['backup', 'restore', '--latest', '--to', path.join(bk, '..', 'r.db'), '--yes'], { env });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toContain(bad.id);
+    expect(existsSync(path.join(bk, '..', 'r.db'))).toBe(false);
+    // Named by id, the older backup is still usable; and once a newer good backup exists, --latest picks it.
+    expect((await runWks(['backup', 'verify', good.id], { env })).code).toBe(0);
+    const newer = await create();
+    const again = await runWks(['backup', 'verify', '--latest', '--json'], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json().verified.map((x: { id: string }) => x.id)).toEqual([newer.id]);
+  });
+
+  it('with only broken backups, verify --latest exits 3 (a failed backup, not "no backups")', async () => {
+    const b = await create();
+    writeFileSync(b.manifest, '');
+    const v = await runWks(['backup', 'verify', '--latest'], { env });
+    expect(v.code, v.stderr).toBe(3);
+    expect(v.stderr).toMatch(new RegExp(`^Error: backup ${b.id} is broken`, 'm'));
+  });
+
+  it('restore --at a time after a broken backup exits 3; --at a time before it picks the older backup', async () => {
+    const good = await create();
+    await new Promise((r) => setTimeout(r, 1100)); // ids are to the second: the broken one is a second later
+    const bad = await create();
+    const createdAt = (file: string): string => JSON.parse(readFileSync(file, 'utf8')).created_at;
+    const badAt = createdAt(bad.manifest);
+    const goodAt = createdAt(good.manifest);
+    edit(bad.manifest, (m) => delete m.sha256);
+    const after = await runWks(['backup', 'restore', '--at', badAt, '--dry-run'], { env });
+    expect(after.code, after.stderr).toBe(3);
+    expect(after.stderr).toContain(bad.id);
+    const before = await runWks(['backup', 'restore', '--at', goodAt, '--dry-run', '--json'], { env });
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toContain(good.id);
+  });
+});

@@ -8,38 +8,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { runWks, baseEnv, REPO, WKS_BIN } from '../helpers/cli.js';
+import { runWks, runOnTty, hasScript } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const STACK = /\n\s+at /;
-
-/** Run wks on a pseudo-terminal (util-linux `script`), typing `input`; returns the exit code and the screen. */
-function runOnTty(
-  args: string[],
-  env: Record<string, string>,
-  input: string,
-): Promise<{ code: number | null; out: string }> {
-  const cmd = [process.execPath, WKS_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  return new Promise((resolve) => {
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: REPO, env: baseEnv({ ...env, TERM: 'dumb' }) });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      // Answer once the prompt is on the screen.
-      if (input && /\?/.test(out)) {
-        child.stdin.write(input);
-        input = '';
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
-
-const hasScript = spawnSync('script', ['--version']).status === 0;
 
 async function sqliteEnv(tag: string): Promise<{ dir: string; env: Record<string, string> }> {
   const dir = tmpDir(tag);

@@ -101,6 +101,31 @@ describe.skipIf(!probe)('wks db copy (e2e)', () => {
     expect(yes.stdout).toMatch(/verified/);
   });
 
+  it("dry run: each table's progress line counts the rows its plan header counts (#18.15)", async () => {
+    const dir = tmpDir('e2e-copy');
+    const file = await source(dir);
+    const bad = new Database(file);
+    bad.exec(`INSERT INTO metrics (id, metric_name, metric_value) VALUES (77, 'x', 'abc')`);
+    bad.close();
+    const d = await fresh();
+    const dry = await runWks(['db', 'copy', '--to', d.url, '--dry-run', '--on-type-error=skip-row'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^metrics {2}\(3 rows\)$/m);
+    expect(dry.stderr).toMatch(/checked metrics: 3 rows, 1 type problem\(s\)/);
+    expect(dry.stdout).toMatch(/^users {2}\(2 rows\)$/m);
+    expect(dry.stderr).toMatch(/checked users: 2 rows in/);
+    // the real run with skip-row says how many rows it left out of how many
+    const real = await runWks(['db', 'copy', '--to', d.url, '--no-backup', '--on-type-error=skip-row'], {
+      env: { DATABASE_PATH: file },
+      cwd: dir,
+    });
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.stderr).toMatch(/copied metrics: 2 rows \(1 of 3 skipped\), 1 type problem\(s\)/);
+  });
+
   it('exit codes: no target 2, missing SQLite file 5, type mismatch 1, changed source on resume 3 with a differences table', async () => {
     const dir = tmpDir('e2e-copy');
     const file = await source(dir);

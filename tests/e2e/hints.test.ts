@@ -27,7 +27,7 @@ describe.skipIf(!redis)('discrepancy hints name the real key, id, holder and con
     const d = r.json().discrepancies as Array<{ kind: string; executionId: string; action: string }>;
     const a = d.find((x) => x.kind === 'active_without_db_row')!;
     expect(a.action).toBe(
-      `remove the member: \`redis-cli -h ${redis!.host} -p ${redis!.port}${redis!.db ? ` -n ${redis!.db}` : ''} SREM ${active} 4242\``,
+      `remove the member: \`wks workflow release 4242\` (by hand: \`redis-cli -h ${redis!.host} -p ${redis!.port}${redis!.db ? ` -n ${redis!.db}` : ''} SREM ${active} 4242\`)`,
     );
     const l = d.find((x) => x.kind === 'lock_without_db_row')!;
     expect(l.action).toBe('if worker-z is gone, release it: `wks lock release 4343 --worker worker-z`');

@@ -361,3 +361,54 @@ describe('scheduled backups', () => {
     expect(s.stderr()).toMatch(/grace period \(serve.shutdown_grace_ms\) exceeded; abandoning backup/);
   });
 });
+
+describe('the scheduled verify job', () => {
+  it('counts a backup whose manifest is broken as a failed verification (log and metrics), next to the good one', async () => {
+    const vdir = tmpDir('wks-serve-verify');
+    const venv = {
+      DATABASE_PATH: path.join(vdir, 'w.db'),
+      BACKUP_STORAGE_PATH: path.join(vdir, 'backups'),
+      METRICS_SCRAPE_CACHE_MS: '0',
+    };
+    expect((await runWks(['migrate', 'up', '--no-backup'], { env: venv, cwd: vdir })).code).toBe(0);
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await runWks(['backup', 'create', '--no-encrypt', '--json'], { env: venv, cwd: vdir });
+      expect(c.code, c.stderr).toBe(0);
+      ids.push(c.json().backup.id);
+    }
+    writeFileSync(path.join(venv.BACKUP_STORAGE_PATH, `${ids[1]}.json`), '{"format": "wks-backup/1"');
+    const vcfg = path.join(vdir, 'phase4-config.yml');
+    const off = '{ enabled: false, schedule: "0 0 * * *" }';
+    writeFileSync(
+      vcfg,
+      [
+        'phase4:',
+        '  version: "4.0.0"',
+        '  serve:',
+        '    jobs:',
+        '      backup: { enabled: false }',
+        `      rotate: ${off}`,
+        '      verify: { enabled: true, schedule: "*/2 * * * * *" }',
+        `      drill: ${off}`,
+        `      reap: ${off}`,
+        `      agent_health: ${off}`,
+        `      metrics_sample: ${off}`,
+        '',
+      ].join('\n'),
+    );
+    const s = await startServe(['-c', vcfg], venv, vdir);
+    try {
+      const m = await s.waitFor(/job verify failed: ([^\n]*)/, 20_000);
+      expect(m[1]).toMatch(new RegExp(`1 of 2 backups: ${ids[1]} \\(manifest: `));
+      expect(m[1]).not.toContain(ids[0]);
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      expect(
+        metricValue(text, /^wks_job_runs_total\{job_name="verify",result="failure"\} (\S+)$/m),
+      ).toBeGreaterThanOrEqual(1);
+      expect(metricValue(text, /^wks_job_runs_total\{job_name="verify",result="success"\} (\S+)$/m) ?? 0).toBe(0);
+    } finally {
+      expect((await s.stop()).code, s.stderr()).toBe(0);
+    }
+  });
+});

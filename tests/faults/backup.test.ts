@@ -208,6 +208,44 @@ describe('kill -9 during restore', () => {
   });
 });
 
+describe('kill -9 while an encrypted backup is restored elsewhere', () => {
+  it('the decrypted image written beside the --to target is removed by the next wks command, whatever it is', async () => {
+    const dir = tmpDir('fault-restore-plain');
+    const scratch = path.join(dir, 'tmp');
+    mkdirSync(scratch);
+    const env = envFor(dir, { TMPDIR: scratch });
+    await bigDb(env, 20, 'new');
+    const c = await runWks(['backup', 'create', '--compress', 'zstd', '--encrypt', '--json'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    const id = c.json().backup.id as string;
+    const other = path.join(dir, 'elsewhere');
+    mkdirSync(other);
+    const staged = () => ls(other).filter((n) => n.startsWith('.wks-tmp-') && n.includes('copy.db.restore'));
+    // killed while the image is being decrypted beside the target (the one pass that writes and checks it)
+    const k = await runAndKill(
+      ['backup', 'restore', id, '--to', path.join(other, 'copy.db'), '--yes'],
+      env,
+      () => staged().some((n) => statSync(path.join(other, n)).size > 1 << 20),
+      20_000,
+    );
+    expect(k.killed).toBe(true);
+    expect(staged().length).toBe(1);
+    expect(ls(other)).not.toContain('copy.db');
+    // the next command that sweeps dead processes' scratch (here a verify of another directory's
+    // concern) removes the plaintext the killed run left beside a target it never came back to
+    const v = await runWks(['backup', 'verify', id], { env });
+    expect(v.code, v.stderr).toBe(0);
+    expect(ls(other)).toEqual([]);
+    expect(ls(path.join(scratch, `wks-${process.getuid!()}`))).toEqual([]);
+    // and a restore afterwards installs the backup there
+    const r = await runWks(['backup', 'restore', id, '--to', path.join(other, 'copy.db'), '--yes'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(ls(other)).toEqual(['copy.db']);
+    expect(statSync(path.join(other, 'copy.db')).mode & 0o777).toBe(0o600);
+    expect(marker(path.join(other, 'copy.db'))).toEqual({ integrity: 'ok', marker: 'new', workflows: 20_000 });
+  });
+});
+
 describe('corrupted stored backups', () => {
   let env: Record<string, string>;
   beforeAll(async () => {

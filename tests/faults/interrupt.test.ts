@@ -271,6 +271,23 @@ describe('encrypted SQLite backups: plaintext never in the repository, never out
       expect(scratchDirs(tmp)).toEqual([]);
       expect(readdirSync(bk).sort()).toEqual(before);
     }, 120_000);
+
+    it(`${sig} during restore --to: exit ${code}, the decrypted image beside the target is removed at once`, async () => {
+      const target = path.join(path.dirname(bk), `restored-${sig}`);
+      mkdirSync(target);
+      const staged = (): string[] => readdirSync(target).filter((n) => n.startsWith('.wks-tmp-'));
+      const k = await runAndSignal(
+        ['backup', 'restore', id, '--to', path.join(target, 'app.db'), '--yes'],
+        env,
+        () => staged().some((n) => statSync(path.join(target, n)).size > 1 << 20),
+        sig,
+        noPlaintextInRepo,
+      );
+      expect(k.sent, k.stderr).toBe(true);
+      expect(k.code, k.stderr).toBe(code);
+      expect(readdirSync(target)).toEqual([]);
+      expect(scratchDirs(tmp)).toEqual([]);
+    }, 120_000);
   }
 
   it('zstd: SIGTERM during a compressed create kills the zstd child', async () => {

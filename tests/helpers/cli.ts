@@ -2,7 +2,7 @@
  * e2e helper: spawn bin/wks.js exactly as a user would, with a controlled
  * environment (the host's PG_*, REDIS_*, WKS_* variables never leak in).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,3 +64,33 @@ export function runWks(args: string[], opts: RunOptions = {}): Promise<RunResult
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/** Run wks on a pseudo-terminal (util-linux `script`), typing `input`; returns the exit code and the screen. */
+export function runOnTty(
+  args: string[],
+  env: Record<string, string | undefined>,
+  input: string,
+  cwd: string = REPO,
+): Promise<{ code: number | null; out: string }> {
+  const cmd = [process.execPath, WKS_BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd, env: baseEnv({ ...env, TERM: 'dumb' }) });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      // Answer once the prompt is on the screen.
+      if (input && /\?/.test(out)) {
+        child.stdin.write(input);
+        input = '';
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** util-linux `script` is there to give wks a pseudo-terminal. */
+export const hasScript = spawnSync('script', ['--version']).status === 0;

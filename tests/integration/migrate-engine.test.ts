@@ -125,7 +125,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
     it('applies user migrations after the built-ins, honours --to, and validates checksums (CRLF is not a change)', async (ctx) => {
       const f = await fresh(dialect);
       if (!f) return ctx.skip();
-      const a = newMigration(f.config, 'add notes', { now: new Date('2026-05-01T10:00:00Z') });
+      const a = newMigration(f.config.database.migrations.directory, 'add notes', {
+        now: new Date('2026-05-01T10:00:00Z'),
+      });
       expect(path.basename(a.file)).toBe('20260501100000_add_notes.sql');
       write(
         f.dir,

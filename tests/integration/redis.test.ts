@@ -67,6 +67,28 @@ describe.skipIf(!redis)('Redis client and scans', () => {
     expect(capped.truncated).toBe(true);
   });
 
+  it('scanLocks returns keys and holders byte for byte whatever they contain (the batch travels as JSON)', async () => {
+    const k = ks();
+    const odd = [
+      'quo"te',
+      'back\\slash',
+      'new\nline\ttab',
+      'uni\u00e9\u4e2d\u{1F600}',
+      'sla/sh',
+      '[1,"x"]',
+      ' ',
+      '\u0000nul',
+    ];
+    const p = redis!.client.pipeline();
+    for (const [i, h] of odd.entries()) p.set(k.lock(`odd${i}${h}`), h, 'PX', 600_000 + i);
+    await p.exec();
+    const all = [];
+    for await (const b of scanLocks(redis!.client, k, { count: 3 }))
+      all.push(...b.filter((l) => l.executionId.startsWith('odd')));
+    expect(all.map((l) => [l.key, l.holder]).sort()).toEqual(odd.map((h, i) => [k.lock(`odd${i}${h}`), h]).sort());
+    for (const l of all) expect(l.ttlMs).toBeGreaterThan(590_000);
+  });
+
   it('SSCAN over the active set, and state reads/updates in both forms', async () => {
     const k = ks();
     await redis!.client.sadd(k.activeExecutions, ...Array.from({ length: 30 }, (_, i) => String(i + 100)));

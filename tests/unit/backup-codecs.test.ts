@@ -1,5 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -17,6 +20,7 @@ import {
 } from '../../src/backup/codecs/encryption.js';
 import type { EncryptionParams } from '../../src/backup/types.js';
 import { compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
+import { encodeTo } from '../../src/backup/codecs/pipeline.js';
 import { newBackupId, resolveBackup, parseAt, ID_RE } from '../../src/backup/catalog.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
 
@@ -191,6 +195,37 @@ describe('compression codecs', () => {
         await expect(run(packed.subarray(0, packed.length - 100), decompressor('zstd')!)).rejects.toThrow();
     });
   });
+  it.skipIf(!zstdProgram)(
+    'the zstd program reads a raw file itself: its output decodes to the file, both sides are hashed, a failure fails the encode',
+    async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'wks-codec-'));
+      const raw = path.join(dir, 'raw.db');
+      writeFileSync(raw, plain);
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      try {
+        await using(true, async () => {
+          const out = path.join(dir, 'out.zst');
+          const r = await encodeTo(raw, out, { compression: 'zstd', encryption: null });
+          const stored = readFileSync(out);
+          expect(r).toEqual({
+            rawSize: plain.length,
+            rawSha256: sha(plain),
+            storedSize: stored.length,
+            storedSha256: sha(stored),
+          });
+          expect((await run(stored, decompressor('zstd')!)).equals(plain)).toBe(true);
+          await expect(
+            encodeTo(path.join(dir, 'missing.db'), path.join(dir, 'out2.zst'), {
+              compression: 'zstd',
+              encryption: null,
+            }),
+          ).rejects.toThrow(/zstd compression failed/);
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
   it.skipIf(!zstdProgram)("the built-in and the program read each other's frames", async () => {
     const byProgram = await using(true, () => run(plain, compressor('zstd')!));
     const byNode = await using(false, () => run(plain, compressor('zstd')!));

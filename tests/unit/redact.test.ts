@@ -24,6 +24,16 @@ describe('URL passwords', () => {
     expect(redactText('no userinfo: http://host:8080/path')).toBe('no userinfo: http://host:8080/path');
   });
 
+  it('registered secrets are masked longest first, also when registered after text was redacted', () => {
+    expect(redactText('worker-7 password=hunter22 x')).toBe('worker-7 password=**** x');
+    registerSecret('abcdefgh');
+    expect(redactText('key abcdefgh and abcdefghijkl')).toBe('key **** and ****ijkl');
+    registerSecret('abcdefghijkl');
+    expect(redactText('key abcdefgh and abcdefghijkl')).toBe('key **** and ****');
+    clearSecrets();
+    expect(redactText('key abcdefgh')).toBe('key abcdefgh');
+  });
+
   it('PG_URL is secret-bearing by key: config show masks its password and it is masked in free text', () => {
     const env = { PG_URL: 'postgres://wks:Xy@z/9_long_pw@db.example:5432/app' };
     const { config } = loadConfig({ env, cwd: '/tmp' });

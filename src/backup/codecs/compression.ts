@@ -163,6 +163,21 @@ export function compressor(c: Compression): Transform | Duplex | null {
   return null;
 }
 
+/**
+ * A compressor that reads the raw image `file` itself, as `zstd -3 -T2 file` does, so the raw bytes
+ * never pass through this process: the zstd program's output as a stream that fails unless the
+ * program exits 0. Null when `c` compresses in-process (gzip, Node's own zstd) or is `none`; the
+ * caller then pipes the file through compressor(c).
+ */
+export function fileCompressor(c: Compression, file: string): Duplex | null {
+  if (c !== 'zstd') return null;
+  assertCompressionAvailable('zstd');
+  if (nodeZstd()) return null;
+  const d = childCodec(findZstd()!, ['-3', '-T2', '-q', '-c', '--', file], 'zstd compression');
+  d.end(); // nothing comes from stdin: the program reads the file
+  return d;
+}
+
 /** A decompressing Transform for `c`, or null for `none`. */
 export function decompressor(c: Compression): Transform | Duplex | null {
   if (c === 'gzip') return zlib.createGunzip();

@@ -5,7 +5,7 @@
  * when the caller runs from TypeScript source under the test suite).
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { workerPath } from '../../util/worker.js';
 
@@ -26,6 +26,14 @@ async function hashHere(file: string): Promise<{ size: number; sha256: string }>
     await fh.close();
   }
   return { size, sha256: h.digest('hex') };
+}
+
+/** Below this size a file is hashed on the calling thread: starting a worker costs more than the hash. */
+const INLINE_BYTES = 16 << 20;
+
+/** sha256 and size of `file`: on a worker thread, or on this one when the file is small. Rejects on I/O errors. */
+export async function hashFileSoon(file: string): Promise<{ size: number; sha256: string }> {
+  return (await stat(file)).size < INLINE_BYTES ? hashHere(file) : hashFileInWorker(file);
 }
 
 /** sha256 and size of `file`, computed on a worker thread. Rejects on I/O errors. */

@@ -10,7 +10,8 @@ import { PassThrough, Transform, Writable, type Readable, type TransformCallback
 import { pipeline } from 'node:stream/promises';
 import { FILE_MODE } from '../files.js';
 import type { Compression, EncryptionParams } from '../types.js';
-import { compressor, decompressor } from './compression.js';
+import { compressor, decompressor, fileCompressor } from './compression.js';
+import { hashFileSoon } from './hash-worker.js';
 import { DecryptStream, EncryptStream, type DecryptExpectation } from './encryption.js';
 
 /** A pass-through that hashes (sha256) and counts what flows through it. */
@@ -68,11 +69,42 @@ export async function encodeTo(
   dest: string | StreamSink,
   opts: EncodeOptions,
 ): Promise<EncodeResult> {
+  // The zstd program reads a raw file itself; its sha256 is taken beside it (a worker thread), in parallel.
+  const fed = typeof source === 'string' ? fileCompressor(opts.compression, source) : null;
+  if (fed && typeof source === 'string') return encodeFed(source, fed, dest, opts);
   const raw = new HashCounter(opts.onBytes);
-  const stored = new HashCounter();
   const stages: Array<Transform | Duplex> = [raw];
   const c = compressor(opts.compression);
   if (c) stages.push(c);
+  const r = await encodeStages(typeof source === 'string' ? readFile(source) : source, stages, dest, opts);
+  return { rawSize: raw.bytes, rawSha256: raw.digest(), ...r };
+}
+
+/** encodeTo for a compressor that reads the raw file itself: the raw side is hashed from the file, in parallel. */
+async function encodeFed(
+  file: string,
+  fed: Duplex,
+  dest: string | StreamSink,
+  opts: EncodeOptions,
+): Promise<EncodeResult> {
+  const rawHash = hashFileSoon(file);
+  rawHash.catch(() => undefined); // awaited below; a failed encode is the error that counts
+  const r = await encodeStages(fed, [], dest, opts);
+  const h = await rawHash;
+  opts.onBytes?.(h.size);
+  return { rawSize: h.size, rawSha256: h.sha256, ...r };
+}
+
+const readFile = (file: string): Readable => createReadStream(file, { highWaterMark: READ_HWM });
+
+/** Pipe `input` through `stages`, then encryption (when asked) and the stored side's hash, into `dest`. */
+async function encodeStages(
+  input: Readable,
+  stages: Array<Transform | Duplex>,
+  dest: string | StreamSink,
+  opts: EncodeOptions,
+): Promise<{ storedSize: number; storedSha256: string }> {
+  const stored = new HashCounter();
   const e = opts.encryption;
   if (e)
     stages.push(
@@ -85,14 +117,13 @@ export async function encodeTo(
       }),
     );
   stages.push(stored);
-  const input = typeof source === 'string' ? createReadStream(source, { highWaterMark: READ_HWM }) : source;
   if (typeof dest === 'string') {
     const out = createWriteStream(dest, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM });
     await pipeline(input, ...(stages as [Transform]), out);
   } else {
     await pumpInto(input, stages, dest);
   }
-  return { rawSize: raw.bytes, rawSha256: raw.digest(), storedSize: stored.bytes, storedSha256: stored.digest() };
+  return { storedSize: stored.bytes, storedSha256: stored.digest() };
 }
 
 /** Pipe `input` through `stages` into a StreamSink; whichever side fails first stops the other, and its error is thrown. */
@@ -119,7 +150,7 @@ export async function hashFile(
   onBytes?: (n: number) => void,
 ): Promise<{ size: number; sha256: string }> {
   const h = new HashCounter(onBytes);
-  const input = typeof file === 'string' ? createReadStream(file, { highWaterMark: READ_HWM }) : file;
+  const input = typeof file === 'string' ? readFile(file) : file;
   await pipeline(input, h, nullSink());
   return { size: h.bytes, sha256: h.digest() };
 }
@@ -146,17 +177,20 @@ export async function decodeTo(
   opts: DecodeOptions,
 ): Promise<DecodeResult> {
   const storedH = new HashCounter(opts.onBytes);
-  const rawH = new HashCounter();
   const stages: Array<Transform | Duplex> = [storedH];
   if (opts.encryption) stages.push(new DecryptStream(opts.encryption));
   const d = decompressor(opts.compression);
   if (d) stages.push(d);
-  stages.push(rawH);
+  // A plain object is its raw image: one hash serves both sides.
+  const rawH = stages.length > 1 ? new HashCounter() : storedH;
+  if (rawH !== storedH) stages.push(rawH);
   const out =
     typeof sink === 'string'
       ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: opts.durable ?? true, highWaterMark: READ_HWM })
       : sink;
-  const input = typeof stored === 'string' ? createReadStream(stored, { highWaterMark: READ_HWM }) : stored;
+  const input = typeof stored === 'string' ? readFile(stored) : stored;
   await pipeline(input, ...(stages as [Transform]), out);
-  return { rawSize: rawH.bytes, rawSha256: rawH.digest(), storedSize: storedH.bytes, storedSha256: storedH.digest() };
+  const storedSha256 = storedH.digest();
+  const rawSha256 = rawH === storedH ? storedSha256 : rawH.digest();
+  return { rawSize: rawH.bytes, rawSha256, storedSize: storedH.bytes, storedSha256 };
 }

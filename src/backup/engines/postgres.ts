@@ -632,22 +632,26 @@ export const postgresEngine: BackupEngine = {
     }
   },
 
-  async install(target, manifest, decode, opts): Promise<{ integrity: string }> {
+  stageImage(_target, manifest): string {
+    // The decoded archive is plaintext: private scratch directory, never the repository.
+    return scratchPath(`${manifest.id}.restore.dump`);
+  },
+
+  stageWriteError(err): unknown {
+    return err;
+  },
+
+  async install(target, manifest, image, opts): Promise<{ integrity: string }> {
     const { log } = opts;
     const t = target as PgRestoreTarget;
     const { conn, config } = t;
     if (!existsSync(t.storageDir)) throw new NotFoundError(`backup directory ${t.storageDir} does not exist`);
-    // The decoded archive is plaintext: private scratch directory, never the repository.
-    const image = scratchPath(`${manifest.id}.restore.dump`);
     const admin = await connectMaintenance(conn, [t.location]);
     let fresh: string | null = null;
     try {
       const ver = await serverVersion(admin);
       const tool = await restoreTool(config, manifest, serverMajor(ver.num));
       await sweepTempDatabases(admin, log);
-      // decode may hand back a check still running (re-hashing the source): it must pass before anything is replaced.
-      const decoded = (await decode(image)) as unknown as { settled?: Promise<void> } | undefined;
-      if (decoded?.settled) await decoded.settled;
 
       // Same encoding/locale/owner as the database being replaced (or as recorded at backup time).
       const old = t.exists

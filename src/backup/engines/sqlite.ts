@@ -18,8 +18,11 @@ import {
   readlinkSync,
   statSync,
   renameSync,
+  openSync,
+  readSync,
+  writeSync,
+  closeSync,
   chmodSync,
-  rmSync,
 } from 'node:fs';
 import path from 'node:path';
 import { copyFileSync, constants as fsConstants } from 'node:fs';
@@ -32,16 +35,11 @@ import { fsyncDir, onReadOnlyFs, readOnlyFsText } from '../../util/fs.js';
 import { schemaCheck, type BackupEngine, type RestoreTarget, type SnapshotResult } from '../engine.js';
 import { fsyncFile, ownedTempPath, removeQuietly, fsError } from '../files.js';
 import { pidAlive } from '../../util/process.js';
-import { onInterrupt } from '../../util/interrupt.js';
 import type { LogFn, VerifyCheck } from '../types.js';
-import { quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
+import { openSqliteHandle, quoteIdent, readSqliteIdentity, stampSqliteIdentity } from '../../db/index.js';
 import type { ConfiguredSource } from '../source.js';
 
 type DB = BetterSqlite3.Database;
-
-async function sqlite(): Promise<typeof BetterSqlite3> {
-  return (await import('better-sqlite3')).default;
-}
 
 /** An error of the backup_log mirror, in words (a read-only file system is named as such). */
 function logErrorText(config: Config, err: unknown): string {
@@ -50,10 +48,7 @@ function logErrorText(config: Config, err: unknown): string {
 
 /** The live database, opened for the backup_log mirror (must exist; waits at least 1 s for writers). */
 async function openForLog(config: Config): Promise<DB> {
-  const Database = await sqlite();
-  const db = new Database(config.database.path, { fileMustExist: true });
-  db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
-  return db;
+  return openSqliteHandle(config.database.path, { busyTimeoutMs: Math.max(1000, config.database.busy_timeout_ms) });
 }
 
 /** Pages copied per backup step: big steps are fast; the read transaction keeps the snapshot stable between them. */
@@ -153,20 +148,73 @@ function processName(pid: number): string {
 
 /**
  * Give the live database its wks identity (src/db/identity.ts) before the
- * first backup. A database wks cannot write (read-only file or directory,
- * damaged) is still backed up: its backups are then attributed by path.
+ * first backup, on the connection the backup is then taken on. A database wks
+ * cannot write (read-only file or directory, damaged) is still backed up: its
+ * backups are then attributed by path.
  */
-function stampIdentity(Database: typeof BetterSqlite3, file: string, busyMs: number, log?: LogFn): void {
-  let db: DB | undefined;
+function stampIdentity(db: DB, file: string, log?: LogFn): void {
   try {
-    db = new Database(file, { fileMustExist: true });
-    db.pragma(`busy_timeout = ${Math.max(1000, busyMs)}`);
     if (!readSqliteIdentity(db)) log?.('info', `gave ${file} its wks identity ${stampSqliteIdentity(db)}`);
   } catch (err) {
     const why = onReadOnlyFs(file) ? readOnlyFsText(file).reason : (err as Error).message;
     log?.('warn', `could not record a wks identity in ${file} (${why}); its backups are attributed by path`);
+  }
+}
+
+/**
+ * The connection a snapshot is taken on: read-write when the identity is to be
+ * stamped first (stamp and copy share it, so the live database is opened once),
+ * else read-only. Left with busy_timeout = `busyMs` and a small page cache.
+ */
+async function openSource(file: string, busyMs: number, stamp: boolean, log?: LogFn): Promise<DB> {
+  let db: DB;
+  try {
+    // A stamp waits at least 1 s for writers; SQLite opens a file it cannot write read-only.
+    db = await openSqliteHandle(file, { readonly: !stamp, busyTimeoutMs: stamp ? Math.max(1000, busyMs) : busyMs });
+  } catch (err) {
+    if (onReadOnlyFs(file)) throw readOnlyError(file, err);
+    throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'check that DATABASE_PATH points to a readable SQLite database',
+    });
+  }
+  try {
+    if (stamp) {
+      stampIdentity(db, file, log);
+      db.pragma(`busy_timeout = ${Math.max(0, busyMs)}`);
+    }
+    // A small page cache keeps the memory of a backup flat whatever the database size.
+    db.pragma(`cache_size = -${CACHE_KIB}`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw snapshotError(err, file, busyMs);
+  }
+}
+
+/** SQLite's header: the magic string, and at offsets 18/19 the file format write/read versions (2 = WAL). */
+const SQLITE_MAGIC = 'SQLite format 3\0';
+const FORMAT_VERSION_OFFSET = 18;
+
+/**
+ * Make the image one self-contained file that opens read-only without -wal/-shm: a copy of a WAL
+ * database carries the WAL format versions (2) in its header, so they are set to 1 (rollback
+ * journal), exactly what `PRAGMA journal_mode = DELETE` writes (https://sqlite.org/fileformat2.html,
+ * "File format version numbers"); the image has no WAL to fold in. Done in place, without opening
+ * the image as a database (that would create -wal/-shm beside it and sync it twice more).
+ */
+function selfContained(image: string): void {
+  const fd = openSync(image, 'r+');
+  try {
+    const head = Buffer.alloc(100);
+    if (readSync(fd, head, 0, 100, 0) < 100 || head.toString('latin1', 0, 16) !== SQLITE_MAGIC)
+      throw new OperationError(`the snapshot ${image} is not a SQLite database`, {
+        hint: 'retry; report it if it happens again',
+      });
+    const v = head.subarray(FORMAT_VERSION_OFFSET, FORMAT_VERSION_OFFSET + 2);
+    if (v[0] === 2 && v[1] === 2) writeSync(fd, Buffer.from([1, 1]), 0, 2, FORMAT_VERSION_OFFSET);
   } finally {
-    db?.close();
+    closeSync(fd);
   }
 }
 
@@ -210,10 +258,9 @@ export const sqliteEngine: BackupEngine = {
     const base = { engine: 'sqlite' as const, location: file, hostname: hostname() };
     if (!existsSync(file))
       return { ...base, key: null, missing: true, note: `the database file ${file} does not exist` };
-    const Database = await sqlite();
     let db: DB | undefined;
     try {
-      db = new Database(file, { readonly: true, fileMustExist: true });
+      db = await openSqliteHandle(file, { readonly: true });
       const key = readSqliteIdentity(db);
       return { ...base, key, note: key ? null : 'the database has no wks identity yet (it was never backed up)' };
     } catch (err) {
@@ -239,27 +286,13 @@ export const sqliteEngine: BackupEngine = {
   async snapshot(config, { tempPath, onProgress, log, onImageReady, stampIdentity: stamp }): Promise<SnapshotResult> {
     const file = config.database.path;
     if (!existsSync(file)) throw missingDb(file);
-    const Database = await sqlite();
-    if (stamp !== false) stampIdentity(Database, file, config.database.busy_timeout_ms, log);
-    let src: DB;
+    const busyMs = config.database.busy_timeout_ms;
+    // One connection does it all: the identity stamp, the copy, and the description of the copy.
+    const src = await openSource(file, busyMs, stamp !== false, log);
     try {
-      src = new Database(file, { readonly: true, fileMustExist: true });
-    } catch (err) {
-      if (onReadOnlyFs(file)) throw readOnlyError(file, err);
-      throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, {
-        cause: err,
-        hint: 'check that DATABASE_PATH points to a readable SQLite database',
-      });
-    }
-    let journalMode = 'unknown';
-    let pageSize = 0;
-    try {
-      src.pragma(`busy_timeout = ${Math.max(0, config.database.busy_timeout_ms)}`);
-      // A small page cache keeps the memory of a backup flat whatever the database size.
-      src.pragma(`cache_size = -${CACHE_KIB}`);
-      journalMode = String(src.pragma('journal_mode', { simple: true }));
-      pageSize = Number(src.pragma('page_size', { simple: true }));
-      // Pin one snapshot: the read transaction stays open across backup steps.
+      const journalMode = String(src.pragma('journal_mode', { simple: true }));
+      const pageSize = Number(src.pragma('page_size', { simple: true }));
+      // Pin one snapshot: the read transaction stays open across backup steps and the counts below.
       src.exec('BEGIN');
       src.prepare('SELECT count(*) FROM sqlite_master').get();
       log?.('debug', `snapshot of ${file} (journal_mode=${journalMode}, page_size=${pageSize})`);
@@ -269,47 +302,32 @@ export const sqliteEngine: BackupEngine = {
           return PAGES_PER_STEP;
         },
       });
+      selfContained(tempPath);
+      onImageReady?.(tempPath);
+      // Described from the same read transaction as the copy: the counts are of the image.
+      const described = {
+        identityKey: readSqliteIdentity(src),
+        schemaVersion: schemaVersionOf(src),
+        rowCounts: countRows(src),
+        engineVersion: String((src.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v),
+        details: { journal_mode: journalMode, page_size: pageSize },
+      };
       src.exec('COMMIT');
+      return { ...described, output: { file: tempPath } };
     } catch (err) {
-      throw snapshotError(err, file, config.database.busy_timeout_ms);
+      throw snapshotError(err, file, busyMs);
     } finally {
       src.close();
-    }
-    // Make the image self-contained (no -wal/-shm needed to read it) and describe it.
-    const img = new Database(tempPath, { fileMustExist: true });
-    try {
-      img.pragma(`cache_size = -${CACHE_KIB}`);
-      img.pragma('journal_mode = DELETE');
-      onImageReady?.(tempPath);
-      const rowCounts = countRows(img);
-      const schemaVersion = schemaVersionOf(img);
-      const engineVersion = String((img.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v);
-      return {
-        identityKey: readSqliteIdentity(img),
-        schemaVersion,
-        rowCounts,
-        engineVersion,
-        details: { journal_mode: journalMode, page_size: pageSize },
-        output: { file: tempPath },
-      };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'SQLITE_FULL' || code?.startsWith('SQLITE_IOERR'))
-        throw fsError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), 'cannot write the backup');
-      throw err;
-    } finally {
-      img.close();
     }
   },
 
   async checkImage(imagePath, manifest, { deep, onPhase }): Promise<VerifyCheck[]> {
     const checks: VerifyCheck[] = [];
-    const Database = await sqlite();
     let db: DB | undefined;
     try {
       // The image file is the database: loading it is opening it.
       onPhase?.('load');
-      db = new Database(imagePath, { readonly: true, fileMustExist: true });
+      db = await openSqliteHandle(imagePath, { readonly: true });
       db.pragma(`cache_size = -${CACHE_KIB}`);
       onPhase?.('check');
       const pragma = deep ? 'integrity_check' : 'quick_check';
@@ -392,11 +410,9 @@ export const sqliteEngine: BackupEngine = {
         details: { pids },
       });
     }
-    const Database = await sqlite();
     let db: DB | undefined;
     try {
-      db = new Database(f, { fileMustExist: true });
-      db.pragma('busy_timeout = 0');
+      db = await openSqliteHandle(f, { busyTimeoutMs: 0 });
       db.exec('BEGIN IMMEDIATE');
       db.exec('ROLLBACK');
     } catch (err) {
@@ -412,7 +428,7 @@ export const sqliteEngine: BackupEngine = {
     }
   },
 
-  async install(target, manifest, decode, { log, deep }): Promise<{ integrity: string }> {
+  stageImage(target): string {
     const f = target.location;
     const dir = path.dirname(f);
     if (!existsSync(dir)) {
@@ -421,42 +437,39 @@ export const sqliteEngine: BackupEngine = {
         throw new NotFoundError(`directory ${dir} does not exist`, { hint: 'create it or choose another --to path' });
       mkdirSync(dir, { recursive: true });
     }
-    const tmp = ownedTempPath(dir, `${path.basename(f)}.restore`);
-    const Database = await sqlite();
-    let integrity = 'ok';
-    const unregister = onInterrupt(() => {
-      for (const x of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(x, { force: true });
-    });
+    // Beside the target, so that installing it is a rename (no second copy).
+    return ownedTempPath(dir, `${path.basename(f)}.restore`);
+  },
+
+  stageWriteError(err, target, manifest): unknown {
+    return restoreWriteError(err, target.location, manifest.raw_size);
+  },
+
+  async install(target, manifest, image, { log, deep }): Promise<{ integrity: string }> {
+    const f = target.location;
+    const dir = path.dirname(f);
+    // Verification hashed and checked exactly this file (restore.ts): no second pass over it.
+    const integrity = deep
+      ? 'ok (sha256 matches the verified image; integrity_check ok)'
+      : 'ok (sha256 matches the verified image)';
     try {
-      let pending: Promise<void> | undefined;
-      try {
-        pending = (await decode(tmp))?.settled;
-      } catch (err) {
-        throw restoreWriteError(err, f, manifest.raw_size);
-      }
-      try {
-        integrity = checkRestoredImage(Database, tmp, manifest.engine_details?.journal_mode, deep);
-      } finally {
-        await pending;
-      }
-      removeQuietly(`${tmp}-wal`);
-      removeQuietly(`${tmp}-shm`);
-      chmodSync(tmp, 0o600);
-      if (target.exists) prepareReplaced(Database, f, log);
-      fsyncFile(tmp);
+      if (manifest.engine_details?.journal_mode === 'wal') await restoreWal(image);
+      removeQuietly(`${image}-wal`);
+      removeQuietly(`${image}-shm`);
+      chmodSync(image, 0o600);
+      if (target.exists) await prepareReplaced(f, log);
+      fsyncFile(image);
       for (const suffix of ['-wal', '-shm', '-journal']) removeQuietly(`${f}${suffix}`);
-      renameSync(tmp, f);
+      renameSync(image, f);
       fsyncDir(dir);
     } finally {
-      unregister();
-      removeQuietly(tmp);
-      removeQuietly(`${tmp}-wal`);
-      removeQuietly(`${tmp}-shm`);
+      removeQuietly(`${image}-wal`);
+      removeQuietly(`${image}-shm`);
     }
     // After the rename: the file in place opens as a database with the expected tables (its
     // pages were quick_checked above; a stale -wal applied to it would show here).
     // Read-write so that closing the last connection removes the -wal/-shm it creates.
-    const db = new Database(f, { fileMustExist: true });
+    const db = await openSqliteHandle(f);
     try {
       const tables = Number(
         (db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n,
@@ -498,10 +511,8 @@ export const sqliteEngine: BackupEngine = {
   },
 
   async keepIdentity(target, key, log): Promise<void> {
-    const Database = await sqlite();
-    const db = new Database(target.location, { fileMustExist: true });
+    const db = await openSqliteHandle(target.location, { busyTimeoutMs: 2000 });
     try {
-      db.pragma('busy_timeout = 2000');
       const now = key ? stampSqliteIdentity(db, key) : stampSqliteIdentity(db, `sqlite:${randomUUID()}`);
       log?.('info', `${target.location} keeps its own identity ${now}`);
     } finally {
@@ -580,36 +591,14 @@ function restoreWriteError(err: unknown, f: string, rawSize: number): unknown {
   );
 }
 
-/**
- * The restored image's integrity: `decode` proved its bytes equal the verified
- * image (sha256), so its integrity is the one verification established; with
- * `deep`, also a full integrity_check here, before it replaces anything. Then
- * the journal mode is put back.
- */
-function checkRestoredImage(
-  Database: typeof BetterSqlite3,
-  tmp: string,
-  journalMode: unknown,
-  deep: boolean | undefined,
-): string {
-  let integrity = 'ok (sha256 matches the verified image)';
-  const img = new Database(tmp, { fileMustExist: true });
+/** Put the source's WAL journal mode back on the restored image (the snapshot was switched to DELETE). */
+async function restoreWal(image: string): Promise<void> {
+  const img = await openSqliteHandle(image);
   try {
-    img.pragma(`cache_size = -${CACHE_KIB}`);
-    if (deep) {
-      const rows = (img.pragma('integrity_check') as Array<Record<string, string>>).map((r) => Object.values(r)[0]);
-      if (rows.length !== 1 || rows[0] !== 'ok')
-        throw new OperationError(
-          `the restored image failed integrity_check: ${rows.slice(0, 3).join('; ')}; nothing was replaced`,
-          { hint: 'restore another backup (`wks backup list`)' },
-        );
-      integrity = 'ok (sha256 matches the verified image; integrity_check ok)';
-    }
-    if (journalMode === 'wal') img.pragma('journal_mode = WAL');
+    img.pragma('journal_mode = WAL');
   } finally {
     img.close();
   }
-  return integrity;
 }
 
 /**
@@ -617,7 +606,7 @@ function checkRestoredImage(
  * restored 0600, and fold its WAL into the file so that removing -wal/-shm can
  * never lose data of the old database if we are interrupted before the rename.
  */
-function prepareReplaced(Database: typeof BetterSqlite3, f: string, log: LogFn | undefined): void {
+async function prepareReplaced(f: string, log: LogFn | undefined): Promise<void> {
   // A restored database is always 0600, like a new one (it holds password hashes and sessions).
   try {
     const was = statSync(f).mode & 0o777;
@@ -632,9 +621,8 @@ function prepareReplaced(Database: typeof BetterSqlite3, f: string, log: LogFn |
   // Fold the old WAL into the old file so that removing -wal/-shm can never lose data
   // of the old database if we are interrupted before the rename.
   try {
-    const old = new Database(f, { fileMustExist: true });
+    const old = await openSqliteHandle(f, { busyTimeoutMs: 2000 });
     try {
-      old.pragma('busy_timeout = 2000');
       old.pragma('wal_checkpoint(TRUNCATE)');
       old.pragma('journal_mode = DELETE');
     } finally {

@@ -2,22 +2,25 @@
  * The backup repository chosen by configuration: `local` (the directory
  * database.backup.storage_path; the default) or `s3` when
  * database.backup.repository is an `s3://bucket/prefix` URL (storage_path is
- * then the local staging directory). The S3 SDK is loaded only when an S3
- * repository is first used.
+ * then the local staging directory), or `local+s3` when database.backup.local_copy
+ * is also set (storage_path keeps a copy of every backup; mirror.ts). The S3
+ * SDK is loaded only when an S3 repository is first used.
  */
 import type { Config } from '../../config/index.js';
 import { LocalRepository } from './local.js';
+import { MirroredRepository } from './mirror.js';
 import { S3Repository, parseS3Url } from './s3.js';
 import type { BackupRepository } from './types.js';
 
-export type { BackupRepository, RepoObject, RepoLockOptions } from './types.js';
+export type { BackupRepository, RepoObject, RepoLockOptions, RepoSide } from './types.js';
+export { MirroredRepository } from './mirror.js';
 
 /** The configured repository. Throws ConfigError (78) for an unusable repository URL. */
 export function openRepository(config: Config): BackupRepository {
   const b = config.database.backup;
   if (!b.repository) return new LocalRepository(b.storage_path, b.allow_foreign_owner);
   const { bucket, prefix } = parseS3Url(b.repository);
-  return new S3Repository(
+  const s3 = new S3Repository(
     {
       bucket,
       prefix,
@@ -35,6 +38,7 @@ export function openRepository(config: Config): BackupRepository {
     },
     b.storage_path,
   );
+  return b.local_copy ? new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3) : s3;
 }
 
 /** Open the configured repository, run `fn`, and close it (logging its request counts at debug). */

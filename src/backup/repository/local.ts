@@ -79,6 +79,10 @@ export class LocalRepository implements BackupRepository {
     return existsSync(this.describe(name));
   }
 
+  existsSync(name: string): boolean {
+    return existsSync(this.describe(name));
+  }
+
   async readText(name: string): Promise<string | null> {
     try {
       return readFileSync(this.describe(name), 'utf8');
@@ -123,6 +127,10 @@ export class LocalRepository implements BackupRepository {
 
   async read(name: string): Promise<Readable> {
     return createReadStream(this.describe(name), { highWaterMark: READ_HWM });
+  }
+
+  sideOf(): 'local' {
+    return 'local';
   }
 
   localPath(name: string): string {

@@ -333,6 +333,10 @@ export class S3Repository implements BackupRepository {
     });
   }
 
+  sideOf(): 's3' {
+    return 's3';
+  }
+
   localPath(): null {
     return null;
   }

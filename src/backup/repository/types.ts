@@ -12,11 +12,16 @@ import type { Readable } from 'node:stream';
 import type { LockOwner } from '../lock.js';
 import type { LogFn } from '../types.js';
 
+/** One side of a repository: this host's backup directory, or the S3 bucket. */
+export type RepoSide = 'local' | 's3';
+
 export interface RepoObject {
   /** Name relative to the repository root (`<id>.json`, `<id>.db.gz`, ...). */
   name: string;
   size: number;
   modified: Date;
+  /** Where the object is, when the repository has two sides (local plus remote); absent otherwise. */
+  sides?: RepoSide[];
 }
 
 export interface RepoLockOptions {
@@ -26,7 +31,8 @@ export interface RepoLockOptions {
 }
 
 export interface BackupRepository {
-  readonly kind: 'local' | 's3';
+  /** `local+s3`: both sides (repository/mirror.ts), read local first. */
+  readonly kind: RepoSide | 'local+s3';
   /** Where it is, for messages: a directory or `s3://bucket/prefix`. Never holds credentials. */
   readonly location: string;
   /**
@@ -53,6 +59,8 @@ export interface BackupRepository {
   putStream(name: string, body: Readable): Promise<void>;
   /** Read a data object as a stream. */
   read(name: string): Promise<Readable>;
+  /** The side a read of `name` uses (the local copy when there is one). */
+  sideOf(name: string): RepoSide;
   /** The object's path on this machine's filesystem, when it has one (fast paths); null otherwise. */
   localPath(name: string): string | null;
   /** Delete an object; a missing one is not an error. */

@@ -36,12 +36,21 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
     run.bytes = m.stored_size;
     spin.succeed(`backup ${m.id} written (${formatBytes(m.stored_size)}, ${m.duration_ms} ms)`);
     ctx.out.result(
-      { ok: true, backup: m, path: r.path, cleaned: r.cleaned, rotation: r.rotation ?? null },
+      {
+        ok: true,
+        backup: m,
+        path: r.path,
+        location: r.location,
+        remote: r.remote ?? null,
+        cleaned: r.cleaned,
+        rotation: r.rotation ?? null,
+      },
       (d, out) => {
         out.keyValues([
           ['id', m.id],
           ['type', m.type + (m.label ? ` (${m.label})` : '')],
           ['file', d.path],
+          ...(d.remote ? ([['copy', d.remote.path]] as Array<[string, string]>) : []),
           ['size', `${formatBytes(m.stored_size)} stored, ${formatBytes(m.raw_size)} raw`],
           ['compression', m.compression],
           ['encryption', m.encryption ? `${m.encryption.algorithm} (key id ${m.encryption.key_id})` : 'none'],
@@ -49,6 +58,8 @@ const create: Action<Opts> = async (ctx, _args, opts) => {
           ['schema', m.schema_version ?? '(unmigrated)'],
           ['rows', Object.values(m.row_counts).reduce((a, b) => a + b, 0)],
         ]);
+        if (d.remote?.backfilled.length)
+          out.line(`also copied ${d.remote.backfilled.length} older local-only backup(s) off the host`);
         if (d.rotation) out.line(`rotation: deleted ${d.rotation.deleted.length}, kept ${d.rotation.kept.length}`);
       },
     );

@@ -49,6 +49,10 @@ function registerList(group: Command): void {
       '--source <source>',
       "only this source's backups: `configured` (this database), an engine, an id key or prefix (sqlite:1a2b), or a location",
     )
+    .option(
+      '--location <where>',
+      'only the backups whose LOCATION is local (not yet copied off the host), s3 or local+s3',
+    )
     .action(lazy(() => import('./list.js')));
 }
 

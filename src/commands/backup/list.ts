@@ -4,13 +4,15 @@ import { formatBytes } from '../../util/size.js';
 
 interface Opts {
   source?: string;
+  location?: string;
 }
 
-/** `wks backup list [--source S]`: the catalog, newest first, with each backup's source. */
+/** `wks backup list [--source S] [--location L]`: the catalog, newest first, with each backup's source (and where it is). */
 const list: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { listBackups } = await import('../../backup/index.js');
-  const l = await listBackups(config, { log: logTo(ctx.out), source: opts.source });
+  const l = await listBackups(config, { log: logTo(ctx.out), source: opts.source, location: opts.location });
+  for (const w of l.warnings) ctx.out.warn(w);
   for (const p of l.problems) ctx.out.warn(`backup ${p.id} is BROKEN: ${p.file}: ${p.problem}`);
   ctx.out.result(l, (d, r) => {
     // Broken backups (unusable manifest) are listed as failed rows, newest first with the others.
@@ -26,6 +28,15 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
       [
         { header: 'ID', value: (b) => ('broken' in b ? b.broken.id : b.id) },
         { header: 'SOURCE', value: ok((b) => (b.own ? b.source : r.c.dim(b.source))) },
+        // Where each backup is, when there are two sides (a local copy plus the bucket).
+        ...(d.kind === 'local+s3'
+          ? [
+              {
+                header: 'LOCATION',
+                value: ok((b) => (b.location === 'local+s3' ? b.location : r.c.yellow(b.location))),
+              },
+            ]
+          : []),
         { header: 'TYPE', value: ok((b) => b.type + (b.label ? ` (${b.label})` : '')) },
         { header: 'AGE', value: ok((b) => ago(b.age_ms)) },
         { header: 'SIZE', value: ok((b) => formatBytes(b.stored_size)), align: 'right' },
@@ -48,7 +59,9 @@ const list: Action<Opts> = async (ctx, _args, opts) => {
                     : r.c.red(`FAILED (${b.verification.failed})`),
         },
       ],
-      { empty: d.filter ? `no backups of source "${d.filter}" in ${d.directory}` : `no backups in ${d.directory}` },
+      {
+        empty: `no backups${d.filter ? ` of source "${d.filter}"` : ''}${d.location ? ` with location ${d.location}` : ''} in ${d.directory}`,
+      },
     );
     if (d.backups.some((b) => !b.own)) r.line(r.c.dim(`this database is ${d.configured_source}`));
   });

@@ -80,6 +80,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
         ['restored', d.backup_id],
         ['backup of', d.other_source ? `${d.backup_source} (another database)` : d.backup_source],
         ['target', d.target],
+        ['copy used', `${d.copy.location}: ${d.copy.path}`],
         ['safety backup', d.safety_backup_id ?? '-'],
         ...(d.quarantine ? [['damaged file kept in', d.quarantine] as [string, string]] : []),
         ['integrity', d.integrity],

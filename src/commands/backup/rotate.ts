@@ -43,7 +43,9 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
     }
     const verb = d.dry_run ? 'would delete' : 'deleted';
     if (!d.deleted.length) out.line(`nothing to delete; ${d.kept.length} backup(s) kept`);
-    const src = (x: { source: string }) => (d.sources.length > 1 ? `  ${x.source}` : '');
+    // local+s3 rotates each side on its own: say which side each line is about.
+    const src = (x: { source: string; location: string }) =>
+      `${d.local_policy ? `  ${x.location}` : ''}${d.sources.length > 1 ? `  ${x.source}` : ''}`;
     for (const x of d.deleted)
       out.line(
         `${out.c.red(verb)}  ${x.id}${src(x)}  ${x.type}  ${formatBytes(x.stored_size)}  ${out.c.dim(x.reasons.join('; '))}`,
@@ -54,7 +56,9 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
     if (d.deleted.length)
       out.line(`${verb} ${d.deleted.length} backup(s), ${formatBytes(d.freed_bytes)}; kept ${d.kept.length}`);
     for (const b of d.broken)
-      out.line(`${out.c.red('BROKEN')}  ${b.id}  ${out.c.dim(`${b.problem}; not counted as kept, not deleted`)}`);
+      out.line(
+        `${out.c.red('BROKEN')}  ${b.id}${d.local_policy ? `  ${b.location}` : ''}  ${out.c.dim(`${b.problem}; not counted as kept, not deleted`)}`,
+      );
   });
 };
 export default rotate;

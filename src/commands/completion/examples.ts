@@ -59,6 +59,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'workflow show': ['wks workflow show 42'],
   'workflow stats': ['wks workflow stats'],
   'workflow reap': ['wks workflow reap --dry-run', 'wks workflow reap -y', 'wks workflow reap --older-than 2h -y'],
+  'workflow release': [
+    'wks workflow release 42 --dry-run',
+    'wks workflow release 42 -y',
+    'wks workflow release 42 --force --reason "worker pool drained, INC-1234" -y',
+  ],
   lock: ['wks lock list', 'wks lock release 42'],
   'lock list': ['wks lock list', 'wks lock list --older-than 30m'],
   'lock release': [

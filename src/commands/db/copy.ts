@@ -25,6 +25,17 @@ const fmtEta = (ms: number | null): string => (ms === null ? '?' : formatDuratio
 
 const VERB: Record<string, string> = { copy: 'copying', 'resume-check': 'checking', verify: 'verifying' };
 
+/**
+ * "copied t: N rows" / "checked t: N rows": a check counts the rows it read (the header's total), and
+ * says how many values have a type problem; a copy counts the rows written, and the ones left out.
+ */
+function doneLine(e: Extract<CopyEvent, { type: 'table-done' }>): string {
+  const problems = e.problems > 0 ? `, ${fmtN(e.problems)} type problem(s)` : '';
+  if (e.mode !== 'copy') return `checked ${e.table}: ${fmtN(e.read)} rows${problems}`;
+  const left = e.read > e.rows ? ` (${fmtN(e.read - e.rows)} of ${fmtN(e.read)} skipped)` : '';
+  return `copied ${e.table}: ${fmtN(e.rows)} rows${left}${problems}`;
+}
+
 /** Per-table spinners with rows/s and ETA on a TTY, fed by copyDatabase's events in order. */
 function progressReporter(out: Reporter) {
   let spin: Progress | null = null;
@@ -46,9 +57,7 @@ function progressReporter(out: Reporter) {
         out.debug(`verified ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`);
         return;
       }
-      spin?.succeed(
-        `${e.mode === 'copy' ? 'copied' : 'checked'} ${e.table}: ${fmtN(e.rows)} rows in ${formatDuration(e.durationMs)}`,
-      );
+      spin?.succeed(`${doneLine(e)} in ${formatDuration(e.durationMs)}`);
       spin = null;
     }
   };

@@ -28,4 +28,13 @@ export function register(program: Command): void {
     .option('--older-than <duration>', 'running longer than this (default: WORKFLOW_TIMEOUT_MS)')
     .option('--dry-run', 'show what would be reaped; change nothing')
     .action(lazy(() => import('./reap.js')));
+  g.command('release <executionId>')
+    .description(
+      "remove one execution's stale Redis state (active set, lock) when the reaper's checks prove it stale; a running one past the threshold is reaped",
+    )
+    .option('--older-than <duration>', 'the stuck threshold for a running execution (default: WORKFLOW_TIMEOUT_MS)')
+    .option('--force', 'release although no check proves it stale (needs --reason; says which check it overrode)')
+    .option('--reason <text>', 'why, for --force (recorded in the lock audit)')
+    .option('--dry-run', 'show what would be released; change nothing')
+    .action(lazy(() => import('./release.js')));
 }

@@ -8,9 +8,14 @@
  *            health.backup_rpo; free space below the newest backup's size
  *            (the next backup cannot fit).
  *  warn:     the newest backup was never verified, or its verification
- *            failed, or its data file is missing; the last backup attempt
+ *            failed, or its data file is missing; with encryption enabled,
+ *            a manifest it relies on does not authenticate (such a backup
+ *            never counts as the verified one); the last backup attempt
  *            failed (backup_log, when the database is readable); free space
- *            below health.min_free_bytes.
+ *            below health.min_free_bytes; with a local copy (local+s3): the
+ *            newest local backup is not in the bucket yet (the off-host copy
+ *            lags), or the bucket cannot be read. A backup counts when it is
+ *            on either side.
  */
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import type { CheckDefinition, CheckOutcome, HealthStatus } from '../types.js';
@@ -60,7 +65,31 @@ function catalogEntries(list: Catalog, now: Date) {
     stored_size: e.manifest.stored_size,
     data_present: e.dataPresent,
     verification: e.verification,
+    locations: e.locations,
   }));
+}
+
+/** local+s3: warn when the bucket cannot be read, or the newest local backup is not in it (the off-host copy lags). */
+function offHostFindings(list: Catalog, entries: Entry[]): Finding[] {
+  if (list.kind !== 'local+s3') return [];
+  if (list.remoteProblem)
+    return [
+      {
+        status: 'warn',
+        text: `the off-host copy cannot be checked: ${list.remoteProblem}`,
+        hint: 'check BACKUP_S3_ENDPOINT and the S3 credentials; then `wks backup upload` copies what is only local',
+      },
+    ];
+  const newestLocal = entries.find((e) => e.locations.includes('local'));
+  if (!newestLocal || newestLocal.locations.includes('s3')) return [];
+  const lagging = entries.filter((e) => !e.locations.includes('s3')).length;
+  return [
+    {
+      status: 'warn',
+      text: `the off-host copy lags: newest backup ${newestLocal.id} is only on this host (${plural(lagging, 'backup')} not in the bucket)`,
+      hint: 'run `wks backup upload` (the next `wks backup create` copies them too); `wks backup list --location local` lists them',
+    },
+  ];
 }
 
 /** Critical: no backup, none verified ok, or the newest verified one older than the RPO. */
@@ -190,18 +219,36 @@ export const backupsCheck: CheckDefinition = {
     ]);
     const entries = catalogEntries(list, now);
     const newest = entries[0];
-    const verified = entries.find((e) => e.data_present && e.verification?.ok === true);
+    // With encryption enabled, only an authenticated manifest counts as protection: a planted or
+    // re-dated manifest with a forged "ok" sidecar must not make an old catalog look fresh.
+    const untrusted = new Map<string, string>();
+    const trusted = (e: Entry): boolean => {
+      const why = api.untrustedManifest(config, list.entries.find((x) => x.manifest.id === e.id)!.manifest);
+      if (why) untrusted.set(e.id, why);
+      return !why;
+    };
+    const verified = entries.find((e) => e.data_present && e.verification?.ok === true && trusted(e));
+    if (newest && newest !== verified) trusted(newest);
     const ageMs = verified ? verified.age_ms : null;
 
     const findings: Finding[] = [
       ...protectionFindings(list, entries, verified, rpoMs, api),
       ...newestFindings(newest, verified),
       ...attemptAndCatalogFindings(attempt, newest, list),
+      ...[...untrusted].map(([id, why]) => ({
+        status: 'warn' as const,
+        text: `backup ${id}'s manifest is not authenticated (${why})`,
+        hint: `run \`wks backup verify ${id}\`; if you did not make it, find out who wrote to the backup repository`,
+      })),
       ...spaceFindings(space, newest, config.health.min_free_bytes),
+      ...offHostFindings(list, entries),
     ];
 
     const data = {
       directory: list.location,
+      repository: list.kind,
+      /** local+s3: the configured database's backups that are only on this host. */
+      localOnly: list.kind === 'local+s3' ? entries.filter((e) => !e.locations.includes('s3')).length : null,
       source: api.sourceLabel(list.source),
       otherSources: list.others.length,
       count: entries.length,

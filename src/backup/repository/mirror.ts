@@ -1,0 +1,140 @@
+/**
+ * The `local+s3` repository (database.backup.local_copy with an S3
+ * repository): every backup is kept in the local backup directory for fast
+ * restores and copied to the bucket, off the host, as pgBackRest keeps
+ * several repositories.
+ *
+ * This is the reading view over both sides: the catalog is the union of the
+ * two (each object says where it is), and a read uses the local copy when
+ * there is one, else the remote one. Writes go to the local side: `create`
+ * stores a backup locally, then copies it with the upload path (upload.ts);
+ * `rotate` applies each side's retention to that side (rotate.ts, through
+ * `local` and `remote`). When the bucket cannot be listed, the listing is the
+ * local side's and `remoteProblem` says why (list and health show it).
+ */
+import type { Readable } from 'node:stream';
+import type { LogFn } from '../types.js';
+import type { LocalRepository } from './local.js';
+import type { S3Repository } from './s3.js';
+import type { BackupRepository, RepoLockOptions, RepoObject, RepoSide } from './types.js';
+
+/** `<id>.verify.json` / `<id>.drill.json`: the sidecar's backup id. */
+const SIDECAR = /^(.+)\.(?:verify|drill)\.json$/;
+
+export class MirroredRepository implements BackupRepository {
+  readonly kind = 'local+s3' as const;
+  readonly location: string;
+  readonly stagingDir: string;
+  readonly orphanGraceMs: number;
+  /** Why the last listing has only the local side (the bucket could not be listed), or null. */
+  remoteProblem: string | null = null;
+  /** The bucket's names in the last listing. */
+  private remoteNames = new Set<string>();
+
+  constructor(
+    readonly local: LocalRepository,
+    readonly remote: S3Repository,
+  ) {
+    this.location = `${local.location} + ${remote.location}`;
+    this.stagingDir = local.stagingDir;
+    this.orphanGraceMs = Math.max(local.orphanGraceMs, remote.orphanGraceMs);
+  }
+
+  /** True when the local side holds `name` (a cheap stat). */
+  private here(name: string): boolean {
+    return this.local.existsSync(name);
+  }
+
+  /** The local side when it holds `name` or nobody is known to (a new object is written locally), else the bucket. */
+  sideOf(name: string): RepoSide {
+    return this.here(name) || !this.remoteNames.has(name) ? 'local' : 's3';
+  }
+
+  describe(name: string): string {
+    return this.sideOf(name) === 'local' ? this.local.describe(name) : this.remote.describe(name);
+  }
+
+  async list(): Promise<RepoObject[]> {
+    const [local, remote] = await Promise.all([
+      this.local.list(),
+      this.remote.list().catch((err: Error) => {
+        this.remoteProblem = `${this.remote.location} cannot be listed (${err.message}); showing the local copies only`;
+        return [] as RepoObject[];
+      }),
+    ]);
+    this.remoteNames = new Set(remote.map((o) => o.name));
+    const byName = new Map<string, RepoObject>();
+    for (const o of local) byName.set(o.name, { ...o, sides: ['local'] });
+    for (const o of remote) {
+      const had = byName.get(o.name);
+      if (had) had.sides!.push('s3');
+      else byName.set(o.name, { ...o, sides: ['s3'] });
+    }
+    return [...byName.values()];
+  }
+
+  /** On either side. An unreachable bucket counts as not holding it (new ids are checked here: the local side must still work). */
+  async exists(name: string): Promise<boolean> {
+    if (this.here(name)) return true;
+    return !this.remoteProblem && (await this.remote.exists(name).catch(() => false));
+  }
+
+  async readText(name: string): Promise<string | null> {
+    return (await this.local.readText(name)) ?? (await this.remote.readText(name));
+  }
+
+  /** A sidecar goes to the side whose copy was read (the local one when that backup has one); anything else to the local side. */
+  async writeText(name: string, text: string): Promise<void> {
+    const id = SIDECAR.exec(name)?.[1];
+    if (id && !this.here(`${id}.json`)) await this.remote.writeText(name, text);
+    else await this.local.writeText(name, text);
+  }
+
+  async putFile(name: string, file: string): Promise<void> {
+    await this.local.putFile(name, file);
+  }
+
+  async putStream(name: string, body: Readable): Promise<void> {
+    await this.local.putStream(name, body);
+  }
+
+  async read(name: string): Promise<Readable> {
+    return this.here(name) ? this.local.read(name) : this.remote.read(name);
+  }
+
+  /** The local copy's path when there is one; null sends readers to the bucket. */
+  localPath(name: string): string | null {
+    return this.here(name) ? this.local.localPath(name) : null;
+  }
+
+  /** Delete from both sides. */
+  async remove(name: string): Promise<void> {
+    await this.local.remove(name);
+    await this.remote.remove(name);
+  }
+
+  async prepare(): Promise<void> {
+    await this.local.prepare();
+  }
+
+  /** Both sides' leftovers; a bucket that cannot be swept now is logged, never an error (the local side still works). */
+  async sweep(log?: LogFn): Promise<string[]> {
+    const removed = await this.local.sweep();
+    try {
+      removed.push(...(await this.remote.sweep(log)));
+    } catch (err) {
+      log?.('warn', `${this.remote.location}: leftovers not swept: ${(err as Error).message}`);
+    }
+    return removed;
+  }
+
+  /** One backup mutex for both sides: the local directory's (the S3 side's staging directory is the same). */
+  withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
+    return this.local.withLock(opts, fn);
+  }
+
+  close(log?: LogFn): void {
+    this.local.close();
+    this.remote.close(log);
+  }
+}

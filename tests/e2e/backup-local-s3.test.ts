@@ -1,0 +1,294 @@
+/**
+ * Local plus remote (database.backup.local_copy with an S3 repository), as a
+ * user runs it: every backup is kept in the local directory and copied to a
+ * real S3-protocol server (tests/helpers/s3.ts: s3rver behind the fault
+ * proxy). Each side is rotated by its own policy; a failed copy keeps the
+ * local backup and a later `backup upload` copies it; restores use the local
+ * copy, and the bucket's when the local one is gone.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { runWks, type RunResult } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { startS3, startFaultProxy, s3Env, listKeys, type S3Target, type FaultProxy } from '../helpers/s3.js';
+
+let s3: S3Target | null = null;
+let proxy: FaultProxy;
+
+beforeAll(async () => {
+  s3 = await startS3('e2e-both');
+  if (s3) proxy = await startFaultProxy(s3.endpoint);
+});
+afterAll(async () => {
+  await proxy?.close();
+  await s3?.stop();
+});
+
+const skip = (): boolean => {
+  if (!s3) console.warn('S3 server unavailable: test skipped');
+  return !s3;
+};
+
+function seed(file: string, n: number, from = 0): void {
+  const db = new Database(file);
+  const ins = db.prepare('INSERT INTO users (username, email, password_hash) VALUES (?, ?, ?)');
+  db.transaction(() => {
+    for (let i = from; i < from + n; i++) ins.run(`u${i}`, `u${i}@example.com`, `h${i}`);
+  })();
+  db.close();
+}
+
+function users(file: string): unknown[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('SELECT id, username, email FROM users ORDER BY id').all();
+  } finally {
+    db.close();
+  }
+}
+
+function expectOneLineError(r: RunResult, code: number, re: RegExp): void {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines.filter((l) => l.startsWith('Error:'))).toHaveLength(1);
+  expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
+  expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
+}
+
+/** A host in local+s3 mode: its database, its local backup directory, its prefix in the bucket. */
+async function host(tag: string, extra: Record<string, string> = {}) {
+  const dir = tmpDir(`both-${tag}`);
+  const env = {
+    DATABASE_PATH: path.join(dir, 'app.db'),
+    BACKUP_STORAGE_PATH: path.join(dir, 'backups'),
+    BACKUP_LOCAL_COPY: 'true',
+    BACKUP_S3_MAX_ATTEMPTS: '3',
+    BACKUP_S3_RETRY_BUDGET_MS: '3000',
+    BACKUP_S3_REQUEST_TIMEOUT_MS: '3000',
+    ...s3Env(s3!, proxy.endpoint, tag),
+    ...extra,
+  };
+  const m = await runWks(['migrate', 'up', '--no-backup'], { env });
+  expect(m.code, m.stderr).toBe(0);
+  return { dir, env, backups: env.BACKUP_STORAGE_PATH };
+}
+
+/** The backup ids whose manifest is in the local directory / in the bucket under `prefix`. */
+const localIds = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => /^\d{8}T\d{6}Z-[0-9a-f]{4}\.json$/.test(n))
+    .map((n) => n.slice(0, -5))
+    .sort();
+const bucketIds = async (prefix: string): Promise<string[]> =>
+  (await listKeys(s3!, `${prefix}/`))
+    .map((k) => k.slice(prefix.length + 1))
+    .filter((n) => /^\d{8}T\d{6}Z-[0-9a-f]{4}\.json$/.test(n))
+    .map((n) => n.slice(0, -5))
+    .sort();
+
+async function create(env: Record<string, string>, args: string[] = []): Promise<string> {
+  const c = await runWks(['backup', 'create', '--json', ...args], { env, timeoutMs: 60_000 });
+  expect(c.code, c.stderr).toBe(0);
+  return c.json().backup.id as string;
+}
+
+describe('local plus remote (e2e)', () => {
+  it('create keeps the backup in the directory AND the bucket; list shows local+s3; restore uses the local copy', async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('both');
+    seed(env.DATABASE_PATH, 500);
+    const before = users(env.DATABASE_PATH);
+    const c = await runWks(['backup', 'create', '--json'], { env, timeoutMs: 60_000 });
+    expect(c.code, c.stderr).toBe(0);
+    const doc = c.json();
+    const id = doc.backup.id as string;
+    expect(doc.location).toBe('local+s3');
+    expect(doc.path).toBe(path.join(backups, doc.backup.file));
+    expect(doc.remote.path).toBe(`s3://${s3!.bucket}/both/${doc.backup.file}`);
+    expect(existsSync(path.join(backups, doc.backup.file))).toBe(true);
+    expect(localIds(backups)).toEqual([id]);
+    expect(await bucketIds('both')).toEqual([id]);
+    expect(await listKeys(s3!, 'both/')).toContain(`both/${doc.backup.file}`);
+
+    const l = await runWks(['backup', 'list', '--json'], { env });
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.json().kind).toBe('local+s3');
+    expect(l.json().backups.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([
+      [id, 'local+s3'],
+    ]);
+    const table = await runWks(['backup', 'list'], { env });
+    expect(table.stdout).toMatch(/LOCATION/);
+    expect(table.stdout).toMatch(new RegExp(`${id}.*local\\+s3`));
+    expect((await runWks(['backup', 'list', '--location', 'local', '--json'], { env })).json().backups).toEqual([]);
+    const bad = await runWks(['backup', 'list', '--location', 'moon'], { env });
+    expectOneLineError(bad, 2, /--location: unknown location "moon"/);
+
+    // Verify and restore read the local copy: no object is downloaded from the bucket.
+    proxy.resetCounts();
+    const v = await runWks(['backup', 'verify', id, '--json'], { env });
+    expect(v.code, v.stderr).toBe(0);
+    const to = path.join(dir, 'restored.db');
+    const r = await runWks(['backup', 'restore', id, '--to', to, '--yes', '--json'], { env, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().copy).toEqual({ location: 'local', path: path.join(backups, doc.backup.file) });
+    expect(proxy.counts().GetObject ?? 0).toBe(0);
+    expect(users(to)).toEqual(before);
+
+    const h = await runWks(['health', '--check', 'backups', '--json'], { env });
+    expect(h.stdout).not.toMatch(/off-host copy/);
+    expect(h.stdout).toMatch(/"count":\s*1/);
+  });
+
+  it('each side keeps its own retention: keep_last 3 in the bucket, local_retention.keep_last 1 here', async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('ret');
+    const cfg = path.join(dir, 'phase4-config.yml');
+    writeFileSync(
+      cfg,
+      'phase4:\n  database:\n    backup:\n      keep_last: 3\n      keep_hourly: 1\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n      local_retention:\n        keep_last: 1\n',
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await create(env)); // in creation order
+    const sorted = (a: string[]) => [...a].sort();
+    const dry = await runWks(['-c', cfg, 'backup', 'rotate', '--dry-run', '--json'], { env });
+    expect(dry.code, dry.stderr).toBe(0);
+    const gone = (d: { deleted: Array<{ id: string; location: string }> }, where: string) =>
+      d.deleted
+        .filter((x) => x.location === where)
+        .map((x) => x.id)
+        .sort();
+    expect(gone(dry.json(), 's3')).toEqual(ids.slice(0, 1));
+    expect(gone(dry.json(), 'local')).toEqual(sorted(ids.slice(0, 3)));
+    expect(dry.json().local_policy.keepLast).toBe(1);
+    expect(dry.json().policy.keepLast).toBe(3);
+    const text = await runWks(['-c', cfg, 'backup', 'rotate', '--dry-run'], { env });
+    expect(text.stdout).toMatch(new RegExp(`would delete\\s+${ids[1]}\\s+local`));
+    expect(localIds(backups)).toEqual(sorted(ids));
+
+    const r = await runWks(['-c', cfg, '--yes', 'backup', 'rotate', '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(localIds(backups)).toEqual(ids.slice(3));
+    expect(await bucketIds('ret')).toEqual(sorted(ids.slice(1)));
+    // Manifest, data and sidecars went together: nothing of a deleted backup is left on either side.
+    for (const id of ids.slice(0, 3)) expect(readdirSync(backups).some((n) => n.startsWith(id))).toBe(false);
+    expect((await listKeys(s3!, 'ret/')).some((k) => k.includes(ids[0]!))).toBe(false);
+    const l = (await runWks(['backup', 'list', '--json'], { env })).json().backups;
+    expect(l.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([
+      [ids[3], 'local+s3'],
+      [ids[2], 's3'],
+      [ids[1], 's3'],
+    ]);
+    // BACKUP_LOCAL_RETENTION_DAYS reaches local_retention.retention_days.
+    const shown = await runWks(['config', 'show', '--json'], { env: { ...env, BACKUP_LOCAL_RETENTION_DAYS: '2' } });
+    expect(shown.stdout).toMatch(/"retention_days":\s*2/);
+  });
+
+  it('a failed copy keeps the local backup (exit 1, one line); rotation keeps it; `backup upload` copies it later', async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('fail');
+    const cfg = path.join(dir, 'phase4-config.yml');
+    writeFileSync(
+      cfg,
+      'phase4:\n  database:\n    backup:\n      keep_last: 5\n      keep_hourly: 1\n      keep_daily: 0\n      keep_weekly: 0\n      keep_monthly: 0\n      local_retention:\n        keep_last: 1\n',
+    );
+    const first = await create(env);
+    proxy.inject('status500', Number.POSITIVE_INFINITY, /PutObject|UploadPart|CreateMultipartUpload/);
+    let failed: string[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = await runWks(['backup', 'create'], { env, timeoutMs: 60_000 });
+        expectOneLineError(c, 1, /is stored locally \(.*\) but was not copied to s3:\/\/.*HTTP 500/);
+        expect(c.stderr).toMatch(/Try: .*wks backup upload/);
+      }
+      failed = localIds(backups).filter((id) => id !== first);
+      expect(failed).toHaveLength(2);
+      expect(await bucketIds('fail')).toEqual([first]);
+      const l = await runWks(['backup', 'list', '--location', 'local', '--json'], { env });
+      expect(
+        l
+          .json()
+          .backups.map((b: { id: string }) => b.id)
+          .sort(),
+      ).toEqual(failed);
+      const h = await runWks(['health', '--check', 'backups', '--json'], { env });
+      expect(h.stdout).toMatch(
+        /off-host copy lags: newest backup \S+ is only on this host \(2 backups not in the bucket\)/,
+      );
+      // The local policy would keep one; the backups the bucket lacks are the only copies, and stay.
+      const rot = await runWks(['-c', cfg, '--yes', 'backup', 'rotate', '--json'], { env });
+      expect(rot.code, rot.stderr).toBe(0);
+      // The first backup is in the bucket: its local copy goes. The two the bucket lacks stay.
+      const local = rot.json().kept.filter((k: { location: string }) => k.location === 'local');
+      expect(local.map((k: { id: string }) => k.id).sort()).toEqual(failed);
+      expect(rot.json().deleted.map((k: { id: string; location: string }) => [k.id, k.location])).toEqual([
+        [first, 'local'],
+      ]);
+      const older = local.find((k: { reasons: string[] }) => !k.reasons.includes('newest backup'));
+      expect(older.reasons).toEqual([`not yet copied to s3://${s3!.bucket}/fail`]);
+      expect(localIds(backups)).toEqual(failed);
+    } finally {
+      proxy.clear();
+    }
+    const up = await runWks(['backup', 'upload', '--json'], { env, timeoutMs: 60_000 });
+    expect(up.code, up.stderr).toBe(0);
+    expect(
+      up
+        .json()
+        .uploaded.map((u: { id: string }) => u.id)
+        .sort(),
+    ).toEqual(failed);
+    expect(await bucketIds('fail')).toEqual([first, ...failed].sort());
+    const l = (await runWks(['backup', 'list', '--json'], { env })).json().backups;
+    expect(
+      l
+        .filter((b: { location: string }) => b.location === 'local+s3')
+        .map((b: { id: string }) => b.id)
+        .sort(),
+    ).toEqual(failed);
+    const h = await runWks(['health', '--check', 'backups', '--json'], { env });
+    expect(h.stdout).not.toMatch(/off-host copy/);
+  });
+
+  it('restore falls back to the bucket when the local copy is gone, and says so', async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('fallback', { BACKUP_ENCRYPTION_KEY: '7'.repeat(64) });
+    seed(env.DATABASE_PATH, 300);
+    const before = users(env.DATABASE_PATH);
+    const id = await create(env, ['--encrypt']);
+    for (const n of readdirSync(backups)) if (n.startsWith(id)) rmSync(path.join(backups, n));
+    const l = (await runWks(['backup', 'list', '--json'], { env })).json().backups;
+    expect(l.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([[id, 's3']]);
+    const to = path.join(dir, 'from-bucket.db');
+    const r = await runWks(['backup', 'restore', '--latest', '--to', to, '--yes', '--json'], {
+      env,
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().copy.location).toBe('s3');
+    expect(r.json().copy.path).toMatch(new RegExp(`^s3://${s3!.bucket}/fallback/${id}\\.db`));
+    expect(users(to)).toEqual(before);
+    const text = await runWks(['backup', 'restore', id, '--to', path.join(dir, 'again.db'), '--yes'], {
+      env,
+      timeoutMs: 60_000,
+    });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/copy used\s+s3: s3:\/\//);
+    // The verification of the bucket's copy is recorded beside it (this host has no copy of the backup).
+    expect(readdirSync(backups).some((n) => n.startsWith(id))).toBe(false);
+    expect(await listKeys(s3!, 'fallback/')).toContain(`fallback/${id}.verify.json`);
+  });
+
+  it('local_copy without a repository is a configuration error (78)', async () => {
+    const dir = tmpDir('both-cfg');
+    const r = await runWks(['backup', 'list'], {
+      env: { DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: dir, BACKUP_LOCAL_COPY: 'true' },
+    });
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toMatch(/a local copy needs a remote repository/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
