@@ -134,7 +134,6 @@ console.log(
     'wks runs pg_dump -Z0 and gzips the archive at level 6 (Node zlib). zstd and none are shown for information.\n' +
     'cpu = user+sys of the client process tree (wks, its pg_dump/pg_restore; or the reference tool), not the server.\n',
 );
-const rows = [];
 const cpu = {};
 /** Run `fn` (which awaits child processes) and record the client CPU it used under `name`. */
 async function timed(name, fn) {

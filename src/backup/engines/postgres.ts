@@ -527,8 +527,7 @@ export const postgresEngine: BackupEngine = {
         `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`,
       );
 
-      ce = childEnvironment(conn, [conn.database]);
-      const env = ce;
+      const env = (ce = childEnvironment(conn, [conn.database]));
       const child = trackChild(
         (await import('node:child_process')).spawn(
           dump.bin,
