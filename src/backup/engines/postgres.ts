@@ -526,8 +526,8 @@ export const postgresEngine: BackupEngine = {
         'debug',
         `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`,
       );
-
-      const env = (ce = childEnvironment(conn, [conn.database]));
+      const env = childEnvironment(conn, [conn.database]);
+      ce = env;
       const child = trackChild(
         (await import('node:child_process')).spawn(
           dump.bin,
