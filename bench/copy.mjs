@@ -1,28 +1,32 @@
 #!/usr/bin/env node
-// Benchmark for `wks db copy` (issue #9): SQLite -> PostgreSQL rows/s and peak
-// RSS, as a ratio against pgloader run in the same script on the same file.
+// Benchmark for `wks db copy` (issues #9, #15): SQLite -> PostgreSQL rows/s and peak RSS, as a
+// ratio against pgloader run in the same script on the same file, each into a fresh database.
 //
-//   npm run build && node bench/copy.mjs              # ~1 GiB (BENCH_SIZE_MB=1024)
-//   BENCH_SIZE_MB=256 node bench/copy.mjs             # smaller, faster
-//   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres (admin URL used to create the bench databases)
+//   npm run build && node bench/copy.mjs              # the shared 1 GiB bench database (BENCH_SIZE_MB=1024)
+//   BENCH_SIZE_MB=64 node bench/copy.mjs              # smaller, faster (figures for the scripts only)
+//   BENCH_RUNS=5 ...                                  # runs per side, interleaved; median (default 3)
+//   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/postgres   # admin URL: creates and drops the bench databases
 //
-// Data: the platform's schema (wks's own migrations), a few thousand rows in the
-// small tables and the bulk in `metrics` (full-precision doubles, JSON labels,
-// DATETIME text). Generated once into bench/.data/ (gitignored) and reused.
+// Data: bench/data.mjs, the database every bench shares (the platform's schema, mixed data).
 //
-// Fairness: both tools read the same file into an empty database on the same
-// server. pgloader gets `CAST type real to float8` so it is exact too (its
-// default maps REAL to 4-byte real). Both create the indexes of the schema.
-// wks's time is the WHOLE command: migrate up + COPY + sequence reset +
-// verification by re-reading every row from PostgreSQL (pgloader verifies
-// nothing); the copy phase alone is printed too. --no-backup for wks (a backup
-// is a separate, benchmarked feature; pgloader takes none).
-// Targets: wks rows/s >= 2x pgloader; wks peak RSS <= 200 MB.
+// Sides, interleaved (A B C, C B A, ...), each into a database created empty before the run
+// (untimed):
+//  - wks: the WHOLE `wks db copy --no-backup` (migrate up, COPY, indexes and foreign keys,
+//    sequences, and verification re-reading every row; --no-backup because a backup is a separate,
+//    benchmarked feature and pgloader takes none);
+//  - pgloader: creates tables, loads, then indexes; `CAST type real to float8` so REAL is exact
+//    (its default is a 4-byte real); verifies nothing;
+//  - psql \copy (information: the floor of a plain load): `sqlite3 -csv` piped into
+//    `psql \copy ... CSV`, table by table in foreign-key order, into a database migrated with
+//    `wks migrate up` before the timer starts; not exact (sqlite3 prints 15 significant digits).
+// Targets: wks rows/s >= 2x pgloader's (wks time <= 0.5x); wks peak RSS <= 200 MB.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DATA, ensureDatabase } from './data.mjs';
+import { RUNS, header, interleave, load, median, note, summary } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -31,99 +35,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WKS = path.join(ROOT, 'bin/wks.js');
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const DATA = path.join(ROOT, 'bench/.data');
-const DB = path.join(DATA, `copy-${SIZE_MB}mb.db`);
-
-if (!existsSync(path.join(ROOT, 'dist/cli.js'))) throw new Error('build first: npm run build');
-mkdirSync(DATA, { recursive: true });
-writeFileSync(path.join(DATA, '.gitignore'), '*\n');
-const sec = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const DB = ensureDatabase(SIZE_MB);
+const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+const env = { PATH: process.env.PATH, HOME: process.env.HOME };
 
-// ---------------------------------------------------------------- data
-function generate() {
-  console.log(`generating ~${SIZE_MB} MiB of data in the platform's schema into ${DB} (once) ...`);
-  rmSync(DB, { force: true });
-  const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB },
-    encoding: 'utf8',
-  });
-  if (m.status !== 0) throw new Error(`migrate up failed: ${m.stderr}`);
-  const db = new Database(DB);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = OFF');
-  let seed = 42;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-  const t0 = Date.parse('2026-01-01T00:00:00Z');
-  const ts = (i) => new Date(t0 + i * 1000).toISOString().replace('T', ' ').slice(0, 19);
-  db.transaction(() => {
-    const u = db.prepare('INSERT INTO users (username, email, password_hash) VALUES (?, ?, ?)');
-    for (let i = 1; i <= 5000; i++)
-      u.run(`user${i}`, `user${i}@example.com`, `$2b$10$${i.toString(36).padEnd(53, 'x')}`);
-    const w = db.prepare(
-      'INSERT INTO workflows (name, description, user_id, status, created_at) VALUES (?, ?, ?, ?, ?)',
-    );
-    for (let i = 1; i <= 20000; i++)
-      w.run(
-        `workflow-${i}`,
-        `does thing ${i} — ünïcode ✓`,
-        1 + (i % 5000),
-        ['active', 'paused', 'archived'][i % 3],
-        ts(i),
-      );
-    const e = db.prepare(
-      'INSERT INTO workflow_executions (workflow_id, status, started_at, completed_at, error_message) VALUES (?, ?, ?, ?, ?)',
-    );
-    for (let i = 1; i <= 100000; i++)
-      e.run(
-        1 + (i % 20000),
-        ['pending', 'running', 'completed', 'failed'][i % 4],
-        ts(i),
-        i % 4 === 2 ? ts(i + 30) : null,
-        i % 4 === 3 ? `error ${i}: timeout` : null,
-      );
-    const a = db.prepare("INSERT INTO agents (name, type, status, config_json) VALUES (?, 'shell', 'active', ?)");
-    for (let i = 1; i <= 21; i++) a.run(`agent${i}`, JSON.stringify({ timeout: 30000, retries: 3 }));
-    const h = db.prepare(
-      'INSERT INTO agent_health_checks (agent_id, check_time, status, response_time_ms, metrics_json) VALUES (?, ?, ?, ?, ?)',
-    );
-    for (let i = 1; i <= 100000; i++)
-      h.run(
-        1 + (i % 21),
-        ts(i),
-        ['healthy', 'degraded', 'unhealthy'][i % 3],
-        Math.floor(rnd() * 900),
-        JSON.stringify({ cpu: rnd(), mem: rnd() }),
-      );
-  })();
-  const names = Array.from(
-    { length: 40 },
-    (_, i) => `wks_metric_${['http_requests', 'queue_depth', 'latency_seconds', 'cpu_usage'][i % 4]}_${i}`,
-  );
-  const ins = db.prepare('INSERT INTO metrics (metric_name, metric_value, labels_json, timestamp) VALUES (?, ?, ?, ?)');
-  const batch = db.transaction((from, n) => {
-    for (let i = from; i < from + n; i++) {
-      ins.run(
-        names[i % 40],
-        rnd() * 1000 + rnd() * 1e-9,
-        `{"host":"node-${i % 97}","region":"eu-${i % 5}","job":"wks"}`,
-        ts(i),
-      );
-    }
-  });
-  let i = 0;
-  const target = SIZE_MB * 1024 * 1024;
-  for (;;) {
-    batch(i, 200_000);
-    i += 200_000;
-    db.pragma('wal_checkpoint(TRUNCATE)');
-    if (statSync(DB).size >= target) break;
-  }
-  db.close();
-  console.log(`  ${fmt(i)} metrics rows, ${(statSync(DB).size / 1048576).toFixed(0)} MiB`);
-}
-
-// ---------------------------------------------------------------- helpers
 async function admin(sql) {
   const c = new pg.Client({ connectionString: ADMIN });
   await c.connect();
@@ -144,10 +61,10 @@ async function freshDb(name) {
 }
 
 /** Run a command under /usr/bin/time -v: wall ms, peak RSS (MiB), exit code, output. */
-function timed(cmd, args, env) {
+function timed(cmd, args, runEnv, stdin) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -155,111 +72,155 @@ function timed(cmd, args, env) {
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-      resolve({ ms, rssMiB: rss ? Number(rss[1]) / 1024 : NaN, code, out, err });
+      resolve({ ms, rssMiB: rss ? Number(rss[1]) / 1024 : Number.NaN, code, out, err });
     });
   });
 }
 
-async function count(name) {
+// ---------------------------------------------------------------- the source
+const src = new Database(DB, { readonly: true });
+const skip = new Set(['schema_migrations', 'wks_migration_lock', 'wks_identity', 'wks_copy_progress']);
+const tables = src
+  .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+  .all()
+  .map((r) => r.name)
+  .filter((t) => !skip.has(t));
+const counts = Object.fromEntries(tables.map((t) => [t, src.prepare(`SELECT count(*) AS n FROM "${t}"`).get().n]));
+const sourceRows = Object.values(counts).reduce((a, b) => a + b, 0);
+// Foreign-key order for the psql side (parents first).
+const parents = Object.fromEntries(
+  tables.map((t) => [
+    t,
+    src
+      .prepare(`PRAGMA foreign_key_list("${t}")`)
+      .all()
+      .map((f) => f.table),
+  ]),
+);
+src.close();
+const ordered = [];
+while (ordered.length < tables.length)
+  for (const t of tables)
+    if (!ordered.includes(t) && parents[t].every((p) => p === t || ordered.includes(p) || !tables.includes(p)))
+      ordered.push(t);
+
+header(
+  `db copy: ${DB} (${fmt(sourceRows)} rows in ${tables.length} tables)${SIZE_MB < 1024 ? `  [REDUCED SCALE: BENCH_SIZE_MB=${SIZE_MB}; the target scale is 1024]` : ''}`,
+);
+if (!have('pgloader')) {
+  console.log('pgloader: NOT INSTALLED (apt-get install -y pgloader); no ratio can be printed');
+  process.exit(0);
+}
+console.log(spawnSync('pgloader', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]);
+
+/** Rows in the target's copied tables (checks that a side loaded everything). */
+async function targetRows(name) {
   const c = new pg.Client({ connectionString: dbUrl(name) });
   await c.connect();
   try {
-    const tables = ['users', 'workflows', 'workflow_executions', 'agents', 'agent_health_checks', 'metrics'];
     let n = 0;
-    for (const t of tables) n += Number((await c.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
-    const exact = (
-      await c.query(
-        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'metrics'::regclass AND attname = 'metric_value'`,
-      )
-    ).rows[0].t;
-    return { rows: n, metricValueType: exact };
+    for (const t of tables) n += Number((await c.query(`SELECT count(*) AS n FROM "${t}"`)).rows[0].n);
+    return n;
   } finally {
     await c.end();
   }
 }
 
-// ---------------------------------------------------------------- run
-if (!existsSync(DB)) generate();
-const sizeMiB = statSync(DB).size / 1048576;
-const src = new Database(DB, { readonly: true });
-let sourceRows = 0;
-for (const t of [
-  'users',
-  'workflows',
-  'workflow_executions',
-  'agents',
-  'agent_health_checks',
-  'metrics',
-  'rate_limits',
-  'backup_log',
-  'workflow_execution_tracking',
-]) {
-  sourceRows += src.prepare(`SELECT count(*) AS n FROM ${t}`).get().n;
-}
-src.close();
-console.log(
-  `source: ${DB} (${sizeMiB.toFixed(0)} MiB, ${fmt(sourceRows)} rows)${SIZE_MB < 1024 ? `  [REDUCED SCALE: BENCH_SIZE_MB=${SIZE_MB}, target scale is 1024]` : ''}`,
-);
-
-// wks
-await freshDb('wks_bench_copy_wks');
-const wksEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_PATH: DB };
-const w = await timed(
-  process.execPath,
-  [WKS, 'db', 'copy', '--to', dbUrl('wks_bench_copy_wks'), '--no-backup', '--json'],
-  wksEnv,
-);
-if (w.code !== 0) {
-  console.log(`wks db copy FAILED (exit ${w.code}):\n${w.out}\n${w.err}`);
-  process.exit(1);
-}
-const wj = JSON.parse(w.out);
-const wRows = wj.totals.rows;
-const wRate = (wRows * 1000) / w.ms;
-console.log(
-  `wks db copy:  ${sec(w.ms)} total, ${fmt(wRows)} rows, ${fmt(wRate)} rows/s (copy phase ${sec(wj.totals.copyMs)} = ${fmt((wRows * 1000) / wj.totals.copyMs)} rows/s, verify ${sec(wj.totals.verifyMs)}), peak RSS ${w.rssMiB.toFixed(0)} MiB, reader=${wj.reader}, verified=${wj.verified}`,
-);
-const wc = await count('wks_bench_copy_wks');
-console.log(`  target check: ${fmt(wc.rows)} rows in the main tables, metric_value ${wc.metricValueType}`);
-
-// pgloader
-const pgl = spawnSync('sh', ['-c', 'command -v pgloader'], { encoding: 'utf8' }).stdout.trim();
-if (!pgl) {
-  console.log('pgloader: NOT INSTALLED (apt-get install -y pgloader); no ratio can be printed');
-  process.exit(0);
-}
-await freshDb('wks_bench_copy_pgl');
-const load = path.join(DATA, 'copy.load');
+// ---------------------------------------------------------------- the sides
+const DBS = { wks: 'wks_bench_copy_wks', pgloader: 'wks_bench_copy_pgl', psql: 'wks_bench_copy_psql' };
+const rss = { wks: [], pgloader: [] };
+const phases = [];
+const loadFile = path.join(DATA, 'copy.load');
 writeFileSync(
-  load,
+  loadFile,
   `LOAD DATABASE
   FROM sqlite://${DB}
-  INTO ${dbUrl('wks_bench_copy_pgl')}
+  INTO ${dbUrl(DBS.pgloader)}
   WITH include drop, create tables, create indexes, reset sequences
   CAST type real to float8 drop typemod using float-to-string
-  EXCLUDING TABLE NAMES LIKE 'schema_migrations', 'wks_migration_lock';
+  EXCLUDING TABLE NAMES LIKE ${[...skip].map((t) => `'${t}'`).join(', ')};
 `,
 );
-const p = await timed(pgl, ['--no-ssl-cert-verification', load], { PATH: process.env.PATH, HOME: process.env.HOME });
-const summary = (p.out + p.err).split('\n');
-const errLine = summary.find((l) => /^\s*Total import time/.test(l)) ?? '';
-const errors = summary.filter((l) => /\bERROR\b|FATAL/.test(l));
-const pc = await count('wks_bench_copy_pgl').catch((e) => ({ rows: 0, metricValueType: `? (${e.message})` }));
-const pRows = pc.rows;
-const pRate = (pRows * 1000) / p.ms;
-console.log(
-  `pgloader:     ${sec(p.ms)} total, ${fmt(pRows)} rows, ${fmt(pRate)} rows/s, peak RSS ${p.rssMiB.toFixed(0)} MiB, exit ${p.code}, metric_value ${pc.metricValueType}`,
-);
-if (errLine) console.log(`  pgloader summary: ${errLine.trim()}`);
-if (errors.length) console.log(`  pgloader reported ${errors.length} error line(s), e.g. ${errors[0].slice(0, 200)}`);
 
-console.log('');
-console.log(
-  `ratio (wks rows/s / pgloader rows/s): ${(wRate / pRate).toFixed(2)}x   target >= 2x   ${wRate / pRate >= 2 ? 'MET' : 'MISSED'}`,
+const cases = {
+  async wks() {
+    const r = await timed(
+      process.execPath,
+      [WKS, 'db', 'copy', '--from', DB, '--to', dbUrl(DBS.wks), '--no-backup', '--json'],
+      env,
+    );
+    if (r.code !== 0) throw new Error(`wks db copy failed (exit ${r.code}):\n${r.out}\n${r.err}`);
+    const j = JSON.parse(r.out);
+    if (!j.verified || j.totals.rows !== sourceRows)
+      throw new Error(`wks db copy: verified=${j.verified}, ${j.totals.rows} of ${sourceRows} rows`);
+    rss.wks.push(r.rssMiB);
+    phases.push(j.totals);
+    return r.ms;
+  },
+  async pgloader() {
+    const r = await timed('pgloader', ['--no-ssl-cert-verification', loadFile], env);
+    const n = await targetRows(DBS.pgloader).catch(() => -1);
+    if (r.code !== 0 || n !== sourceRows)
+      throw new Error(`pgloader: exit ${r.code}, ${n} of ${sourceRows} rows\n${(r.out + r.err).slice(-2000)}`);
+    rss.pgloader.push(r.rssMiB);
+    return r.ms;
+  },
+  async psql() {
+    const script = ordered
+      .map(
+        (t) =>
+          `sqlite3 -csv '${DB}' 'SELECT * FROM "${t}"' | psql -q -v ON_ERROR_STOP=1 '${dbUrl(DBS.psql)}' -c '\\copy "${t}" FROM STDIN CSV'`,
+      )
+      .join(' && ');
+    const r = await timed('sh', ['-ec', script], env);
+    if (r.code !== 0) throw new Error(`psql \\copy failed (exit ${r.code}): ${r.err.slice(-2000)}`);
+    return r.ms;
+  },
+};
+if (!have('sqlite3') || !have('psql')) {
+  console.log('psql \\copy reference skipped: sqlite3 or psql is not installed');
+  delete cases.psql;
+}
+
+const times = await interleave(cases, {
+  async before(name) {
+    await freshDb(DBS[name]);
+    if (name === 'psql') {
+      const m = spawnSync(process.execPath, [WKS, 'migrate', 'up', '--no-backup'], {
+        env: { ...env, PG_URL: dbUrl(DBS.psql), PG_ENABLED: 'true' },
+        encoding: 'utf8',
+      });
+      if (m.status !== 0) throw new Error(`migrate up for the psql side failed: ${m.stderr}`);
+    }
+  },
+});
+
+// ---------------------------------------------------------------- results
+const rate = (ms) => (sourceRows * 1000) / ms;
+const w = median(times.wks);
+const p = median(times.pgloader);
+for (const n of Object.keys(times))
+  console.log(`${n.padEnd(9)} runs: ${times[n].map(sec).join(', ')}  median ${sec(median(times[n]))}`);
+const ph = phases.map((x) => `copy ${sec(x.copyMs)} + verify left ${sec(x.verifyWaitMs)}`).join('; ');
+console.log(`wks phases: ${ph}\n`);
+note(
+  'db copy rows/s vs pgloader',
+  `wks ${sec(w)} (${fmt(rate(w))} rows/s)  pgloader ${sec(p)} (${fmt(rate(p))} rows/s)  ratio ${(p / w).toFixed(2)}x (target >= 2x)`,
+  p / w >= 2,
 );
-console.log(
-  `wks peak RSS: ${w.rssMiB.toFixed(0)} MiB (pgloader ${p.rssMiB.toFixed(0)} MiB)   target <= 200 MB   ${w.rssMiB * 1.048576 <= 200 ? 'MET' : 'MISSED'}`,
+if (times.psql) {
+  const q = median(times.psql);
+  note(
+    'db copy rows/s vs psql \\copy (information)',
+    `wks ${sec(w)}  psql \\copy ${sec(q)} (${fmt(rate(q))} rows/s)  ratio ${(q / w).toFixed(2)}x; psql \\copy vs pgloader ${(p / q).toFixed(2)}x`,
+  );
+}
+const r = median(rss.wks);
+note(
+  'db copy peak RSS',
+  `wks ${r.toFixed(0)} MiB (pgloader ${median(rss.pgloader).toFixed(0)} MiB)  target <= 200 MB`,
+  r * 1.048576 <= 200,
 );
-console.log(
-  `scale: ${sizeMiB.toFixed(0)} MiB source${SIZE_MB < 1024 ? ' (reduced; set BENCH_SIZE_MB=1024 for the full run)' : ''}`,
-);
+if (!process.env.BENCH_KEEP) for (const n of Object.values(DBS)) await admin(`DROP DATABASE IF EXISTS ${n}`);
+console.log(`\n${RUNS} runs per side; ${load()}`);
+summary();

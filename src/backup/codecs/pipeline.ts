@@ -183,13 +183,15 @@ export interface DecodeOptions {
   /** The key and everything the header must say, from the manifest (see backup/authenticate backupKey), or null. */
   encryption: DecryptExpectation | null;
   onBytes?: (storedBytesRead: number) => void;
+  /** Fsync a file sink on close (default true); false for a scratch file that is read back at once and removed. */
+  durable?: boolean;
 }
 
 export interface DecodeResult extends EncodeResult {}
 
 /**
  * Decode a stored file or stream into `sink` (a path, created 0600 and
- * fsynced, or a Writable). Hashes both sides. Throws DecryptError / zlib /
+ * fsynced unless `durable` is false, or a Writable). Hashes both sides. Throws DecryptError / zlib /
  * zstd errors on corruption or a header that disagrees with the manifest.
  */
 export async function decodeTo(
@@ -207,7 +209,7 @@ export async function decodeTo(
   if (rawH !== storedH) stages.push(rawH);
   const out =
     typeof sink === 'string'
-      ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: true, highWaterMark: READ_HWM })
+      ? createWriteStream(sink, { flags: 'wx', mode: FILE_MODE, flush: opts.durable ?? true, highWaterMark: READ_HWM })
       : sink;
   const input = typeof stored === 'string' ? readFile(stored) : stored;
   await pipeline(input, ...(stages as [Transform]), out);
