@@ -121,7 +121,7 @@ async function main() {
   }
   const summary = [...used].map(([p, n]) => `${p}(${n ? n.size : 'all'})`).join(' ');
   console.log(`vendor: bundled ${summary} into dist/vendor/`);
-  await bundleApp(build);
+  await bundleApp(build).catch(failApp);
 }
 
 /**
@@ -194,19 +194,34 @@ async function bundleApp(build) {
   }
 }
 
-function fail(err) {
-  rmSync(vendorDir, { recursive: true, force: true });
-  const detail = stripVTControlCharacters(String(err?.message ?? err))
+function firstLines(err) {
+  return stripVTControlCharacters(String(err?.message ?? err))
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
     .slice(0, 2)
     .join(' ');
+}
+
+function fail(err) {
+  rmSync(vendorDir, { recursive: true, force: true });
+  const detail = firstLines(err);
   if (process.env.CI === 'true') {
     console.error(`vendor: bundling failed (${detail}); CI=true makes this fail the build`);
     process.exitCode = 1;
   } else {
     console.warn(`vendor: bundling skipped (${detail}); dist/ keeps plain package imports`);
+  }
+}
+
+/** The app bundle failed (bundleApp put dist/cli.js back): dist/ runs unbundled, with its vendor bundles. */
+function failApp(err) {
+  const detail = firstLines(err);
+  if (process.env.CI === 'true') {
+    console.error(`vendor: bundling dist/cli.js failed (${detail}); CI=true makes this fail the build`);
+    process.exitCode = 1;
+  } else {
+    console.warn(`vendor: bundling dist/cli.js skipped (${detail}); dist/ runs unbundled`);
   }
 }
 
