@@ -17,11 +17,11 @@ import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
 import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
 import type { LockOwner } from './lock.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, trackPrivateFile } from '../util/scratch.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
 import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
-import type { LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
+import type { CatalogEntry, LogFn, Manifest, ProgressFn, VerificationRecord } from './types.js';
 
 export interface RestorePlan {
   backup: Manifest;
@@ -150,15 +150,17 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const image = engine.stageImage(target, m);
   const untrack = trackPrivateFile(image);
   try {
-    const verification = await verifyEntry(config, entry!, {
-      repo,
-      into: image,
-      deep: opts.deep,
-      allowUnauthenticated: opts.allowUnauthenticated,
-      now: opts.now,
-      log: opts.log,
-      onProgress: opts.onProgress,
-    }).catch((err) => {
+    const verify = (r: BackupRepository) =>
+      verifyEntry(config, entry!, {
+        repo: r,
+        into: image,
+        deep: opts.deep,
+        allowUnauthenticated: opts.allowUnauthenticated,
+        now: opts.now,
+        log: opts.log,
+        onProgress: opts.onProgress,
+      });
+    const verification = await verifyCopy(repo, entry!, copy, verify, opts.log).catch((err) => {
       throw readFailure(err instanceof WksError ? err : engine.stageWriteError(err, target, m), m, target);
     });
     const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
@@ -254,6 +256,33 @@ function readFailure(err: unknown, m: Manifest, target: RestoreTarget): WksError
     cause: err,
     hint: `${target.description} was not replaced; fix the cause and retry`,
   });
+}
+
+/**
+ * Verify the chosen copy (into the staged image). local+s3: when the local
+ * copy fails and the bucket holds the backup too, the bucket's copy is
+ * verified and used instead (with a warning; the local copy's failure stays
+ * recorded): a damaged file on this host does not stop a restore the
+ * off-host copy can serve.
+ */
+async function verifyCopy(
+  repo: BackupRepository,
+  entry: CatalogEntry,
+  copy: { location: 'local' | 's3'; path: string },
+  verify: (r: BackupRepository) => Promise<VerificationRecord>,
+  log?: LogFn,
+): Promise<VerificationRecord> {
+  const rec = await verify(repo);
+  if (rec.ok || !(repo instanceof MirroredRepository) || copy.location !== 'local' || !entry.locations.includes('s3'))
+    return rec;
+  log?.(
+    'warn',
+    `the local copy of ${entry.manifest.id} failed verification (${rec.failed}); trying ${repo.remote.location}`,
+  );
+  const remote = await verify(repo.remote);
+  if (!remote.ok) return rec;
+  Object.assign(copy, { location: 's3', path: repo.remote.describe(entry.dataName) });
+  return remote;
 }
 
 /** Refuse another database's backup over the live database (without --allow-other-source), and an existing --to (without --force). */

@@ -39,52 +39,78 @@ zodConfig({ jitless: true });
 export const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
+/**
+ * One instance per distinct leaf schema: zod schemas are immutable, so the ~90
+ * fields that share `bool()`, `int(0)`, `optStr()`... share one object instead of
+ * each building its own (preprocess + checks): building the schema is a
+ * measurable part of every command's start-up.
+ */
+const built = new Map<string, unknown>();
+function shared<T>(key: string, make: () => T): T {
+  let s = built.get(key) as T | undefined;
+  if (s === undefined) {
+    s = make();
+    built.set(key, s);
+  }
+  return s;
+}
+
 function fromString(v: unknown, f: (s: string) => unknown): unknown {
   return typeof v === 'string' ? f(v.trim()) : v;
 }
 
 export const bool = () =>
-  preprocess(
-    (v) => fromString(v, (s) => (TRUE.has(s.toLowerCase()) ? true : FALSE.has(s.toLowerCase()) ? false : s)),
-    boolean({ error: 'expected a boolean (true/false)' }),
+  shared('bool', () =>
+    preprocess(
+      (v) => fromString(v, (s) => (TRUE.has(s.toLowerCase()) ? true : FALSE.has(s.toLowerCase()) ? false : s)),
+      boolean({ error: 'expected a boolean (true/false)' }),
+    ),
   );
 
 export const int = (min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  preprocess(
-    (v) => fromString(v, (s) => (/^-?\d+$/.test(s) ? Number(s) : s)),
-    number({ error: 'expected an integer' })
-      .int({ error: 'expected an integer' })
-      .min(min, { error: `must be >= ${min}` })
-      .max(max, { error: `must be <= ${max}` }),
+  shared(`int:${min}:${max}`, () =>
+    preprocess(
+      (v) => fromString(v, (s) => (/^-?\d+$/.test(s) ? Number(s) : s)),
+      number({ error: 'expected an integer' })
+        .int({ error: 'expected an integer' })
+        .min(min, { error: `must be >= ${min}` })
+        .max(max, { error: `must be <= ${max}` }),
+    ),
   );
 
 export const num = (min = 0) =>
-  preprocess(
-    (v) => fromString(v, (s) => (s !== '' && Number.isFinite(Number(s)) ? Number(s) : s)),
-    number({ error: 'expected a number' }).min(min, { error: `must be >= ${min}` }),
+  shared(`num:${min}`, () =>
+    preprocess(
+      (v) => fromString(v, (s) => (s !== '' && Number.isFinite(Number(s)) ? Number(s) : s)),
+      number({ error: 'expected a number' }).min(min, { error: `must be >= ${min}` }),
+    ),
   );
 
-export const port = () => int(1, 65535).describe('TCP port 1-65535');
+export const port = () => shared('port', () => int(1, 65535).describe('TCP port 1-65535'));
 
-export const str = () => string({ error: 'expected a string' });
-export const optStr = () => string({ error: 'expected a string' }).nullable();
+export const str = () => shared('str', () => string({ error: 'expected a string' }));
+export const optStr = () => shared('optStr', () => str().nullable());
 
 /** A duration such as `90s`, `5m`, `1h`, `7d`, or a number of milliseconds. Kept as written. */
 export const duration = () =>
-  union([string(), number()], { error: 'expected a duration such as 30s, 5m, 1h, 7d' }).refine(
-    (v) => parseDuration(v) !== undefined,
-    { error: 'expected a duration such as 30s, 5m, 1h, 7d' },
+  shared('duration', () =>
+    union([string(), number()], { error: 'expected a duration such as 30s, 5m, 1h, 7d' }).refine(
+      (v) => parseDuration(v) !== undefined,
+      { error: 'expected a duration such as 30s, 5m, 1h, 7d' },
+    ),
   );
 
 /** A cron expression (5 or 6 fields), checked by croner itself. */
 export const cron = () =>
-  str().superRefine((expr, ctx) => {
-    try {
-      new Cron(expr, { paused: true });
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` });
-    }
-  });
+  shared('cron', () =>
+    str().superRefine((expr, ctx) => {
+      try {
+        new Cron(expr, { paused: true });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` });
+      }
+    }),
+  );
 
 /**
  * Why `s` is not a usable URL with one of `schemes` (e.g. `postgres:`), or null.
@@ -109,10 +135,12 @@ export function urlProblem(s: string, schemes: readonly string[] = [], hostOptio
 }
 
 const url = (schemes: readonly string[] = [], hostOptional = false) =>
-  str().superRefine((s, ctx) => {
-    const p = urlProblem(s, schemes, hostOptional);
-    if (p) ctx.addIssue({ code: 'custom', message: p });
-  });
+  shared(`url:${schemes.join(',')}:${hostOptional}`, () =>
+    str().superRefine((s, ctx) => {
+      const p = urlProblem(s, schemes, hostOptional);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    }),
+  );
 
 /** The PostgreSQL URL schemes libpq accepts. */
 export const PG_SCHEMES = ['postgres:', 'postgresql:'] as const;
@@ -122,7 +150,7 @@ const compression = preprocess(
   oneOf(['none', 'gzip', 'zstd'], { error: 'expected none, gzip or zstd (or true/false)' }),
 );
 
-const job = () => strictObject({ enabled: bool(), schedule: cron() });
+const job = () => shared('job', () => strictObject({ enabled: bool(), schedule: cron() }));
 
 export const configSchema = strictObject({
   version: union([str(), number()]).transform(String),

@@ -12,12 +12,12 @@
  *  - Repeated warnings and errors are summarised (repeat.ts).
  */
 import { redactText } from '../redact.js';
-import { RepeatFilter } from './repeat.js';
+import { repeating } from './repeat.js';
 import type { Logger, LogLevel } from './types.js';
 
 export type { Logger, LogLevel } from './types.js';
 export { LOG_LEVELS } from './types.js';
-export { RepeatFilter, type LogLine } from './repeat.js';
+export { RepeatFilter, repeating, dependencyLog, type LogLine } from './repeat.js';
 
 export interface LoggerOptions {
   level: LogLevel;
@@ -92,14 +92,11 @@ export async function createLogger(o: LoggerOptions): Promise<AppLogger> {
     // The last step before any byte is written: the same redaction as every other output.
     { write: (s: string) => dest.write(redactText(s)) },
   );
-  const repeats = new RepeatFilter(o.repeatIntervalMs ?? 300_000);
-  const log: Logger = (level, message, fields) => {
+  const log: Logger = repeating((level, message, fields) => {
     if (!p.isLevelEnabled(level)) return;
-    for (const l of repeats.filter({ level, message, fields })) {
-      if (l.fields && Object.keys(l.fields).length) p[l.level](l.fields, l.message);
-      else p[l.level](l.message);
-    }
-  };
+    if (fields && Object.keys(fields).length) p[level](fields, message);
+    else p[level](message);
+  }, o.repeatIntervalMs ?? 300_000);
   return {
     log,
     level: o.level,

@@ -1,5 +1,7 @@
 /**
- * Repeated-problem suppression for the structured log: a warning or error
+ * Repeated-problem suppression for the structured log, the one mechanism for
+ * it (the logger of createLogger runs every line through it; `repeating`
+ * wraps any other Logger): a warning or error
  * that keeps coming (a dependency that is down, a job that fails every
  * minute, a follower polling a lease it cannot reach) is written once when
  * it starts, then as one summary line per interval with the number of
@@ -8,9 +10,11 @@
  *
  * The key of a line is `fields.key` when the caller gives one (the identity
  * of the condition, e.g. `lease` or `job:reap`), else its level and message.
- * Pure apart from the clock, which is a parameter.
+ * A dependency that keeps failing (Redis, the lease's store) is such a
+ * condition: `dependencyLog` reports it. Pure apart from the clock, which is
+ * a parameter.
  */
-import type { LogLevel } from './types.js';
+import type { Logger, LogLevel } from './types.js';
 
 export interface LogLine {
   level: LogLevel;
@@ -46,7 +50,8 @@ export class RepeatFilter {
       const cleared = explicit ? this.ongoing.get(explicit) : undefined;
       if (!cleared || !explicit) return [line];
       this.ongoing.delete(explicit);
-      return [{ ...line, fields: { ...line.fields, after_repeats: cleared.total, problem: cleared.message } }];
+      const after = { after_repeats: cleared.total, after_ms: t - cleared.since, problem: cleared.message };
+      return [{ ...line, fields: { ...line.fields, ...after } }];
     }
     const key = explicit ?? `${line.level}:${line.message}`;
     const cur = this.ongoing.get(key);
@@ -66,4 +71,43 @@ export class RepeatFilter {
     this.ongoing.set(key, { message: line.message, level: line.level, repeats: 0, total: 0, since: t, lastWritten: t });
     return [line];
   }
+}
+
+const summarised = new WeakSet<Logger>();
+
+/**
+ * `log` with repeated problems summarised every `intervalMs` (a RepeatFilter in front of it). A
+ * logger that already summarises (createLogger's, or one made here) is returned as it is: two
+ * filters in a row would count the first one's summaries as changes of state.
+ */
+export function repeating(log: Logger, intervalMs: number, now: () => number = Date.now): Logger {
+  if (summarised.has(log)) return log;
+  const f = new RepeatFilter(intervalMs, now);
+  const out: Logger = (level, message, fields) => {
+    for (const l of f.filter({ level, message, fields })) log(l.level, l.message, l.fields);
+  };
+  summarised.add(out);
+  return out;
+}
+
+/**
+ * A dependency's availability, through a repeating logger: every failed attempt is the keyed warning
+ * `<what> is unavailable` (the error in `error`), so the log shows it once when it starts, one count
+ * per interval while it lasts (with the last error), and `<what> is available again` (with
+ * `after_repeats`, `after_ms`) once when an attempt succeeds after a failure.
+ */
+export function dependencyLog(log: Logger, what: string): { failure(err: unknown): void; success(): void } {
+  const key = `unavailable:${what}`;
+  let down = false;
+  return {
+    failure(err) {
+      down = true;
+      log('warn', `${what} is unavailable`, { key, dependency: what, error: (err as Error)?.message ?? String(err) });
+    },
+    success() {
+      if (!down) return;
+      down = false;
+      log('info', `${what} is available again`, { key, dependency: what });
+    },
+  };
 }

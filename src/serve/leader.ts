@@ -32,7 +32,7 @@ import type { Config } from '../config/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pidAlive } from '../util/process.js';
 import type { Logger } from './scheduler.js';
-import { OutageLog } from './outage.js';
+import { dependencyLog, repeating } from '../log/index.js';
 
 export type LeaseMechanism = 'postgres' | 'file';
 
@@ -56,7 +56,7 @@ export interface LeaseOptions {
   instanceId?: string;
   log?: Logger;
   onChange?: (leader: boolean) => void;
-  /** Interval between "still unavailable" log summaries while the lease's store is down (default 60 s). */
+  /** Interval between the log summaries of a lease store that stays down (src/log repeating; default 60 s). */
   outageSummaryMs?: number;
 }
 
@@ -89,11 +89,20 @@ abstract class PollingLease implements LeaderLease {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private busy = false;
-  private readonly outages: OutageLog;
+  private storeLog?: ReturnType<typeof dependencyLog>;
 
   constructor(protected readonly opts: LeaseOptions) {
     this.instanceId = opts.instanceId ?? newInstanceId();
-    this.outages = new OutageLog(opts.log ?? (() => undefined), opts.outageSummaryMs);
+  }
+
+  /** The lease's store (lock file or database) as a dependency whose outage is logged on a change of state. */
+  private get store(): ReturnType<typeof dependencyLog> {
+    const what = `the leader lease's ${this.mechanism === 'file' ? 'lock file' : 'database'}`;
+    this.storeLog ??= dependencyLog(
+      repeating(this.opts.log ?? (() => undefined), this.opts.outageSummaryMs ?? 60_000),
+      what,
+    );
+    return this.storeLog;
   }
 
   isLeader(): boolean {
@@ -145,11 +154,11 @@ abstract class PollingLease implements LeaderLease {
     const t0 = Date.now();
     try {
       const ok = this.isLeader() ? await this.renew() : await this.acquire();
-      this.outages.success(`the leader lease's ${this.mechanism === 'file' ? 'lock file' : 'database'}`);
+      this.store.success();
       if (!this.stopped) this.setLeader(ok, t0);
     } catch (err) {
       // Logged on a change of state and as a periodic summary, not once per poll.
-      this.outages.failure(`the leader lease's ${this.mechanism === 'file' ? 'lock file' : 'database'}`, err);
+      this.store.failure(err);
       this.setLeader(false, t0);
     } finally {
       this.busy = false;

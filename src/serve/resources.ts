@@ -8,8 +8,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { isConnectionLoss, type DatabaseAdapter } from '../db/index.js';
 import { instrumentDb, type WksMetrics } from '../metrics/index.js';
-import { OutageLog } from './outage.js';
 import type { Logger } from './scheduler.js';
+import { dependencyLog, repeating } from '../log/index.js';
 
 /** The daemon's database adapter (see the module comment). */
 export class DaemonDatabase {
@@ -115,9 +115,9 @@ export async function openDaemonRedis(config: Config, log: Logger, repeatMs: num
     connectionName: 'wks-serve',
   });
   // ioredis retries every 2 s; one line per retry would flood the log.
-  const outages = new OutageLog(log, repeatMs);
-  redis.on('error', (err) => outages.failure('Redis', err));
-  redis.on('ready', () => outages.success('Redis'));
+  const state = dependencyLog(repeating(log, repeatMs), 'Redis');
+  redis.on('error', (err) => state.failure(err));
+  redis.on('ready', () => state.success());
   redis.connect().catch(() => undefined);
   return {
     countLocks: () => countKeys(redis, locksPattern),

@@ -7,7 +7,7 @@
  * copy, and the bucket's when the local one is gone.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks, type RunResult } from '../helpers/cli.js';
@@ -280,6 +280,28 @@ describe('local plus remote (e2e)', () => {
     // The verification of the bucket's copy is recorded beside it (this host has no copy of the backup).
     expect(readdirSync(backups).some((n) => n.startsWith(id))).toBe(false);
     expect(await listKeys(s3!, 'fallback/')).toContain(`fallback/${id}.verify.json`);
+  });
+
+  it("a damaged local copy: verify exits 3, restore warns and uses the bucket's copy", async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('damaged');
+    seed(env.DATABASE_PATH, 400);
+    const before = users(env.DATABASE_PATH);
+    const c = await runWks(['backup', 'create', '--compress', 'gzip', '--json'], { env, timeoutMs: 60_000 });
+    expect(c.code, c.stderr).toBe(0);
+    const { id, file } = c.json().backup as { id: string; file: string };
+    const data = path.join(backups, file);
+    const bytes = readFileSync(data);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(data, bytes);
+    const v = await runWks(['backup', 'verify', id], { env });
+    expect(v.code, v.stderr).toBe(3);
+    const to = path.join(dir, 'restored.db');
+    const r = await runWks(['backup', 'restore', id, '--to', to, '--yes', '--json'], { env, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the local copy of \S+ failed verification \(checksum\); trying s3:\/\//);
+    expect(r.json().copy).toEqual({ location: 's3', path: `s3://${s3!.bucket}/damaged/${file}` });
+    expect(users(to)).toEqual(before);
   });
 
   it('local_copy without a repository is a configuration error (78)', async () => {

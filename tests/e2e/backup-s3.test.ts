@@ -18,6 +18,7 @@ import {
   listKeys,
   getObject,
   putObject,
+  pendingUploads,
   type S3Target,
   type FaultProxy,
 } from '../helpers/s3.js';
@@ -284,7 +285,7 @@ describe('S3 repository (e2e)', () => {
     expect(missing.stdout + missing.stderr).not.toContain(s3!.secretAccessKey.length >= 8 ? s3!.secretAccessKey : '\0');
   });
 
-  it('kill -9 in the middle of an upload: no listed backup; the next run sweeps what it left', async () => {
+  it('kill -9 in the middle of an upload: no listed backup; the next run aborts the upload and its parts are gone', async () => {
     if (skip()) return;
     const { env } = await host('kill', 'kill', {
       BACKUP_S3_PART_SIZE_MB: '5',
@@ -313,14 +314,58 @@ describe('S3 repository (e2e)', () => {
     ).toBe(true);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
+    const part = proxy.requests.find((r) => r.op === 'UploadPart')!;
+    const uploadId = new URL(part.path, 'http://x').searchParams.get('uploadId')!;
+    expect(uploadId).toBeTruthy();
     const l = await runWks(['backup', 'list', '--json'], { env });
     expect(l.json().backups).toEqual([]);
-    // The next run sweeps: it asks for the abandoned multipart uploads (servers that list them get them aborted).
+    // What the killed run left: the upload with its parts, and its in-progress record under the prefix.
+    expect(await pendingUploads(s3!)).toContain(uploadId);
+    const records = await listKeys(s3!, 'kill/.wks-uploads/');
+    expect(records).toHaveLength(1);
+    expect(JSON.parse((await getObject(s3!, records[0]!)).toString())).toMatchObject({
+      upload_id: uploadId,
+      key: expect.stringMatching(/^kill\/\.wks-tmp-|^kill\/\d{8}T/),
+    });
+    // The next run sweeps: the record's upload is aborted (on any server: s3rver cannot list
+    // multipart uploads), its parts are gone, and so is the record.
     proxy.resetCounts();
     const next = await runWks(['backup', 'create', '--compress', 'gzip', '-v'], { env, timeoutMs: 60_000 });
     expect(next.code, next.stderr).toBe(0);
-    expect(proxy.counts().ListMultipartUploads).toBe(1);
+    const aborts = proxy.requests.filter((r) => r.op === 'AbortMultipartUpload');
+    expect(aborts.map((r) => new URL(r.path, 'http://x').searchParams.get('uploadId'))).toEqual([uploadId]);
+    expect(await pendingUploads(s3!)).not.toContain(uploadId);
+    expect(await listKeys(s3!, 'kill/.wks-uploads/')).toEqual([]);
     expect(readdirSync(env.BACKUP_STORAGE_PATH).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
+    expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toHaveLength(1);
+    // Nothing under the prefix but the new backup's manifest, data and verification record.
+    expect((await listKeys(s3!, 'kill/')).filter((k) => !/^kill\/\d{8}T\d{6}Z-[0-9a-f]{4}\./.test(k))).toEqual([]);
+  });
+
+  it('a completed multipart upload leaves no in-progress record; a failed one is aborted at once', async () => {
+    if (skip()) return;
+    const { env } = await host('mpu', 'mpu', { BACKUP_S3_PART_SIZE_MB: '5' });
+    const db = new Database(env.DATABASE_PATH);
+    db.exec('CREATE TABLE blob (b BLOB)');
+    const ins = db.prepare('INSERT INTO blob VALUES (randomblob(65536))');
+    db.transaction(() => {
+      for (let i = 0; i < 200; i++) ins.run();
+    })();
+    db.close();
+    proxy.resetCounts();
+    const ok = await runWks(['backup', 'create', '--compress', 'none', '--no-encrypt'], { env, timeoutMs: 60_000 });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(proxy.counts().CompleteMultipartUpload).toBe(1);
+    expect(await listKeys(s3!, 'mpu/.wks-uploads/')).toEqual([]);
+    // Every attempt at the last part fails: the upload is aborted by the run itself, and its record removed.
+    proxy.resetCounts();
+    proxy.inject('status500', Number.POSITIVE_INFINITY, /^CompleteMultipartUpload$/);
+    const bad = await runWks(['backup', 'create', '--compress', 'none', '--no-encrypt'], { env, timeoutMs: 60_000 });
+    proxy.clear();
+    expect(bad.code).toBe(1);
+    expect(proxy.counts().AbortMultipartUpload).toBe(1);
+    expect(await pendingUploads(s3!)).toEqual([]);
+    expect(await listKeys(s3!, 'mpu/.wks-uploads/')).toEqual([]);
     expect((await runWks(['backup', 'list', '--json'], { env })).json().backups).toHaveLength(1);
   });
 

@@ -13,6 +13,12 @@
  * If the server cannot be started the tests skip loudly, except under
  * CI=true, where they fail.
  *
+ * s3rver 3 does not implement AbortMultipartUpload (it answers 405
+ * MethodNotAllowed). The helper adds it the way S3 does it: an authenticated
+ * DELETE /bucket/key?uploadId=X removes the upload and its parts (s3rver keeps
+ * them in `<data dir>/<bucket>/._S3rver_uploads/<uploadId>/`), 204, or 404
+ * NoSuchUpload. `pendingUploads` lists the uploads still holding parts.
+ *
  * The proxy forwards every request to the server and counts them by
  * operation; it can answer with an error status (500, 503 SlowDown), reset
  * the connection, or stall, for the next N requests or for ever.
@@ -20,7 +26,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -32,6 +38,8 @@ export interface S3Target {
   secretAccessKey: string;
   region: string;
   external: boolean;
+  /** s3rver's data directory (null for an external server). */
+  dataDir: string | null;
   stop(): Promise<void>;
 }
 
@@ -68,6 +76,7 @@ export async function startS3(tag: string): Promise<S3Target | null> {
   let accessKeyId = 'S3RVER';
   let secretAccessKey = 'S3RVER';
   let region = 'us-east-1';
+  let dataDir: string | null = null;
   if (external) {
     endpoint = external;
     accessKeyId = process.env.AWS_ACCESS_KEY_ID ?? '';
@@ -79,6 +88,7 @@ export async function startS3(tag: string): Promise<S3Target | null> {
     ) => {
       run(): Promise<{ port: number }>;
       close(): Promise<void>;
+      middleware: Array<(ctx: AbortCtx, next: () => Promise<void>) => Promise<void>>;
     };
     try {
       S3rver = (await import('s3rver')).default as never;
@@ -87,6 +97,8 @@ export async function startS3(tag: string): Promise<S3Target | null> {
     }
     const dir = mkdtempSync(path.join(tmpdir(), 's3rver-'));
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
+    server.middleware.unshift(abortMultipartUpload(dir));
+    dataDir = dir;
     try {
       const { port } = await server.run();
       endpoint = `http://127.0.0.1:${port}`;
@@ -113,6 +125,7 @@ export async function startS3(tag: string): Promise<S3Target | null> {
   return {
     ...t,
     external: !!external,
+    dataDir,
     async stop() {
       await emptyBucket(t).catch(() => {});
       if (external) {
@@ -124,6 +137,62 @@ export async function startS3(tag: string): Promise<S3Target | null> {
       await stopServer();
     },
   };
+}
+
+interface AbortCtx {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+}
+
+/** s3rver's uploads directory of a bucket. */
+const uploadsDir = (dataDir: string, bucket: string): string => path.join(dataDir, bucket, '._S3rver_uploads');
+
+/**
+ * AbortMultipartUpload for s3rver: its router authenticates the request and then refuses the
+ * method (MethodNotAllowed); this middleware, first in the chain, turns exactly that refusal into
+ * the abort S3 performs.
+ */
+function abortMultipartUpload(dataDir: string) {
+  return async (ctx: AbortCtx, next: () => Promise<void>): Promise<void> => {
+    const id = ctx.query.uploadId;
+    if (ctx.method !== 'DELETE' || typeof id !== 'string') return next();
+    try {
+      await next();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'MethodNotAllowed') throw err;
+      const bucket = decodeURIComponent(ctx.path.split('/')[1] ?? '');
+      const dir = path.join(uploadsDir(dataDir, bucket), id);
+      if (!/^[0-9a-f]+$/.test(id) || !existsSync(dir)) {
+        ctx.status = 404;
+        ctx.type = 'application/xml';
+        ctx.body = ERROR_XML('NoSuchUpload', 'The specified upload does not exist.');
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      ctx.status = 204;
+      ctx.body = null;
+    }
+  };
+}
+
+/** The multipart uploads of the bucket that still hold parts (upload ids). */
+export async function pendingUploads(t: S3Target): Promise<string[]> {
+  if (t.dataDir) {
+    const d = uploadsDir(t.dataDir, t.bucket);
+    return existsSync(d) ? readdirSync(d).sort() : [];
+  }
+  const { ListMultipartUploadsCommand } = await sdk();
+  const c = await adminClient(t);
+  try {
+    const r = await c.send(new ListMultipartUploadsCommand({ Bucket: t.bucket }));
+    return (r.Uploads ?? []).map((u) => u.UploadId!).sort();
+  } finally {
+    c.destroy();
+  }
 }
 
 /** Every key in the bucket (optionally under a prefix). */

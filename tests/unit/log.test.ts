@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { RepeatFilter, createLogger } from '../../src/log/index.js';
+import { RepeatFilter, createLogger, dependencyLog, repeating } from '../../src/log/index.js';
 import { registerSecret, clearSecrets } from '../../src/redact.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -39,6 +39,39 @@ describe('RepeatFilter', () => {
     expect(f.filter({ level: 'warn', message: 'y' })).toHaveLength(1);
     expect(f.filter({ level: 'info', message: 'i' })).toHaveLength(1);
     expect(f.filter({ level: 'info', message: 'i' })).toHaveLength(1);
+  });
+});
+
+describe('dependencyLog through repeating', () => {
+  it('a 60 s outage polled every second: once when it starts, a count per interval, once when it returns', () => {
+    let t = 0;
+    const out: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+    const dep = dependencyLog(
+      repeating(
+        (level, message, fields) => out.push({ level, message, fields }),
+        10_000,
+        () => t,
+      ),
+      'Redis',
+    );
+    dep.success(); // answering from the start: nothing to say
+    for (let i = 0; i < 60; i++) {
+      t = i * 1000;
+      dep.failure(new Error(i < 30 ? 'ETIMEDOUT' : 'ECONNREFUSED')); // a changing error is not a change of state
+    }
+    t = 61_000;
+    dep.success();
+    dep.success();
+    expect(out[0]).toMatchObject({ level: 'warn', message: 'Redis is unavailable', fields: { error: 'ETIMEDOUT' } });
+    const summaries = out.filter((l) => /^Redis is unavailable \(repeated 10 times in the last 10 s; /.test(l.message));
+    expect(summaries).toHaveLength(5);
+    expect(summaries.at(-1)!.fields).toMatchObject({ error: 'ECONNREFUSED', repeats: 10 }); // the last error
+    expect(out.at(-1)).toMatchObject({
+      level: 'info',
+      message: 'Redis is available again',
+      fields: { after_repeats: 59, after_ms: 61_000 },
+    });
+    expect(out).toHaveLength(7);
   });
 });
 

@@ -19,8 +19,17 @@
  *   bucket itself needs none: a backup exists only once its manifest (written
  *   last) does, deletions start with the manifest, and the sweeps leave
  *   objects and uploads younger than a grace period alone.
+ * - A multipart upload is recorded while it runs: right after
+ *   CreateMultipartUpload, before any part, a small in-progress record
+ *   (`.wks-uploads/<random>.json`: key, upload id, start) is written under the
+ *   prefix, and deleted once the upload is completed or aborted. The sweep
+ *   aborts the uploads of records older than the stale threshold, so a killed
+ *   run's parts are removed on every server, including those that cannot list
+ *   multipart uploads (ListMultipartUploads is used as well where it works).
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -172,6 +181,30 @@ export function boundedRetryStrategy(maxAttempts: number, budgetMs: number, base
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
+/** Where in-progress records of multipart uploads live, under the prefix; the catalog's listing (Delimiter '/') never shows them. */
+const UPLOADS = '.wks-uploads/';
+
+/** An in-progress record: what the sweep needs to abort the upload. */
+interface UploadRecord {
+  key: string;
+  upload_id: string;
+  started: string;
+  host: string;
+  pid: number;
+}
+
+/** True when an S3 error says the server does not implement the operation. */
+const unsupported = (err: unknown): boolean => {
+  const d = (err as WksError).details;
+  return !!d && (d.code === 'NotImplemented' || d.code === 'MethodNotAllowed' || d.status === 501 || d.status === 405);
+};
+
+/** True when an S3 error says the upload is already gone (completed or aborted). */
+const uploadGone = (err: unknown): boolean => {
+  const d = (err as WksError).details;
+  return d?.code === 'NoSuchUpload' || d?.status === 404;
+};
+
 export class S3Repository implements BackupRepository {
   readonly kind = 's3' as const;
   readonly location: string;
@@ -291,11 +324,70 @@ export class S3Repository implements BackupRepository {
     }
   }
 
+  /**
+   * The client lib-storage's Upload sends through: a multipart upload gets its in-progress
+   * record right after CreateMultipartUpload (before any part; if the record cannot be written,
+   * the upload is aborted and the error thrown), and loses it once completed or aborted.
+   */
+  private recordingClient(sdk: Sdk, client: S3Client): S3Client {
+    let record: string | null = null;
+    const send = async (command: Parameters<S3Client['send']>[0]): Promise<unknown> => {
+      const out = (await client.send(command as never)) as { UploadId?: string };
+      if (command instanceof sdk.CreateMultipartUploadCommand && out.UploadId) {
+        const key = command.input.Key!;
+        const name = `${UPLOADS}${randomUUID()}.json`;
+        const rec: UploadRecord = {
+          key,
+          upload_id: out.UploadId,
+          started: new Date().toISOString(),
+          host: hostname(),
+          pid: process.pid,
+        };
+        try {
+          await this.putSmall(name, JSON.stringify(rec));
+        } catch (err) {
+          await client
+            .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.s.bucket, Key: key, UploadId: out.UploadId }))
+            .catch(() => undefined);
+          throw err;
+        }
+        record = name;
+      } else if (
+        record &&
+        (command instanceof sdk.CompleteMultipartUploadCommand || command instanceof sdk.AbortMultipartUploadCommand)
+      ) {
+        const done = record;
+        record = null;
+        // Left behind (a failed delete), the record only makes a later sweep abort an upload that is gone.
+        await this.remove(done).catch(() => undefined);
+      }
+      return out;
+    };
+    return new Proxy(client, { get: (t, p, r) => (p === 'send' ? send : Reflect.get(t, p, r)) });
+  }
+
+  /** One small object in a single PutObject (in-progress records). */
+  private async putSmall(name: string, text: string): Promise<void> {
+    await this.call('PutObject', (sdk, c) =>
+      c.send(
+        new sdk.PutObjectCommand({
+          Bucket: this.s.bucket,
+          Key: this.key(name),
+          Body: text,
+          ContentType: 'application/json',
+          ChecksumAlgorithm: sdk.ChecksumAlgorithm.SHA256,
+          ...(this.s.sse ? { ServerSideEncryption: this.s.sse as never } : {}),
+          ...(this.s.sseKmsKeyId ? { SSEKMSKeyId: this.s.sseKmsKeyId } : {}),
+        }),
+      ),
+    );
+  }
+
   private async upload(name: string, body: Readable | string): Promise<void> {
     const { Upload } = await import('@aws-sdk/lib-storage');
     await this.call('PutObject', async (sdk, client) => {
       const up = new Upload({
-        client,
+        client: this.recordingClient(sdk, client),
         params: {
           Bucket: this.s.bucket,
           Key: this.key(name),
@@ -354,10 +446,14 @@ export class S3Repository implements BackupRepository {
   /**
    * Remove the staging directory's leftovers, and abort multipart uploads
    * under the prefix that were started more than staleUploadMs ago (a killed
-   * run's). A server that cannot list uploads is logged at debug, not an error.
+   * run's): those of in-progress records (any server), then those
+   * ListMultipartUploads reports (a server that cannot list them is logged at
+   * debug, not an error).
    */
   async sweep(log?: LogFn): Promise<string[]> {
     const removed = sweepLeftovers(this.stagingDir).map((n) => path.join(this.stagingDir, n));
+    const cutoff = Date.now() - this.s.staleUploadMs;
+    const aborted = await this.sweepRecords(cutoff, removed);
     const prefix = this.s.prefix ? `${this.s.prefix}/` : '';
     let uploads: Array<{ Key?: string; UploadId?: string; Initiated?: Date }> = [];
     try {
@@ -368,22 +464,63 @@ export class S3Repository implements BackupRepository {
           )
         ).Uploads ?? [];
     } catch (err) {
+      if (!unsupported(err)) throw err;
       const d = (err as WksError).details;
-      if (d && (d.code === 'NotImplemented' || d.code === 'MethodNotAllowed' || d.status === 501 || d.status === 405)) {
-        log?.('debug', `${this.location}: the server cannot list multipart uploads (${String(d.code)}); sweep skipped`);
-        return removed;
-      }
-      throw err;
-    }
-    const cutoff = Date.now() - this.s.staleUploadMs;
-    for (const u of uploads) {
-      if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
-      await this.call('AbortMultipartUpload', (sdk, c) =>
-        c.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.s.bucket, Key: u.Key, UploadId: u.UploadId })),
+      log?.(
+        'debug',
+        `${this.location}: the server cannot list multipart uploads (${String(d?.code)}); the in-progress records were swept`,
       );
+      return removed;
+    }
+    for (const u of uploads) {
+      if (!u.Key || !u.UploadId || aborted.has(u.UploadId) || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
+      await this.abortUpload(u.Key, u.UploadId);
       removed.push(`${this.location}/${u.Key.slice(prefix.length)} (multipart upload ${u.UploadId})`);
     }
     return removed;
+  }
+
+  /** Abort the uploads of in-progress records older than `cutoff` and delete the records. Returns the upload ids aborted. */
+  private async sweepRecords(cutoff: number, removed: string[]): Promise<Set<string>> {
+    const aborted = new Set<string>();
+    const dir = this.key(UPLOADS);
+    const prefix = this.s.prefix ? `${this.s.prefix}/` : '';
+    let token: string | undefined;
+    const stale: string[] = [];
+    do {
+      const r = await this.call('ListObjectsV2', (sdk, c) =>
+        c.send(new sdk.ListObjectsV2Command({ Bucket: this.s.bucket, Prefix: dir, ContinuationToken: token })),
+      );
+      for (const o of r.Contents ?? [])
+        if (o.Key && (o.LastModified?.getTime() ?? 0) <= cutoff) stale.push(o.Key.slice(prefix.length));
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    for (const name of stale) {
+      let rec: UploadRecord | null = null;
+      try {
+        rec = JSON.parse((await this.readText(name)) ?? 'null') as UploadRecord | null;
+      } catch {
+        rec = null; // not a record of ours: dropped below
+      }
+      if (rec?.key && rec.upload_id) {
+        await this.abortUpload(rec.key, rec.upload_id);
+        aborted.add(rec.upload_id);
+        removed.push(`${this.location}/${rec.key.slice(prefix.length)} (multipart upload ${rec.upload_id})`);
+      }
+      await this.remove(name);
+    }
+    return aborted;
+  }
+
+  /** AbortMultipartUpload; an upload already gone (completed or aborted) is not an error. */
+  private async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.call('AbortMultipartUpload', (sdk, c) =>
+        c.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.s.bucket, Key: key, UploadId: uploadId })),
+      );
+    } catch (err) {
+      if (!uploadGone(err)) throw err;
+    }
   }
 
   withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
