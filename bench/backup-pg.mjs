@@ -8,13 +8,13 @@
 //
 //   npm run build && node bench/backup-pg.mjs         # ~300 MiB database (BENCH_SIZE_MB=300)
 //   BENCH_SIZE_MB=100 node bench/backup-pg.mjs        # smaller, faster
-//   BENCH_RUNS=5 ...                                  # runs per side, interleaved; median (default 3)
+//   BENCH_RUNS=5 ...                                  # runs per side, interleaved (bench/lib.mjs); median (default 3)
 //   BENCH_KEEP=1 ...                                  # keep the generated database (wks_bench_pg_<size>mb)
 //
 // PostgreSQL from WKS_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 // The database is generated server-side (generate_series) with mixed data in
 // the platform's schema plus a large `events` table (jsonb, text, timestamps, arrays).
-import { RUNS, header, median, report, summary } from './lib.mjs';
+import { childCpu, header, interleave, median, report, summary } from './lib.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -126,75 +126,78 @@ async function generate() {
 const dbSize = await generate();
 rmSync(WORK, { recursive: true, force: true });
 mkdirSync(WORK, { recursive: true });
-const cpus = (await import('node:os')).cpus().length;
-void cpus;
 header(
   `wks backup on PostgreSQL: database ${DBNAME}: ${mib(dbSize)} (BENCH_SIZE_MB=${SIZE_MB}), ${(await run('pg_dump', ['--version'])).out.trim()}`,
 );
-const rows = [];
+console.log(
+  'Compression is compared like for like: pg_dump -Fc compresses with zlib at its default level (6);\n' +
+    'wks runs pg_dump -Z0 and gzips the archive at level 6 (Node zlib). zstd and none are shown for information.\n' +
+    'cpu = user+sys of the client process tree (wks, its pg_dump/pg_restore; or the reference tool), not the server.\n',
+);
+const cpu = {};
+/** Run `fn` (which awaits child processes) and record the client CPU it used under `name`. */
+async function timed(name, fn) {
+  const c0 = childCpu();
+  const ms = await fn();
+  const c1 = childCpu();
+  if (c0 !== null && c1 !== null) (cpu[name] ??= []).push(c1 - c0);
+  return ms;
+}
+const cpuNote = (name) => (cpu[name] ? `cpu ${sec(median(cpu[name]))}` : 'cpu n/a');
 
-// create: pg_dump -Fc (its default zlib compression) vs wks backup create (pg_dump -Z0 | codec | sha256 | fsync | rename | manifest).
-// Interleaved (reference, gzip, zstd, none, reference, ...) so that load from other processes hits both sides alike; median of RUNS each.
+// create: pg_dump -Fc (default zlib level) vs wks backup create --compress gzip (pg_dump -Z0 | gzip -6 | sha256 | fsync | rename | manifest).
 const refDump = path.join(WORK, 'ref.dump');
-const times = { ref: [], gzip: [], zstd: [], none: [] };
 const stored = {};
 const ids = {};
-for (let i = 0; i < RUNS; i++) {
-  rmSync(refDump, { force: true });
-  times.ref.push((await run('pg_dump', ['-Fc', '-f', refDump, DBNAME], pgEnv)).ms);
-  for (const codec of ['gzip', 'zstd', 'none']) {
-    const r = await run(process.execPath, [WKS, 'backup', 'create', '--compress', codec, '--json'], wksEnv());
-    const doc = JSON.parse(r.out);
-    ids[codec] = doc.backup.id;
-    stored[codec] = doc.backup.stored_size;
-    times[codec].push(r.ms);
-  }
-}
-const pgDump = median(times.ref);
+const wksCreate = (codec) => async () => {
+  const r = await run(process.execPath, [WKS, 'backup', 'create', '--compress', codec, '--json'], wksEnv());
+  const doc = JSON.parse(r.out);
+  ids[codec] = doc.backup.id;
+  stored[codec] = doc.backup.stored_size;
+  return r.ms;
+};
+const times = await interleave(
+  {
+    ref: () => timed('ref', async () => (await run('pg_dump', ['-Fc', '-f', refDump, DBNAME], pgEnv)).ms),
+    gzip: () => timed('gzip', wksCreate('gzip')),
+    zstd: () => timed('zstd', wksCreate('zstd')),
+    none: () => timed('none', wksCreate('none')),
+  },
+  { before: (name) => name === 'ref' && rmSync(refDump, { force: true }) },
+);
 const refSize = statSync(refDump).size;
+report('create --compress gzip (default)', times.gzip, 'pg_dump -Fc', times.ref, 1.05);
 for (const codec of ['gzip', 'zstd', 'none']) {
-  rows.push([
-    `create --compress ${codec}${codec === 'gzip' ? ' (default)' : ''}`,
-    median(times[codec]),
-    pgDump,
-    'pg_dump -Fc',
-    codec === 'gzip' ? 1.05 : null,
-    `${mib(stored[codec])} vs ${mib(refSize)}`,
-  ]);
-}
-const creates = { gzipId: ids.gzip };
-
-// verify --deep vs createdb + pg_restore -j2 of the reference dump
-const verifies = [];
-const restoreRefs = [];
-for (let i = 0; i < RUNS; i++) {
-  verifies.push(
-    (await run(process.execPath, [WKS, 'backup', 'verify', creates.gzipId, '--deep', '--json'], wksEnv())).ms,
+  const ratio = median(times[codec]) / median(times.ref);
+  console.log(
+    `  create --compress ${codec.padEnd(5)} ${sec(median(times[codec]))} (${ratio.toFixed(2)}x; ${cpuNote(codec)} vs ${cpuNote('ref')}; ${mib(stored[codec])} stored vs ${mib(refSize)})`,
   );
-  const name = `${DBNAME}_ref_${i}`;
-  await sql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  const t0 = performance.now();
-  await sql('postgres', `CREATE DATABASE ${name}`);
-  await run('pg_restore', ['-j2', '-d', name, refDump], pgEnv);
-  restoreRefs.push(performance.now() - t0);
-  await sql('postgres', `DROP DATABASE ${name} WITH (FORCE)`);
 }
-rows.push([
-  'verify --deep',
-  median(verifies),
-  median(restoreRefs),
-  'createdb + pg_restore -j2',
-  1.2,
-  'checksum+decode+list+scratch restore+counts+drop',
-]);
 
-for (const [name, ours, ref, tool, target, note] of rows) {
-  if (target === null)
-    console.log(
-      `${name.padEnd(38)} ${sec(ours)} vs ${tool} ${sec(ref)} (${(ours / ref).toFixed(2)}x, no target; ${note})`,
-    );
-  else report(name, ours, tool, ref, target);
-}
+// verify --deep vs createdb + pg_restore -j2 of the reference dump (its dropdb is not timed; wks's drop of its scratch database is).
+let n = 0;
+const v = await interleave({
+  verify: () =>
+    timed(
+      'verify',
+      async () => (await run(process.execPath, [WKS, 'backup', 'verify', ids.gzip, '--deep', '--json'], wksEnv())).ms,
+    ),
+  restore: () =>
+    timed('restore', async () => {
+      const name = `${DBNAME}_ref_${n++}`;
+      await sql('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      const t0 = performance.now();
+      await sql('postgres', `CREATE DATABASE ${name}`);
+      await run('pg_restore', ['-j2', '-d', name, refDump], pgEnv);
+      const ms = performance.now() - t0;
+      await sql('postgres', `DROP DATABASE ${name} WITH (FORCE)`);
+      return ms;
+    }),
+});
+report('verify --deep', v.verify, 'createdb + pg_restore -j2', v.restore, 1.2);
+console.log(
+  `  verify --deep ${cpuNote('verify')} vs ${cpuNote('restore')} (checksum+decode+list+scratch restore+counts+drop)`,
+);
 summary();
 
 rmSync(WORK, { recursive: true, force: true });

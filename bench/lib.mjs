@@ -8,6 +8,7 @@
 //  - the load average is printed at the start and with every result: a figure
 //    taken with a load above the core count is marked and should be re-run;
 //  - every line names the reference, the ratio and the target.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 3));
@@ -81,3 +82,20 @@ export function summary() {
   console.log('\nRESULTS');
   for (const l of results) console.log(`RESULT ${l}`);
 }
+
+/**
+ * CPU seconds (user+sys, in ms) used so far by this process's finished
+ * children and their waited-for descendants (Linux /proc/self/stat cutime +
+ * cstime), or null where that is not available. The difference around a run
+ * is the run's CPU: honest on a busy machine, where wall-clock is noise.
+ */
+export function childCpu() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+const CLK_TCK = 100; // USER_HZ on Linux

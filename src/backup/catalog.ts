@@ -307,7 +307,7 @@ export async function writeDrill(repo: BackupRepository, rec: DrillRecord): Prom
  * Remove what a crashed create can leave that is not a temp file: a data
  * object stored whose manifest was never written (not a backup), and
  * verification sidecars of deleted backups, once older than the
- * repository's grace period. Call only under the backup lock.
+ * repository's grace period. Call only under the backup mutex.
  */
 export async function sweepOrphans(repo: BackupRepository, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];

@@ -193,6 +193,8 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
       decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), out, {
         compression: m.compression,
         encryption,
+        // Restore's file is installed as it is: fsynced. A scratch file is read back at once and removed: not.
+        durable: opts.into !== undefined,
         onBytes: (n: number) => opts.onProgress?.({ phase: 'decode', done: n, total: m.stored_size, unit: 'bytes' }),
       });
     } catch (err) {

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
 import { createBackup, listBackups, verifyBackup, restoreBackup, rotateBackups } from '../../src/backup/index.js';
-import { acquireBackupLock } from '../../src/backup/lock.js';
+import { acquireBackupMutex } from '../../src/backup/lock.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const KEY = 'an integration test passphrase';
@@ -386,11 +386,11 @@ describe('rotateBackups', () => {
     expect(files.some((f) => f === `${ids[5]}.verify.json`)).toBe(true);
   });
 
-  it('never deletes while another wks holds the backup lock (waits, then exit 4)', async () => {
+  it('never deletes while another wks holds the backup mutex (waits, then exit 4)', async () => {
     const { config } = await freshDb('bk-rotlock', { BACKUP_RETENTION_DAYS: '1' });
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-01T00:00:00Z') });
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-02T00:00:00Z') });
-    const release = await acquireBackupLock(config.database.backup.storage_path, { timeoutMs: 1000, command: 'test' });
+    const release = await acquireBackupMutex(config.database.backup.storage_path, { timeoutMs: 1000, command: 'test' });
     const short = {
       ...config,
       database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 300, keep_last: 0 } },
@@ -398,7 +398,7 @@ describe('rotateBackups', () => {
     try {
       await expect(rotateBackups(short)).rejects.toMatchObject({
         exitCode: 4,
-        message: expect.stringMatching(/holds the backup lock: pid \d+/),
+        message: expect.stringMatching(/holds the backup mutex: pid \d+/),
       });
       expect((await listBackups(config)).backups).toHaveLength(2);
     } finally {

@@ -215,12 +215,17 @@ export function parseToolVersion(text: string): { version: string; major: number
 /** Server major version from server_version_num (150020 -> 15; 90624 -> 9). */
 export const serverMajor = (versionNum: number): number => Math.floor(versionNum / 10000);
 
+const toolHint = (name: 'pg_dump' | 'pg_restore', want: number | null): string =>
+  `install ${clientPackage(want)} (apt-get install ${clientPackage(want)}), or point ${envVarOf(name)} at a ${name} of major version ${want ?? 'matching the server'} or newer`;
+
 /**
  * Find `name` and read its version. When `serverMajorVersion` is given, the
  * tool must not be older than the server (pg_dump refuses newer servers;
  * pg_restore of an older major may not read the archive). Throws
  * DependencyError (exit 1) in one line, with a hint naming the package and
  * PG_DUMP_PATH / PG_RESTORE_PATH, when it is missing, unrunnable or too old.
+ * Without `serverMajorVersion` it can run while the connection is still being
+ * made; `requireMajor` then checks the version.
  */
 export async function resolveTool(
   config: Config,
@@ -229,7 +234,7 @@ export async function resolveTool(
 ): Promise<PgTool> {
   const bin = toolPath(config, name);
   const want = serverMajorVersion ?? null;
-  const hint = `install ${clientPackage(want)} (apt-get install ${clientPackage(want)}), or point ${envVarOf(name)} at a ${name} of major version ${want ?? 'matching the server'} or newer`;
+  const hint = toolHint(name, want);
   const out = await new Promise<{ code: number | null; text: string; err?: NodeJS.ErrnoException }>((resolve) => {
     let text = '';
     let child: ChildProcess;
@@ -262,16 +267,21 @@ export async function resolveTool(
       { hint, details: { tool: name, path: bin } },
     );
   }
-  if (want !== null && v.major < want) {
-    throw new DependencyError(
-      `${name} ${v.version} is older than the PostgreSQL ${want} server; it cannot ${name === 'pg_dump' ? 'dump' : 'restore'} it`,
-      {
-        hint,
-        details: { tool: name, path: bin, tool_version: v.version, server_major: want },
-      },
-    );
-  }
-  return { name, bin, version: v.version, major: v.major };
+  const tool: PgTool = { name, bin, version: v.version, major: v.major };
+  if (want !== null) requireMajor(tool, want);
+  return tool;
+}
+
+/** Throws the one-line DependencyError of resolveTool when `tool` is older than PostgreSQL `major`. */
+export function requireMajor(tool: PgTool, major: number): void {
+  if (tool.major >= major) return;
+  throw new DependencyError(
+    `${tool.name} ${tool.version} is older than the PostgreSQL ${major} server; it cannot ${tool.name === 'pg_dump' ? 'dump' : 'restore'} it`,
+    {
+      hint: toolHint(tool.name, major),
+      details: { tool: tool.name, path: tool.bin, tool_version: tool.version, server_major: major },
+    },
+  );
 }
 
 /** The tail of a child's stderr, one line for an error message, secrets redacted. */

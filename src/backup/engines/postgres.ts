@@ -30,7 +30,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream';
 import type pg from 'pg';
 import type { Config } from '../../config/index.js';
 import {
@@ -54,11 +54,13 @@ import {
   conninfo,
   conninfoValue,
   pgConn,
+  requireMajor,
   resolveTool,
   runTool,
   serverMajor,
   stderrSummary,
   type PgConn,
+  type PgTool,
 } from './pg-tools.js';
 import { describePostgres, PG_IDENTITY_SQL, quoteIdent } from '../../db/index.js';
 import type { ConfiguredSource } from '../source.js';
@@ -319,6 +321,22 @@ function inUseError(database: string, sessions: Array<{ pid: number; text: strin
 // ---------------------------------------------------------------------------
 // pg_restore helpers
 
+/**
+ * The tool `pending` found (a resolveTool started before the server's version
+ * was known), required to be of at least `major`. When it failed, it is looked
+ * up again knowing the server's major, so the error names the right package.
+ */
+async function toolFor(
+  pending: Promise<PgTool>,
+  config: Config,
+  name: 'pg_dump' | 'pg_restore',
+  major: number,
+): Promise<PgTool> {
+  const tool = await pending.catch(() => resolveTool(config, name, major));
+  requireMajor(tool, major);
+  return tool;
+}
+
 /** pg_restore must read the archive: it must not be older than the pg_dump that wrote it. */
 async function restoreTool(config: Config, manifest: Manifest, serverMajorVersion?: number) {
   const dumpMajor = Number(String(manifest.engine_details?.pg_dump_version ?? '').split('.')[0]) || 0;
@@ -380,6 +398,80 @@ async function pgRestoreInto(
   }
 }
 
+/**
+ * `verify --deep`: restore the archive into a scratch database (always
+ * dropped), count every table, compare with the manifest. The scratch
+ * database is created while `pg_restore --list` reads the archive.
+ */
+async function deepCheck(
+  config: Config,
+  imagePath: string,
+  manifest: Manifest,
+  listing: Promise<{ tool: PgTool; listed: VerifyCheck }>,
+  opts: { log?: LogFn; onPhase?: (phase: 'load' | 'check') => void },
+): Promise<VerifyCheck[]> {
+  const { log, onPhase } = opts;
+  listing.catch(() => undefined); // awaited below
+  const conn = pgConn(config);
+  let admin: Client;
+  try {
+    admin = await connectMaintenance(conn);
+  } catch (err) {
+    // A missing pg_restore, or an archive that fails its listing, is reported before an unreachable server.
+    const { listed } = await listing;
+    if (!listed.ok) return [listed];
+    throw err;
+  }
+  // Named after the configured database, never after the manifest: a manifest never chooses where wks writes.
+  const scratch = tempDbName(conn.database, 'scratch');
+  try {
+    const ver = await serverVersion(admin);
+    await sweepTempDatabases(admin, log);
+    onPhase?.('load');
+    const d = manifest.engine_details ?? {};
+    const like = { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string };
+    const [l, c] = await Promise.allSettled([listing, createDatabase(admin, scratch, like, 'scratch')]);
+    if (l.status === 'rejected') throw l.reason;
+    if (c.status === 'rejected') throw c.reason;
+    const { tool, listed } = l.value;
+    if (!listed.ok) return [listed];
+    if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
+    log?.('debug', `pg_restore ${tool.version} into the scratch database ${scratch} (${RESTORE_JOBS} jobs)`);
+    try {
+      await pgRestoreInto(tool.bin, conn, scratch, imagePath, { noOwner: true, jobs: RESTORE_JOBS });
+    } catch (err) {
+      const detail = `restore into a scratch database failed: ${(err as Error).message.replace(/^pg_restore into \S+ failed/, 'pg_restore')}`;
+      return [{ name: 'integrity', ok: false, detail }];
+    }
+    const checks: VerifyCheck[] = [
+      { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` },
+    ];
+    onPhase?.('check');
+    log?.('debug', 'restored; counting rows');
+    const sc = await connect(conn, scratch);
+    let counts: Record<string, number>;
+    let schema: string | null;
+    try {
+      counts = await countRows(sc);
+      schema = await schemaVersionIn(sc);
+    } finally {
+      await sc.end().catch(() => {});
+    }
+    const diffs = diffCounts(manifest.row_counts ?? {}, counts);
+    checks.push({
+      name: 'row_counts',
+      ok: diffs.length === 0,
+      detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
+    });
+    checks.push(schemaCheck(manifest.schema_version, schema));
+    log?.('debug', `rows counted; dropping ${scratch}`);
+    return checks;
+  } finally {
+    await dropDatabase(admin, scratch, log);
+    await admin.end().catch(() => {});
+  }
+}
+
 // ---------------------------------------------------------------------------
 // the engine
 
@@ -413,12 +505,15 @@ export const postgresEngine: BackupEngine = {
 
   async snapshot(config, { log }): Promise<SnapshotResult> {
     const conn = pgConn(config);
+    // `pg_dump --version` (often a wrapper script) runs while the connection is made.
+    const early = resolveTool(config, 'pg_dump');
+    early.catch(() => undefined); // awaited below, after the connection (its error comes first)
     const client = await connect(conn);
     let ce: ReturnType<typeof childEnvironment> | null = null;
     let handedOver = false;
     try {
       const ver = await serverVersion(client);
-      const dump = await resolveTool(config, 'pg_dump', serverMajor(ver.num));
+      const dump = await toolFor(early, config, 'pg_dump', serverMajor(ver.num));
       const db = await client.query<{ enc: string; collate: string; ctype: string }>(
         'SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS collate, datctype AS ctype FROM pg_database WHERE datname = current_database()',
       );
@@ -431,9 +526,8 @@ export const postgresEngine: BackupEngine = {
         'debug',
         `pg_dump ${dump.version} of ${describe(conn, conn.database)} at snapshot ${snapshotId} (server ${ver.text}, ${tables.length} tables)`,
       );
-
-      ce = childEnvironment(conn, [conn.database]);
-      const env = ce;
+      const env = childEnvironment(conn, [conn.database]);
+      ce = env;
       const child = trackChild(
         (await import('node:child_process')).spawn(
           dump.bin,
@@ -454,7 +548,11 @@ export const postgresEngine: BackupEngine = {
 
       // Counted in the exporting transaction while pg_dump streams: the same snapshot, and overlapped with the dump.
       const rowCounts: Record<string, number> = {};
-      const counting = countRows(client, tables).then((c) => void Object.assign(rowCounts, c));
+      const counting = countRows(client, tables).then((c) => {
+        Object.assign(rowCounts, c);
+        log?.('debug', `rows counted in the snapshot (${tables.length} tables)`);
+      });
+      void exited.then(() => log?.('debug', 'pg_dump exited'));
 
       const finished = dumpFinished(client, child, exited, counting, dump.bin, stderr, env);
       finished.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
@@ -476,7 +574,7 @@ export const postgresEngine: BackupEngine = {
           snapshot: snapshotId,
           tables: tables.length,
         },
-        output: { stream: child.stdout, finished },
+        output: { stream: coalesced(child.stdout), finished },
       };
     } finally {
       if (!handedOver) {
@@ -487,63 +585,14 @@ export const postgresEngine: BackupEngine = {
   },
 
   async checkImage(imagePath, manifest, opts): Promise<VerifyCheck[]> {
-    const { deep, config, log, onPhase } = opts;
+    const { deep, config } = opts;
     if (!config) throw new OperationError('internal: the PostgreSQL engine needs the configuration to check an image');
-    const tool = await restoreTool(config, manifest);
-    const listed = await listArchive(tool.bin, imagePath, manifest);
-    const checks: VerifyCheck[] = [listed];
-    if (!listed.ok || !deep) return checks;
-
-    // Deep: restore into a scratch database (always dropped), count, compare.
-    const conn = pgConn(config);
-    const admin = await connectMaintenance(conn);
-    // Named after the configured database, never after the manifest: a manifest never chooses where wks writes.
-    const scratch = tempDbName(conn.database, 'scratch');
-    try {
-      const ver = await serverVersion(admin);
-      if (tool.major < serverMajor(ver.num)) await restoreTool(config, manifest, serverMajor(ver.num)); // throws the one-line error
-      await sweepTempDatabases(admin, log);
-      onPhase?.('load');
-      const d = manifest.engine_details ?? {};
-      await createDatabase(
-        admin,
-        scratch,
-        { encoding: d.encoding as string, collate: d.lc_collate as string, ctype: d.lc_ctype as string },
-        'scratch',
-      );
-      try {
-        await pgRestoreInto(tool.bin, conn, scratch, imagePath, { noOwner: true, jobs: RESTORE_JOBS });
-      } catch (err) {
-        checks[0] = {
-          name: 'integrity',
-          ok: false,
-          detail: `restore into a scratch database failed: ${(err as Error).message.replace(/^pg_restore into \S+ failed/, 'pg_restore')}`,
-        };
-        return checks;
-      }
-      checks[0] = { name: 'integrity', ok: true, detail: `${listed.detail}; restored into a scratch database` };
-      onPhase?.('check');
-      const sc = await connect(conn, scratch);
-      let counts: Record<string, number>;
-      let schema: string | null;
-      try {
-        counts = await countRows(sc);
-        schema = await schemaVersionIn(sc);
-      } finally {
-        await sc.end().catch(() => {});
-      }
-      const diffs = diffCounts(manifest.row_counts ?? {}, counts);
-      checks.push({
-        name: 'row_counts',
-        ok: diffs.length === 0,
-        detail: diffs.length ? diffs.slice(0, 5).join('; ') : `${Object.keys(counts).length} tables match`,
-      });
-      checks.push(schemaCheck(manifest.schema_version, schema));
-      return checks;
-    } finally {
-      await dropDatabase(admin, scratch, log);
-      await admin.end().catch(() => {});
-    }
+    const listing = restoreTool(config, manifest).then(async (tool) => ({
+      tool,
+      listed: await listArchive(tool.bin, imagePath, manifest),
+    }));
+    if (!deep) return [(await listing).listed];
+    return deepCheck(config, imagePath, manifest, listing, opts);
   },
 
   async restoreTarget(config, to): Promise<PgRestoreTarget> {
@@ -677,7 +726,7 @@ export const postgresEngine: BackupEngine = {
         log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
         return null;
       }
-      // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
+      // We hold the backup mutex, so no other create is running: an in_progress row is a run that died.
       const stale = await c.query(
         "UPDATE backup_log SET status = 'failed', completed_at = $1, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'",
         [row.startedAt],
@@ -819,6 +868,39 @@ async function swapIn(
     }
   }
   await dropDatabase(admin, aside, log);
+}
+
+/** Bytes per chunk handed to the encode pipeline (pg_dump writes 8 KiB at a time). */
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * `input` regrouped into chunks of about CHUNK_BYTES: pg_dump writes its
+ * archive in 8 KiB pieces, and each piece would otherwise cost a trip through
+ * every stage (hashes, the compressor's thread pool). Destroying the result
+ * destroys `input` (and so stops pg_dump, see watchDump).
+ */
+function coalesced(input: Readable): Readable {
+  let parts: Buffer[] = [];
+  let size = 0;
+  const take = (): Buffer => {
+    const b = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    return b;
+  };
+  const out = new Transform({
+    highWaterMark: CHUNK_BYTES,
+    transform(chunk: Buffer, _enc, cb) {
+      parts.push(chunk);
+      size += chunk.length;
+      cb(null, size >= CHUNK_BYTES ? take() : undefined);
+    },
+    flush(cb) {
+      cb(null, size ? take() : undefined);
+    },
+  });
+  streamPipeline(input, out, () => undefined); // errors surface on `out` (and pg_dump's exit status)
+  return out;
 }
 
 type DumpChild = ChildProcessByStdio<null, Readable, Readable>;
