@@ -285,6 +285,18 @@ function problemRecord(
   throw new SourceTypeError(rec);
 }
 
+/** The table's rows in rowid order, raw, integers as bigint; `off`: where the copied columns start; `rowidAt`: the rowid's column (-1: none). */
+function selectRows(db: Database.Database, spec: TableSpec) {
+  const sel = spec.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
+  const stmt = db.prepare(
+    `SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`,
+  );
+  stmt.raw(true);
+  stmt.safeIntegers(true);
+  return { stmt, off: ownRowid ? 1 : 0, rowidAt: ownRowid ? 0 : spec.rowidColumn >= 0 ? spec.rowidColumn : -1 };
+}
+
 /**
  * Produce a table's rows as COPY text chunks (UTF-8) of `batchRows` rows (or
  * about 2 MiB), converting each value for its target kind and checksumming
@@ -306,15 +318,7 @@ export function* produceChunks(
 ): Generator<Chunk, TableSummary, void> {
   const cols = spec.columns;
   const n = cols.length;
-  const sel = cols.map((c) => quoteIdent(c.name)).join(', ');
-  const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
-  const stmt = db.prepare(
-    `SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`,
-  );
-  stmt.raw(true);
-  stmt.safeIntegers(true);
-  const off = ownRowid ? 1 : 0;
-  const rowidAt = ownRowid ? 0 : spec.rowidColumn >= 0 ? spec.rowidColumn : -1;
+  const { stmt, off, rowidAt } = selectRows(db, spec);
   const kinds = cols.map((c) => c.kind);
   const notNull = cols.map((c) => c.notNull);
   const hasJson = kinds.includes('json');
