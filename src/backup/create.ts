@@ -225,19 +225,17 @@ export async function createLocked(
   try {
     if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
-    // Plain backups: hash the finished image (on a worker thread unless it is small) while the engine counts rows.
+    // Hash the finished image (on a worker thread unless it is small) while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
       tempPath: rawTmp,
       onProgress: opts.onProgress,
       log: opts.log,
       stampIdentity: opts.stampIdentity,
-      onImageReady: plain
-        ? (file) => {
-            early = hashFileSoon(file);
-            early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
-          }
-        : undefined,
+      onImageReady: (file) => {
+        early = hashFileSoon(file);
+        early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
+      },
     });
     const target = { fileName, id, createdAt, plain, early, rawTmp };
     const enc = await storeImage(repo, snap, r, target, opts, () => {
@@ -293,10 +291,10 @@ type Snapshot = Awaited<ReturnType<BackupEngine['snapshot']>>;
 type Encoded = { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
 
 /**
- * Store the snapshot as the backup's data object: a plain image is hashed
- * (`early`: already hashing on a worker thread) and put as it is; anything
- * else is encoded (compressed, encrypted) on its way into the repository,
- * and its raw image removed.
+ * Store the snapshot as the backup's data object: a plain image is put as it
+ * is; anything else is encoded (compressed, encrypted) on its way into the
+ * repository, and its raw image removed. An image file's sha256 is `early`'s,
+ * under way since the image was final.
  * `onStored` is called once the data object exists.
  */
 async function storeImage(
@@ -333,6 +331,7 @@ async function storeImage(
       compression: r.compression,
       encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
       onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
+      rawHash: early ?? undefined,
     },
   );
   if ('stream' in snap.output) await snap.output.finished;

@@ -6,6 +6,8 @@
  * mismatch is not uploaded), its verification and drill records follow, and
  * the manifest, byte for byte (an encrypted backup's authentication stays
  * valid), is written last. Safe to run twice: what is there is skipped.
+ * With a local copy (local+s3) `backup create` copies through the same path
+ * (backfillLocked): its new backup first, then whatever is still only local.
  */
 import type { Config } from '../config/index.js';
 import { UsageError } from '../errors.js';
