@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { acquireBackupMutex, withBackupMutex, LOCK_NAME } from '../../src/backup/lock.js';
@@ -8,6 +8,7 @@ import { readCatalog, writeVerification } from '../../src/backup/catalog.js';
 import { LocalRepository } from '../../src/backup/repository/local.js';
 import { sweepLeftovers, tempOwnerPid, ownedTempPath } from '../../src/backup/files.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { processScratch, scratchRoot, sweepScratch, trackPrivateFile } from '../../src/util/scratch.js';
 
 async function deadPid(): Promise<number> {
   const p = spawn(process.execPath, ['-e', '0']);
@@ -99,6 +100,28 @@ describe('leftover sweep and catalog reading', () => {
     writeFileSync(path.join(dir, '.other.json.tmp-0123abcd'), '');
     expect(sweepLeftovers(dir)).toEqual([`.wks-tmp-${dead}-0123abcd-y.db`]);
     expect(sweepLeftovers(dir, { staleMs: 0, now: Date.now() + 1000 })).toEqual(['.other.json.tmp-0123abcd']);
+    expect(existsSync(mine)).toBe(true);
+  });
+
+  it('a private file tracked from the scratch directory is removed with its dead owner; a live owner keeps its own', async () => {
+    const dir = tmpDir('track');
+    process.env.TMPDIR = path.join(dir, 'tmp');
+    mkdirSync(process.env.TMPDIR);
+    const mine = path.join(dir, 'mine.db');
+    const untrack = trackPrivateFile(mine);
+    writeFileSync(mine, 'ours');
+    // what a restore killed with -9 left: its scratch directory pointing at the image beside its target
+    const dead = await deadPid();
+    const deadDir = path.join(scratchRoot(), `${dead}-abc123`);
+    mkdirSync(deadDir, { mode: 0o700 });
+    const left = path.join(dir, `.wks-tmp-${dead}-0123abcd-app.db.restore`);
+    for (const f of [left, `${left}-wal`, `${left}-journal`]) writeFileSync(f, 'plaintext');
+    writeFileSync(path.join(deadDir, 'outside-x1'), left);
+    expect(sweepScratch()).toEqual([`${dead}-abc123`]);
+    expect(readdirSync(dir).sort()).toEqual(['mine.db', 'tmp']);
+    expect(readFileSync(mine, 'utf8')).toBe('ours');
+    untrack();
+    expect(readdirSync(processScratch()).filter((n) => n.startsWith('outside-'))).toEqual([]);
     expect(existsSync(mine)).toBe(true);
   });
 
