@@ -27,7 +27,7 @@ import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { openRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { copyFile } from 'node:fs/promises';
 import { chmodSync, constants as fsConstants } from 'node:fs';
@@ -67,12 +67,7 @@ export async function verifyEntry(
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
   if (opts.repo) return verifyIn(config, opts.repo, entry, opts);
-  const repo = openRepository(config);
-  try {
-    return await verifyIn(config, repo, entry, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) => verifyIn(config, repo, entry, opts));
 }
 
 async function verifyIn(

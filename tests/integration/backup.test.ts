@@ -6,6 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -123,6 +124,28 @@ describe('createBackup / listBackups / verifyBackup', () => {
     const times = l.backups.map((b) => b.created_at);
     expect([...times].sort().reverse()).toEqual(times);
     expect(readdirSync(env.config.database.backup.storage_path).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
+  });
+
+  it('a plain backup of a WAL database is one self-contained file: rollback-journal header, read without -wal/-shm, hashed as stored', async () => {
+    const { config } = env;
+    const r = await createBackup(config, { compression: 'none', encrypt: false });
+    const bytes = readFileSync(r.path);
+    // file format write/read versions: 2 is WAL, 1 the rollback journal
+    expect([bytes[18], bytes[19]]).toEqual([1, 1]);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(r.manifest.sha256);
+    expect(r.manifest.raw_sha256).toBe(r.manifest.sha256);
+    const db = new Database(r.path, { readonly: true, fileMustExist: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+      expect(db.pragma('quick_check', { simple: true })).toBe('ok');
+      expect((db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(
+        r.manifest.row_counts.users,
+      );
+    } finally {
+      db.close();
+    }
+    expect(existsSync(`${r.path}-wal`)).toBe(false);
+    expect(existsSync(`${r.path}-shm`)).toBe(false);
   });
 
   it('refuses to verify an encrypted backup without the key, and names a wrong key (exit 78)', async () => {
