@@ -22,7 +22,7 @@ import {
   type Manifest,
   type VerificationRecord,
 } from './types.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { withRepository, type BackupRepository } from './repository/index.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
 export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -183,12 +183,7 @@ export async function catalogOf(
   config: Config,
   log?: LogFn,
 ): Promise<{ location: string; entries: CatalogEntry[]; problems: CatalogProblem[] }> {
-  const repo = openRepository(config);
-  try {
-    return { location: repo.location, ...(await readCatalog(repo)) };
-  } finally {
-    repo.close(log);
-  }
+  return withRepository(config, log, async (repo) => ({ location: repo.location, ...(await readCatalog(repo)) }));
 }
 
 /**

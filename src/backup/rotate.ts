@@ -14,7 +14,7 @@ import type { Config } from '../config/index.js';
 import { drillName, manifestName, sweepOrphans, verifyName } from './catalog.js';
 import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
 import type { LockOwner } from './lock.js';
-import { MirroredRepository, openRepository, type BackupRepository, type RepoSide } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository, type RepoSide } from './repository/index.js';
 import { localPolicyFromConfig, planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
 import { untrustedManifest } from './authenticate.js';
@@ -181,14 +181,9 @@ function resultOf(dryRun: boolean, policy: RetentionPolicy, plans: Plan[], freed
  * deleted (local+s3: also when the bucket cannot be read).
  */
 export async function rotateBackups(config: Config, opts: RotateOptions = {}): Promise<RotateResult> {
-  const repo = openRepository(config);
-  try {
-    return repo instanceof MirroredRepository
-      ? await rotateBoth(config, repo, opts)
-      : await rotateIn(config, repo, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) =>
+    repo instanceof MirroredRepository ? rotateBoth(config, repo, opts) : rotateIn(config, repo, opts),
+  );
 }
 
 async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
