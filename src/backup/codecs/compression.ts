@@ -182,7 +182,7 @@ export class ParallelGzip extends Transform {
     this.parts = [];
     this.size = 0;
     this.empty = false;
-    const p = gzipBlock(block, { level: 6 });
+    const p = gzipBlock(block, { level: 6, chunkSize: GZIP_BLOCK / 4 });
     p.catch(() => undefined); // handled where it is awaited, in order
     this.inFlight.push(p);
   }
