@@ -22,7 +22,7 @@ import {
   type Manifest,
   type VerificationRecord,
 } from './types.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { withRepository, type BackupRepository } from './repository/index.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
 export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -183,12 +183,7 @@ export async function catalogOf(
   config: Config,
   log?: LogFn,
 ): Promise<{ location: string; entries: CatalogEntry[]; problems: CatalogProblem[] }> {
-  const repo = openRepository(config);
-  try {
-    return { location: repo.location, ...(await readCatalog(repo)) };
-  } finally {
-    repo.close(log);
-  }
+  return withRepository(config, log, async (repo) => ({ location: repo.location, ...(await readCatalog(repo)) }));
 }
 
 /**
@@ -307,7 +302,7 @@ export async function writeDrill(repo: BackupRepository, rec: DrillRecord): Prom
  * Remove what a crashed create can leave that is not a temp file: a data
  * object stored whose manifest was never written (not a backup), and
  * verification sidecars of deleted backups, once older than the
- * repository's grace period. Call only under the backup lock.
+ * repository's grace period. Call only under the backup mutex.
  */
 export async function sweepOrphans(repo: BackupRepository, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];

@@ -3,7 +3,7 @@
  * stored in the configured repository (a directory, or an S3 bucket).
  *
  * Order of operations (the crash-safety argument):
- *  1. under the backup lock, sweep leftovers of crashed runs;
+ *  1. under the backup mutex, sweep leftovers of crashed runs;
  *  2. the engine writes a raw snapshot to an owned temp name in the staging
  *     directory (or streams it: pg_dump);
  *  3. it is compressed/encrypted while streaming (sha256 on both sides) and
@@ -62,7 +62,7 @@ export interface CreateOptions {
   now?: Date;
   onProgress?: ProgressFn;
   log?: LogFn;
-  /** Called once if another wks holds the backup lock and we start waiting. */
+  /** Called once if another wks holds the backup mutex and we start waiting. */
   onLockWait?: (owner: LockOwner | null) => void;
   /** Run the retention policy afterwards; default config.database.backup.rotate_after_create. */
   rotate?: boolean;
@@ -106,7 +106,7 @@ function resolveOptions(config: Config, opts: CreateOptions) {
 
 /**
  * Take a backup. Defaults: type manual, compression and encryption from
- * config, creation time now. Waits for the backup lock up to
+ * config, creation time now. Waits for the backup mutex up to
  * database.backup.lock_timeout_ms. Throws NotFoundError (5) when the
  * database is missing, ConflictError (4) on lock timeout, OperationError (1)
  * for disk full / unwritable directory (nothing partial is left), UsageError
@@ -120,7 +120,7 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
   let result: CreateResult;
   try {
     await repo.prepare();
-    result = await repo.withLock(
+    result = await repo.withMutex(
       {
         timeoutMs: config.database.backup.lock_timeout_ms,
         command: `backup create (${resolved.type})`,
@@ -176,7 +176,8 @@ async function copyOffHost(
     return { path: mirror.remote.describe(r.manifest.file), backfilled };
   } catch (err) {
     const cause = err instanceof WksError ? err : null;
-    const message = `backup ${id} is stored locally (${r.path}) but was not copied to ${mirror.remote.location}: ${(err as Error).message}`;
+    const why = (err as Error).message.replace(`${mirror.remote.location}: `, '');
+    const message = `backup ${id} is stored locally (${r.path}) but was not copied to ${mirror.remote.location}: ${why}`;
     const opts = {
       hint: `${cause?.hint ? `${cause.hint}; then ` : ''}run \`wks backup upload\` (the next \`wks backup create\` copies it too): the local backup is kept`,
       details: { backup_id: id, path: r.path, location: 'local' },
@@ -194,7 +195,7 @@ async function freshId(repo: BackupRepository, createdAt: Date, suffix: string):
   }
 }
 
-/** The body of createBackup; the caller holds the backup lock (restore uses it for its safety backup). */
+/** The body of createBackup; the caller holds the backup mutex (restore uses it for its safety backup). */
 export async function createLocked(
   config: Config,
   engine: BackupEngine,
@@ -225,19 +226,17 @@ export async function createLocked(
   try {
     if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
-    // Plain backups: hash the finished image (on a worker thread unless it is small) while the engine counts rows.
+    // Hash the finished image (on a worker thread unless it is small) while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
       tempPath: rawTmp,
       onProgress: opts.onProgress,
       log: opts.log,
       stampIdentity: opts.stampIdentity,
-      onImageReady: plain
-        ? (file) => {
-            early = hashFileSoon(file);
-            early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
-          }
-        : undefined,
+      onImageReady: (file) => {
+        early = hashFileSoon(file);
+        early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
+      },
     });
     const target = { fileName, id, createdAt, plain, early, rawTmp };
     const enc = await storeImage(repo, snap, r, target, opts, () => {
@@ -293,10 +292,10 @@ type Snapshot = Awaited<ReturnType<BackupEngine['snapshot']>>;
 type Encoded = { rawSize: number; rawSha256: string; storedSize: number; storedSha256: string };
 
 /**
- * Store the snapshot as the backup's data object: a plain image is hashed
- * (`early`: already hashing on a worker thread) and put as it is; anything
- * else is encoded (compressed, encrypted) on its way into the repository,
- * and its raw image removed.
+ * Store the snapshot as the backup's data object: a plain image is put as it
+ * is; anything else is encoded (compressed, encrypted) on its way into the
+ * repository, and its raw image removed. An image file's sha256 is `early`'s,
+ * under way since the image was final.
  * `onStored` is called once the data object exists.
  */
 async function storeImage(
@@ -333,6 +332,7 @@ async function storeImage(
       compression: r.compression,
       encryption: r.encryption && { ...r.encryption, binding: backupBinding(id, createdAt.toISOString()) },
       onBytes: (n) => opts.onProgress?.({ phase: 'encode', done: n, total: rawTotal, unit: 'bytes' }),
+      rawHash: early ?? undefined,
     },
   );
   if ('stream' in snap.output) await snap.output.finished;

@@ -29,7 +29,7 @@ import { parseDuration, formatDuration } from '../util/duration.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { engineForManifest } from './engine.js';
 import { writeDrill } from './catalog.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { withRepository, type BackupRepository } from './repository/index.js';
 import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
@@ -153,12 +153,7 @@ async function drillSteps(
  * UsageError (2) for the selection.
  */
 export async function runDrill(config: Config, opts: DrillOptions = {}): Promise<DrillRecord> {
-  const repo = openRepository(config);
-  try {
-    return await drillIn(config, repo, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) => drillIn(config, repo, opts));
 }
 
 async function drillIn(config: Config, repo: BackupRepository, opts: DrillOptions): Promise<DrillRecord> {

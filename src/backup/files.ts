@@ -148,7 +148,7 @@ export function removeQuietly(file: string): void {
  * names whose pid is no longer alive (live owners keep theirs), plus, unless
  * `ownedOnly`, util/fs `.name.tmp-xxxx` files older than `staleMs` (default
  * 10 min). Returns the names removed.
- * Call it only while holding the backup lock.
+ * Call it only while holding the backup mutex.
  */
 export function sweepLeftovers(
   dir: string,

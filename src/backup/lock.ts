@@ -1,5 +1,5 @@
 /**
- * The backup lock: one file (`.wks-backup.lock`) in the backup directory,
+ * The backup mutex: one file (`.wks-backup.lock`) in the backup directory,
  * created with O_EXCL, holding the owner's pid, host and start time. Every
  * operation that writes or deletes in the directory (create, restore's
  * safety backup, rotate, leftover cleanup) runs under it, so rotate never
@@ -51,6 +51,12 @@ function isStale(owner: LockOwner | null, foreignStaleMs: number): boolean {
   return Date.now() - new Date(owner.started_at).getTime() > foreignStaleMs;
 }
 
+/** Who holds the backup mutex of `dir` now (a live owner), or null. Reads only; never takes or breaks it. */
+export function backupMutexHolder(dir: string): LockOwner | null {
+  const owner = readOwner(path.join(dir, LOCK_NAME));
+  return owner && !isStale(owner, 6 * 3600_000) ? owner : null;
+}
+
 /** Describe a lock owner for messages. */
 export function describeOwner(o: LockOwner | null): string {
   return o ? `pid ${o.pid} on ${o.host} (${o.command}, since ${o.started_at})` : 'another process';
@@ -60,7 +66,7 @@ export function describeOwner(o: LockOwner | null): string {
  * Acquire the lock in `dir`; returns a release function. Throws ConflictError
  * (4) after `timeoutMs`, OperationError (1) when the directory is not writable.
  */
-export async function acquireBackupLock(dir: string, opts: LockOptions): Promise<() => void> {
+export async function acquireBackupMutex(dir: string, opts: LockOptions): Promise<() => void> {
   const file = path.join(dir, LOCK_NAME);
   const me: LockOwner = {
     pid: process.pid,
@@ -98,7 +104,7 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
         throw fsError(
           err,
-          `cannot create the backup lock in ${dir}`,
+          `cannot create the backup mutex in ${dir}`,
           'check that the backup directory is writable (BACKUP_STORAGE_PATH)',
         );
     }
@@ -124,7 +130,7 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new ConflictError(`another wks holds the backup lock: ${describeOwner(owner)}`, {
+      throw new ConflictError(`another wks holds the backup mutex: ${describeOwner(owner)}`, {
         hint: `wait for it to finish, or raise database.backup.lock_timeout_ms (waited ${opts.timeoutMs} ms); if that process is gone, remove ${file}`,
         details: { lock: file, owner },
       });
@@ -139,12 +145,12 @@ export async function acquireBackupLock(dir: string, opts: LockOptions): Promise
 }
 
 /**
- * Run `fn` while holding the backup lock of `dir`; always releases. Holding
+ * Run `fn` while holding the backup mutex of `dir`; always releases. Holding
  * the lock, it first removes the private scratch directories of wks
  * processes that died (a killed verify's decoded image).
  */
-export async function withBackupLock<T>(dir: string, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
-  const release = await acquireBackupLock(dir, opts);
+export async function withBackupMutex<T>(dir: string, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
+  const release = await acquireBackupMutex(dir, opts);
   try {
     sweepScratch();
     return await fn();

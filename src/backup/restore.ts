@@ -199,7 +199,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
     }
 
     await repo.prepare();
-    return await repo.withLock(
+    return await repo.withMutex(
       { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
       async () => {
         await repo.sweep(opts.log);

@@ -1,7 +1,7 @@
 /**
  * `rotateBackups`: apply the retention policy (retention.ts) to the configured
  * database's backups in the configured repository (or, allSources, to each
- * source's backups on its own). Deletion happens under the backup lock (it
+ * source's backups on its own). Deletion happens under the backup mutex (it
  * waits for a running create or restore), manifest first, then the data
  * object, then the sidecar: a half-deleted backup is never listed as complete.
  *
@@ -14,7 +14,7 @@ import type { Config } from '../config/index.js';
 import { drillName, manifestName, sweepOrphans, verifyName } from './catalog.js';
 import { configuredSource, manifestIdentity, sourceCatalog, sourceLabel, type SourceCatalog } from './source.js';
 import type { LockOwner } from './lock.js';
-import { MirroredRepository, openRepository, type BackupRepository, type RepoSide } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository, type RepoSide } from './repository/index.js';
 import { localPolicyFromConfig, planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
 import { untrustedManifest } from './authenticate.js';
@@ -176,19 +176,14 @@ function resultOf(dryRun: boolean, policy: RetentionPolicy, plans: Plan[], freed
 
 /**
  * Delete backups outside the retention policy (or, with dryRun, list them).
- * Throws ConflictError (4) when the backup lock stays held past
+ * Throws ConflictError (4) when the backup mutex stays held past
  * database.backup.lock_timeout_ms; OperationError (1) when a file cannot be
  * deleted (local+s3: also when the bucket cannot be read).
  */
 export async function rotateBackups(config: Config, opts: RotateOptions = {}): Promise<RotateResult> {
-  const repo = openRepository(config);
-  try {
-    return repo instanceof MirroredRepository
-      ? await rotateBoth(config, repo, opts)
-      : await rotateIn(config, repo, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) =>
+    repo instanceof MirroredRepository ? rotateBoth(config, repo, opts) : rotateIn(config, repo, opts),
+  );
 }
 
 async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOptions): Promise<RotateResult> {
@@ -201,7 +196,7 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
     trustedOnly(config, await sourceCatalog(config, { repo: r, source }), side, opts.log);
   if (opts.dryRun) return resultOf(true, policy, [plan(await trusted(repo), policy, now, all, side)], null);
   await repo.prepare();
-  return repo.withLock(
+  return repo.withMutex(
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
     async () => {
       await repo.sweep(opts.log);
@@ -229,7 +224,7 @@ async function rotateBoth(config: Config, repo: MirroredRepository, opts: Rotate
   };
   if (opts.dryRun) return { ...resultOf(true, policy, await plans(), null), local_policy: localPolicy };
   await repo.prepare();
-  return repo.withLock(
+  return repo.withMutex(
     { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup rotate', onWait: opts.onLockWait },
     async () => {
       await repo.sweep(opts.log);

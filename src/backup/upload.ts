@@ -6,6 +6,8 @@
  * mismatch is not uploaded), its verification and drill records follow, and
  * the manifest, byte for byte (an encrypted backup's authentication stays
  * valid), is written last. Safe to run twice: what is there is skipped.
+ * With a local copy (local+s3) `backup create` copies through the same path
+ * (backfillLocked): its new backup first, then whatever is still only local.
  */
 import type { Config } from '../config/index.js';
 import { UsageError } from '../errors.js';
@@ -77,7 +79,7 @@ async function planUpload(src: BackupRepository, dest: BackupRepository, dryRun:
   return { result, todo };
 }
 
-/** Copy `todo` in order into `result`; the caller holds the backup lock. An S3 error stops the run (what was copied stays). */
+/** Copy `todo` in order into `result`; the caller holds the backup mutex. An S3 error stops the run (what was copied stays). */
 async function copyAll(
   src: BackupRepository,
   dest: BackupRepository,
@@ -96,7 +98,7 @@ async function copyAll(
 /**
  * local+s3 (`backup create`): copy every backup of the local side that the
  * bucket has not, `first` (the backup just taken) before the older ones.
- * The caller holds the backup lock. Throws the S3 error of the copy that
+ * The caller holds the backup mutex. Throws the S3 error of the copy that
  * failed: what was copied before it stays, the rest stays local.
  */
 export async function backfillLocked(
@@ -114,7 +116,7 @@ export async function backfillLocked(
  * Upload the local-only backups of `from` to the configured S3 repository
  * (with a local copy configured: its bucket side).
  * Throws UsageError (2) when no S3 repository is configured, ConflictError
- * (4) when the backup lock stays held, the repository's errors otherwise.
+ * (4) when the backup mutex stays held, the repository's errors otherwise.
  */
 export async function uploadBackups(config: Config, opts: UploadOptions = {}): Promise<UploadResult> {
   const repo = openRepository(config);
@@ -130,7 +132,7 @@ export async function uploadBackups(config: Config, opts: UploadOptions = {}): P
       result.uploaded = todo.map((e) => ({ id: e.manifest.id, stored_size: e.manifest.stored_size }));
       return result;
     }
-    await dest.withLock(
+    await dest.withMutex(
       { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup upload', onWait: opts.onLockWait },
       () => copyAll(src, dest, todo, result, opts.log),
     );

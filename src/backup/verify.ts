@@ -27,10 +27,10 @@ import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
-import { openRepository, type BackupRepository } from './repository/index.js';
+import { openRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { copyFile } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { chmodSync, constants as fsConstants } from 'node:fs';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
@@ -67,12 +67,7 @@ export async function verifyEntry(
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
   if (opts.repo) return verifyIn(config, opts.repo, entry, opts);
-  const repo = openRepository(config);
-  try {
-    return await verifyIn(config, repo, entry, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) => verifyIn(config, repo, entry, opts));
 }
 
 async function verifyIn(
@@ -130,6 +125,8 @@ async function verifyIn(
 async function checkCopy(run: CheckRun, local: string, into: string): Promise<VerificationRecord> {
   run.opts.onProgress?.({ phase: 'install', done: 0, total: run.entry.manifest.stored_size, unit: 'bytes' });
   await copyFile(local, into, fsConstants.COPYFILE_EXCL);
+  // copyFile gives the copy the source's mode; the image is private whatever that was.
+  chmodSync(into, 0o600);
   return checkPlain(run, into);
 }
 

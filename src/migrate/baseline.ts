@@ -13,7 +13,7 @@
 import type { Config } from '../config/index.js';
 import type { DatabaseAdapter } from '../db/index.js';
 import { VerificationError, OperationError } from '../errors.js';
-import { dialectOf, withMigrationLock, type SessionOptions } from './engine.js';
+import { dialectOf, withMigrationMutex, type SessionOptions } from './engine.js';
 import { LOCK_TABLE } from './lock.js';
 import { IDENTITY_TABLE } from '../db/index.js';
 import { splitStatements } from './parse.js';
@@ -204,7 +204,7 @@ export async function baselineDatabase(config: Config, opts: BaselineOptions = {
   const all = loadMigrations(config, dialect);
   const target = findMigration(all, opts.version ?? '0001');
   const upto = all.slice(0, all.indexOf(target) + 1);
-  return withMigrationLock(config, opts, async (db) => {
+  return withMigrationMutex(config, opts, async (db) => {
     const applied = await readApplied(db);
     if (applied.length > 0) {
       throw new OperationError(

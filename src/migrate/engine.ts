@@ -54,7 +54,7 @@ export interface AppliedResult {
 }
 
 export interface SessionOptions {
-  /** Called once when another runner holds the migration lock and this one starts waiting. */
+  /** Called once when another runner holds the migration mutex and this one starts waiting. */
   onLockWait?: (holder: LockHolder | null) => void;
   /** Override database.migrations.lock_timeout_ms. */
   lockTimeoutMs?: number;
@@ -86,7 +86,7 @@ async function openForMigrations(config: Config, create: boolean): Promise<Datab
  * lock, run `fn` with a connection that holds it, then unlock and close.
  * Throws ConflictError (exit 4) when the lock stays held past the timeout.
  */
-export async function withMigrationLock<T>(
+export async function withMigrationMutex<T>(
   config: Config,
   opts: SessionOptions,
   fn: (db: DatabaseAdapter) => Promise<T>,
@@ -479,7 +479,7 @@ export async function migrateUp(config: Config, opts: MigrateUpOptions = {}): Pr
     });
   }
 
-  return withMigrationLock(config, opts, async (db) => {
+  return withMigrationMutex(config, opts, async (db) => {
     await ensureTable(db);
     const appliedRows = await readApplied(db);
     assertClean(appliedRows, all);
@@ -587,7 +587,7 @@ function downPlan(all: MigrationFile[], applied: AppliedRow[], opts: MigrateDown
 
 /**
  * Roll back the latest applied migrations (newest first) with their
- * `-- migrate:down` sections, under the migration lock. Throws UsageError
+ * `-- migrate:down` sections, under the migration mutex. Throws UsageError
  * for bad steps, NotFoundError for an unknown --to version, OperationError
  * when a migration has no down section, MigrationFailedError on failure.
  */
@@ -611,7 +611,7 @@ export async function migrateDown(config: Config, opts: MigrateDownOptions = {})
       };
     });
   }
-  return withMigrationLock(config, opts, async (db) => {
+  return withMigrationMutex(config, opts, async (db) => {
     await ensureTable(db);
     const applied = await readApplied(db);
     assertClean(applied, all);
@@ -814,7 +814,7 @@ export async function resolveDirty(
   opts: SessionOptions = {},
 ): Promise<ResolveResult> {
   const all = loadMigrations(config, dialectOf(config));
-  return withMigrationLock(config, opts, async (db) => {
+  return withMigrationMutex(config, opts, async (db) => {
     await ensureTable(db);
     const row = (await readApplied(db)).find((r) => r.version === version || `${r.version}_${r.name}` === version);
     if (!row)

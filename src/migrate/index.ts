@@ -9,7 +9,7 @@ export {
   validateMigrations,
   currentSchemaVersion,
   resolveDirty,
-  withMigrationLock,
+  withMigrationMutex,
   dialectOf,
   MigrationFailedError,
   DirtyDatabaseError,

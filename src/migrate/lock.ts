@@ -1,5 +1,5 @@
 /**
- * The migration lock: only one runner applies migrations at a time, across
+ * The migration mutex: only one runner applies migrations at a time, across
  * processes and hosts.
  *
  * - PostgreSQL: a session-level advisory lock (pg_try_advisory_lock) held on
@@ -51,7 +51,7 @@ export function describeHolder(h: LockHolder | null): string {
 
 function conflict(holder: LockHolder | null, waitedMs: number): ConflictError {
   return new ConflictError(
-    `another migration run holds the migration lock: ${describeHolder(holder)}; gave up after ${waitedMs} ms`,
+    `another migration run holds the migration mutex: ${describeHolder(holder)}; gave up after ${waitedMs} ms`,
     {
       hint: 'wait for it to finish and re-run; raise phase4.database.migrations.lock_timeout_ms to wait longer',
       details: { holder },
@@ -149,7 +149,7 @@ function isStale(r: SqliteLockRow, now: Date): boolean {
   return !hb || now.getTime() - hb.getTime() > STALE_AFTER_MS;
 }
 
-/** Hold the SQLite migration lock (see module comment) while `fn` runs. */
+/** Hold the SQLite migration mutex (see module comment) while `fn` runs. */
 export async function withSqliteLock<T>(db: SqliteAdapter, opts: LockOptions, fn: () => Promise<T>): Promise<T> {
   const h = db.handle;
   const token = `${process.pid}-${hostname()}-${Date.now()}-${Math.random().toString(36).slice(2)}`;

@@ -22,7 +22,7 @@ export interface PreMigrationBackupOptions {
   skipFlag?: string;
   /** Called (and awaited) before the backup starts: a command starts its spinner here. */
   onStart?: () => Promise<void> | void;
-  /** Called once if the backup waits for another wks's backup lock. */
+  /** Called once if the backup waits for another wks's backup mutex. */
   onLockWait?: (owner: import('../backup/index.js').LockOwner | null) => void;
   /** Called when the backup is written, or failed. */
   onEnd?: (outcome: { ok: true; id: string; path: string } | { ok: false }) => void;

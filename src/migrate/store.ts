@@ -64,7 +64,7 @@ export async function tableExists(db: DatabaseAdapter, table: string): Promise<b
 
 /**
  * How many tables the database has besides wks's own bookkeeping
- * (schema_migrations, and the SQLite migration lock table): zero means a
+ * (schema_migrations, and the SQLite migration mutex table): zero means a
  * fresh database with nothing worth a pre-migration backup.
  */
 export async function userTableCount(db: DatabaseAdapter): Promise<number> {
@@ -80,7 +80,7 @@ export async function userTableCount(db: DatabaseAdapter): Promise<number> {
 }
 
 /**
- * Create schema_migrations if needed (call under the migration lock). The
+ * Create schema_migrations if needed (call under the migration mutex). The
  * table stays dbmate-compatible: every column but `version` is defaulted, and
  * a table dbmate created (only `version`) gets wks's columns added; its rows
  * read as applied by another tool, checksum unknown.

@@ -8,7 +8,7 @@
  *
  * The process's own directory is removed when it exits, when it is
  * interrupted (SIGINT/SIGTERM), and, after a kill -9, by the next wks that
- * calls `sweepScratch()` (every command that holds the backup lock or starts
+ * calls `sweepScratch()` (every command that holds the backup mutex or starts
  * a verify). Files in it are created 0600 with `createPrivateFile`.
  *
  * A private file that must live elsewhere (a restore's verified image beside

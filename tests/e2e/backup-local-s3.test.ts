@@ -8,10 +8,12 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks, type RunResult } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { eventually, startServe } from '../helpers/serve.js';
 import { startS3, startFaultProxy, s3Env, listKeys, type S3Target, type FaultProxy } from '../helpers/s3.js';
 
 let s3: S3Target | null = null;
@@ -79,7 +81,7 @@ async function host(tag: string, extra: Record<string, string> = {}) {
 
 /** The backup ids whose manifest is in the local directory / in the bucket under `prefix`. */
 const localIds = (dir: string): string[] =>
-  readdirSync(dir)
+  (existsSync(dir) ? readdirSync(dir) : [])
     .filter((n) => /^\d{8}T\d{6}Z-[0-9a-f]{4}\.json$/.test(n))
     .map((n) => n.slice(0, -5))
     .sort();
@@ -218,6 +220,20 @@ describe('local plus remote (e2e)', () => {
       expect(h.stdout).toMatch(
         /off-host copy lags: newest backup \S+ is only on this host \(2 backups not in the bucket\)/,
       );
+      // While a create holds the backup mutex (it may be copying right now), the lag is not reported.
+      const lock = path.join(backups, '.wks-backup.lock');
+      const owner = {
+        pid: process.pid,
+        host: hostname(),
+        started_at: new Date().toISOString(),
+        token: 't',
+        command: 'backup create (scheduled)',
+      };
+      writeFileSync(lock, JSON.stringify(owner));
+      const busy = await runWks(['health', '--check', 'backups', '--json'], { env });
+      rmSync(lock);
+      expect(busy.stdout).not.toMatch(/off-host copy lags/);
+      expect(busy.stdout).toMatch(/"copying":\s*true/);
       // The local policy would keep one; the backups the bucket lacks are the only copies, and stay.
       const rot = await runWks(['-c', cfg, '--yes', 'backup', 'rotate', '--json'], { env });
       expect(rot.code, rot.stderr).toBe(0);
@@ -302,6 +318,56 @@ describe('local plus remote (e2e)', () => {
     expect(r.stderr).toMatch(/the local copy of \S+ failed verification \(checksum\); trying s3:\/\//);
     expect(r.json().copy).toEqual({ location: 's3', path: `s3://${s3!.bucket}/damaged/${file}` });
     expect(users(to)).toEqual(before);
+  });
+
+  it("wks serve's scheduled backup and rotate jobs work on both sides", async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('serve');
+    const cfg = path.join(dir, 'phase4-config.yml');
+    writeFileSync(
+      cfg,
+      [
+        'phase4:',
+        '  database:',
+        '    backup:',
+        '      schedule: "*/2 * * * * *"',
+        '      keep_last: 20',
+        '      keep_hourly: 1',
+        '      keep_daily: 0',
+        '      keep_weekly: 0',
+        '      keep_monthly: 0',
+        '      local_retention: { keep_last: 1 }',
+        '  serve:',
+        '    jobs:',
+        '      backup: { enabled: true }',
+        '      rotate: { enabled: true, schedule: "*/3 * * * * *" }',
+        '      verify: { enabled: false, schedule: "0 0 * * *" }',
+        '      reap: { enabled: false, schedule: "0 0 * * *" }',
+        '      agent_health: { enabled: false, schedule: "0 0 * * *" }',
+        '      metrics_sample: { enabled: false, schedule: "0 0 * * *" }',
+        '',
+      ].join('\n'),
+    );
+    const s = await startServe(['-c', cfg, '-v'], env, dir);
+    try {
+      // Backups reach the bucket, and rotation thins the local directory to its own keep_last 1.
+      const state = await eventually(
+        async () => ({ local: localIds(backups), bucket: await bucketIds('serve') }),
+        (v) => !(v instanceof Error) && v.bucket.length >= 3 && v.local.length === 1,
+        60_000,
+        250,
+      );
+      expect(state.bucket.length, s.stderr()).toBeGreaterThanOrEqual(3);
+      expect(state.local, s.stderr()).toHaveLength(1);
+      expect(s.stderr()).toMatch(/scheduled backup \S+ completed and verified/);
+    } finally {
+      expect((await s.stop()).code, s.stderr()).toBe(0);
+    }
+    // Nothing local is missing from the bucket; the bucket keeps what its own policy keeps.
+    const local = localIds(backups);
+    const bucket = await bucketIds('serve');
+    expect(local.every((id) => bucket.includes(id))).toBe(true);
+    expect(bucket.length).toBeGreaterThan(local.length);
   });
 
   it('local_copy without a repository is a configuration error (78)', async () => {

@@ -35,7 +35,7 @@ describe('declining a confirmation prompt is not success (#14.20)', () => {
   });
 });
 
-describe('backup create waiting for the backup lock says so, like migrate (#14.23)', () => {
+describe('backup create waiting for the backup mutex says so, like migrate (#14.23)', () => {
   it('off a terminal: a warning naming the holder, then exit 4 after the timeout', async () => {
     const { dir, env } = await sqliteEnv('bad-lockwait');
     const holder = spawn('sleep', ['30']);
@@ -57,7 +57,7 @@ describe('backup create waiting for the backup lock says so, like migrate (#14.2
       writeFileSync(cfg, 'phase4:\n  database:\n    backup:\n      lock_timeout_ms: 1500\n');
       const r = await runWks(['-c', cfg, 'backup', 'create'], { env });
       expect(r.code, r.stderr).toBe(4);
-      expect(r.stderr).toMatch(new RegExp(`waiting for the backup lock, held by pid ${holder.pid} on `));
+      expect(r.stderr).toMatch(new RegExp(`waiting for the backup mutex, held by pid ${holder.pid} on `));
       expect(r.stderr).not.toMatch(STACK);
     } finally {
       holder.kill();

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../../src/config/loader.js';
-import { withMigrationLock } from '../../src/migrate/index.js';
+import { withMigrationMutex } from '../../src/migrate/index.js';
 import { withDb } from '../../src/db/index.js';
 import { runWks } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/services.js';
@@ -181,7 +181,7 @@ describe('wks migrate (SQLite)', () => {
     let release!: () => void;
     let locked!: () => void;
     const isLocked = new Promise<void>((r) => (locked = r));
-    const holder = withMigrationLock(config, {}, () => {
+    const holder = withMigrationMutex(config, {}, () => {
       locked();
       return new Promise<void>((r) => (release = r));
     });
@@ -190,7 +190,7 @@ describe('wks migrate (SQLite)', () => {
       const r = await runWks(['migrate', 'up', '--lock-timeout', '400'], { cwd });
       expect(r.code).toBe(4);
       expect(r.stderr).toContain(`pid ${process.pid}`);
-      expect(r.stderr).toMatch(/waiting for the migration lock/);
+      expect(r.stderr).toMatch(/waiting for the migration mutex/);
     } finally {
       release();
       await holder;

@@ -13,6 +13,7 @@ import { runWks, REPO } from '../helpers/cli.js';
 import { startServe } from '../helpers/serve.js';
 import { reservedLabels } from '../helpers/prometheus.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { JOB_NAMES } from '../../src/serve/jobs.js';
 
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
 const needPromtool = (ctx: { skip: () => void }): boolean => {
@@ -183,16 +184,7 @@ describe('wks serve', () => {
     expect(r.code, r.stderr).toBe(0);
     const doc = r.json();
     expect(doc.leader.mechanism).toBe('file');
-    expect(doc.jobs.map((j: any) => j.name)).toEqual([
-      'backup',
-      'rotate',
-      'verify',
-      'drill',
-      'reap',
-      'agent_health',
-      'alerts',
-      'metrics_sample',
-    ]);
+    expect(doc.jobs.map((j: any) => j.name)).toEqual([...JOB_NAMES]);
     expect(doc.jobs[0]).toMatchObject({ schedule: '*/30 * * * *', enabled: true });
     expect(doc.jobs[0].next).toHaveLength(3);
     const human = await runWks(['serve', '--print-schedule'], { env, cwd: dir });

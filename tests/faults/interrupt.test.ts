@@ -4,7 +4,7 @@
  * private scratch directory is gone once the next wks command has run.
  * SIGTERM / SIGINT during an encrypted create, a verify and a PostgreSQL
  * create: exit 143 / 130, no plaintext, no passfile, no child process, no
- * backup lock left. Spawns the built bin/wks.js (build first).
+ * backup mutex left. Spawns the built bin/wks.js (build first).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -206,7 +206,7 @@ describe('encrypted SQLite backups: plaintext never in the repository, never out
       expect(k.sent, `round ${round}: verify finished before the kill\n${k.stderr}`).toBe(true);
       expect(plaintextFiles(tmp).length, `round ${round}: the killed verify left its decoded image`).toBeGreaterThan(0);
       noPlaintextInRepo();
-      // The next wks command that holds the backup lock or starts a verify removes it.
+      // The next wks command that holds the backup mutex or starts a verify removes it.
       const next =
         round % 2 === 0
           ? await runWks(['backup', 'verify', id], { env, timeoutMs: 120_000 })

@@ -6,13 +6,14 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
 import { createBackup, listBackups, verifyBackup, restoreBackup, rotateBackups } from '../../src/backup/index.js';
-import { acquireBackupLock } from '../../src/backup/lock.js';
+import { acquireBackupMutex } from '../../src/backup/lock.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const KEY = 'an integration test passphrase';
@@ -123,6 +124,28 @@ describe('createBackup / listBackups / verifyBackup', () => {
     const times = l.backups.map((b) => b.created_at);
     expect([...times].sort().reverse()).toEqual(times);
     expect(readdirSync(env.config.database.backup.storage_path).filter((n) => n.startsWith('.wks-tmp-'))).toEqual([]);
+  });
+
+  it('a plain backup of a WAL database is one self-contained file: rollback-journal header, read without -wal/-shm, hashed as stored', async () => {
+    const { config } = env;
+    const r = await createBackup(config, { compression: 'none', encrypt: false });
+    const bytes = readFileSync(r.path);
+    // file format write/read versions: 2 is WAL, 1 the rollback journal
+    expect([bytes[18], bytes[19]]).toEqual([1, 1]);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(r.manifest.sha256);
+    expect(r.manifest.raw_sha256).toBe(r.manifest.sha256);
+    const db = new Database(r.path, { readonly: true, fileMustExist: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+      expect(db.pragma('quick_check', { simple: true })).toBe('ok');
+      expect((db.prepare('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(
+        r.manifest.row_counts.users,
+      );
+    } finally {
+      db.close();
+    }
+    expect(existsSync(`${r.path}-wal`)).toBe(false);
+    expect(existsSync(`${r.path}-shm`)).toBe(false);
   });
 
   it('refuses to verify an encrypted backup without the key, and names a wrong key (exit 78)', async () => {
@@ -386,11 +409,11 @@ describe('rotateBackups', () => {
     expect(files.some((f) => f === `${ids[5]}.verify.json`)).toBe(true);
   });
 
-  it('never deletes while another wks holds the backup lock (waits, then exit 4)', async () => {
+  it('never deletes while another wks holds the backup mutex (waits, then exit 4)', async () => {
     const { config } = await freshDb('bk-rotlock', { BACKUP_RETENTION_DAYS: '1' });
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-01T00:00:00Z') });
     await createBackup(config, { compression: 'gzip', now: new Date('2026-01-02T00:00:00Z') });
-    const release = await acquireBackupLock(config.database.backup.storage_path, { timeoutMs: 1000, command: 'test' });
+    const release = await acquireBackupMutex(config.database.backup.storage_path, { timeoutMs: 1000, command: 'test' });
     const short = {
       ...config,
       database: { ...config.database, backup: { ...config.database.backup, lock_timeout_ms: 300, keep_last: 0 } },
@@ -398,7 +421,7 @@ describe('rotateBackups', () => {
     try {
       await expect(rotateBackups(short)).rejects.toMatchObject({
         exitCode: 4,
-        message: expect.stringMatching(/holds the backup lock: pid \d+/),
+        message: expect.stringMatching(/holds the backup mutex: pid \d+/),
       });
       expect((await listBackups(config)).backups).toHaveLength(2);
     } finally {

@@ -16,7 +16,7 @@ import {
   validateMigrations,
   currentSchemaVersion,
   resolveDirty,
-  withMigrationLock,
+  withMigrationMutex,
   baselineDatabase,
   newMigration,
   MigrationFailedError,
@@ -257,7 +257,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const held = new Promise<void>((r) => (release = r));
       let locked!: () => void;
       const isLocked = new Promise<void>((r) => (locked = r));
-      const holder = withMigrationLock(f.config, {}, async () => {
+      const holder = withMigrationMutex(f.config, {}, async () => {
         locked();
         await held;
       });

@@ -1,13 +1,14 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { acquireBackupLock, withBackupLock, LOCK_NAME } from '../../src/backup/lock.js';
+import { acquireBackupMutex, withBackupMutex, LOCK_NAME } from '../../src/backup/lock.js';
 import { readCatalog, writeVerification } from '../../src/backup/catalog.js';
 import { LocalRepository } from '../../src/backup/repository/local.js';
 import { sweepLeftovers, tempOwnerPid, ownedTempPath } from '../../src/backup/files.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { processScratch, scratchRoot, sweepScratch, trackPrivateFile } from '../../src/util/scratch.js';
 
 async function deadPid(): Promise<number> {
   const p = spawn(process.execPath, ['-e', '0']);
@@ -15,13 +16,13 @@ async function deadPid(): Promise<number> {
   return p.pid!;
 }
 
-describe('backup lock', () => {
+describe('backup mutex', () => {
   it('serialises holders: the second waits for the first, then gets it', async () => {
     const dir = tmpDir('lock');
     const order: string[] = [];
     let waited = false;
-    const release = await acquireBackupLock(dir, { timeoutMs: 1000, command: 'first' });
-    const second = withBackupLock(
+    const release = await acquireBackupMutex(dir, { timeoutMs: 1000, command: 'first' });
+    const second = withBackupMutex(
       dir,
       { timeoutMs: 5000, command: 'second', onWait: () => (waited = true) },
       async () => {
@@ -39,9 +40,9 @@ describe('backup lock', () => {
 
   it('times out with ConflictError (exit 4) naming the owner', async () => {
     const dir = tmpDir('lock');
-    const release = await acquireBackupLock(dir, { timeoutMs: 1000, command: 'backup create (manual)' });
+    const release = await acquireBackupMutex(dir, { timeoutMs: 1000, command: 'backup create (manual)' });
     try {
-      await expect(acquireBackupLock(dir, { timeoutMs: 200, command: 'x' })).rejects.toMatchObject({
+      await expect(acquireBackupMutex(dir, { timeoutMs: 200, command: 'x' })).rejects.toMatchObject({
         exitCode: 4,
         message: expect.stringMatching(new RegExp(`pid ${process.pid} on ${hostname()} \\(backup create \\(manual\\)`)),
       });
@@ -57,7 +58,7 @@ describe('backup lock', () => {
       path.join(dir, LOCK_NAME),
       JSON.stringify({ pid, host: hostname(), started_at: new Date().toISOString(), token: 'old', command: 'crashed' }),
     );
-    const release = await acquireBackupLock(dir, { timeoutMs: 500, command: 'new' });
+    const release = await acquireBackupMutex(dir, { timeoutMs: 500, command: 'new' });
     const owner = JSON.parse(readFileSync(path.join(dir, LOCK_NAME), 'utf8'));
     expect(owner).toMatchObject({ pid: process.pid, command: 'new' });
     // someone else's lock (e.g. after a forced removal) is not deleted by our release
@@ -72,7 +73,7 @@ describe('backup lock', () => {
       path.join(dir, LOCK_NAME),
       JSON.stringify({ pid: 1, host: 'elsewhere', started_at: new Date().toISOString(), token: 't', command: 'c' }),
     );
-    await expect(acquireBackupLock(dir, { timeoutMs: 100, command: 'x' })).rejects.toMatchObject({ exitCode: 4 });
+    await expect(acquireBackupMutex(dir, { timeoutMs: 100, command: 'x' })).rejects.toMatchObject({ exitCode: 4 });
     writeFileSync(
       path.join(dir, LOCK_NAME),
       JSON.stringify({
@@ -83,7 +84,7 @@ describe('backup lock', () => {
         command: 'c',
       }),
     );
-    const release = await acquireBackupLock(dir, { timeoutMs: 100, command: 'x' });
+    const release = await acquireBackupMutex(dir, { timeoutMs: 100, command: 'x' });
     release();
   });
 });
@@ -99,6 +100,28 @@ describe('leftover sweep and catalog reading', () => {
     writeFileSync(path.join(dir, '.other.json.tmp-0123abcd'), '');
     expect(sweepLeftovers(dir)).toEqual([`.wks-tmp-${dead}-0123abcd-y.db`]);
     expect(sweepLeftovers(dir, { staleMs: 0, now: Date.now() + 1000 })).toEqual(['.other.json.tmp-0123abcd']);
+    expect(existsSync(mine)).toBe(true);
+  });
+
+  it('a private file tracked from the scratch directory is removed with its dead owner; a live owner keeps its own', async () => {
+    const dir = tmpDir('track');
+    process.env.TMPDIR = path.join(dir, 'tmp');
+    mkdirSync(process.env.TMPDIR);
+    const mine = path.join(dir, 'mine.db');
+    const untrack = trackPrivateFile(mine);
+    writeFileSync(mine, 'ours');
+    // what a restore killed with -9 left: its scratch directory pointing at the image beside its target
+    const dead = await deadPid();
+    const deadDir = path.join(scratchRoot(), `${dead}-abc123`);
+    mkdirSync(deadDir, { mode: 0o700 });
+    const left = path.join(dir, `.wks-tmp-${dead}-0123abcd-app.db.restore`);
+    for (const f of [left, `${left}-wal`, `${left}-journal`]) writeFileSync(f, 'plaintext');
+    writeFileSync(path.join(deadDir, 'outside-x1'), left);
+    expect(sweepScratch()).toEqual([`${dead}-abc123`]);
+    expect(readdirSync(dir).sort()).toEqual(['mine.db', 'tmp']);
+    expect(readFileSync(mine, 'utf8')).toBe('ours');
+    untrack();
+    expect(readdirSync(processScratch()).filter((n) => n.startsWith('outside-'))).toEqual([]);
     expect(existsSync(mine)).toBe(true);
   });
 

@@ -78,3 +78,39 @@ describe('Reporter.resultStream', () => {
     expect(() => r.resultStream('items')).toThrow(/--json/);
   });
 });
+
+describe('Reporter.table', () => {
+  it('aligns by visible width: colour codes and astral characters count as what is shown', () => {
+    const { out, text } = capture();
+    const r = new Reporter({ stdout: out, stderr: capture().out, env: { FORCE_COLOR: '1' } });
+    const rows = [
+      { id: 7, who: 'w\u{1F600}x', note: 'plain' },
+      { id: 12345, who: 'worker-1', note: 'é' },
+    ];
+    r.table(rows, [
+      { header: 'ID', value: 'id', align: 'right' },
+      { header: 'WHO', value: 'who', style: (t) => r.c.red(t) },
+      { header: 'NOTE', value: 'note' },
+    ]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colour codes the test asked for
+    const plain = text().replace(/\u001b\[[0-9;]*m/g, '');
+    expect(text()).toContain('\u001b[31m');
+    expect(plain).toBe(
+      ['   ID  WHO       NOTE ', '    7  w\u{1F600}x       plain', '12345  worker-1  é', ''].join('\n'),
+    );
+  });
+
+  it('renders a table of 300k rows (cell widths are not spread into one call)', () => {
+    const { out, text } = capture();
+    const r = new Reporter({ stdout: out, stderr: capture().out, env: {} });
+    const rows = Array.from({ length: 300_000 }, (_, i) => ({ id: i + 1, who: `worker-${i % 37}` }));
+    r.table(rows, [
+      { header: 'EXECUTION', value: 'id', align: 'right' },
+      { header: 'WORKER', value: 'who' },
+    ]);
+    const lines = text().split('\n');
+    expect(lines).toHaveLength(300_002);
+    expect(lines[0]).toBe('EXECUTION  WORKER');
+    expect(lines[300_000]).toBe('   300000  worker-3');
+  });
+});

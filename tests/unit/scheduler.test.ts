@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Scheduler, nextRuns } from '../../src/serve/scheduler.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { describeSchedule } from '../../src/serve/daemon.js';
+import { JOB_NAMES, describeSchedule } from '../../src/serve/daemon.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 
 const val = async (m: ReturnType<typeof createMetrics>, job: string, result: string) =>
@@ -20,16 +20,7 @@ describe('nextRuns', () => {
   it('describeSchedule lists every job with next runs, and why a job is off', async () => {
     const c = structuredClone(DEFAULTS);
     const s = await describeSchedule(c, { n: 2, from: new Date('2026-03-01T00:00:00Z') });
-    expect(s.jobs.map((j) => j.name)).toEqual([
-      'backup',
-      'rotate',
-      'verify',
-      'drill',
-      'reap',
-      'agent_health',
-      'alerts',
-      'metrics_sample',
-    ]);
+    expect(s.jobs.map((j) => j.name)).toEqual([...JOB_NAMES]);
     expect(s.jobs.find((j) => j.name === 'alerts')).toMatchObject({
       enabled: false,
       reason: expect.stringMatching(/monitoring.alerts.enabled/),

@@ -4,7 +4,7 @@
  *   stored file -> sha256 -> [decrypt] -> [decompress] -> sha256 -> raw image / sink
  * Everything streams; memory stays flat whatever the size.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,20 +14,25 @@ import { compressor, decompressor, fileCompressor } from './compression.js';
 import { hashFileSoon } from './hash-worker.js';
 import { DecryptStream, EncryptStream, type DecryptExpectation } from './encryption.js';
 
-/** A pass-through that hashes (sha256) and counts what flows through it. */
+/** A pass-through that hashes (sha256) and counts what flows through it; with `hash` false it only counts. */
 export class HashCounter extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | null;
   bytes = 0;
-  constructor(private readonly onBytes?: (n: number) => void) {
+  constructor(
+    private readonly onBytes?: (n: number) => void,
+    hash = true,
+  ) {
     super();
+    this.hash = hash ? createHash('sha256') : null;
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
     cb(null, chunk);
   }
   digest(): string {
+    if (!this.hash) throw new Error('HashCounter: counting only, no hash');
     return this.hash.digest('hex');
   }
 }
@@ -49,6 +54,11 @@ export interface EncodeOptions {
   /** Derived key + parameters when encrypting, and the binding to the backup (backupBinding). */
   encryption: { key: Buffer; salt: Buffer; params: EncryptionParams; binding: Buffer } | null;
   onBytes?: (rawBytesRead: number) => void;
+  /**
+   * The raw file's sha256 and size, already being computed by the caller (hashFileSoon, on a worker
+   * thread): the pipeline then only counts raw bytes, and fails when the count differs from that size.
+   */
+  rawHash?: Promise<{ size: number; sha256: string }>;
 }
 
 const READ_HWM = 1024 * 1024;
@@ -72,12 +82,25 @@ export async function encodeTo(
   // The zstd program reads a raw file itself; its sha256 is taken beside it (a worker thread), in parallel.
   const fed = typeof source === 'string' ? fileCompressor(opts.compression, source) : null;
   if (fed && typeof source === 'string') return encodeFed(source, fed, dest, opts);
-  const raw = new HashCounter(opts.onBytes);
+  const early = typeof source === 'string' ? opts.rawHash : undefined;
+  const raw = new HashCounter(opts.onBytes, !early);
   const stages: Array<Transform | Duplex> = [raw];
   const c = compressor(opts.compression);
   if (c) stages.push(c);
   const r = await encodeStages(typeof source === 'string' ? readFile(source) : source, stages, dest, opts);
-  return { rawSize: raw.bytes, rawSha256: raw.digest(), ...r };
+  if (!early) return { rawSize: raw.bytes, rawSha256: raw.digest(), ...r };
+  return { ...(await sameRaw(early, raw.bytes)), ...r };
+}
+
+/** The caller's hash of the raw file, checked against the bytes the encoder read from it. */
+async function sameRaw(
+  hashing: Promise<{ size: number; sha256: string }>,
+  encoded: number,
+): Promise<{ rawSize: number; rawSha256: string }> {
+  const h = await hashing;
+  if (h.size !== encoded)
+    throw new Error(`the raw image changed while it was encoded (${h.size} bytes hashed, ${encoded} encoded)`);
+  return { rawSize: h.size, rawSha256: h.sha256 };
 }
 
 /** encodeTo for a compressor that reads the raw file itself: the raw side is hashed from the file, in parallel. */
@@ -87,7 +110,7 @@ async function encodeFed(
   dest: string | StreamSink,
   opts: EncodeOptions,
 ): Promise<EncodeResult> {
-  const rawHash = hashFileSoon(file);
+  const rawHash = opts.rawHash ?? hashFileSoon(file);
   rawHash.catch(() => undefined); // awaited below; a failed encode is the error that counts
   const r = await encodeStages(fed, [], dest, opts);
   const h = await rawHash;

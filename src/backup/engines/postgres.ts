@@ -726,7 +726,7 @@ export const postgresEngine: BackupEngine = {
         log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
         return null;
       }
-      // We hold the backup lock, so no other create is running: an in_progress row is a run that died.
+      // We hold the backup mutex, so no other create is running: an in_progress row is a run that died.
       const stale = await c.query(
         "UPDATE backup_log SET status = 'failed', completed_at = $1, error_message = 'interrupted: the backup process died before finishing' WHERE status = 'in_progress'",
         [row.startedAt],

@@ -1,12 +1,14 @@
 /**
  * The SQLite engine. The snapshot goes through SQLite's online backup API
- * (better-sqlite3 `.backup()`) on its own read-only connection that first
- * opens a read transaction: the backup then copies exactly that snapshot, is
- * never restarted by concurrent writers, and in WAL mode never blocks them.
- * (In rollback-journal mode writers wait for the copy; WAL is recommended.)
- * The image is switched to journal_mode=DELETE so it is one self-contained
- * file that can be opened read-only without -wal/-shm; restore puts the
- * source's journal mode back.
+ * (better-sqlite3 `.backup()`) on one connection that first opens a read
+ * transaction: the backup then copies exactly that snapshot, is never
+ * restarted by concurrent writers, and in WAL mode never blocks them. (In
+ * rollback-journal mode writers wait for the copy; WAL is recommended.) The
+ * same connection stamps the database's identity before, and counts the rows
+ * in the same read transaction after, so the counts are the image's. The
+ * image's header is set to the rollback-journal format (what
+ * journal_mode=DELETE writes), so it is one self-contained file that can be
+ * opened read-only without -wal/-shm; restore puts the source's journal mode back.
  */
 import { formatBytes } from '../../util/size.js';
 import {

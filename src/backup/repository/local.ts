@@ -30,7 +30,7 @@ import {
   sweepLeftovers,
   writeTextAtomic,
 } from '../files.js';
-import { withBackupLock } from '../lock.js';
+import { withBackupMutex } from '../lock.js';
 import type { BackupRepository, RepoLockOptions, RepoObject } from './types.js';
 
 const READ_HWM = 1024 * 1024;
@@ -150,8 +150,8 @@ export class LocalRepository implements BackupRepository {
     return sweepLeftovers(this.location);
   }
 
-  withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
-    return withBackupLock(this.location, opts, fn);
+  withMutex<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
+    return withBackupMutex(this.location, opts, fn);
   }
 
   close(): void {}

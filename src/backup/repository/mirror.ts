@@ -129,8 +129,8 @@ export class MirroredRepository implements BackupRepository {
   }
 
   /** One backup mutex for both sides: the local directory's (the S3 side's staging directory is the same). */
-  withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
-    return this.local.withLock(opts, fn);
+  withMutex<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
+    return this.local.withMutex(opts, fn);
   }
 
   close(log?: LogFn): void {

@@ -15,7 +15,7 @@
  *   abandoned after `request_timeout_ms`. Errors say how many attempts were made.
  * - Credentials come from the SDK's default chain and are never printed;
  *   access errors are one line naming the bucket, operation and permission.
- * - The lock is the host-local backup lock in the staging directory; the
+ * - The lock is the host-local backup mutex in the staging directory; the
  *   bucket itself needs none: a backup exists only once its manifest (written
  *   last) does, deletions start with the manifest, and the sweeps leave
  *   objects and uploads younger than a grace period alone.
@@ -36,7 +36,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, OperationError, WksError } from '../../errors.js';
 import { registerSecret } from '../../redact.js';
 import { ensurePrivateDir, removeQuietly, sweepLeftovers } from '../files.js';
-import { withBackupLock } from '../lock.js';
+import { withBackupMutex } from '../lock.js';
 import type { LogFn } from '../types.js';
 import type { BackupRepository, RepoLockOptions, RepoObject } from './types.js';
 
@@ -523,9 +523,9 @@ export class S3Repository implements BackupRepository {
     }
   }
 
-  withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
+  withMutex<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T> {
     ensurePrivateDir(this.stagingDir);
-    return withBackupLock(this.stagingDir, opts, fn);
+    return withBackupMutex(this.stagingDir, opts, fn);
   }
 
   close(log?: LogFn): void {

@@ -69,8 +69,8 @@ export interface BackupRepository {
   prepare(): Promise<void>;
   /** Remove leftovers of crashed runs: temporary files, abandoned uploads. Returns what was removed. Call under the lock. */
   sweep(log?: LogFn): Promise<string[]>;
-  /** Run `fn` under the backup lock (waits up to timeoutMs, then ConflictError 4). */
-  withLock<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T>;
+  /** Run `fn` under the backup mutex (waits up to timeoutMs, then ConflictError 4). */
+  withMutex<T>(opts: RepoLockOptions, fn: () => Promise<T>): Promise<T>;
   /** Release clients; logs request counts at debug level. */
   close(log?: LogFn): void;
 }

@@ -9,12 +9,12 @@ export const ago = (ms: number): string => `${formatDuration(Math.max(0, Math.ro
 
 /**
  * Say, the way `migrate` does for its lock, that the command waits for another
- * wks's backup lock: a warning on stderr (TTY or not) and, when a spinner
+ * wks's backup mutex: a warning on stderr (TTY or not) and, when a spinner
  * runs, its text.
  */
 export function lockWaitNotice(out: Reporter, spin?: Progress): (o: LockOwner | null) => void {
   return (o) => {
-    const text = `waiting for the backup lock, held by ${describeOwner(o)}`;
+    const text = `waiting for the backup mutex, held by ${describeOwner(o)}`;
     out.warn(text);
     spin?.update(text);
   };

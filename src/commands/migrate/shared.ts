@@ -7,7 +7,7 @@ import type { Reporter } from '../../ui/index.js';
 export function lockWaitNotice(ctx: CommandContext) {
   return async (holder: LockHolder | null): Promise<void> => {
     const { describeHolder } = await import('../../migrate/index.js');
-    ctx.out.warn(`waiting for the migration lock, held by ${describeHolder(holder)}`);
+    ctx.out.warn(`waiting for the migration mutex, held by ${describeHolder(holder)}`);
   };
 }
 

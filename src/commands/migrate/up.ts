@@ -3,7 +3,7 @@ import type { Action, CommandContext } from '../context.js';
 import type { PreMigrationBackupOptions } from '../../migrate/index.js';
 import type { Progress } from '../../ui/index.js';
 import { lockWaitNotice, parseLockTimeout, printPlan } from './shared.js';
-import { lockWaitNotice as backupLockWait } from '../backup/format.js';
+import { lockWaitNotice as backupMutexWait } from '../backup/format.js';
 
 interface Opts {
   to?: string;
@@ -13,14 +13,14 @@ interface Opts {
   allowDrift?: boolean;
 }
 
-/** The pre-migration backup's spinner: the backup runs under the migration lock, once something is pending. */
+/** The pre-migration backup's spinner: the backup runs under the migration mutex, once something is pending. */
 function preMigrationProgress(ctx: CommandContext): Omit<PreMigrationBackupOptions, 'db' | 'what'> {
   let p: Progress | null = null;
   return {
     onStart: async () => {
       p = await ctx.out.progress('taking a pre-migration backup');
     },
-    onLockWait: (o) => backupLockWait(ctx.out, p ?? undefined)(o),
+    onLockWait: (o) => backupMutexWait(ctx.out, p ?? undefined)(o),
     onEnd: (o) => {
       if (o.ok) p?.succeed(`pre-migration backup ${o.id} written to ${o.path}`);
       else p?.fail('pre-migration backup failed; no migration was applied');
