@@ -190,9 +190,11 @@ export class ParallelGzip extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.parts.push(chunk);
     this.size += chunk.length;
-    if (this.size < GZIP_BLOCK) return cb();
-    this.startBlock();
-    if (this.inFlight.length < this.threads) return cb();
+    if (this.size >= GZIP_BLOCK) this.startBlock();
+    if (this.inFlight.length < this.threads) {
+      cb();
+      return;
+    }
     this.inFlight.shift()!.then((out) => {
       this.push(out);
       cb();
