@@ -61,7 +61,7 @@ async function freshDb(name) {
 }
 
 /** Run a command under /usr/bin/time -v: wall ms, peak RSS (MiB), exit code, output. */
-function timed(cmd, args, runEnv, stdin) {
+function timed(cmd, args, runEnv) {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -226,7 +226,8 @@ function jsonbOrdered(v: unknown): unknown {
     return v;
   }
   const own = Object.keys(v as object);
-  const sig = own.join('\u0000');
+  // the count first: {} and {"": ...} must not share an entry
+  const sig = `${own.length}\u0000${own.join('\u0000')}`;
   let keys = orderCache.get(sig);
   if (!keys) {
     keys = [...own].sort(jsonbKeyOrder);
@@ -245,6 +246,127 @@ function jsonbOrdered(v: unknown): unknown {
  */
 export function canonicalJson(v: unknown): string {
   return JSON.stringify(jsonbOrdered(v)) ?? 'null';
+}
+
+/** jsonb's order for two ASCII keys (shorter first, then bytewise): negative when `a` comes first. */
+function asciiKeyOrder(s: string, a0: number, a1: number, b0: number, b1: number): number {
+  if (a1 - a0 !== b1 - b0) return a1 - a0 - (b1 - b0);
+  for (let i = 0; i < a1 - a0; i++) {
+    const d = s.charCodeAt(a0 + i) - s.charCodeAt(b0 + i);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * True when `s` is valid JSON that is already its own canonical form, i.e.
+ * `canonicalJson(JSON.parse(s)) === s`: compact (no whitespace), object keys
+ * ASCII, unique and in jsonb's order, not array-index-like, numbers as JS
+ * prints them, strings without escapes or control characters (lone
+ * surrogates excluded). What JSON.stringify writes for flat records usually
+ * is. One scan, no parse; anything else returns false (the caller parses).
+ */
+// long: one scanner for the whole grammar, kept in one loop (db copy's per-value hot path).
+export function isCanonicalJson(s: string): boolean {
+  const n = s.length;
+  // per open container: 1 = object, 2 = array; and for objects the previous key's [start, end)
+  const kind: number[] = [];
+  const prevKey: number[] = [];
+  let i = 0;
+  let expectValue = true;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (expectValue) {
+      if (c === 123 || c === 91) {
+        kind.push(c === 123 ? 1 : 2);
+        prevKey.push(-1, -1);
+        i++;
+        const close = c === 123 ? 125 : 93;
+        if (s.charCodeAt(i) === close) {
+          kind.pop();
+          prevKey.length -= 2;
+          i++;
+          expectValue = false;
+          continue;
+        }
+        if (c === 91) continue; // first element: a value
+        // first key: fall through to the key parser below
+      } else if (c === 34) {
+        const e = scanString(s, i + 1);
+        if (e < 0) return false;
+        i = e + 1;
+        expectValue = false;
+        continue;
+      } else if (c === 45 || (c >= 48 && c <= 57)) {
+        let j = i + 1;
+        while (j < n) {
+          const d = s.charCodeAt(j);
+          if ((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45) j++;
+          else break;
+        }
+        const tok = s.slice(i, j);
+        if (String(Number(tok)) !== tok) return false;
+        i = j;
+        expectValue = false;
+        continue;
+      } else if (s.startsWith('true', i) || s.startsWith('null', i)) {
+        i += 4;
+        expectValue = false;
+        continue;
+      } else if (s.startsWith('false', i)) {
+        i += 5;
+        expectValue = false;
+        continue;
+      } else return false;
+    } else {
+      const top = kind.length - 1;
+      if (top < 0) return false; // text after the value
+      if (c === (kind[top] === 1 ? 125 : 93)) {
+        kind.pop();
+        prevKey.length -= 2;
+        i++;
+        continue;
+      }
+      if (c !== 44) return false;
+      i++;
+      if (kind[top] === 2) {
+        expectValue = true;
+        continue;
+      }
+    }
+    // an object key at s[i], then ':'
+    if (s.charCodeAt(i) !== 34) return false;
+    const k0 = i + 1;
+    let k1 = k0;
+    let digits = true;
+    for (;;) {
+      if (k1 >= n) return false;
+      const d = s.charCodeAt(k1);
+      if (d === 34) break;
+      if (d < 0x20 || d > 0x7e || d === 92) return false;
+      if (d < 48 || d > 57) digits = false;
+      k1++;
+    }
+    if (digits && k1 > k0 && k1 - k0 <= 10) return false; // array-index-like: JS enumerates it first
+    const p = prevKey.length - 2;
+    if (prevKey[p]! >= 0 && asciiKeyOrder(s, prevKey[p]!, prevKey[p + 1]!, k0, k1) >= 0) return false;
+    prevKey[p] = k0;
+    prevKey[p + 1] = k1;
+    if (s.charCodeAt(k1 + 1) !== 58) return false;
+    i = k1 + 2;
+    expectValue = true;
+  }
+  return !expectValue && kind.length === 0;
+}
+
+/** The index of the closing quote of a JSON string starting at `i` (after its quote), or -1 if it needs escapes or is not canonical. */
+function scanString(s: string, i: number): number {
+  for (; i < s.length; i++) {
+    const d = s.charCodeAt(i);
+    if (d === 34) return i;
+    if (d < 0x20 || d === 92 || (d >= 0xd800 && d <= 0xdfff) || d === 0x7f) return -1;
+  }
+  return -1;
 }
 
 const LONE_SURROGATE = /\\u(?:[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|[dD][c-fC-F][0-9a-fA-F]{2})/;

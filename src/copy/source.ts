@@ -9,7 +9,15 @@
  */
 import type Database from 'better-sqlite3';
 import { TableChecksum } from './checksum.js';
-import { convertValue, formatFloat, escapeCopyText, isPlainDateTime, preview, type ColumnKind } from './convert.js';
+import {
+  convertValue,
+  formatFloat,
+  escapeCopyText,
+  isCanonicalJson,
+  isPlainDateTime,
+  preview,
+  type ColumnKind,
+} from './convert.js';
 import { IDENTITY_TABLE, quoteIdent } from '../db/index.js';
 
 /** Tables wks owns (never copied: each database keeps its own bookkeeping). */
@@ -277,6 +285,18 @@ function problemRecord(
   throw new SourceTypeError(rec);
 }
 
+/** The table's rows in rowid order, raw, integers as bigint; `off`: where the copied columns start; `rowidAt`: the rowid's column (-1: none). */
+function selectRows(db: Database.Database, spec: TableSpec) {
+  const sel = spec.columns.map((c) => quoteIdent(c.name)).join(', ');
+  const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
+  const stmt = db.prepare(
+    `SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`,
+  );
+  stmt.raw(true);
+  stmt.safeIntegers(true);
+  return { stmt, off: ownRowid ? 1 : 0, rowidAt: ownRowid ? 0 : spec.rowidColumn >= 0 ? spec.rowidColumn : -1 };
+}
+
 /**
  * Produce a table's rows as COPY text chunks (UTF-8) of `batchRows` rows (or
  * about 2 MiB), converting each value for its target kind and checksumming
@@ -298,22 +318,15 @@ export function* produceChunks(
 ): Generator<Chunk, TableSummary, void> {
   const cols = spec.columns;
   const n = cols.length;
-  const sel = cols.map((c) => quoteIdent(c.name)).join(', ');
-  const ownRowid = spec.hasRowid && spec.rowidColumn < 0;
-  const stmt = db.prepare(
-    `SELECT ${ownRowid ? 'rowid, ' : ''}${sel} FROM ${quoteIdent(spec.table)}${spec.hasRowid ? ' ORDER BY rowid' : ''}`,
-  );
-  stmt.raw(true);
-  stmt.safeIntegers(true);
-  const off = ownRowid ? 1 : 0;
-  const rowidAt = ownRowid ? 0 : spec.rowidColumn >= 0 ? spec.rowidColumn : -1;
+  const { stmt, off, rowidAt } = selectRows(db, spec);
   const kinds = cols.map((c) => c.kind);
   const notNull = cols.map((c) => c.notNull);
   const hasJson = kinds.includes('json');
   const sum = new TableChecksum();
   const copying = spec.mode === 'copy';
   const w = new ByteWriter();
-  const cw = hasJson ? new ByteWriter() : null; // the canonical row, when it differs (json)
+  // The canonical row, built only for a row where a json value's canonical form differs from its field.
+  const cw = hasJson ? new ByteWriter() : null;
   let inChunk = 0;
   let readInChunk = 0;
   let problems: ProblemRecord[] = [];
@@ -335,12 +348,12 @@ export function* produceChunks(
     sourceRows++;
     readInChunk++;
     const rowStart = w.pos;
-    if (cw) cw.pos = 0;
+    let canon = false; // cw holds this row's canonical form so far
     let skip = false;
     for (let i = 0; i < n; i++) {
       if (i > 0) {
         w.byte(9);
-        if (cw) cw.byte(9);
+        if (canon) cw!.byte(9);
       }
       const fieldStart = w.pos;
       const v = raw[i + off];
@@ -357,6 +370,8 @@ export function* produceChunks(
       } else if (k === 'int8' && typeof v === 'bigint') w.raw(v.toString());
       else if (k === 'float' && typeof v === 'number') w.raw(formatFloat(v));
       else if (k === 'text' && typeof v === 'string' && !v.includes('\u0000')) w.text(v);
+      else if (k === 'json' && typeof v === 'string' && isCanonicalJson(v))
+        w.raw(v); // valid, needs no escaping
       else if (k === 'timestamptz' && typeof v === 'string' && v.length === 19 && isPlainDateTime(v)) {
         w.raw(v);
         w.byte(43); // +00: UTC
@@ -367,7 +382,7 @@ export function* produceChunks(
         if ('problem' in r) problem = r.problem;
         else {
           w.raw(r.field);
-          canonJson = r.canonical;
+          if (r.canonical !== r.field) canonJson = r.canonical;
         }
       }
       if (problem !== undefined) {
@@ -383,16 +398,21 @@ export function* produceChunks(
         w.byte(92);
         w.byte(78);
       }
-      if (cw) {
-        if (canonJson !== undefined) cw.raw(canonJson);
-        else cw.bytes(w.buf, fieldStart, w.pos);
+      if (canonJson !== undefined && !canon) {
+        canon = true;
+        cw!.pos = 0;
+        cw!.bytes(w.buf, rowStart, fieldStart);
+      }
+      if (canon) {
+        if (canonJson !== undefined) cw!.raw(canonJson);
+        else cw!.bytes(w.buf, fieldStart, w.pos);
       }
     }
     if (skip) {
       w.pos = rowStart;
       skipped++;
     } else {
-      if (cw) sum.addBytes(cw.buf, 0, cw.pos);
+      if (canon) sum.addBytes(cw!.buf, 0, cw!.pos);
       else sum.addBytes(w.buf, rowStart, w.pos);
       if (copying) w.byte(10);
       else w.pos = 0;

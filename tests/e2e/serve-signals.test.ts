@@ -8,7 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { REPO, runWks } from '../helpers/cli.js';
@@ -130,7 +130,9 @@ describe('the supervised ways of running wks serve stop on SIGTERM', () => {
         : '`CMD ["node", "bin/wks.js", "serve"]`',
     );
     const { port, env } = await workdir();
-    const node = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
+    // /usr/bin/node stands for the absolute path of the node that runs wks (here: the one running the tests,
+    // whose ABI the native modules were built for).
+    const node = process.execPath;
     const argv = kind === 'absolute' ? [node, path.join(REPO, 'bin/wks.js'), 'serve'] : ['node', 'bin/wks.js', 'serve'];
     // The container runs in the package's directory with its own environment (no config file there).
     const cwd = kind === 'absolute' ? tmpDir('e2e-sig-cwd') : REPO;

@@ -9,6 +9,7 @@ import {
   convertDateTime,
   canonicalJson,
   canonicalFromTarget,
+  isCanonicalJson,
   escapeCopyText,
   unescapeCopyText,
   formatFloat,
@@ -114,6 +115,90 @@ describe('DATETIME -> timestamptz (UTC assumed)', () => {
     expect(convertDateTime('yesterday', true)).toHaveProperty('problem');
     expect(convertDateTime('2026-01-02 03:04:05.1234567', true)).toHaveProperty('problem');
     expect(problem(1700000000n, 'timestamptz')).toMatch(/DATETIME/);
+  });
+});
+
+describe('isCanonicalJson (the JSON fast path of db copy)', () => {
+  const slow = (s: string): boolean => {
+    try {
+      return canonicalJson(JSON.parse(s)) === s;
+    } catch {
+      return false;
+    }
+  };
+  it('accepts exactly the texts that are valid JSON and their own canonical form', () => {
+    const cases = [
+      '{"a":1}',
+      '{"method":"GET","endpoint":"/api/x","status_code":200}',
+      '{"cpu":0.5,"mem":123,"note":"ok ✓"}',
+      '{"b":1,"a":2}', // same length: bytewise order wants "a" first
+      '{"aa":1,"b":2}', // shorter key first
+      '{"a":1,"a":2}',
+      '{"1":1,"a":2}',
+      '{"a":1.0}',
+      '{"a":1e2}',
+      '{"a":-0}',
+      '{"a":12345678901234567890}',
+      '{"a":1e+21}',
+      '{"a":1.5e-7}',
+      '{"a": 1}',
+      '{"a":"x\\"y"}',
+      '{"a":"\\u00e9"}',
+      '{"a":"😀"}',
+      '{"a":[1,"x",true,false,null,{"b":{}}],"bb":[]}',
+      '[{"b":1,"a":2}]',
+      '[]',
+      '{}',
+      '"str"',
+      '42',
+      'null',
+      'nul',
+      '{"a":1',
+      '{"a":1}}',
+      '{"a":1,}',
+      '[1,]',
+      '{"a":tru}',
+      '{"a":truex}',
+      '{"":1,"a":2}',
+      '{"a":01}',
+      '{"a":.5}',
+      '{"a":-}',
+      '',
+      ' {"a":1}',
+    ];
+    // never claims a text canonical that is not (it may decline one that is: index-like keys, emoji)
+    for (const c of cases) if (isCanonicalJson(c)) expect(slow(c), c).toBe(true);
+    const declined = cases.filter((c) => slow(c) && !isCanonicalJson(c));
+    expect(declined).toEqual(['{"1":1,"a":2}', '{"a":"x\\"y"}', '{"a":"😀"}']);
+    expect(cases.filter((c) => isCanonicalJson(c)).length).toBeGreaterThan(10);
+  });
+  it('canonicalJson keeps an empty key after an empty object (its key-order cache told them apart wrongly)', () => {
+    expect(canonicalJson({})).toBe('{}');
+    expect(canonicalJson({ '': 1 })).toBe('{"":1}');
+  });
+  it('agrees with parse + canonicalJson on random documents', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const keys = ['a', 'b', 'id', 'ab', 'ba', 'cpu', '0', '10', 'x_y', 'é', ''];
+    const value = (d: number): unknown => {
+      const r = rnd();
+      if (d > 2 || r < 0.3)
+        return [1, -2.5, 1e21, 0.1, 'x', 'ü', true, null, 1.2345678901234567e19][Math.floor(rnd() * 9)];
+      if (r < 0.5) return Array.from({ length: Math.floor(rnd() * 3) }, () => value(d + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(rnd() * 4); i > 0; i--) o[keys[Math.floor(rnd() * keys.length)]!] = value(d + 1);
+      return o;
+    };
+    let fast = 0;
+    for (let i = 0; i < 3000; i++) {
+      const text = JSON.stringify(value(0));
+      const ok = isCanonicalJson(text);
+      if (ok) expect(slow(text), text).toBe(true);
+      else if (slow(text))
+        expect(text, 'declined only for an index-like or non-ASCII key').toMatch(/"(\d+|[^"]*[^\x00-\x7f][^"]*)":/);
+      if (ok) fast++;
+    }
+    expect(fast).toBeGreaterThan(300);
   });
 });
 
