@@ -176,7 +176,8 @@ async function copyOffHost(
     return { path: mirror.remote.describe(r.manifest.file), backfilled };
   } catch (err) {
     const cause = err instanceof WksError ? err : null;
-    const message = `backup ${id} is stored locally (${r.path}) but was not copied to ${mirror.remote.location}: ${(err as Error).message}`;
+    const why = (err as Error).message.replace(`${mirror.remote.location}: `, '');
+    const message = `backup ${id} is stored locally (${r.path}) but was not copied to ${mirror.remote.location}: ${why}`;
     const opts = {
       hint: `${cause?.hint ? `${cause.hint}; then ` : ''}run \`wks backup upload\` (the next \`wks backup create\` copies it too): the local backup is kept`,
       details: { backup_id: id, path: r.path, location: 'local' },

@@ -51,6 +51,12 @@ function isStale(owner: LockOwner | null, foreignStaleMs: number): boolean {
   return Date.now() - new Date(owner.started_at).getTime() > foreignStaleMs;
 }
 
+/** Who holds the backup mutex of `dir` now (a live owner), or null. Reads only; never takes or breaks it. */
+export function backupMutexHolder(dir: string): LockOwner | null {
+  const owner = readOwner(path.join(dir, LOCK_NAME));
+  return owner && !isStale(owner, 6 * 3600_000) ? owner : null;
+}
+
 /** Describe a lock owner for messages. */
 export function describeOwner(o: LockOwner | null): string {
   return o ? `pid ${o.pid} on ${o.host} (${o.command}, since ${o.started_at})` : 'another process';

@@ -30,7 +30,7 @@ import { sweepLeftovers } from './files.js';
 import { openRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { copyFile } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { chmodSync, constants as fsConstants } from 'node:fs';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
 
@@ -125,6 +125,8 @@ async function verifyIn(
 async function checkCopy(run: CheckRun, local: string, into: string): Promise<VerificationRecord> {
   run.opts.onProgress?.({ phase: 'install', done: 0, total: run.entry.manifest.stored_size, unit: 'bytes' });
   await copyFile(local, into, fsConstants.COPYFILE_EXCL);
+  // copyFile gives the copy the source's mode; the image is private whatever that was.
+  chmodSync(into, 0o600);
   return checkPlain(run, into);
 }
 

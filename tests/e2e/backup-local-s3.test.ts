@@ -8,6 +8,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks, type RunResult } from '../helpers/cli.js';
@@ -219,6 +220,20 @@ describe('local plus remote (e2e)', () => {
       expect(h.stdout).toMatch(
         /off-host copy lags: newest backup \S+ is only on this host \(2 backups not in the bucket\)/,
       );
+      // While a create holds the backup mutex (it may be copying right now), the lag is not reported.
+      const lock = path.join(backups, '.wks-backup.lock');
+      const owner = {
+        pid: process.pid,
+        host: hostname(),
+        started_at: new Date().toISOString(),
+        token: 't',
+        command: 'backup create (scheduled)',
+      };
+      writeFileSync(lock, JSON.stringify(owner));
+      const busy = await runWks(['health', '--check', 'backups', '--json'], { env });
+      rmSync(lock);
+      expect(busy.stdout).not.toMatch(/off-host copy lags/);
+      expect(busy.stdout).toMatch(/"copying":\s*true/);
       // The local policy would keep one; the backups the bucket lacks are the only copies, and stay.
       const rot = await runWks(['-c', cfg, '--yes', 'backup', 'rotate', '--json'], { env });
       expect(rot.code, rot.stderr).toBe(0);
@@ -307,7 +322,7 @@ describe('local plus remote (e2e)', () => {
 
   it("wks serve's scheduled backup and rotate jobs work on both sides", async () => {
     if (skip()) return;
-    const { dir, env, backups } = await host('serve');
+    const { dir, env, backups } = await host('serve', { METRICS_SCRAPE_CACHE_MS: '0' });
     const cfg = path.join(dir, 'phase4-config.yml');
     writeFileSync(
       cfg,
@@ -345,6 +360,15 @@ describe('local plus remote (e2e)', () => {
       expect(state.bucket.length, s.stderr()).toBeGreaterThanOrEqual(3);
       expect(state.local, s.stderr()).toHaveLength(1);
       expect(s.stderr()).toMatch(/scheduled backup \S+ completed and verified/);
+      // The metrics count a backup on either side, by where it is.
+      const text = await eventually(
+        async () => (await fetch(`${s.url}/metrics`)).text(),
+        (t) => typeof t === 'string' && /^wks_backups_location\{location="s3"\} [1-9]/m.test(t),
+        30_000,
+        250,
+      );
+      expect(text).toMatch(/^wks_backups_location\{location="s3"\} [1-9]/m);
+      expect(text).toMatch(/^wks_backups_location\{location="local\+s3"\} [1-9]/m);
     } finally {
       expect((await s.stop()).code, s.stderr()).toBe(0);
     }

@@ -53,6 +53,14 @@ async function openForLog(config: Config): Promise<DB> {
   return openSqliteHandle(config.database.path, { busyTimeoutMs: Math.max(1000, config.database.busy_timeout_ms) });
 }
 
+/**
+ * The live database's connection for the length of one create: logStart keeps the connection it
+ * wrote the backup_log row on, the snapshot stamps and copies on it, logFinish writes on it and
+ * closes it. One create opens the live file once, and SQLite checkpoints its WAL on one close
+ * instead of three. Keyed by the create's config object; a create holds the backup lock.
+ */
+const held = new WeakMap<Config, DB>();
+
 /** Pages copied per backup step: big steps are fast; the read transaction keeps the snapshot stable between them. */
 const PAGES_PER_STEP = 2048;
 /** Page cache of wks's own connections, KiB (better-sqlite3's default is 16 MiB each). */
@@ -168,11 +176,13 @@ function stampIdentity(db: DB, file: string, log?: LogFn): void {
  * stamped first (stamp and copy share it, so the live database is opened once),
  * else read-only. Left with busy_timeout = `busyMs` and a small page cache.
  */
-async function openSource(file: string, busyMs: number, stamp: boolean, log?: LogFn): Promise<DB> {
+async function openSource(file: string, busyMs: number, stamp: boolean, log?: LogFn, own?: DB): Promise<DB> {
   let db: DB;
   try {
     // A stamp waits at least 1 s for writers; SQLite opens a file it cannot write read-only.
-    db = await openSqliteHandle(file, { readonly: !stamp, busyTimeoutMs: stamp ? Math.max(1000, busyMs) : busyMs });
+    db =
+      own ??
+      (await openSqliteHandle(file, { readonly: !stamp, busyTimeoutMs: stamp ? Math.max(1000, busyMs) : busyMs }));
   } catch (err) {
     if (onReadOnlyFs(file)) throw readOnlyError(file, err);
     throw new OperationError(`cannot open the database ${file}: ${(err as Error).message}`, {
@@ -189,7 +199,7 @@ async function openSource(file: string, busyMs: number, stamp: boolean, log?: Lo
     db.pragma(`cache_size = -${CACHE_KIB}`);
     return db;
   } catch (err) {
-    db.close();
+    if (!own) db.close();
     throw snapshotError(err, file, busyMs);
   }
 }
@@ -289,8 +299,10 @@ export const sqliteEngine: BackupEngine = {
     const file = config.database.path;
     if (!existsSync(file)) throw missingDb(file);
     const busyMs = config.database.busy_timeout_ms;
-    // One connection does it all: the identity stamp, the copy, and the description of the copy.
-    const src = await openSource(file, busyMs, stamp !== false, log);
+    // One connection does it all: the identity stamp, the copy, and the description of the copy
+    // (the create's own, from logStart, when it has one and may write).
+    const own = stamp === false ? undefined : held.get(config);
+    const src = await openSource(file, busyMs, stamp !== false, log, own);
     try {
       const journalMode = String(src.pragma('journal_mode', { simple: true }));
       const pageSize = Number(src.pragma('page_size', { simple: true }));
@@ -317,9 +329,10 @@ export const sqliteEngine: BackupEngine = {
       src.exec('COMMIT');
       return { ...described, output: { file: tempPath } };
     } catch (err) {
+      if (own && src.inTransaction) src.exec('ROLLBACK'); // logFinish writes on it next
       throw snapshotError(err, file, busyMs);
     } finally {
-      src.close();
+      if (!own) src.close();
     }
   },
 
@@ -527,6 +540,7 @@ export const sqliteEngine: BackupEngine = {
     if (!existsSync(file)) return null;
     try {
       const db = await openForLog(config);
+      let keep = false;
       try {
         if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'backup_log'").get()) {
           log?.('debug', 'backup_log table not found (database not migrated): skipping the backup_log mirror');
@@ -544,9 +558,11 @@ export const sqliteEngine: BackupEngine = {
             "INSERT INTO backup_log (backup_type, file_path, started_at, status) VALUES (?, ?, ?, 'in_progress')",
           )
           .run(row.type, row.filePath, sqliteTime(row.startedAt));
+        held.set(config, db); // for the snapshot and logFinish, which closes it
+        keep = true;
         return Number(r.lastInsertRowid);
       } finally {
-        db.close();
+        if (!keep) db.close();
       }
     } catch (err) {
       log?.('warn', `could not write the backup_log row: ${logErrorText(config, err)}`);
@@ -555,9 +571,12 @@ export const sqliteEngine: BackupEngine = {
   },
 
   async logFinish(config, rowId, row, log): Promise<void> {
+    const own = held.get(config);
+    held.delete(config);
     try {
-      const db = await openForLog(config);
+      const db = own ?? (await openForLog(config));
       try {
+        db.pragma(`busy_timeout = ${Math.max(1000, config.database.busy_timeout_ms)}`);
         db.prepare(
           'UPDATE backup_log SET status = ?, completed_at = ?, file_size_bytes = ?, checksum = ?, error_message = ? WHERE id = ?',
         ).run(

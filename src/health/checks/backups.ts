@@ -69,8 +69,11 @@ function catalogEntries(list: Catalog, now: Date) {
   }));
 }
 
-/** local+s3: warn when the bucket cannot be read, or the newest local backup is not in it (the off-host copy lags). */
-function offHostFindings(list: Catalog, entries: Entry[]): Finding[] {
+/**
+ * local+s3: warn when the bucket cannot be read, or the newest local backup is
+ * not in it (the off-host copy lags) and no create or upload is copying it now.
+ */
+function offHostFindings(list: Catalog, entries: Entry[], copying: boolean): Finding[] {
   if (list.kind !== 'local+s3') return [];
   if (list.remoteProblem)
     return [
@@ -81,7 +84,7 @@ function offHostFindings(list: Catalog, entries: Entry[]): Finding[] {
       },
     ];
   const newestLocal = entries.find((e) => e.locations.includes('local'));
-  if (!newestLocal || newestLocal.locations.includes('s3')) return [];
+  if (!newestLocal || newestLocal.locations.includes('s3') || copying) return [];
   const lagging = entries.filter((e) => !e.locations.includes('s3')).length;
   return [
     {
@@ -218,6 +221,9 @@ export const backupsCheck: CheckDefinition = {
       lastLoggedAttempt(ctx),
     ]);
     const entries = catalogEntries(list, now);
+    // A create (or upload) holding the backup mutex is copying to the bucket right now: not a lag.
+    const holder = list.kind === 'local+s3' ? api.backupMutexHolder(dir) : null;
+    const copying = !!holder && /^backup (create|upload)/.test(holder.command);
     const newest = entries[0];
     // With encryption enabled, only an authenticated manifest counts as protection: a planted or
     // re-dated manifest with a forged "ok" sidecar must not make an old catalog look fresh.
@@ -241,7 +247,7 @@ export const backupsCheck: CheckDefinition = {
         hint: `run \`wks backup verify ${id}\`; if you did not make it, find out who wrote to the backup repository`,
       })),
       ...spaceFindings(space, newest, config.health.min_free_bytes),
-      ...offHostFindings(list, entries),
+      ...offHostFindings(list, entries, copying),
     ];
 
     const data = {
@@ -249,6 +255,7 @@ export const backupsCheck: CheckDefinition = {
       repository: list.kind,
       /** local+s3: the configured database's backups that are only on this host. */
       localOnly: list.kind === 'local+s3' ? entries.filter((e) => !e.locations.includes('s3')).length : null,
+      copying,
       source: api.sourceLabel(list.source),
       otherSources: list.others.length,
       count: entries.length,
