@@ -322,7 +322,7 @@ describe('local plus remote (e2e)', () => {
 
   it("wks serve's scheduled backup and rotate jobs work on both sides", async () => {
     if (skip()) return;
-    const { dir, env, backups } = await host('serve');
+    const { dir, env, backups } = await host('serve', { METRICS_SCRAPE_CACHE_MS: '0' });
     const cfg = path.join(dir, 'phase4-config.yml');
     writeFileSync(
       cfg,
@@ -360,6 +360,15 @@ describe('local plus remote (e2e)', () => {
       expect(state.bucket.length, s.stderr()).toBeGreaterThanOrEqual(3);
       expect(state.local, s.stderr()).toHaveLength(1);
       expect(s.stderr()).toMatch(/scheduled backup \S+ completed and verified/);
+      // The metrics count a backup on either side, by where it is.
+      const text = await eventually(
+        async () => (await fetch(`${s.url}/metrics`)).text(),
+        (t) => typeof t === 'string' && /^wks_backups_location\{location="s3"\} [1-9]/m.test(t),
+        30_000,
+        250,
+      );
+      expect(text).toMatch(/^wks_backups_location\{location="s3"\} [1-9]/m);
+      expect(text).toMatch(/^wks_backups_location\{location="local\+s3"\} [1-9]/m);
     } finally {
       expect((await s.stop()).code, s.stderr()).toBe(0);
     }
