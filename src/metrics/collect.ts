@@ -428,10 +428,12 @@ export class PlatformCollector {
  * Set the wks_backup_* gauges from the catalog (manifests + verification
  * sidecars): newest completion per engine/type, the newest backup's duration
  * and stored size, counts by state (verified, unverified, failed, missing =
- * manifest without its data file) and the newest successful verification.
+ * manifest without its data file) and by location (local, s3, local+s3), and
+ * the newest successful verification.
  */
 export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void {
   metrics.backups.reset();
+  metrics.backupsByLocation.reset();
   metrics.backupLastSuccess.reset();
   const states: Record<string, number> = { verified: 0, unverified: 0, failed: 0, missing: 0 };
   const last = new Map<string, { labels: { engine: string; type: string }; ts: number }>();
@@ -455,6 +457,13 @@ export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void
   }
   for (const { labels, ts } of last.values()) metrics.backupLastSuccess.set(labels, ts);
   for (const [state, n] of Object.entries(states)) metrics.backups.set({ state }, n);
+  const where: Record<string, number> = {};
+  for (const e of entries) {
+    const l = e.locations.includes('local');
+    const key = l && e.locations.includes('s3') ? 'local+s3' : l ? 'local' : 's3';
+    where[key] = (where[key] ?? 0) + 1;
+  }
+  for (const [location, n] of Object.entries(where)) metrics.backupsByLocation.set({ location }, n);
   if (verifiedMax) metrics.backupVerifyLastSuccess.set(verifiedMax / 1000);
   if (newest) {
     metrics.backupLastSize.set(newest.e.manifest.stored_size);

@@ -54,6 +54,7 @@ export interface WksMetrics {
   readonly backupLastSize: Gauge<string>;
   readonly backupFailuresTotal: Counter<string>;
   readonly backups: Gauge<'state'>;
+  readonly backupsByLocation: Gauge<'location'>;
   readonly backupVerifyLastSuccess: Gauge<string>;
   readonly drillLastSuccess: Gauge<string>;
   readonly drillLastDuration: Gauge<string>;
@@ -201,6 +202,12 @@ function backupMetrics(r: Registry[]) {
       name: 'wks_backups',
       help: 'Backups in the catalog by state',
       labelNames: ['state'],
+      registers: r,
+    }),
+    backupsByLocation: new Gauge({
+      name: 'wks_backups_location',
+      help: 'Backups in the catalog by where they are: local, s3, or local+s3 (a local copy plus the bucket)',
+      labelNames: ['location'],
       registers: r,
     }),
     backupVerifyLastSuccess: new Gauge({

@@ -11,7 +11,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { runWks, runOnTty, hasScript } from '../helpers/cli.js';
-import { createTestRedis } from '../helpers/services.js';
+import pg from 'pg';
+import { createTestDatabase, createTestRedis } from '../helpers/services.js';
 import { freePort } from '../helpers/net.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -115,7 +116,9 @@ describe.skipIf(!redis)('wks workflow release', () => {
     expect(r.stderr).toMatch(
       /^Error: execution 102: nothing proves its Redis state stale \(execution running for 1m.*, under the stuck threshold \(5m\): a worker may be on it\); left in place$/m,
     );
-    expect(r.stderr).toMatch(/^Try: .*wks workflow release 102 --force --reason "\.\.\."/m);
+    expect(r.stderr).toMatch(
+      /^Try: wait and check `wks workflow show 102`; if its worker is gone: wks workflow release 102 --force --reason "\.\.\."$/m,
+    );
     expect(r.stderr).not.toMatch(STACK);
     expect(await c().sismember(active(), '102')).toBe(1);
     expect(await c().get(lock(102))).toBe('worker-b');
@@ -175,9 +178,17 @@ describe.skipIf(!redis)('wks workflow release', () => {
     const r = await runWks(['workflow', 'release', '777', '-y'], { cwd, env: env() });
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/no execution row, but worker-z holds its lock/);
-    expect(r.stderr).toMatch(/wks lock release 777 --worker worker-z/);
+    expect(r.stderr).toMatch(
+      /^Try: if worker-z is gone: wks lock release 777 --worker worker-z, then wks workflow release 777; or wks workflow release 777 --force --reason "\.\.\."$/m,
+    );
     expect(await c().sismember(active(), '777')).toBe(1);
     expect(await c().get(lock(777))).toBe('worker-z');
+    // The hint's two steps, as printed (+ -y off a terminal).
+    const l = await runWks(['lock', 'release', '777', '--worker', 'worker-z', '-y'], { cwd, env: env() });
+    expect(l.code, l.stderr).toBe(0);
+    const w = await runWks(['workflow', 'release', '777', '-y'], { cwd, env: env() });
+    expect(w.code, w.stderr).toBe(0);
+    expect(await c().sismember(active(), '777')).toBe(0);
   });
 
   it('--dry-run changes nothing; off a TTY without --yes it refuses (exit 2); nothing to release exits 5', async () => {
@@ -288,5 +299,56 @@ describe('a Redis with a password', () => {
     expect(m.stdout.trim()).toBe('1');
     const left = spawnSync('redis-cli', [...auth, 'SCARD', 'acme:executions:active'], { encoding: 'utf8' });
     expect(left.stdout.trim()).toBe('0');
+  });
+});
+
+describe.skipIf(!redis)('wks workflow release on PostgreSQL', () => {
+  it('a running execution past the threshold is reaped and its lock released (audited); a young one is refused', async (ctx) => {
+    const db = await createTestDatabase('e2e_release');
+    if (!db) return ctx.skip();
+    try {
+      const cwd = tmpDir('e2e-release-pg');
+      const env = {
+        ...redis!.env,
+        REDIS_NAMESPACE: `${redis!.namespace}-pg`,
+        ...db.env,
+        BACKUP_STORAGE_PATH: path.join(cwd, 'b'),
+        WORKFLOW_TIMEOUT_MS: '300000',
+      };
+      const m = await runWks(['migrate', 'up', '--no-backup'], { cwd, env });
+      expect(m.code, m.stderr).toBe(0);
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        await c.query("INSERT INTO workflows (id, name, status) VALUES (1, 'nightly-report', 'active')");
+        await c.query(
+          "INSERT INTO workflow_executions (id, workflow_id, status, started_at) VALUES (201, 1, 'running', now() - interval '30 minutes'), (202, 1, 'running', now() - interval '1 minute')",
+        );
+        await c.query(
+          "INSERT INTO workflow_execution_tracking (execution_id, workflow_id, started_at, retry_count, lock_acquired_at, worker_id) VALUES (201, 1, now() - interval '30 minutes', 0, now() - interval '30 minutes', 'w-pg')",
+        );
+        const ns = env.REDIS_NAMESPACE;
+        await redis!.client.sadd(`${ns}:executions:active`, '201', '202');
+        await redis!.client.set(`${ns}:lock:execution:201`, 'w-pg', 'EX', 300);
+
+        const young = await runWks(['workflow', 'release', '202', '-y'], { cwd, env });
+        expect(young.code, young.stderr).toBe(4);
+        const r = await runWks(['workflow', 'release', '201', '-y', '--json'], { cwd, env });
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.json()).toMatchObject({ markedFailed: true, removedFromActive: true, lock: 'released' });
+        const rows = await c.query('SELECT id, status FROM workflow_executions ORDER BY id');
+        expect(rows.rows).toEqual([
+          { id: '201', status: 'failed' },
+          { id: '202', status: 'running' },
+        ]);
+        const a = await c.query("SELECT holder, outcome, source FROM lock_release_audit WHERE execution_id = '201'");
+        expect(a.rows).toEqual([{ holder: 'w-pg', outcome: 'released', source: 'workflow release' }]);
+        expect(await redis!.client.smembers(`${ns}:executions:active`)).toEqual(['202']);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await db.drop();
+    }
   });
 });

@@ -19,7 +19,8 @@ import {
   MAGIC,
 } from '../../src/backup/codecs/encryption.js';
 import type { EncryptionParams } from '../../src/backup/types.js';
-import { compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
+import { ParallelGzip, compressor, decompressor, findZstd } from '../../src/backup/codecs/compression.js';
+import { gunzipSync } from 'node:zlib';
 import { encodeTo } from '../../src/backup/codecs/pipeline.js';
 import { newBackupId, resolveBackup, parseAt, ID_RE } from '../../src/backup/catalog.js';
 import type { CatalogEntry } from '../../src/backup/types.js';
@@ -159,6 +160,32 @@ describe('compression codecs', () => {
     const packed = await run(plain, compressor('gzip')!);
     expect(packed.length).toBeLessThan(plain.length / 10);
     expect((await run(packed, decompressor('gzip')!)).equals(plain)).toBe(true);
+  });
+  it('gzip on several threads: one standard stream of members in order, from any chunking, empty input included', async () => {
+    // 3.5 MiB in 1000-byte writes: four 1 MiB blocks (the last one short), compressed concurrently.
+    const plain = Buffer.concat([Buffer.from('wks block '.repeat(200_000)), randomBytes(1_500_000)]);
+    const chunks = Array.from({ length: Math.ceil(plain.length / 1000) }, (_, i) =>
+      plain.subarray(i * 1000, i * 1000 + 1000),
+    );
+    const out: Buffer[] = [];
+    await pipeline(
+      Readable.from(chunks),
+      new ParallelGzip(3),
+      new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }),
+    );
+    const packed = Buffer.concat(out);
+    expect(out.length).toBe(4); // one member per block
+    // Every member is a gzip stream on its own, and the whole is one gzip stream to any reader.
+    const first = gunzipSync(out[0]!);
+    expect(first.length).toBeGreaterThanOrEqual(1 << 20);
+    expect(first.equals(plain.subarray(0, first.length))).toBe(true);
+    expect(gunzipSync(packed).equals(plain)).toBe(true);
+    expect((await run(packed, decompressor('gzip')!)).equals(plain)).toBe(true);
+    // A truncated stream still fails.
+    await expect(run(packed.subarray(0, packed.length - 10), decompressor('gzip')!)).rejects.toThrow();
+    // No input: one empty member, which decodes to nothing.
+    const none = await run(Buffer.alloc(0), compressor('gzip')!);
+    expect(gunzipSync(none).length).toBe(0);
   });
   const zstdProgram = findZstd();
   const plain = Buffer.concat([Buffer.from('zstd '.repeat(50_000)), randomBytes(300_000)]);

@@ -26,6 +26,7 @@ const WKS = [
   'wks_backup_last_size_bytes',
   'wks_backup_failures_total',
   'wks_backups',
+  'wks_backups_location',
   'wks_backup_verify_last_success_timestamp_seconds',
   'wks_job_runs_total',
   'wks_job_last_success_timestamp_seconds',
@@ -128,7 +129,7 @@ describe('classifySql', () => {
 function entry(
   id: string,
   completed: string,
-  opts: { ok?: boolean | null; present?: boolean; type?: string } = {},
+  opts: { ok?: boolean | null; present?: boolean; type?: string; locations?: Array<'local' | 's3'> } = {},
 ): CatalogEntry {
   return {
     manifest: {
@@ -145,6 +146,7 @@ function entry(
     dataName: `${id}.db`,
     dataPath: `/x/${id}.db`,
     dataPresent: opts.present ?? true,
+    locations: opts.locations ?? ['local'],
     verification:
       opts.ok === undefined || opts.ok === null
         ? null
@@ -181,5 +183,19 @@ describe('applyCatalog', () => {
       newestBackupMs([entry('c', '2026-01-03T00:00:00.000Z', { ok: false }), entry('b', '2026-01-02T00:00:00.000Z')]),
     ).toBe(Date.parse('2026-01-02T00:00:00Z'));
     expect(newestBackupMs([])).toBe(0);
+  });
+
+  it('counts backups by location: local, s3, local+s3 (local+s3 mode: location="local" is the off-host lag)', async () => {
+    const m = createMetrics({ processDefaults: false });
+    applyCatalog(m, [
+      entry('d', '2026-01-04T00:00:00.000Z', { locations: ['local'] }),
+      entry('c', '2026-01-03T00:00:00.000Z', { locations: ['local', 's3'] }),
+      entry('b', '2026-01-02T00:00:00.000Z', { locations: ['local', 's3'] }),
+      entry('a', '2026-01-01T00:00:00.000Z', { locations: ['s3'] }),
+    ]);
+    const where = Object.fromEntries((await m.backupsByLocation.get()).values.map((v) => [v.labels.location, v.value]));
+    expect(where).toEqual({ local: 1, 'local+s3': 2, s3: 1 });
+    applyCatalog(m, [entry('e', '2026-01-05T00:00:00.000Z', { locations: ['s3'] })]);
+    expect((await m.backupsByLocation.get()).values.map((v) => [v.labels.location, v.value])).toEqual([['s3', 1]]);
   });
 });
