@@ -206,6 +206,15 @@ abstract class PgBase implements DatabaseAdapter {
     }
   }
 
+  async queryRows(sql: string, values?: unknown[]): Promise<unknown[][]> {
+    try {
+      const r = await this.q().query({ text: sql, values: params(values), rowMode: 'array' });
+      return r.rows as unknown[][];
+    } catch (err) {
+      throw toError(err, this.target);
+    }
+  }
+
   async run(sql: string, values?: unknown[]): Promise<{ changes: number }> {
     try {
       const r = await this.q().query(sql, params(values));

@@ -69,6 +69,18 @@ export class SqliteAdapter implements DatabaseAdapter {
     }
   }
 
+  async queryRows(sql: string, params?: unknown[]): Promise<unknown[][]> {
+    try {
+      const r = rewritePlaceholders(sql);
+      return this.handle
+        .prepare(r.sql)
+        .raw(true)
+        .all(...bindAll(r.order, params)) as unknown[][];
+    } catch (err) {
+      throw wrapDbError(err, this.target);
+    }
+  }
+
   async run(sql: string, params?: unknown[]): Promise<{ changes: number }> {
     try {
       const r = rewritePlaceholders(sql);

@@ -20,6 +20,11 @@ export interface DatabaseAdapter {
   readonly target: string;
   /** Run a statement and return its rows (an empty array for statements without rows). */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * A reading statement's rows as arrays of their values in SELECT order: no object per row, for
+   * reads of many rows (`lock list` joins 100k+ locks).
+   */
+  queryRows(sql: string, params?: unknown[]): Promise<unknown[][]>;
   /** Run a statement and return the number of rows it changed. */
   run(sql: string, params?: unknown[]): Promise<{ changes: number }>;
   /** Run several `;`-separated statements without parameters. */

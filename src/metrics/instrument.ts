@@ -39,6 +39,7 @@ export function instrumentDb(db: DatabaseAdapter, metrics: WksMetrics): Database
       return inner.target;
     },
     query: (sql, params) => time(sql, () => inner.query(sql, params)),
+    queryRows: (sql, params) => time(sql, () => inner.queryRows(sql, params)),
     run: (sql, params) => time(sql, () => inner.run(sql, params)),
     exec: (sql) => time(sql, () => inner.exec(sql)),
     transaction: (fn) => inner.transaction((tx) => fn(wrap(tx))),

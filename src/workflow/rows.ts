@@ -132,24 +132,24 @@ export async function queryLockRows(db: DatabaseAdapter, ids: string[]): Promise
   const out = new Map<string, LockRowInfo>();
   const ints = ids.filter((i) => /^\d{1,15}$/.test(i)).map(Number);
   if (ints.length === 0) return out;
-  const cols = 'e.id AS id, e.status AS status, t.lock_acquired_at AS lock_acquired_at, t.worker_id AS worker_id';
+  const cols = 'e.id, e.status, t.lock_acquired_at, t.worker_id';
   const rows =
     db.dialect === 'sqlite'
-      ? await db.query<Record<string, unknown>>(
+      ? await db.queryRows(
           `SELECT ${cols} FROM json_each($1) j JOIN workflow_executions e ON e.id = j.value
            LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id`,
           [JSON.stringify(ints)],
         )
-      : await db.query<Record<string, unknown>>(
+      : await db.queryRows(
           `SELECT ${cols} FROM workflow_executions e LEFT JOIN workflow_execution_tracking t ON t.execution_id = e.id
            WHERE e.id = ANY($1::bigint[])`,
           [ints],
         );
-  for (const r of rows)
-    out.set(String(r.id), {
-      status: str(r.status),
-      lockAcquiredAt: parseDbTime(r.lock_acquired_at),
-      workerId: str(r.worker_id),
+  for (const [id, status, lockAcquiredAt, workerId] of rows)
+    out.set(String(id), {
+      status: str(status),
+      lockAcquiredAt: parseDbTime(lockAcquiredAt),
+      workerId: str(workerId),
     });
   return out;
 }

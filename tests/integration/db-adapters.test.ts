@@ -56,6 +56,31 @@ function contract(name: string, makeConfig: () => Config | null) {
       expect(rows).toEqual([{ username: 'ada', n: 1 }]);
     });
 
+    run('queryRows returns each row as its values in SELECT order, and fails like query', async () => {
+      await db.run(`INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)`, [
+        'rows-b',
+        'b@example.org',
+        'h',
+      ]);
+      await db.run(`INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)`, [
+        'rows-a',
+        'a@example.org',
+        'h',
+      ]);
+      const rows = await db.queryRows(
+        `SELECT username, CASE WHEN username = 'rows-a' THEN NULL ELSE email END, 7 AS seven FROM users WHERE username LIKE $1 ORDER BY username`,
+        ['rows-%'],
+      );
+      expect(rows.map((r) => [r[0], r[1], Number(r[2])])).toEqual([
+        ['rows-a', null, 7],
+        ['rows-b', 'b@example.org', 7],
+      ]);
+      await expect(db.queryRows('SELECT nope FROM users')).rejects.toBeInstanceOf(DatabaseError);
+      expect(await db.query('SELECT username FROM users WHERE username = $1', ['rows-a'])).toEqual([
+        { username: 'rows-a' },
+      ]);
+    });
+
     run('transaction commits, rolls back on error, and nests with savepoints', async () => {
       await db.transaction(async (tx) => {
         await tx.run(`INSERT INTO agents (name, type, status) VALUES ($1, $2, $3)`, ['a1', 'llm', 'active']);
