@@ -187,15 +187,15 @@ function staleCheck(
 /** ConflictError (exit 4): nothing proves the state stale; says why and what to run instead. */
 function notProvablyStale(plan: ExecutionReleasePlan): ConflictError {
   const id = plan.executionId;
-  const lockHint = plan.lock
-    ? ` (or \`wks lock release ${id} --worker ${plan.lock.holder}\` if that worker is gone)`
-    : '';
+  const force = `wks workflow release ${id} --force --reason "..."`;
+  // Without a row, the lock is the worker's claim: releasing it (owner-checked) is the first step.
+  const hint =
+    plan.status === null && plan.lock
+      ? `if ${plan.lock.holder} is gone: wks lock release ${id} --worker ${plan.lock.holder}, then wks workflow release ${id}; or ${force}`
+      : `wait and check \`wks workflow show ${id}\`; if its worker is gone: ${force}`;
   return new ConflictError(
     `execution ${id}: nothing proves its Redis state stale (${plan.failedCheck}); left in place`,
-    {
-      hint: `wait and check \`wks workflow show ${id}\`${lockHint}; to release it anyway: wks workflow release ${id} --force --reason "..."`,
-      details: { status: plan.status, ageMs: plan.ageMs, lockHolder: plan.lock?.holder ?? null },
-    },
+    { hint, details: { status: plan.status, ageMs: plan.ageMs, lockHolder: plan.lock?.holder ?? null } },
   );
 }
 

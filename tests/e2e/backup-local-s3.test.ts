@@ -298,6 +298,39 @@ describe('local plus remote (e2e)', () => {
     expect(await listKeys(s3!, 'fallback/')).toContain(`fallback/${id}.verify.json`);
   });
 
+  it('the bucket unreachable: list warns and shows the local copies, restore uses them, rotate refuses in one line', async () => {
+    if (skip()) return;
+    const { dir, env } = await host('down');
+    seed(env.DATABASE_PATH, 200);
+    const before = users(env.DATABASE_PATH);
+    const id = await create(env);
+    proxy.inject('status500', Number.POSITIVE_INFINITY);
+    try {
+      const l = await runWks(['backup', 'list', '--json'], { env });
+      expect(l.code, l.stderr).toBe(0);
+      expect(l.json().warnings).toHaveLength(1);
+      expect(l.json().warnings[0]).toMatch(/^s3:\/\/\S+ cannot be listed \(.*\); showing the local copies only$/);
+      expect(l.stderr).toMatch(/warning: s3:\/\/\S+ cannot be listed/);
+      expect(l.json().backups.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([
+        [id, 'local'],
+      ]);
+      const to = path.join(dir, 'offline.db');
+      const r = await runWks(['backup', 'restore', '--latest', '--to', to, '--yes', '--json'], {
+        env,
+        timeoutMs: 60_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json().copy.location).toBe('local');
+      expect(users(to)).toEqual(before);
+      const h = await runWks(['health', '--check', 'backups', '--json'], { env });
+      expect(h.stdout).toMatch(/the off-host copy cannot be checked/);
+      const rot = await runWks(['--yes', 'backup', 'rotate'], { env });
+      expectOneLineError(rot, 1, /s3:\/\/\S+: ListObjectsV2 failed after \d+ attempts: HTTP 500/);
+    } finally {
+      proxy.clear();
+    }
+  });
+
   it("a damaged local copy: verify exits 3, restore warns and uses the bucket's copy", async () => {
     if (skip()) return;
     const { dir, env, backups } = await host('damaged');

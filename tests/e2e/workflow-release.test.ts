@@ -116,7 +116,9 @@ describe.skipIf(!redis)('wks workflow release', () => {
     expect(r.stderr).toMatch(
       /^Error: execution 102: nothing proves its Redis state stale \(execution running for 1m.*, under the stuck threshold \(5m\): a worker may be on it\); left in place$/m,
     );
-    expect(r.stderr).toMatch(/^Try: .*wks workflow release 102 --force --reason "\.\.\."/m);
+    expect(r.stderr).toMatch(
+      /^Try: wait and check `wks workflow show 102`; if its worker is gone: wks workflow release 102 --force --reason "\.\.\."$/m,
+    );
     expect(r.stderr).not.toMatch(STACK);
     expect(await c().sismember(active(), '102')).toBe(1);
     expect(await c().get(lock(102))).toBe('worker-b');
@@ -176,9 +178,17 @@ describe.skipIf(!redis)('wks workflow release', () => {
     const r = await runWks(['workflow', 'release', '777', '-y'], { cwd, env: env() });
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/no execution row, but worker-z holds its lock/);
-    expect(r.stderr).toMatch(/wks lock release 777 --worker worker-z/);
+    expect(r.stderr).toMatch(
+      /^Try: if worker-z is gone: wks lock release 777 --worker worker-z, then wks workflow release 777; or wks workflow release 777 --force --reason "\.\.\."$/m,
+    );
     expect(await c().sismember(active(), '777')).toBe(1);
     expect(await c().get(lock(777))).toBe('worker-z');
+    // The hint's two steps, as printed (+ -y off a terminal).
+    const l = await runWks(['lock', 'release', '777', '--worker', 'worker-z', '-y'], { cwd, env: env() });
+    expect(l.code, l.stderr).toBe(0);
+    const w = await runWks(['workflow', 'release', '777', '-y'], { cwd, env: env() });
+    expect(w.code, w.stderr).toBe(0);
+    expect(await c().sismember(active(), '777')).toBe(0);
   });
 
   it('--dry-run changes nothing; off a TTY without --yes it refuses (exit 2); nothing to release exits 5', async () => {
