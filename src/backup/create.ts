@@ -32,7 +32,7 @@ import { COMPRESSION_SUFFIX, assertCompressionAvailable } from './codecs/compres
 import { backupBinding, keySourceFromConfig, missingKeyError, prepareEncryption } from './codecs/encryption.js';
 import { manifestMac } from './authenticate.js';
 import { encodeTo, hashFile } from './codecs/pipeline.js';
-import { hashFileSoon } from './codecs/hash-worker.js';
+import { hashAhead } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
 import type { LockOwner } from './lock.js';
 import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
@@ -223,10 +223,11 @@ export async function createLocked(
     // A stored data object without its manifest is not a backup; the next run's orphan sweep removes it.
   });
   const rowId = await engine.logStart(config, { type: r.type, filePath: finalPath, startedAt: new Date() }, opts.log);
+  const hasher = hashAhead(engine.rawImageBytes?.(config) ?? null);
   try {
     if (!plain) await assertRoomForRawImage(config, engine, r);
     createPrivateFile(rawTmp);
-    // Hash the finished image (on a worker thread unless it is small) while the engine counts rows.
+    // Hash the finished image (on a worker thread, started during the copy, unless it is small) while the engine counts rows.
     let early: Promise<{ size: number; sha256: string }> | null = null;
     const snap = await engine.snapshot(config, {
       tempPath: rawTmp,
@@ -234,7 +235,7 @@ export async function createLocked(
       log: opts.log,
       stampIdentity: opts.stampIdentity,
       onImageReady: (file) => {
-        early = hashFileSoon(file);
+        early = hasher.hash(file);
         early.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
       },
     });
@@ -270,6 +271,7 @@ export async function createLocked(
       await engine.logFinish(config, rowId, { status: 'failed', completedAt: new Date(), error: e.message }, opts.log);
     throw e;
   } finally {
+    hasher.cancel();
     unregister();
   }
 }

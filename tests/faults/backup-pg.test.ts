@@ -109,7 +109,24 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
     const oldUsers = await fingerprint('users');
     // A database of this run (not one a previous killed run left; the next run sweeps those first).
     let before: string[] = [];
-    const ownNewDb = async () => (await leftoverDbs()).some((n) => n.includes('_wks_new_') && !before.includes(n));
+    // The new database of this run, once it carries wks's marker (so the next run knows it as a dead
+    // run's) and pg_restore (application_name wks-backup) is connected to it: a condition, not a time, so a busy machine cannot
+    // move the kill before the marker or after pg_restore.
+    const restoringInto = async (): Promise<string | null> => {
+      const rows = await q<{ datname: string }>(
+        'postgres',
+        `SELECT d.datname FROM pg_database d JOIN pg_stat_activity a ON a.datname = d.datname
+          WHERE d.datname LIKE $1 AND shobj_description(d.oid, 'pg_database') LIKE 'wks:new:%' AND a.application_name = 'wks-backup'`,
+        [`${db!.name}\\_wks\\_new\\_%`],
+      );
+      return rows.map((r) => r.datname).find((n) => !before.includes(n)) ?? null;
+    };
+    const restoredRows = async (): Promise<boolean> => {
+      const target = await restoringInto();
+      if (!target) return false;
+      const [r] = await q<{ n: string }>(target, 'SELECT count(*) AS n FROM bulk').catch(() => [{ n: '0' }]);
+      return Number(r!.n) > 0;
+    };
     const points: Array<{ name: string; when: () => Promise<boolean>; delay: number }> = [
       // the safety backup (pg_dump of the live database) is streaming into a temp file
       {
@@ -118,8 +135,9 @@ describe.runIf(!!db)('kill -9 during a PostgreSQL restore or backup', () => {
         delay: 50,
       },
       // the new database exists and pg_restore is writing into it
-      { name: 'pg_restore, early', when: ownNewDb, delay: 0 },
-      { name: 'pg_restore, later', when: ownNewDb, delay: 500 },
+      { name: 'pg_restore, early', when: async () => (await restoringInto()) !== null, delay: 0 },
+      // pg_restore has committed the big table's rows and is still at work (its index, the rest)
+      { name: 'pg_restore, later', when: restoredRows, delay: 0 },
     ];
     const killedPids: number[] = [];
     for (const p of points) {

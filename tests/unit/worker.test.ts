@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { hashFileInWorker } from '../../src/backup/codecs/hash-worker.js';
+import { hashAhead, hashFileInWorker } from '../../src/backup/codecs/hash-worker.js';
 import { OperationError } from '../../src/errors.js';
 import { workerPath } from '../../src/util/worker.js';
 import { REPO } from '../helpers/cli.js';
@@ -41,5 +41,40 @@ describe('hashFileInWorker', () => {
     await expect(hashFileInWorker(path.join(tmpDir('wks-worker'), 'missing'))).rejects.toMatchObject({
       code: 'ENOENT',
     });
+  });
+});
+
+describe('hashAhead', () => {
+  const BIG = 64 << 20;
+  it('starts its worker before the file exists and hashes the file handed over later', async () => {
+    const file = path.join(tmpDir('wks-worker'), 'later.bin');
+    const h = hashAhead(BIG);
+    try {
+      const data = Buffer.alloc(2 * 1024 * 1024 + 3, 9);
+      writeFileSync(file, data); // written after the worker started
+      expect(await h.hash(file)).toEqual({
+        size: data.length,
+        sha256: createHash('sha256').update(data).digest('hex'),
+      });
+    } finally {
+      h.cancel();
+    }
+  });
+
+  it('passes on the I/O error of the file it is handed', async () => {
+    const h = hashAhead(BIG);
+    try {
+      await expect(h.hash(path.join(tmpDir('wks-worker'), 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      h.cancel();
+    }
+  });
+
+  it('a worker cancelled unused ends without an error; small or unknown sizes hash on this thread', async () => {
+    hashAhead(BIG).cancel();
+    const file = path.join(tmpDir('wks-worker'), 'small.bin');
+    writeFileSync(file, 'abc');
+    for (const h of [hashAhead(1000), hashAhead(null)])
+      expect(await h.hash(file)).toEqual({ size: 3, sha256: createHash('sha256').update('abc').digest('hex') });
   });
 });
