@@ -40,7 +40,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wks backup create --compress zstd --encrypt',
     'wks -q backup create --type scheduled',
   ],
-  'backup list': ['wks backup list', 'wks --json backup list'],
+  'backup list': ['wks backup list', 'wks --json backup list', 'wks backup list --location local'],
   'backup verify': ['wks backup verify --latest', 'wks backup verify --all --deep', 'wks backup verify 20261129T0230'],
   'backup restore': [
     'wks backup restore --latest --to /tmp/check.db',
