@@ -29,7 +29,7 @@ import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
 import { openRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, open } from 'node:fs/promises';
 import { chmodSync, constants as fsConstants } from 'node:fs';
 import { describeSource, othersNote, sourceCatalog, type SourceCatalog } from './source.js';
 import type { CatalogEntry, LogFn, ProgressFn, VerificationRecord, VerifyCheck } from './types.js';
@@ -127,7 +127,12 @@ async function checkCopy(run: CheckRun, local: string, into: string): Promise<Ve
   await copyFile(local, into, fsConstants.COPYFILE_EXCL);
   // copyFile gives the copy the source's mode; the image is private whatever that was.
   chmodSync(into, 0o600);
-  return checkPlain(run, into);
+  const syncing = syncInBackground(into);
+  try {
+    return await checkPlain(run, into);
+  } finally {
+    await syncing;
+  }
 }
 
 /** One verification in progress: what it checks, the checks so far, and `finish` (records and returns the result). */
@@ -184,14 +189,15 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
   const encryption = decryptExpectation(config, m, opts.log);
   // Decoded data lives only in this process's private scratch directory (or restore's tracked file), never in the repository.
   const out = opts.into ?? scratchPath(`${m.id}.verify${engine.extension}`);
+  let syncing: Promise<void> | null = null;
   try {
     let decoded;
     try {
       decoded = await decodeTo(local ?? (await repo.read(entry.dataName)), out, {
         compression: m.compression,
         encryption,
-        // Restore's file is installed as it is: fsynced. A scratch file is read back at once and removed: not.
-        durable: opts.into !== undefined,
+        // Restore's file is fsynced below, while the checks read it; a scratch file is removed: never.
+        durable: false,
         onBytes: (n: number) => opts.onProgress?.({ phase: 'decode', done: n, total: m.stored_size, unit: 'bytes' }),
       });
     } catch (err) {
@@ -209,6 +215,7 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
       });
       return await finish();
     }
+    if (opts.into) syncing = syncInBackground(opts.into);
     checks.push(checksumCheck(m, decoded.storedSize, decoded.storedSha256));
     if (!checks[checks.length - 1]!.ok) return await finish();
     const rawOk = decoded.rawSize === m.raw_size && decoded.rawSha256 === m.raw_sha256;
@@ -225,7 +232,27 @@ async function checkEncoded(run: CheckRun, repo: BackupRepository, local: string
     return await finish();
   } finally {
     if (!opts.into) removeScratch(out);
+    // A write-back error (EIO, a thin volume out of space) is the restore target's: thrown.
+    await syncing;
   }
+}
+
+/**
+ * fsync restore's image on libuv's thread pool, started as soon as it is written, so that its
+ * write-back overlaps the checks that read it (the install's own fsync then finds it clean).
+ * Never rejects unobserved: the caller awaits it.
+ */
+function syncInBackground(file: string): Promise<void> {
+  const p = (async () => {
+    const fh = await open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  })();
+  p.catch(() => undefined);
+  return p;
 }
 
 /**

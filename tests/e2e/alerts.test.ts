@@ -222,8 +222,30 @@ describe('alert state across a failover', () => {
     const b = await startServe(['-c', cfg], fenv, fdir);
     const leaderOf = async (s: typeof a) => ((await (await fetch(`${s.url}/ready`)).json()) as any).leader.leader;
     const slack = () => received.filter((x) => x.path.startsWith('/hooks')).map((x) => x.body.text as string);
+    // Completed evaluations of the alert rules on `s` (its alerts job), read from its /metrics.
+    const evaluations = async (s: typeof a): Promise<number> => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      return Number(/^wks_job_runs_total\{job_name="alerts",result="success"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    // Wait (on the instance's own count, not the clock) until `s` has evaluated the rules `n` more times.
+    const evaluatedMore = async (s: typeof a, n: number): Promise<void> => {
+      const from = await evaluations(s);
+      const reached = await eventually(
+        () => evaluations(s),
+        (v) => v >= from + n,
+        30_000,
+      );
+      expect(reached, `${s.url} did not evaluate the alert rules ${n} more times`).toBeGreaterThanOrEqual(from + n);
+    };
     try {
-      const [leader, follower] = (await leaderOf(a)) ? [a, b] : [b, a];
+      // Which one leads: wait until exactly one says so (right after start, neither may hold the lease yet).
+      const roles = await eventually(
+        async () => [await leaderOf(a), await leaderOf(b)],
+        (r) => r[0] !== r[1],
+        15_000,
+      );
+      expect(roles[0], 'exactly one instance leads').not.toBe(roles[1]);
+      const [leader, follower] = roles[0] ? [a, b] : [b, a];
       await eventually(
         async () => slack(),
         (m) => m.length >= 1,
@@ -270,7 +292,7 @@ describe('alert state across a failover', () => {
         (rules) => rules?.find((r: any) => r.name === 'backup_stale')?.state === 'firing',
         10_000,
       );
-      await new Promise((r) => setTimeout(r, 3000));
+      await evaluatedMore(follower, 3); // three evaluations as the leader: none may notify it again
       expect(slack(), JSON.stringify(slack())).toHaveLength(1);
 
       // The condition clears (a backup): the resolve is sent once.
@@ -280,7 +302,7 @@ describe('alert state across a failover', () => {
         (m) => m.length >= 2,
         15_000,
       );
-      await new Promise((r) => setTimeout(r, 2500));
+      await evaluatedMore(follower, 2); // two more evaluations: the resolve is not sent again
       // (The backup ages past 3 s again soon after, so a new firing may follow: a new incident, not a duplicate.)
       const heads = slack().map((t) => t.split(':')[0]);
       expect(heads.slice(0, 2)).toEqual(['[FIRING] backup_stale (warning)', '[RESOLVED] backup_stale']);
