@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { createHash } from 'node:crypto';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
 import { createBackup, listBackups, restoreBackup, verifyBackup } from '../../src/backup/index.js';
@@ -221,6 +222,35 @@ describe.runIf(!!db)('PostgreSQL backups', () => {
       expect(await databases(`${db!.name}\\_never%`)).toEqual([]);
     }
     expect((await listBackups(config)).backups.every((x) => x.verification?.ok === false)).toBe(true);
+  });
+
+  it('verify --deep of an archive pg_restore cannot list or cannot restore: integrity fails, the scratch database is dropped', async () => {
+    const config = configFor(tmpDir('bkpg-badarchive'));
+    const dir = config.database.backup.storage_path;
+    const cases: Array<[string, (a: Buffer) => Buffer, RegExp]> = [
+      // the header's magic: `pg_restore --list` fails (while the scratch database is being created)
+      ['unlistable', (a) => Buffer.concat([Buffer.from('XXXXX'), a.subarray(5)]), /pg_restore --list failed/],
+      // the table of contents intact, the data cut short: the restore into the scratch database fails
+      ['truncated', (a) => a.subarray(0, Math.floor(a.length * 0.6)), /restore into a scratch database failed/],
+    ];
+    for (const [name, mangle, detail] of cases) {
+      const b = await createBackup(config, { compression: 'none', encrypt: false });
+      const bad = mangle(readFileSync(b.path));
+      writeFileSync(b.path, bad);
+      // A manifest that matches the bad bytes: only the archive checks can catch it.
+      const mf = path.join(dir, `${b.manifest.id}.json`);
+      const sha = createHash('sha256').update(bad).digest('hex');
+      const m = JSON.parse(readFileSync(mf, 'utf8'));
+      writeFileSync(
+        mf,
+        JSON.stringify({ ...m, sha256: sha, raw_sha256: sha, stored_size: bad.length, raw_size: bad.length }),
+      );
+      const err = await verifyBackup(config, b.manifest.id, { deep: true }).catch((e) => e);
+      expect(err, name).toMatchObject({ exitCode: 3 });
+      const integrity = err.details.verification.checks.find((c: { name: string }) => c.name === 'integrity');
+      expect(integrity, name).toMatchObject({ ok: false, detail: expect.stringMatching(detail) });
+      expect(await databases(`${db!.name}\\_wks\\_%`), name).toEqual([]);
+    }
   });
 
   it('restores over the live database: refuses while sessions are connected (listing them), --force terminates them; a safety backup is taken', async () => {

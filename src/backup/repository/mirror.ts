@@ -55,6 +55,7 @@ export class MirroredRepository implements BackupRepository {
   }
 
   async list(): Promise<RepoObject[]> {
+    this.remoteProblem = null;
     const [local, remote] = await Promise.all([
       this.local.list(),
       this.remote.list().catch((err: Error) => {
