@@ -14,7 +14,7 @@ import { chmodSync, existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ConflictError, NotFoundError, OperationError } from '../errors.js';
-import { quoteIdent } from '../db/index.js';
+import { openSqliteHandle, quoteIdent } from '../db/index.js';
 import { fsyncDir } from '../util/fs.js';
 import { fsyncFile, ownedTempPath, removeQuietly } from './files.js';
 import type { LogFn } from './types.js';
@@ -73,8 +73,7 @@ export async function salvageSqlite(
   if (!existsSync(from)) throw new NotFoundError(`${from} does not exist`, { hint: 'give the damaged database file' });
   if (existsSync(to))
     throw new ConflictError(`${to} already exists`, { hint: 'choose a new --to path; salvage never overwrites' });
-  const Database = (await import('better-sqlite3')).default;
-  const src = new Database(from, { readonly: true, fileMustExist: true });
+  const src = await openSqliteHandle(from, { readonly: true });
   const tmp = ownedTempPath(path.dirname(to), path.basename(to));
   try {
     let schema: Array<{ type: string; name: string; sql: string }>;
@@ -88,7 +87,7 @@ export async function salvageSqlite(
         hint: 'the file is damaged beyond a table-by-table salvage; try `sqlite3 FILE .recover` with a sqlite3 built with SQLITE_ENABLE_DBPAGE_VTAB',
       });
     }
-    const dst = new Database(tmp);
+    const dst = await openSqliteHandle(tmp, { fileMustExist: false });
     const tables: SalvagedTable[] = [];
     const skipped: string[] = [];
     try {
