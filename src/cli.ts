@@ -29,8 +29,36 @@ import { register as registerCompletion, attachExamples } from './commands/compl
 
 const increase = (_v: string, prev: number): number => prev + 1;
 
-/** Build the commander program (exported for tests). */
-export function buildProgram(): Command {
+/** The top-level commands, each with the function that registers it (and its verbs); order is --help's. */
+const GROUPS: ReadonlyArray<readonly [string, (program: Command) => void]> = [
+  ['init', registerInit],
+  ['config', registerConfig],
+  ['migrate', registerMigrate],
+  ['db', registerDb],
+  ['backup', registerBackup],
+  ['workflow', registerWorkflow],
+  ['lock', registerLock],
+  ['session', registerSession],
+  ['ratelimit', registerRatelimit],
+  ['health', registerHealth],
+  ['metrics', registerMetrics],
+  ['serve', registerServe],
+  ['alerts', registerAlerts],
+  ['completion', registerCompletion],
+];
+
+/**
+ * The top-level command `argv` runs when it is named first (`wks lock list ...`): only its group is
+ * then built, not the whole tree. Anything else (options first, `help`, an unknown or misspelt
+ * name, `completion`, which reads the whole tree) gets the whole tree.
+ */
+export function groupOf(argv: string[]): string | undefined {
+  const first = argv[2];
+  return first !== 'completion' && GROUPS.some(([name]) => name === first) ? first : undefined;
+}
+
+/** Build the commander program (exported for tests): every command, or only the group `only`. */
+export function buildProgram(only?: string): Command {
   const program = new Command('wks');
   program
     .description(
@@ -55,24 +83,7 @@ export function buildProgram(): Command {
       '\nExit codes: 0 ok, 1 failed/degraded, 2 usage/critical, 3 verification failed, 4 conflict, 5 not found, 78 config invalid.\nDocs: docs/ (runbooks, configuration, exit codes, JSON output).',
     );
 
-  for (const register of [
-    registerInit,
-    registerConfig,
-    registerMigrate,
-    registerDb,
-    registerBackup,
-    registerWorkflow,
-    registerLock,
-    registerSession,
-    registerRatelimit,
-    registerHealth,
-    registerMetrics,
-    registerServe,
-    registerAlerts,
-    registerCompletion,
-  ]) {
-    register(program);
-  }
+  for (const [name, register] of GROUPS) if (only === undefined || name === only) register(program);
   // Last, so that the examples end every command's --help (the man page reads the same tree).
   attachExamples(program);
   return program;
@@ -183,7 +194,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err.code !== 'EPIPE') throw err;
     });
   }
-  const program = buildProgram();
+  const program = buildProgram(groupOf(argv));
   if (argv.length <= 2) {
     program.outputHelp({ error: true });
     process.exitCode = ExitCode.USAGE;

@@ -62,9 +62,9 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
 
   if (src.catalog !== false) {
     try {
-      const { configuredSource, sourceCatalog } = await import('../backup/index.js');
+      const { configuredSource, sourceCatalog, trustedEntries } = await import('../backup/index.js');
       const source = await configuredSource(config, { reuse: true });
-      const newest = newestBackupMs((await sourceCatalog(config, { source })).entries);
+      const newest = newestBackupMs(trustedEntries(config, (await sourceCatalog(config, { source })).entries));
       const since = newest > 0 ? newest : (src.watchingSince?.getTime() ?? null);
       sig.backup_age = since !== null ? Math.max(0, (now.getTime() - since) / 1000) : Number.POSITIVE_INFINITY;
     } catch {

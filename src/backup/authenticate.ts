@@ -149,3 +149,14 @@ export function untrustedManifest(config: Config, m: Manifest, log?: LogFn): str
     return (err as Error).message;
   }
 }
+
+/**
+ * The entries whose manifest can be trusted (see untrustedManifest): what the daemon's backup age
+ * (alerts) and backup gauges (metrics) count, so a planted or re-dated manifest cannot make an old
+ * catalog look fresh. All of them without encryption. Scrypt-derived keys are memoised per salt, so
+ * a long-running process derives each backup's key once.
+ */
+export function trustedEntries<E extends { manifest: Manifest }>(config: Config, entries: E[]): E[] {
+  if (!config.database.backup.encryption.enabled) return entries;
+  return entries.filter((e) => untrustedManifest(config, e.manifest) === null);
+}

@@ -24,7 +24,7 @@ export {
 } from './retention.js';
 export { availableCompressions } from './codecs/compression.js';
 export { keySourceFromConfig } from './codecs/encryption.js';
-export { untrustedManifest } from './authenticate.js';
+export { untrustedManifest, trustedEntries } from './authenticate.js';
 export { parseAt } from './catalog.js';
 export type { BackupEngine } from './engine.js';
 export { uploadBackups, type UploadOptions, type UploadResult } from './upload.js';

@@ -408,9 +408,9 @@ export class PlatformCollector {
     this.catalogBusy = (async () => {
       try {
         // Only the configured database's backups (a shared directory holds other sources' too).
-        const { configuredSource, sourceCatalog, lastDrills } = await import('../backup/index.js');
+        const { configuredSource, sourceCatalog, lastDrills, trustedEntries } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
-        const { entries } = await sourceCatalog(this.config, { source });
+        const entries = trustedEntries(this.config, (await sourceCatalog(this.config, { source })).entries);
         applyCatalog(this.metrics, entries);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();

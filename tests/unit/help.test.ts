@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import type { Command } from 'commander';
-import { buildProgram } from '../../src/cli.js';
+import { buildProgram, groupOf } from '../../src/cli.js';
 import { commandPath, examplesOf, visibleOptions, walkCommands } from '../../src/commands/completion/help.js';
 import { renderManPage } from '../../src/commands/completion/manpage.js';
 
@@ -69,6 +69,37 @@ describe('--help examples', () => {
         if (c.parent) expect(commandPath(cmd), e).not.toBe(''); // a command's examples run a command
       }
     }
+  });
+});
+
+describe('the tree built for a named command', () => {
+  it('is its group only, with the same help, flags and examples as in the whole tree', () => {
+    const whole = buildProgram();
+    const groups = whole.commands.map((c) => c.name()).filter((n) => !n.startsWith('_') && n !== 'completion');
+    expect(groups.length).toBeGreaterThan(10);
+    for (const name of groups) {
+      const argv = ['node', 'wks', name, '--json'];
+      expect(groupOf(argv)).toBe(name);
+      const part = buildProgram(groupOf(argv));
+      expect(part.commands.map((c) => c.name())).toEqual([name]);
+      const inWhole = walkCommands(whole.commands.find((c) => c.name() === name)!);
+      const inPart = walkCommands(part.commands[0]!);
+      expect(inPart.map(commandPath)).toEqual(inWhole.map(commandPath));
+      for (const [i, c] of inPart.entries()) expect(helpOf(c)).toBe(helpOf(inWhole[i]!));
+      expect(visibleOptions(part).map((o) => o.flags)).toEqual(visibleOptions(whole).map((o) => o.flags));
+    }
+  });
+
+  it('is the whole tree for options first, help, completion, an unknown name or no command', () => {
+    for (const args of [
+      ['--json', 'lock', 'list'],
+      ['help', 'lock'],
+      ['completion', 'bash'],
+      ['lokc'],
+      [],
+      ['_backup-ids'],
+    ])
+      expect(groupOf(['node', 'wks', ...args]), args.join(' ')).toBeUndefined();
   });
 });
 
