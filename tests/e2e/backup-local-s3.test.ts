@@ -11,7 +11,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { runWks, type RunResult } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { runWks, baseEnv, WKS_BIN, REPO, type RunResult } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { eventually, startServe } from '../helpers/serve.js';
 import { startS3, startFaultProxy, s3Env, listKeys, type S3Target, type FaultProxy } from '../helpers/s3.js';
@@ -296,6 +297,47 @@ describe('local plus remote (e2e)', () => {
     // The verification of the bucket's copy is recorded beside it (this host has no copy of the backup).
     expect(readdirSync(backups).some((n) => n.startsWith(id))).toBe(false);
     expect(await listKeys(s3!, 'fallback/')).toContain(`fallback/${id}.verify.json`);
+  });
+
+  it('kill -9 while the copy is on its way: the local backup is whole, the bucket lists nothing of it, the next create copies it', async () => {
+    if (skip()) return;
+    const { env, backups } = await host('kill', { BACKUP_S3_STALE_UPLOAD_MINUTES: '0' });
+    seed(env.DATABASE_PATH, 300);
+    proxy.resetCounts();
+    proxy.inject('stall', Number.POSITIVE_INFINITY, /PutObject|UploadPart|CreateMultipartUpload/);
+    let killed = '';
+    try {
+      const child = spawn(process.execPath, [WKS_BIN, 'backup', 'create'], {
+        cwd: REPO,
+        env: baseEnv(env),
+        stdio: 'ignore',
+      });
+      const copying = await eventually(
+        async () => proxy.requests.some((r) => /PutObject|UploadPart|CreateMultipartUpload/.test(r.op)),
+        (v) => v === true,
+        30_000,
+        20,
+      );
+      expect(copying, 'the copy to the bucket started').toBe(true);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      [killed] = localIds(backups);
+      expect(killed).toBeTruthy();
+    } finally {
+      proxy.clear();
+    }
+    const l = (await runWks(['backup', 'list', '--json'], { env })).json();
+    expect(l.problems).toEqual([]);
+    expect(l.backups.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([[killed, 'local']]);
+    expect(await bucketIds('kill')).toEqual([]);
+    const v = await runWks(['backup', 'verify', killed], { env });
+    expect(v.code, v.stderr).toBe(0);
+    const c = await runWks(['backup', 'create', '--json'], { env, timeoutMs: 60_000 });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.json().remote.backfilled).toEqual([killed]);
+    expect(await bucketIds('kill')).toEqual([killed, c.json().backup.id].sort());
+    const after = (await runWks(['backup', 'list', '--json'], { env })).json().backups;
+    expect(after.every((b: { location: string }) => b.location === 'local+s3')).toBe(true);
   });
 
   it('the bucket unreachable: list warns and shows the local copies, restore uses them, rotate refuses in one line', async () => {
