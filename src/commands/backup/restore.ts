@@ -16,7 +16,8 @@ interface Opts {
   allowOtherSource?: boolean;
 }
 
-/** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: verify, confirm, safety backup, replace. */
+/** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: confirm, verify, safety backup, replace. */
+// long: the flags, the question (the spinner stops for it and starts again after), and the three outputs (dry run, declined, restored).
 const restore: Action<Opts> = async (ctx, args, opts) => {
   const id = args[0];
   if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length !== 1) {
