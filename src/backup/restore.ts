@@ -170,7 +170,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
     next_steps: [],
   });
   // `into` unset: the `backup verify` path (a plain local file read where it is, anything else decoded into private scratch).
-  const verify = (into?: string) => async () => {
+  const verify = async (into?: string): Promise<VerificationRecord> => {
     const tv = Date.now();
     const rec = await verifyCopy(
       repo,
@@ -194,7 +194,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
     if (!rec.ok) throw verificationFailure(rec);
     return rec;
   };
-  if (opts.dryRun) return stopped(await verify()());
+  if (opts.dryRun) return stopped(await verify());
   if (opts.confirm && !(await opts.confirm(plan))) return stopped(null);
   if (repo.kind === 'local+s3') opts.log?.('info', `restoring ${m.id} from its ${copy.location} copy (${copy.path})`);
 
@@ -202,7 +202,7 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const image = engine.stageImage(target, m);
   const untrack = trackPrivateFile(image);
   try {
-    const verification = await verify(image)();
+    const verification = await verify(image);
     // The target may have been opened while the image was written and checked.
     if (target.exists && !opts.force) await engine.assertNotInUse(target);
     await repo.prepare();

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { runWks, type RunResult } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { baseEnv, REPO, runWks, WKS_BIN, type RunResult } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 /** Every entry of `dir` with its mode and content hash. */
@@ -91,6 +92,39 @@ describe('restore --dry-run / an unconfirmed restore touch nothing beside the ta
     const [r, seen] = await watched(target, ['backup', 'restore', ids.gzip!], env);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/refusing to replace .* without confirmation/);
+    expect(seen).toEqual([]);
+    expect(snapshot(target)).toEqual(before);
+  });
+
+  it('declined at the terminal prompt (answer n, under `script`): exit 1, nothing written beside the target', async () => {
+    const before = snapshot(target);
+    const seen: string[] = [];
+    const w = watch(target, (_e, name) => {
+      if (!/^app\.db-(wal|shm)$/.test(String(name))) seen.push(String(name));
+    });
+    const run = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(WKS_BIN)} backup restore ${ids.gzip}`;
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: REPO, env: baseEnv(env) });
+      let out = '';
+      let answered = false;
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (!answered && out.includes('Replace')) {
+          answered = true;
+          child.stdin.write('n\r');
+        }
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+    await new Promise((res) => setTimeout(res, 200));
+    w.close();
+    expect(run.out).toContain('Replace');
+    expect(run.out).toContain('cancelled; nothing changed');
+    expect(run.code, run.out).toBe(1);
     expect(seen).toEqual([]);
     expect(snapshot(target)).toEqual(before);
   });
