@@ -9,6 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { runWks } from '../helpers/cli.js';
+import { startServe } from '../helpers/serve.js';
 import { createTestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -78,6 +79,18 @@ describe.skipIf(!target)('an unfinished db copy target (e2e)', () => {
     expect(h.checks[0]).toMatchObject({ name: 'database', status: 'critical' });
     expect(h.checks[0].detail).toMatch(/unfinished `wks db copy` target: \d+ foreign key\(s\) deferred/);
     expect(h.checks[0].hint).toContain(`wks db copy --resume --from ${file}`);
+
+    // `wks serve` pointed at it is not ready (the database check is critical).
+    const served = await startServe([], { ...pgEnv, BACKUP_STORAGE_PATH: path.join(dir, 'backups') }, dir);
+    try {
+      const ready = await fetch(`${served.url}/ready`);
+      const doc = (await ready.json()) as { ready: boolean; checks: Array<{ name: string; status: string }> };
+      expect(ready.status).toBe(503);
+      expect(doc.ready).toBe(false);
+      expect(doc.checks.find((c) => c.name === 'database')).toMatchObject({ status: 'critical' });
+    } finally {
+      await served.stop();
+    }
 
     // migrate up refuses (exit 1, nothing changed) and says how to finish the copy.
     const up = await runWks(['migrate', 'up', '--no-backup'], { env: pgEnv, cwd: dir });
