@@ -384,6 +384,13 @@ describe('S3 repository (e2e)', () => {
     const ok = await runWks(['backup', 'create', '--compress', 'none', '--no-encrypt'], { env, timeoutMs: 60_000 });
     expect(ok.code, ok.stderr).toBe(0);
     expect(proxy.counts().CompleteMultipartUpload).toBe(1);
+    // Each part carries its SHA-256 for the server to check (the issue: every object or part).
+    const parts = proxy.requests.filter((r) => r.op === 'UploadPart');
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts)
+      expect(p.headers['x-amz-checksum-sha256'] ?? p.headers['x-amz-trailer'], p.path).toMatch(
+        /^(x-amz-checksum-sha256|[A-Za-z0-9+/]{43}=)$/,
+      );
     expect(await listKeys(s3!, 'mpu/.wks-uploads/')).toEqual([]);
     // Every attempt at the last part fails: the upload is aborted by the run itself, and its record removed.
     proxy.resetCounts();
