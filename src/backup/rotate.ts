@@ -17,7 +17,7 @@ import type { LockOwner } from './lock.js';
 import { MirroredRepository, withRepository, type BackupRepository, type RepoSide } from './repository/index.js';
 import { localPolicyFromConfig, planRetention, policyFromConfig, type RetentionPolicy } from './retention.js';
 import type { CatalogEntry, LogFn } from './types.js';
-import { untrustedManifest } from './authenticate.js';
+import { authenticateManifest, untrustedManifest } from './authenticate.js';
 
 export interface RotateOptions {
   /** Only report what would be deleted. Default false. */
@@ -36,6 +36,15 @@ export interface RotateOptions {
    * the configured database's backups are considered.
    */
   allSources?: boolean;
+  /**
+   * With encryption enabled: also apply the age rules to unauthenticated backups (unencrypted, or made
+   * before manifests were authenticated: typically those made before encryption was turned on). Each is
+   * decided alongside the authenticated backups of its source, so it is deleted when the policy would
+   * delete a backup of that age, and it never takes a keep_* place from an authenticated one (the
+   * authenticated backups' decisions do not depend on it). A manifest that fails authentication
+   * (edited, re-dated, another key) stays broken. Default false: they are listed as broken.
+   */
+  includeUnauthenticated?: boolean;
 }
 
 export interface RotateItem {
@@ -85,17 +94,28 @@ function planOne(entries: CatalogEntry[], policy: RetentionPolicy, now: Date) {
  * The catalog without the backups whose manifest is not trusted (authenticate.ts untrustedManifest):
  * with encryption enabled, an edited, re-dated or planted manifest must not decide what is deleted
  * (re-dated, a real backup would fall out of the policy; planted, fakes would fill keep_last). They
- * are reported as broken: never counted as kept, never deleted.
+ * are reported as broken: never counted as kept, never deleted. With `includeUnauthenticated`, the
+ * unauthenticated ones (no manifest MAC, but nothing that fails authentication) go to `unauth`
+ * instead, for the age rules (see RotateOptions.includeUnauthenticated).
  */
-function trustedOnly(config: Config, c: SourceCatalog, location: RepoSide, log?: LogFn) {
+function trustedOnly(config: Config, c: SourceCatalog, location: RepoSide, opts: RotateOptions) {
   const broken: Broken[] = c.problems.map((p) => ({ id: p.id, problem: p.problem, location }));
+  const unauth: CatalogEntry[] = [];
+  const legacy = (e: CatalogEntry) => {
+    try {
+      return authenticateManifest(config, e.manifest, { allowUnauthenticated: true }).ok;
+    } catch {
+      return false;
+    }
+  };
   const keep = (list: CatalogEntry[]) =>
     list.filter((e) => {
-      const why = untrustedManifest(config, e.manifest, log);
-      if (why) broken.push({ id: e.manifest.id, problem: `manifest not authenticated: ${why}`, location });
+      const why = untrustedManifest(config, e.manifest, opts.log);
+      if (why && opts.includeUnauthenticated && legacy(e)) unauth.push(e);
+      else if (why) broken.push({ id: e.manifest.id, problem: `manifest not authenticated: ${why}`, location });
       return !why;
     });
-  return { cat: { ...c, entries: keep(c.entries), others: keep(c.others) }, broken };
+  return { cat: { ...c, entries: keep(c.entries), others: keep(c.others) }, broken, unauth };
 }
 
 type Broken = RotateResult['broken'][number];
@@ -113,20 +133,32 @@ function plan(
   location: RepoSide,
   protect: (id: string) => string | null = () => null,
 ) {
-  const { cat, broken } = trusted;
-  const groups = new Map<string, CatalogEntry[]>([[sourceLabel(cat.source), cat.entries]]);
-  if (allSources) {
-    for (const e of cat.others) {
-      const label = sourceLabel(manifestIdentity(e.manifest));
-      groups.set(label, [...(groups.get(label) ?? []), e]);
-    }
-  }
+  const { cat, broken, unauth } = trusted;
+  const configured = sourceLabel(cat.source);
+  const groups = new Map<string, CatalogEntry[]>([[configured, cat.entries]]);
+  const labelOf = (e: CatalogEntry) => sourceLabel(manifestIdentity(e.manifest));
+  if (allSources) for (const e of cat.others) groups.set(labelOf(e), [...(groups.get(labelOf(e)) ?? []), e]);
   const byId = new Map<string, { e: CatalogEntry; source: string }>();
   for (const [source, list] of groups) for (const e of list) byId.set(e.manifest.id, { e, source });
   const decisions = [...groups.values()].flatMap((list) => planOne(list, policy, now));
+  // Each unauthenticated backup is decided alongside its source's authenticated ones, alone: it never
+  // changes their decisions nor another unauthenticated backup's.
+  const unauthIds = new Set<string>();
+  for (const e of unauth) {
+    const source = labelOf(e);
+    if (source !== configured && !allSources) continue;
+    byId.set(e.manifest.id, { e, source });
+    const d = planOne([...(groups.get(source) ?? []), e], policy, now).find((x) => x.id === e.manifest.id)!;
+    if (d.keep) broken.push({ id: d.id, problem: `manifest not authenticated; ${d.reasons.join('; ')}`, location });
+    else {
+      unauthIds.add(d.id);
+      decisions.push({ ...d, reasons: ['unauthenticated', ...d.reasons] });
+    }
+  }
   for (const d of decisions) {
     const why = d.keep ? null : protect(d.id);
     if (why) Object.assign(d, { keep: true, reasons: [why] });
+    if (why && unauthIds.has(d.id)) broken.push({ id: d.id, problem: `manifest not authenticated; ${why}`, location });
   }
   const item = (id: string, reasons: string[]): RotateItem => {
     const { e, source } = byId.get(id)!;
@@ -135,7 +167,7 @@ function plan(
   };
   return {
     sources: [...groups.keys()],
-    kept: decisions.filter((d) => d.keep).map((d) => item(d.id, d.reasons)),
+    kept: decisions.filter((d) => d.keep && !unauthIds.has(d.id)).map((d) => item(d.id, d.reasons)),
     deleted: decisions.filter((d) => !d.keep).map((d) => item(d.id, d.reasons)),
     byId: new Map([...byId].map(([id, v]) => [id, v.e])),
     broken,
@@ -193,7 +225,7 @@ async function rotateIn(config: Config, repo: BackupRepository, opts: RotateOpti
   const all = !!opts.allSources;
   const side: RepoSide = repo.kind === 's3' ? 's3' : 'local';
   const trusted = async (r: BackupRepository) =>
-    trustedOnly(config, await sourceCatalog(config, { repo: r, source }), side, opts.log);
+    trustedOnly(config, await sourceCatalog(config, { repo: r, source }), side, opts);
   if (opts.dryRun) return resultOf(true, policy, [plan(await trusted(repo), policy, now, all, side)], null);
   await repo.prepare();
   return repo.withMutex(
@@ -215,11 +247,15 @@ async function rotateBoth(config: Config, repo: MirroredRepository, opts: Rotate
   const source = await configuredSource(config);
   const all = !!opts.allSources;
   const plans = async (): Promise<[Plan, Plan]> => {
-    const remote = trustedOnly(config, await sourceCatalog(config, { repo: repo.remote, source }), 's3', opts.log);
+    const remote = trustedOnly(config, await sourceCatalog(config, { repo: repo.remote, source }), 's3', opts);
     // A local backup is deleted only when the bucket holds it (under a manifest that is trusted).
     const offHost = new Set([...remote.cat.entries, ...remote.cat.others].map((e) => e.manifest.id));
-    const local = trustedOnly(config, await sourceCatalog(config, { repo: repo.local, source }), 'local', opts.log);
-    const notCopied = (id: string) => (offHost.has(id) ? null : `not yet copied to ${repo.remote.location}`);
+    // An unauthenticated local backup (--include-unauthenticated) only needs the bucket's unauthenticated copy.
+    const ids = (l: CatalogEntry[]) => new Set(l.map((e) => e.manifest.id));
+    const local = trustedOnly(config, await sourceCatalog(config, { repo: repo.local, source }), 'local', opts);
+    const [localUnauth, remoteUnauth] = [ids(local.unauth), ids(remote.unauth)];
+    const copied = (id: string) => offHost.has(id) || (localUnauth.has(id) && remoteUnauth.has(id));
+    const notCopied = (id: string) => (copied(id) ? null : `not yet copied to ${repo.remote.location}`);
     return [plan(remote, policy, now, all, 's3'), plan(local, localPolicy, now, all, 'local', notCopied)];
   };
   if (opts.dryRun) return { ...resultOf(true, policy, await plans(), null), local_policy: localPolicy };

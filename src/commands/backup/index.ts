@@ -132,5 +132,9 @@ function registerRotate(group: Command): void {
       '--all-sources',
       "also rotate other databases' backups in the directory (the policy applied to each source)",
     )
+    .option(
+      '--include-unauthenticated',
+      'with encryption enabled, also delete unauthenticated backups (e.g. made before encryption was enabled) that the age rules would delete; they never count as kept',
+    )
     .action(lazy(() => import('./rotate.js')));
 }

@@ -5,6 +5,7 @@ import { formatBytes } from '../../util/size.js';
 interface Opts {
   dryRun?: boolean;
   allSources?: boolean;
+  includeUnauthenticated?: boolean;
 }
 
 /**
@@ -19,18 +20,19 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
   const { rotateBackups } = await import('../../backup/index.js');
   const now = new Date();
   const log = logTo(ctx.out);
-  let r = await rotateBackups(config, { dryRun: true, now, log, allSources: opts.allSources });
+  const scope = { allSources: opts.allSources, includeUnauthenticated: opts.includeUnauthenticated };
+  let r = await rotateBackups(config, { dryRun: true, now, log, ...scope });
   let cancelled = false;
   if (!opts.dryRun && r.deleted.length > 0) {
     const ok = await ctx.out.confirm(
-      `Delete ${r.deleted.length} backup(s) (${formatBytes(r.freed_bytes)}) outside the retention policy?`,
+      `Delete ${r.deleted.length} backup(s) (${formatBytes(r.freed_bytes)}) outside the retention policy${unauthNote(r.deleted)}?`,
       { action: `delete ${r.deleted.length} backup(s)` },
     );
     if (ok) {
       r = await rotateBackups(config, {
         now,
         log,
-        allSources: opts.allSources,
+        ...scope,
         onLockWait: lockWaitNotice(ctx.out),
       });
     } else cancelled = true;
@@ -61,4 +63,9 @@ const rotate: Action<Opts> = async (ctx, _args, opts) => {
       );
   });
 };
+/** ", N of them unauthenticated" when --include-unauthenticated selected some, so the prompt says so. */
+function unauthNote(deleted: Array<{ reasons: string[] }>): string {
+  const n = deleted.filter((d) => d.reasons[0] === 'unauthenticated').length;
+  return n ? `, ${n} of them unauthenticated (not made, or not provably made, by this key)` : '';
+}
 export default rotate;
