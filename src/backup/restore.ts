@@ -1,14 +1,18 @@
 /**
- * `restoreBackup`: verify first, refuse while the target is in use (unless
- * force), confirm, take a safety backup of what is replaced (type manual,
- * label `pre-restore`), then let the engine install the image so that the
- * target is always either the old or the new database, whole.
+ * `restoreBackup`: check the selection, the source and the target (refused
+ * while in use, unless force), confirm, verify, take a safety backup of what
+ * is replaced (type manual, label `pre-restore`), then let the engine install
+ * the image so that the target is always either the old or the new database,
+ * whole.
  *
  * One pass: verification writes the image where the engine installs it
  * (SQLite: beside the target) while it hashes it, and checks that file; the
  * install is then a rename of the very bytes that passed (no second copy, no
  * re-hash). Until then the file is a tracked private file (util/scratch): it
- * is removed on every exit path, and after a kill -9 by the next run.
+ * is removed on every exit path, and after a kill -9 by the next run. The
+ * question comes before that pass, so a declined restore writes nothing; a dry
+ * run verifies as `backup verify` does (private scratch only), never beside
+ * the target.
  */
 import path from 'node:path';
 import type { Config } from '../config/index.js';
@@ -30,7 +34,6 @@ export interface RestorePlan {
   target: RestoreTarget;
   /** True when a safety backup of the target will be taken first. */
   safetyBackup: boolean;
-  verification: VerificationRecord;
   /** The copy restored from: the local one when there is one (local+s3), else the bucket's. */
   copy: { location: 'local' | 's3'; path: string };
 }
@@ -48,7 +51,15 @@ export interface RestoreOptions {
   deep?: boolean;
   /** Accept an unencrypted or pre-authentication backup although encryption is enabled. */
   allowUnauthenticated?: boolean;
-  /** Asked after verification and the in-use check; return false to cancel. Default: proceed. */
+  /**
+   * Verify the backup exactly as `backup verify` does (nothing is written beside the target),
+   * check the target, and stop: the result is `cancelled` with the verification. No question.
+   */
+  dryRun?: boolean;
+  /**
+   * Asked after the selection, source and in-use checks and before the image is written and
+   * verified (a declined restore writes nothing); return false to cancel. Default: proceed.
+   */
   confirm?: (plan: RestorePlan) => Promise<boolean>;
   now?: Date;
   log?: LogFn;
@@ -69,7 +80,8 @@ export interface RestoreResult {
   safety_backup_id: string | null;
   /** Where the damaged database was kept when no safety backup could be taken (--force), or null. */
   quarantine: string | null;
-  verification: VerificationRecord;
+  /** The verification (null when the question was declined: nothing was read or verified). */
+  verification: VerificationRecord | null;
   integrity: string | null;
   schema_version: string | null;
   duration_ms: number;
@@ -126,7 +138,7 @@ export async function restoreBackup(config: Config, opts: RestoreOptions): Promi
   }
 }
 
-// long: the restore in its order (select, check, verify, confirm, lock, safety backup, install, next steps);
+// long: the restore in its order (select, check, confirm, verify, lock, safety backup, install, next steps);
 // each step is a helper below; what remains is the state they share (plan, timings, the verified image).
 async function restoreFrom(config: Config, repo: BackupRepository, opts: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
@@ -143,61 +155,56 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
   const source = { label: sourceLabel(whose), description: describeSource(whose), other };
   refuseTarget(m, source, cat.source, target, opts);
   const copy = { location: repo.sideOf(entry!.dataName), path: entry!.dataPath };
+  if (target.exists && !opts.force) await engine.assertNotInUse(target);
+  const plan: RestorePlan = { backup: m, source, target, safetyBackup: target.live && target.exists, copy };
+  const timings = { verify_ms: 0, safety_backup_ms: 0, install_ms: 0 };
+  const stopped = (verification: VerificationRecord | null): RestoreResult => ({
+    ...resultBase(plan),
+    cancelled: true,
+    safety_backup_id: null,
+    quarantine: null,
+    verification,
+    integrity: null,
+    duration_ms: Date.now() - t0,
+    timings,
+    next_steps: [],
+  });
+  // `into` unset: the `backup verify` path (a plain local file read where it is, anything else decoded into private scratch).
+  const verify = async (into?: string): Promise<VerificationRecord> => {
+    const tv = Date.now();
+    const rec = await verifyCopy(
+      repo,
+      entry!,
+      copy,
+      (r) =>
+        verifyEntry(config, entry!, {
+          repo: r,
+          into,
+          deep: opts.deep,
+          allowUnauthenticated: opts.allowUnauthenticated,
+          now: opts.now,
+          log: opts.log,
+          onProgress: opts.onProgress,
+        }),
+      opts.log,
+    ).catch((err) => {
+      throw readFailure(into && !(err instanceof WksError) ? engine.stageWriteError(err, target, m) : err, m, target);
+    });
+    timings.verify_ms = Date.now() - tv;
+    if (!rec.ok) throw verificationFailure(rec);
+    return rec;
+  };
+  if (opts.dryRun) return stopped(await verify());
+  if (opts.confirm && !(await opts.confirm(plan))) return stopped(null);
   if (repo.kind === 'local+s3') opts.log?.('info', `restoring ${m.id} from its ${copy.location} copy (${copy.path})`);
 
-  const tv = Date.now();
   // The image is written once, where it is installed, and verification checks that file.
   const image = engine.stageImage(target, m);
   const untrack = trackPrivateFile(image);
   try {
-    const verify = (r: BackupRepository) =>
-      verifyEntry(config, entry!, {
-        repo: r,
-        into: image,
-        deep: opts.deep,
-        allowUnauthenticated: opts.allowUnauthenticated,
-        now: opts.now,
-        log: opts.log,
-        onProgress: opts.onProgress,
-      });
-    const verification = await verifyCopy(repo, entry!, copy, verify, opts.log).catch((err) => {
-      throw readFailure(err instanceof WksError ? err : engine.stageWriteError(err, target, m), m, target);
-    });
-    const timings = { verify_ms: Date.now() - tv, safety_backup_ms: 0, install_ms: 0 };
-    if (!verification.ok) throw verificationFailure(verification);
-
+    const verification = await verify(image);
+    // The target may have been opened while the image was written and checked.
     if (target.exists && !opts.force) await engine.assertNotInUse(target);
-    const plan: RestorePlan = {
-      backup: m,
-      source,
-      target,
-      safetyBackup: target.live && target.exists,
-      verification,
-      copy,
-    };
-    const base = {
-      backup_id: m.id,
-      backup_source: source.label,
-      other_source: other,
-      target: target.description,
-      live: target.live,
-      copy,
-      verification,
-      schema_version: m.schema_version,
-    };
-    if (opts.confirm && !(await opts.confirm(plan))) {
-      return {
-        ...base,
-        cancelled: true,
-        safety_backup_id: null,
-        quarantine: null,
-        integrity: null,
-        duration_ms: Date.now() - t0,
-        timings,
-        next_steps: [],
-      };
-    }
-
     await repo.prepare();
     return await repo.withMutex(
       { timeoutMs: config.database.backup.lock_timeout_ms, command: 'backup restore', onWait: opts.onLockWait },
@@ -211,41 +218,66 @@ async function restoreFrom(config: Config, repo: BackupRepository, opts: Restore
           : { safetyId: null, quarantine: null };
         timings.safety_backup_ms = Date.now() - ts;
         const ti = Date.now();
-        let integrity: string;
-        try {
-          ({ integrity } = await engine.install(target, m, image, {
-            log: opts.log,
-            onProgress: opts.onProgress,
-            force: opts.force,
-            deep: opts.deep,
-          }));
-        } catch (err) {
-          if (err instanceof WksError) throw err;
-          throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
-            cause: err,
-            hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
-          });
-        }
+        const integrity = await installImage(engine, target, m, image, safetyId, opts);
         // A database replaced by another source's backup stays the database it was (same id);
         // one restored where none existed continues the backup's lineage.
         if (other && target.live && target.exists) await engine.keepIdentity?.(target, cat.source.key, opts.log);
         timings.install_ms = Date.now() - ti;
-        const next = nextSteps(engine, target, m, safetyId, quarantine);
         return {
-          ...base,
+          ...resultBase(plan),
           cancelled: false,
           safety_backup_id: safetyId,
           quarantine,
+          verification,
           integrity,
           duration_ms: Date.now() - t0,
           timings,
-          next_steps: next,
+          next_steps: nextSteps(engine, target, m, safetyId, quarantine),
         };
       },
     );
   } finally {
     removeScratch(image);
     untrack();
+  }
+}
+
+/** What every result says about the plan (restored, declined or a dry run). */
+function resultBase(plan: RestorePlan) {
+  return {
+    backup_id: plan.backup.id,
+    backup_source: plan.source.label,
+    other_source: plan.source.other,
+    target: plan.target.description,
+    live: plan.target.live,
+    copy: plan.copy,
+    schema_version: plan.backup.schema_version,
+  };
+}
+
+/** The engine installs the verified image; a failure that is not already a WksError says the target was not replaced. */
+async function installImage(
+  engine: Engine,
+  target: RestoreTarget,
+  m: Manifest,
+  image: string,
+  safetyId: string | null,
+  opts: RestoreOptions,
+): Promise<string> {
+  try {
+    const { integrity } = await engine.install(target, m, image, {
+      log: opts.log,
+      onProgress: opts.onProgress,
+      force: opts.force,
+      deep: opts.deep,
+    });
+    return integrity;
+  } catch (err) {
+    if (err instanceof WksError) throw err;
+    throw new OperationError(`restore of ${m.id} failed: ${(err as Error).message}`, {
+      cause: err,
+      hint: `${target.description} was not replaced${safetyId ? ` (safety backup ${safetyId})` : ''}; fix the cause and retry`,
+    });
   }
 }
 

@@ -6,3 +6,4 @@ export { convertValue, kindOf, formatFloat, convertDateTime, canonicalJson, type
 export type { OnTypeError, ProblemRecord, TableSummary } from './source.js';
 export { PROGRESS_TABLE, RUN_ROW } from './target.js';
 export * from './copy.js';
+export { unfinishedCopy, unfinishedCopyOf, assertNoUnfinishedCopy, type UnfinishedCopy } from './state.js';

@@ -196,6 +196,32 @@ describe('S3 repository (e2e)', () => {
     }
   });
 
+  it('checksums: each upload carries its SHA-256; a data GET does not ask the SDK to check (wks hashes it), a document GET does', async () => {
+    if (skip()) return;
+    const { env } = await host('sums', 'sums');
+    seed(env.DATABASE_PATH, 50);
+    proxy.resetCounts();
+    const c = await runWks(['backup', 'create', '--compress', 'gzip', '--json'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    const m = c.json().backup;
+    const uploads = proxy.requests.filter((r) => ['PutObject', 'UploadPart'].includes(r.op));
+    expect(uploads.length).toBeGreaterThan(0);
+    for (const u of uploads)
+      expect(u.headers['x-amz-checksum-sha256'] ?? u.headers['x-amz-trailer'], u.path).toMatch(
+        /^(x-amz-checksum-sha256|[A-Za-z0-9+/]{43}=)$/,
+      );
+    proxy.resetCounts();
+    const v = await runWks(['backup', 'verify', m.id], { env });
+    expect(v.code, v.stderr).toBe(0);
+    const gets = proxy.requests.filter((r) => r.op === 'GetObject');
+    const data = gets.filter((r) => r.path.split('?')[0]!.endsWith(m.file));
+    const docs = gets.filter((r) => r.path.split('?')[0]!.endsWith('.json'));
+    expect(data).toHaveLength(1);
+    expect(docs.length).toBeGreaterThan(0);
+    expect(data[0]!.headers['x-amz-checksum-mode']).toBeUndefined();
+    for (const d of docs) expect(d.headers['x-amz-checksum-mode'], d.path).toBe('ENABLED');
+  });
+
   it('backup list costs one LIST and one GET per manifest (plus one per verification record), never a data GET; -v prints the counts', async () => {
     if (skip()) return;
     const { env } = await host('count', 'count');
@@ -358,6 +384,13 @@ describe('S3 repository (e2e)', () => {
     const ok = await runWks(['backup', 'create', '--compress', 'none', '--no-encrypt'], { env, timeoutMs: 60_000 });
     expect(ok.code, ok.stderr).toBe(0);
     expect(proxy.counts().CompleteMultipartUpload).toBe(1);
+    // Each part carries its SHA-256 for the server to check (the issue: every object or part).
+    const parts = proxy.requests.filter((r) => r.op === 'UploadPart');
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts)
+      expect(p.headers['x-amz-checksum-sha256'] ?? p.headers['x-amz-trailer'], p.path).toMatch(
+        /^(x-amz-checksum-sha256|[A-Za-z0-9+/]{43}=)$/,
+      );
     expect(await listKeys(s3!, 'mpu/.wks-uploads/')).toEqual([]);
     // Every attempt at the last part fails: the upload is aborted by the run itself, and its record removed.
     proxy.resetCounts();

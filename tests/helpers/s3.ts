@@ -265,6 +265,7 @@ export interface ProxyRequest {
   path: string;
   /** The S3 operation, guessed from method and query (ListObjectsV2, GetObject, PutObject, UploadPart, ...). */
   op: string;
+  headers: import('node:http').IncomingHttpHeaders;
 }
 
 /** S3 operation of a request, from its method and query string (path-style requests). */
@@ -305,7 +306,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const op = operationOf(req.method ?? 'GET', req.url ?? '/');
-    requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', op });
+    requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', op, headers: req.headers });
     const p = plan && plan.left > 0 && (!plan.only || plan.only.test(op)) ? plan : null;
     if (p) {
       p.left--;

@@ -272,6 +272,8 @@ describe('restoreBackup', () => {
     const before = statSync(config.database.path).mtimeMs;
     const c = await restoreBackup(config, { select: { latest: true }, confirm: async () => false });
     expect(c.cancelled).toBe(true);
+    // Asked before the image is written or verified: nothing was read.
+    expect(c.verification).toBeNull();
     expect(statSync(config.database.path).mtimeMs).toBe(before);
     expect((await listBackups(config)).backups).toHaveLength(2);
   });

@@ -243,6 +243,15 @@ export class S3Repository implements BackupRepository {
         forcePathStyle: this.s.forcePathStyle,
         maxAttempts: this.s.maxAttempts,
         retryStrategy: boundedRetryStrategy(this.s.maxAttempts, this.s.retryBudgetMs),
+        // Responses: the SDK checks a GET's checksum only when the request asks (ChecksumMode). A data
+        // object is never asked: every byte wks reads of one (read(): verify, restore, drill, upload) is
+        // hashed by wks itself and compared with the manifest's sha256, so a second hash in the SDK
+        // would only cost CPU. The small documents (readText: manifests, verification records, upload
+        // records) are not hashed by wks: readText asks, and the SDK checks them.
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        // Requests: the default is kept. Every upload names ChecksumAlgorithm SHA256 (lib-storage passes
+        // it to CreateMultipartUpload and to each UploadPart), so each object or part carries
+        // x-amz-checksum-sha256, which the server verifies.
         // A request with no response (or a socket idle) for request_timeout_ms is abandoned and retried.
         requestHandler: {
           requestTimeout: this.s.requestTimeoutMs,
@@ -344,7 +353,10 @@ export class S3Repository implements BackupRepository {
   async readText(name: string): Promise<string | null> {
     try {
       return await this.call('GetObject', async (sdk, c) => {
-        const r = await c.send(new sdk.GetObjectCommand({ Bucket: this.s.bucket, Key: this.key(name) }));
+        // Not hashed by wks: the SDK checks the object's stored checksum (see responseChecksumValidation).
+        const r = await c.send(
+          new sdk.GetObjectCommand({ Bucket: this.s.bucket, Key: this.key(name), ChecksumMode: 'ENABLED' }),
+        );
         return (await r.Body?.transformToString('utf8')) ?? '';
       });
     } catch (err) {
@@ -450,6 +462,7 @@ export class S3Repository implements BackupRepository {
 
   async read(name: string): Promise<Readable> {
     return this.call('GetObject', async (sdk, c) => {
+      // No ChecksumMode: the caller hashes every byte against the manifest (see responseChecksumValidation).
       const r = await c.send(new sdk.GetObjectCommand({ Bucket: this.s.bucket, Key: this.key(name) }));
       return r.Body as Readable;
     });

@@ -76,7 +76,7 @@ function registerVerify(group: Command): void {
 function registerRestore(group: Command): void {
   group
     .command('restore')
-    .description('verify, take a safety backup, and replace the database with a backup (or write it to --to)')
+    .description('confirm, verify, take a safety backup, and replace the database with a backup (or write it to --to)')
     .argument('[id]', 'backup id or unique prefix')
     .option('--latest', 'the newest backup of the configured database')
     .option('--at <time>', 'the newest backup of the configured database taken at or before TIME (ISO 8601)')
@@ -88,7 +88,7 @@ function registerRestore(group: Command): void {
       '--force',
       'restore even if the database is in use (PostgreSQL: its sessions are terminated), --to exists, or the safety backup fails',
     )
-    .option('--dry-run', 'verify and check the target, change nothing')
+    .option('--dry-run', 'verify as `backup verify` does and check the target; write nothing beside it')
     .option('--allow-unauthenticated', ALLOW_UNAUTHENTICATED)
     .action(lazy(() => import('./restore.js')));
 }

@@ -2,6 +2,7 @@ import type { Action } from '../context.js';
 import { UsageError } from '../../errors.js';
 import { lockWaitNotice, logTo, progressTo } from './format.js';
 import { formatBytes } from '../../util/size.js';
+import type { Progress } from '../../ui/index.js';
 
 interface Opts {
   latest?: boolean;
@@ -15,7 +16,8 @@ interface Opts {
   allowOtherSource?: boolean;
 }
 
-/** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: verify, confirm, safety backup, replace. */
+/** `wks backup restore [ID | --latest | --at TIME] [--to PATH]`: confirm, verify, safety backup, replace. */
+// long: the flags, the question (the spinner stops for it and starts again after), and the three outputs (dry run, declined, restored).
 const restore: Action<Opts> = async (ctx, args, opts) => {
   const id = args[0];
   if ([id !== undefined, !!opts.latest, opts.at !== undefined].filter(Boolean).length !== 1) {
@@ -33,7 +35,14 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
   }
   const { restoreBackup, parseAt } = await import('../../backup/index.js');
   const select = id !== undefined ? { id } : opts.latest ? ({ latest: true } as const) : { at: parseAt(opts.at!) };
-  const spin = await ctx.out.progress('restoring');
+  let spin = await ctx.out.progress('restoring');
+  // The spinner stops for the question and starts again for the verification and install after it.
+  const current: Progress = {
+    update: (t) => spin.update(t),
+    succeed: (t) => spin.succeed(t),
+    fail: (t) => spin.fail(t),
+    stop: () => spin.stop(),
+  };
   let stopped = false;
   try {
     const r = await restoreBackup(config, {
@@ -44,23 +53,29 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       deep: opts.deep,
       allowUnauthenticated: opts.allowUnauthenticated,
       log: logTo(ctx.out),
-      onProgress: progressTo(spin, 'restore'),
-      onLockWait: lockWaitNotice(ctx.out, spin),
+      onProgress: progressTo(current, 'restore'),
+      onLockWait: lockWaitNotice(ctx.out, current),
+      dryRun: opts.dryRun,
       confirm: async (plan) => {
         spin.stop();
         stopped = true;
         const b = plan.backup;
         ctx.out.info(
-          `backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}) verified ok`,
+          `backup ${b.id} (${b.type}${b.label ? `, ${b.label}` : ''}, ${b.created_at}, ${formatBytes(b.raw_size)}); it is verified before anything is replaced`,
         );
         if (plan.source.other)
           ctx.out.warn(`backup ${b.id} is a backup of another database: ${plan.source.description}`);
-        if (opts.dryRun) return false;
-        if (!plan.target.live) return true;
-        return ctx.out.confirm(
-          `Replace ${plan.target.description}${plan.target.exists ? ' (a safety backup is taken first)' : ''} with backup ${b.id}?`,
-          { action: `replace ${plan.target.description}` },
-        );
+        const yes =
+          !plan.target.live ||
+          (await ctx.out.confirm(
+            `Replace ${plan.target.description}${plan.target.exists ? ' (a safety backup is taken first)' : ''} with backup ${b.id}?`,
+            { action: `replace ${plan.target.description}` },
+          ));
+        if (yes) {
+          spin = await ctx.out.progress('verifying and restoring');
+          stopped = false;
+        }
+        return yes;
       },
     });
     if (!stopped) spin.stop();
@@ -68,7 +83,7 @@ const restore: Action<Opts> = async (ctx, args, opts) => {
       ctx.out.result({ ok: true, dry_run: !!opts.dryRun, ...r }, (d, out) => {
         out.line(
           d.dry_run
-            ? `dry run: would restore ${d.backup_id} (a backup of ${d.backup_source}${d.other_source ? ', another database' : ''}) to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed`
+            ? `dry run: backup ${d.backup_id} verified ok; would restore ${d.backup_id} (a backup of ${d.backup_source}${d.other_source ? ', another database' : ''}) to ${d.target}${d.live ? ' (after a safety backup)' : ''}; nothing changed`
             : 'cancelled; nothing changed',
         );
       });

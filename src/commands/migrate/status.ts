@@ -6,14 +6,16 @@ interface Opts {
 }
 
 /**
- * `wks migrate status [--exit-code]`. Always prints the status. With
+ * `wks migrate status [--exit-code]`. Always prints the status, and says when
+ * the database is an unfinished `wks db copy` target (foreign keys missing). With
  * --exit-code: exit 3 when an applied file changed or is missing, 1 when a
- * migration is dirty or pending, else 0.
+ * migration is dirty or pending or the copy is unfinished, else 0.
  */
 const status: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   const { migrationStatus } = await import('../../migrate/index.js');
-  const st = await migrationStatus(config);
+  const { unfinishedCopyOf } = await import('../../copy/index.js');
+  const st = { ...(await migrationStatus(config)), unfinishedCopy: await unfinishedCopyOf(config) };
   ctx.out.result(st, (d, r) => {
     r.keyValues([
       ['database', `${d.database}${d.exists ? '' : ' (does not exist yet)'}`],
@@ -67,6 +69,7 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
       { empty: 'no migrations' },
     );
     for (const x of d.dirty) r.line(`\n${r.c.red('dirty:')} ${x.recovery}`);
+    if (d.unfinishedCopy) r.line(`\n${r.c.red(d.unfinishedCopy.summary)}\n${d.unfinishedCopy.hint}`);
   });
   if (!opts.exitCode) return;
   if (st.drift.length > 0) {
@@ -79,6 +82,7 @@ const status: Action<Opts> = async (ctx, _args, opts) => {
   }
   if (st.dirty.length > 0)
     throw new OperationError(`the database is dirty at ${st.dirty[0]!.version}`, { hint: st.dirty[0]!.recovery });
+  if (st.unfinishedCopy) throw new OperationError(st.unfinishedCopy.summary, { hint: st.unfinishedCopy.hint });
   if (st.pending.length > 0) {
     throw new OperationError(
       `${st.pending.length} migration(s) pending: ${st.pending.map((p) => p.version).join(', ')}`,

@@ -33,6 +33,8 @@ const up: Action<Opts> = async (ctx, _args, opts) => {
   const config = await ctx.config();
   if (!opts.dryRun) ctx.reportRun('migrate_up');
   const { migrateUp } = await import('../../migrate/index.js');
+  // An unfinished `db copy` target lacks foreign keys: finish (or restart) the copy, which migrates itself.
+  await (await import('../../copy/index.js')).assertNoUnfinishedCopy(config);
   // Who accepts drift (--allow-drift) is recorded: the OS user@host, as lock releases are.
   const acceptedBy = opts.allowDrift ? (await import('../../workflow/index.js')).operatorIdentity() : null;
   const res = await migrateUp(config, {

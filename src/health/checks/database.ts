@@ -11,7 +11,10 @@
  *    pg_stat_database are critical; server connections against
  *    max_connections and, when the handle is a long-lived pool (wks serve),
  *    the pool's usage against DB_POOL_MAX: at or above
- *    health.pool_usage_warn_percent, or any waiting client, is warn.
+ *    health.pool_usage_warn_percent, or any waiting client, is warn. An
+ *    unfinished `wks db copy` target (a run not verified, foreign keys set
+ *    aside) is critical: it lacks constraints of the platform's schema and
+ *    maybe rows, and writes to it could break the foreign keys the copy adds back.
  * Unreachable or missing database: critical (the error's message and hint).
  */
 import { performance } from 'node:perf_hooks';
@@ -107,7 +110,7 @@ async function sqliteDeep(db: DatabaseAdapter, ctx: CheckContext): Promise<Check
 export const databaseCheck: CheckDefinition = {
   name: 'database',
   description:
-    'reachable; SQLite header, schema and table roots (full integrity_check with --deep); PostgreSQL SELECT 1 and pool usage',
+    'reachable; SQLite header, schema and table roots (full integrity_check with --deep); PostgreSQL SELECT 1, pool usage and no unfinished `db copy`',
   async run(ctx): Promise<CheckOutcome> {
     let db: DatabaseAdapter;
     try {
@@ -159,6 +162,13 @@ export const databaseCheck: CheckDefinition = {
         hint: 'storage corruption: check the server log and disks; restore from a verified backup',
         data,
       };
+    }
+
+    const { unfinishedCopy } = await import('../../copy/index.js');
+    const copy = await unfinishedCopy(db);
+    if (copy) {
+      data.unfinishedCopy = copy;
+      return { status: 'critical', detail: `${copy.summary} in ${db.target}`, hint: copy.hint, data };
     }
 
     const pool = db.poolStats();
