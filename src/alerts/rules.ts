@@ -8,6 +8,8 @@
  *   workflow_duration  seconds the longest-running execution has been running
  *   backup_age         seconds since the newest completed backup (no backup: +Inf)
  *   backup_failed      1 when the newest scheduled backup attempt failed, else 0
+ *   backups_offhost_pending  local+s3 only: backups kept on this host only, not in the bucket yet
+ *                      (any other repository: null, never evaluated)
  *   disk_free_bytes    free bytes on the database / backup filesystem (the smaller)
  *   dependency_down    number of dependencies (database, redis) not answering
  * Durations in a condition (`600s`, `1h`) are converted to seconds.
@@ -26,6 +28,7 @@ export const SIGNALS = [
   'workflow_duration',
   'backup_age',
   'backup_failed',
+  'backups_offhost_pending',
   'disk_free_bytes',
   'dependency_down',
 ] as const;
@@ -72,10 +75,15 @@ export function parseCondition(condition: string): { signal: SignalName; op: Op;
  *  - backup_failed 1m, dependency_down 1m: one more evaluation, so a blip
  *    (a restart of the database) does not page.
  *  - disk_low 5m.
+ *  - backup_offhost_lag 1h: `create` copies each backup right after storing
+ *    it (and any older local-only one); with the default schedule (every 30
+ *    min) a backup still only here after an hour means two runs in a row
+ *    could not copy it, not a copy in progress.
  */
 export const BUILTIN_FOR = {
   backup_stale: '10m',
   backup_failed: '1m',
+  backup_offhost_lag: '1h',
   disk_low: '5m',
   dependency_down: '1m',
 } as const;
@@ -85,6 +93,7 @@ const SUMMARIES: Record<string, string> = {
   workflow_timeout: 'A workflow execution has been running longer than the threshold',
   backup_stale: 'The newest backup is older than the recovery point objective',
   backup_failed: 'The last scheduled backup failed',
+  backup_offhost_lag: 'Backups are kept on this host only: they were not copied to the bucket',
   disk_low: 'Free disk space for the database or backups is low',
   dependency_down: 'A dependency (database or Redis) is not answering',
 };
@@ -92,9 +101,9 @@ const SUMMARIES: Record<string, string> = {
 /**
  * The effective rule set: the configured rules (monitoring.alerts.rules; the
  * platform's high_error_rate and workflow_timeout by default) plus the built-in
- * backup_stale (RPO = health.backup_rpo), backup_failed, disk_low
- * (health.min_free_bytes) and dependency_down. A configured rule with a
- * built-in's name replaces it. Throws ConfigError (78) naming the rule's key.
+ * backup_stale (RPO = health.backup_rpo), backup_failed, backup_offhost_lag
+ * (local+s3 only), disk_low (health.min_free_bytes) and dependency_down. A
+ * configured rule with a built-in's name replaces it (e.g. another `for`). Throws ConfigError (78) naming the rule's key.
  */
 export function buildRules(config: Config): AlertRule[] {
   const rpoS = (parseDuration(config.health.backup_rpo) ?? 3_600_000) / 1000;
@@ -111,6 +120,12 @@ export function buildRules(config: Config): AlertRule[] {
       condition: 'backup_failed > 0',
       duration: BUILTIN_FOR.backup_failed,
       severity: 'critical' as Severity,
+    },
+    {
+      name: 'backup_offhost_lag',
+      condition: 'backups_offhost_pending > 0',
+      duration: BUILTIN_FOR.backup_offhost_lag,
+      severity: 'warning' as Severity,
     },
     {
       name: 'disk_low',

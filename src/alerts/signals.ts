@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import type { DatabaseAdapter } from '../db/index.js';
-import { newestBackupMs, type PlatformCollector } from '../metrics/index.js';
+import { newestBackupMs, offHostPending, type PlatformCollector } from '../metrics/index.js';
 import { freeBytes } from '../util/disk.js';
 import type { AlertSignals } from './rules.js';
 
@@ -64,11 +64,15 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
     try {
       const { configuredSource, sourceCatalog, trustedEntries } = await import('../backup/index.js');
       const source = await configuredSource(config, { reuse: true });
-      const newest = newestBackupMs(trustedEntries(config, (await sourceCatalog(config, { source })).entries));
+      const cat = await sourceCatalog(config, { source });
+      const entries = trustedEntries(config, cat.entries);
+      sig.backups_offhost_pending = offHostPending(entries, cat.kind);
+      const newest = newestBackupMs(entries);
       const since = newest > 0 ? newest : (src.watchingSince?.getTime() ?? null);
       sig.backup_age = since !== null ? Math.max(0, (now.getTime() - since) / 1000) : Number.POSITIVE_INFINITY;
     } catch {
       sig.backup_age = null;
+      sig.backups_offhost_pending = null;
     }
   }
   sig.backup_failed = src.lastBackupFailed?.() ? 1 : 0;

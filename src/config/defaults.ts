@@ -88,6 +88,7 @@ export const DEFAULTS: Config = {
         max_attempts: 6,
         retry_budget_ms: 60000,
         request_timeout_ms: 60000,
+        local_fallback_ms: 5000,
         stale_upload_minutes: 1440,
       },
     },
@@ -248,6 +249,7 @@ export const ENV_MAP: Readonly<Record<string, string>> = {
   BACKUP_S3_MAX_ATTEMPTS: 'database.backup.s3.max_attempts',
   BACKUP_S3_RETRY_BUDGET_MS: 'database.backup.s3.retry_budget_ms',
   BACKUP_S3_REQUEST_TIMEOUT_MS: 'database.backup.s3.request_timeout_ms',
+  BACKUP_S3_LOCAL_FALLBACK_MS: 'database.backup.s3.local_fallback_ms',
   BACKUP_S3_STALE_UPLOAD_MINUTES: 'database.backup.s3.stale_upload_minutes',
   // Performance
   ENABLE_CLUSTERING: 'performance.clustering.enabled',

@@ -253,6 +253,7 @@ export const configSchema = strictObject({
         max_attempts: int(1, 50),
         retry_budget_ms: int(0),
         request_timeout_ms: int(100),
+        local_fallback_ms: int(0),
         stale_upload_minutes: int(0),
       }),
     }),

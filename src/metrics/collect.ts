@@ -24,11 +24,13 @@
 import path from 'node:path';
 import type { Config } from '../config/index.js';
 import type { DatabaseAdapter } from '../db/index.js';
-import type { CatalogEntry, DrillRecord } from '../backup/index.js';
+import type { BackupRepository, CatalogEntry, DrillRecord } from '../backup/index.js';
 import type { WksMetrics } from './registry.js';
 import { parseDbTime } from '../db/index.js';
 import { freeBytes } from '../util/disk.js';
 import { parseDuration } from '../util/duration.js';
+
+type RepositoryKind = BackupRepository['kind'];
 
 export interface CollectorSources {
   /** The (instrumented) database, or null when none is configured/reachable. */
@@ -410,8 +412,9 @@ export class PlatformCollector {
         // Only the configured database's backups (a shared directory holds other sources' too).
         const { configuredSource, sourceCatalog, lastDrills, trustedEntries } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
-        const entries = trustedEntries(this.config, (await sourceCatalog(this.config, { source })).entries);
-        applyCatalog(this.metrics, entries);
+        const cat = await sourceCatalog(this.config, { source });
+        const entries = trustedEntries(this.config, cat.entries);
+        applyCatalog(this.metrics, entries, cat.kind);
         applyDrills(this.metrics, lastDrills(entries), this.config);
         this.catalogAt = now.getTime();
       } catch {
@@ -429,11 +432,13 @@ export class PlatformCollector {
  * sidecars): newest completion per engine/type, the newest backup's duration
  * and stored size, counts by state (verified, unverified, failed, missing =
  * manifest without its data file) and by location (local, s3, local+s3), and
- * the newest successful verification.
+ * the newest successful verification; with a local copy and a bucket
+ * (`kind` local+s3), the backups not copied off the host yet.
  */
-export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[]): void {
+export function applyCatalog(metrics: WksMetrics, entries: CatalogEntry[], kind?: RepositoryKind): void {
   metrics.backups.reset();
   metrics.backupsByLocation.reset();
+  metrics.backupsOffHostPending.set(offHostPending(entries, kind) ?? 0);
   metrics.backupLastSuccess.reset();
   const states: Record<string, number> = { verified: 0, unverified: 0, failed: 0, missing: 0 };
   const last = new Map<string, { labels: { engine: string; type: string }; ts: number }>();
@@ -487,6 +492,14 @@ export function applyDrills(
   metrics.drillLastSuccess.set(passedAt ? passedAt.getTime() / 1000 : 0);
   if (drills.last) metrics.drillLastDuration.set(drills.last.duration_ms / 1000);
   metrics.drillLastFailed.set(drills.last?.outcome === 'failed' ? 1 : 0);
+}
+
+/**
+ * local+s3 only: the backups kept on this host only, not in the bucket yet (the off-host copy lags);
+ * null for any other repository (there is no off-host copy to lag).
+ */
+export function offHostPending(entries: CatalogEntry[], kind: RepositoryKind | undefined): number | null {
+  return kind === 'local+s3' ? entries.filter((e) => !e.locations.includes('s3')).length : null;
 }
 
 /** Unix ms of the newest usable (present, not failed) backup in the catalog, or 0 when there is none. */

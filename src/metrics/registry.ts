@@ -55,6 +55,7 @@ export interface WksMetrics {
   readonly backupFailuresTotal: Counter<string>;
   readonly backups: Gauge<'state'>;
   readonly backupsByLocation: Gauge<'location'>;
+  readonly backupsOffHostPending: Gauge<string>;
   readonly backupVerifyLastSuccess: Gauge<string>;
   readonly drillLastSuccess: Gauge<string>;
   readonly drillLastDuration: Gauge<string>;
@@ -208,6 +209,11 @@ function backupMetrics(r: Registry[]) {
       name: 'wks_backups_location',
       help: 'Backups in the catalog by where they are: local, s3, or local+s3 (a local copy plus the bucket)',
       labelNames: ['location'],
+      registers: r,
+    }),
+    backupsOffHostPending: new Gauge({
+      name: 'wks_backups_offhost_pending',
+      help: 'With a local copy and a bucket: backups kept on this host only, not copied to the bucket yet (else 0)',
       registers: r,
     }),
     backupVerifyLastSuccess: new Gauge({

@@ -373,6 +373,71 @@ describe('local plus remote (e2e)', () => {
     }
   });
 
+  // A behaviour bound, not a benchmark: the full retry budget is 60 s, a read the local copy serves
+  // must not wait it out (BACKUP_S3_LOCAL_FALLBACK_MS, 5 s by default); 15 s leaves a wide margin.
+  it.each([
+    ['stall', {}],
+    ['status500', { BACKUP_S3_MAX_ATTEMPTS: '50' }],
+  ] as const)(
+    'the bucket down (%s forever, 60 s retry budget): list and restore --latest use the local copy without waiting out the budget',
+    async (fault, extra) => {
+      if (skip()) return;
+      const { dir, env } = await host(`quick-${fault}`, {
+        BACKUP_S3_MAX_ATTEMPTS: '6',
+        BACKUP_S3_RETRY_BUDGET_MS: '60000',
+        BACKUP_S3_REQUEST_TIMEOUT_MS: '60000',
+        ...extra,
+      });
+      seed(env.DATABASE_PATH, 100);
+      const before = users(env.DATABASE_PATH);
+      const id = await create(env);
+      proxy.inject(fault, Number.POSITIVE_INFINITY);
+      try {
+        let t = Date.now();
+        const l = await runWks(['backup', 'list', '--json'], { env, timeoutMs: 90_000 });
+        const listMs = Date.now() - t;
+        expect(l.code, l.stderr).toBe(0);
+        expect(l.json().warnings[0]).toMatch(/^s3:\/\/\S+ cannot be listed \(.*\); showing the local copies only$/);
+        expect(l.json().backups.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([
+          [id, 'local'],
+        ]);
+        expect(listMs).toBeLessThan(15_000);
+        const to = path.join(dir, 'quick.db');
+        t = Date.now();
+        const r = await runWks(['backup', 'restore', '--latest', '--to', to, '--yes', '--json'], {
+          env,
+          timeoutMs: 90_000,
+        });
+        const restoreMs = Date.now() - t;
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.json().copy.location).toBe('local');
+        expect(users(to)).toEqual(before);
+        expect(restoreMs).toBeLessThan(15_000);
+      } finally {
+        proxy.clear();
+      }
+    },
+    180_000,
+  );
+
+  it('with no local backup, the listing is not cut short: a slow bucket still lists the backups only it holds', async () => {
+    if (skip()) return;
+    const { env, backups } = await host('slowlist', { BACKUP_S3_LOCAL_FALLBACK_MS: '1000' });
+    seed(env.DATABASE_PATH, 50);
+    const id = await create(env);
+    for (const n of readdirSync(backups)) if (n.startsWith(id)) rmSync(path.join(backups, n));
+    // The first listing stalls past the 1 s fallback; the full-budget one (retried after the 3 s request timeout) answers.
+    proxy.inject('stall', 1, /ListObjectsV2/);
+    try {
+      const l = await runWks(['backup', 'list', '--json'], { env, timeoutMs: 60_000 });
+      expect(l.code, l.stderr).toBe(0);
+      expect(l.json().warnings).toEqual([]);
+      expect(l.json().backups.map((b: { id: string; location: string }) => [b.id, b.location])).toEqual([[id, 's3']]);
+    } finally {
+      proxy.clear();
+    }
+  });
+
   it("a damaged local copy: verify exits 3, restore warns and uses the bucket's copy", async () => {
     if (skip()) return;
     const { dir, env, backups } = await host('damaged');

@@ -37,6 +37,7 @@ describe('alert conditions', () => {
       'workflow_timeout',
       'backup_stale',
       'backup_failed',
+      'backup_offhost_lag',
       'disk_low',
       'dependency_down',
     ]);
@@ -81,6 +82,34 @@ describe('AlertEngine', () => {
     e.evaluate({ error_rate: 0 }, at(100));
     expect(e.evaluate({ error_rate: 0.2 }, at(350))).toEqual([]);
     expect(e.evaluate({ error_rate: 0.2 }, at(650)).map((x) => x.kind)).toEqual(['firing']);
+  });
+
+  it('backup_offhost_lag: fires after backups stayed local-only for 1h; no data (not local+s3) never fires', () => {
+    const lag = buildRules(cfg()).filter((r) => r.name === 'backup_offhost_lag');
+    expect(lag.map((r) => [r.condition, r.forMs, r.severity])).toEqual([
+      ['backups_offhost_pending > 0', 3_600_000, 'warning'],
+    ]);
+    const e = new AlertEngine(lag);
+    expect(e.evaluate({ backups_offhost_pending: 2 }, at(0))).toEqual([]);
+    expect(e.evaluate({ backups_offhost_pending: 2 }, at(3599))).toEqual([]);
+    expect(e.evaluate({ backups_offhost_pending: 1 }, at(3600)).map((x) => [x.rule, x.kind, x.value])).toEqual([
+      ['backup_offhost_lag', 'firing', 1],
+    ]);
+    expect(e.evaluate({ backups_offhost_pending: 0 }, at(3700)).map((x) => x.kind)).toEqual(['resolved']);
+    const none = new AlertEngine(lag);
+    expect(none.evaluate({ backups_offhost_pending: null }, at(0))).toEqual([]);
+    expect(none.evaluate({ backups_offhost_pending: null }, at(86_400))).toEqual([]);
+    // Its duration is configurable as any built-in's: a configured rule of the same name replaces it.
+    const custom = buildRules(
+      cfg((c) =>
+        c.monitoring.alerts.rules.push({
+          name: 'backup_offhost_lag',
+          condition: 'backups_offhost_pending > 0',
+          duration: '3h',
+        }),
+      ),
+    );
+    expect(custom.filter((r) => r.name === 'backup_offhost_lag').map((r) => r.forMs)).toEqual([3 * 3_600_000]);
   });
 
   it('fires a zero-duration rule on the first evaluation', () => {

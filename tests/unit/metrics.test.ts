@@ -27,6 +27,7 @@ const WKS = [
   'wks_backup_failures_total',
   'wks_backups',
   'wks_backups_location',
+  'wks_backups_offhost_pending',
   'wks_backup_verify_last_success_timestamp_seconds',
   'wks_job_runs_total',
   'wks_job_last_success_timestamp_seconds',
@@ -197,5 +198,20 @@ describe('applyCatalog', () => {
     expect(where).toEqual({ local: 1, 'local+s3': 2, s3: 1 });
     applyCatalog(m, [entry('e', '2026-01-05T00:00:00.000Z', { locations: ['s3'] })]);
     expect((await m.backupsByLocation.get()).values.map((v) => [v.labels.location, v.value])).toEqual([['s3', 1]]);
+  });
+
+  it('wks_backups_offhost_pending: the local-only backups in local+s3 mode, 0 with any other repository', async () => {
+    const m = createMetrics({ processDefaults: false });
+    const entries = [
+      entry('c', '2026-01-03T00:00:00.000Z', { locations: ['local'] }),
+      entry('b', '2026-01-02T00:00:00.000Z', { locations: ['local'] }),
+      entry('a', '2026-01-01T00:00:00.000Z', { locations: ['local', 's3'] }),
+    ];
+    applyCatalog(m, entries, 'local+s3');
+    expect((await m.backupsOffHostPending.get()).values.map((v) => v.value)).toEqual([2]);
+    applyCatalog(m, entries, 'local');
+    expect((await m.backupsOffHostPending.get()).values.map((v) => v.value)).toEqual([0]);
+    applyCatalog(m, [entry('a', '2026-01-01T00:00:00.000Z', { locations: ['local', 's3'] })], 'local+s3');
+    expect((await m.backupsOffHostPending.get()).values.map((v) => v.value)).toEqual([0]);
   });
 });

@@ -38,7 +38,8 @@ export function openRepository(config: Config): BackupRepository {
     },
     b.storage_path,
   );
-  return b.local_copy ? new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3) : s3;
+  if (!b.local_copy) return s3;
+  return new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3, b.s3.local_fallback_ms);
 }
 
 /** Open the configured repository, run `fn`, and close it (logging its request counts at debug). */

@@ -11,6 +11,14 @@
  * `rotate` applies each side's retention to that side (rotate.ts, through
  * `local` and `remote`). When the bucket cannot be listed, the listing is the
  * local side's and `remoteProblem` says why (list and health show it).
+ *
+ * The bucket's listing here is for reads the local copy can serve (list,
+ * verify, restore, health, metrics), so it waits at most `fallbackMs`
+ * (database.backup.s3.local_fallback_ms), not the whole retry budget: with
+ * the store unreachable, a restore from the local copy starts in seconds.
+ * When the local side holds no backup, nothing can be served locally and the
+ * bucket gets the full budget. Writes (create's copy, upload, rotate) use
+ * `remote` directly, with the full budget.
  */
 import type { Readable } from 'node:stream';
 import type { LogFn } from '../types.js';
@@ -20,6 +28,8 @@ import type { BackupRepository, RepoLockOptions, RepoObject, RepoSide } from './
 
 /** `<id>.verify.json` / `<id>.drill.json`: the sidecar's backup id. */
 const SIDECAR = /^(.+)\.(?:verify|drill)\.json$/;
+/** A backup's manifest, `<id>.json`. */
+const MANIFEST = /^\d{8}T\d{6}Z-[0-9a-f]{4}\.json$/;
 
 export class MirroredRepository implements BackupRepository {
   readonly kind = 'local+s3' as const;
@@ -34,6 +44,8 @@ export class MirroredRepository implements BackupRepository {
   constructor(
     readonly local: LocalRepository,
     readonly remote: S3Repository,
+    /** How long a read that the local copy can serve waits for the bucket's listing; 0: the full retry budget. */
+    private readonly fallbackMs = 0,
   ) {
     this.location = `${local.location} + ${remote.location}`;
     this.stagingDir = local.stagingDir;
@@ -56,13 +68,21 @@ export class MirroredRepository implements BackupRepository {
 
   async list(): Promise<RepoObject[]> {
     this.remoteProblem = null;
-    const [local, remote] = await Promise.all([
+    const failed = (err: Error): RepoObject[] => {
+      this.remoteProblem = `${this.remote.location} cannot be listed (${err.message}); showing the local copies only`;
+      return [];
+    };
+    const [local, quick] = await Promise.all([
       this.local.list(),
-      this.remote.list().catch((err: Error) => {
-        this.remoteProblem = `${this.remote.location} cannot be listed (${err.message}); showing the local copies only`;
-        return [] as RepoObject[];
-      }),
+      this.remote.list({ deadlineMs: this.fallbackMs }).catch((err: Error) => err),
     ]);
+    // Nothing to serve locally: the bucket's listing is the catalog, worth the full retry budget.
+    const remote =
+      quick instanceof Error
+        ? local.some((o) => MANIFEST.test(o.name))
+          ? failed(quick)
+          : await this.remote.list().catch(failed)
+        : quick;
     this.remoteNames = new Set(remote.map((o) => o.name));
     const byName = new Map<string, RepoObject>();
     for (const o of local) byName.set(o.name, { ...o, sides: ['local'] });
@@ -118,9 +138,17 @@ export class MirroredRepository implements BackupRepository {
     await this.local.prepare();
   }
 
-  /** Both sides' leftovers; a bucket that cannot be swept now is logged, never an error (the local side still works). */
+  /**
+   * Both sides' leftovers; a bucket that cannot be swept now is logged, never an error (the local
+   * side still works). A bucket the last listing could not reach is not tried again (a restore from
+   * the local copy does not wait out the retry budget for it).
+   */
   async sweep(log?: LogFn): Promise<string[]> {
     const removed = await this.local.sweep();
+    if (this.remoteProblem) {
+      log?.('debug', `${this.remote.location}: leftovers not swept: the bucket could not be listed`);
+      return removed;
+    }
     try {
       removed.push(...(await this.remote.sweep(log)));
     } catch (err) {

@@ -283,7 +283,36 @@ export class S3Repository implements BackupRepository {
     }
   }
 
-  async list(): Promise<RepoObject[]> {
+  /**
+   * Every object at the prefix. With `deadlineMs` (a read the local copy can
+   * serve, mirror.ts), the listing is given up after that long, retries
+   * included, and its requests are aborted: OperationError (1) saying so.
+   */
+  async list(opts: { deadlineMs?: number } = {}): Promise<RepoObject[]> {
+    const ms = opts.deadlineMs;
+    if (!ms) return this.listAll();
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(
+          new OperationError(
+            `${this.location}: ListObjectsV2 did not succeed within ${ms} ms (BACKUP_S3_LOCAL_FALLBACK_MS)`,
+          ),
+        );
+      }, ms);
+    });
+    const listing = this.listAll(abort.signal);
+    listing.catch(() => undefined); // once late, its rejection (the abort) is nobody's
+    try {
+      return await Promise.race([listing, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async listAll(abortSignal?: AbortSignal): Promise<RepoObject[]> {
     const out: RepoObject[] = [];
     const prefix = this.s.prefix ? `${this.s.prefix}/` : '';
     let token: string | undefined;
@@ -296,6 +325,7 @@ export class S3Repository implements BackupRepository {
             Delimiter: '/',
             ContinuationToken: token,
           }),
+          { abortSignal },
         ),
       );
       for (const o of r.Contents ?? []) {

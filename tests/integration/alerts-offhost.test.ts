@@ -1,0 +1,106 @@
+/**
+ * The built-in backup_offhost_lag alert on its real signal: a local-plus-remote
+ * repository (a real SQLite file, the local backup directory and s3rver behind
+ * the fault proxy, tests/helpers/s3.ts), gatherSignals reading the catalog, and
+ * the alert engine with the built-in rules. A backup whose copy to the bucket
+ * failed stays local-only: the rule goes pending, fires after its for-duration,
+ * resolves once `backup upload` copied it; without a bucket it has no data.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { migrateUp } from '../../src/migrate/index.js';
+import { createBackup, uploadBackups } from '../../src/backup/index.js';
+import { AlertEngine, BUILTIN_FOR, buildRules, gatherSignals } from '../../src/alerts/index.js';
+import { parseDuration } from '../../src/util/duration.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { startS3, startFaultProxy, s3Env, type S3Target, type FaultProxy } from '../helpers/s3.js';
+
+let s3: S3Target | null = null;
+let proxy: FaultProxy;
+const saved: Record<string, string | undefined> = {};
+
+beforeAll(async () => {
+  s3 = await startS3('alerts-offhost');
+  if (!s3) return;
+  proxy = await startFaultProxy(s3.endpoint);
+  // The S3 repository takes its credentials from the SDK's default chain (the environment).
+  for (const [k, v] of Object.entries(s3Env(s3, proxy.endpoint)))
+    if (k.startsWith('AWS_')) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+});
+afterAll(async () => {
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  await proxy?.close();
+  await s3?.stop();
+});
+
+async function configFor(tag: string, env: Record<string, string>): Promise<Config> {
+  const dir = tmpDir(`offhost-${tag}`);
+  const config = loadConfig({
+    env: { DATABASE_PATH: path.join(dir, 'app.db'), BACKUP_STORAGE_PATH: path.join(dir, 'backups'), ...env },
+    cwd: dir,
+  }).config;
+  await migrateUp(config, { backup: false });
+  return config;
+}
+
+const lagRule = (config: Config) => buildRules(config).filter((r) => r.name === 'backup_offhost_lag');
+const signalsAt = (config: Config, now: Date) => gatherSignals(config, { db: async () => null }, now);
+
+describe('backup_offhost_lag (built-in alert)', () => {
+  it('fires after its for-duration while a backup stays local-only, resolves once it is copied', async (ctx) => {
+    if (!s3) return ctx.skip();
+    const config = await configFor('both', {
+      ...s3Env(s3, proxy.endpoint, 'offhost'),
+      BACKUP_LOCAL_COPY: 'true',
+      BACKUP_S3_MAX_ATTEMPTS: '1',
+    });
+    await createBackup(config);
+    const t0 = new Date();
+    expect((await signalsAt(config, t0)).backups_offhost_pending).toBe(0);
+
+    // The bucket refuses the copy: the backup is kept locally only.
+    proxy.inject('status500', Number.POSITIVE_INFINITY, /PutObject|UploadPart|CreateMultipartUpload/);
+    try {
+      await expect(createBackup(config)).rejects.toThrow(/is stored locally .* but was not copied/);
+    } finally {
+      proxy.clear();
+    }
+    const engine = new AlertEngine(lagRule(config));
+    const forMs = parseDuration(BUILTIN_FOR.backup_offhost_lag)!;
+    const at = (ms: number) => new Date(t0.getTime() + ms);
+    const sig = await signalsAt(config, t0);
+    expect(sig.backups_offhost_pending).toBe(1);
+    expect(engine.evaluate(sig, at(0))).toEqual([]);
+    expect(engine.snapshot()[0]!.state).toBe('pending');
+    expect(engine.evaluate(sig, at(forMs - 1))).toEqual([]);
+    const fired = engine.evaluate(sig, at(forMs));
+    expect(fired.map((e) => [e.rule, e.kind, e.severity, e.value])).toEqual([
+      ['backup_offhost_lag', 'firing', 'warning', 1],
+    ]);
+
+    await uploadBackups(config, {});
+    const after = await signalsAt(config, at(forMs + 60_000));
+    expect(after.backups_offhost_pending).toBe(0);
+    expect(engine.evaluate(after, at(forMs + 60_000)).map((e) => [e.rule, e.kind])).toEqual([
+      ['backup_offhost_lag', 'resolved'],
+    ]);
+  });
+
+  it('has no data, and never fires, without a bucket (a local repository)', async () => {
+    const config = await configFor('local', {});
+    await createBackup(config);
+    const engine = new AlertEngine(lagRule(config));
+    const t0 = new Date();
+    const sig = await signalsAt(config, t0);
+    expect(sig.backups_offhost_pending).toBeNull();
+    expect(engine.evaluate(sig, t0)).toEqual([]);
+    expect(engine.evaluate(sig, new Date(t0.getTime() + 86_400_000))).toEqual([]);
+    expect(engine.snapshot()[0]!.state).toBe('inactive');
+  });
+});
