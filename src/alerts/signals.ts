@@ -64,7 +64,9 @@ export async function gatherSignals(config: Config, src: SignalSources, now: Dat
     try {
       const { configuredSource, sourceCatalog, trustedEntries } = await import('../backup/index.js');
       const source = await configuredSource(config, { reuse: true });
-      const cat = await sourceCatalog(config, { source });
+      // Serve's alert evaluation: nobody waits on it, so a slow bucket's listing gets the full retry
+      // budget (a listing cut short would count every backup as not copied: a false off-host lag).
+      const cat = await sourceCatalog(config, { source, waitForBucket: true });
       const entries = trustedEntries(config, cat.entries);
       sig.backups_offhost_pending = offHostPending(entries, cat.kind);
       const newest = newestBackupMs(entries);

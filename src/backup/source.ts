@@ -157,12 +157,13 @@ export function adoptPredecessor(
 /**
  * The repository's catalog (`repo`, default the configured one, opened and
  * closed here), split into the configured source's backups and the others.
+ * `waitForBucket`: see openRepository (readers nobody waits on).
  */
 export async function sourceCatalog(
   config: Config,
-  opts: { source?: ConfiguredSource; repo?: BackupRepository; log?: LogFn } = {},
+  opts: { source?: ConfiguredSource; repo?: BackupRepository; log?: LogFn; waitForBucket?: boolean } = {},
 ): Promise<SourceCatalog> {
-  const repo = opts.repo ?? openRepository(config);
+  const repo = opts.repo ?? openRepository(config, { waitForBucket: opts.waitForBucket });
   try {
     const [source, cat] = await Promise.all([opts.source ?? configuredSource(config), readCatalog(repo)]);
     // A local directory that is not there is named as such (list/restore exit 5); a bucket prefix is simply empty.

@@ -43,6 +43,12 @@ export interface CollectorSources {
   /** How long a backup-catalog read is reused (default 5000 ms). */
   catalogTtlMs?: number;
   /**
+   * Nobody waits on this collector (serve): with a local copy, the bucket's listing gets the full
+   * retry budget instead of BACKUP_S3_LOCAL_FALLBACK_MS, so a slow bucket does not count every
+   * backup as not copied (wks_backups_offhost_pending). Default false (`wks metrics`).
+   */
+  waitForBucket?: boolean;
+  /**
    * How long a lock count is reused (default 5000 ms). Counting is a SCAN of
    * the whole Redis keyspace (O(keys in the db), not O(locks)), so it runs in
    * the background once the value is older than this; scrapes use the last
@@ -412,7 +418,7 @@ export class PlatformCollector {
         // Only the configured database's backups (a shared directory holds other sources' too).
         const { configuredSource, sourceCatalog, lastDrills, trustedEntries } = await import('../backup/index.js');
         const source = await configuredSource(this.config, { reuse: true });
-        const cat = await sourceCatalog(this.config, { source });
+        const cat = await sourceCatalog(this.config, { source, waitForBucket: this.sources.waitForBucket });
         const entries = trustedEntries(this.config, cat.entries);
         applyCatalog(this.metrics, entries, cat.kind);
         applyDrills(this.metrics, lastDrills(entries), this.config);

@@ -65,6 +65,7 @@ export async function startServe(config: Config, opts: ServeOptions = {}): Promi
     db: db.get,
     countLocks: redis.countLocks,
     now: opts.now ?? (() => new Date()),
+    waitForBucket: true,
   });
   const lease = createLease(config, {
     leaseMs: config.serve.leader_lease_ms,

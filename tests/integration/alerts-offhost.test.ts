@@ -12,6 +12,8 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { migrateUp } from '../../src/migrate/index.js';
 import { createBackup, uploadBackups } from '../../src/backup/index.js';
 import { AlertEngine, BUILTIN_FOR, buildRules, gatherSignals } from '../../src/alerts/index.js';
+import { createMetrics, PlatformCollector } from '../../src/metrics/index.js';
+import { sourceCatalog } from '../../src/backup/index.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { startS3, startFaultProxy, s3Env, type S3Target, type FaultProxy } from '../helpers/s3.js';
@@ -91,6 +93,40 @@ describe('backup_offhost_lag (built-in alert)', () => {
       ['backup_offhost_lag', 'resolved'],
     ]);
   });
+
+  // serve's readers (gatherSignals, the daemon's collector) are waited on by nobody: a listing slower
+  // than BACKUP_S3_LOCAL_FALLBACK_MS (5 s) but within the retry budget is waited for, not counted as "not copied".
+  it('a slow bucket (first listing stalls 6 s, past the 5 s fallback): serve reads 0 pending; the CLI read falls back', async (ctx) => {
+    if (!s3) return ctx.skip();
+    const config = await configFor('slow', {
+      ...s3Env(s3, proxy.endpoint, 'offhost-slow'),
+      BACKUP_LOCAL_COPY: 'true',
+      BACKUP_S3_MAX_ATTEMPTS: '3',
+      BACKUP_S3_RETRY_BUDGET_MS: '60000',
+      BACKUP_S3_REQUEST_TIMEOUT_MS: '6000',
+    });
+    expect(config.database.backup.s3.local_fallback_ms).toBe(5000);
+    await createBackup(config);
+    const stallFirstListing = () => proxy.inject('stall', 1, /ListObjectsV2/);
+    try {
+      proxy.resetCounts();
+      stallFirstListing();
+      expect((await signalsAt(config, new Date())).backups_offhost_pending).toBe(0);
+      expect(proxy.counts().ListObjectsV2).toBeGreaterThanOrEqual(2);
+
+      stallFirstListing();
+      const metrics = createMetrics();
+      await new PlatformCollector(metrics, config, { db: async () => null, waitForBucket: true }).collect();
+      expect((await metrics.backupsOffHostPending.get()).values.map((v) => v.value)).toEqual([0]);
+
+      // The interactive read (list, restore, `wks metrics`) still gives up after 5 s and says so.
+      stallFirstListing();
+      const cli = await sourceCatalog(config);
+      expect(cli.remoteProblem).toMatch(/did not succeed within 5000 ms/);
+    } finally {
+      proxy.clear();
+    }
+  }, 90_000);
 
   it('has no data, and never fires, without a bucket (a local repository)', async () => {
     const config = await configFor('local', {});

@@ -15,8 +15,12 @@ import type { BackupRepository } from './types.js';
 export type { BackupRepository, RepoObject, RepoLockOptions, RepoSide } from './types.js';
 export { MirroredRepository } from './mirror.js';
 
-/** The configured repository. Throws ConfigError (78) for an unusable repository URL. */
-export function openRepository(config: Config): BackupRepository {
+/**
+ * The configured repository. Throws ConfigError (78) for an unusable repository URL.
+ * `waitForBucket`: a reader nobody waits on (serve's metrics and alert signals): with a local
+ * copy, the bucket's listing gets the full retry budget, not database.backup.s3.local_fallback_ms.
+ */
+export function openRepository(config: Config, opts: { waitForBucket?: boolean } = {}): BackupRepository {
   const b = config.database.backup;
   if (!b.repository) return new LocalRepository(b.storage_path, b.allow_foreign_owner);
   const { bucket, prefix } = parseS3Url(b.repository);
@@ -39,7 +43,8 @@ export function openRepository(config: Config): BackupRepository {
     b.storage_path,
   );
   if (!b.local_copy) return s3;
-  return new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3, b.s3.local_fallback_ms);
+  const fallbackMs = opts.waitForBucket ? 0 : b.s3.local_fallback_ms;
+  return new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3, fallbackMs);
 }
 
 /** Open the configured repository, run `fn`, and close it (logging its request counts at debug). */
