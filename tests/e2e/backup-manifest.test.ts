@@ -128,6 +128,17 @@ describe('--latest never passes over a broken newest backup', () => {
     expect(existsSync(path.join(bk, '..', 'r.db'))).toBe(false);
     // Named by id, the older backup is still usable; and once a newer good backup exists, --latest picks it.
     expect((await runWks(['backup', 'verify', good.id], { env })).code).toBe(0);
+    // Ids carry the time to the second, and a broken backup in the same second as a good one counts
+    // as newer (its own time cannot be read): let the clock pass the broken backup's second first.
+    const brokenSecond = Date.UTC(
+      +bad.id.slice(0, 4),
+      +bad.id.slice(4, 6) - 1,
+      +bad.id.slice(6, 8),
+      +bad.id.slice(9, 11),
+      +bad.id.slice(11, 13),
+      +bad.id.slice(13, 15),
+    );
+    while (Date.now() < brokenSecond + 1000) await new Promise((r) => setTimeout(r, 50));
     const newer = await create();
     const again = await runWks(['backup', 'verify', '--latest', '--json'], { env });
     expect(again.code, again.stderr).toBe(0);
