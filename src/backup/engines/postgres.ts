@@ -20,7 +20,9 @@
  * backup does not know and cannot run in parallel.
  *
  * Databases wks creates carry a comment `wks:<role>:<host>:<pid>`; a later
- * run drops those whose process is gone (same host only).
+ * run drops those whose process is gone (same host only). The name is
+ * recorded on this host before CREATE DATABASE (pg-intent.ts), so one killed
+ * before its comment was set is dropped too.
  *
  * pg_dump runs with `-Z 0`: the archive is uncompressed and the configured
  * codec (gzip/zstd/none) compresses it, so nothing is compressed twice and
@@ -30,6 +32,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcessByStdio } from 'node:child_process';
+import { deadIntents, forgetIntent, recordIntent } from './pg-intent.js';
 import { pipeline as streamPipeline, Transform, type Readable } from 'node:stream';
 import type pg from 'pg';
 import type { Config } from '../../config/index.js';
@@ -261,6 +264,30 @@ export async function sweepTempDatabases(c: Client, log?: LogFn): Promise<string
     dropped.push(row.datname);
     log?.('info', `dropped ${row.datname}, left by an interrupted wks run (${m[1]})`);
   }
+  return [...dropped, ...(await sweepUnmarked(c, log))];
+}
+
+/** `host:port` of `c`'s server: what an intent record (pg-intent.ts) is matched on. */
+const serverOf = (c: Client): string => `${c.host}:${c.port}`;
+
+/**
+ * Drop the databases dead runs recorded before CREATE DATABASE (pg-intent.ts) that exist under exactly
+ * that name with no comment: killed before the marker was set. Removes those records.
+ */
+async function sweepUnmarked(c: Client, log?: LogFn): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const i of deadIntents(serverOf(c))) {
+    const r = await c.query<{ c: string | null }>(
+      "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
+      [i.name],
+    );
+    if (r.rows[0] && r.rows[0].c === null) {
+      await dropDatabase(c, i.name, log);
+      dropped.push(i.name);
+      log?.('info', `dropped ${i.name}, left unmarked by an interrupted wks run (killed before its marker was set)`);
+    }
+    forgetIntent(i.file);
+  }
   return dropped;
 }
 
@@ -271,18 +298,30 @@ async function createDatabase(
   like: { encoding?: string; collate?: string; ctype?: string; owner?: string },
   role: Role,
 ): Promise<void> {
+  // Recorded first: a kill between CREATE DATABASE and the marker comment leaves a database only this record names.
+  const intent = recordIntent(serverOf(c), name);
   const owner = like.owner ? ` OWNER ${quoteIdent(like.owner)}` : '';
   const full =
     like.encoding && like.collate && like.ctype
       ? ` ENCODING ${ql(like.encoding)} LC_COLLATE ${ql(like.collate)} LC_CTYPE ${ql(like.ctype)}`
       : '';
+  let created = false;
   try {
-    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${full}${owner}`);
+    try {
+      await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${full}${owner}`);
+    } catch (err) {
+      if (!full) throw err;
+      await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${owner}`);
+    }
+    created = true;
+    await c.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${ql(marker(role))}`);
   } catch (err) {
-    if (!full) throw err;
-    await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${owner}`);
+    // Not created: the name may be someone else's, so the record goes. Created but not marked: it stays,
+    // and a later run drops the database once this process is gone.
+    if (!created) forgetIntent(intent);
+    throw err;
   }
-  await c.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${ql(marker(role))}`);
+  forgetIntent(intent); // marked: the marker sweep covers it from now on
 }
 
 /** Other sessions connected to `database`, described for an operator. */
