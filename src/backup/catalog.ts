@@ -22,7 +22,7 @@ import {
   type Manifest,
   type VerificationRecord,
 } from './types.js';
-import { withRepository, type BackupRepository } from './repository/index.js';
+import { withRepository, type BackupRepository, type MirroredRepository } from './repository/index.js';
 
 /** Ids look like `20261129T023000Z-a1b2`: UTC time to the second, then 4 random hex digits. */
 export const ID_RE = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
@@ -176,6 +176,36 @@ export async function readCatalog(
   entries.sort(catalogOrder);
   problems.sort((a, b) => (a.file < b.file ? -1 : 1));
   return { entries, problems };
+}
+
+/**
+ * The backup `id` looked up in the bucket of a local-plus-remote repository whose listing failed
+ * (mirror.ts): a GET of its manifest by its key and a HEAD of its data object, each with the full
+ * retry budget, no listing. Null when the bucket has no such manifest; a CatalogProblem when it
+ * cannot be read as one. A bucket that does not answer throws.
+ */
+export async function bucketEntry(repo: MirroredRepository, id: string): Promise<CatalogEntry | CatalogProblem | null> {
+  const text = await repo.readRemote(manifestName(id));
+  if (text === null) return null;
+  let manifest: unknown = null;
+  try {
+    manifest = JSON.parse(text);
+  } catch {
+    // reported as a problem below
+  }
+  const problem = manifestProblem(manifest, id);
+  if (problem) return { file: repo.remote.describe(manifestName(id)), id, problem, data_files: [] };
+  const m = manifest as Manifest;
+  return {
+    manifest: m,
+    manifestPath: repo.remote.describe(manifestName(id)),
+    dataName: m.file,
+    dataPath: repo.remote.describe(m.file),
+    dataPresent: await repo.existsRemote(m.file),
+    locations: ['s3'],
+    verification: null,
+    drill: null,
+  };
 }
 
 /** The configured repository's catalog (opens and closes the repository; request counts go to `log` at debug). */

@@ -14,7 +14,9 @@ import { engineForManifest } from './engine.js';
 import path from 'node:path';
 import {
   backupAt,
+  bucketEntry,
   catalogOf,
+  ID_RE,
   missingDirectory,
   latestBackup,
   newBackupId,
@@ -27,7 +29,7 @@ import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
-import { openRepository, withRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, openRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { copyFile, open } from 'node:fs/promises';
 import { chmodSync, constants as fsConstants } from 'node:fs';
@@ -324,6 +326,11 @@ export async function selectBackups(
     const exact = entries.some((e) => e.manifest.id === s);
     if (!exact && broken.length === 1 && !entries.some((e) => e.manifest.id.startsWith(s)))
       throw brokenFailure(broken[0]!);
+    if (!exact && !broken.length && c.remoteProblem && ID_RE.test(s)) {
+      const found = await lookUpInBucket(config, s, opts.repo);
+      if (found && 'manifest' in found) return [found];
+      if (found) throw brokenFailure(found);
+    }
     return [resolveBackup(entries, sel.id, dir)];
   }
   if ('all' in sel) return c.entries;
@@ -340,6 +347,24 @@ export async function selectBackups(
   const skipped = brokenNewerThan(c.problems, hit, 'at' in sel ? sel.at : null);
   if (skipped) throw brokenFailure(skipped, hit.manifest.id);
   return [hit];
+}
+
+/**
+ * An explicit id the local catalog does not hold while the bucket could not be listed (within
+ * BACKUP_S3_LOCAL_FALLBACK_MS): its manifest fetched by key with the full retry budget (bucketEntry)
+ * before the id counts as not found. Null when the bucket has no such backup.
+ */
+async function lookUpInBucket(
+  config: Config,
+  id: string,
+  given?: BackupRepository,
+): Promise<CatalogEntry | CatalogProblem | null> {
+  const repo = given ?? openRepository(config);
+  try {
+    return repo instanceof MirroredRepository ? await bucketEntry(repo, id) : null;
+  } finally {
+    if (!given) repo.close();
+  }
 }
 
 /**

@@ -438,6 +438,40 @@ describe('local plus remote (e2e)', () => {
     }
   });
 
+  it('listings slow (stalled) but the bucket alive, other backups local: verify and restore of a bucket-only id fetch its manifest by key', async () => {
+    if (skip()) return;
+    const { dir, env, backups } = await host('byid', { BACKUP_S3_RETRY_BUDGET_MS: '30000' });
+    seed(env.DATABASE_PATH, 40);
+    const before = users(env.DATABASE_PATH);
+    const old = await create(env);
+    for (const n of readdirSync(backups)) if (n.startsWith(old)) rmSync(path.join(backups, n));
+    seed(env.DATABASE_PATH, 10, 40);
+    const kept = await create(env);
+    expect(kept).not.toBe(old);
+    // Every listing stalls (past the 5 s fallback); GETs and HEADs answer.
+    proxy.inject('stall', Number.POSITIVE_INFINITY, /ListObjectsV2/);
+    try {
+      proxy.resetCounts();
+      const v = await runWks(['backup', 'verify', old, '--json'], { env, timeoutMs: 60_000 });
+      expect(v.code, v.stderr).toBe(0);
+      expect(v.stdout).toContain(old);
+      expect(proxy.counts().GetObject).toBeGreaterThanOrEqual(1);
+
+      const to = path.join(dir, 'byid.db');
+      const r = await runWks(['backup', 'restore', old, '--to', to, '--yes', '--json'], { env, timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json().copy.location).toBe('s3');
+      expect(users(to)).toEqual(before);
+
+      // An id the bucket does not hold either is still not found (exit 5), after the lookup.
+      const missing = `${old.slice(0, -4)}${old.endsWith('0000') ? '0001' : '0000'}`;
+      const n = await runWks(['backup', 'verify', missing], { env, timeoutMs: 60_000 });
+      expectOneLineError(n, 5, new RegExp(`no backup matches "${missing}"`));
+    } finally {
+      proxy.clear();
+    }
+  }, 180_000);
+
   it("a damaged local copy: verify exits 3, restore warns and uses the bucket's copy", async () => {
     if (skip()) return;
     const { dir, env, backups } = await host('damaged');

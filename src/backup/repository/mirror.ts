@@ -94,6 +94,23 @@ export class MirroredRepository implements BackupRepository {
     return [...byName.values()];
   }
 
+  /**
+   * `name` read from the bucket by its key, with the full retry budget (a GET, no listing): for an
+   * explicit id the last listing could not show (catalog.ts). Found, it is the bucket's from now on.
+   */
+  async readRemote(name: string): Promise<string | null> {
+    const text = await this.remote.readText(name);
+    if (text !== null) this.remoteNames.add(name);
+    return text;
+  }
+
+  /** Whether the bucket holds `name` (a HEAD, full retry budget); see readRemote. */
+  async existsRemote(name: string): Promise<boolean> {
+    const found = await this.remote.exists(name);
+    if (found) this.remoteNames.add(name);
+    return found;
+  }
+
   /** On either side. An unreachable bucket counts as not holding it (new ids are checked here: the local side must still work). */
   async exists(name: string): Promise<boolean> {
     if (this.here(name)) return true;
