@@ -17,7 +17,8 @@
  *  - active_workflows and wks_workflows_stuck come from that same active-set
  *    query; agent_health_status reads the newest check per agent through
  *    idx_agent_health_recent.
- *  - The backup catalog is re-read at most every `catalogTtlMs` (default 5 s; 5 min for an S3 repository).
+ *  - The backup catalog is re-read at most every `catalogTtlMs` (default 5 s; 5 min for an S3 repository),
+ *    one read at a time, in the background: a scrape serves the last values (see `waitForBucket`).
  * A failing collector never fails the scrape: it sets wks_up{dependency}=0,
  * counts wks_scrape_errors_total{collector} and leaves the other values.
  */
@@ -45,7 +46,9 @@ export interface CollectorSources {
   /**
    * Nobody waits on this collector (serve): with a local copy, the bucket's listing gets the full
    * retry budget instead of BACKUP_S3_LOCAL_FALLBACK_MS, so a slow bucket does not count every
-   * backup as not copied (wks_backups_offhost_pending). Default false (`wks metrics`).
+   * backup as not copied (wks_backups_offhost_pending); and no scrape waits for a catalog read, not even
+   * the first (they serve the last values; wks_backup_catalog_read_timestamp_seconds says how old).
+   * Default false (`wks metrics`, which waits for its one read).
    */
   waitForBucket?: boolean;
   /**
@@ -104,6 +107,7 @@ export class PlatformCollector {
   private named: Set<string> | null = null;
   private catalogAt = 0;
   private catalogBusy?: Promise<void>;
+  private catalogKnown = false;
   private locksAt = 0;
   private locksBusy?: Promise<void>;
   private locksKnown = false;
@@ -407,29 +411,45 @@ export class PlatformCollector {
     if (!this.locksKnown && this.locksBusy) await this.locksBusy;
   }
 
+  /**
+   * Re-read the backup catalog now and wait for it (a serve job that changed the catalog; no scrape
+   * waits on this). Joins the single refresh: waits out one in flight, then starts its own.
+   */
+  async refreshCatalog(): Promise<void> {
+    if (this.sources.catalog === false) return;
+    while (this.catalogBusy) await this.catalogBusy;
+    this.catalogBusy = this.readCatalog(this.sources.now?.() ?? new Date());
+    await this.catalogBusy;
+  }
+
   private async collectBackups(now: Date): Promise<void> {
     if (this.sources.catalog === false) return;
     // A bucket bills per request: re-list it at most every 5 minutes (jobs that change it invalidate the cache).
     const ttl = this.sources.catalogTtlMs ?? (this.config.database.backup.repository ? 300_000 : 5000);
-    if (now.getTime() - this.catalogAt < ttl) return;
-    if (this.catalogBusy) return this.catalogBusy;
-    this.catalogBusy = (async () => {
-      try {
-        // Only the configured database's backups (a shared directory holds other sources' too).
-        const { configuredSource, sourceCatalog, lastDrills, trustedEntries } = await import('../backup/index.js');
-        const source = await configuredSource(this.config, { reuse: true });
-        const cat = await sourceCatalog(this.config, { source, waitForBucket: this.sources.waitForBucket });
-        const entries = trustedEntries(this.config, cat.entries);
-        applyCatalog(this.metrics, entries, cat.kind);
-        applyDrills(this.metrics, lastDrills(entries), this.config);
-        this.catalogAt = now.getTime();
-      } catch {
-        this.fail('backup_catalog');
-      } finally {
-        this.catalogBusy = undefined;
-      }
-    })();
-    return this.catalogBusy;
+    if (!this.catalogBusy && now.getTime() - this.catalogAt >= ttl) this.catalogBusy = this.readCatalog(now);
+    // Stale-while-revalidate, as the lock count: scrapes serve the last values. `wks metrics` waits for its
+    // first read; serve never waits (a slow bucket must not hold /metrics past Prometheus's scrape timeout).
+    if (!this.catalogKnown && !this.sources.waitForBucket && this.catalogBusy) await this.catalogBusy;
+  }
+
+  /** One catalog read (the single refresh in flight, this.catalogBusy); sets the wks_backup_* gauges. */
+  private async readCatalog(now: Date): Promise<void> {
+    try {
+      // Only the configured database's backups (a shared directory holds other sources' too).
+      const { configuredSource, sourceCatalog, lastDrills, trustedEntries } = await import('../backup/index.js');
+      const source = await configuredSource(this.config, { reuse: true });
+      const cat = await sourceCatalog(this.config, { source, waitForBucket: this.sources.waitForBucket });
+      const entries = trustedEntries(this.config, cat.entries);
+      applyCatalog(this.metrics, entries, cat.kind);
+      applyDrills(this.metrics, lastDrills(entries), this.config);
+      this.metrics.backupCatalogRead.set((this.sources.now?.() ?? new Date()).getTime() / 1000);
+      this.catalogAt = now.getTime();
+      this.catalogKnown = true;
+    } catch {
+      this.fail('backup_catalog');
+    } finally {
+      this.catalogBusy = undefined;
+    }
   }
 }
 

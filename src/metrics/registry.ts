@@ -57,6 +57,7 @@ export interface WksMetrics {
   readonly backupsByLocation: Gauge<'location'>;
   readonly backupsOffHostPending: Gauge<string>;
   readonly backupVerifyLastSuccess: Gauge<string>;
+  readonly backupCatalogRead: Gauge<string>;
   readonly drillLastSuccess: Gauge<string>;
   readonly drillLastDuration: Gauge<string>;
   readonly drillLastFailed: Gauge<string>;
@@ -214,6 +215,11 @@ function backupMetrics(r: Registry[]) {
     backupsOffHostPending: new Gauge({
       name: 'wks_backups_offhost_pending',
       help: 'With a local copy and a bucket: backups kept on this host only, not copied to the bucket yet (else 0)',
+      registers: r,
+    }),
+    backupCatalogRead: new Gauge({
+      name: 'wks_backup_catalog_read_timestamp_seconds',
+      help: 'Unix time of the last successful backup-catalog read: the wks_backup_* values are as of then (0 before the first)',
       registers: r,
     }),
     backupVerifyLastSuccess: new Gauge({

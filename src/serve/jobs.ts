@@ -97,8 +97,7 @@ async function backupJobs(
       await backups.verifyBackup(config, res.manifest.id, { deep: false }).catch(failed);
       state.lastBackupFailed = false;
       metrics.backupVerifyLastSuccess.set(Date.now() / 1000);
-      collector.invalidateCatalog();
-      await collector.collect();
+      await collector.refreshCatalog();
       log('info', `scheduled backup ${res.manifest.id} completed and verified`);
       return res;
     },
@@ -110,7 +109,8 @@ async function backupJobs(
     verify: async () => {
       // Every backup of the configured database, deep; one failure does not stop the others.
       // A backup whose manifest is broken (unreadable, a field missing) is a failed backup too.
-      const catalog = await backups.sourceCatalog(config);
+      // Nobody waits on it: a slow bucket's listing gets the full retry budget (as the other serve readers).
+      const catalog = await backups.sourceCatalog(config, { waitForBucket: true });
       const entries = catalog.missing ? [] : await backups.selectBackups(config, { all: true }, { catalog });
       const failed = catalog.problems.map((p) => `${p.id} (manifest: ${p.problem})`);
       for (const e of entries) {
@@ -129,8 +129,7 @@ async function backupJobs(
     drill: async () => {
       // A restore drill of the newest backup into a scratch target; recorded in the catalog and the database.
       const rec = await backups.runDrill(config, { log });
-      collector.invalidateCatalog();
-      await collector.collect();
+      await collector.refreshCatalog();
       if (!rec.ok) throw backups.drillFailure(rec);
       log(
         'info',
