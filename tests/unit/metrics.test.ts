@@ -29,6 +29,7 @@ const WKS = [
   'wks_backups_location',
   'wks_backups_offhost_pending',
   'wks_backup_verify_last_success_timestamp_seconds',
+  'wks_backup_catalog_read_timestamp_seconds',
   'wks_job_runs_total',
   'wks_job_last_success_timestamp_seconds',
   'wks_job_duration_seconds',
