@@ -79,6 +79,8 @@ const BATCH = 5000;
 const MAX_TRACKED = 100_000;
 /** A skipped id is re-checked for this long (a transaction open longer is not counted). */
 const GAP_TTL_MS = 5 * 60_000;
+/** A failed catalog read is retried after this long (or the catalog's TTL, if shorter), never on every scrape. */
+const CATALOG_RETRY_MS = 60_000;
 /** Larger jumps in ids (a sequence restart, a bulk delete) are not treated as gaps. */
 const MAX_GAP_SPAN = 1000;
 /** How far back errorRate() can look. */
@@ -108,6 +110,8 @@ export class PlatformCollector {
   private catalogAt = 0;
   private catalogBusy?: Promise<void>;
   private catalogKnown = false;
+  /** When the last catalog read failed: a bucket that keeps failing is re-listed at most every minute, not per scrape. */
+  private catalogFailedAt = Number.NEGATIVE_INFINITY;
   private locksAt = 0;
   private locksBusy?: Promise<void>;
   private locksKnown = false;
@@ -142,6 +146,7 @@ export class PlatformCollector {
   /** Make the next collect() re-read the backup catalog (after a backup, rotate or verify). */
   invalidateCatalog(): void {
     this.catalogAt = 0;
+    this.catalogFailedAt = Number.NEGATIVE_INFINITY;
   }
 
   /**
@@ -426,7 +431,9 @@ export class PlatformCollector {
     if (this.sources.catalog === false) return;
     // A bucket bills per request: re-list it at most every 5 minutes (jobs that change it invalidate the cache).
     const ttl = this.sources.catalogTtlMs ?? (this.config.database.backup.repository ? 300_000 : 5000);
-    if (!this.catalogBusy && now.getTime() - this.catalogAt >= ttl) this.catalogBusy = this.readCatalog(now);
+    const retry = Math.min(ttl, CATALOG_RETRY_MS);
+    const due = now.getTime() - this.catalogAt >= ttl && now.getTime() - this.catalogFailedAt >= retry;
+    if (!this.catalogBusy && due) this.catalogBusy = this.readCatalog(now);
     // Stale-while-revalidate, as the lock count: scrapes serve the last values. `wks metrics` waits for its
     // first read; serve never waits (a slow bucket must not hold /metrics past Prometheus's scrape timeout).
     if (!this.catalogKnown && !this.sources.waitForBucket && this.catalogBusy) await this.catalogBusy;
@@ -446,6 +453,7 @@ export class PlatformCollector {
       this.catalogAt = now.getTime();
       this.catalogKnown = true;
     } catch {
+      this.catalogFailedAt = now.getTime();
       this.fail('backup_catalog');
     } finally {
       this.catalogBusy = undefined;

@@ -184,6 +184,50 @@ describe('backup_offhost_lag (built-in alert)', () => {
     }
   }, 90_000);
 
+  it('serve: a bucket whose listing keeps failing is re-listed at most once a minute, not on every scrape', async (ctx) => {
+    if (!s3) return ctx.skip();
+    const config = await configFor('failing', {
+      ...s3Env(s3, proxy.endpoint, 'offhost-failing'),
+      BACKUP_S3_MAX_ATTEMPTS: '1',
+    });
+    const metrics = createMetrics();
+    let clock = Date.parse('2026-11-30T12:00:00Z');
+    const collector = new PlatformCollector(metrics, config, {
+      db: async () => null,
+      waitForBucket: true,
+      now: () => new Date(clock),
+    });
+    const errors = async () =>
+      (await metrics.registry.getMetricsAsJSON())
+        .find((m) => m.name === 'wks_scrape_errors_total')
+        ?.values.find((v) => v.labels.collector === 'backup_catalog')?.value ?? 0;
+    const settle = async (n: number) => {
+      const deadline = Date.now() + 30_000;
+      while ((await errors()) < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await errors()).toBe(n);
+    };
+    proxy.resetCounts();
+    proxy.inject('status500', Number.POSITIVE_INFINITY, /ListObjectsV2/);
+    try {
+      await collector.collect();
+      await settle(1);
+      const listed = proxy.counts().ListObjectsV2;
+      expect(listed).toBeGreaterThanOrEqual(1);
+      for (let i = 0; i < 4; i++) {
+        clock += 10_000; // scrapes 10 s apart, within the minute after the failure
+        await collector.collect();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(proxy.counts().ListObjectsV2).toBe(listed);
+      clock += 25_000; // 65 s after the failure
+      await collector.collect();
+      await settle(2);
+      expect(proxy.counts().ListObjectsV2).toBeGreaterThan(listed);
+    } finally {
+      proxy.clear();
+    }
+  }, 60_000);
+
   it('has no data, and never fires, without a bucket (a local repository)', async () => {
     const config = await configFor('local', {});
     await createBackup(config);
