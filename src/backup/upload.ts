@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { drillName, manifestName, readCatalog, verifyName } from './catalog.js';
 import { HashCounter } from './codecs/pipeline.js';
 import type { LockOwner } from './lock.js';
-import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { LocalRepository } from './repository/local.js';
 import type { CatalogEntry, LogFn } from './types.js';
 
@@ -119,8 +119,7 @@ export async function backfillLocked(
  * (4) when the backup mutex stays held, the repository's errors otherwise.
  */
 export async function uploadBackups(config: Config, opts: UploadOptions = {}): Promise<UploadResult> {
-  const repo = openRepository(config);
-  try {
+  return withRepository(config, opts.log, async (repo) => {
     const dest = repo instanceof MirroredRepository ? repo.remote : repo;
     if (dest.kind !== 's3')
       throw new UsageError('`wks backup upload` copies local backups to an S3 repository, and none is configured', {
@@ -137,7 +136,5 @@ export async function uploadBackups(config: Config, opts: UploadOptions = {}): P
       () => copyAll(src, dest, todo, result, opts.log),
     );
     return result;
-  } finally {
-    repo.close(opts.log);
-  }
+  });
 }
