@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { Config } from '../config/index.js';
 import { engineFor } from './engine.js';
 import { readCatalog, type CatalogProblem } from './catalog.js';
-import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository } from './repository/index.js';
 import type { LogFn } from './types.js';
 import type { CatalogEntry, Manifest, SourceIdentity } from './types.js';
 
@@ -163,24 +163,26 @@ export async function sourceCatalog(
   config: Config,
   opts: { source?: ConfiguredSource; repo?: BackupRepository; log?: LogFn; waitForBucket?: boolean } = {},
 ): Promise<SourceCatalog> {
-  const repo = opts.repo ?? openRepository(config, { waitForBucket: opts.waitForBucket });
-  try {
-    const [source, cat] = await Promise.all([opts.source ?? configuredSource(config), readCatalog(repo)]);
-    // A local directory that is not there is named as such (list/restore exit 5); a bucket prefix is simply empty.
-    const missing = repo.kind === 'local' && !(await repo.exists('.'));
-    return {
-      directory: repo.location,
-      location: repo.location,
-      missing,
-      kind: repo.kind,
-      remoteProblem: repo instanceof MirroredRepository ? repo.remoteProblem : null,
-      source,
-      ...adoptPredecessor(splitBySource(cat.entries, source), source),
-      problems: cat.problems,
-    };
-  } finally {
-    if (!opts.repo) repo.close(opts.log);
-  }
+  return withRepository(
+    config,
+    opts.log,
+    async (repo) => {
+      const [source, cat] = await Promise.all([opts.source ?? configuredSource(config), readCatalog(repo)]);
+      // A local directory that is not there is named as such (list/restore exit 5); a bucket prefix is simply empty.
+      const missing = repo.kind === 'local' && !(await repo.exists('.'));
+      return {
+        directory: repo.location,
+        location: repo.location,
+        missing,
+        kind: repo.kind,
+        remoteProblem: repo instanceof MirroredRepository ? repo.remoteProblem : null,
+        source,
+        ...adoptPredecessor(splitBySource(cat.entries, source), source),
+        problems: cat.problems,
+      };
+    },
+    opts,
+  );
 }
 
 /** " (N backups of other sources, e.g. LABEL)" for not-found messages; "" when there are none. */

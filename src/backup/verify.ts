@@ -29,7 +29,7 @@ import { authenticateManifest, decryptExpectation } from './authenticate.js';
 import { decodeTo, hashFile } from './codecs/pipeline.js';
 import { hashFileInWorker } from './codecs/hash-worker.js';
 import { sweepLeftovers } from './files.js';
-import { MirroredRepository, openRepository, withRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, scratchPath, sweepScratch } from '../util/scratch.js';
 import { copyFile, open } from 'node:fs/promises';
 import { chmodSync, constants as fsConstants } from 'node:fs';
@@ -286,15 +286,17 @@ export async function verifyBackup(
   selector: string,
   opts: VerifyOptions = {},
 ): Promise<VerificationRecord> {
-  const repo = opts.repo ?? openRepository(config);
-  try {
-    const entry = resolveBackup((await readCatalog(repo)).entries, selector, repo.location);
-    const rec = await verifyEntry(config, entry, { ...opts, repo });
-    if (!rec.ok) throw verificationFailure(rec);
-    return rec;
-  } finally {
-    if (!opts.repo) repo.close(opts.log);
-  }
+  return withRepository(
+    config,
+    opts.log,
+    async (repo) => {
+      const entry = resolveBackup((await readCatalog(repo)).entries, selector, repo.location);
+      const rec = await verifyEntry(config, entry, { ...opts, repo });
+      if (!rec.ok) throw verificationFailure(rec);
+      return rec;
+    },
+    { repo: opts.repo },
+  );
 }
 
 /** Which backups a command means: one id/prefix, the latest, the newest at or before a time, or all. */
@@ -359,12 +361,12 @@ async function lookUpInBucket(
   id: string,
   given?: BackupRepository,
 ): Promise<CatalogEntry | CatalogProblem | null> {
-  const repo = given ?? openRepository(config);
-  try {
-    return repo instanceof MirroredRepository ? await bucketEntry(repo, id) : null;
-  } finally {
-    if (!given) repo.close();
-  }
+  return withRepository(
+    config,
+    undefined,
+    async (repo) => (repo instanceof MirroredRepository ? bucketEntry(repo, id) : null),
+    { repo: given },
+  );
 }
 
 /**

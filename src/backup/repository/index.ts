@@ -47,13 +47,18 @@ export function openRepository(config: Config, opts: { waitForBucket?: boolean }
   return new MirroredRepository(new LocalRepository(b.storage_path, b.allow_foreign_owner), s3, fallbackMs);
 }
 
-/** Open the configured repository, run `fn`, and close it (logging its request counts at debug). */
+/**
+ * Open the configured repository, run `fn`, and close it (logging its request counts at debug).
+ * With `repo` given, `fn` runs on it and it is left open (the caller owns it); `waitForBucket`: see openRepository.
+ */
 export async function withRepository<T>(
   config: Config,
   log: ((level: 'debug' | 'info' | 'warn', text: string) => void) | undefined,
   fn: (repo: BackupRepository) => Promise<T>,
+  opts: { repo?: BackupRepository; waitForBucket?: boolean } = {},
 ): Promise<T> {
-  const repo = openRepository(config);
+  if (opts.repo) return fn(opts.repo);
+  const repo = openRepository(config, { waitForBucket: opts.waitForBucket });
   try {
     return await fn(repo);
   } finally {
