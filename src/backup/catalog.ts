@@ -56,14 +56,18 @@ export interface CatalogProblem {
   data_files: string[];
 }
 
-async function readJson<T>(repo: BackupRepository, name: string): Promise<T | null> {
-  const text = await repo.readText(name);
+/** `text` parsed as JSON; null for no text or text that is not JSON. */
+function parseJson<T>(text: string | null): T | null {
   if (text === null) return null;
   try {
     return JSON.parse(text) as T;
   } catch {
     return null;
   }
+}
+
+async function readJson<T>(repo: BackupRepository, name: string): Promise<T | null> {
+  return parseJson<T>(await repo.readText(name));
 }
 
 /** Run `fn` over `items` with at most `n` in flight (bounded parallel GETs). */
@@ -187,12 +191,7 @@ export async function readCatalog(
 export async function bucketEntry(repo: MirroredRepository, id: string): Promise<CatalogEntry | CatalogProblem | null> {
   const text = await repo.readRemote(manifestName(id));
   if (text === null) return null;
-  let manifest: unknown = null;
-  try {
-    manifest = JSON.parse(text);
-  } catch {
-    // reported as a problem below
-  }
+  const manifest = parseJson<unknown>(text);
   const problem = manifestProblem(manifest, id);
   if (problem) return { file: repo.remote.describe(manifestName(id)), id, problem, data_files: [] };
   const m = manifest as Manifest;
