@@ -35,7 +35,7 @@ import { encodeTo, hashFile } from './codecs/pipeline.js';
 import { hashAhead } from './codecs/hash-worker.js';
 import { fsError, ownedTempPath, removeQuietly } from './files.js';
 import type { LockOwner } from './lock.js';
-import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { backfillLocked } from './upload.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { assertScratchSpace, createPrivateFile, scratchPath } from '../util/scratch.js';
@@ -115,12 +115,10 @@ function resolveOptions(config: Config, opts: CreateOptions) {
 export async function createBackup(config: Config, opts: CreateOptions = {}): Promise<CreateResult> {
   const engine = await engineFor(config);
   const resolved = resolveOptions(config, opts);
-  const repo = openRepository(config);
-  const mirror = repo instanceof MirroredRepository ? repo : null;
-  let result: CreateResult;
-  try {
+  const result: CreateResult = await withRepository(config, opts.log, async (repo) => {
+    const mirror = repo instanceof MirroredRepository ? repo : null;
     await repo.prepare();
-    result = await repo.withMutex(
+    return repo.withMutex(
       {
         timeoutMs: config.database.backup.lock_timeout_ms,
         command: `backup create (${resolved.type})`,
@@ -142,9 +140,7 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
         return { ...r, cleaned, location: 'local+s3' as const, remote };
       },
     );
-  } finally {
-    repo.close(opts.log);
-  }
+  });
   const rotate = opts.rotate ?? config.database.backup.rotate_after_create;
   if (rotate) {
     const { rotateBackups } = await import('./rotate.js');

@@ -21,7 +21,7 @@ import { engineFor, engineForManifest, type RestoreTarget } from './engine.js';
 import { createLocked, resolveCreateOptions } from './create.js';
 import { sweepLeftovers } from './files.js';
 import type { LockOwner } from './lock.js';
-import { MirroredRepository, openRepository, type BackupRepository } from './repository/index.js';
+import { MirroredRepository, withRepository, type BackupRepository } from './repository/index.js';
 import { removeScratch, trackPrivateFile } from '../util/scratch.js';
 import { selectBackups, verificationFailure, verifyEntry, type Selection } from './verify.js';
 import { describeSource, isBackupOf, manifestIdentity, sourceCatalog, sourceLabel } from './source.js';
@@ -130,12 +130,7 @@ function engineMismatch(m: Manifest, configured: string): UsageError {
  * install fails (the target is then left as it was).
  */
 export async function restoreBackup(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
-  const repo = openRepository(config);
-  try {
-    return await restoreFrom(config, repo, opts);
-  } finally {
-    repo.close(opts.log);
-  }
+  return withRepository(config, opts.log, (repo) => restoreFrom(config, repo, opts));
 }
 
 // long: the restore in its order (select, check, confirm, verify, lock, safety backup, install, next steps);
