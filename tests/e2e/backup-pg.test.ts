@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { expectOneLineError, runWks } from '../helpers/cli.js';
-import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, queryDb as q, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'e2e-pg-password-do-not-print';
@@ -19,18 +19,6 @@ let dir: string;
 const copies: string[] = [];
 /** Errors here are not line-counted, and never show the password. */
 const pgError = { maxLines: null, secret: PASSWORD };
-
-async function q<T = Record<string, unknown>>(database: string, sql: string): Promise<T[]> {
-  const u = new URL(TEST_PG_URL);
-  u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   if (!db) return;
