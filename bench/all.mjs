@@ -10,9 +10,9 @@
 // is listed as skipped; a bench that fails is listed as failed, and the run
 // exits 1 at the end. Figures are only meaningful on a quiet machine: every
 // result line carries the load average it was taken under.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { load } from './lib.mjs';
+import { have, load } from './lib.mjs';
 
 const ALL = ['startup', 'health', 'locks', 'backup', 'backup-s3', 'backup-pg', 'copy', 'migrate', 'serve'];
 const only = process.env.BENCH_ONLY_FILES?.split(',');
@@ -27,7 +27,6 @@ const NEEDS = {
   backup: 'sqlite3',
   'backup-s3': 'sqlite3',
 };
-const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 
 const results = [];
 const status = [];

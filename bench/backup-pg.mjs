@@ -14,7 +14,7 @@
 // PostgreSQL from WKS_TEST_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
 // The database is generated server-side (generate_series) with mixed data in
 // the platform's schema plus a large `events` table (jsonb, text, timestamps, arrays).
-import { childCpu, header, interleave, median, report, summary } from './lib.mjs';
+import { childCpu, header, interleave, median, report, seconds, summary } from './lib.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -54,7 +54,6 @@ const wksEnv = (extra = {}) => ({
   BACKUP_STORAGE_PATH: path.join(WORK, 'backups'),
   ...extra,
 });
-const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b) => `${(b / 1048576).toFixed(1)} MiB`;
 
 async function sql(database, text) {
@@ -143,7 +142,7 @@ async function timed(name, fn) {
   if (c0 !== null && c1 !== null) (cpu[name] ??= []).push(c1 - c0);
   return ms;
 }
-const cpuNote = (name) => (cpu[name] ? `cpu ${sec(median(cpu[name]))}` : 'cpu n/a');
+const cpuNote = (name) => (cpu[name] ? `cpu ${seconds(median(cpu[name]))}` : 'cpu n/a');
 
 // create: pg_dump -Fc (default zlib level) vs wks backup create --compress gzip (pg_dump -Z0 | gzip -6 | sha256 | fsync | rename | manifest).
 const refDump = path.join(WORK, 'ref.dump');
@@ -170,7 +169,7 @@ report('create --compress gzip (default)', times.gzip, 'pg_dump -Fc', times.ref,
 for (const codec of ['gzip', 'zstd', 'none']) {
   const ratio = median(times[codec]) / median(times.ref);
   console.log(
-    `  create --compress ${codec.padEnd(5)} ${sec(median(times[codec]))} (${ratio.toFixed(2)}x; ${cpuNote(codec)} vs ${cpuNote('ref')}; ${mib(stored[codec])} stored vs ${mib(refSize)})`,
+    `  create --compress ${codec.padEnd(5)} ${seconds(median(times[codec]))} (${ratio.toFixed(2)}x; ${cpuNote(codec)} vs ${cpuNote('ref')}; ${mib(stored[codec])} stored vs ${mib(refSize)})`,
   );
 }
 

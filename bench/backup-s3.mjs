@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA, ensureDatabase } from './data.mjs';
-import { RUNS, header, interleave, median, note, report, summary } from './lib.mjs';
+import { RUNS, header, interleave, median, note, report, summary, timed } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WKS = path.join(ROOT, 'bin/wks.js');
@@ -81,15 +81,9 @@ const clientFile = path.join(ROOT, 'bench', '.data', 's3-client.mjs');
 mkdirSync(path.dirname(clientFile), { recursive: true });
 writeFileSync(clientFile, CLIENT);
 
-function timed(cmd, args, opts = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, cwd: ROOT, ...opts });
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return { ms, stdout: r.stdout, stderr: r.stderr };
-}
-const wks = (args) => timed(process.execPath, [WKS, ...args], { env: env() });
-const client = (...args) => timed(process.execPath, [clientFile, ...args], { env: { ...process.env, ...S3ENV } });
+const wks = (args) => timed(process.execPath, [WKS, ...args], { env: env(), cwd: ROOT });
+const client = (...args) =>
+  timed(process.execPath, [clientFile, ...args], { env: { ...process.env, ...S3ENV }, cwd: ROOT });
 const fresh = () => {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
@@ -102,7 +96,7 @@ try {
     {
       wks: () => wks(['backup', 'create', '--compress', 'none', '--no-encrypt']).ms,
       ref: () =>
-        timed('sqlite3', [DB, `.backup '${ref}'`]).ms +
+        timed('sqlite3', [DB, `.backup '${ref}'`], { cwd: ROOT }).ms +
         client('up', 'ref/ref.db', ref).ms +
         (rmSync(ref, { force: true }) ?? 0),
     },

@@ -25,7 +25,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA, ensureDatabase } from './data.mjs';
-import { RUNS, header, interleave, median, note, report, summary } from './lib.mjs';
+import { RUNS, header, interleave, median, note, report, seconds, summary, timed } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -42,7 +42,6 @@ const env = (extra = {}) => ({
   BACKUP_STORAGE_PATH: path.join(WORK, 'backups'),
   ...extra,
 });
-const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(Number);
 const nodeHasZstd = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 15);
 
@@ -57,13 +56,6 @@ header(
 function fresh() {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
-}
-function timed(cmd, args, opts = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return { ms, stdout: r.stdout, stderr: r.stderr };
 }
 const sh = (script) => timed('sh', ['-c', script]);
 const wks = (args, extra) => timed(process.execPath, [WKS, ...args], { env: env(extra) });
@@ -196,17 +188,17 @@ if (want('writer')) {
   const p99 = med(runs.wks, 'p99');
   note(
     'writer p99 during create (sync=FULL)',
-    `${Math.round(med(runs.wks, 'n'))} inserts over ${sec(med(runs.wks, 'backupMs'))}: p50 ${med(runs.wks, 'p50').toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (target <= 50 ms)`,
+    `${Math.round(med(runs.wks, 'n'))} inserts over ${seconds(med(runs.wks, 'backupMs'))}: p50 ${med(runs.wks, 'p50').toFixed(2)} ms, p99 ${p99.toFixed(2)} ms (target <= 50 ms)`,
     p99 <= 50,
   );
   if (py) {
     note(
       'writer p99 during Python backup()',
-      `reference: one-step backup finished in ${sec(med(runs.ref, 'backupMs'))}; p50 ${med(runs.ref, 'p50').toFixed(2)} ms, p99 ${med(runs.ref, 'p99').toFixed(2)} ms (sqlite3 .backup never finishes under this writer)`,
+      `reference: one-step backup finished in ${seconds(med(runs.ref, 'backupMs'))}; p50 ${med(runs.ref, 'p50').toFixed(2)} ms, p99 ${med(runs.ref, 'p99').toFixed(2)} ms (sqlite3 .backup never finishes under this writer)`,
     );
     note(
       'create (zstd) under a 1 ms writer',
-      `wks finished in ${sec(med(runs.wks, 'backupMs'))}, Python backup() in ${sec(med(runs.ref, 'backupMs'))} (both finish; no target)`,
+      `wks finished in ${seconds(med(runs.wks, 'backupMs'))}, Python backup() in ${seconds(med(runs.ref, 'backupMs'))} (both finish; no target)`,
     );
   } else console.log('(python3 not found: the reference writer run is skipped)');
 }

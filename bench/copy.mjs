@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA, ensureDatabase } from './data.mjs';
-import { RUNS, header, interleave, load, median, note, summary } from './lib.mjs';
+import { RUNS, have, header, interleave, load, median, note, seconds, summary } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const Database = require('better-sqlite3');
@@ -36,9 +36,7 @@ const WKS = path.join(ROOT, 'bin/wks.js');
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
 const ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DB = ensureDatabase(SIZE_MB);
-const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 const env = { PATH: process.env.PATH, HOME: process.env.HOME };
 
 async function admin(sql) {
@@ -200,19 +198,19 @@ const rate = (ms) => (sourceRows * 1000) / ms;
 const w = median(times.wks);
 const p = median(times.pgloader);
 for (const n of Object.keys(times))
-  console.log(`${n.padEnd(9)} runs: ${times[n].map(sec).join(', ')}  median ${sec(median(times[n]))}`);
-const ph = phases.map((x) => `copy ${sec(x.copyMs)} + verify left ${sec(x.verifyWaitMs)}`).join('; ');
+  console.log(`${n.padEnd(9)} runs: ${times[n].map(seconds).join(', ')}  median ${seconds(median(times[n]))}`);
+const ph = phases.map((x) => `copy ${seconds(x.copyMs)} + verify left ${seconds(x.verifyWaitMs)}`).join('; ');
 console.log(`wks phases: ${ph}\n`);
 note(
   'db copy rows/s vs pgloader',
-  `wks ${sec(w)} (${fmt(rate(w))} rows/s)  pgloader ${sec(p)} (${fmt(rate(p))} rows/s)  ratio ${(p / w).toFixed(2)}x (target >= 2x)`,
+  `wks ${seconds(w)} (${fmt(rate(w))} rows/s)  pgloader ${seconds(p)} (${fmt(rate(p))} rows/s)  ratio ${(p / w).toFixed(2)}x (target >= 2x)`,
   p / w >= 2,
 );
 if (times.psql) {
   const q = median(times.psql);
   note(
     'db copy rows/s vs psql \\copy (information)',
-    `wks ${sec(w)}  psql \\copy ${sec(q)} (${fmt(rate(q))} rows/s)  ratio ${(q / w).toFixed(2)}x; psql \\copy vs pgloader ${(p / q).toFixed(2)}x`,
+    `wks ${seconds(w)}  psql \\copy ${seconds(q)} (${fmt(rate(q))} rows/s)  ratio ${(q / w).toFixed(2)}x; psql \\copy vs pgloader ${(p / q).toFixed(2)}x`,
   );
 }
 const r = median(rss.wks);

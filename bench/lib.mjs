@@ -8,6 +8,7 @@
 //  - the load average is printed at the start and with every result: a figure
 //    taken with a load above the core count is marked and should be re-run;
 //  - every line names the reference, the ratio and the target.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
@@ -99,3 +100,18 @@ export function childCpu() {
   }
 }
 const CLK_TCK = 100; // USER_HZ on Linux
+
+/** Milliseconds as "1.23 s". */
+export const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+
+/** Whether `tool` is on PATH. */
+export const have = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+/** Run a command to the end (wall-clock ms, stdout, stderr); a non-zero exit throws with its stderr. */
+export function timed(cmd, args, opts = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { ms, stdout: r.stdout, stderr: r.stderr };
+}

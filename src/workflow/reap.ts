@@ -160,29 +160,64 @@ export async function reapOne(h: Handles, c: ReapCandidate, ctx: ReapOneContext)
     // Owner-checked: the tracking row's worker when it names one (a lock
     // held by a different worker belongs to a retry and is kept);
     // otherwise the holder just read, so a takeover in between survives.
-    const expected = c.workerId ?? lock.holder;
-    const res = ctx.force ? await forceRelease(client, lock.key) : await releaseIfHolder(client, lock.key, expected);
-    action.lock = res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none';
-    action.lockHolder = res.holder ?? lock.holder;
-    if (res.outcome !== 'absent') {
-      try {
-        await insertLockAudit(h.db, {
-          executionId: c.id,
-          lockKey: lock.key,
-          holder: res.holder,
-          expectedWorker: ctx.force ? null : expected,
-          forced: !!ctx.force,
-          reason: ctx.force?.reason ?? ctx.message,
-          outcome: res.outcome,
-          releasedBy: ctx.who,
-          releasedAt: ctx.now,
-          source: ctx.source ?? 'workflow reap',
-        });
-      } catch (err) {
-        ctx.auditWarnings.push(`lock audit for ${c.id} not recorded: ${(err as Error).message}`);
-      }
-    }
+    const released = await releaseLockAudited(
+      h,
+      { executionId: c.id, key: lock.key, holder: lock.holder, expected: c.workerId ?? lock.holder },
+      {
+        force: !!ctx.force,
+        reason: ctx.force?.reason ?? ctx.message,
+        who: ctx.who,
+        now: ctx.now,
+        source: ctx.source ?? 'workflow reap',
+        auditWarnings: ctx.auditWarnings,
+      },
+    );
+    action.lock = released.lock;
+    action.lockHolder = released.lockHolder;
   }
   if (action.lock !== 'kept') await clearTrackingLock(h.db, c.id, action.lockHolder ?? c.workerId, !!ctx.force);
   return action;
+}
+
+/** What releaseLockAudited met: released (deleted), kept (another holder has it now), none (gone already). */
+export interface LockReleaseMet {
+  lock: 'released' | 'kept' | 'none';
+  /** The holder met by the release, else the one read before it. */
+  lockHolder: string;
+}
+
+/**
+ * Release one execution's lock as the reaper does (also `workflow release`): compare-and-delete
+ * against `expected`, or delete whoever holds it with `force`; then an audit row unless it was
+ * gone already (one that cannot be written becomes a warning).
+ */
+export async function releaseLockAudited(
+  h: Handles,
+  lock: { executionId: string; key: string; holder: string; expected: string },
+  ctx: { force: boolean; reason: string | null; who: string; now: Date; source: string; auditWarnings: string[] },
+): Promise<LockReleaseMet> {
+  const { client } = h.redis!;
+  const res = ctx.force ? await forceRelease(client, lock.key) : await releaseIfHolder(client, lock.key, lock.expected);
+  const met: LockReleaseMet = {
+    lock: res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none',
+    lockHolder: res.holder ?? lock.holder,
+  };
+  if (res.outcome === 'absent') return met;
+  try {
+    await insertLockAudit(h.db, {
+      executionId: lock.executionId,
+      lockKey: lock.key,
+      holder: res.holder,
+      expectedWorker: ctx.force ? null : lock.expected,
+      forced: ctx.force,
+      reason: ctx.reason,
+      outcome: res.outcome,
+      releasedBy: ctx.who,
+      releasedAt: ctx.now,
+      source: ctx.source,
+    });
+  } catch (err) {
+    ctx.auditWarnings.push(`lock audit for ${lock.executionId} not recorded: ${(err as Error).message}`);
+  }
+  return met;
 }

@@ -19,12 +19,12 @@
 import type { Config } from '../config/index.js';
 import { ConflictError, NotFoundError, UsageError } from '../errors.js';
 import { formatDuration } from '../util/duration.js';
-import { forceRelease, readExecutionStates, releaseIfHolder, requireRedisEnabled } from '../redis/index.js';
+import { readExecutionStates, requireRedisEnabled } from '../redis/index.js';
 import { withHandles, type Handles } from './handles.js';
 import { FINISHED } from './inspect.js';
 import { operatorIdentity } from './locks.js';
-import { reapOne } from './reap.js';
-import { clearTrackingLock, insertLockAudit, queryExecutionsByIds, startedAtOf, type ExecutionRow } from './rows.js';
+import { reapOne, releaseLockAudited } from './reap.js';
+import { clearTrackingLock, queryExecutionsByIds, startedAtOf, type ExecutionRow } from './rows.js';
 
 /** What a release is about to do (shown in the confirmation and the dry run). */
 export interface ExecutionReleasePlan {
@@ -251,34 +251,26 @@ async function clearLeftovers(
   out.removedFromActive = (await client.srem(keys.activeExecutions, id)) > 0;
   if (!plan.lock) return out;
   const forced = plan.force && !!plan.failedCheck;
-  const res = forced
-    ? await forceRelease(client, plan.lock.key)
-    : await releaseIfHolder(client, plan.lock.key, plan.lock.holder);
-  out.lock = res.outcome === 'released' ? 'released' : res.outcome === 'mismatch' ? 'kept' : 'none';
-  out.lockHolder = res.holder ?? plan.lock.holder;
+  const met = await releaseLockAudited(
+    h,
+    { executionId: id, key: plan.lock.key, holder: plan.lock.holder, expected: plan.lock.holder },
+    {
+      force: forced,
+      reason: forced ? plan.reason : `released by wks: ${plan.proof}`,
+      who,
+      now,
+      source: 'workflow release',
+      auditWarnings: out.auditWarnings,
+    },
+  );
+  out.lock = met.lock;
+  out.lockHolder = met.lockHolder;
   if (out.lock !== 'kept') {
     try {
       await clearTrackingLock(h.db, id, out.lockHolder, forced);
     } catch (err) {
       out.auditWarnings.push(`tracking row of ${id} not cleared: ${(err as Error).message}`);
     }
-  }
-  if (res.outcome === 'absent') return out;
-  try {
-    await insertLockAudit(h.db, {
-      executionId: id,
-      lockKey: plan.lock.key,
-      holder: res.holder,
-      expectedWorker: forced ? null : plan.lock.holder,
-      forced,
-      reason: forced ? plan.reason : `released by wks: ${plan.proof}`,
-      outcome: res.outcome,
-      releasedBy: who,
-      releasedAt: now,
-      source: 'workflow release',
-    });
-  } catch (err) {
-    out.auditWarnings.push(`lock audit for ${id} not recorded: ${(err as Error).message}`);
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { runWks, baseEnv, WKS_BIN, REPO, type RunResult } from '../helpers/cli.js';
+import { runWks, baseEnv, expectOneLineError, WKS_BIN, REPO } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { eventually, startServe } from '../helpers/serve.js';
 import { startS3, startFaultProxy, s3Env, listKeys, type S3Target, type FaultProxy } from '../helpers/s3.js';
@@ -50,16 +50,6 @@ function users(file: string): unknown[] {
   } finally {
     db.close();
   }
-}
-
-function expectOneLineError(r: RunResult, code: number, re: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines.filter((l) => l.startsWith('Error:'))).toHaveLength(1);
-  expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
-  expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(lines.length, r.stderr).toBeLessThanOrEqual(2);
 }
 
 /** A host in local+s3 mode: its database, its local backup directory, its prefix in the bucket. */

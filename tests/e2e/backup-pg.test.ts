@@ -8,8 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { runWks, type RunResult } from '../helpers/cli.js';
-import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
+import { expectOneLineError, runWks } from '../helpers/cli.js';
+import { createTestDatabase, queryDb as q, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'e2e-pg-password-do-not-print';
@@ -17,29 +17,8 @@ const db: TestDatabase | null = await createTestDatabase('backup_pg_e2e');
 let env: Record<string, string>;
 let dir: string;
 const copies: string[] = [];
-
-async function q<T = Record<string, unknown>>(database: string, sql: string): Promise<T[]> {
-  const u = new URL(TEST_PG_URL);
-  u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-
-/** One `Error:` line, one `Try:` line, no stack trace, no password. */
-function expectOneLineError(r: RunResult, code: number, re: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines.filter((l) => l.startsWith('Error:'))).toHaveLength(1);
-  expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
-  expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(r.stdout + r.stderr).not.toContain(PASSWORD);
-}
+/** Errors here are not line-counted, and never show the password. */
+const pgError = { maxLines: null, secret: PASSWORD };
 
 beforeAll(async () => {
   if (!db) return;
@@ -112,7 +91,7 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     expect(Number((await q<{ n: string }>(copy, 'SELECT count(*) AS n FROM users'))[0]!.n)).toBe(700);
 
     const again = await runWks(['backup', 'restore', id, '--to-database', copy], { env });
-    expectOneLineError(again, 4, /already exists/);
+    expectOneLineError(again, 4, /already exists/, pgError);
 
     const noYes = await runWks(['backup', 'restore', id], { env });
     expect(noYes.code, noYes.stderr).toBe(2);
@@ -122,7 +101,7 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     await other.connect();
     try {
       const busy = await runWks(['backup', 'restore', id, '--yes'], { env });
-      expectOneLineError(busy, 4, /other session\(s\): pid \d+ \(postgres, e2e-holder/);
+      expectOneLineError(busy, 4, /other session\(s\): pid \d+ \(postgres, e2e-holder/, pgError);
       expect(busy.stderr).toMatch(/--force/);
     } finally {
       await other.end();
@@ -141,20 +120,25 @@ describe.runIf(!!db)('wks backup on PostgreSQL (e2e)', () => {
     buf[Math.floor(buf.length / 3)] ^= 0x40;
     writeFileSync(file, buf);
     const v = await runWks(['backup', 'verify', b.id], { env });
-    expectOneLineError(v, 3, new RegExp(`backup ${b.id} failed verification: checksum`));
+    expectOneLineError(v, 3, new RegExp(`backup ${b.id} failed verification: checksum`), pgError);
   });
 
   it('missing pg_dump, an unreachable server and --to-database on SQLite: one line each, documented codes', async () => {
     const missing = await runWks(['backup', 'create'], { env: { ...env, PG_DUMP_PATH: '/nonexistent/pg_dump' } });
-    expectOneLineError(missing, 1, /pg_dump not found at \/nonexistent\/pg_dump/);
+    expectOneLineError(missing, 1, /pg_dump not found at \/nonexistent\/pg_dump/, pgError);
     expect(missing.stderr).toMatch(/Try: install postgresql-client-\d+ .*PG_DUMP_PATH/);
 
     const down = await runWks(['backup', 'create'], { env: { ...env, PG_PORT: '1' } });
-    expectOneLineError(down, 1, /cannot connect to PostgreSQL at postgres:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\//);
+    expectOneLineError(
+      down,
+      1,
+      /cannot connect to PostgreSQL at postgres:\/\/postgres:\*\*\*\*@127\.0\.0\.1:1\//,
+      pgError,
+    );
 
     const sqlite = await runWks(['backup', 'restore', '--latest', '--to-database', 'x'], {
       env: { DATABASE_PATH: path.join(dir, 'none.db'), BACKUP_STORAGE_PATH: env.BACKUP_STORAGE_PATH! },
     });
-    expectOneLineError(sqlite, 2, /--to-database is for PostgreSQL/);
+    expectOneLineError(sqlite, 2, /--to-database is for PostgreSQL/, pgError);
   });
 });

@@ -6,9 +6,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { runWks } from '../helpers/cli.js';
-import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, queryDb as q, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { startS3, startFaultProxy, s3Env, listKeys, type S3Target, type FaultProxy } from '../helpers/s3.js';
 
@@ -17,18 +16,6 @@ const db: TestDatabase | null = await createTestDatabase('backup_s3_pg');
 let s3: S3Target | null = null;
 let proxy: FaultProxy;
 const copies: string[] = [];
-
-async function q<T = Record<string, unknown>>(database: string, sql: string): Promise<T[]> {
-  const u = new URL(TEST_PG_URL);
-  u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   if (!db) return;

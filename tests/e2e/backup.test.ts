@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { writeFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { runWks, type RunResult } from '../helpers/cli.js';
+import { expectOneLineError, runWks } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const KEY = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0';
@@ -23,17 +23,6 @@ function seedUsers(file: string, n: number): void {
     for (let i = 0; i < n; i++) ins.run(`u${i}`, `u${i}@example.com`, 'h');
   })();
   db.close();
-}
-
-/** One `Error:` line, one `Try:` line, no stack trace. */
-function expectOneLineError(r: RunResult, code: number, re: RegExp, maxLines = 2): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines.filter((l) => l.startsWith('Error:'))).toHaveLength(1);
-  expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
-  expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  expect(lines.length, r.stderr).toBeLessThanOrEqual(maxLines);
 }
 
 describe('wks backup (e2e)', () => {
@@ -100,7 +89,7 @@ describe('wks backup (e2e)', () => {
       await runWks(['backup', 'restore', id], { env }),
       2,
       /refusing to replace .* without confirmation/,
-      3,
+      { maxLines: 3 },
     );
     const dry = await runWks(['backup', 'restore', id, '--dry-run', '--json'], { env });
     expect(dry.code, dry.stderr).toBe(0);

@@ -10,27 +10,14 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { WKS_BIN, baseEnv, runWks } from '../helpers/cli.js';
-import { createTestDatabase, TEST_PG_URL, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, queryDb as q, type TestDatabase } from '../helpers/services.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const db: TestDatabase | null = await createTestDatabase('backup_pg_faults');
 let env: Record<string, string>;
 let backupDir: string;
 let backupId: string;
-
-async function q<T = Record<string, unknown>>(database: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const u = new URL(TEST_PG_URL);
-  u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 async function fingerprint(table: string): Promise<{ n: number; md5: string }> {
   const [r] = await q<{ n: string; md5: string }>(

@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const WKS_BIN = fileURLToPath(new URL('../../bin/wks.js', import.meta.url));
@@ -94,3 +95,23 @@ export function runOnTty(
 
 /** util-linux `script` is there to give wks a pseudo-terminal. */
 export const hasScript = spawnSync('script', ['--version']).status === 0;
+
+export interface OneLineErrorOptions {
+  /** At most this many stderr lines (default 2); null: not checked. */
+  maxLines?: number | null;
+  /** A secret that must appear in neither stdout nor stderr. */
+  secret?: string;
+}
+
+/** The bar for bad input: exit `code`, one `Error:` line matching `re`, a `Try:` line, no stack trace. */
+export function expectOneLineError(r: RunResult, code: number, re: RegExp, opts: OneLineErrorOptions = {}): void {
+  const { maxLines = 2, secret } = opts;
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines.filter((l) => l.startsWith('Error:'))).toHaveLength(1);
+  expect(lines.find((l) => l.startsWith('Error:'))).toMatch(re);
+  expect(lines.some((l) => l.startsWith('Try:'))).toBe(true);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  if (maxLines !== null) expect(lines.length, r.stderr).toBeLessThanOrEqual(maxLines);
+  if (secret !== undefined) expect(r.stdout + r.stderr).not.toContain(secret);
+}

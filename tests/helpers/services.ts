@@ -43,6 +43,21 @@ function withDb(url: string, db: string): string {
   return u.toString();
 }
 
+/** Run one query in `database` on the test server (a fresh connection) and return its rows. */
+export async function queryDb<T = Record<string, unknown>>(
+  database: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const c = new pg.Client({ connectionString: withDb(TEST_PG_URL, database) });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
 /**
  * Create a fresh database named `wks_t_<tag>_<random>` for one test file.
  * Returns null (after a loud warning) when PostgreSQL is unreachable outside CI.

@@ -6,22 +6,13 @@
  * vendor bundles, and fails the build only under CI=true.
  * Reads the built dist/ (run `npm run build` first) and runs the real bundler on a throw-away project.
  */
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildProject, runVendor } from '../helpers/tmp.js';
 
 const root = path.resolve(__dirname, '../..');
 const dist = path.join(root, 'dist');
@@ -85,34 +76,16 @@ describe('the app bundle in dist/bundle/', () => {
 });
 
 describe('bundling wks on a throw-away project', () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
   /** A project with the real build script, node_modules, a dist/cli.js and one module it imports. */
-  function project(cli: string): string {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'wks-bundle-'));
-    dirs.push(dir);
-    mkdirSync(path.join(dir, 'src/build'), { recursive: true });
-    mkdirSync(path.join(dir, 'dist'));
-    for (const f of ['vendor.mjs', 'vendored.mjs'])
-      copyFileSync(path.join(root, 'src/build', f), path.join(dir, 'src/build', f));
-    symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-    writeFileSync(path.join(dir, 'dist/cli.js'), cli);
-    writeFileSync(
-      path.join(dir, 'dist/a.js'),
-      "import { z } from 'zod';\nexport const ok = z.string().parse('yes');\nexport const here = import.meta.url;\n",
+  const project = (cli: string): string =>
+    buildProject(
+      {
+        'cli.js': cli,
+        'a.js':
+          "import { z } from 'zod';\nexport const ok = z.string().parse('yes');\nexport const here = import.meta.url;\n",
+      },
+      'wks-bundle',
     );
-    return dir;
-  }
-
-  function runVendor(dir: string, ci: boolean) {
-    const env = { ...process.env };
-    delete env.CI;
-    if (ci) env.CI = 'true';
-    return spawnSync(process.execPath, [path.join(dir, 'src/build/vendor.mjs')], { env, encoding: 'utf8' });
-  }
 
   it('bundles the entry; the module keeps its own import.meta.url', async () => {
     const dir = project("export { ok, here } from './a.js';\n");

@@ -6,23 +6,13 @@
  * Reads the built dist/ (run `npm run build` first, as `npm test` does) and runs the real
  * bundler (rolldown) on a throw-away project for the failure path.
  */
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  copyFileSync,
-  symlinkSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildProject, runVendor } from '../helpers/tmp.js';
 // @ts-expect-error: a plain .mjs build script without type declarations
 import { VENDORED } from '../../src/build/vendored.mjs';
 
@@ -121,30 +111,10 @@ describe('the start-up bundle in dist/', () => {
 });
 
 describe('src/build/vendor.mjs on a throw-away project', () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
   /** A project with the real build script and node_modules, and one dist/ module. */
   function project(distModule: string): { dir: string; file: string } {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'wks-vendor-'));
-    dirs.push(dir);
-    mkdirSync(path.join(dir, 'src/build'), { recursive: true });
-    mkdirSync(path.join(dir, 'dist'));
-    for (const f of ['vendor.mjs', 'vendored.mjs'])
-      copyFileSync(path.join(root, 'src/build', f), path.join(dir, 'src/build', f));
-    symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-    const file = path.join(dir, 'dist/a.js');
-    writeFileSync(file, distModule);
-    return { dir, file };
-  }
-
-  function runVendor(dir: string, ci: boolean) {
-    const env = { ...process.env };
-    delete env.CI;
-    if (ci) env.CI = 'true';
-    return spawnSync(process.execPath, [path.join(dir, 'src/build/vendor.mjs')], { env, encoding: 'utf8' });
+    const dir = buildProject({ 'a.js': distModule }, 'wks-vendor');
+    return { dir, file: path.join(dir, 'dist/a.js') };
   }
 
   const broken = "import { notAnExportOfZod } from 'zod';\nexport const x = notAnExportOfZod;\n";
